@@ -1,0 +1,32 @@
+# The stable interface of the project: `make help` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed ## create .venv and install loanwatch with its dev extras
+
+demo: install ## set up, then generate, split, ingest and build a sample portfolio and print the figures
+	$(BIN)/loanwatch demo
+
+test: install ## set up, then run the whole test suite
+	$(BIN)/python -m pytest -q
+
+bench: install ## run the benchmarks (scales S and M by default; BENCH_SCALES="S M L") and write docs/benchmarks.md
+	$(BIN)/python benchmarks/run.py $(if $(BENCH_SCALES),--scales "$(BENCH_SCALES)",)
+
+clean: ## remove the virtualenv and local warehouses
+	rm -rf $(VENV) loanwatch_home .pytest_cache test-artifacts
+
+.PHONY: help install demo test bench clean

@@ -1,0 +1,142 @@
+"""Settings: one resolver with a fixed precedence.
+
+defaults (below) < ``loanwatch.toml`` < environment ``LOANWATCH_<SECTION>__<KEY>``.
+
+The toml file is looked up as ``$LOANWATCH_CONFIG`` if set, else ``./loanwatch.toml``, else
+``<home>/loanwatch.toml``. The warehouse folder (home) is ``--home``, else ``$LOANWATCH_HOME``,
+else ``./loanwatch_home``. Secrets (SMTP password, webhook URLs) are read only from the
+environment: a value for them in a toml file is ignored with a warning, so that committed files
+never hold them.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "warehouse": {
+        "default_currency": "USD",
+        "default_timezone": "UTC",
+        # METRICS §2: an instalment counts as paid when the shortfall is at most this.
+        "tolerance": 0.0,
+        # METRICS §3 option: DPD counts the due day itself (Frappe convention).
+        "dpd_counts_due_day": False,
+        # Seconds a writer waits for another writer's lock before giving up.
+        "lock_timeout": 60,
+    },
+    "checks": {
+        "freshness_days": 7,
+        # Loan amounts beyond this many times the product's median are flagged.
+        "amount_outlier_factor": 20.0,
+    },
+    "dashboard": {"port": 8501, "url": ""},
+    "smtp": {
+        "host": "localhost",
+        "port": 25,
+        "user": "",
+        "password": "",
+        "sender": "loanwatch@localhost",
+        "starttls": False,
+        "timeout": 30,
+    },
+    "slack": {"webhook_url": ""},
+    "sms": {"url": "", "token": ""},
+    "notify": {
+        "default_language": "en",
+        "pre_due_days": 3,
+        "overdue_days": [1, 7, 30],
+        "escalate_dpd": 15,
+        "final_notice_dpd": 85,
+        "max_messages_per_week": 3,
+        "max_calls_per_loan_week": 7,
+        "quiet_start": "08:00",
+        "quiet_end": "21:00",
+        "holdout_share": 0.05,
+        "call_capacity": 200,
+    },
+}
+
+SECRETS = {("smtp", "password"), ("slack", "webhook_url"), ("sms", "token")}
+
+
+@dataclass
+class Settings:
+    home: Path
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    config_file: Path | None = None
+
+    def get(self, section: str, key: str) -> Any:
+        return self.values[section][key]
+
+    def section(self, section: str) -> dict[str, Any]:
+        return dict(self.values.get(section, {}))
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def serving_path(self) -> Path:
+        return self.home / "serving.duckdb"
+
+
+def _coerce(raw: str, like: Any) -> Any:
+    """Turn an environment string into the type of the default it overrides."""
+    if isinstance(like, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(like, int):
+        return int(raw)
+    if isinstance(like, float):
+        return float(raw)
+    if isinstance(like, list):
+        return [type(like[0])(x) if like else x for x in raw.split(",") if x.strip()]
+    return raw
+
+
+def resolve_home(home: str | os.PathLike | None = None) -> Path:
+    chosen = home or os.environ.get("LOANWATCH_HOME") or "loanwatch_home"
+    return Path(chosen).expanduser().resolve()
+
+
+def load_settings(home: str | os.PathLike | None = None, environ: dict[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    home_path = resolve_home(home if home is not None else env.get("LOANWATCH_HOME"))
+    values = copy.deepcopy(DEFAULTS)
+
+    config_file: Path | None = None
+    for candidate in (env.get("LOANWATCH_CONFIG"), "loanwatch.toml", home_path / "loanwatch.toml"):
+        if candidate and Path(candidate).is_file():
+            config_file = Path(candidate)
+            break
+    if config_file is not None:
+        with open(config_file, "rb") as fh:
+            data = tomllib.load(fh)
+        for section, entries in data.items():
+            if not isinstance(entries, dict):
+                continue
+            target = values.setdefault(section, {})
+            for key, value in entries.items():
+                if (section, key) in SECRETS:
+                    warnings.warn(
+                        f"{config_file}: [{section}] {key} is a secret and is read only from "
+                        f"the environment (LOANWATCH_{section.upper()}__{key.upper()}); ignored here",
+                        stacklevel=2,
+                    )
+                    continue
+                target[key] = value
+
+    for name, raw in env.items():
+        if not name.startswith("LOANWATCH_") or "__" not in name:
+            continue
+        section, _, key = name[len("LOANWATCH_"):].partition("__")
+        section, key = section.lower(), key.lower()
+        like = values.get(section, {}).get(key, "")
+        values.setdefault(section, {})[key] = _coerce(raw, like)
+
+    return Settings(home=home_path, values=values, config_file=config_file)

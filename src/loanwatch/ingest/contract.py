@@ -1,0 +1,389 @@
+"""The raw input contract (``shared/CONTRACT.md``) as data, and the SQL that enforces it.
+
+Each entity is a list of fields with a kind; from it come the staging table's DDL and one
+set-based validation query that types every field and names, per row, the first rule it breaks.
+Field names and rules are constants of this module, never user input, so building SQL text from
+them is safe; user values only ever flow through the engine as data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+STATUSES = ("active", "closed", "defaulted", "written_off", "cancelled")
+CALL_OUTCOMES = ("no_answer", "busy", "wrong_number", "promise_to_pay", "refused", "callback", "paid", "dispute")
+EVENT_TYPES = ("order_paid", "payout", "refund", "fee", "payout_reversed")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: str  # id | string | text | amount | decimal | integer | date | timestamp | bool | enum | currency | timezone | schedule
+    required: bool = False
+    sql_type: str = "VARCHAR"
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    values: tuple[str, ...] = ()
+    default: str | None = None  # SQL literal used when the field is absent
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    key: str
+    versioned: bool
+    fields: tuple[Field, ...]
+    time_field: str  # the field `split` slices on and that orders versions
+
+    @property
+    def table(self) -> str:
+        return f"staging.{self.name}"
+
+    def field(self, name: str) -> Field:
+        return next(f for f in self.fields if f.name == name)
+
+
+def _id(name: str, required: bool = True) -> Field:
+    return Field(name, "id", required=required)
+
+
+def _amount(name: str, required: bool = False, minimum: float = 0, exclusive: bool = False) -> Field:
+    return Field(name, "amount", required=required, sql_type="DECIMAL(18,2)", minimum=minimum, exclusive_minimum=exclusive)
+
+
+ENTITIES: dict[str, Entity] = {
+    e.name: e
+    for e in (
+        Entity(
+            "clients", "client_id", True,
+            (
+                _id("client_id"),
+                Field("name", "text", required=True),
+                Field("email", "string"),
+                Field("phone", "string"),
+                Field("region", "string"),
+                Field("city", "string"),
+                Field("birth_date", "date", sql_type="DATE"),
+                Field("gender", "string"),
+                _amount("monthly_income"),
+                Field("preferred_channel", "enum", values=("email", "sms", "call")),
+                Field("do_not_contact", "bool", sql_type="BOOLEAN", default="false"),
+                Field("timezone", "timezone"),
+                Field("language", "string"),
+                Field("updated_at", "timestamp", required=True, sql_type="TIMESTAMP"),
+                Field("deleted", "bool", sql_type="BOOLEAN", default="false"),
+            ),
+            "updated_at",
+        ),
+        Entity(
+            "loans", "loan_id", True,
+            (
+                _id("loan_id"),
+                _id("client_id"),
+                _id("merchant_id", required=False),
+                Field("product", "string"),
+                _amount("amount", required=True, exclusive=True),
+                Field("currency", "currency"),
+                Field("interest_rate", "decimal", sql_type="DECIMAL(18,8)", minimum=0, default="0"),
+                Field("issue_date", "date", required=True, sql_type="DATE"),
+                Field("term_months", "integer", sql_type="INTEGER", minimum=1, maximum=600),
+                Field("repayment", "enum", values=("annuity", "bullet"), default="'annuity'"),
+                Field("schedule", "schedule"),
+                Field("status", "string"),
+                Field("risk_score", "decimal", sql_type="DECIMAL(18,8)", minimum=0, maximum=1),
+                Field("fraud_score", "decimal", sql_type="DECIMAL(18,8)", minimum=0, maximum=1),
+                Field("updated_at", "timestamp", required=True, sql_type="TIMESTAMP"),
+                Field("deleted", "bool", sql_type="BOOLEAN", default="false"),
+            ),
+            "updated_at",
+        ),
+        Entity(
+            "payments", "payment_id", False,
+            (
+                _id("payment_id"),
+                _id("loan_id"),
+                Field("paid_at", "timestamp", required=True, sql_type="TIMESTAMP"),
+                _amount("amount", required=True, exclusive=True),
+                Field("type", "enum", values=("payment", "reversal"), default="'payment'"),
+                _id("reverses", required=False),
+                Field("channel", "string"),
+            ),
+            "paid_at",
+        ),
+        Entity(
+            "calls", "call_id", False,
+            (
+                _id("call_id"),
+                _id("client_id"),
+                _id("loan_id", required=False),
+                Field("agent_id", "string"),
+                Field("campaign", "string"),
+                Field("phone", "string"),
+                Field("called_at", "timestamp", required=True, sql_type="TIMESTAMP"),
+                Field("talk_seconds", "integer", sql_type="INTEGER", minimum=0),
+                Field("total_seconds", "integer", sql_type="INTEGER", minimum=0),
+                Field("outcome", "enum", required=True, values=CALL_OUTCOMES),
+                _amount("promised_amount"),
+                Field("promised_date", "date", sql_type="DATE"),
+            ),
+            "called_at",
+        ),
+        Entity(
+            "merchants", "merchant_id", True,
+            (
+                _id("merchant_id"),
+                Field("name", "text", required=True),
+                Field("category", "string"),
+                Field("size", "string"),
+                Field("region", "string"),
+                Field("updated_at", "timestamp", required=True, sql_type="TIMESTAMP"),
+                Field("deleted", "bool", sql_type="BOOLEAN", default="false"),
+            ),
+            "updated_at",
+        ),
+        Entity(
+            "merchant_events", "event_id", False,
+            (
+                _id("event_id"),
+                _id("merchant_id"),
+                Field("event_type", "enum", required=True, values=EVENT_TYPES),
+                _amount("amount", required=True, exclusive=True),
+                Field("currency", "currency"),
+                Field("occurred_at", "timestamp", required=True, sql_type="TIMESTAMP"),
+            ),
+            "occurred_at",
+        ),
+    )
+}
+
+# Longest first, so that `merchant_events_01.json` is merchant_events, not merchants.
+ENTITY_NAMES_LONGEST_FIRST = sorted(ENTITIES, key=len, reverse=True)
+
+LINEAGE_COLUMNS = (
+    ("batch_id", "BIGINT"),
+    ("file_name", "VARCHAR"),
+    ("line_no", "BIGINT"),
+    ("record", "VARCHAR"),       # the raw record as read, unknown fields included
+    ("record_hash", "VARCHAR"),  # hash of the typed content: equal hash = same record
+)
+
+
+def staging_ddl(entity: Entity) -> list[str]:
+    cols = [f"{n} {t}" for n, t in LINEAGE_COLUMNS]
+    cols += [f"{f.name} {'VARCHAR' if f.kind == 'schedule' else f.sql_type}" for f in entity.fields]
+    statements = [f"CREATE TABLE IF NOT EXISTS {entity.table} ({', '.join(cols)})"]
+    if entity.name == "loans":
+        # Explicit schedules, one row per instalment, keyed like the loan version they belong to.
+        statements.append(
+            """CREATE TABLE IF NOT EXISTS staging.loan_schedules (
+                batch_id BIGINT, loan_id VARCHAR, updated_at TIMESTAMP, instalment_number INTEGER,
+                due_date DATE, principal DECIMAL(18,2), interest DECIMAL(18,2))"""
+        )
+    return statements
+
+
+# --- validation SQL -------------------------------------------------------------------------
+
+_TS_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|z|[+-]\d{2}(:?\d{2})?)?$"
+_DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+_BOOL_TRUE = "('true', '1', 'yes', 't', 'y')"
+_BOOL_FALSE = "('false', '0', 'no', 'f', 'n')"
+
+
+def _shown(expr: str) -> str:
+    """A value as quoted in a reason: cut to 60 characters so a reason stays one readable line."""
+    return f"CASE WHEN length({expr}) > 60 THEN left({expr}, 57) || '...' ELSE {expr} END"
+
+
+def _typed(f: Field, v: str) -> str:
+    """SQL for the typed value of field f given its text v (NULL when absent or invalid)."""
+    if f.kind == "amount":
+        return f"TRY_CAST({v} AS DECIMAL(18,2))"
+    if f.kind == "decimal":
+        return f"TRY_CAST({v} AS DECIMAL(18,8))"
+    if f.kind == "integer":
+        return f"CASE WHEN regexp_full_match(trim({v}), '[+-]?\\d+(\\.0*)?') THEN TRY_CAST(TRY_CAST(trim({v}) AS DECIMAL(38,6)) AS INTEGER) END"
+    if f.kind == "date":
+        return f"CASE WHEN regexp_full_match(trim({v}), '{_DATE_PATTERN}') THEN TRY_CAST(trim({v}) AS DATE) END"
+    if f.kind == "timestamp":
+        return f"CASE WHEN regexp_full_match(trim({v}), '{_TS_PATTERN}') THEN TRY_CAST(TRY_CAST(trim({v}) AS TIMESTAMPTZ) AS TIMESTAMP) END"
+    if f.kind == "bool":
+        return (
+            f"CASE WHEN lower(trim({v})) IN {_BOOL_TRUE} THEN true "
+            f"WHEN lower(trim({v})) IN {_BOOL_FALSE} THEN false END"
+        )
+    if f.kind == "currency":
+        return f"CASE WHEN regexp_full_match(trim({v}), '[A-Za-z]{{3}}') THEN upper(trim({v})) END"
+    if f.kind == "enum":
+        return f"lower(trim({v}))"
+    return v
+
+
+def _checks(f: Field, v: str, t: str) -> list[tuple[str, str]]:
+    """Type and range rules of field f: (condition that means broken, reason), in order."""
+    name = f.name
+    out: list[tuple[str, str]] = []
+    present = f"{v} IS NOT NULL"
+    shown = _shown(v)
+    if f.kind == "id":
+        out.append((f"{present} AND (length({v}) < 1 OR length({v}) > 64)", f"format('{name} \"{{}}\" must be 1 to 64 characters', {shown})"))
+    elif f.kind in ("amount", "decimal"):
+        out.append((
+            f"{present} AND {t} IS NULL",
+            f"CASE WHEN TRY_CAST({v} AS DOUBLE) IS NOT NULL AND isfinite(TRY_CAST({v} AS DOUBLE)) "
+            f"THEN format('{name} \"{{}}\" is out of range', {shown}) "
+            f"ELSE format('{name} \"{{}}\" is not a number', {shown}) END",
+        ))
+    elif f.kind == "integer":
+        out.append((f"{present} AND {t} IS NULL", f"format('{name} \"{{}}\" is not a whole number', {shown})"))
+    elif f.kind == "date":
+        out.append((f"{present} AND {t} IS NULL", f"format('{name} \"{{}}\" is not a date (YYYY-MM-DD)', {shown})"))
+    elif f.kind == "timestamp":
+        out.append((f"{present} AND {t} IS NULL", f"format('{name} \"{{}}\" is not an ISO 8601 timestamp', {shown})"))
+    elif f.kind == "bool":
+        out.append((f"{present} AND {t} IS NULL", f"format('{name} \"{{}}\" is not a boolean (true/false)', {shown})"))
+    elif f.kind == "currency":
+        out.append((f"{present} AND {t} IS NULL", f"format('{name} \"{{}}\" is not a 3-letter currency code', {shown})"))
+    elif f.kind == "enum":
+        allowed = ", ".join(f.values)
+        literal = "(" + ", ".join(f"'{x}'" for x in f.values) + ")"
+        out.append((f"{present} AND {t} NOT IN {literal}", f"format('{name} \"{{}}\" is not one of {allowed}', {shown})"))
+    elif f.kind == "timezone":
+        out.append((
+            f"{present} AND {v} NOT IN (SELECT name FROM _timezones)",
+            f"format('{name} \"{{}}\" is not an IANA time zone', {shown})",
+        ))
+    if f.minimum is not None and f.kind in ("amount", "decimal", "integer"):
+        if f.exclusive_minimum:
+            out.append((f"{t} IS NOT NULL AND {t} <= {f.minimum}", f"format('{name} {{}} must be greater than {f.minimum:g}', {t})"))
+        else:
+            out.append((f"{t} IS NOT NULL AND {t} < {f.minimum}", f"format('{name} {{}} must not be less than {f.minimum:g}', {t})"))
+    if f.maximum is not None:
+        out.append((f"{t} IS NOT NULL AND {t} > {f.maximum}", f"format('{name} {{}} must not be more than {f.maximum:g}', {t})"))
+    return out
+
+
+def validation_sql(entity: Entity) -> str:
+    """One query over ``_lines(line_no, raw)`` giving typed columns plus error_field/error_reason.
+
+    ``error_reason`` is NULL for a row that passes every rule of the contract.
+    """
+    struct = "{" + ", ".join(f'"{f.name}": "VARCHAR"' for f in entity.fields) + "}"
+    text_cols = ",\n        ".join(f"r.{f.name} AS v_{f.name}" for f in entity.fields)
+    typed_cols = []
+    for f in entity.fields:
+        if f.kind == "schedule":
+            continue  # typed by the schedule CTE
+        expr = _typed(f, f"v_{f.name}")
+        if f.default is not None:
+            expr = f"CASE WHEN v_{f.name} IS NULL THEN {f.default} ELSE {expr} END"
+        expr = f"CAST({expr} AS {f.sql_type})"
+        typed_cols.append(f"{expr} AS {f.name}")
+    relaxed = "coalesce(deleted, false)" if entity.versioned else "false"
+
+    conditions: list[tuple[str, str, str]] = []
+    conditions.append(("", "NOT is_json", "'not valid JSON'"))
+    conditions.append(("", "NOT is_object", "'record is not a JSON object'"))
+    for f in entity.fields:
+        if f.kind == "schedule":
+            continue
+        for cond, reason in _checks_simple(f, entity, relaxed):
+            conditions.append((f.name, cond, reason))
+    conditions += _cross_field_checks(entity, relaxed)
+
+    case_field = "CASE " + " ".join(f"WHEN {c} THEN '{n}'" for n, c, _ in conditions) + " END"
+    case_reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for _, c, r in conditions) + " END"
+    schedule_cte = _schedule_cte(entity)
+
+    return f"""
+WITH parsed AS (
+    SELECT line_no, raw,
+        json_valid(raw) AS is_json
+    FROM _lines
+), objects AS (
+    SELECT line_no, raw, is_json,
+        is_json AND try(json_type(raw)) = 'OBJECT' AS is_object
+    FROM parsed
+), fields AS (
+    SELECT line_no, raw, is_json, is_object,
+        {text_cols}
+    FROM (
+        SELECT line_no, raw, is_json, is_object,
+            CASE WHEN is_object THEN try(from_json(raw, '{struct}')) END AS r
+        FROM objects
+    )
+), typed AS (
+    SELECT *,
+        {", ".join(typed_cols)}
+    FROM fields
+){schedule_cte}
+SELECT *,
+    {case_field} AS error_field,
+    {case_reason} AS error_reason
+FROM {"scheduled" if schedule_cte else "typed"}
+"""
+
+
+def _checks_simple(f: Field, entity: Entity, relaxed: str) -> list[tuple[str, str]]:
+    v, t = f"v_{f.name}", f.name
+    out: list[tuple[str, str]] = []
+    if f.required:
+        is_text = f.kind == "text"
+        missing = f"({v} IS NULL OR trim({v}) = '')" if is_text else f"{v} IS NULL"
+        reason = (
+            f"CASE WHEN {v} IS NULL THEN '{f.name} is missing' ELSE '{f.name} is empty' END"
+            if is_text else f"'{f.name} is missing'"
+        )
+        # A deletion record (deleted = true) needs only its key and updated_at.
+        if f.name in (entity.key, "updated_at"):
+            out.append((missing, reason))
+        else:
+            out.append((f"{missing} AND NOT {relaxed}", reason))
+    out += _checks(f, v, t)
+    return out
+
+
+def _cross_field_checks(entity: Entity, relaxed: str) -> list[tuple[str, str, str]]:
+    out: list[tuple[str, str, str]] = []
+    if entity.name == "loans":
+        out.append((
+            "term_months",
+            f"v_term_months IS NULL AND v_schedule IS NULL AND NOT {relaxed}",
+            "'term_months is missing (required unless a schedule is given)'",
+        ))
+        out.append(("schedule", "schedule_error IS NOT NULL", "schedule_error"))
+    if entity.name == "payments":
+        out.append(("reverses", "type = 'reversal' AND v_reverses IS NULL", "'reverses is missing (required for a reversal)'"))
+        out.append(("reverses", "type = 'reversal' AND v_reverses = v_payment_id", "'a reversal cannot reverse itself'"))
+    return out
+
+
+def _schedule_cte(entity: Entity) -> str:
+    if entity.name != "loans":
+        return ""
+    item = '[{"due_date": "VARCHAR", "principal": "VARCHAR", "interest": "VARCHAR"}]'
+    return f""", sched_parsed AS (
+    SELECT *,
+        CASE WHEN v_schedule IS NOT NULL AND json_valid(v_schedule) AND try(json_type(v_schedule)) = 'ARRAY'
+             THEN try(from_json(v_schedule, '{item}')) END AS sched
+    FROM typed
+), scheduled AS (
+    SELECT *,
+        CASE
+            WHEN v_schedule IS NULL THEN NULL
+            WHEN sched IS NULL
+                THEN 'schedule is not a JSON array of instalments'
+            WHEN len(sched) = 0 THEN 'schedule is empty'
+            WHEN len(list_filter(sched, lambda x: x IS NULL OR x.due_date IS NULL OR NOT regexp_full_match(trim(x.due_date), '{_DATE_PATTERN}') OR TRY_CAST(trim(x.due_date) AS DATE) IS NULL)) > 0
+                THEN 'schedule has an instalment whose due_date is missing or not a date (YYYY-MM-DD)'
+            WHEN len(list_filter(sched, lambda x: TRY_CAST(x.principal AS DECIMAL(18,2)) IS NULL OR TRY_CAST(x.principal AS DECIMAL(18,2)) < 0)) > 0
+                THEN 'schedule has an instalment whose principal is missing, not a number or negative'
+            WHEN len(list_filter(sched, lambda x: x.interest IS NOT NULL AND (TRY_CAST(x.interest AS DECIMAL(18,2)) IS NULL OR TRY_CAST(x.interest AS DECIMAL(18,2)) < 0))) > 0
+                THEN 'schedule has an instalment whose interest is not a number or negative'
+            WHEN amount IS NOT NULL AND abs(list_sum(list_transform(sched, lambda x: TRY_CAST(x.principal AS DECIMAL(18,2)))) - amount) > 0.01 * len(sched)
+                THEN format('schedule principals sum to {{}}, not the amount {{}}', list_sum(list_transform(sched, lambda x: TRY_CAST(x.principal AS DECIMAL(18,2)))), amount)
+        END AS schedule_error,
+        CASE WHEN v_schedule IS NOT NULL THEN v_schedule END AS schedule
+    FROM sched_parsed
+)"""

@@ -1,0 +1,184 @@
+"""Finding input files, telling their entity and format, and reading them into ``_lines``.
+
+Every format ends in the same temp table ``_lines(line_no, raw)``: one raw JSON object text per
+record, with the line (NDJSON), row (CSV: header = line 1) or element position (JSON array) it
+came from. The engine reads the files; Python never loops over rows.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from loanwatch.ingest.contract import ENTITY_NAMES_LONGEST_FIRST
+
+SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv")
+
+
+class UnreadableFile(Exception):
+    """The whole file cannot be read; the message says why, for a person."""
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: Path
+    entity: str | None
+    fmt: str | None  # csv | ndjson | array | None when unknown
+
+
+def entity_of(path: Path) -> str | None:
+    """Contract: the entity's name, then end of name, `_`, `-` or `.`; the longest name wins."""
+    name = path.name.lower()
+    for entity in ENTITY_NAMES_LONGEST_FIRST:
+        if name.startswith(entity) and (len(name) == len(entity) or name[len(entity)] in "_-."):
+            return entity
+    return None
+
+
+def _base_suffix(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    return suffixes[-1] if suffixes else ""
+
+
+def format_of(path: Path) -> str | None:
+    suffix = _base_suffix(path)
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".jsonl", ".ndjson"):
+        return "ndjson"
+    if suffix == ".json":
+        return "array" if _first_char(path) == "[" else "ndjson"
+    return None
+
+
+def _first_char(path: Path) -> str:
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as fh:
+            head = fh.read(4096)
+    except (OSError, EOFError):
+        return ""
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    return chr(text[0]) if text else ""
+
+
+def discover(paths: list[Path]) -> list[Path]:
+    """Files named directly, and input files found recursively in folders, in a stable order."""
+    found: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found += sorted(
+                f for f in p.rglob("*")
+                if f.is_file() and not f.name.startswith(".") and _base_suffix(f) in SUFFIXES
+            )
+        else:
+            found.append(p)
+    return found
+
+
+def content_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# Control characters cannot occur unescaped in valid JSON, so they make a delimiter and a quote
+# that never split a valid line: each line arrives whole, in order, blank lines included.
+_NDJSON = """
+CREATE OR REPLACE TEMP TABLE _lines AS
+SELECT line_no, raw FROM (
+    SELECT row_number() OVER () AS line_no, raw
+    FROM read_csv(?, columns = {'raw': 'VARCHAR'}, header = false, delim = E'\\x01',
+                  quote = E'\\x02', escape = E'\\x03', auto_detect = false, strict_mode = false)
+) WHERE raw IS NOT NULL AND trim(raw) <> ''
+"""
+
+_ARRAY = """
+CREATE OR REPLACE TEMP TABLE _lines AS
+SELECT row_number() OVER () AS line_no, json::VARCHAR AS raw
+FROM read_json_objects(?, format = 'array')
+"""
+
+_CSV = """
+CREATE OR REPLACE TEMP TABLE _csv_rows AS
+SELECT row_number() OVER () AS row_no, to_json(t)::VARCHAR AS raw
+FROM read_csv(?, header = true, all_varchar = true, store_rejects = true,
+              rejects_scan = '_csv_reject_scans', rejects_table = '_csv_reject_errors') t
+"""
+
+# The reader skips the rows it rejects, so the n-th row it returns sits on line n + 1 (header)
+# plus one for every rejected line before it: rejected line r_j (j-th) has r_j - j - 1 good rows
+# before it.
+_CSV_LINES = """
+CREATE OR REPLACE TEMP TABLE _lines AS
+WITH rejected AS (
+    SELECT line, line - row_number() OVER (ORDER BY line) - 1 AS good_before
+    FROM (SELECT DISTINCT line FROM _csv_reject_errors)
+)
+SELECT row_no + 1 + (SELECT count(*) FROM rejected WHERE good_before < row_no) AS line_no, raw
+FROM _csv_rows
+"""
+
+
+def read_lines(con: duckdb.DuckDBPyConnection, f: InputFile) -> list[tuple[int, str, str]]:
+    """Fill ``_lines`` from the file. Returns CSV rows the reader itself rejected: (line, reason, raw).
+
+    Raises UnreadableFile when nothing of the file can be read.
+    """
+    path = str(f.path)
+    try:
+        if f.fmt == "ndjson":
+            con.execute(_NDJSON, [path])
+        elif f.fmt == "array":
+            con.execute(_ARRAY, [path])
+        elif f.fmt == "csv":
+            if _is_empty(f.path):
+                con.execute("CREATE OR REPLACE TEMP TABLE _lines (line_no BIGINT, raw VARCHAR)")
+                return []
+            con.execute("DROP TABLE IF EXISTS _csv_reject_errors; DROP TABLE IF EXISTS _csv_reject_scans")
+            con.execute(_CSV, [path])
+            con.execute(_CSV_LINES)
+            rows = con.execute(
+                """SELECT line, string_agg(DISTINCT error_type, ', '), any_value(csv_line)
+                   FROM _csv_reject_errors GROUP BY line ORDER BY line"""
+            ).fetchall()
+            return [(int(line), f"CSV row is malformed ({kind.replace('_', ' ').lower()})", raw) for line, kind, raw in rows]
+        else:
+            raise UnreadableFile("unknown file type: expected .json, .jsonl, .ndjson or .csv (optionally .gz)")
+    except duckdb.Error as exc:
+        raise UnreadableFile(_explain(exc, f)) from None
+    return []
+
+
+def _is_empty(path: Path) -> bool:
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as fh:
+            return not fh.read(4096).lstrip(b"\xef\xbb\xbf").strip()
+    except (OSError, EOFError):
+        return False
+
+
+def _explain(exc: Exception, f: InputFile) -> str:
+    """A reason a person understands, from an engine error about a whole file."""
+    text = str(exc)
+    line = re.search(r"[Ll]ine:? (\d+)", text)
+    where = f" (line {line.group(1)})" if line else ""
+    if "unicode" in text.lower() or "utf-8" in text.lower() or "utf8" in text.lower():
+        return f"the file is not UTF-8 encoded{where}"
+    if "gzip" in text.lower() or "zlib" in text.lower() or "compress" in text.lower():
+        return "the gzip stream is truncated or corrupt"
+    if f.fmt == "array":
+        return "the JSON array is malformed or cut off: " + text.splitlines()[0][:200]
+    if f.fmt == "csv":
+        return "the CSV file cannot be read: " + text.splitlines()[0][:200]
+    return "the file cannot be read: " + text.splitlines()[0][:200]

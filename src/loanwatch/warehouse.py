@@ -1,0 +1,152 @@
+"""The warehouse file: connections, the schemas and tables loanwatch owns, and the writer lock.
+
+DuckDB allows one writing process or many reading processes, never both. Every command that
+writes takes ``writer_lock`` first, so a second writer waits a bounded time and then fails with
+a clear message instead of a DuckDB lock error; readers use the serving snapshot (``serve``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from loanwatch.config import Settings
+from loanwatch.ingest.contract import ENTITIES, staging_ddl
+
+SCHEMA_VERSION = 1
+
+
+class WarehouseBusy(RuntimeError):
+    """Another loanwatch process holds the writer lock."""
+
+
+def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path), read_only=read_only)
+    # Contract: timestamps without an offset are UTC, and a payment's day is its UTC date.
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+@contextlib.contextmanager
+def writer_lock(settings: Settings, timeout: float | None = None) -> Iterator[None]:
+    """Hold the single-writer lock of this warehouse folder for the duration of the block."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    wait = float(settings.get("warehouse", "lock_timeout") if timeout is None else timeout)
+    path = settings.home / ".writer.lock"
+    fh = open(path, "a+")
+    deadline = time.monotonic() + wait
+    try:
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    fh.seek(0)
+                    holder = fh.read().strip() or "another process"
+                    raise WarehouseBusy(
+                        f"{settings.home}: the warehouse is being written by {holder}; "
+                        f"waited {wait:g} s. Try again when it has finished "
+                        f"(or raise [warehouse] lock_timeout)."
+                    ) from None
+                time.sleep(0.2)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            fh.seek(0)
+            fh.truncate()
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        fh.close()
+
+
+DDL = [
+    "CREATE SCHEMA IF NOT EXISTS staging",
+    "CREATE SCHEMA IF NOT EXISTS core",
+    "CREATE SCHEMA IF NOT EXISTS marts",
+    "CREATE SCHEMA IF NOT EXISTS meta",
+    "CREATE TABLE IF NOT EXISTS meta.schema_version (version INTEGER, applied_at TIMESTAMP)",
+    "CREATE SEQUENCE IF NOT EXISTS meta.batch_ids START 1",
+    # One row per file load attempt that changed the warehouse: its counts and its fate.
+    """CREATE TABLE IF NOT EXISTS meta.batches (
+        batch_id BIGINT PRIMARY KEY,
+        entity VARCHAR,
+        file_path VARCHAR,
+        file_name VARCHAR,
+        content_hash VARCHAR,
+        size_bytes BIGINT,
+        rows_read BIGINT,
+        rows_accepted BIGINT,
+        rows_duplicate BIGINT,
+        rows_rejected BIGINT,
+        status VARCHAR,          -- loaded | partial | rejected
+        message VARCHAR,
+        ingested_at TIMESTAMP
+    )""",
+    # Quarantine: every row (or whole file) that was not loaded, with the reason.
+    """CREATE TABLE IF NOT EXISTS meta.rejects (
+        batch_id BIGINT,
+        entity VARCHAR,
+        file_name VARCHAR,
+        line_no BIGINT,
+        field VARCHAR,
+        reason VARCHAR,
+        raw VARCHAR
+    )""",
+    # History of builds and of every data-quality check of every build.
+    """CREATE TABLE IF NOT EXISTS meta.builds (
+        build_id BIGINT PRIMARY KEY,
+        started_at TIMESTAMP,
+        finished_at TIMESTAMP,
+        status VARCHAR,
+        full_refresh BOOLEAN,
+        through_batch_id BIGINT,
+        data_date DATE,
+        published BOOLEAN,
+        message VARCHAR
+    )""",
+    """CREATE TABLE IF NOT EXISTS meta.dq_results (
+        build_id BIGINT,
+        check_name VARCHAR,
+        model VARCHAR,
+        severity VARCHAR,
+        status VARCHAR,
+        failing_rows BIGINT,
+        sample_keys VARCHAR,
+        message VARCHAR,
+        checked_at TIMESTAMP
+    )""",
+]
+
+
+def init_warehouse(con: duckdb.DuckDBPyConnection) -> None:
+    """Create or upgrade every table loanwatch owns. Idempotent."""
+    for statement in DDL:
+        con.execute(statement)
+    for entity in ENTITIES.values():
+        for statement in staging_ddl(entity):
+            con.execute(statement)
+    current = con.execute("SELECT max(version) FROM meta.schema_version").fetchone()[0]
+    if current is None or current < SCHEMA_VERSION:
+        con.execute("INSERT INTO meta.schema_version VALUES (?, now())", [SCHEMA_VERSION])
+
+
+@contextlib.contextmanager
+def open_writer(settings: Settings, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Lock, open the warehouse for writing and make sure its tables exist."""
+    with writer_lock(settings, timeout):
+        con = connect(settings.warehouse_path)
+        try:
+            init_warehouse(con)
+            yield con
+        finally:
+            con.close()
