@@ -1,0 +1,112 @@
+"""The dbt project (package data in ``dbt_project/``) and how loanwatch runs it.
+
+dbt runs in-process through ``dbtRunner``. Its profile is written into the warehouse folder
+(``<home>/.dbt/profiles.yml``) so that the package directory stays read-only; so do its target
+and log folders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loanwatch.config import Settings
+
+PROJECT_DIR = Path(__file__).parent / "dbt_project"
+
+
+@dataclass
+class NodeResult:
+    unique_id: str
+    name: str
+    resource_type: str
+    status: str
+    message: str
+    failures: int | None
+    severity: str | None
+    model: str | None
+
+
+@dataclass
+class DbtRun:
+    success: bool
+    results: list[NodeResult] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def failed_tests(self) -> list[NodeResult]:
+        return [r for r in self.results if r.resource_type in ("test", "unit_test") and r.status in ("fail", "error")]
+
+    @property
+    def failed_models(self) -> list[NodeResult]:
+        return [r for r in self.results if r.resource_type == "model" and r.status == "error"]
+
+
+def write_profile(settings: Settings, target: str = "duckdb", extra: dict[str, Any] | None = None) -> Path:
+    profiles_dir = settings.home / ".dbt"
+    profiles_dir.mkdir(parents=True, exist_ok=True)
+    outputs: dict[str, Any] = {
+        # Models use naive UTC timestamps only, so no session time zone is needed here; and the
+        # default configuration lets the same process open the file again after dbt (publish).
+        "duckdb": {"type": "duckdb", "path": str(settings.warehouse_path), "threads": 2},
+    }
+    if extra:
+        outputs.update(extra)
+    profile = {"loanwatch": {"target": target, "outputs": outputs}}
+    path = profiles_dir / "profiles.yml"
+    # JSON is valid YAML, and needs no YAML writer.
+    path.write_text(json.dumps(profile, indent=2))
+    return profiles_dir
+
+
+def dbt_vars(settings: Settings) -> dict[str, Any]:
+    return {
+        "tolerance": float(settings.get("warehouse", "tolerance")),
+        "dpd_counts_due_day": bool(settings.get("warehouse", "dpd_counts_due_day")),
+    }
+
+
+def run_dbt(settings: Settings, command: str = "build", args: list[str] | None = None,
+            target: str = "duckdb", extra_outputs: dict[str, Any] | None = None) -> DbtRun:
+    """Run one dbt command against this warehouse and collect every node's result."""
+    from dbt.cli.main import dbtRunner
+
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    profiles_dir = write_profile(settings, target, extra_outputs)
+    work = settings.home / ".dbt"
+    cli_args = [
+        command,
+        "--project-dir", str(PROJECT_DIR),
+        "--profiles-dir", str(profiles_dir),
+        "--target-path", str(work / "target"),
+        "--log-path", str(work / "logs"),
+        "--target", target,
+        "--vars", json.dumps(dbt_vars(settings)),
+        "--quiet",
+        *(args or []),
+    ]
+    result = dbtRunner().invoke(cli_args)
+    run = DbtRun(success=bool(result.success))
+    if result.exception is not None:
+        run.error = str(result.exception)
+    if result.result is not None and hasattr(result.result, "results"):
+        for r in result.result.results:
+            node = r.node
+            config = getattr(node, "config", None)
+            attached = getattr(node, "attached_node", None)
+            run.results.append(
+                NodeResult(
+                    unique_id=node.unique_id,
+                    name=node.name,
+                    resource_type=str(node.resource_type),
+                    status=str(r.status),
+                    message=str(r.message or ""),
+                    failures=r.failures,
+                    severity=str(getattr(config, "severity", "") or "") or None,
+                    model=attached.split(".")[-1] if attached else None,
+                )
+            )
+    return run

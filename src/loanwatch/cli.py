@@ -1,0 +1,286 @@
+"""The `loanwatch` command: a thin layer over the library; each verb's work lives in its package."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from loanwatch.config import Settings, load_settings
+from loanwatch.output import Format, render
+
+app = typer.Typer(
+    help="loanwatch: lending analytics on DuckDB + dbt. Ingest contract files, build the warehouse, report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+report_app = typer.Typer(help="Figures from the serving snapshot (METRICS.md).", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+console = Console()
+err = Console(stderr=True)
+
+# Exit codes (documented in the README): 0 ok, 1 error, 2 usage, 3 loaded with quarantined rows.
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    home: Optional[Path] = typer.Option(
+        None, "--home", envvar="LOANWATCH_HOME", help="Folder holding the warehouse (default ./loanwatch_home)."
+    ),
+) -> None:
+    ctx.obj = load_settings(home)
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    return ctx.obj if isinstance(ctx.obj, Settings) else load_settings()
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> None:
+    err.print(f"[red]error:[/red] {escape(message)}")
+    raise typer.Exit(code)
+
+
+FormatOption = typer.Option(Format.table, "--format", "-f", help="table for people; csv or json for programs.")
+AsOfOption = typer.Option(None, "--as-of", help="Report date (YYYY-MM-DD); default: the data date.", formats=["%Y-%m-%d"])
+MinAmountOption = typer.Option(None, "--min-amount", help="Only loans with amount >= this.")
+MaxAmountOption = typer.Option(None, "--max-amount", help="Only loans with amount <= this.")
+
+
+@app.command()
+def init(ctx: typer.Context) -> None:
+    """Create or upgrade the warehouse (schemas staging, core, marts; the batch manifest). Idempotent."""
+    from loanwatch.warehouse import open_writer
+
+    settings = _settings(ctx)
+    with open_writer(settings):
+        pass
+    console.print(f"warehouse ready: {escape(str(settings.warehouse_path))}")
+
+
+@app.command()
+def generate(
+    clients: int = typer.Option(..., "--clients", min=1, help="Number of clients."),
+    out: Path = typer.Option(..., "--out", help="Folder to write the files into."),
+    seed: int = typer.Option(42, "--seed", help="Random seed: the same seed gives the same files."),
+    start: Optional[dt.datetime] = typer.Option(None, "--start", formats=["%Y-%m-%d"], help="First issue date (default: 2 years before --end)."),
+    end: Optional[dt.datetime] = typer.Option(None, "--end", formats=["%Y-%m-%d"], help="Data date (default: today)."),
+    fmt: str = typer.Option("jsonl", "--format", help="jsonl (NDJSON), json (arrays) or csv."),
+) -> None:
+    """Write a synthetic portfolio that follows the input contract."""
+    from loanwatch.generate.portfolio import generate as make
+    from loanwatch.generate.write import write_portfolio
+
+    if fmt not in ("jsonl", "json", "csv"):
+        _fail(f"--format {fmt!r}: use jsonl, json or csv", EXIT_USAGE)
+    try:
+        portfolio = make(clients, seed, start.date() if start else None, end.date() if end else None)
+    except ValueError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    written = write_portfolio(portfolio, out, fmt)
+    for entity, path in written.items():
+        console.print(f"{entity:16} {portfolio_rows(portfolio, entity):>10,} rows  {escape(str(path))}")
+
+
+def portfolio_rows(portfolio, entity: str) -> int:
+    table = "schedule" if entity == "schedule" else entity
+    return portfolio.tables[table].num_rows
+
+
+@app.command()
+def split(
+    directory: Path = typer.Argument(..., exists=True, help="Folder (or file) of raw contract files."),
+    parts: int = typer.Option(5, "--parts", min=1, help="Number of chronological parts."),
+    out: Path = typer.Option(..., "--out", help="Folder to write part_01/ … into."),
+) -> None:
+    """Cut raw files into N chronological incremental batches (part_01/, part_02/, …)."""
+    from loanwatch.generate.split import split as do_split
+
+    result = do_split([directory], parts, out)
+    for part, files in sorted(result.parts.items()):
+        console.print(f"part_{part:02d}: {len(files)} files")
+    if result.dropped_csv_rows:
+        err.print(f"[yellow]warning:[/yellow] {result.dropped_csv_rows} malformed CSV rows were not copied; "
+                  "ingest the original files to have them quarantined")
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    paths: list[Path] = typer.Argument(..., help="Files, or folders searched recursively."),
+    entity: Optional[str] = typer.Option(None, "--entity", help="Entity of every file, instead of the file-name rule."),
+) -> None:
+    """Load files into staging. The same content again is a no-op.
+
+    Exit codes: 0 all accepted; 3 loaded, some rows or files quarantined; 1 error, nothing loaded; 2 usage.
+    """
+    from loanwatch.ingest.contract import ENTITIES
+    from loanwatch.ingest.load import ingest_paths
+    from loanwatch.warehouse import WarehouseBusy, open_writer
+
+    if entity is not None and entity not in ENTITIES:
+        _fail(f"--entity {entity!r}: use one of {', '.join(ENTITIES)}", EXIT_USAGE)
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        _fail(f"{missing[0]}: no such file or folder", EXIT_USAGE)
+    settings = _settings(ctx)
+
+    def show(r) -> None:
+        name = escape(str(r.path))
+        if r.status == "skipped":
+            console.print(f"{name}: {escape(r.message)}")
+            return
+        console.print(
+            f"{name}: {r.entity or '?'}: read {r.rows_read:,}, accepted {r.accepted:,}, "
+            f"duplicates {r.duplicates:,}, rejected {r.rejected:,}"
+        )
+        for example in r.examples:
+            err.print(f"  [yellow]quarantined[/yellow] {escape(example)}")
+
+    try:
+        with open_writer(settings) as con:
+            results = ingest_paths(con, paths, entity, on_file=show)
+    except WarehouseBusy as exc:
+        _fail(str(exc))
+    if not results:
+        _fail("no input files found (expected .json, .jsonl, .ndjson or .csv, optionally .gz)")
+    if any(r.quarantined for r in results):
+        err.print("some rows were quarantined: see `loanwatch rejects`")
+        raise typer.Exit(EXIT_QUARANTINED)
+
+
+@app.command()
+def build(
+    ctx: typer.Context,
+    full_refresh: bool = typer.Option(False, "--full-refresh", help="Rebuild every model from scratch."),
+) -> None:
+    """Run the dbt project (core history, schedules, allocation, delinquency, marts, checks), then publish."""
+    from loanwatch.transform.build import build as run_build
+    from loanwatch.warehouse import WarehouseBusy
+
+    settings = _settings(ctx)
+    try:
+        result = run_build(settings, full_refresh=full_refresh)
+    except WarehouseBusy as exc:
+        _fail(str(exc))
+    for w in result.warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(w)}")
+    if result.status != "success":
+        for e in result.errors:
+            err.print(f"[red]failed:[/red] {escape(e)}")
+        _fail(f"build {result.build_id} failed; the previous serving snapshot stays published")
+    console.print(f"build {result.build_id}: success, data date {result.data_date}, snapshot published")
+
+
+def _open_snapshot(ctx: typer.Context):
+    from loanwatch.serve import NoSnapshot, open_snapshot
+
+    try:
+        return open_snapshot(_settings(ctx))
+    except NoSnapshot as exc:
+        _fail(str(exc))
+
+
+def _date(value: Optional[dt.datetime]) -> Optional[dt.date]:
+    return value.date() if value else None
+
+
+@report_app.command("overdue-monthly")
+def report_overdue_monthly(
+    ctx: typer.Context,
+    as_of: Optional[dt.datetime] = AsOfOption,
+    min_amount: Optional[float] = MinAmountOption,
+    max_amount: Optional[float] = MaxAmountOption,
+    fmt: Format = FormatOption,
+) -> None:
+    """Overdue share by month (METRICS §4), count and amount versions."""
+    from loanwatch import reports
+
+    con = _open_snapshot(ctx)
+    table = reports.overdue_monthly(con, _date(as_of), _dec(min_amount), _dec(max_amount))
+    render(table, fmt, title="Overdue share by month")
+
+
+@report_app.command("loans")
+def report_loans(
+    ctx: typer.Context,
+    as_of: Optional[dt.datetime] = AsOfOption,
+    min_amount: Optional[float] = MinAmountOption,
+    max_amount: Optional[float] = MaxAmountOption,
+    fmt: Format = FormatOption,
+) -> None:
+    """One row per loan at the as-of date: state, DPD, bucket, balances (METRICS §3)."""
+    from loanwatch import reports
+
+    con = _open_snapshot(ctx)
+    render(reports.loans(con, _date(as_of), _dec(min_amount), _dec(max_amount)), fmt, title="Loans")
+
+
+def _dec(value: Optional[float]) -> Optional[Decimal]:
+    return None if value is None else Decimal(str(value))
+
+
+@app.command()
+def batches(ctx: typer.Context, fmt: Format = FormatOption) -> None:
+    """List ingested files with their counts (read = accepted + duplicates + rejected) and status."""
+    from loanwatch.reports import Table
+    from loanwatch.warehouse import connect
+
+    settings = _settings(ctx)
+    if not settings.warehouse_path.exists():
+        _fail(f"{settings.home}: no warehouse yet; run `loanwatch ingest`")
+    con = connect(settings.warehouse_path, read_only=True)
+    cur = con.execute(
+        """SELECT batch_id, entity, file_name, rows_read, rows_accepted, rows_duplicate, rows_rejected,
+                  status, message, ingested_at FROM meta.batches ORDER BY batch_id"""
+    )
+    render(Table([d[0] for d in cur.description], cur.fetchall()), fmt, title="Batches")
+
+
+@app.command()
+def rejects(
+    ctx: typer.Context,
+    file: Optional[str] = typer.Option(None, "--file", help="Only rows from files with this name."),
+    fmt: Format = FormatOption,
+) -> None:
+    """List quarantined rows: entity, file, line, field, reason, raw."""
+    from loanwatch.reports import Table
+    from loanwatch.warehouse import connect
+
+    settings = _settings(ctx)
+    if not settings.warehouse_path.exists():
+        _fail(f"{settings.home}: no warehouse yet; run `loanwatch ingest`")
+    con = connect(settings.warehouse_path, read_only=True)
+    cur = con.execute(
+        """SELECT entity, file_name AS file, line_no AS line, field, reason, raw FROM meta.rejects
+           WHERE ? IS NULL OR file_name = ? ORDER BY batch_id, line_no""",
+        [file, file],
+    )
+    render(Table([d[0] for d in cur.description], cur.fetchall()), fmt, title="Quarantined rows")
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    clients: int = typer.Option(5000, "--clients", help="Size of the sample portfolio."),
+    parts: int = typer.Option(5, "--parts", help="Incremental batches to ingest one by one."),
+    seed: int = typer.Option(42, "--seed"),
+) -> None:
+    """Generate a sample portfolio, ingest it in parts with a build after each, print the figures."""
+    from loanwatch.demo import run_demo
+
+    code = run_demo(_settings(ctx), clients=clients, parts=parts, seed=seed, console=console)
+    raise typer.Exit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,524 @@
+"""Synthetic portfolios that follow the input contract, with a behaviour model per client.
+
+Everything is vectorised: numpy draws numbers per client, loan and instalment (loops run over
+instalment positions or pools, never over rows), and DuckDB formats and writes the files.
+Deterministic for a seed.
+
+The behaviour model (also used by `notify simulate`):
+- reliable: pays on or a little before the due date, sometimes prepays the whole loan;
+- forgetful: often a few days late, responds to reminders;
+- struggler: late and partial, catches up slowly, sometimes stops;
+- defaulter: pays a few instalments, then stops;
+- fraud: never pays.
+Risk and fraud scores are drawn from the type, so they predict behaviour.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from loanwatch.geo import REGIONS
+
+LOCALES = ("es_MX", "ru_RU", "en_US")
+LOCALE_WEIGHTS = (0.45, 0.30, 0.25)
+LANGUAGES = {"es_MX": "es", "ru_RU": "ru", "en_US": "en"}
+PHONE_PREFIX = {"es_MX": "+52", "ru_RU": "+7", "en_US": "+1"}
+EMAIL_DOMAIN = {"es_MX": "correo.mx", "ru_RU": "pochta.ru", "en_US": "mail.example.com"}
+
+TYPES = ("reliable", "forgetful", "struggler", "defaulter", "fraud")
+TYPE_WEIGHTS = (0.55, 0.20, 0.14, 0.08, 0.03)
+RISK_BASE = np.array([0.12, 0.30, 0.55, 0.75, 0.60])
+FRAUD_BASE = np.array([0.05, 0.08, 0.10, 0.20, 0.75])
+LOANS_PER_CLIENT = np.array([1.3, 1.0, 0.6, 0.2, 0.0])  # extra loans, Poisson mean
+
+PRODUCTS = ("installment", "cash", "bnpl", "bnpl_split", "payday")
+PRODUCT_WEIGHTS = (0.35, 0.12, 0.25, 0.13, 0.15)
+
+OUTCOMES = ("no_answer", "busy", "wrong_number", "promise_to_pay", "refused", "callback", "paid", "dispute")
+# outcome probabilities of a collection call, by client type
+OUTCOME_P = np.array([
+    [0.10, 0.02, 0.00, 0.55, 0.00, 0.05, 0.28, 0.00],
+    [0.30, 0.05, 0.01, 0.40, 0.02, 0.12, 0.09, 0.01],
+    [0.35, 0.10, 0.02, 0.25, 0.10, 0.15, 0.02, 0.01],
+    [0.50, 0.10, 0.10, 0.05, 0.18, 0.04, 0.00, 0.03],
+    [0.45, 0.10, 0.20, 0.00, 0.15, 0.00, 0.00, 0.10],
+])
+
+EPOCH = dt.date(1970, 1, 1)
+
+
+@dataclass
+class Portfolio:
+    """What was generated, as columns (numpy) ready to be written."""
+
+    tables: dict[str, pa.Table]
+    start: dt.date
+    end: dt.date
+
+
+def _days(d: dt.date) -> int:
+    return (d - EPOCH).days
+
+
+def add_months_days(day: np.ndarray, months: np.ndarray) -> np.ndarray:
+    """Epoch days plus k months, the day of month clamped to the month's end (METRICS §1)."""
+    d = day.astype("datetime64[D]")
+    month = d.astype("datetime64[M]")
+    dom = (d - month).astype(np.int64)  # 0-based day of month
+    target = month + months.astype(np.int64)
+    last = ((target + 1).astype("datetime64[D]") - target.astype("datetime64[D]")).astype(np.int64)
+    return (target.astype("datetime64[D]") + np.minimum(dom, last - 1)).astype(np.int64)
+
+
+def round_half_up_div(num: np.ndarray, den: np.ndarray | int) -> np.ndarray:
+    """Round half-up of num / den for non-negative integers (exact)."""
+    return (2 * num + den) // (2 * den)
+
+
+def schedule_cents(amount_cents, rate_e8, n, repayment_bullet):
+    """Instalments per METRICS §1 in integer cents, for generated (not explicit) schedules.
+
+    Returns (loan_index, k, principal_cents, interest_cents), ordered by loan then k.
+    """
+    amount_cents = amount_cents.astype(np.int64)
+    rate_e8 = rate_e8.astype(np.int64)
+    n = n.astype(np.int64)
+    out_loan, out_k, out_p, out_i = [], [], [], []
+
+    bullet = repayment_bullet
+    idx = np.flatnonzero(bullet)
+    out_loan.append(idx)
+    out_k.append(np.ones(len(idx), dtype=np.int64))
+    out_p.append(amount_cents[idx])
+    out_i.append(round_half_up_div(amount_cents[idx] * rate_e8[idx] * n[idx], 1_200_000_000))
+
+    free = ~bullet & (rate_e8 == 0)
+    idx = np.flatnonzero(free)
+    reps = n[idx]
+    loan = np.repeat(idx, reps)
+    k = _within_group_index(reps) + 1
+    base = round_half_up_div(amount_cents[loan], n[loan])
+    principal = np.where(k < n[loan], base, amount_cents[loan] - (n[loan] - 1) * base)
+    out_loan.append(loan)
+    out_k.append(k)
+    out_p.append(principal)
+    out_i.append(np.zeros(len(loan), dtype=np.int64))
+
+    paying = ~bullet & (rate_e8 > 0)
+    idx = np.flatnonzero(paying)
+    if len(idx):
+        r = rate_e8[idx] / 1_200_000_000.0
+        nn = n[idx]
+        a = amount_cents[idx] / 100.0
+        payment = np.array([round(x, 2) for x in (a * r / (1 - (1 + r) ** (-nn.astype(float))))])  # per loan, not per row
+        payment_cents = np.rint(payment * 100).astype(np.int64)
+        balance = amount_cents[idx].copy()
+        for step in range(1, int(nn.max()) + 1):  # loop over instalment positions, not rows
+            live = nn >= step
+            interest = round_half_up_div(balance[live] * rate_e8[idx][live], 1_200_000_000)
+            principal = np.where(nn[live] > step, payment_cents[live] - interest, balance[live])
+            out_loan.append(idx[live])
+            out_k.append(np.full(live.sum(), step, dtype=np.int64))
+            out_p.append(principal)
+            out_i.append(interest)
+            balance[live] = balance[live] - principal
+
+    loan = np.concatenate(out_loan)
+    k = np.concatenate(out_k)
+    order = np.lexsort((k, loan))
+    return loan[order], k[order], np.concatenate(out_p)[order], np.concatenate(out_i)[order]
+
+
+def _within_group_index(counts: np.ndarray) -> np.ndarray:
+    """0, 1, …, c-1 for each count c, concatenated."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    return np.arange(total, dtype=np.int64) - starts
+
+
+def _name_pools(seed: int, size: int = 150) -> dict[str, dict[str, list[str]]]:
+    from faker import Faker
+
+    pools = {}
+    for i, loc in enumerate(LOCALES):
+        f = Faker(loc)
+        f.seed_instance(seed * 7 + i)
+        pools[loc] = {
+            "first_m": [f.first_name_male() for _ in range(size)],
+            "first_f": [f.first_name_female() for _ in range(size)],
+            "last": [f.last_name() for _ in range(size * 2)],
+            "city": [f.city() for _ in range(60)],
+        }
+        if loc == "ru_RU":
+            # Russian surnames agree with gender: draw female surnames from the female pool.
+            pools[loc]["last_f"] = [f.last_name_female() for _ in range(size * 2)]
+            pools[loc]["last"] = [f.last_name_male() for _ in range(size * 2)]
+    f = Faker("es_MX")
+    f.seed_instance(seed + 99)
+    pools["merchants"] = {"name": [f.company() for _ in range(400)]}
+    return pools
+
+
+def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: dt.date | None = None) -> Portfolio:
+    end = end or dt.date.today()
+    start = start or dt.date(end.year - 2, end.month, 1)
+    if start >= end:
+        raise ValueError("--start must be before --end")
+    rng = np.random.default_rng(seed)
+    pools = _name_pools(seed)
+    d0, d1 = _days(start), _days(end)
+    N = int(n_clients)
+
+    # --- clients ------------------------------------------------------------------------
+    locale = rng.choice(len(LOCALES), N, p=LOCALE_WEIGHTS)
+    ctype = rng.choice(len(TYPES), N, p=TYPE_WEIGHTS)
+    female = rng.random(N) < 0.5
+    region_idx = np.zeros(N, dtype=np.int64)
+    region_name = np.empty(N, dtype=object)
+    tz = np.empty(N, dtype=object)
+    first = np.empty(N, dtype=object)
+    last = np.empty(N, dtype=object)
+    city = np.empty(N, dtype=object)
+    for li, loc in enumerate(LOCALES):  # loop over three locales
+        m = locale == li
+        cnt = int(m.sum())
+        regs = REGIONS[loc]
+        w = np.array([r[4] for r in regs], dtype=float)
+        ri = rng.choice(len(regs), cnt, p=w / w.sum())
+        region_idx[m] = ri
+        region_name[m] = np.array([r[0] for r in regs], dtype=object)[ri]
+        tz[m] = np.array([r[3] for r in regs], dtype=object)[ri]
+        pf = np.array(pools[loc]["first_f"], dtype=object)
+        pm = np.array(pools[loc]["first_m"], dtype=object)
+        fem = female[m]
+        first[m] = np.where(fem, pf[rng.integers(0, len(pf), cnt)], pm[rng.integers(0, len(pm), cnt)])
+        lm = np.array(pools[loc]["last"], dtype=object)
+        lf = np.array(pools[loc].get("last_f", pools[loc]["last"]), dtype=object)
+        last[m] = np.where(fem, lf[rng.integers(0, len(lf), cnt)], lm[rng.integers(0, len(lm), cnt)])
+        pc = np.array(pools[loc]["city"], dtype=object)
+        city[m] = pc[rng.integers(0, len(pc), cnt)]
+    risk = np.clip(RISK_BASE[ctype] + rng.normal(0, 0.12, N), 0.01, 0.99)
+    fraud = np.clip(FRAUD_BASE[ctype] + rng.normal(0, 0.08, N), 0.0, 1.0)
+    income = np.round(np.exp(rng.normal(9.6, 0.5, N)) * np.array([1.0, 4.5, 0.25])[locale], -1)
+    age_days = rng.integers(20 * 365, 70 * 365, N)
+
+    # --- loans --------------------------------------------------------------------------
+    n_loans = 1 + rng.poisson(LOANS_PER_CLIENT[ctype])
+    client_of = np.repeat(np.arange(N), n_loans)
+    seq = _within_group_index(n_loans)
+    first_issue = rng.integers(d0, max(d0 + 1, d1 - 10), N)
+    gaps = np.where(seq > 0, 20 + rng.exponential(110, len(client_of)).astype(np.int64), 0)
+    issue_day = first_issue[client_of] + _group_cumsum(gaps, n_loans)
+    keep = issue_day <= d1 - 1
+    client_of, seq, issue_day = client_of[keep], seq[keep], issue_day[keep]
+    L = len(client_of)
+    product = rng.choice(len(PRODUCTS), L, p=PRODUCT_WEIGHTS)
+    ltype = ctype[client_of]
+    inc = income[client_of] / np.array([1.0, 4.5, 0.25])[locale[client_of]]
+    amount = np.select(
+        [product == 0, product == 1, product >= 2],
+        [
+            np.clip(np.round(inc * rng.uniform(0.8, 3.0, L), -2), 3000, 120000),
+            np.clip(np.round(inc * rng.uniform(0.3, 1.0, L), -2), 1000, 40000),
+            np.clip(np.round(np.exp(rng.normal(7.8, 0.7, L)), 2), 300, 30000),
+        ],
+    )
+    amount = np.where(product == 4, np.clip(np.round(inc * rng.uniform(0.2, 0.6, L), -2), 500, 15000), amount)
+    amount_cents = np.rint(amount * 100).astype(np.int64)
+    term = np.select(
+        [product == 0, product == 1, product == 2, product == 3, product == 4],
+        [rng.choice([6, 12, 18, 24, 36], L), rng.choice([3, 4, 6], L), rng.choice([3, 4, 6], L),
+         rng.choice([4, 6, 8], L), np.ones(L, dtype=np.int64)],
+    ).astype(np.int64)
+    lrisk = np.clip(risk[client_of] + rng.normal(0, 0.05, L), 0, 1)
+    lfraud = np.clip(fraud[client_of] + rng.normal(0, 0.05, L), 0, 1)
+    rate = np.select(
+        [product == 0, product == 1, product == 4],
+        [0.12 + 0.45 * lrisk, 0.25 + 0.6 * lrisk, 1.0 + 2.0 * lrisk],
+        default=0.0,
+    )
+    rate = np.round(rate, 4)
+    rate_e8 = np.rint(rate * 1e8).astype(np.int64)
+    bullet = product == 4
+    explicit = product == 3
+    n_merchants = max(10, N // 150)
+    zipf = 1.0 / np.arange(1, n_merchants + 1) ** 0.9
+    merchant = np.where(product >= 2, rng.choice(n_merchants, L, p=zipf / zipf.sum()), -1)
+    merchant = np.where(product == 4, -1, merchant)
+    cancelled = rng.random(L) < 0.015
+    issue_sec = issue_day * 86400 + rng.integers(9 * 3600, 20 * 3600, L)
+
+    # --- instalments ----------------------------------------------------------------------
+    gen = ~explicit
+    g_loan, g_k, g_p, g_i = schedule_cents(amount_cents[gen], rate_e8[gen], term[gen], bullet[gen])
+    g_loan = np.flatnonzero(gen)[g_loan]
+    g_due = add_months_days(issue_day[g_loan], np.where(bullet[g_loan], term[g_loan], g_k))
+    e_idx = np.flatnonzero(explicit)
+    e_loan = np.repeat(e_idx, term[e_idx])
+    e_k = _within_group_index(term[e_idx]) + 1
+    base = round_half_up_div(amount_cents[e_loan], term[e_loan])
+    e_p = np.where(e_k < term[e_loan], base, amount_cents[e_loan] - (term[e_loan] - 1) * base)
+    e_i = np.zeros(len(e_loan), dtype=np.int64)
+    e_due = issue_day[e_loan] + 15 * e_k  # semi-monthly
+    i_loan = np.concatenate([g_loan, e_loan])
+    i_k = np.concatenate([g_k, e_k])
+    i_p = np.concatenate([g_p, e_p])
+    i_i = np.concatenate([g_i, e_i])
+    i_due = np.concatenate([g_due, e_due])
+    order = np.lexsort((i_k, i_loan))
+    i_loan, i_k, i_p, i_i, i_due = i_loan[order], i_k[order], i_p[order], i_i[order], i_due[order]
+    i_amt = i_p + i_i
+    n_inst = np.bincount(i_loan, minlength=L)
+
+    # --- behaviour: when and how much each instalment is paid ---------------------------------
+    it = ltype[i_loan]
+    stop_at = np.select(
+        [ltype == 3, ltype == 4, ltype == 2],
+        [rng.integers(0, np.maximum(1, n_inst // 2 + 1)), np.zeros(L, dtype=np.int64),
+         np.where(rng.random(L) < 0.3, rng.integers(1, n_inst + 1), n_inst + 1)],
+        default=n_inst + 1,
+    )
+    paid = (i_k <= stop_at[i_loan]) & ~cancelled[i_loan]
+    I = len(i_loan)
+    delay = np.select(
+        [it == 0, it == 1, it == 2, it == 3],
+        [np.where(rng.random(I) < 0.9, -rng.integers(0, 6, I), rng.integers(1, 4, I)),
+         np.where(rng.random(I) < 0.5, -rng.integers(0, 3, I), 1 + rng.geometric(0.22, I)),
+         3 + rng.exponential(18, I).astype(np.int64),
+         np.where(rng.random(I) < 0.5, rng.integers(0, 3, I), 1 + rng.geometric(0.15, I))],
+        default=0,
+    )
+    pay_day = np.maximum(i_due + delay, issue_day[i_loan])
+    partial = (it == 2) & (rng.random(I) < 0.4) & paid
+    first_part = np.where(partial, np.rint(i_amt * rng.uniform(0.5, 0.9, I)).astype(np.int64), i_amt)
+    second_part = i_amt - first_part
+    second_day = pay_day + rng.integers(15, 46, I)
+
+    # prepayment: some reliable clients pay off the rest of the loan at one instalment
+    prepay_at = np.where((ltype == 0) & (n_inst >= 3) & (rng.random(L) < 0.12),
+                         rng.integers(1, np.maximum(2, n_inst), L), n_inst + 1)
+    remaining = _reverse_group_cumsum(i_amt, n_inst)
+    at_prepay = i_k == prepay_at[i_loan]
+    after_prepay = i_k > prepay_at[i_loan]
+    first_part = np.where(at_prepay & paid, remaining, first_part)
+    second_part = np.where(at_prepay, 0, second_part)
+    pay_day = np.where(at_prepay, i_due - rng.integers(3, 20, I), pay_day)
+    pay_day = np.maximum(pay_day, issue_day[i_loan])
+    paid &= ~after_prepay
+
+    p_loan = np.concatenate([i_loan[paid], i_loan[paid & (second_part > 0)]])
+    p_day = np.concatenate([pay_day[paid], second_day[paid & (second_part > 0)]])
+    p_amt = np.concatenate([first_part[paid], second_part[paid & (second_part > 0)]])
+    inwin = p_day <= d1
+    p_loan, p_day, p_amt = p_loan[inwin], p_day[inwin], p_amt[inwin]
+    p_sec = p_day * 86400 + rng.integers(7 * 3600, 22 * 3600, len(p_day))
+    p_sec = np.minimum(p_sec, d1 * 86400 + 86399)
+    # bounced payments: reversed a few days later, paid again a few days after that
+    P = len(p_loan)
+    bounced = (rng.random(P) < 0.015) & (p_day + 5 <= d1)
+    rev_sec = p_sec[bounced] + rng.integers(2, 5, bounced.sum()) * 86400
+    re_sec = rev_sec + rng.integers(1, 8, bounced.sum()) * 86400
+    re_ok = re_sec <= d1 * 86400 + 86399
+    pay_loan = np.concatenate([p_loan, p_loan[bounced][re_ok]])
+    pay_sec = np.concatenate([p_sec, re_sec[re_ok]])
+    pay_amt = np.concatenate([p_amt, p_amt[bounced][re_ok]])
+    reversal_time = np.full(len(pay_loan), -1, dtype=np.int64)
+    reversal_time[np.flatnonzero(bounced)] = rev_sec
+    order = np.argsort(pay_sec, kind="stable")
+    pay_loan, pay_sec, pay_amt, reversal_time = pay_loan[order], pay_sec[order], pay_amt[order], reversal_time[order]
+    pay_id = np.arange(1, len(pay_loan) + 1)
+    reversal_of = np.flatnonzero(reversal_time >= 0)
+    r_loan = pay_loan[reversal_of]
+    r_sec = reversal_time[reversal_of]
+    r_amt = pay_amt[reversal_of]
+    r_reverses = pay_id[reversal_of]
+    r_id = len(pay_loan) + np.arange(1, len(r_loan) + 1)
+    channel = rng.choice(4, len(pay_loan), p=[0.45, 0.3, 0.15, 0.1])
+
+    # --- loan status versions -----------------------------------------------------------------
+    effective = np.ones(len(pay_loan), dtype=bool)
+    effective[reversal_of] = False
+    paid_total = np.bincount(pay_loan[effective], weights=pay_amt[effective], minlength=L)
+    due_total = np.bincount(i_loan, weights=i_amt, minlength=L)
+    last_pay = np.full(L, -1, dtype=np.int64)
+    np.maximum.at(last_pay, pay_loan[effective], pay_sec[effective])
+    is_closed = (paid_total >= due_total - 0.5) & ~cancelled & (last_pay > 0)
+    # write-off: 180 days after the first instalment that was never paid
+    unpaid_first = np.full(L, np.iinfo(np.int64).max)
+    miss = ~paid & ~cancelled[i_loan] & ~after_prepay
+    np.minimum.at(unpaid_first, i_loan[miss], i_due[miss])
+    wo_day = unpaid_first + 180
+    is_wo = (wo_day <= d1) & ~is_closed & ~cancelled
+    is_default = (unpaid_first + 90 <= d1) & ~is_closed & ~cancelled
+
+    # --- calls --------------------------------------------------------------------------------
+    # collection calls at DPD 3, 7, 14, 30 and 60 while an instalment is late, until it is paid
+    late_days = np.where(paid, np.maximum(pay_day - i_due, 0), 10_000)
+    call_offsets = np.array([3, 7, 14, 30, 60])
+    c_inst = np.repeat(np.arange(I), len(call_offsets))
+    c_off = np.tile(call_offsets, I)
+    want = (late_days[c_inst] > c_off) & (i_due[c_inst] + c_off <= d1) & ~cancelled[i_loan[c_inst]]
+    want &= rng.random(len(c_inst)) < 0.8
+    c_inst, c_off = c_inst[want], c_off[want]
+    c_loan = i_loan[c_inst]
+    c_client = client_of[c_loan]
+    c_day = i_due[c_inst] + c_off
+    c_sec = c_day * 86400 + rng.integers(9 * 3600, 20 * 3600, len(c_day))
+    cp = OUTCOME_P[ctype[c_client]]
+    u = rng.random(len(c_day))[:, None]
+    c_outcome = (u > np.cumsum(cp, axis=1)).sum(axis=1)
+    c_outcome = np.minimum(c_outcome, len(OUTCOMES) - 1)
+    talk = np.where(np.isin(c_outcome, [0, 1]), 0, rng.integers(30, 600, len(c_day)))
+    total = talk + rng.integers(10, 45, len(c_day))
+    c_promised = np.where(c_outcome == 3, i_amt[c_inst], -1)
+    c_promised_day = np.where(c_outcome == 3, c_day + rng.integers(2, 8, len(c_day)), -1)
+    c_agent = rng.integers(1, 21, len(c_day))
+    c_campaign = np.where(c_off < 30, 0, 1)
+
+    # --- client versions ------------------------------------------------------------------------
+    client_first_loan = np.full(N, d1, dtype=np.int64)
+    np.minimum.at(client_first_loan, client_of, issue_day)
+    created_sec = (client_first_loan - rng.integers(0, 4, N)) * 86400 + rng.integers(8 * 3600, 20 * 3600, N)
+    updated = (rng.random(N) < 0.12) & (created_sec // 86400 + 30 < d1)
+    upd_sec = created_sec + rng.integers(30 * 86400, np.maximum(31 * 86400, (d1 * 86400 - created_sec)), N)
+    upd_sec = np.minimum(upd_sec, d1 * 86400)
+
+    # --- merchants and their ledger ----------------------------------------------------------------
+    m_sizes = rng.choice(3, n_merchants, p=[0.6, 0.3, 0.1])
+    m_cat = rng.choice(6, n_merchants)
+    m_region = rng.integers(0, len(REGIONS["es_MX"]), n_merchants)
+    m_created = (d0 - 60) * 86400 + rng.integers(0, 50 * 86400, n_merchants)
+    m_updated = rng.random(n_merchants) < 0.1
+    m_upd_sec = (d0 + (d1 - d0) // 2) * 86400 + rng.integers(0, 86400, n_merchants)
+    orders = (merchant >= 0) & ~cancelled
+    o_merchant = merchant[orders]
+    o_sec = issue_sec[orders]
+    o_amt = amount_cents[orders]
+    fee_amt = round_half_up_div(o_amt * 3, 100)
+    refund = rng.random(len(o_amt)) < 0.02
+    ref_sec = o_sec[refund] + rng.integers(1, 20, refund.sum()) * 86400
+    ref_ok = ref_sec <= d1 * 86400 + 86399
+    # weekly payouts of the net inflow of each merchant
+    week = (o_sec // 86400 - d0) // 7
+    n_weeks = int((d1 - d0) // 7) + 1
+    key = o_merchant * n_weeks + week
+    net = np.bincount(key, weights=o_amt - fee_amt, minlength=n_merchants * n_weeks)
+    ref_key = o_merchant[refund][ref_ok] * n_weeks + (ref_sec[ref_ok] // 86400 - d0) // 7
+    net -= np.bincount(ref_key, weights=o_amt[refund][ref_ok], minlength=n_merchants * n_weeks)
+    po_keys = np.flatnonzero(net > 0)
+    po_merchant = po_keys // n_weeks
+    po_day = d0 + (po_keys % n_weeks) * 7 + 7
+    po_ok = po_day <= d1
+    po_merchant, po_day, po_amt = po_merchant[po_ok], po_day[po_ok], net[po_keys][po_ok].astype(np.int64)
+    po_sec = po_day * 86400 + 10 * 3600
+    por = (rng.random(len(po_amt)) < 0.02) & (po_day + 2 <= d1)
+
+    ev_merchant = np.concatenate([o_merchant, o_merchant, o_merchant[refund][ref_ok], po_merchant, po_merchant[por]])
+    ev_type = np.concatenate([np.full(len(o_amt), 0), np.full(len(o_amt), 3), np.full(int(ref_ok.sum()), 2),
+                              np.full(len(po_amt), 1), np.full(int(por.sum()), 4)])
+    ev_amt = np.concatenate([o_amt, fee_amt, o_amt[refund][ref_ok], po_amt, po_amt[por]])
+    ev_sec = np.concatenate([o_sec, o_sec + 60, ref_sec[ref_ok], po_sec, po_sec[por] + 2 * 86400])
+    keep_ev = ev_amt > 0
+    ev_merchant, ev_type, ev_amt, ev_sec = ev_merchant[keep_ev], ev_type[keep_ev], ev_amt[keep_ev], ev_sec[keep_ev]
+    order = np.argsort(ev_sec, kind="stable")
+    ev_merchant, ev_type, ev_amt, ev_sec = ev_merchant[order], ev_type[order], ev_amt[order], ev_sec[order]
+
+    tables = {
+        "clients": pa.table({
+            "idx": np.concatenate([np.arange(N), np.flatnonzero(updated)]),
+            "version": np.concatenate([np.zeros(N, dtype=np.int64), np.ones(int(updated.sum()), dtype=np.int64)]),
+            "locale": np.concatenate([locale, locale[updated]]),
+            "first": pa.array(np.concatenate([first, first[updated]]).tolist(), pa.string()),
+            "last": pa.array(np.concatenate([last, last[updated]]).tolist(), pa.string()),
+            "region": pa.array(np.concatenate([region_name, region_name[updated]]).tolist(), pa.string()),
+            "city": pa.array(np.concatenate([city, city[updated]]).tolist(), pa.string()),
+            "tz": pa.array(np.concatenate([tz, tz[updated]]).tolist(), pa.string()),
+            "female": np.concatenate([female, female[updated]]),
+            "income": np.concatenate([income, income[updated] * 1.1]),
+            "birth_day": np.concatenate([d1 - age_days, (d1 - age_days)[updated]]),
+            "phone_seed": np.concatenate([rng.integers(10**9, 10**10 - 1, N), rng.integers(10**9, 10**10 - 1, int(updated.sum()))]),
+            "channel": np.concatenate([ch := rng.choice(3, N, p=[0.4, 0.45, 0.15]), ch[updated]]),
+            "dnc": np.concatenate([dnc := rng.random(N) < 0.03, dnc[updated]]),
+            "updated_sec": np.concatenate([created_sec, upd_sec[updated]]),
+            "ctype": np.concatenate([ctype, ctype[updated]]),
+        }),
+        "loans": pa.table({
+            "idx": np.arange(L),
+            "client": client_of,
+            "merchant": merchant,
+            "product": product,
+            "amount_cents": amount_cents,
+            "rate": rate,
+            "issue_day": issue_day,
+            "issue_sec": issue_sec,
+            "term": term,
+            "bullet": bullet,
+            "explicit": explicit,
+            "risk": np.round(lrisk, 3),
+            "fraud": np.round(lfraud, 3),
+            "cancelled": cancelled,
+            "closed_sec": np.where(is_closed, last_pay + 3600, -1),
+            "default_day": np.where(is_default, unpaid_first + 90, -1),
+            "wo_day": np.where(is_wo, wo_day, -1),
+        }),
+        "schedule": pa.table({"loan": e_loan, "k": e_k, "due_day": e_due, "principal_cents": e_p, "interest_cents": e_i}),
+        "payments": pa.table({
+            "id": np.concatenate([pay_id, r_id]),
+            "loan": np.concatenate([pay_loan, r_loan]),
+            "sec": np.concatenate([pay_sec, r_sec]),
+            "amount_cents": np.concatenate([pay_amt, r_amt]),
+            "reverses": np.concatenate([np.full(len(pay_id), -1), r_reverses]),
+            "channel": np.concatenate([channel, np.zeros(len(r_id), dtype=np.int64)]),
+        }),
+        "calls": pa.table({
+            "idx": np.arange(len(c_day)),
+            "client": c_client,
+            "loan": c_loan,
+            "sec": c_sec,
+            "outcome": c_outcome,
+            "talk": talk,
+            "total": total,
+            "promised_cents": c_promised,
+            "promised_day": c_promised_day,
+            "agent": c_agent,
+            "campaign": c_campaign,
+        }),
+        "merchants": pa.table({
+            "idx": np.concatenate([np.arange(n_merchants), np.flatnonzero(m_updated)]),
+            "name": pa.array((np.array(pools["merchants"]["name"], dtype=object)[np.arange(n_merchants) % 400]).tolist()
+                             + (np.array(pools["merchants"]["name"], dtype=object)[np.flatnonzero(m_updated) % 400]).tolist(), pa.string()),
+            "size": np.concatenate([m_sizes, np.minimum(m_sizes[m_updated] + 1, 2)]),
+            "category": np.concatenate([m_cat, m_cat[m_updated]]),
+            "region": np.concatenate([m_region, m_region[m_updated]]),
+            "sec": np.concatenate([m_created, m_upd_sec[m_updated]]),
+        }),
+        "merchant_events": pa.table({
+            "idx": np.arange(len(ev_amt)),
+            "merchant": ev_merchant,
+            "type": ev_type,
+            "amount_cents": ev_amt,
+            "sec": ev_sec,
+        }),
+    }
+    return Portfolio(tables, start, end)
+
+
+def _group_cumsum(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    total = np.cumsum(values)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    before = np.concatenate([[0], total])[starts]
+    return total - before
+
+
+def _reverse_group_cumsum(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """For each element, the sum of it and the following elements of its group."""
+    totals = np.repeat(np.add.reduceat(values, np.cumsum(counts) - counts) if len(values) else values, counts)
+    return totals - _group_cumsum(values, counts) + values

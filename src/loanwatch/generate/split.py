@@ -1,0 +1,104 @@
+"""`loanwatch split`: cut a set of raw files into N chronological incremental batches.
+
+Part k holds the records whose time (updated_at, paid_at, called_at or occurred_at) falls in the
+k-th of N equal slices of the whole time span, so later versions of a loan arrive in later parts.
+NDJSON lines and JSON array elements are copied byte for byte; CSV rows are written back by the
+engine with the original header. A record whose time is missing or unreadable goes to part 1,
+where ingest will quarantine it. CSV rows the reader cannot parse at all are counted and left
+out (ingest the original file to have them quarantined).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from loanwatch.ingest.contract import ENTITIES
+from loanwatch.ingest.read import InputFile, discover, entity_of, format_of, read_lines
+
+_PART = """CASE WHEN t IS NULL OR $span = 0 THEN 1
+               ELSE least($parts, 1 + floor(epoch(t - $lo) / $span * $parts))::INTEGER END"""
+
+
+@dataclass
+class SplitResult:
+    parts: dict[int, list[Path]] = field(default_factory=dict)
+    dropped_csv_rows: int = 0
+
+
+def _time(path: str) -> str:
+    return f"TRY_CAST(TRY_CAST(json_extract_string({{record}}, '{path}') AS TIMESTAMPTZ) AS TIMESTAMP)"
+
+
+def split(inputs: list[Path], parts: int, out_dir: Path) -> SplitResult:
+    if parts < 1:
+        raise ValueError("--parts must be at least 1")
+    files = [f for f in discover(inputs) if entity_of(f)]
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    result = SplitResult()
+    staged = []
+    # Pass 1: every record with its time, to find the whole span.
+    for i, path in enumerate(files):
+        entity = ENTITIES[entity_of(path)]
+        f = InputFile(path, entity.name, format_of(path))
+        time_path = f"$.{entity.time_field}"  # a constant of the contract, not user input
+        if f.fmt == "csv":
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _f{i} AS
+                    SELECT row_number() OVER () AS __lw_rn, r.*,
+                           {_time(time_path).format(record='to_json(r)')} AS __lw_t
+                    FROM read_csv(?, header = true, all_varchar = true, ignore_errors = true) r""",
+                [str(path)],
+            )
+            total = con.execute(
+                "SELECT count(*) FROM read_csv(?, columns = {'raw': 'VARCHAR'}, header = true, delim = E'\\x01', "
+                "quote = E'\\x02', escape = E'\\x03', auto_detect = false, strict_mode = false) WHERE raw IS NOT NULL",
+                [str(path)],
+            ).fetchone()[0]
+            kept = con.execute(f"SELECT count(*) FROM _f{i}").fetchone()[0]
+            result.dropped_csv_rows += max(0, total - kept)
+            con.execute(f"CREATE OR REPLACE TEMP VIEW _t{i} AS SELECT __lw_t AS t FROM _f{i}")
+        else:
+            read_lines(con, f)
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _f{i} AS
+                    SELECT line_no, raw, CASE WHEN json_valid(raw) THEN {_time(time_path).format(record='raw')} END AS t
+                    FROM _lines"""
+            )
+            con.execute(f"CREATE OR REPLACE TEMP VIEW _t{i} AS SELECT t FROM _f{i}")
+        staged.append((i, f))
+    if not staged:
+        return result
+    union = " UNION ALL ".join(f"SELECT t FROM _t{i}" for i, _ in staged)
+    lo, hi = con.execute(f"SELECT min(t), max(t) FROM ({union})").fetchone()
+    span = (hi - lo).total_seconds() if lo is not None and hi is not None and hi > lo else 0.0
+    params = {"span": span, "parts": parts, "lo": lo}
+
+    # Pass 2: write each record to its part, in its file's order.
+    for i, f in staged:
+        name = f.path.name[:-3] if f.path.name.lower().endswith(".gz") else f.path.name
+        for part in range(1, parts + 1):
+            target = out_dir / f"part_{part:02d}" / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if f.fmt == "csv":
+                con.execute(
+                    f"""COPY (SELECT * EXCLUDE (__lw_rn, __lw_t) FROM _f{i}
+                              WHERE {_PART.replace('t IS NULL', '__lw_t IS NULL').replace('(t - ', '(__lw_t - ')} = $part
+                              ORDER BY __lw_rn)
+                        TO $target (FORMAT CSV, HEADER true)""",
+                    {**params, "part": part, "target": str(target)},
+                )
+            else:
+                raws = [r[0] for r in con.execute(
+                    f"SELECT raw FROM _f{i} WHERE {_PART} = $part ORDER BY line_no", {**params, "part": part}
+                ).fetchall()]
+                if f.fmt == "array":
+                    target.write_text("[\n" + ",\n".join(raws) + "\n]\n" if raws else "[]\n", encoding="utf-8")
+                else:
+                    target.write_text("\n".join(raws) + ("\n" if raws else ""), encoding="utf-8")
+            result.parts.setdefault(part, []).append(target)
+    con.close()
+    return result

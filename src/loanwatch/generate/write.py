@@ -1,0 +1,146 @@
+"""Writing a generated portfolio as contract files: NDJSON (default), JSON arrays or CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from loanwatch.generate.portfolio import Portfolio
+
+SUFFIX = {"jsonl": ".jsonl", "json": ".json", "csv": ".csv"}
+
+_TS = "strftime(make_timestamp(CAST({col} AS BIGINT) * 1000000), '%Y-%m-%dT%H:%M:%SZ')"
+_DAY = "strftime(DATE '1970-01-01' + CAST({col} AS INTEGER), '%Y-%m-%d')"
+_MONEY = "CAST({col} / 100 AS DECIMAL(18,2))"
+
+
+def _ts(col: str) -> str:
+    return _TS.format(col=col)
+
+
+def _day(col: str) -> str:
+    return _DAY.format(col=col)
+
+
+def _money(col: str) -> str:
+    return _MONEY.format(col=col)
+
+
+QUERIES = {
+    "clients": f"""
+        SELECT 'C' || lpad(CAST(idx AS VARCHAR), 7, '0') AS client_id,
+               first || ' ' || last AS name,
+               'c' || lpad(CAST(idx AS VARCHAR), 7, '0') || '@' ||
+                   ['correo.mx', 'pochta.ru', 'mail.example.com'][locale + 1] AS email,
+               ['+52', '+7', '+1'][locale + 1] || CAST(phone_seed AS VARCHAR) AS phone,
+               region, city,
+               {_day('birth_day')} AS birth_date,
+               CASE WHEN female THEN 'F' ELSE 'M' END AS gender,
+               CAST(income AS DECIMAL(18,2)) AS monthly_income,
+               ['email', 'sms', 'call'][channel + 1] AS preferred_channel,
+               dnc AS do_not_contact,
+               tz AS timezone,
+               ['es', 'ru', 'en'][locale + 1] AS language,
+               {_ts('updated_sec')} AS updated_at
+        FROM clients ORDER BY updated_sec, idx""",
+    "loans": f"""
+        WITH sched AS (
+            SELECT loan, list({{'due_date': {_day('due_day')}, 'principal': {_money('principal_cents')},
+                               'interest': {_money('interest_cents')}}} ORDER BY k) AS schedule
+            FROM schedule GROUP BY loan
+        ), base AS (
+            SELECT l.*, s.schedule FROM loans l LEFT JOIN sched s ON s.loan = l.idx
+        ), versions AS (
+            SELECT *, issue_sec AS at_sec, 'active' AS status FROM base
+            UNION ALL SELECT *, issue_sec + 86400, 'cancelled' FROM base WHERE cancelled
+            UNION ALL SELECT *, closed_sec, 'closed' FROM base WHERE closed_sec > 0
+            UNION ALL SELECT *, default_day * 86400 + 7200, 'defaulted' FROM base WHERE default_day > 0
+            UNION ALL SELECT *, wo_day * 86400 + 3600, 'written_off' FROM base WHERE wo_day > 0
+        )
+        SELECT 'L' || lpad(CAST(idx AS VARCHAR), 8, '0') AS loan_id,
+               'C' || lpad(CAST(client AS VARCHAR), 7, '0') AS client_id,
+               CASE WHEN merchant >= 0 THEN 'M' || lpad(CAST(merchant AS VARCHAR), 5, '0') END AS merchant_id,
+               ['installment', 'cash', 'bnpl', 'bnpl', 'payday'][product + 1] AS product,
+               {_money('amount_cents')} AS amount,
+               'USD' AS currency,
+               CAST(rate AS DECIMAL(10,4)) AS interest_rate,
+               {_day('issue_day')} AS issue_date,
+               CASE WHEN NOT explicit THEN term END AS term_months,
+               CASE WHEN bullet THEN 'bullet' ELSE 'annuity' END AS repayment,
+               schedule,
+               status,
+               CAST(risk AS DECIMAL(6,3)) AS risk_score,
+               CAST(fraud AS DECIMAL(6,3)) AS fraud_score,
+               {_ts('at_sec')} AS updated_at
+        FROM versions ORDER BY at_sec, idx""",
+    "payments": f"""
+        SELECT 'P' || lpad(CAST(id AS VARCHAR), 9, '0') AS payment_id,
+               'L' || lpad(CAST(loan AS VARCHAR), 8, '0') AS loan_id,
+               {_ts('sec')} AS paid_at,
+               {_money('amount_cents')} AS amount,
+               CASE WHEN reverses >= 0 THEN 'reversal' ELSE 'payment' END AS type,
+               CASE WHEN reverses >= 0 THEN 'P' || lpad(CAST(reverses AS VARCHAR), 9, '0') END AS reverses,
+               ['card', 'bank_transfer', 'cash', 'wallet'][channel + 1] AS channel
+        FROM payments ORDER BY sec, id""",
+    "calls": f"""
+        SELECT 'K' || lpad(CAST(idx AS VARCHAR), 9, '0') AS call_id,
+               'C' || lpad(CAST(client AS VARCHAR), 7, '0') AS client_id,
+               'L' || lpad(CAST(loan AS VARCHAR), 8, '0') AS loan_id,
+               'agent_' || lpad(CAST(agent AS VARCHAR), 2, '0') AS agent_id,
+               ['collections_early', 'collections_late'][campaign + 1] AS campaign,
+               {_ts('sec')} AS called_at,
+               talk AS talk_seconds,
+               total AS total_seconds,
+               ['no_answer', 'busy', 'wrong_number', 'promise_to_pay', 'refused', 'callback', 'paid', 'dispute'][outcome + 1] AS outcome,
+               CASE WHEN promised_cents >= 0 THEN {_money('promised_cents')} END AS promised_amount,
+               CASE WHEN promised_day >= 0 THEN {_day('promised_day')} END AS promised_date
+        FROM calls ORDER BY sec, idx""",
+    "merchants": f"""
+        SELECT 'M' || lpad(CAST(idx AS VARCHAR), 5, '0') AS merchant_id,
+               name,
+               ['electronics', 'fashion', 'home', 'travel', 'health', 'education'][category + 1] AS category,
+               ['small', 'medium', 'large'][size + 1] AS size,
+               region_name AS region,
+               {_ts('sec')} AS updated_at
+        FROM merchants JOIN merchant_regions USING (region) ORDER BY sec, idx""",
+    "merchant_events": f"""
+        SELECT 'E' || lpad(CAST(idx AS VARCHAR), 9, '0') AS event_id,
+               'M' || lpad(CAST(merchant AS VARCHAR), 5, '0') AS merchant_id,
+               ['order_paid', 'payout', 'refund', 'fee', 'payout_reversed'][type + 1] AS event_type,
+               {_money('amount_cents')} AS amount,
+               'USD' AS currency,
+               {_ts('sec')} AS occurred_at
+        FROM merchant_events ORDER BY sec, idx""",
+}
+
+
+def write_portfolio(portfolio: Portfolio, out_dir: Path, fmt: str = "jsonl") -> dict[str, Path]:
+    """Write one file per entity into out_dir; returns entity -> path."""
+    from loanwatch.geo import REGIONS
+
+    if fmt not in SUFFIX:
+        raise ValueError(f"unknown format {fmt!r}: use jsonl, json or csv")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for name, table in portfolio.tables.items():
+        con.register(name, table)
+    con.execute("CREATE TEMP TABLE merchant_regions (region INTEGER, region_name VARCHAR)")
+    con.executemany("INSERT INTO merchant_regions VALUES (?, ?)",
+                    [[i, r[0]] for i, r in enumerate(REGIONS["es_MX"])])
+    written = {}
+    for entity, query in QUERIES.items():
+        path = out_dir / f"{entity}{SUFFIX[fmt]}"
+        if fmt == "csv":
+            select = query
+            if entity == "loans":
+                select = f"SELECT * REPLACE (CAST(to_json(schedule) AS VARCHAR) AS schedule) FROM ({query})"
+            con.execute(f"COPY ({select}) TO ? (FORMAT CSV, HEADER true)", [str(path)])
+        elif fmt == "json":
+            con.execute(f"COPY ({query}) TO ? (FORMAT JSON, ARRAY true)", [str(path)])
+        else:
+            con.execute(f"COPY ({query}) TO ? (FORMAT JSON)", [str(path)])
+        written[entity] = path
+    con.close()
+    return written

@@ -1,0 +1,100 @@
+"""`loanwatch build`: run the dbt project, record every check, publish only a good build."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from loanwatch.config import Settings
+from loanwatch.serve import publish
+from loanwatch.transform import DbtRun, run_dbt
+from loanwatch.warehouse import connect, init_warehouse, writer_lock
+
+
+@dataclass
+class BuildResult:
+    build_id: int
+    status: str  # success | failed
+    published: bool
+    data_date: object = None
+    message: str = ""
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    run: DbtRun | None = None
+
+
+def build(settings: Settings, full_refresh: bool = False, select: list[str] | None = None) -> BuildResult:
+    with writer_lock(settings):
+        con = connect(settings.warehouse_path)
+        try:
+            init_warehouse(con)
+            # A build that was killed leaves its row 'running': say so, then start afresh.
+            con.execute("UPDATE meta.builds SET status = 'interrupted' WHERE status = 'running'")
+            build_id = con.execute("SELECT coalesce(max(build_id), 0) + 1 FROM meta.builds").fetchone()[0]
+            through = con.execute("SELECT coalesce(max(batch_id), 0) FROM meta.batches").fetchone()[0]
+            con.execute(
+                "INSERT INTO meta.builds VALUES (?, now(), NULL, 'running', ?, ?, NULL, false, NULL)",
+                [build_id, full_refresh, through],
+            )
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+
+        args = ["--full-refresh"] if full_refresh else []
+        if select:
+            args += ["--select", *select]
+        run = run_dbt(settings, "build", args)
+
+        con = connect(settings.warehouse_path)
+        try:
+            errors, warnings = _record_checks(con, build_id, run)
+            if run.error:
+                errors.insert(0, run.error)
+            ok = run.success and not errors
+            data_date = None
+            if ok:
+                data_date = con.execute("SELECT data_date FROM core.int_data_date").fetchone()[0]
+            message = "" if ok else "; ".join(errors[:5])
+            # The row is final before the copy, so the snapshot carries its own build record.
+            con.execute(
+                """UPDATE meta.builds SET finished_at = now(), status = ?, data_date = ?, published = ?, message = ?
+                   WHERE build_id = ?""",
+                ["success" if ok else "failed", data_date, ok, message, build_id],
+            )
+            published = False
+            if ok:
+                con.execute("CHECKPOINT")
+                try:
+                    publish(con, settings)
+                    published = True
+                except Exception as exc:
+                    ok, message = False, f"publishing the serving snapshot failed: {exc}"
+                    errors.append(message)
+                    con.execute(
+                        "UPDATE meta.builds SET status = 'failed', published = false, message = ? WHERE build_id = ?",
+                        [message, build_id],
+                    )
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+    return BuildResult(build_id, "success" if ok else "failed", published, data_date, message, errors, warnings, run)
+
+
+def _record_checks(con, build_id: int, run: DbtRun) -> tuple[list[str], list[str]]:
+    errors: list[str] = []
+    warnings: list[str] = []
+    rows = []
+    for r in run.results:
+        if r.resource_type == "model" and r.status == "error":
+            errors.append(f"model {r.name} failed: {r.message.splitlines()[-1] if r.message else ''}".strip())
+        if r.resource_type not in ("test", "unit_test"):
+            continue
+        severity = (r.severity or "error").lower()
+        status = r.status
+        rows.append([build_id, r.name, r.model, severity, status, r.failures or 0, None, r.message[:1000]])
+        if status in ("fail", "error"):
+            errors.append(f"check {r.name} failed ({r.failures or 0} rows)" + (f" on {r.model}" if r.model else ""))
+        elif status == "warn":
+            warnings.append(f"check {r.name} warns ({r.failures or 0} rows)" + (f" on {r.model}" if r.model else ""))
+    if rows:
+        con.executemany("INSERT INTO meta.dq_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())", rows)
+    return errors, warnings

@@ -1,0 +1,50 @@
+{#
+  Instalments of annuity loans with interest (METRICS §1), from a relation with columns
+  loan_id, issue_date, n, amount_cents, rate_e8 (annual rate x 1e8).
+  A = round(amount r / (1 - (1 + r)^-n), 2), r = rate / 12;
+  interest_k = round(balance_{k-1} r, 2); principal_k = A - interest_k, the last takes the balance.
+  The balance recurrence rounds at every step, so it is a recursion over k, not a closed form.
+#}
+{% macro annuity_instalments(terms) -%}{{ return(adapter.dispatch('annuity_instalments', 'loanwatch')(terms)) }}{%- endmacro %}
+
+{% macro default__annuity_instalments(terms) %}
+with recursive terms as (
+    select
+        loan_id,
+        issue_date,
+        n,
+        amount_cents,
+        rate_e8,
+        cast(round(
+            {{ to_double('amount_cents') }} / 100.0 * ({{ to_double('rate_e8') }} / 1200000000.0)
+            / (1 - power(1 + {{ to_double('rate_e8') }} / 1200000000.0, -n))
+        , 2) * 100 as bigint) as payment_cents
+    from {{ terms }}
+),
+
+steps as (
+    select
+        loan_id, issue_date, n, rate_e8, payment_cents,
+        1 as k,
+        amount_cents as balance_before_cents
+    from terms
+    union all
+    select
+        loan_id, issue_date, n, rate_e8, payment_cents,
+        k + 1,
+        balance_before_cents - (payment_cents - {{ round_half_up_div('balance_before_cents * rate_e8', '1200000000') }})
+    from steps
+    where k < n
+)
+
+select
+    loan_id,
+    k as instalment_number,
+    {{ add_months('issue_date', 'k') }} as due_date,
+    case
+        when k < n then payment_cents - {{ round_half_up_div('balance_before_cents * rate_e8', '1200000000') }}
+        else balance_before_cents
+    end as principal_cents,
+    {{ round_half_up_div('balance_before_cents * rate_e8', '1200000000') }} as interest_cents
+from steps
+{% endmacro %}

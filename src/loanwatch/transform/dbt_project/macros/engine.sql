@@ -1,0 +1,75 @@
+{#
+  Every engine difference of the project lives here, behind adapter.dispatch:
+  default__ is standard SQL (PostgreSQL runs it), duckdb__ and spark__ override where needed.
+#}
+
+{# Integer division of non-negative integers, rounding down. #}
+{% macro int_div(num, den) -%}{{ return(adapter.dispatch('int_div', 'loanwatch')(num, den)) }}{%- endmacro %}
+{% macro default__int_div(num, den) -%}div(({{ num }})::numeric, ({{ den }})::numeric){%- endmacro %}
+{% macro duckdb__int_div(num, den) -%}(({{ num }})::hugeint // ({{ den }})::hugeint){%- endmacro %}
+{% macro spark__int_div(num, den) -%}(cast({{ num }} as decimal(38,0)) div cast({{ den }} as decimal(38,0))){%- endmacro %}
+
+{# A wide integer type for cent arithmetic that can exceed 64 bits (balance x rate). #}
+{% macro big_int(expr) -%}{{ return(adapter.dispatch('big_int', 'loanwatch')(expr)) }}{%- endmacro %}
+{% macro default__big_int(expr) -%}cast({{ expr }} as numeric){%- endmacro %}
+{% macro duckdb__big_int(expr) -%}cast({{ expr }} as hugeint){%- endmacro %}
+{% macro spark__big_int(expr) -%}cast({{ expr }} as decimal(38,0)){%- endmacro %}
+
+{# Round half-up of num / den for non-negative integers: floor((2 num + den) / (2 den)). #}
+{% macro round_half_up_div(num, den) -%}
+cast({{ loanwatch.int_div('2 * ' ~ loanwatch.big_int(num) ~ ' + ' ~ loanwatch.big_int(den), '2 * ' ~ loanwatch.big_int(den)) }} as bigint)
+{%- endmacro %}
+
+{# A date plus k months, the day clamped to the month's last day (METRICS §1). #}
+{% macro add_months(date_expr, months) -%}{{ return(adapter.dispatch('add_months', 'loanwatch')(date_expr, months)) }}{%- endmacro %}
+{% macro default__add_months(date_expr, months) -%}cast(({{ date_expr }}) + ({{ months }}) * interval '1 month' as date){%- endmacro %}
+{% macro duckdb__add_months(date_expr, months) -%}cast(({{ date_expr }}) + to_months(cast({{ months }} as integer)) as date){%- endmacro %}
+{% macro spark__add_months(date_expr, months) -%}add_months({{ date_expr }}, {{ months }}){%- endmacro %}
+
+{# A date plus n days. #}
+{% macro add_days(date_expr, days) -%}{{ return(adapter.dispatch('add_days', 'loanwatch')(date_expr, days)) }}{%- endmacro %}
+{% macro default__add_days(date_expr, days) -%}cast(({{ date_expr }}) + ({{ days }}) * interval '1 day' as date){%- endmacro %}
+{% macro duckdb__add_days(date_expr, days) -%}cast(({{ date_expr }}) + cast({{ days }} as integer) as date){%- endmacro %}
+{% macro spark__add_days(date_expr, days) -%}date_add({{ date_expr }}, {{ days }}){%- endmacro %}
+
+{# Whole days from start to end. #}
+{% macro days_between(start_expr, end_expr) -%}{{ return(adapter.dispatch('days_between', 'loanwatch')(start_expr, end_expr)) }}{%- endmacro %}
+{% macro default__days_between(start_expr, end_expr) -%}(cast({{ end_expr }} as date) - cast({{ start_expr }} as date)){%- endmacro %}
+{% macro spark__days_between(start_expr, end_expr) -%}datediff({{ end_expr }}, {{ start_expr }}){%- endmacro %}
+
+{# The last day of the month of a date. #}
+{% macro month_end(date_expr) -%}{{ return(adapter.dispatch('month_end', 'loanwatch')(date_expr)) }}{%- endmacro %}
+{% macro default__month_end(date_expr) -%}cast(date_trunc('month', {{ date_expr }}) + interval '1 month' - interval '1 day' as date){%- endmacro %}
+{% macro duckdb__month_end(date_expr) -%}last_day({{ date_expr }}){%- endmacro %}
+{% macro spark__month_end(date_expr) -%}last_day({{ date_expr }}){%- endmacro %}
+
+{# 'YYYY-MM' of a date. #}
+{% macro month_label(date_expr) -%}{{ return(adapter.dispatch('month_label', 'loanwatch')(date_expr)) }}{%- endmacro %}
+{% macro default__month_label(date_expr) -%}to_char({{ date_expr }}, 'YYYY-MM'){%- endmacro %}
+{% macro duckdb__month_label(date_expr) -%}strftime({{ date_expr }}, '%Y-%m'){%- endmacro %}
+{% macro spark__month_label(date_expr) -%}date_format({{ date_expr }}, 'yyyy-MM'){%- endmacro %}
+
+{# The first day of every month from the month of start through the month of end, as column month_start. #}
+{% macro month_starts(start_expr, end_expr) -%}{{ return(adapter.dispatch('month_starts', 'loanwatch')(start_expr, end_expr)) }}{%- endmacro %}
+{% macro default__month_starts(start_expr, end_expr) -%}
+select cast(gs as date) as month_start
+from generate_series(date_trunc('month', {{ start_expr }}), date_trunc('month', {{ end_expr }}), interval '1 month') as gs
+{%- endmacro %}
+{% macro duckdb__month_starts(start_expr, end_expr) -%}
+select cast(gs.generate_series as date) as month_start
+from generate_series(date_trunc('month', {{ start_expr }}), date_trunc('month', {{ end_expr }}), interval 1 month) as gs
+{%- endmacro %}
+{% macro spark__month_starts(start_expr, end_expr) -%}
+select explode(sequence(trunc({{ start_expr }}, 'MM'), trunc({{ end_expr }}, 'MM'), interval 1 month)) as month_start
+{%- endmacro %}
+
+{# An integer series 1..n per row, as column k: used to expand instalments. #}
+{% macro series_join(n_expr) -%}{{ return(adapter.dispatch('series_join', 'loanwatch')(n_expr)) }}{%- endmacro %}
+{% macro default__series_join(n_expr) -%}cross join lateral generate_series(1, {{ n_expr }}) as s(k){%- endmacro %}
+{% macro duckdb__series_join(n_expr) -%}cross join lateral (select unnest(generate_series(1, {{ n_expr }})) as k) as s{%- endmacro %}
+{% macro spark__series_join(n_expr) -%}lateral view explode(sequence(1, {{ n_expr }})) s as k{%- endmacro %}
+
+{# A floating-point value (for the one formula that needs a real power: the annuity payment). #}
+{% macro to_double(expr) -%}{{ return(adapter.dispatch('to_double', 'loanwatch')(expr)) }}{%- endmacro %}
+{% macro default__to_double(expr) -%}cast({{ expr }} as double precision){%- endmacro %}
+{% macro spark__to_double(expr) -%}cast({{ expr }} as double){%- endmacro %}

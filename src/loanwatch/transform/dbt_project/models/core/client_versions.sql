@@ -1,0 +1,1 @@
+{{ versions(ref('stg_clients'), 'client_id') }}

@@ -1,0 +1,1 @@
+{{ versions(ref('stg_loans'), 'loan_id') }}

@@ -1,0 +1,1 @@
+{{ versions(ref('stg_merchants'), 'merchant_id') }}

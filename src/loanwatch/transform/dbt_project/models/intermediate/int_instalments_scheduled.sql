@@ -1,0 +1,106 @@
+-- Every instalment of every loan (METRICS §1), with the cumulative amounts the allocation and
+-- the state timeline are computed from. Amounts are computed in integer cents so that rounding
+-- is exactly half-up on every engine.
+with loans as (
+    select * from {{ ref('loans') }}
+),
+
+explicit as (
+    select
+        s.loan_id,
+        row_number() over (partition by s.loan_id order by s.due_date, s.position) as instalment_number,
+        s.due_date,
+        s.principal_amount,
+        s.interest_amount
+    from {{ ref('stg_loan_schedules') }} as s
+    inner join loans
+        on loans.loan_id = s.loan_id
+        and loans.terms_updated_at = s.updated_at
+    where loans.has_schedule
+),
+
+generated_terms as (
+    select
+        loan_id,
+        issue_date,
+        term_months as n,
+        repayment,
+        interest_rate,
+        cast(round(amount * 100) as bigint) as amount_cents,
+        cast(round(interest_rate * 100000000) as bigint) as rate_e8
+    from loans
+    where not has_schedule and term_months is not null
+),
+
+interest_free as (
+    -- principal_k = round(amount / n, 2) for k < n; the last takes the remainder
+    select
+        t.loan_id,
+        s.k as instalment_number,
+        {{ add_months('t.issue_date', 's.k') }} as due_date,
+        case
+            when s.k < t.n then {{ round_half_up_div('t.amount_cents', 't.n') }}
+            else t.amount_cents - (t.n - 1) * {{ round_half_up_div('t.amount_cents', 't.n') }}
+        end as principal_cents,
+        0 as interest_cents
+    from generated_terms as t
+    {{ series_join('t.n') }}
+    where t.repayment = 'annuity' and t.rate_e8 = 0
+),
+
+with_interest as (
+    {{ annuity_instalments("(select * from generated_terms where repayment = 'annuity' and rate_e8 > 0)") }}
+),
+
+bullet as (
+    select
+        loan_id,
+        1 as instalment_number,
+        {{ add_months('issue_date', 'n') }} as due_date,
+        amount_cents as principal_cents,
+        {{ round_half_up_div('amount_cents * rate_e8 * n', '1200000000') }} as interest_cents
+    from generated_terms
+    where repayment = 'bullet'
+),
+
+generated as (
+    select loan_id, instalment_number, due_date, principal_cents, interest_cents from interest_free
+    union all
+    select loan_id, instalment_number, due_date, principal_cents, interest_cents from with_interest
+    union all
+    select loan_id, instalment_number, due_date, principal_cents, interest_cents from bullet
+),
+
+instalments as (
+    select
+        loan_id,
+        instalment_number,
+        due_date,
+        cast(principal_cents / 100.0 as decimal(18,2)) as principal_amount,
+        cast(interest_cents / 100.0 as decimal(18,2)) as interest_amount
+    from generated
+    union all
+    select loan_id, instalment_number, due_date, principal_amount, interest_amount
+    from explicit
+),
+
+cumulative as (
+    select
+        loan_id,
+        instalment_number,
+        due_date,
+        principal_amount,
+        interest_amount,
+        principal_amount + interest_amount as due_amount,
+        sum(principal_amount + interest_amount) over w as cum_due_amount,
+        sum(principal_amount) over w - principal_amount as cum_principal_before_amount,
+        count(*) over (partition by loan_id) as instalment_count
+    from instalments
+    window w as (partition by loan_id order by instalment_number rows between unbounded preceding and current row)
+)
+
+select
+    *,
+    cum_due_amount - due_amount as cum_due_before_amount,
+    instalment_number = instalment_count as is_last
+from cumulative

@@ -1,0 +1,69 @@
+-- Every effective payment of a loan, allocated to instalments (METRICS §2): payments in
+-- (paid_at, payment_id) order fill the instalments in due order, interest first, then principal.
+-- Payment j covers the cumulative range (cum_paid_before, cum_paid_after]; what it allocates to
+-- an instalment's interest or principal is the overlap of that range with the instalment's slice.
+-- Money beyond the total due is credit.
+with payments as (
+    select p.*
+    from {{ ref('payments') }} as p
+    inner join {{ ref('loans') }} as l on l.loan_id = p.loan_id
+    where p.is_effective and not l.is_cancelled
+),
+
+ordered as (
+    select
+        payment_id,
+        loan_id,
+        paid_at,
+        paid_date,
+        amount,
+        sum(amount) over (
+            partition by loan_id order by paid_at, payment_id
+            rows between unbounded preceding and current row
+        ) as cum_paid_after_amount
+    from payments
+),
+
+ranged as (
+    select *, cum_paid_after_amount - amount as cum_paid_before_amount
+    from ordered
+),
+
+allocations as (
+    select
+        r.payment_id,
+        sum(
+            greatest(
+                least(r.cum_paid_after_amount, i.cum_due_before_amount + i.interest_amount)
+                - greatest(r.cum_paid_before_amount, i.cum_due_before_amount),
+                0
+            )
+        ) as interest_amount,
+        sum(
+            greatest(
+                least(r.cum_paid_after_amount, i.cum_due_amount)
+                - greatest(r.cum_paid_before_amount, i.cum_due_before_amount + i.interest_amount),
+                0
+            )
+        ) as principal_amount
+    from ranged as r
+    inner join {{ ref('int_instalments_scheduled') }} as i
+        on i.loan_id = r.loan_id
+        and i.cum_due_before_amount < r.cum_paid_after_amount
+        and i.cum_due_amount > r.cum_paid_before_amount
+    group by r.payment_id
+)
+
+select
+    r.payment_id,
+    r.loan_id,
+    r.paid_at,
+    r.paid_date,
+    r.amount,
+    r.cum_paid_before_amount,
+    r.cum_paid_after_amount,
+    coalesce(o.interest_amount, 0) as interest_amount,
+    coalesce(o.principal_amount, 0) as principal_amount,
+    r.amount - coalesce(o.interest_amount, 0) - coalesce(o.principal_amount, 0) as credit_amount
+from ranged as r
+left join allocations as o on o.payment_id = r.payment_id

@@ -1,0 +1,40 @@
+-- One row per loan with what reports filter and group on.
+with loans as (
+    select * from {{ ref('loans') }}
+),
+
+clients as (
+    select client_id, client_name, region, city from {{ ref('clients') }}
+),
+
+merchants as (
+    select merchant_id, merchant_name from {{ ref('merchants') }}
+)
+
+select
+    -- ids
+    loans.loan_id,
+    loans.client_id,
+    loans.merchant_id,
+    -- terms
+    loans.product,
+    loans.amount,
+    loans.currency,
+    loans.interest_rate,
+    loans.issue_date,
+    loans.term_months,
+    loans.repayment,
+    loans.risk_score,
+    loans.fraud_score,
+    -- status
+    loans.source_status,
+    loans.is_cancelled,
+    loans.written_off_date,
+    -- client and merchant
+    clients.client_name,
+    clients.region,
+    clients.city,
+    merchants.merchant_name
+from loans
+left join clients on clients.client_id = loans.client_id
+left join merchants on merchants.merchant_id = loans.merchant_id

@@ -1,0 +1,59 @@
+-- Loan x snapshot date (METRICS §3-4): for every month end of the calendar and the data date,
+-- every loan active at that date, and every loan that closed or was written off since the
+-- previous snapshot (so roll rates see the exits). State, DPD, bucket, balances.
+with dates as (
+    select * from {{ ref('int_snapshot_dates') }}
+),
+
+states as (
+    select * from {{ ref('fct_loan_states') }}
+),
+
+loans as (
+    select loan_id, amount, issue_date from {{ ref('loans') }}
+),
+
+at_dates as (
+    select
+        dates.month,
+        dates.snapshot_date,
+        dates.is_as_of,
+        states.loan_id,
+        states.state,
+        states.is_active,
+        {{ dpd_at('dates.snapshot_date', 'states.overdue_since_date') }} as dpd,
+        states.principal_outstanding_amount,
+        states.past_due_amount,
+        states.cum_paid_amount,
+        states.cum_interest_paid_amount,
+        states.closed_date,
+        states.written_off_date,
+        dates.previous_snapshot_date
+    from dates
+    inner join states
+        on states.valid_from <= dates.snapshot_date
+        and dates.snapshot_date < states.valid_to
+)
+
+select
+    at_dates.month,
+    at_dates.snapshot_date,
+    at_dates.is_as_of,
+    at_dates.loan_id,
+    loans.amount,
+    loans.issue_date,
+    at_dates.state,
+    at_dates.is_active,
+    at_dates.dpd,
+    buckets.bucket,
+    at_dates.principal_outstanding_amount,
+    at_dates.past_due_amount,
+    at_dates.cum_paid_amount,
+    at_dates.cum_interest_paid_amount
+from at_dates
+inner join loans on loans.loan_id = at_dates.loan_id
+left join {{ ref('dpd_buckets') }} as buckets
+    on at_dates.is_active and at_dates.dpd between buckets.min_dpd and buckets.max_dpd
+where at_dates.is_active
+    or (at_dates.state = 'closed' and at_dates.closed_date > coalesce(at_dates.previous_snapshot_date, cast('0001-01-01' as date)))
+    or (at_dates.state = 'written_off' and at_dates.written_off_date > coalesce(at_dates.previous_snapshot_date, cast('0001-01-01' as date)))
