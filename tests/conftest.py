@@ -1,0 +1,74 @@
+"""Shared fixtures: warehouses are built once per test session (dbt costs seconds per run)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from loanwatch.cli import app
+from loanwatch.config import Settings, load_settings
+
+TESTS = Path(__file__).parent
+GOLDEN = TESTS / "golden" / "ten_loans"
+REAL = (TESTS.parent.parent / "shared" / "data" / "real").resolve()
+
+
+def real_data(name: str) -> Path:
+    """A folder of ../shared/data/real, or a skip that says why."""
+    path = REAL / name
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} is missing: CI must have ../shared/data/real")
+        pytest.skip(f"real dataset {path} is absent (it lives in ../shared/data/real beside the clone)")
+    return path
+
+
+def cli(*args: str, home: Path | None = None, input: str | None = None):
+    """Run the CLI in-process; returns the click Result (exit_code, stdout, stderr)."""
+    runner = CliRunner()
+    full = (["--home", str(home)] if home else []) + [str(a) for a in args]
+    return runner.invoke(app, full, input=input, catch_exceptions=False)
+
+
+def build_home(home: Path, *inputs: Path, settings_env: dict[str, str] | None = None) -> Settings:
+    """Ingest inputs into a fresh warehouse at home and build it (library calls, no CLI)."""
+    from loanwatch.ingest.load import ingest_paths
+    from loanwatch.transform.build import build
+    from loanwatch.warehouse import open_writer
+
+    settings = load_settings(home, environ={**(settings_env or {})})
+    with open_writer(settings) as con:
+        ingest_paths(con, list(inputs))
+    result = build(settings)
+    assert result.status == "success", result.errors
+    return settings
+
+
+@pytest.fixture(scope="session")
+def golden(tmp_path_factory) -> Settings:
+    """The ten-loan golden fixture, ingested and built once."""
+    return build_home(tmp_path_factory.mktemp("golden"), GOLDEN)
+
+
+@pytest.fixture()
+def golden_con(golden):
+    from loanwatch.serve import open_snapshot
+
+    con = open_snapshot(golden)
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="session")
+def small_portfolio(tmp_path_factory) -> Path:
+    """A generated portfolio of 300 clients (seed 7), as NDJSON files."""
+    from loanwatch.generate.portfolio import generate
+    from loanwatch.generate.write import write_portfolio
+
+    out = tmp_path_factory.mktemp("small_raw")
+    write_portfolio(generate(300, seed=7, start=dt.date(2024, 1, 1), end=dt.date(2025, 6, 30)), out)
+    return out
