@@ -39,7 +39,8 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
         finally:
             con.close()
 
-        args = ["--full-refresh"] if full_refresh else []
+        # dbt unit tests check the SQL, not the data: the test suite runs them (`tests/integration`).
+        args = ["--exclude-resource-type", "unit_test"] + (["--full-refresh"] if full_refresh else [])
         if select:
             args += ["--select", *select]
         run = run_dbt(settings, "build", args)
