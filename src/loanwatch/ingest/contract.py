@@ -256,11 +256,11 @@ def _checks(f: Field, v: str, t: str) -> list[tuple[str, str]]:
         ))
     if f.minimum is not None and f.kind in ("amount", "decimal", "integer"):
         if f.exclusive_minimum:
-            out.append((f"{t} IS NOT NULL AND {t} <= {f.minimum}", f"format('{name} {{}} must be greater than {f.minimum:g}', {t})"))
+            out.append((f"{t} IS NOT NULL AND {t} <= {f.minimum}", f"format('{name} \"{{}}\" must be greater than {f.minimum:g}', {shown})"))
         else:
-            out.append((f"{t} IS NOT NULL AND {t} < {f.minimum}", f"format('{name} {{}} must not be less than {f.minimum:g}', {t})"))
+            out.append((f"{t} IS NOT NULL AND {t} < {f.minimum}", f"format('{name} \"{{}}\" must not be less than {f.minimum:g}', {shown})"))
     if f.maximum is not None:
-        out.append((f"{t} IS NOT NULL AND {t} > {f.maximum}", f"format('{name} {{}} must not be more than {f.maximum:g}', {t})"))
+        out.append((f"{t} IS NOT NULL AND {t} > {f.maximum}", f"format('{name} \"{{}}\" must not be more than {f.maximum:g}', {shown})"))
     return out
 
 
@@ -382,7 +382,7 @@ def _schedule_cte(entity: Entity) -> str:
             WHEN len(list_filter(sched, lambda x: x.interest IS NOT NULL AND (TRY_CAST(x.interest AS DECIMAL(18,2)) IS NULL OR TRY_CAST(x.interest AS DECIMAL(18,2)) < 0))) > 0
                 THEN 'schedule has an instalment whose interest is not a number or negative'
             WHEN amount IS NOT NULL AND abs(list_sum(list_transform(sched, lambda x: TRY_CAST(x.principal AS DECIMAL(18,2)))) - amount) > 0.01 * len(sched)
-                THEN format('schedule principals sum to {{}}, not the amount {{}}', list_sum(list_transform(sched, lambda x: TRY_CAST(x.principal AS DECIMAL(18,2)))), amount)
+                THEN format('schedule principals sum to {{}}, not the amount {{}}', CAST(CAST(list_sum(list_transform(sched, lambda x: TRY_CAST(x.principal AS DECIMAL(18,2)))) AS DECIMAL(18,2)) AS VARCHAR), CAST(amount AS VARCHAR))
         END AS schedule_error,
         CASE WHEN v_schedule IS NOT NULL THEN v_schedule END AS schedule
     FROM sched_parsed

@@ -57,15 +57,27 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, entity_name: str | N
                           message=f"already ingested (batch {seen[0]}, {seen[1]})")
 
     _ensure_timezones(con)
+    entity = ENTITIES.get(entity_name) if entity_name else None
+    # Read before the transaction: a file the engine cannot read must not abort the transaction
+    # that records its quarantine.
+    unreadable: str | None = None
+    reader_rejects: list = []
+    if entity is None:
+        unreadable = ("cannot tell the entity from the file name: name it after one of "
+                      + ", ".join(ENTITIES) + " (e.g. loans_01.jsonl) or pass --entity")
+    else:
+        try:
+            reader_rejects = read_lines(con, InputFile(path, entity.name, format_of(path)))
+        except UnreadableFile as exc:
+            unreadable = str(exc)
+
     con.execute("BEGIN TRANSACTION")
     try:
         batch_id = con.execute("SELECT nextval('meta.batch_ids')").fetchone()[0]
-        if entity_name is None:
-            result = _reject_file(con, batch_id, path, None, digest,
-                                  "cannot tell the entity from the file name: name it after one of "
-                                  + ", ".join(ENTITIES) + " (e.g. loans_01.jsonl) or pass --entity")
+        if unreadable is not None:
+            result = _reject_file(con, batch_id, path, entity_name, digest, unreadable)
         else:
-            result = _load(con, batch_id, path, ENTITIES[entity_name], digest)
+            result = _load(con, batch_id, path, entity, digest, reader_rejects)
         con.execute("COMMIT")
         return result
     except BaseException:
@@ -90,13 +102,7 @@ def _record_batch(con, batch_id, entity, path: Path, digest, read, accepted, dup
     )
 
 
-def _load(con, batch_id: int, path: Path, entity: Entity, digest: str) -> FileResult:
-    f = InputFile(path, entity.name, format_of(path))
-    try:
-        reader_rejects = read_lines(con, f)
-    except UnreadableFile as exc:
-        return _reject_file(con, batch_id, path, entity.name, digest, str(exc))
-
+def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_rejects: list) -> FileResult:
     con.execute(f"CREATE OR REPLACE TEMP TABLE _valid AS {validation_sql(entity)}")
     version_key = [entity.key] + (["updated_at"] if entity.versioned else [])
     key_cols = ", ".join(version_key)

@@ -170,7 +170,8 @@ def _is_empty(path: Path) -> bool:
 
 def _explain(exc: Exception, f: InputFile) -> str:
     """A reason a person understands, from an engine error about a whole file."""
-    text = str(exc)
+    # Engine messages name the file by its full path; the reason is stored beside the file name.
+    text = re.sub(r' in file "[^"]*"', "", str(exc))
     line = re.search(r"[Ll]ine:? (\d+)", text)
     where = f" (line {line.group(1)})" if line else ""
     if "unicode" in text.lower() or "utf-8" in text.lower() or "utf8" in text.lower():
