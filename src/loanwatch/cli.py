@@ -24,8 +24,8 @@ app = typer.Typer(
 report_app = typer.Typer(help="Figures from the serving snapshot (METRICS.md).", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 # Exit codes (documented in the README): 0 ok, 1 error, 2 usage, 3 loaded with quarantined rows.
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3

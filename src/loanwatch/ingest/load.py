@@ -109,17 +109,20 @@ def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_re
     typed = [x.name for x in entity.fields]
     # Content identity: the typed values, so key order, spacing or 12.0 vs 12 do not matter.
     content = ", ".join(typed)
+    # Most keys occur once in a file: only keys that repeat need the (sorting) window.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _classified AS
         WITH candidates AS (
             SELECT *, md5(row({content})::VARCHAR) AS record_hash
             FROM _valid WHERE error_reason IS NULL
-        ), keyed AS (
-            SELECT *,
+        ), repeated AS (
+            SELECT {key_cols} FROM candidates GROUP BY {key_cols} HAVING count(*) > 1
+        ), ranked AS (
+            SELECT line_no,
                 row_number() OVER w AS rn,
                 first_value(record_hash) OVER w AS first_hash,
                 first_value(line_no) OVER w AS first_line
-            FROM candidates
+            FROM candidates SEMI JOIN repeated USING ({key_cols})
             WINDOW w AS (PARTITION BY {key_cols} ORDER BY line_no)
         ), existing AS (
             SELECT {key_cols}, any_value(record_hash) AS old_hash,
@@ -128,15 +131,17 @@ def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_re
             WHERE {entity.key} IN (SELECT {entity.key} FROM candidates)
             GROUP BY {key_cols}
         )
-        SELECT k.*, e.old_file, e.old_line,
+        SELECT c.*, coalesce(r.rn, 1) AS rn, r.first_hash, r.first_line, e.old_file, e.old_line,
             CASE
-                WHEN e.old_hash = k.record_hash THEN 'duplicate'
+                WHEN e.old_hash = c.record_hash THEN 'duplicate'
                 WHEN e.old_hash IS NOT NULL THEN 'conflict_existing'
-                WHEN k.rn > 1 AND k.record_hash = k.first_hash THEN 'duplicate'
-                WHEN k.rn > 1 THEN 'conflict_file'
+                WHEN r.rn > 1 AND c.record_hash = r.first_hash THEN 'duplicate'
+                WHEN r.rn > 1 THEN 'conflict_file'
                 ELSE 'accept'
             END AS fate
-        FROM keyed k LEFT JOIN existing e USING ({key_cols})
+        FROM candidates c
+        LEFT JOIN ranked r USING (line_no)
+        LEFT JOIN existing e USING ({key_cols})
     """)
 
     what = f"same {entity.key}" + (" and updated_at" if entity.versioned else "")
@@ -162,7 +167,7 @@ def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_re
     con.execute(f"""
         INSERT INTO {entity.table} (batch_id, file_name, line_no, record, record_hash, {columns})
         SELECT ?, ?, line_no, raw, record_hash, {columns}
-        FROM _classified WHERE fate = 'accept' ORDER BY line_no
+        FROM _classified WHERE fate = 'accept'
     """, [batch_id, path.name])
     if entity.name == "loans":
         con.execute("""

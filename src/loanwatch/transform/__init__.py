@@ -66,6 +66,8 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
     return {
         "tolerance": float(settings.get("warehouse", "tolerance")),
         "dpd_counts_due_day": bool(settings.get("warehouse", "dpd_counts_due_day")),
+        "default_currency": str(settings.get("warehouse", "default_currency")),
+        "default_timezone": str(settings.get("warehouse", "default_timezone")),
     }
 
 

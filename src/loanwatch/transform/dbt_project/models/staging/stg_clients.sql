@@ -17,7 +17,7 @@ renamed as (
         monthly_income as monthly_income_amount,
         preferred_channel,
         do_not_contact as is_do_not_contact,
-        timezone,
+        coalesce(timezone, '{{ var("default_timezone") | replace("'", "''") }}') as timezone,
         language,
         -- versions
         updated_at,

@@ -11,7 +11,7 @@ renamed as (
         -- terms
         product,
         amount,
-        currency,
+        coalesce(currency, '{{ var("default_currency") | replace("'", "''") }}') as currency,
         coalesce(interest_rate, 0) as interest_rate,
         issue_date,
         term_months,

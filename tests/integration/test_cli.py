@@ -1,0 +1,76 @@
+"""The CLI as a user meets it: help for every command, docs in sync, clear errors, the writer lock."""
+
+from __future__ import annotations
+
+import multiprocessing
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from loanwatch.cli import app
+from loanwatch.config import load_settings
+from loanwatch.warehouse import WarehouseBusy, writer_lock
+from tests.conftest import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _commands():
+    import typer.main
+
+    group = typer.main.get_command(app)
+    names = []
+    for name, cmd in group.commands.items():
+        if hasattr(cmd, "commands"):
+            names += [f"{name} {sub}" for sub in cmd.commands]
+        else:
+            names.append(name)
+    return names
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_every_command_has_help_and_is_in_the_readme(command):
+    result = cli(*command.split(), "--help")
+    assert result.exit_code == 0
+    assert "Usage" in result.stdout
+    readme = (ROOT / "README.md").read_text()
+    assert f"loanwatch {command}" in readme, f"`loanwatch {command}` is not documented in README.md"
+
+
+def test_init_is_idempotent(tmp_path):
+    assert cli("init", home=tmp_path).exit_code == 0
+    assert cli("init", home=tmp_path).exit_code == 0
+    assert (tmp_path / "warehouse.duckdb").exists()
+
+
+def test_reports_before_any_build_say_what_to_do(tmp_path):
+    result = cli("report", "overdue-monthly", home=tmp_path)
+    assert result.exit_code == 1
+    assert "no published data yet" in result.stderr and "loanwatch build" in result.stderr
+
+
+def _hold_lock(home: str, ready, release):
+    with writer_lock(load_settings(home, environ={})):
+        ready.set()
+        release.wait(30)
+
+
+def test_a_second_writer_waits_then_fails_clearly(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(str(tmp_path), ready, release))
+    holder.start()
+    try:
+        assert ready.wait(30)
+        start = time.monotonic()
+        with pytest.raises(WarehouseBusy, match=r"being written by pid \d+; waited 1 s"):
+            with writer_lock(load_settings(tmp_path, environ={}), timeout=1):
+                pass
+        assert 0.9 <= time.monotonic() - start < 10
+    finally:
+        release.set()
+        holder.join(30)
+    with writer_lock(load_settings(tmp_path, environ={}), timeout=1):
+        pass  # free again
