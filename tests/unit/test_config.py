@@ -27,7 +27,8 @@ def test_secrets_are_never_read_from_files(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="secret"):
         s = load_settings(tmp_path, environ={})
     assert s.get("smtp", "password") == ""
-    s = load_settings(tmp_path, environ={"LOANWATCH_SMTP__PASSWORD": "from-env"})
+    with pytest.warns(UserWarning, match="secret"):
+        s = load_settings(tmp_path, environ={"LOANWATCH_SMTP__PASSWORD": "from-env"})
     assert s.get("smtp", "password") == "from-env"
 
 
