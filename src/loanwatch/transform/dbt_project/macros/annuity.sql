@@ -15,11 +15,11 @@ with recursive terms as (
         n,
         amount_cents,
         rate_e8,
-        cast(round(
-            {{ to_double('amount_cents') }} / 100.0 * ({{ to_double('rate_e8') }} / 1200000000.0)
-            / (1 - power(1 + {{ to_double('rate_e8') }} / 1200000000.0, -n))
-        , 2) * 100 as bigint) as payment_cents
-    from {{ terms }}
+        cast({{ round_double_2(
+            to_double('amount_cents') ~ ' / 100.0 * (' ~ to_double('rate_e8') ~ ' / 1200000000.0)'
+            ~ ' / (1 - power(1 + ' ~ to_double('rate_e8') ~ ' / 1200000000.0, -n))'
+        ) }} * 100 as bigint) as payment_cents
+    from {{ terms }} as annuity_terms
 ),
 
 steps as (

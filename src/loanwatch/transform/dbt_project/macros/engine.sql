@@ -73,3 +73,9 @@ select explode(sequence(trunc({{ start_expr }}, 'MM'), trunc({{ end_expr }}, 'MM
 {% macro to_double(expr) -%}{{ return(adapter.dispatch('to_double', 'loanwatch')(expr)) }}{%- endmacro %}
 {% macro default__to_double(expr) -%}cast({{ expr }} as double precision){%- endmacro %}
 {% macro spark__to_double(expr) -%}cast({{ expr }} as double){%- endmacro %}
+
+{# A double rounded to 2 decimals (PostgreSQL rounds only numerics to a number of places). #}
+{% macro round_double_2(expr) -%}{{ return(adapter.dispatch('round_double_2', 'loanwatch')(expr)) }}{%- endmacro %}
+{% macro default__round_double_2(expr) -%}round(cast({{ expr }} as numeric), 2){%- endmacro %}
+{% macro duckdb__round_double_2(expr) -%}round({{ expr }}, 2){%- endmacro %}
+{% macro spark__round_double_2(expr) -%}round({{ expr }}, 2){%- endmacro %}
