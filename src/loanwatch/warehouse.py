@@ -114,6 +114,9 @@ DDL = [
         published BOOLEAN,
         message VARCHAR
     )""",
+    # The dbt project the build ran: a changed project means a full refresh (schemas may differ).
+    "ALTER TABLE meta.builds ADD COLUMN IF NOT EXISTS project_hash VARCHAR",
+    "ALTER TABLE meta.builds ADD COLUMN IF NOT EXISTS since_batch_id BIGINT",
     """CREATE TABLE IF NOT EXISTS meta.dq_results (
         build_id BIGINT,
         check_name VARCHAR,

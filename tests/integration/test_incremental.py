@@ -61,3 +61,27 @@ def test_rerunning_ingest_and_build_changes_nothing(tmp_path, small_portfolio):
     assert build(settings).status == "success"
     con = open_snapshot(settings)
     assert {t: _dump(con, t, o) for t, o in MARTS.items()} == before
+
+
+@pytest.mark.integration
+def test_builds_are_incremental_until_the_project_or_settings_change(tmp_path, small_portfolio):
+    parts = split([small_portfolio], 3, tmp_path / "parts").parts
+    settings = load_settings(tmp_path / "h", environ={})
+
+    def ingest_and_build(part, s=settings):
+        with open_writer(s) as con:
+            ingest_paths(con, parts[part])
+        assert build(s).status == "success"
+
+    ingest_and_build(1)
+    ingest_and_build(2)
+    changed = load_settings(tmp_path / "h", environ={"LOANWATCH_WAREHOUSE__TOLERANCE": "0.01"})
+    ingest_and_build(3, changed)
+    con = open_snapshot(settings)
+    rows = con.execute(
+        "SELECT build_id, full_refresh, since_batch_id, through_batch_id FROM meta.builds ORDER BY 1").fetchall()
+    assert rows[0][1:3] == (True, 0)
+    # the second build recomputes only loans of batches after the first build's last batch
+    assert rows[1][1:3] == (False, rows[0][3])
+    # a changed setting means a full refresh
+    assert rows[2][1:3] == (True, 0)

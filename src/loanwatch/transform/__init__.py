@@ -72,7 +72,8 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
 
 
 def run_dbt(settings: Settings, command: str = "build", args: list[str] | None = None,
-            target: str = "duckdb", extra_outputs: dict[str, Any] | None = None) -> DbtRun:
+            target: str = "duckdb", extra_outputs: dict[str, Any] | None = None,
+            extra_vars: dict[str, Any] | None = None) -> DbtRun:
     """Run one dbt command against this warehouse and collect every node's result."""
     from dbt.cli.main import dbtRunner
 
@@ -86,7 +87,7 @@ def run_dbt(settings: Settings, command: str = "build", args: list[str] | None =
         "--target-path", str(work / "target"),
         "--log-path", str(work / "logs"),
         "--target", target,
-        "--vars", json.dumps(dbt_vars(settings)),
+        "--vars", json.dumps({**dbt_vars(settings), **(extra_vars or {})}),
         "--quiet",
         *(args or []),
     ]

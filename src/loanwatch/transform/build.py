@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 
 from loanwatch.config import Settings
 from loanwatch.serve import publish
-from loanwatch.transform import DbtRun, run_dbt
+from loanwatch.transform import PROJECT_DIR, DbtRun, dbt_vars, run_dbt
 from loanwatch.warehouse import connect, init_warehouse, writer_lock
 
 
@@ -31,9 +33,21 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
             con.execute("UPDATE meta.builds SET status = 'interrupted' WHERE status = 'running'")
             build_id = con.execute("SELECT coalesce(max(build_id), 0) + 1 FROM meta.builds").fetchone()[0]
             through = con.execute("SELECT coalesce(max(batch_id), 0) FROM meta.batches").fetchone()[0]
+            project = project_hash(settings)
+            last = con.execute(
+                """SELECT through_batch_id, project_hash FROM meta.builds
+                   WHERE status = 'success' ORDER BY build_id DESC LIMIT 1"""
+            ).fetchone()
+            # Incremental models recompute the loans of batches after the last good build. A
+            # changed dbt project (an upgrade) or no good build yet means everything.
+            if last is None or last[1] != project:
+                full_refresh = True
+            since = 0 if full_refresh else int(last[0] or 0)
             con.execute(
-                "INSERT INTO meta.builds VALUES (?, now(), NULL, 'running', ?, ?, NULL, false, NULL)",
-                [build_id, full_refresh, through],
+                """INSERT INTO meta.builds (build_id, started_at, status, full_refresh, through_batch_id,
+                                            published, project_hash, since_batch_id)
+                   VALUES (?, now(), 'running', ?, ?, false, ?, ?)""",
+                [build_id, full_refresh, through, project, since],
             )
             con.execute("CHECKPOINT")
         finally:
@@ -43,7 +57,7 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
         args = ["--exclude-resource-type", "unit_test"] + (["--full-refresh"] if full_refresh else [])
         if select:
             args += ["--select", *select]
-        run = run_dbt(settings, "build", args)
+        run = run_dbt(settings, "build", args, extra_vars={"since_batch": since})
 
         con = connect(settings.warehouse_path)
         try:
@@ -78,6 +92,17 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
         finally:
             con.close()
     return BuildResult(build_id, "success" if ok else "failed", published, data_date, message, errors, warnings, run)
+
+
+def project_hash(settings: Settings) -> str:
+    """SHA-256 of the dbt project's files and of the settings it is run with: an upgraded project
+    or a changed setting (tolerance, DPD convention, defaults) forces a full refresh."""
+    h = hashlib.sha256(json.dumps(dbt_vars(settings), sort_keys=True).encode())
+    for path in sorted(PROJECT_DIR.rglob("*")):
+        if path.is_file() and "target" not in path.parts and "logs" not in path.parts:
+            h.update(str(path.relative_to(PROJECT_DIR)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 def _record_checks(con, build_id: int, run: DbtRun) -> tuple[list[str], list[str]]:

@@ -1,1 +1,3 @@
+-- A view: events need no copy of their own.
+{{ config(materialized='view') }}
 select * from {{ ref('stg_merchant_events') }}

@@ -1,7 +1,11 @@
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ loan_incremental_hook() }}") }}
+-- depends_on: {{ ref('int_loans_changed') }}
 -- Payment events with reversals applied: a reversal voids the payment it names, retroactively
 -- (contract, METRICS §2). Reversal rows themselves are kept, flagged, for lineage.
 with payments as (
     select * from {{ ref('stg_payments') }}
+    where {{ for_changed_loans('loan_id') }}
 ),
 
 reversals as (

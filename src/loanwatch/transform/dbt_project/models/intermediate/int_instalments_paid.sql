@@ -1,8 +1,17 @@
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ loan_incremental_hook() }}") }}
+-- depends_on: {{ ref('int_loans_changed') }}
 -- Every instalment with its paid-on date (METRICS §2): the date of the payment at which the
 -- loan's cumulative paid amount first reaches its cumulative due through this instalment,
 -- minus the tolerance. Null when never paid.
 with payments as (
     select * from {{ ref('int_payments_allocated') }}
+    where {{ for_changed_loans('loan_id') }}
+),
+
+instalments as (
+    select * from {{ ref('int_instalments_scheduled') }}
+    where {{ for_changed_loans('loan_id') }}
 ),
 
 paid_on as (
@@ -10,7 +19,7 @@ paid_on as (
         i.loan_id,
         i.instalment_number,
         min(p.paid_date) as paid_on_date
-    from {{ ref('int_instalments_scheduled') }} as i
+    from instalments as i
     inner join payments as p
         on p.loan_id = i.loan_id
         and p.cum_paid_after_amount >= i.cum_due_amount - {{ var('tolerance') }}
@@ -20,7 +29,7 @@ paid_on as (
 select
     i.*,
     paid_on.paid_on_date
-from {{ ref('int_instalments_scheduled') }} as i
+from instalments as i
 left join paid_on
     on paid_on.loan_id = i.loan_id
     and paid_on.instalment_number = i.instalment_number

@@ -1,8 +1,12 @@
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ loan_incremental_hook() }}") }}
+-- depends_on: {{ ref('int_loans_changed') }}
 -- Every instalment of every loan (METRICS §1), with the cumulative amounts the allocation and
 -- the state timeline are computed from. Amounts are computed in integer cents so that rounding
 -- is exactly half-up on every engine.
 with loans as (
     select * from {{ ref('loans') }}
+    where {{ for_changed_loans('loan_id') }}
 ),
 
 explicit as (

@@ -1,3 +1,6 @@
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ loan_incremental_hook() }}") }}
+-- depends_on: {{ ref('int_loans_changed') }}
 -- Every effective payment of a loan, allocated to instalments (METRICS §2): payments in
 -- (paid_at, payment_id) order fill the instalments in due order, interest first, then principal.
 -- Payment j covers the cumulative range (cum_paid_before, cum_paid_after]; what it allocates to
@@ -7,7 +10,7 @@ with payments as (
     select p.*
     from {{ ref('payments') }} as p
     inner join {{ ref('loans') }} as l on l.loan_id = p.loan_id
-    where p.is_effective and not l.is_cancelled
+    where p.is_effective and not l.is_cancelled and {{ for_changed_loans('p.loan_id') }}
 ),
 
 ordered as (
@@ -49,6 +52,7 @@ allocations as (
     from ranged as r
     inner join {{ ref('int_instalments_scheduled') }} as i
         on i.loan_id = r.loan_id
+        and {{ for_changed_loans('i.loan_id') }}
         and i.cum_due_before_amount < r.cum_paid_after_amount
         and i.cum_due_amount > r.cum_paid_before_amount
     group by r.payment_id

@@ -1,3 +1,6 @@
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ loan_incremental_hook('snapshot_date not in (select snapshot_date from ' ~ ref('int_snapshot_dates') ~ ')') }}") }}
+-- depends_on: {{ ref('int_loans_changed') }}
 -- Loan x snapshot date (METRICS §3-4): for every month end of the calendar and the data date,
 -- every loan active at that date, and every loan that closed or was written off since the
 -- previous snapshot (so roll rates see the exits). State, DPD, bucket, balances.
@@ -33,6 +36,11 @@ at_dates as (
     inner join states
         on states.valid_from <= dates.snapshot_date
         and dates.snapshot_date < states.valid_to
+    {% if is_incremental() %}
+    -- after the pre-hook: changed loans have no rows left; others only lack the new dates
+    where {{ for_changed_loans('states.loan_id') }}
+        or dates.snapshot_date not in (select distinct snapshot_date from {{ this }})
+    {% endif %}
 )
 
 select

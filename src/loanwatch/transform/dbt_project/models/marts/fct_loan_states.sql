@@ -1,3 +1,6 @@
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ loan_incremental_hook() }}") }}
+-- depends_on: {{ ref('int_loans_changed') }}
 -- The state timeline of every non-cancelled loan (METRICS §3): one row per interval
 -- [valid_from, valid_to) over which state, principal outstanding and past-due amount are
 -- constant. Boundaries are the events that can change them: issue, payment days, paid-on days,
@@ -5,11 +8,11 @@
 -- Within an interval only DPD moves, linearly: DPD(D) = D - overdue_since_date.
 -- The state at any date D is the row with valid_from <= D < valid_to.
 with loans as (
-    select * from {{ ref('loans') }} where not is_cancelled
+    select * from {{ ref('loans') }} where not is_cancelled and {{ for_changed_loans('loan_id') }}
 ),
 
 instalments as (
-    select * from {{ ref('int_instalments_paid') }}
+    select * from {{ ref('int_instalments_paid') }} where {{ for_changed_loans('loan_id') }}
 ),
 
 events as (
@@ -20,6 +23,7 @@ events as (
     union all
     select loan_id, paid_date, amount, principal_amount, interest_amount, 0, 0
     from {{ ref('int_payments_allocated') }}
+    where {{ for_changed_loans('loan_id') }}
     union all
     select loan_id, paid_on_date, 0, 0, 0, 1, 0
     from instalments where paid_on_date is not null
