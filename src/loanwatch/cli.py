@@ -75,25 +75,30 @@ def generate(
     start: Optional[dt.datetime] = typer.Option(None, "--start", formats=["%Y-%m-%d"], help="First issue date (default: 2 years before --end)."),
     end: Optional[dt.datetime] = typer.Option(None, "--end", formats=["%Y-%m-%d"], help="Data date (default: today)."),
     fmt: str = typer.Option("jsonl", "--format", help="jsonl (NDJSON), json (arrays) or csv."),
+    dirty_fraction: Optional[float] = typer.Option(
+        None, "--dirty-fraction", help="Break this share of records (contract violations of every kind, "
+        "duplicates, conflicts) and write answer_key.tsv beside the files. NDJSON only."),
 ) -> None:
-    """Write a synthetic portfolio that follows the input contract."""
+    """Write a synthetic portfolio that follows the input contract (or breaks it, on purpose)."""
     from loanwatch.generate.portfolio import generate as make
     from loanwatch.generate.write import write_portfolio
 
     if fmt not in ("jsonl", "json", "csv"):
         _fail(f"--format {fmt!r}: use jsonl, json or csv", EXIT_USAGE)
+    if dirty_fraction is not None and (fmt != "jsonl" or not 0 < dirty_fraction < 0.5):
+        _fail("--dirty-fraction takes a share between 0 and 0.5, with --format jsonl", EXIT_USAGE)
     try:
         portfolio = make(clients, seed, start.date() if start else None, end.date() if end else None)
     except ValueError as exc:
         _fail(str(exc), EXIT_USAGE)
     written = write_portfolio(portfolio, out, fmt)
     for entity, path in written.items():
-        console.print(f"{entity:16} {portfolio_rows(portfolio, entity):>10,} rows  {escape(str(path))}")
+        console.print(f"{entity:16} {escape(str(path))}")
+    if dirty_fraction is not None:
+        from loanwatch.generate.dirty import make_dirty
 
-
-def portfolio_rows(portfolio, entity: str) -> int:
-    table = "schedule" if entity == "schedule" else entity
-    return portfolio.tables[table].num_rows
+        key = make_dirty(out, dirty_fraction, seed)
+        console.print(f"answer key       {escape(str(key))}")
 
 
 @app.command()

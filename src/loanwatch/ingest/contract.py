@@ -301,7 +301,7 @@ def validation_sql(entity: Entity) -> str:
             conditions.append((f.name, cond, reason))
     conditions += _cross_field_checks(entity, relaxed)
 
-    case_field = "CASE " + " ".join(f"WHEN {c} THEN '{n}'" for n, c, _ in conditions) + " END"
+    case_field = "CASE " + " ".join(f"WHEN {c} THEN {repr(n) if n else 'NULL'}" for n, c, _ in conditions) + " END"
     case_reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for _, c, r in conditions) + " END"
     schedule_cte = _schedule_cte(entity)
 
