@@ -274,6 +274,36 @@ def rejects(
 
 
 @app.command()
+def check(
+    ctx: typer.Context,
+    rows: Optional[str] = typer.Option(None, "--rows", help="List the failing rows of this check."),
+    build_id: Optional[int] = typer.Option(None, "--build", help="A past build (default: the latest)."),
+    fmt: Format = FormatOption,
+) -> None:
+    """Data-quality results of the latest build (or --build N); --rows CHECK lists a check's failing rows.
+
+    Exit code 1 when an error-severity check failed in that build.
+    """
+    from loanwatch.quality import check_rows, latest_results
+
+    settings = _settings(ctx)
+    try:
+        if rows:
+            render(check_rows(settings, rows), fmt, title=f"Failing rows of {rows}")
+            return
+        build, table = latest_results(settings, build_id)
+    except (LookupError, RuntimeError) as exc:
+        _fail(str(exc))
+    if fmt == Format.table:
+        console.print(f"build {build['build_id']}: {build['status']}, data date {build['data_date']}"
+                      + (", published" if build["published"] else ", not published")
+                      + (f" - {escape(build['message'])}" if build["message"] else ""))
+    render(table, fmt, title="Data-quality checks")
+    if any(r[2] == "error" and r[3] in ("fail", "error") for r in table.rows):
+        raise typer.Exit(EXIT_ERROR)
+
+
+@app.command()
 def demo(
     ctx: typer.Context,
     clients: int = typer.Option(5000, "--clients", help="Size of the sample portfolio."),

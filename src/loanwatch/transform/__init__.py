@@ -28,6 +28,7 @@ class NodeResult:
     failures: int | None
     severity: str | None
     model: str | None
+    relation: str | None = None  # where a check stored its failing rows
 
 
 @dataclass
@@ -68,6 +69,8 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
         "dpd_counts_due_day": bool(settings.get("warehouse", "dpd_counts_due_day")),
         "default_currency": str(settings.get("warehouse", "default_currency")),
         "default_timezone": str(settings.get("warehouse", "default_timezone")),
+        "amount_outlier_factor": float(settings.get("checks", "amount_outlier_factor")),
+        "freshness_days": int(settings.get("checks", "freshness_days")),
     }
 
 
@@ -110,6 +113,7 @@ def run_dbt(settings: Settings, command: str = "build", args: list[str] | None =
                     failures=r.failures,
                     severity=str(getattr(config, "severity", "") or "") or None,
                     model=attached.split(".")[-1] if attached else None,
+                    relation=getattr(node, "relation_name", None),
                 )
             )
     return run

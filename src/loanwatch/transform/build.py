@@ -94,6 +94,19 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
     return BuildResult(build_id, "success" if ok else "failed", published, data_date, message, errors, warnings, run)
 
 
+def _sample_keys(con, relation: str | None, limit: int = 5) -> str | None:
+    """Up to five distinct keys (first column) of the failing rows a check stored (store_failures)."""
+    if not relation:
+        return None
+    try:
+        # relation_name is dbt's own quoted identifier of the audit table, not user input
+        rows = con.execute(f"SELECT * FROM {relation} LIMIT 200").fetchall()
+    except Exception:  # the audit table may not exist when the test errored before writing it
+        return None
+    keys = list(dict.fromkeys(str(r[0]) for r in rows))[:limit]
+    return ", ".join(keys) or None
+
+
 def project_hash(settings: Settings) -> str:
     """SHA-256 of the dbt project's files and of the settings it is run with: an upgraded project
     or a changed setting (tolerance, DPD convention, defaults) forces a full refresh."""
@@ -116,7 +129,8 @@ def _record_checks(con, build_id: int, run: DbtRun) -> tuple[list[str], list[str
             continue
         severity = (r.severity or "error").lower()
         status = r.status
-        rows.append([build_id, r.name, r.model, severity, status, r.failures or 0, None, r.message[:1000]])
+        sample = _sample_keys(con, r.relation) if status in ("fail", "warn", "error") and r.failures else None
+        rows.append([build_id, r.name, r.model, severity, status, r.failures or 0, sample, r.message[:1000]])
         if status in ("fail", "error"):
             errors.append(f"check {r.name} failed ({r.failures or 0} rows)" + (f" on {r.model}" if r.model else ""))
         elif status == "warn":

@@ -79,3 +79,9 @@ select explode(sequence(trunc({{ start_expr }}, 'MM'), trunc({{ end_expr }}, 'MM
 {% macro default__round_double_2(expr) -%}round(cast({{ expr }} as numeric), 2){%- endmacro %}
 {% macro duckdb__round_double_2(expr) -%}round({{ expr }}, 2){%- endmacro %}
 {% macro spark__round_double_2(expr) -%}round({{ expr }}, 2){%- endmacro %}
+
+{# The median of a column (an aggregate). #}
+{% macro median(expr) -%}{{ return(adapter.dispatch('median', 'loanwatch')(expr)) }}{%- endmacro %}
+{% macro default__median(expr) -%}percentile_cont(0.5) within group (order by {{ expr }}){%- endmacro %}
+{% macro duckdb__median(expr) -%}median({{ expr }}){%- endmacro %}
+{% macro spark__median(expr) -%}percentile_approx({{ expr }}, 0.5){%- endmacro %}

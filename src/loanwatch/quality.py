@@ -1,0 +1,68 @@
+"""Reading data-quality results: every build records each check in meta.dq_results.
+
+The checks themselves are dbt tests (generic ones in the model YAML, singular ones in
+transform/dbt_project/tests/); each stores its failing rows in schema `dq`. See docs/quality.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import duckdb
+
+from loanwatch.config import Settings
+from loanwatch.reports import Table
+from loanwatch.warehouse import connect
+
+
+@contextlib.contextmanager
+def _read(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse, read-only (failed builds are recorded there, not in the snapshot)."""
+    if not settings.warehouse_path.exists():
+        raise LookupError(f"{settings.home}: no warehouse yet; run `loanwatch ingest` and `loanwatch build`")
+    try:
+        con = connect(settings.warehouse_path, read_only=True)
+    except duckdb.ConnectionException:
+        # This process already has it open (a build ran in-process): share that configuration.
+        con = connect(settings.warehouse_path)
+    except duckdb.IOException as exc:
+        raise RuntimeError(f"{settings.home}: the warehouse is being written (a build is running); "
+                           "try again when it has finished") from exc
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def latest_results(settings: Settings, build_id: int | None = None) -> tuple[dict, Table]:
+    with _read(settings) as con:
+        row = con.execute(
+            """SELECT build_id, status, data_date, published, message FROM meta.builds
+               WHERE (? IS NULL AND status <> 'running') OR build_id = ? ORDER BY build_id DESC LIMIT 1""",
+            [build_id, build_id],
+        ).fetchone()
+        if row is None:
+            raise LookupError("no build yet: run `loanwatch build`" if build_id is None else f"no build {build_id}")
+        build = dict(zip(["build_id", "status", "data_date", "published", "message"], row))
+        cur = con.execute(
+            """SELECT check_name AS "check", model, severity, status, failing_rows, sample_keys
+               FROM meta.dq_results WHERE build_id = ?
+               ORDER BY CASE status WHEN 'error' THEN 0 WHEN 'fail' THEN 1 WHEN 'warn' THEN 2 ELSE 3 END, check_name""",
+            [build["build_id"]],
+        )
+        return build, Table([d[0] for d in cur.description], cur.fetchall())
+
+
+def check_rows(settings: Settings, check: str, limit: int = 1000) -> Table:
+    with _read(settings) as con:
+        exists = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'dq' AND table_name = ?", [check]
+        ).fetchone()[0]
+        if not exists:
+            known = [r[0] for r in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'dq' ORDER BY 1").fetchall()]
+            raise LookupError(f"no check named {check!r}; checks: {', '.join(known)}")
+        # the name was just found in the catalog of schema dq; quoted as an identifier
+        cur = con.execute(f'SELECT * FROM dq."{check}" LIMIT {int(limit)}')
+        return Table([d[0] for d in cur.description], cur.fetchall())

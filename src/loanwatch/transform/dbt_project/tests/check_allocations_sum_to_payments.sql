@@ -1,0 +1,6 @@
+{{ config(severity='error') }}
+-- Every effective payment is fully allocated: interest + principal + credit = amount.
+select payment_id, loan_id, amount, interest_amount, principal_amount, credit_amount
+from {{ ref('int_payments_allocated') }}
+where interest_amount + principal_amount + credit_amount <> amount
+   or interest_amount < 0 or principal_amount < 0 or credit_amount < 0

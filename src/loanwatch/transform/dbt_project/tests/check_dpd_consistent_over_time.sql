@@ -1,0 +1,18 @@
+{{ config(severity='error') }}
+-- DPD at a snapshot is at most the previous snapshot's DPD plus the days between, or back to 0.
+with ordered as (
+    select
+        loan_id,
+        snapshot_date,
+        dpd,
+        lag(dpd) over (partition by loan_id order by snapshot_date) as previous_dpd,
+        lag(snapshot_date) over (partition by loan_id order by snapshot_date) as previous_date
+    from {{ ref('fct_loan_snapshots') }}
+    where is_active
+)
+
+select loan_id, snapshot_date, dpd, previous_dpd, previous_date
+from ordered
+where previous_date is not null
+  and dpd > 0
+  and dpd > previous_dpd + {{ days_between('previous_date', 'snapshot_date') }}

@@ -1,0 +1,12 @@
+{{ config(severity='error') }}
+-- Every loan's instalment principals add up to its amount (explicit schedules: within
+-- 0.01 x instalments, the contract's tolerance).
+select
+    loans.loan_id,
+    loans.amount,
+    sum(i.principal_amount) as principal_total
+from {{ ref('loans') }} as loans
+inner join {{ ref('int_instalments_scheduled') }} as i on i.loan_id = loans.loan_id
+where not loans.is_cancelled
+group by loans.loan_id, loans.amount
+having abs(sum(i.principal_amount) - loans.amount) > 0.01 * count(*)

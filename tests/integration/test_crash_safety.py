@@ -1,0 +1,123 @@
+"""SIGKILL at any moment, then run again: the same warehouse as an uninterrupted run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from loanwatch.generate.portfolio import generate
+from loanwatch.generate.write import write_portfolio
+from loanwatch.serve import open_snapshot
+from loanwatch.config import load_settings
+from tests.conftest import build_home
+
+LOANWATCH = [sys.executable, "-m", "loanwatch.cli"]
+TABLES = {
+    "marts.fct_loan_states": "loan_id, valid_from",
+    "marts.fct_loan_snapshots": "snapshot_date, loan_id",
+    "core.loan_versions": "loan_id, valid_from",
+    "core.int_payments_allocated": "payment_id",
+}
+
+
+def _dump(home: Path):
+    con = open_snapshot(load_settings(home, environ={}))
+    out = {}
+    for table, order in TABLES.items():
+        cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall() if r[0] not in ("batch_id", "file_name", "line_no")]
+        out[table] = con.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order}").fetchall()
+    con.close()
+    return out
+
+
+def _run(args, home, kill_after=None):
+    env = {**os.environ, "LOANWATCH_HOME": str(home)}
+    proc = subprocess.Popen(LOANWATCH + args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if kill_after is None:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err.decode()[-2000:]
+        return True
+    try:
+        proc.wait(timeout=kill_after)
+        return True  # finished before the kill
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        return False
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory):
+    out = tmp_path_factory.mktemp("crash_raw")
+    write_portfolio(generate(3000, seed=21, start=dt.date(2024, 1, 1), end=dt.date(2025, 6, 30)), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(raw, tmp_path_factory):
+    home = tmp_path_factory.mktemp("crash_ref")
+    build_home(home, raw)
+    return _dump(home)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("kill_after", [0.8, 1.5, 2.5, 4.0])
+def test_killed_ingest_then_rerun(raw, reference, tmp_path, kill_after):
+    home = tmp_path / "home"
+    _run(["ingest", str(raw)], home, kill_after=kill_after)
+    _run(["ingest", str(raw)], home)
+    _run(["build"], home)
+    assert _dump(home) == reference
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("kill_after", [3.0, 6.0, 9.0])
+def test_killed_build_then_rerun(raw, reference, tmp_path, kill_after):
+    home = tmp_path / "home"
+    _run(["ingest", str(raw)], home)
+    _run(["build"], home)  # a first good build, so the killed one is incremental
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    # a new batch: the same payments file again is a no-op, so touch the loans through a new version
+    (extra / "clients_new.jsonl").write_text('{"client_id": "C0000001", "name": "Renamed", "updated_at": "2025-06-30T23:00:00Z"}\n')
+    _run(["ingest", str(extra)], home)
+    finished = _run(["build"], home, kill_after=kill_after)
+    _run(["build"], home)
+    got = _dump(home)
+    assert got == reference
+    con = open_snapshot(load_settings(home, environ={}))
+    statuses = [r[0] for r in con.execute("SELECT status FROM meta.builds ORDER BY build_id").fetchall()]
+    con.close()
+    assert statuses[-1] == "success"
+    if not finished:
+        assert "interrupted" in statuses
+
+
+@pytest.mark.integration
+def test_reports_read_the_snapshot_while_a_build_runs(raw, tmp_path):
+    home = tmp_path / "home"
+    _run(["ingest", str(raw)], home)
+    _run(["build"], home)
+    env = {**os.environ, "LOANWATCH_HOME": str(home)}
+    proc = subprocess.Popen(LOANWATCH + ["build", "--full-refresh"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    reads = 0
+    try:
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            out = subprocess.run(LOANWATCH + ["report", "overdue-monthly", "-f", "csv"], env=env,
+                                 capture_output=True, text=True, timeout=60)
+            assert out.returncode == 0, out.stderr
+            assert out.stdout.startswith("month,loans_active")
+            reads += 1
+    finally:
+        proc.wait(timeout=300)
+    assert proc.returncode == 0
+    assert reads >= 1

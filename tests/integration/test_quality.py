@@ -1,0 +1,76 @@
+"""Data-quality checks on every build: results with history; an error keeps the last good snapshot."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.conftest import GOLDEN, cli
+
+# Contract-valid (principals within 0.01 x instalments of the amount) yet inconsistent: paying
+# 100.01 of a 100.00 loan allocates more principal than was lent.
+OVER_SCHEDULED = {"loan_id": "L99", "client_id": "C1", "amount": 100, "issue_date": "2024-05-01",
+                  "schedule": [{"due_date": "2024-06-01", "principal": 50.01}, {"due_date": "2024-07-01", "principal": 50.01}],
+                  "updated_at": "2024-05-01T00:00:00Z"}
+PAYMENT = {"payment_id": "P99", "loan_id": "L99", "paid_at": "2024-06-01T10:00:00Z", "amount": 100.01}
+
+
+@pytest.mark.integration
+def test_failing_error_check_keeps_the_previous_snapshot(tmp_path):
+    home = tmp_path / "home"
+    assert cli("ingest", str(GOLDEN), home=home).exit_code == 0
+    assert cli("build", home=home).exit_code == 0
+    before = cli("report", "overdue-monthly", "-f", "csv", home=home).stdout
+    snapshot = home / "serving.duckdb"
+    inode = snapshot.stat().st_ino
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "loans_99.jsonl").write_text(json.dumps(OVER_SCHEDULED) + "\n")
+    (bad / "payments_99.jsonl").write_text(json.dumps(PAYMENT) + "\n")
+    assert cli("ingest", str(bad), home=home).exit_code == 0
+    result = cli("build", home=home)
+    assert result.exit_code == 1
+    assert "check check_principal_outstanding_within_amount failed" in result.stderr
+    assert "the previous serving snapshot stays published" in result.stderr
+    assert snapshot.stat().st_ino == inode
+    assert cli("report", "overdue-monthly", "-f", "csv", home=home).stdout == before
+
+    check = cli("check", "-f", "json", home=home)
+    assert check.exit_code == 1
+    failed = [r for r in json.loads(check.stdout) if r["status"] == "fail"]
+    assert failed == [{"check": "check_principal_outstanding_within_amount", "model": None, "severity": "error",
+                       "status": "fail", "failing_rows": 3, "sample_keys": "L99"}]
+    rows = json.loads(cli("check", "--rows", "check_principal_outstanding_within_amount", "-f", "json", home=home).stdout)
+    assert rows[0]["loan_id"] == "L99" and rows[0]["principal_outstanding_amount"] == -0.01
+
+    # one row per state interval of L99 while it is on the book: 06-01, 06-02 and 07-02 onwards
+    assert sorted(r["valid_from"] for r in rows) == ["2024-06-01", "2024-06-02", "2024-07-02"]
+    # history: both builds' results are kept
+    first = json.loads(cli("check", "--build", "1", "-f", "json", home=home).stdout)
+    assert all(r["status"] != "fail" for r in first)
+    assert cli("check", "--rows", "no_such_check", home=home).exit_code == 1
+
+
+@pytest.mark.integration
+def test_warnings_name_orphans_and_status_mismatches(tmp_path):
+    home = tmp_path / "home"
+    src = tmp_path / "src"
+    shutil.copytree(GOLDEN, src)
+    with open(src / "payments.jsonl", "a") as fh:
+        fh.write(json.dumps({"payment_id": "P-orphan", "loan_id": "L-unknown", "paid_at": "2024-06-01", "amount": 5}) + "\n")
+    with open(src / "loans.jsonl", "a") as fh:
+        fh.write(json.dumps({"loan_id": "L-odd", "client_id": "C-nobody", "amount": 10, "issue_date": "2024-06-01",
+                             "term_months": 1, "status": "frozen", "updated_at": "2024-06-01"}) + "\n")
+    assert cli("ingest", str(src), home=home).exit_code == 0
+    result = cli("build", home=home)
+    assert result.exit_code == 0
+    assert "warning: check orphan_payments warns (1 rows)" in result.stderr
+    got = {r["check"]: r for r in json.loads(cli("check", "-f", "json", home=home).stdout)}
+    assert got["orphan_payments"]["sample_keys"] == "L-unknown"
+    assert got["orphan_loans"]["sample_keys"] == "C-nobody"
+    assert got["warn_unknown_source_status"]["sample_keys"] == "L-odd"
+    assert got["warn_source_status_mismatch"]["failing_rows"] == 4  # L01, L05, L06, L07: "active" but repaid
+    assert got["warn_stale_data"]["status"] == "warn"
