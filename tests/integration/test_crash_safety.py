@@ -121,3 +121,19 @@ def test_reports_read_the_snapshot_while_a_build_runs(raw, tmp_path):
         proc.wait(timeout=300)
     assert proc.returncode == 0
     assert reads >= 1
+
+
+@pytest.mark.integration
+def test_two_writers_at_once_both_finish_and_nothing_is_lost(halves, tmp_path):
+    home = tmp_path / "home"
+    env = {**os.environ, "LOANWATCH_HOME": str(home)}
+    procs = [subprocess.Popen(LOANWATCH + ["ingest", *map(str, halves[k])], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for k in (1, 2)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()[-2000:]
+    from loanwatch.warehouse import connect
+
+    con = connect(home / "warehouse.duckdb", read_only=True)
+    assert con.execute("SELECT count(*) FROM meta.batches WHERE status = 'loaded'").fetchone()[0] == 12
+    con.close()

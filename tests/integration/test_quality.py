@@ -55,15 +55,20 @@ def test_failing_error_check_keeps_the_previous_snapshot(tmp_path):
 
 
 @pytest.mark.integration
-def test_warnings_name_orphans_and_status_mismatches(tmp_path):
+def test_warnings_name_orphans_and_status_mismatches(tmp_path, monkeypatch):
     home = tmp_path / "home"
     src = tmp_path / "src"
     shutil.copytree(GOLDEN, src)
     with open(src / "payments.jsonl", "a") as fh:
         fh.write(json.dumps({"payment_id": "P-orphan", "loan_id": "L-unknown", "paid_at": "2024-06-01", "amount": 5}) + "\n")
+        # paid before its loan was issued (L10 is issued 2024-06-20)
+        fh.write(json.dumps({"payment_id": "P-early", "loan_id": "L10", "paid_at": "2024-06-01", "amount": 5}) + "\n")
     with open(src / "loans.jsonl", "a") as fh:
         fh.write(json.dumps({"loan_id": "L-odd", "client_id": "C-nobody", "amount": 10, "issue_date": "2024-06-01",
                              "term_months": 1, "status": "frozen", "updated_at": "2024-06-01"}) + "\n")
+        # 500 x the median cash loan
+        fh.write(json.dumps({"loan_id": "L-huge", "client_id": "C1", "product": "cash", "amount": 350000,
+                             "issue_date": "2024-06-01", "term_months": 12, "updated_at": "2024-06-01"}) + "\n")
     assert cli("ingest", str(src), home=home).exit_code == 0
     result = cli("build", home=home)
     assert result.exit_code == 0
@@ -74,3 +79,10 @@ def test_warnings_name_orphans_and_status_mismatches(tmp_path):
     assert got["warn_unknown_source_status"]["sample_keys"] == "L-odd"
     assert got["warn_source_status_mismatch"]["failing_rows"] == 4  # L01, L05, L06, L07: "active" but repaid
     assert got["warn_stale_data"]["status"] == "warn"
+    assert got["warn_payments_outside_loan_life"]["sample_keys"] == "P-early"
+    assert got["warn_amount_outliers"]["sample_keys"] == "L-huge"
+    # a setting moves the threshold: 1000 x the median lets the same loan pass
+    monkeypatch.setenv("LOANWATCH_CHECKS__AMOUNT_OUTLIER_FACTOR", "1000")
+    assert cli("build", home=home).exit_code == 0
+    got = {r["check"]: r for r in json.loads(cli("check", "-f", "json", home=home).stdout)}
+    assert got["warn_amount_outliers"]["status"] == "pass"
