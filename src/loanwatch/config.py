@@ -29,6 +29,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "dpd_counts_due_day": False,
         # Seconds a writer waits for another writer's lock before giving up.
         "lock_timeout": 60,
+        # DuckDB's memory limit for ingest and build; beyond it, work spills to disk.
+        "memory_limit": "5GB",
     },
     "checks": {
         "freshness_days": 7,

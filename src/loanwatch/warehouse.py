@@ -26,11 +26,27 @@ class WarehouseBusy(RuntimeError):
     """Another loanwatch process holds the writer lock."""
 
 
-def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(path: Path, read_only: bool = False, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path), read_only=read_only)
     # Contract: timestamps without an offset are UTC, and a payment's day is its UTC date.
     con.execute("SET TimeZone = 'UTC'")
+    if not read_only:
+        # Ingest numbers lines in file order (row_number() OVER ()); a build in the same process
+        # may have turned this instance-wide setting off.
+        con.execute("SET preserve_insertion_order = true")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{_size(memory_limit)}'")
     return con
+
+
+def _size(text: str) -> str:
+    """A memory size such as 3GB or 512MB (checked: it is written into a SET statement)."""
+    import re
+
+    value = str(text).strip()
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value, re.IGNORECASE):
+        raise ValueError(f"[warehouse] memory_limit {value!r}: use a size such as 3GB or 512MB")
+    return value
 
 
 @contextlib.contextmanager
@@ -147,7 +163,7 @@ def init_warehouse(con: duckdb.DuckDBPyConnection) -> None:
 def open_writer(settings: Settings, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """Lock, open the warehouse for writing and make sure its tables exist."""
     with writer_lock(settings, timeout):
-        con = connect(settings.warehouse_path)
+        con = connect(settings.warehouse_path, memory_limit=settings.get("warehouse", "memory_limit"))
         try:
             init_warehouse(con)
             yield con

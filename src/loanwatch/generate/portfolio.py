@@ -116,8 +116,8 @@ def schedule_cents(amount_cents, rate_e8, n, repayment_bullet):
         r = rate_e8[idx] / 1_200_000_000.0
         nn = n[idx]
         a = amount_cents[idx] / 100.0
-        payment = np.array([round(x, 2) for x in (a * r / (1 - (1 + r) ** (-nn.astype(float))))])  # per loan, not per row
-        payment_cents = np.rint(payment * 100).astype(np.int64)
+        # A = round(amount r / (1 - (1 + r)^-n), 2), half-up like the engine's round of a double
+        payment_cents = np.floor(a * r / (1 - (1 + r) ** (-nn.astype(float))) * 100 + 0.5).astype(np.int64)
         balance = amount_cents[idx].copy()
         for step in range(1, int(nn.max()) + 1):  # loop over instalment positions, not rows
             live = nn >= step

@@ -290,6 +290,8 @@ def validation_sql(entity: Entity) -> str:
         expr = f"CAST({expr} AS {f.sql_type})"
         typed_cols.append(f"{expr} AS {f.name}")
     relaxed = "coalesce(deleted, false)" if entity.versioned else "false"
+    # Only what loading needs leaves the query: the per-field texts stay inside it.
+    typed_names = ", ".join(f.name for f in entity.fields)
 
     conditions: list[tuple[str, str, str]] = []
     conditions.append(("", "NOT is_json", "'not valid JSON'"))
@@ -327,7 +329,7 @@ WITH parsed AS (
         {", ".join(typed_cols)}
     FROM fields
 ){schedule_cte}
-SELECT *,
+SELECT line_no, raw, {typed_names}{", sched" if schedule_cte else ""},
     {case_field} AS error_field,
     {case_reason} AS error_reason
 FROM {"scheduled" if schedule_cte else "typed"}

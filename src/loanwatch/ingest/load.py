@@ -104,16 +104,20 @@ def _record_batch(con, batch_id, entity, path: Path, digest, read, accepted, dup
 
 def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_rejects: list) -> FileResult:
     con.execute(f"CREATE OR REPLACE TEMP TABLE _valid AS {validation_sql(entity)}")
+    lines_read = con.execute("SELECT count(*) FROM _lines").fetchone()[0]
+    con.execute("DROP TABLE _lines")  # the raw text lives on in _valid; keep one copy in memory
     version_key = [entity.key] + (["updated_at"] if entity.versioned else [])
     key_cols = ", ".join(version_key)
     typed = [x.name for x in entity.fields]
     # Content identity: the typed values, so key order, spacing or 12.0 vs 12 do not matter.
     content = ", ".join(typed)
     # Most keys occur once in a file: only keys that repeat need the (sorting) window.
+    # _classified holds the fate of each valid row (no copy of its content): most keys occur
+    # once in a file, so only keys that repeat need the (sorting) window.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _classified AS
         WITH candidates AS (
-            SELECT *, md5(row({content})::VARCHAR) AS record_hash
+            SELECT line_no, {key_cols}, md5(row({content})::VARCHAR) AS record_hash
             FROM _valid WHERE error_reason IS NULL
         ), repeated AS (
             SELECT {key_cols} FROM candidates GROUP BY {key_cols} HAVING count(*) > 1
@@ -131,7 +135,7 @@ def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_re
             WHERE {entity.key} IN (SELECT {entity.key} FROM candidates)
             GROUP BY {key_cols}
         )
-        SELECT c.*, coalesce(r.rn, 1) AS rn, r.first_hash, r.first_line, e.old_file, e.old_line,
+        SELECT c.line_no, c.{entity.key} AS key_value, c.record_hash, r.first_line, e.old_file, e.old_line,
             CASE
                 WHEN e.old_hash = c.record_hash THEN 'duplicate'
                 WHEN e.old_hash IS NOT NULL THEN 'conflict_existing'
@@ -149,13 +153,13 @@ def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_re
         INSERT INTO meta.rejects
         SELECT ?, ?, ?, line_no, error_field, error_reason, raw FROM _valid WHERE error_reason IS NOT NULL
         UNION ALL
-        SELECT ?, ?, ?, line_no, '{entity.key}',
-            CASE fate
-                WHEN 'conflict_existing' THEN format('{entity.key} "{{}}" conflicts with the record loaded from {{}}:{{}} ({what}, different content)', {entity.key}, old_file, old_line)
-                ELSE format('{entity.key} "{{}}" conflicts with line {{}} of this file ({what}, different content)', {entity.key}, first_line)
+        SELECT ?, ?, ?, c.line_no, '{entity.key}',
+            CASE c.fate
+                WHEN 'conflict_existing' THEN format('{entity.key} "{{}}" conflicts with the record loaded from {{}}:{{}} ({what}, different content)', c.key_value, c.old_file, c.old_line)
+                ELSE format('{entity.key} "{{}}" conflicts with line {{}} of this file ({what}, different content)', c.key_value, c.first_line)
             END,
-            raw
-        FROM _classified WHERE fate LIKE 'conflict%'
+            v.raw
+        FROM _classified c JOIN _valid v USING (line_no) WHERE c.fate LIKE 'conflict%'
     """, [batch_id, entity.name, path.name] * 2)
     if reader_rejects:
         con.executemany(
@@ -166,8 +170,8 @@ def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_re
     columns = ", ".join(typed)
     con.execute(f"""
         INSERT INTO {entity.table} (batch_id, file_name, line_no, record, record_hash, {columns})
-        SELECT ?, ?, line_no, raw, record_hash, {columns}
-        FROM _classified WHERE fate = 'accept'
+        SELECT ?, ?, v.line_no, v.raw, c.record_hash, {", ".join("v." + x for x in typed)}
+        FROM _valid v JOIN _classified c USING (line_no) WHERE c.fate = 'accept'
     """, [batch_id, path.name])
     if entity.name == "loans":
         con.execute("""
@@ -179,18 +183,18 @@ def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_re
             FROM (
                 SELECT loan_id, updated_at,
                        unnest(sched) AS item, unnest(generate_series(1, len(sched))) AS n
-                FROM _classified WHERE fate = 'accept' AND sched IS NOT NULL
+                FROM _valid v JOIN _classified c USING (line_no) WHERE c.fate = 'accept' AND v.sched IS NOT NULL
             ) AS i(loan_id, updated_at, item, n)
         """, [batch_id])
 
     read, invalid, accepted, dups, conflicts = con.execute("""
-        SELECT (SELECT count(*) FROM _lines),
+        SELECT ?,
                (SELECT count(*) FROM _valid WHERE error_reason IS NOT NULL),
                count(*) FILTER (WHERE fate = 'accept'),
                count(*) FILTER (WHERE fate = 'duplicate'),
                count(*) FILTER (WHERE fate LIKE 'conflict%')
         FROM _classified
-    """).fetchone()
+    """, [lines_read]).fetchone()
     read += len(reader_rejects)
     rejected = invalid + conflicts + len(reader_rejects)
     status = "loaded" if rejected == 0 else "partial"

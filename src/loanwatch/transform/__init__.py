@@ -71,6 +71,7 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
         "default_timezone": str(settings.get("warehouse", "default_timezone")),
         "amount_outlier_factor": float(settings.get("checks", "amount_outlier_factor")),
         "freshness_days": int(settings.get("checks", "freshness_days")),
+        "memory_limit": str(settings.get("warehouse", "memory_limit")),
     }
 
 

@@ -85,3 +85,17 @@ select explode(sequence(trunc({{ start_expr }}, 'MM'), trunc({{ end_expr }}, 'MM
 {% macro default__median(expr) -%}percentile_cont(0.5) within group (order by {{ expr }}){%- endmacro %}
 {% macro duckdb__median(expr) -%}median({{ expr }}){%- endmacro %}
 {% macro spark__median(expr) -%}percentile_approx({{ expr }}, 0.5){%- endmacro %}
+
+{# Session limits before a run: DuckDB's memory limit (work beyond it spills to disk). #}
+{% macro set_session_limits() -%}{{ return(adapter.dispatch('set_session_limits', 'loanwatch')()) }}{%- endmacro %}
+{% macro default__set_session_limits() -%}select 1{%- endmacro %}
+{% macro duckdb__set_session_limits() -%}
+{%- set limit = var('memory_limit') | string -%}
+{%- if not modules.re.fullmatch('[0-9]+(\\.[0-9]+)? ?[KMGT]i?B', limit) -%}
+{{ exceptions.raise_compiler_error("memory_limit " ~ limit ~ ": use a size such as 3GB") }}
+{%- endif -%}
+set memory_limit = '{{ limit }}';
+-- models order what they need themselves; not preserving insertion order lets large
+-- operations stream and spill
+set preserve_insertion_order = false
+{%- endmacro %}
