@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import inspect
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -199,39 +201,141 @@ def _date(value: Optional[dt.datetime]) -> Optional[dt.date]:
     return value.date() if value else None
 
 
-@report_app.command("overdue-monthly")
-def report_overdue_monthly(
-    ctx: typer.Context,
-    as_of: Optional[dt.datetime] = AsOfOption,
-    min_amount: Optional[float] = MinAmountOption,
-    max_amount: Optional[float] = MaxAmountOption,
-    fmt: Format = FormatOption,
-) -> None:
-    """Overdue share by month (METRICS §4), count and amount versions."""
+def _dec(value: Optional[float]) -> Optional[Decimal]:
+    return None if value is None else Decimal(str(value))
+
+
+# Loan-grain filters, shared by every report: one decorator adds the options to a command and
+# hands it a LoanFilter as `f` (the Typer form of sqlite-utils' shared option decorators).
+_FILTER_OPTIONS = [
+    ("min_amount", Optional[float], MinAmountOption),
+    ("max_amount", Optional[float], MaxAmountOption),
+    ("product", Optional[str], typer.Option(None, "--product", help="Only loans of this product.")),
+    ("region", Optional[str], typer.Option(None, "--region", help="Only loans of clients in this region.")),
+    ("merchant", Optional[str], typer.Option(None, "--merchant", help="Only loans at this merchant (id or name).")),
+    ("issued_from", Optional[dt.datetime],
+     typer.Option(None, "--issued-from", formats=["%Y-%m-%d"], help="Only loans issued on or after this date.")),
+    ("issued_to", Optional[dt.datetime],
+     typer.Option(None, "--issued-to", formats=["%Y-%m-%d"], help="Only loans issued on or before this date.")),
+]
+
+
+def loan_filters(fn):
+    """Add the loan-grain filter options to a report command; it receives them as `f`."""
+    from loanwatch.reports import LoanFilter
+
+    sig = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        values = {name: kwargs.pop(name) for name, _, _ in _FILTER_OPTIONS}
+        f = LoanFilter(_dec(values["min_amount"]), _dec(values["max_amount"]), values["product"],
+                       values["region"], values["merchant"], _date(values["issued_from"]), _date(values["issued_to"]))
+        return fn(*args, f=f, **kwargs)
+
+    params = [p for p in sig.parameters.values() if p.name != "f"]
+    params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+               for name, kind, option in _FILTER_OPTIONS]
+    wrapper.__signature__ = sig.replace(parameters=params)
+    return wrapper
+
+
+def _report(ctx: typer.Context, name: str, fmt: Format, title: str, **kwargs) -> None:
+    """Run reports.<name> on the serving snapshot and render it."""
     from loanwatch import reports
 
     con = _open_snapshot(ctx)
-    table = reports.overdue_monthly(con, _date(as_of), _dec(min_amount), _dec(max_amount))
-    render(table, fmt, title="Overdue share by month")
+    try:
+        render(getattr(reports, name)(con, **kwargs), fmt, title=title)
+    except ValueError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    finally:
+        con.close()
+
+
+@report_app.command("overdue-monthly")
+@loan_filters
+def report_overdue_monthly(ctx: typer.Context, f, as_of: Optional[dt.datetime] = AsOfOption, fmt: Format = FormatOption) -> None:
+    """Overdue share by month (METRICS §4), count and amount versions."""
+    _report(ctx, "overdue_monthly", fmt, "Overdue share by month", as_of=_date(as_of), f=f)
 
 
 @report_app.command("loans")
-def report_loans(
-    ctx: typer.Context,
-    as_of: Optional[dt.datetime] = AsOfOption,
-    min_amount: Optional[float] = MinAmountOption,
-    max_amount: Optional[float] = MaxAmountOption,
+@loan_filters
+def report_loans(ctx: typer.Context, f, as_of: Optional[dt.datetime] = AsOfOption, fmt: Format = FormatOption) -> None:
+    """One row per loan at the as-of date: state, DPD, bucket, balances (METRICS §3)."""
+    _report(ctx, "loans", fmt, "Loans", as_of=_date(as_of), f=f)
+
+
+@report_app.command("buckets")
+@loan_filters
+def report_buckets(ctx: typer.Context, f, as_of: Optional[dt.datetime] = AsOfOption, fmt: Format = FormatOption) -> None:
+    """Active loans and principal by DPD bucket at the as-of date; PAR30, PAR60, PAR90, NPL."""
+    _report(ctx, "buckets", fmt, "DPD buckets and PAR", as_of=_date(as_of), f=f)
+
+
+@report_app.command("roll-rates")
+@loan_filters
+def report_roll_rates(ctx: typer.Context, f, fmt: Format = FormatOption) -> None:
+    """Bucket-to-bucket transitions per month (with closed, written_off) and the cure rate."""
+    _report(ctx, "roll_rates", fmt, "Roll rates", f=f)
+
+
+@report_app.command("vintages")
+@loan_filters
+def report_vintages(ctx: typer.Context, f, fmt: Format = FormatOption) -> None:
+    """Ever-30+/60+/90+ by issue-month cohort and months on book."""
+    _report(ctx, "vintages", fmt, "Vintages", f=f)
+
+
+@report_app.command("disbursed")
+@loan_filters
+def report_disbursed(ctx: typer.Context, f, fmt: Format = FormatOption) -> None:
+    """Loans and amount disbursed per month (non-cancelled loans, by issue date)."""
+    _report(ctx, "disbursed", fmt, "Disbursed", f=f)
+
+
+@report_app.command("revenue")
+@loan_filters
+def report_revenue(ctx: typer.Context, f, fmt: Format = FormatOption) -> None:
+    """Interest collected per month and collection efficiency per month."""
+    _report(ctx, "revenue", fmt, "Revenue and collection efficiency", f=f)
+
+
+@report_app.command("regions")
+@loan_filters
+def report_regions(ctx: typer.Context, f, as_of: Optional[dt.datetime] = AsOfOption, fmt: Format = FormatOption) -> None:
+    """Loans, outstanding and overdue share by client region."""
+    _report(ctx, "regions", fmt, "Regions", as_of=_date(as_of), f=f)
+
+
+@report_app.command("risk")
+@loan_filters
+def report_risk(ctx: typer.Context, f, as_of: Optional[dt.datetime] = AsOfOption, fmt: Format = FormatOption) -> None:
+    """Overdue share, ever-60+ and write-off rate by risk-score and fraud-score band."""
+    _report(ctx, "risk", fmt, "Risk and fraud scores", as_of=_date(as_of), f=f)
+
+
+@report_app.command("products")
+@loan_filters
+def report_products(
+    ctx: typer.Context, f,
+    view: str = typer.Option("terms", "--view", help="terms (by product and term) or merchants (top merchants)."),
+    as_of: Optional[dt.datetime] = AsOfOption, fmt: Format = FormatOption,
+) -> None:
+    """Term preference, or merchant preference with each merchant's overdue share."""
+    _report(ctx, "products", fmt, f"Products ({view})", view=view, as_of=_date(as_of), f=f)
+
+
+@report_app.command("clients")
+@loan_filters
+def report_clients(
+    ctx: typer.Context, f,
+    view: str = typer.Option("repeat", "--view", help="repeat (nth loan), profit (top and bottom), rates (default rate by interest rate)."),
     fmt: Format = FormatOption,
 ) -> None:
-    """One row per loan at the as-of date: state, DPD, bucket, balances (METRICS §3)."""
-    from loanwatch import reports
-
-    con = _open_snapshot(ctx)
-    render(reports.loans(con, _date(as_of), _dec(min_amount), _dec(max_amount)), fmt, title="Loans")
-
-
-def _dec(value: Optional[float]) -> Optional[Decimal]:
-    return None if value is None else Decimal(str(value))
+    """Repeat borrowing, top and bottom clients by profit, default rate by interest rate."""
+    _report(ctx, "clients", fmt, f"Clients ({view})", view=view, f=f)
 
 
 @app.command()

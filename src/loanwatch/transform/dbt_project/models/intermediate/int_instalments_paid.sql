@@ -3,7 +3,8 @@
 -- depends_on: {{ ref('int_loans_changed') }}
 -- Every instalment with its paid-on date (METRICS §2): the date of the payment at which the
 -- loan's cumulative paid amount first reaches its cumulative due through this instalment,
--- minus the tolerance. Null when never paid.
+-- minus the tolerance. Null when never paid. allocated_amount: what the loan's payments so far
+-- put on this instalment (interest and principal), in the cumulative form of §2.
 with payments as (
     select * from {{ ref('int_payments_allocated') }}
     where {{ for_changed_loans('loan_id') }}
@@ -24,12 +25,20 @@ paid_on as (
         on p.loan_id = i.loan_id
         and p.cum_paid_after_amount >= i.cum_due_amount - {{ var('tolerance') }}
     group by i.loan_id, i.instalment_number
+),
+
+totals as (
+    select loan_id, max(cum_paid_after_amount) as paid_total_amount
+    from payments
+    group by loan_id
 )
 
 select
     i.*,
-    paid_on.paid_on_date
+    paid_on.paid_on_date,
+    least(greatest(coalesce(totals.paid_total_amount, 0) - i.cum_due_before_amount, 0), i.due_amount) as allocated_amount
 from instalments as i
+left join totals on totals.loan_id = i.loan_id
 left join paid_on
     on paid_on.loan_id = i.loan_id
     and paid_on.instalment_number = i.instalment_number

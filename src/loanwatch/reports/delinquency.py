@@ -1,0 +1,297 @@
+"""Delinquency figures (METRICS §3-5): overdue share by month, loans at a date, buckets, PAR,
+roll rates, cure rates and vintages."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+
+from loanwatch.reports import NO_FILTER, LoanFilter, Table, _table, as_of_date, due_day, ratio6
+
+
+def _with_amounts(f: LoanFilter | None, min_amount, max_amount) -> LoanFilter:
+    f = f or NO_FILTER
+    if min_amount is not None or max_amount is not None:
+        f = dataclasses.replace(
+            f,
+            min_amount=Decimal(str(min_amount)) if min_amount is not None else f.min_amount,
+            max_amount=Decimal(str(max_amount)) if max_amount is not None else f.max_amount,
+        )
+    return f
+
+
+# The snapshot dates of METRICS §4 for an as-of date: month ends from the first issue month,
+# and the as-of date itself for its own month. Rows that the build precomputed (every month end
+# and the data date) come from fct_loan_snapshots; any other date is looked up in the state
+# timeline (the interval that contains it), with the same DPD rule as the mart.
+_LOANS_AT_DATES = """
+calendar AS (
+    SELECT strftime(m, '%Y-%m') AS month,
+           CASE WHEN last_day(m) > $as_of THEN $as_of ELSE last_day(m) END AS snapshot_date
+    FROM generate_series(
+        (SELECT min(month_start) FROM marts.snapshot_dates),
+        date_trunc('month', $as_of), INTERVAL 1 MONTH) AS g(m)
+),
+precomputed AS (
+    SELECT snapshot_date FROM marts.snapshot_dates
+),
+loans_at_dates AS (
+    SELECT c.month, c.snapshot_date, s.loan_id, s.state, s.dpd,
+           s.principal_outstanding_amount, s.past_due_amount
+    FROM calendar c
+    JOIN marts.fct_loan_snapshots s ON s.snapshot_date = c.snapshot_date
+    WHERE c.snapshot_date IN (SELECT snapshot_date FROM precomputed)
+    UNION ALL
+    SELECT c.month, c.snapshot_date, st.loan_id, st.state,
+           CASE WHEN st.overdue_since_date IS NULL THEN 0
+                ELSE (c.snapshot_date - st.overdue_since_date) + $due_day END,
+           st.principal_outstanding_amount, st.past_due_amount
+    FROM calendar c
+    JOIN marts.fct_loan_states st ON st.valid_from <= c.snapshot_date AND c.snapshot_date < st.valid_to
+    WHERE c.snapshot_date NOT IN (SELECT snapshot_date FROM precomputed)
+)
+"""
+
+
+def overdue_monthly(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None,
+                    min_amount: Decimal | float | None = None, max_amount: Decimal | float | None = None,
+                    f: LoanFilter | None = None) -> Table:
+    """METRICS §4: overdue share by month, count and amount versions; the filter selects loans first."""
+    where, params = _with_amounts(f, min_amount, max_amount).sql("l")
+    params.update(as_of=as_of_date(con, as_of), due_day=due_day(con))
+    sql = f"""
+    WITH {_LOANS_AT_DATES},
+    selected AS (
+        SELECT d.* FROM loans_at_dates d JOIN marts.dim_loans l USING (loan_id)
+        WHERE d.state IN ('current', 'overdue') AND {where}
+    ),
+    monthly AS (
+        SELECT month,
+               count(*) AS loans_active,
+               count(*) FILTER (WHERE state = 'overdue') AS loans_overdue,
+               sum(principal_outstanding_amount) AS principal_outstanding,
+               coalesce(sum(principal_outstanding_amount) FILTER (WHERE state = 'overdue'), 0) AS principal_overdue
+        FROM selected GROUP BY month
+    )
+    SELECT c.month,
+           coalesce(m.loans_active, 0) AS loans_active,
+           coalesce(m.loans_overdue, 0) AS loans_overdue,
+           {ratio6('m.loans_overdue', 'm.loans_active')} AS overdue_share,
+           CAST(coalesce(m.principal_outstanding, 0) AS DECIMAL(18,2)) AS principal_outstanding,
+           CAST(coalesce(m.principal_overdue, 0) AS DECIMAL(18,2)) AS principal_overdue,
+           {ratio6('round(m.principal_overdue * 100)', 'round(coalesce(m.principal_outstanding, 0) * 100)')} AS overdue_amount_share
+    FROM calendar c LEFT JOIN monthly m USING (month)
+    ORDER BY c.month
+    """
+    return _table(con, sql, params)
+
+
+# Every loan at one date (METRICS §3): the state interval containing the date, with the DPD
+# rule of the marts and the bucket bounds of marts.dpd_buckets.
+_LOANS_AT = """
+at_date AS (
+    SELECT st.loan_id, st.state, st.principal_outstanding_amount, st.past_due_amount,
+           CASE WHEN st.overdue_since_date IS NULL THEN 0
+                ELSE ($as_of - st.overdue_since_date) + $due_day END AS dpd
+    FROM marts.fct_loan_states st
+    WHERE st.valid_from <= $as_of AND $as_of < st.valid_to
+),
+loans_at AS (
+    SELECT l.*,
+           CASE WHEN l.is_cancelled THEN 'cancelled'
+                WHEN l.issue_date > $as_of THEN 'not_issued'
+                ELSE coalesce(a.state, 'not_issued') END AS state,
+           coalesce(a.dpd, 0) AS dpd,
+           b.bucket,
+           b.sort_order AS bucket_order,
+           CAST(coalesce(a.principal_outstanding_amount, 0) AS DECIMAL(18,2)) AS principal_outstanding,
+           CAST(coalesce(a.past_due_amount, 0) AS DECIMAL(18,2)) AS past_due_amount
+    FROM marts.dim_loans l
+    LEFT JOIN at_date a ON a.loan_id = l.loan_id
+    LEFT JOIN marts.dpd_buckets b
+        ON a.state IN ('current', 'overdue') AND a.dpd BETWEEN b.min_dpd AND b.max_dpd
+)
+"""
+
+
+def loans(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None,
+          min_amount=None, max_amount=None, f: LoanFilter | None = None) -> Table:
+    """One row per loan at the as-of date (METRICS §3)."""
+    where, params = _with_amounts(f, min_amount, max_amount).sql("l")
+    params.update(as_of=as_of_date(con, as_of), due_day=due_day(con))
+    sql = f"""
+    WITH {_LOANS_AT}
+    SELECT loan_id, client_id, amount, state, dpd, bucket, principal_outstanding, past_due_amount
+    FROM loans_at AS l WHERE {where}
+    ORDER BY loan_id
+    """
+    return _table(con, sql, params)
+
+
+def summary(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: LoanFilter | None = None) -> dict[str, Any]:
+    """Headline figures at the as-of date: loans, active, overdue share, principal, PAR30, NPL."""
+    where, params = (f or NO_FILTER).sql("l")
+    params.update(as_of=as_of_date(con, as_of), due_day=due_day(con))
+    sql = f"""
+    WITH {_LOANS_AT},
+    totals AS (
+        SELECT count(*) FILTER (WHERE state <> 'cancelled') AS loans,
+               count(*) FILTER (WHERE state IN ('current', 'overdue')) AS active,
+               count(*) FILTER (WHERE state = 'overdue') AS overdue,
+               coalesce(sum(principal_outstanding) FILTER (WHERE state IN ('current', 'overdue')), 0) AS outstanding,
+               coalesce(sum(principal_outstanding) FILTER (WHERE state = 'overdue'), 0) AS overdue_principal,
+               coalesce(sum(principal_outstanding) FILTER (WHERE state IN ('current', 'overdue') AND dpd > 30), 0) AS over30,
+               coalesce(sum(principal_outstanding) FILTER (WHERE state IN ('current', 'overdue') AND dpd > 90), 0) AS over90
+        FROM loans_at AS l WHERE {where}
+    )
+    SELECT $as_of AS as_of, loans, active, overdue,
+           {ratio6('overdue', 'active')} AS overdue_share,
+           CAST(outstanding AS DECIMAL(18,2)) AS principal_outstanding,
+           {ratio6('round(overdue_principal * 100)', 'round(outstanding * 100)')} AS overdue_amount_share,
+           {ratio6('round(over30 * 100)', 'round(outstanding * 100)')} AS par30,
+           {ratio6('round(over90 * 100)', 'round(outstanding * 100)')} AS npl
+    FROM totals
+    """
+    return _table(con, sql, params).as_dicts()[0]
+
+
+def buckets(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: LoanFilter | None = None) -> Table:
+    """Active loans and principal by DPD bucket at the as-of date, then PAR30/60/90 and NPL
+    (METRICS §5) as rows of the same shape: share = principal / all active principal."""
+    where, params = (f or NO_FILTER).sql("l")
+    params.update(as_of=as_of_date(con, as_of), due_day=due_day(con))
+    sql = f"""
+    WITH {_LOANS_AT},
+    active AS (SELECT * FROM loans_at AS l WHERE state IN ('current', 'overdue') AND {where}),
+    total AS (SELECT coalesce(sum(principal_outstanding), 0) AS principal FROM active),
+    by_bucket AS (
+        SELECT b.bucket AS name, b.sort_order, count(a.loan_id) AS loans,
+               coalesce(sum(a.principal_outstanding), 0) AS principal
+        FROM marts.dpd_buckets b LEFT JOIN active a ON a.bucket = b.bucket
+        GROUP BY b.bucket, b.sort_order
+    ),
+    par AS (
+        SELECT 'PAR' || x AS name, 100 + x AS sort_order,
+               count(*) FILTER (WHERE dpd > x) AS loans,
+               coalesce(sum(principal_outstanding) FILTER (WHERE dpd > x), 0) AS principal
+        FROM (VALUES (30), (60), (90)) AS t(x) LEFT JOIN active ON true
+        GROUP BY x
+    ),
+    npl AS (SELECT 'NPL' AS name, 200 AS sort_order, loans, principal FROM par WHERE name = 'PAR90'),
+    rows AS (SELECT * FROM by_bucket UNION ALL SELECT * FROM par UNION ALL SELECT * FROM npl)
+    SELECT name AS bucket, loans, CAST(principal AS DECIMAL(18,2)) AS principal_outstanding,
+           {ratio6('round(principal * 100)', 'round((SELECT principal FROM total) * 100)')} AS share
+    FROM rows ORDER BY sort_order
+    """
+    return _table(con, sql, params)
+
+
+# Month-end transitions (METRICS §5): each loan active at S(m-1) with where it is at S(m): its
+# bucket, or closed / written_off (fct_loan_snapshots keeps the snapshot at which a loan left).
+_TRANSITIONS = """
+dates AS (
+    SELECT month, snapshot_date, lag(snapshot_date) OVER (ORDER BY month_start) AS previous_date
+    FROM marts.snapshot_dates
+),
+transitions AS (
+    SELECT d.month, p.loan_id, p.bucket AS from_bucket, fb.sort_order AS from_order,
+           CASE WHEN c.is_active THEN c.bucket ELSE c.state END AS to_bucket,
+           p.principal_outstanding_amount AS principal_before,
+           c.principal_outstanding_amount AS principal_after
+    FROM dates d
+    JOIN marts.fct_loan_snapshots p ON p.snapshot_date = d.previous_date AND p.is_active
+    JOIN marts.fct_loan_snapshots c ON c.snapshot_date = d.snapshot_date AND c.loan_id = p.loan_id
+    JOIN marts.dpd_buckets fb ON fb.bucket = p.bucket
+    JOIN marts.dim_loans l ON l.loan_id = p.loan_id
+    WHERE {where}
+)
+"""
+
+
+def roll_rates(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Table:
+    """The bucket-to-bucket transition matrix per month, long form (METRICS §5).
+
+    rate(i -> j) = principal at S(m) of loans now in j that were in i at S(m-1) / principal at
+    S(m-1) of bucket i. A loan that closed or was written off has no principal at S(m): for the
+    closed and written_off columns the numerator is its principal at S(m-1), the share of bucket i
+    that left the book that way. The cure rate per month follows as from_bucket 'overdue',
+    to_bucket 'cured': overdue loans now current (their principal at S(m)) or closed (at S(m-1)).
+    """
+    where, params = (f or NO_FILTER).sql("l")
+    sql = f"""
+    WITH {_TRANSITIONS.format(where=where)},
+    bucket_totals AS (
+        SELECT month, from_bucket, sum(principal_before) AS principal_from FROM transitions GROUP BY 1, 2
+    ),
+    cells AS (
+        SELECT month, from_bucket, any_value(from_order) AS from_order, to_bucket, count(*) AS loans,
+               sum(CASE WHEN to_bucket IN ('closed', 'written_off') THEN principal_before ELSE principal_after END) AS principal
+        FROM transitions GROUP BY month, from_bucket, to_bucket
+    ),
+    cure AS (
+        SELECT month, 'overdue' AS from_bucket, 99 AS from_order, 'cured' AS to_bucket,
+               count(*) FILTER (WHERE to_bucket IN ('current', 'closed')) AS loans,
+               coalesce(sum(CASE WHEN to_bucket = 'current' THEN principal_after
+                                 WHEN to_bucket = 'closed' THEN principal_before END), 0) AS principal,
+               sum(principal_before) AS principal_from
+        FROM transitions WHERE from_bucket <> 'current' GROUP BY month
+    ),
+    all_rows AS (
+        SELECT c.month, c.from_bucket, c.from_order, c.to_bucket, c.loans, c.principal, t.principal_from
+        FROM cells c JOIN bucket_totals t USING (month, from_bucket)
+        UNION ALL
+        SELECT month, from_bucket, from_order, to_bucket, loans, principal, principal_from FROM cure
+    )
+    SELECT a.month, a.from_bucket, a.to_bucket, a.loans,
+           CAST(a.principal AS DECIMAL(18,2)) AS principal,
+           CAST(a.principal_from AS DECIMAL(18,2)) AS principal_from,
+           {ratio6('round(a.principal * 100)', 'round(a.principal_from * 100)')} AS rate
+    FROM all_rows a
+    LEFT JOIN marts.dpd_buckets tb ON tb.bucket = a.to_bucket
+    ORDER BY a.month, a.from_order, coalesce(tb.sort_order, CASE a.to_bucket WHEN 'closed' THEN 10 WHEN 'written_off' THEN 11 ELSE 12 END)
+    """
+    return _table(con, sql, params)
+
+
+def vintages(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Table:
+    """Ever-30+/60+/90+ by issue-month cohort and months on book (METRICS §5): the share of the
+    cohort's amount whose loans reached DPD > X at any month-end snapshot S(v + j), j <= k."""
+    where, params = (f or NO_FILTER).sql("l")
+    sql = f"""
+    WITH cohort AS (
+        SELECT l.loan_id, l.amount, date_trunc('month', l.issue_date) AS cohort_month
+        FROM marts.dim_loans l WHERE NOT l.is_cancelled AND {where}
+    ),
+    reached AS (
+        SELECT s.loan_id,
+               min(date_diff('month', c.cohort_month, date_trunc('month', s.snapshot_date))) FILTER (WHERE s.dpd > 30) AS k30,
+               min(date_diff('month', c.cohort_month, date_trunc('month', s.snapshot_date))) FILTER (WHERE s.dpd > 60) AS k60,
+               min(date_diff('month', c.cohort_month, date_trunc('month', s.snapshot_date))) FILTER (WHERE s.dpd > 90) AS k90
+        FROM marts.fct_loan_snapshots s JOIN cohort c USING (loan_id)
+        WHERE s.is_active
+        GROUP BY s.loan_id
+    ),
+    last_month AS (SELECT max(month_start) AS m FROM marts.snapshot_dates),
+    grid AS (
+        SELECT c.cohort_month, k.k
+        FROM (SELECT DISTINCT cohort_month FROM cohort) c, last_month,
+             generate_series(0, date_diff('month', c.cohort_month, last_month.m)) AS k(k)
+    ),
+    sizes AS (SELECT cohort_month, count(*) AS loans, sum(amount) AS amount FROM cohort GROUP BY 1)
+    SELECT strftime(g.cohort_month, '%Y-%m') AS cohort, g.k AS months_on_book, s.loans,
+           CAST(s.amount AS DECIMAL(18,2)) AS amount,
+           {ratio6('round(coalesce(sum(c.amount) FILTER (WHERE r.k30 <= g.k), 0) * 100)', 'round(s.amount * 100)')} AS ever30_share,
+           {ratio6('round(coalesce(sum(c.amount) FILTER (WHERE r.k60 <= g.k), 0) * 100)', 'round(s.amount * 100)')} AS ever60_share,
+           {ratio6('round(coalesce(sum(c.amount) FILTER (WHERE r.k90 <= g.k), 0) * 100)', 'round(s.amount * 100)')} AS ever90_share
+    FROM grid g
+    JOIN sizes s USING (cohort_month)
+    JOIN cohort c USING (cohort_month)
+    LEFT JOIN reached r USING (loan_id)
+    GROUP BY g.cohort_month, g.k, s.loans, s.amount
+    ORDER BY g.cohort_month, g.k
+    """
+    return _table(con, sql, params)

@@ -1,0 +1,203 @@
+"""Portfolio figures (METRICS §5): disbursed, revenue and collection efficiency, regions, risk and
+fraud-score impact, product and merchant preference, repeat borrowing, client profit."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+
+from loanwatch.reports import NO_FILTER, LoanFilter, Table, _table, as_of_date, due_day, ratio6
+from loanwatch.reports.delinquency import _LOANS_AT
+
+
+def disbursed(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Table:
+    """Loans and amount disbursed per issue month (non-cancelled loans)."""
+    where, params = (f or NO_FILTER).sql("l")
+    sql = f"""
+    SELECT strftime(l.issue_date, '%Y-%m') AS month, count(*) AS loans,
+           CAST(sum(l.amount) AS DECIMAL(18,2)) AS amount
+    FROM marts.dim_loans l WHERE NOT l.is_cancelled AND {where}
+    GROUP BY 1 ORDER BY 1
+    """
+    return _table(con, sql, params)
+
+
+def revenue(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Table:
+    """Per month: interest collected (interest allocated by the payments of the month) and
+    collection efficiency (what has been paid against the instalments due in the month / what
+    was due in it)."""
+    where, params = (f or NO_FILTER).sql("l")
+    sql = f"""
+    WITH selected AS (SELECT loan_id FROM marts.dim_loans l WHERE NOT l.is_cancelled AND {where}),
+    interest AS (
+        SELECT strftime(p.paid_date, '%Y-%m') AS month, sum(p.interest_amount) AS interest
+        FROM core.int_payments_allocated p SEMI JOIN selected USING (loan_id) GROUP BY 1
+    ),
+    dues AS (
+        SELECT strftime(i.due_date, '%Y-%m') AS month, sum(i.due_amount) AS due, sum(i.allocated_amount) AS collected
+        FROM core.int_instalments_paid i SEMI JOIN selected USING (loan_id)
+        WHERE i.due_date <= (SELECT max(snapshot_date) FROM marts.snapshot_dates)
+        GROUP BY 1
+    )
+    SELECT month,
+           CAST(coalesce(i.interest, 0) AS DECIMAL(18,2)) AS interest_revenue,
+           CAST(coalesce(d.due, 0) AS DECIMAL(18,2)) AS due_amount,
+           CAST(coalesce(d.collected, 0) AS DECIMAL(18,2)) AS collected_amount,
+           {ratio6('round(d.collected * 100)', 'round(d.due * 100)')} AS collection_efficiency
+    FROM interest i FULL JOIN dues d USING (month)
+    ORDER BY month
+    """
+    return _table(con, sql, params)
+
+
+def regions(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: LoanFilter | None = None) -> Table:
+    """Per client region at the as-of date: loans, active loans, principal outstanding, overdue share."""
+    where, params = (f or NO_FILTER).sql("l")
+    params.update(as_of=as_of_date(con, as_of), due_day=due_day(con))
+    sql = f"""
+    WITH {_LOANS_AT}
+    SELECT coalesce(l.region, '(unknown)') AS region,
+           count(*) FILTER (WHERE state NOT IN ('cancelled', 'not_issued')) AS loans,
+           count(*) FILTER (WHERE state IN ('current', 'overdue')) AS active,
+           count(*) FILTER (WHERE state = 'overdue') AS overdue,
+           CAST(coalesce(sum(principal_outstanding), 0) AS DECIMAL(18,2)) AS principal_outstanding,
+           CAST(coalesce(sum(principal_outstanding) FILTER (WHERE state = 'overdue'), 0) AS DECIMAL(18,2)) AS principal_overdue,
+           {ratio6("count(*) FILTER (WHERE state = 'overdue')", "count(*) FILTER (WHERE state IN ('current', 'overdue'))")} AS overdue_share,
+           {ratio6("round(coalesce(sum(principal_outstanding) FILTER (WHERE state = 'overdue'), 0) * 100)", "round(coalesce(sum(principal_outstanding), 0) * 100)")} AS overdue_amount_share
+    FROM loans_at AS l WHERE {where}
+    GROUP BY 1
+    HAVING count(*) FILTER (WHERE state NOT IN ('cancelled', 'not_issued')) > 0
+    ORDER BY principal_outstanding DESC, region
+    """
+    return _table(con, sql, params)
+
+
+# ever-60+: the loan was more than 60 days past due at some month-end snapshot (or the as-of).
+_EVER = """
+ever AS (
+    SELECT loan_id, max(dpd) AS max_dpd FROM marts.fct_loan_snapshots WHERE is_active GROUP BY loan_id
+)
+"""
+
+
+def risk(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: LoanFilter | None = None) -> Table:
+    """By risk-score band and by fraud-score band (bands of 0.2): loans, overdue share at the
+    as-of date, ever-60+ share of loans, and write-off rate (share of loans written off by then)."""
+    where, params = (f or NO_FILTER).sql("l")
+    params.update(as_of=as_of_date(con, as_of), due_day=due_day(con))
+    sql = f"""
+    WITH {_LOANS_AT}, {_EVER},
+    issued AS (
+        SELECT l.*, coalesce(e.max_dpd, 0) AS max_dpd
+        FROM loans_at AS l LEFT JOIN ever e USING (loan_id)
+        WHERE l.state NOT IN ('cancelled', 'not_issued') AND {where}
+    ),
+    banded AS (
+        SELECT 'risk_score' AS score, risk_score AS value, * EXCLUDE (risk_score, fraud_score) FROM issued
+        UNION ALL
+        SELECT 'fraud_score', fraud_score, * EXCLUDE (risk_score, fraud_score) FROM issued
+    )
+    SELECT score,
+           CASE WHEN value IS NULL THEN '(none)'
+                ELSE format('{{:.1f}}-{{:.1f}}', least(floor(value * 5), 4) / 5, least(floor(value * 5), 4) / 5 + 0.2) END AS band,
+           count(*) AS loans,
+           {ratio6("count(*) FILTER (WHERE state = 'overdue')", "count(*) FILTER (WHERE state IN ('current', 'overdue'))")} AS overdue_share,
+           {ratio6("count(*) FILTER (WHERE max_dpd > 60)", "count(*)")} AS ever60_share,
+           {ratio6("count(*) FILTER (WHERE state = 'written_off')", "count(*)")} AS write_off_rate
+    FROM banded GROUP BY 1, 2 ORDER BY 1 DESC, 2
+    """
+    return _table(con, sql, params)
+
+
+def products(con: duckdb.DuckDBPyConnection, view: str = "terms", as_of: dt.date | None = None,
+             f: LoanFilter | None = None, top: int = 20) -> Table:
+    """Term preference (loans and amount by product and term) or merchant preference (top
+    merchants by loans, with amount and overdue share at the as-of date)."""
+    where, params = (f or NO_FILTER).sql("l")
+    if view == "terms":
+        sql = f"""
+        SELECT coalesce(l.product, '(none)') AS product,
+               CASE WHEN l.term_months IS NULL THEN 'schedule' ELSE CAST(l.term_months AS VARCHAR) END AS term,
+               count(*) AS loans, CAST(sum(l.amount) AS DECIMAL(18,2)) AS amount,
+               {ratio6('count(*)', '(SELECT count(*) FROM marts.dim_loans l WHERE NOT l.is_cancelled AND ' + where + ')')} AS share_of_loans
+        FROM marts.dim_loans l WHERE NOT l.is_cancelled AND {where}
+        GROUP BY 1, 2 ORDER BY loans DESC, 1, 2
+        """
+        return _table(con, sql, params)
+    if view != "merchants":
+        raise ValueError("view: terms or merchants")
+    params.update(as_of=as_of_date(con, as_of), due_day=due_day(con), top=top)
+    sql = f"""
+    WITH {_LOANS_AT}
+    SELECT l.merchant_id, any_value(l.merchant_name) AS merchant_name,
+           count(*) AS loans, CAST(sum(l.amount) AS DECIMAL(18,2)) AS amount,
+           count(*) FILTER (WHERE state IN ('current', 'overdue')) AS active,
+           {ratio6("count(*) FILTER (WHERE state = 'overdue')", "count(*) FILTER (WHERE state IN ('current', 'overdue'))")} AS overdue_share
+    FROM loans_at AS l
+    WHERE l.merchant_id IS NOT NULL AND l.state NOT IN ('cancelled', 'not_issued') AND {where}
+    GROUP BY l.merchant_id ORDER BY loans DESC, amount DESC, l.merchant_id LIMIT $top
+    """
+    return _table(con, sql, params)
+
+
+def clients(con: duckdb.DuckDBPyConnection, view: str = "repeat", f: LoanFilter | None = None, top: int = 10) -> Table:
+    """Repeat borrowing (loans by the client's nth loan, share of repeat clients), top and bottom
+    clients by profit (paid - lent), or default rate by interest-rate band (default: written off
+    or ever more than 90 days past due)."""
+    where, params = (f or NO_FILTER).sql("l")
+    selected = f"SELECT * FROM marts.dim_loans l WHERE NOT l.is_cancelled AND {where}"
+    if view == "repeat":
+        sql = f"""
+        WITH sel AS ({selected}),
+        nth AS (
+            SELECT client_id, row_number() OVER (PARTITION BY client_id ORDER BY issue_date, loan_id) AS n FROM sel
+        ),
+        per_client AS (SELECT client_id, count(*) AS loans FROM sel GROUP BY client_id)
+        SELECT CASE WHEN n >= 4 THEN '4+' ELSE CAST(n AS VARCHAR) END AS nth_loan, count(*) AS loans,
+               {ratio6('count(*)', '(SELECT count(*) FROM sel)')} AS share_of_loans,
+               {ratio6('(SELECT count(*) FROM per_client WHERE loans > 1)', '(SELECT count(*) FROM per_client)')} AS repeat_client_share
+        FROM nth GROUP BY 1 ORDER BY 1
+        """
+    elif view == "profit":
+        params["top"] = top
+        sql = f"""
+        WITH sel AS ({selected}),
+        paid AS (
+            SELECT p.loan_id, sum(p.amount) AS paid FROM core.int_payments_allocated p
+            SEMI JOIN sel USING (loan_id) GROUP BY 1
+        ),
+        per_client AS (
+            SELECT s.client_id, any_value(s.client_name) AS client_name, count(*) AS loans,
+                   sum(s.amount) AS lent, coalesce(sum(p.paid), 0) AS paid
+            FROM sel s LEFT JOIN paid p USING (loan_id) GROUP BY s.client_id
+        ),
+        ranked AS (
+            SELECT *, paid - lent AS profit,
+                   row_number() OVER (ORDER BY paid - lent DESC, client_id) AS top_rank,
+                   row_number() OVER (ORDER BY paid - lent ASC, client_id) AS bottom_rank
+            FROM per_client
+        )
+        SELECT 'top' AS "group", top_rank AS rank, client_id, client_name, loans,
+               CAST(lent AS DECIMAL(18,2)) AS lent, CAST(paid AS DECIMAL(18,2)) AS paid,
+               CAST(profit AS DECIMAL(18,2)) AS profit
+        FROM ranked WHERE top_rank <= $top
+        UNION ALL
+        SELECT 'bottom', bottom_rank, client_id, client_name, loans,
+               CAST(lent AS DECIMAL(18,2)), CAST(paid AS DECIMAL(18,2)), CAST(profit AS DECIMAL(18,2))
+        FROM ranked WHERE bottom_rank <= $top
+        ORDER BY 1 DESC, 2
+        """
+    elif view == "rates":
+        sql = f"""
+        WITH sel AS ({selected}), {_EVER}
+        SELECT format('{{:.0f}}-{{:.0f}}%', floor(s.interest_rate * 10) * 10, floor(s.interest_rate * 10) * 10 + 10) AS interest_rate_band,
+               count(*) AS loans,
+               count(*) FILTER (WHERE s.written_off_date IS NOT NULL OR coalesce(e.max_dpd, 0) > 90) AS defaulted,
+               {ratio6("count(*) FILTER (WHERE s.written_off_date IS NOT NULL OR coalesce(e.max_dpd, 0) > 90)", "count(*)")} AS default_rate
+        FROM sel s LEFT JOIN ever e USING (loan_id)
+        GROUP BY floor(s.interest_rate * 10) ORDER BY floor(s.interest_rate * 10)
+        """
+    else:
+        raise ValueError("view: repeat, profit or rates")
+    return _table(con, sql, params)
