@@ -408,6 +408,26 @@ def check(
 
 
 @app.command()
+def dashboard(
+    ctx: typer.Context,
+    port: Optional[int] = typer.Option(None, "--port", help="Port to listen on (default [dashboard] port, 8501)."),
+    address: str = typer.Option("127.0.0.1", "--address", help="Address to listen on (0.0.0.0 for every interface)."),
+) -> None:
+    """Serve the web dashboard on the serving snapshot (Ctrl-C stops it)."""
+    from loanwatch.dashboard import start
+
+    settings = _settings(ctx)
+    chosen = port or int(settings.get("dashboard", "port"))
+    console.print(f"loanwatch dashboard: http://{'localhost' if address in ('127.0.0.1', '0.0.0.0') else address}:{chosen}/")
+    proc = start(settings, chosen, address)
+    try:
+        raise typer.Exit(proc.wait())
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait(10)
+
+
+@app.command()
 def demo(
     ctx: typer.Context,
     clients: int = typer.Option(5000, "--clients", help="Size of the sample portfolio."),

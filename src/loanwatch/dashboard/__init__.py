@@ -1,0 +1,30 @@
+"""The web dashboard (Streamlit + Plotly): `loanwatch dashboard` runs app.py in a Streamlit server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from loanwatch.config import Settings
+
+APP = Path(__file__).with_name("app.py")
+
+
+def command(settings: Settings, port: int, address: str = "127.0.0.1") -> list[str]:
+    return [
+        sys.executable, "-m", "streamlit", "run", str(APP),
+        "--server.port", str(port), "--server.address", address, "--server.headless", "true",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
+        "--", "--home", str(settings.home),
+    ]
+
+
+def environment() -> dict[str, str]:
+    # No telemetry, nothing fetched from outside when the page is viewed.
+    return {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", "STREAMLIT_SERVER_HEADLESS": "true"}
+
+
+def start(settings: Settings, port: int, address: str = "127.0.0.1", **popen) -> subprocess.Popen:
+    return subprocess.Popen(command(settings, port, address), env=environment(), **popen)

@@ -7,6 +7,7 @@ definition. Every value is bound as a parameter.
 
 - delinquency.py: overdue-monthly, loans, summary, buckets (PAR, NPL), roll-rates, vintages
 - portfolio.py: disbursed, revenue, regions, risk, products, clients
+- lookup.py: finding a loan or client, and one loan's full record
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def due_day(con) -> int:
 
 
 from loanwatch.reports.delinquency import (  # noqa: E402  (the public API of the package)
-    buckets, loans, overdue_monthly, roll_rates, summary, vintages,
+    buckets, loans, overdue_monthly, par_monthly, roll_rates, summary, vintages,
 )
+from loanwatch.reports.lookup import find_loans, loan_detail  # noqa: E402
 from loanwatch.reports.portfolio import clients, disbursed, products, regions, revenue, risk  # noqa: E402

@@ -295,3 +295,29 @@ def vintages(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Tab
     ORDER BY g.cohort_month, g.k
     """
     return _table(con, sql, params)
+
+
+def par_monthly(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Table:
+    """PAR30, PAR60, PAR90 at every month end (and the data date) (METRICS §5)."""
+    where, params = (f or NO_FILTER).sql("l")
+    sql = f"""
+    WITH active AS (
+        SELECT s.month, s.dpd, s.principal_outstanding_amount AS principal
+        FROM marts.fct_loan_snapshots s JOIN marts.dim_loans l USING (loan_id)
+        WHERE s.is_active AND {where}
+    ),
+    monthly AS (
+        SELECT month, sum(principal) AS total,
+               coalesce(sum(principal) FILTER (WHERE dpd > 30), 0) AS p30,
+               coalesce(sum(principal) FILTER (WHERE dpd > 60), 0) AS p60,
+               coalesce(sum(principal) FILTER (WHERE dpd > 90), 0) AS p90
+        FROM active GROUP BY month
+    )
+    SELECT d.month, CAST(coalesce(m.total, 0) AS DECIMAL(18,2)) AS principal_outstanding,
+           {ratio6('round(m.p30 * 100)', 'round(coalesce(m.total, 0) * 100)')} AS par30,
+           {ratio6('round(m.p60 * 100)', 'round(coalesce(m.total, 0) * 100)')} AS par60,
+           {ratio6('round(m.p90 * 100)', 'round(coalesce(m.total, 0) * 100)')} AS par90
+    FROM marts.snapshot_dates d LEFT JOIN monthly m USING (month)
+    ORDER BY d.month
+    """
+    return _table(con, sql, params)

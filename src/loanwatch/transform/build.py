@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 
 from loanwatch.config import Settings
@@ -91,7 +93,22 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
             con.execute("CHECKPOINT")
         finally:
             con.close()
+        _write_status(settings, build_id, ok, published, data_date, message, errors, warnings)
     return BuildResult(build_id, "success" if ok else "failed", published, data_date, message, errors, warnings, run)
+
+
+def _write_status(settings: Settings, build_id, ok, published, data_date, message, errors, warnings) -> None:
+    """<home>/last_build.json: what the last build did, for readers that must not open the
+    warehouse (the dashboard shows a failed build's reasons from here)."""
+    status = {
+        "build_id": build_id, "status": "success" if ok else "failed", "published": published,
+        "data_date": str(data_date) if data_date else None, "message": message,
+        "errors": errors[:20], "warnings": warnings[:20], "finished_at": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
+    path = settings.home / "last_build.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(status, indent=1))
+    os.replace(tmp, path)
 
 
 def _sample_keys(con, relation: str | None, limit: int = 5) -> str | None:

@@ -1,0 +1,114 @@
+"""The dashboard in a real browser: KPIs, the amount filter, every page, offline, escaping."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.e2e.conftest import shot
+from tests.golden.test_ten_loans import EXPECTED, EXPECTED_500_1000
+
+pytestmark = pytest.mark.e2e
+
+PAGES = ["overview", "delinquency", "vintages", "portfolio", "geography", "lookup", "quality"]
+
+
+def settle(page):
+    """Wait until Streamlit has finished running the script (its status widget is gone)."""
+    page.wait_for_timeout(300)
+    page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=60000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=stSkeleton]')", timeout=60000)
+
+
+def open_page(page, url: str):
+    page.goto(url)
+    page.wait_for_selector("[data-testid='stAppViewContainer']", timeout=30000)
+    page.wait_for_selector("[data-testid='stCaptionContainer']", timeout=30000)  # the data-date line
+    settle(page)
+
+
+def kpis(page) -> dict[str, str]:
+    page.wait_for_selector("[data-testid='stMetric']", timeout=30000)
+    labels = page.locator("[data-testid='stMetricLabel']").all_inner_texts()
+    values = page.locator("[data-testid='stMetricValue']").all_inner_texts()
+    return dict(zip([l.strip() for l in labels], [v.strip() for v in values]))
+
+
+def chart_series(page, name: str) -> list[float]:
+    """The y values of a trace of the overdue-share chart, read from the plotly graph."""
+    page.wait_for_function(
+        """name => [...document.querySelectorAll('.js-plotly-plot')]
+                     .some(el => el.data && el.data.some(t => t.name === name))""", arg=name, timeout=30000)
+    return page.evaluate(
+        """name => { const g = [...document.querySelectorAll('.js-plotly-plot')]
+                       .find(el => el.data && el.data.some(t => t.name === name));
+                     return g ? g.data.find(t => t.name === name).y : null; }""",
+        name,
+    )
+
+
+def test_overview_kpis_and_headline_chart(page, dashboard_url):
+    open_page(page, dashboard_url)
+    # hand-computed at 2024-06-30: L03 300 (DPD 60), L04 500 (DPD 81), L10 400 (current)
+    assert kpis(page) == {"Active loans": "3", "Principal outstanding": "1,200.00", "Overdue share": "66.67%",
+                          "PAR30": "66.67%", "NPL (PAR90)": "0.00%"}
+    assert chart_series(page, "overdue share (loans)") == [float(r[3]) for r in EXPECTED]
+    assert "Data date 2024-06-30" in page.locator("[data-testid='stCaptionContainer']").first.inner_text()
+    shot(page, "overview")
+
+
+def test_amount_filter_recomputes_chart_and_kpis(page, dashboard_url):
+    open_page(page, dashboard_url)
+    kpis(page)
+    for label, value in (("min amount", "500"), ("max amount", "1000")):
+        box = page.get_by_label(label)
+        box.fill(value)
+        box.press("Enter")
+        settle(page)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stMetricValue]')].map(e => e.innerText).includes('800.00')",
+        timeout=30000,
+    )
+    # 500..1000 keeps L03 (300 left, DPD 60) and L04 (500, DPD 81) on the book at 06-30
+    assert kpis(page) == {"Active loans": "2", "Principal outstanding": "800.00", "Overdue share": "100.00%",
+                          "PAR30": "100.00%", "NPL (PAR90)": "0.00%"}
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot')].some(g => g.data && g.data[0].y[1] === 0.2)",
+        timeout=30000,
+    )
+    assert chart_series(page, "overdue share (loans)") == [float(r[3]) for r in EXPECTED_500_1000]
+    assert chart_series(page, "overdue share (principal)") == [float(r[6]) for r in EXPECTED_500_1000]
+    shot(page, "overview-filtered")
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_opens_without_errors_and_offline(page, dashboard_url, path):
+    open_page(page, f"{dashboard_url}/{path}")
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.errors == []
+    assert "Data date 2024-06-30" in page.locator("[data-testid='stCaptionContainer']").first.inner_text()
+    outside = [u for u in page.requests if not re.match(r"^(http://127\.0\.0\.1:\d+/|ws://127\.0\.0\.1:\d+/|data:|blob:|about:)", u)]
+    assert outside == [], outside
+    shot(page, path)
+
+
+def test_geography_map_draws_regions_from_shipped_outlines(page, dashboard_url):
+    open_page(page, f"{dashboard_url}/geography")
+    page.wait_for_selector(".js-plotly-plot")
+    texts = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')]
+        .flatMap(g => (g.data || []).flatMap(t => t.text || []))""")
+    joined = " ".join(str(t) for t in texts)
+    assert "Татарстан" in joined and "California" in joined
+
+
+def test_lookup_shows_a_loan_and_keeps_names_as_text(page, dashboard_url):
+    open_page(page, f"{dashboard_url}/lookup")
+    box = page.get_by_label("Loan id, client id or client name")
+    box.fill("Ömer")
+    box.press("Enter")
+    page.wait_for_selector("text=Dpd history", timeout=30000)
+    settle(page)
+    assert page.locator("b", has_text="Ömer").count() == 0  # <b>Ömer</b> is data, not markup
+    assert page.locator("[data-testid='stException']").count() == 0
+    shot(page, "lookup-omer")
