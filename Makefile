@@ -17,8 +17,9 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## create .venv and install loanwatch with its dev extras
 
-demo: install ## set up, then generate, split, ingest and build a sample portfolio and print the figures
+demo: install ## set up, generate/split/ingest/build a sample portfolio, print the figures, then serve the dashboard
 	$(BIN)/loanwatch demo
+	$(BIN)/loanwatch dashboard
 
 test: install ## set up, then run the whole test suite
 	$(BIN)/python -m pytest -q

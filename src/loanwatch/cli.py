@@ -338,6 +338,24 @@ def report_clients(
     _report(ctx, "clients", fmt, f"Clients ({view})", view=view, f=f)
 
 
+@report_app.command("html")
+@loan_filters
+def report_html(
+    ctx: typer.Context, f,
+    out: Path = typer.Option(..., "--out", help="The HTML file to write."),
+    as_of: Optional[dt.datetime] = AsOfOption,
+) -> None:
+    """A self-contained HTML report (overview and delinquency, interactive charts, no network needed)."""
+    from loanwatch.reports.html import write_html
+
+    con = _open_snapshot(ctx)
+    try:
+        write_html(con, out, f=f, as_of=_date(as_of))
+    finally:
+        con.close()
+    console.print(f"written {escape(str(out))} ({out.stat().st_size / 1e6:.1f} MB)")
+
+
 @app.command()
 def batches(ctx: typer.Context, fmt: Format = FormatOption) -> None:
     """List ingested files with their counts (read = accepted + duplicates + rejected) and status."""

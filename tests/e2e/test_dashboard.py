@@ -112,3 +112,45 @@ def test_lookup_shows_a_loan_and_keeps_names_as_text(page, dashboard_url):
     assert page.locator("b", has_text="Ömer").count() == 0  # <b>Ömer</b> is data, not markup
     assert page.locator("[data-testid='stException']").count() == 0
     shot(page, "lookup-omer")
+
+
+def test_a_new_snapshot_shows_without_a_restart(browser, tmp_path):
+    """Publishing a build while the dashboard runs: the next page load shows the new data date."""
+    import json
+    import time
+    import urllib.request
+
+    from loanwatch.dashboard import start
+    from tests.conftest import GOLDEN, build_home, cli
+    from tests.e2e.conftest import _free_port
+
+    settings = build_home(tmp_path / "home", GOLDEN)
+    port = _free_port()
+    proc = start(settings, port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.3)
+        context = browser.new_context()
+        page = context.new_page()
+        open_page(page, url)
+        assert "Data date 2024-06-30" in page.locator("[data-testid='stCaptionContainer']").first.inner_text()
+        # a build runs and publishes while the dashboard has the old snapshot open
+        extra = tmp_path / "extra"
+        extra.mkdir()
+        (extra / "calls_2.jsonl").write_text(json.dumps(
+            {"call_id": "K2", "client_id": "C4", "loan_id": "L04", "called_at": "2024-07-15T10:00:00Z", "outcome": "busy"}) + "\n")
+        assert cli("ingest", str(extra), home=settings.home).exit_code == 0
+        assert cli("build", home=settings.home).exit_code == 0
+        open_page(page, url)
+        assert "Data date 2024-07-15" in page.locator("[data-testid='stCaptionContainer']").first.inner_text()
+        # at 07-15: L03 DPD 75, L04 96 (> 90), L10 current: NPL = 500 / 1200
+        assert kpis(page)["NPL (PAR90)"] == "41.67%"
+        context.close()
+    finally:
+        proc.terminate()
+        proc.wait(20)

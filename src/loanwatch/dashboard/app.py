@@ -23,25 +23,25 @@ from loanwatch import reports
 from loanwatch.config import load_settings
 from loanwatch.dashboard import charts
 from loanwatch.reports import LoanFilter, Table
+from loanwatch.serve import open_snapshot
 
 
-def _home() -> Path:
+def _settings():
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--home")
     args, _ = parser.parse_known_args(sys.argv[1:])
-    return load_settings(args.home).home
+    return load_settings(args.home)
 
 
-HOME = _home()
-SNAPSHOT = HOME / "serving.duckdb"
+SETTINGS = _settings()
+HOME = SETTINGS.home
+SNAPSHOT = SETTINGS.serving_path
 
 
 @st.cache_resource(max_entries=2)
 def _database(path: str, mtime_ns: int) -> duckdb.DuckDBPyConnection:
-    # One read-only database per published snapshot (keyed by its mtime); sessions use cursors.
-    con = duckdb.connect(path, read_only=True)
-    con.execute("SET TimeZone = 'UTC'")
-    return con
+    # One connection per published snapshot (keyed by its mtime); sessions use cursors of it.
+    return open_snapshot(SETTINGS)
 
 
 def connection() -> duckdb.DuckDBPyConnection | None:
@@ -49,6 +49,7 @@ def connection() -> duckdb.DuckDBPyConnection | None:
         return None
     cur = _database(str(SNAPSHOT), SNAPSHOT.stat().st_mtime_ns).cursor()
     cur.execute("SET TimeZone = 'UTC'")
+    cur.execute("USE snapshot")
     return cur
 
 

@@ -51,11 +51,19 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Settings) -> Path:
 
 
 def open_snapshot(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the snapshot published now.
+
+    DuckDB caches database instances by path within a process: connecting to serving.duckdb
+    again while an older connection lives would return the old, renamed-over file. A fresh
+    in-memory instance that attaches the file always opens the current one.
+    """
     path = settings.serving_path
     if not path.exists():
         raise NoSnapshot(
             f"{settings.home}: no published data yet. Run `loanwatch ingest FILES` and then `loanwatch build`."
         )
-    con = duckdb.connect(str(path), read_only=True)
+    con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("ATTACH ? AS snapshot (READ_ONLY)", [str(path)])
+    con.execute("USE snapshot")
     return con

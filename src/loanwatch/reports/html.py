@@ -1,0 +1,91 @@
+"""`loanwatch report html`: one self-contained HTML file (overview and delinquency views) to
+share by email. Plotly's JavaScript is inlined, so the file opens with no network; text from the
+data is escaped by Jinja2's autoescape (tables) and by the chart builders (charts)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import jinja2
+from plotly.offline import get_plotlyjs
+
+from loanwatch import reports
+from loanwatch.dashboard import charts
+from loanwatch.reports import LoanFilter, Table
+
+TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>loanwatch report, data date {{ data_date }}</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
+.kpis { display: flex; gap: 2rem; margin: 1rem 0 2rem; }
+.kpi .label { color: #666; font-size: .9rem; } .kpi .value { font-size: 1.8rem; }
+table { border-collapse: collapse; margin: 1rem 0; font-size: .85rem; }
+td, th { border-bottom: 1px solid #ddd; padding: .2rem .6rem; text-align: right; }
+td:first-child, th:first-child { text-align: left; }
+.note { color: #666; font-size: .85rem; }
+</style>
+<script>{{ plotly_js | safe }}</script>
+</head><body>
+<h1>loanwatch: portfolio report</h1>
+<p class="note">Data date {{ data_date }} · generated {{ generated }}{% if filter_text %} · loans: {{ filter_text }}{% endif %}</p>
+<h2>Overview</h2>
+<div class="kpis">
+{% for label, value in kpis %}<div class="kpi"><div class="label">{{ label }}</div><div class="value">{{ value }}</div></div>{% endfor %}
+</div>
+{% for section in sections %}
+<h2>{{ section.title }}</h2>
+{{ section.chart | safe }}
+{% if section.table %}<table><tr>{% for c in section.table.columns %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for row in section.table.rows %}<tr>{% for v in row %}<td>{{ "" if v is none else v }}</td>{% endfor %}</tr>{% endfor %}
+</table>{% endif %}
+{% endfor %}
+</body></html>
+"""
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{v:.2%}"
+
+
+def render_html(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None, as_of: dt.date | None = None) -> str:
+    f = f or LoanFilter()
+    s = reports.summary(con, as_of=as_of, f=f)
+    monthly = reports.overdue_monthly(con, as_of=as_of, f=f)
+    buckets = reports.buckets(con, as_of=as_of, f=f)
+    par = reports.par_monthly(con, f=f)
+    rolls = reports.roll_rates(con, f=f)
+    months = sorted({r[0] for r in rolls.rows})
+    cure = Table(["month", "cure_rate"], [(r[0], r[6]) for r in rolls.rows if r[1] == "overdue"])
+
+    def fig_html(fig, div_id: str) -> str:
+        return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=charts.CONFIG)
+
+    sections = [
+        {"title": "Overdue share by month", "chart": fig_html(charts.overdue_share(monthly), "overdue-share"), "table": monthly},
+        {"title": "DPD buckets and PAR", "chart": fig_html(
+            charts.bars(Table(buckets.columns, [r for r in buckets.rows if not str(r[0]).startswith(("PAR", "NPL"))]),
+                        "bucket", "principal_outstanding", "Principal outstanding by DPD bucket"), "buckets"), "table": buckets},
+        {"title": "PAR over time", "chart": fig_html(charts.lines(par, "month", ["par30", "par60", "par90"], "PAR", percent=True), "par"), "table": None},
+    ]
+    if months:
+        sections.append({"title": f"Roll rates, {months[-1]}", "chart": fig_html(charts.roll_heatmap(rolls, months[-1]), "roll-rates"), "table": None})
+        sections.append({"title": "Cure rate", "chart": fig_html(charts.lines(cure, "month", ["cure_rate"], "Cure rate", percent=True), "cure"), "table": cure})
+    active = [(k, getattr(f, k)) for k in ("min_amount", "max_amount", "product", "region", "merchant", "issued_from", "issued_to")]
+    env = jinja2.Environment(autoescape=True)
+    return env.from_string(TEMPLATE).render(
+        plotly_js=get_plotlyjs(),
+        data_date=s["as_of"],
+        generated=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        filter_text=", ".join(f"{k.replace('_', ' ')} {v}" for k, v in active if v is not None),
+        kpis=[("Active loans", f"{s['active']:,}"), ("Principal outstanding", f"{s['principal_outstanding']:,.2f}"),
+              ("Overdue share", _pct(s["overdue_share"])), ("PAR30", _pct(s["par30"])), ("NPL (PAR90)", _pct(s["npl"]))],
+        sections=sections,
+    )
+
+
+def write_html(con: duckdb.DuckDBPyConnection, out: Path, f: LoanFilter | None = None, as_of: dt.date | None = None) -> Path:
+    out.write_text(render_html(con, f, as_of), encoding="utf-8")
+    return out
