@@ -84,7 +84,58 @@ def bench_scale(name: str, clients: int, work: Path) -> dict:
     t, mem, _ = run_measured([lw, "report", "overdue-monthly", "--format", "csv"], env)
     res.update(report_cli_s=t)
     res.update(query_times(root / "home" / "serving.duckdb"))
+    res.update(page_time(root / "home"))
     return res
+
+
+def page_time(home: Path) -> dict:
+    """Seconds from a changed amount filter to updated KPIs in the dashboard, in Chromium."""
+    if not Path("/usr/bin/chromium").exists():
+        return {"filter_page_s": None}
+    import socket
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    from loanwatch.config import load_settings
+    from loanwatch.dashboard import start
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = start(load_settings(home, environ={}), port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.3)
+        args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run"]
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+            page = browser.new_page()
+            page.goto(url)
+            page.wait_for_selector("[data-testid='stMetricValue']", timeout=120000)
+            page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=120000)
+            times = []
+            for value in ("5000", "4000", "3000"):
+                before = page.locator("[data-testid='stMetricValue']").first.inner_text()
+                box = page.get_by_label("max amount")
+                box.fill(value)
+                t = time.perf_counter()
+                box.press("Enter")
+                page.wait_for_function(
+                    "b => document.querySelector('[data-testid=stMetricValue]').innerText !== b", arg=before, timeout=60000)
+                page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=60000)
+                times.append(time.perf_counter() - t)
+            browser.close()
+        return {"filter_page_s": min(times)}
+    finally:
+        proc.terminate()
+        proc.wait(20)
 
 
 def query_times(serving: Path) -> dict:
@@ -94,8 +145,10 @@ def query_times(serving: Path) -> dict:
 
     from loanwatch import reports
 
-    con = duckdb.connect(str(serving), read_only=True)
-    con.execute("SET TimeZone = 'UTC'")
+    from loanwatch.config import load_settings
+    from loanwatch.serve import open_snapshot
+
+    con = open_snapshot(load_settings(serving.parent, environ={}))
 
     def best(fn, n=5):
         times = []
@@ -105,9 +158,12 @@ def query_times(serving: Path) -> dict:
             times.append(time.perf_counter() - t)
         return min(times)
 
+    f = reports.LoanFilter(min_amount=1000, max_amount=5000)
     out = {
         "report_query_s": best(lambda: reports.overdue_monthly(con)),
         "filter_query_s": best(lambda: reports.overdue_monthly(con, min_amount=1000, max_amount=5000)),
+        # what the overview runs on a filter change: the headline chart and the KPI cards
+        "overview_query_s": best(lambda: (reports.overdue_monthly(con, f=f), reports.summary(con, f=f))),
         "loans": con.execute("SELECT count(*) FROM marts.dim_loans").fetchone()[0],
         "payments": con.execute("SELECT count(*) FROM core.payments").fetchone()[0],
         "state_rows": con.execute("SELECT count(*) FROM marts.fct_loan_states").fetchone()[0],
@@ -149,8 +205,8 @@ def write_markdown(results: list[dict], path: Path) -> None:
         "",
         TARGETS,
         "",
-        "| scale | clients | raw rows | loans | payments | generate s | ingest rows/s | ingest peak MiB | full build s | build peak MiB | 1 % batch rows | batch ingest + build s | report CLI s | report query ms | filter query ms |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| scale | clients | raw rows | loans | payments | generate s | ingest rows/s | ingest peak MiB | full build s | build peak MiB | 1 % batch rows | batch ingest + build s | report CLI s | report query ms | filter query ms | overview query ms | filter page s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
@@ -158,7 +214,8 @@ def write_markdown(results: list[dict], path: Path) -> None:
             f"{r['generate_s']:.1f} | {r['ingest_rows_per_s']:,.0f} | {r['ingest_mib']:,.0f} | {r['build_s']:.1f} | "
             f"{r['build_mib']:,.0f} | {r['batch_rows']:,} ({r['batch_share']:.1%}) | {r['batch_ingest_s']:.1f} + "
             f"{r['batch_build_s']:.1f} | {r['report_cli_s']:.2f} | {r['report_query_s'] * 1000:.0f} | "
-            f"{r['filter_query_s'] * 1000:.0f} |"
+            f"{r['filter_query_s'] * 1000:.0f} | {r['overview_query_s'] * 1000:.0f} | "
+            f"{'-' if r.get('filter_page_s') is None else format(r['filter_page_s'], '.2f')} |"
         )
     lines += [
         "",

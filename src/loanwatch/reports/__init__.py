@@ -13,6 +13,7 @@ definition. Every value is bound as a parameter.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -32,21 +33,26 @@ class LoanFilter:
     issued_from: dt.date | None = None
     issued_to: dt.date | None = None
 
+    @property
+    def amount_only(self) -> bool:
+        """Only the amount bounds are set: fact tables that carry the amount need no join."""
+        return all(v is None for v in (self.product, self.region, self.merchant, self.issued_from, self.issued_to))
+
     def sql(self, alias: str = "l") -> tuple[str, dict[str, Any]]:
-        """A condition over marts.dim_loans (as alias) and its parameters."""
+        """A condition over marts.dim_loans (as alias) and its parameters: only what is set."""
         a = alias
-        cond = (
-            f"($f_min IS NULL OR {a}.amount >= $f_min) AND ($f_max IS NULL OR {a}.amount <= $f_max)"
-            f" AND ($f_product IS NULL OR {a}.product = $f_product)"
-            f" AND ($f_region IS NULL OR {a}.region = $f_region)"
-            f" AND ($f_merchant IS NULL OR {a}.merchant_id = $f_merchant OR {a}.merchant_name = $f_merchant)"
-            f" AND ($f_from IS NULL OR {a}.issue_date >= $f_from) AND ($f_to IS NULL OR {a}.issue_date <= $f_to)"
-        )
-        return cond, {
-            "f_min": self.min_amount, "f_max": self.max_amount, "f_product": self.product,
-            "f_region": self.region, "f_merchant": self.merchant,
-            "f_from": self.issued_from, "f_to": self.issued_to,
+        parts = {
+            "min_amount": f"{a}.amount >= $f_min_amount",
+            "max_amount": f"{a}.amount <= $f_max_amount",
+            "product": f"{a}.product = $f_product",
+            "region": f"{a}.region = $f_region",
+            "merchant": f"({a}.merchant_id = $f_merchant OR {a}.merchant_name = $f_merchant)",
+            "issued_from": f"{a}.issue_date >= $f_issued_from",
+            "issued_to": f"{a}.issue_date <= $f_issued_to",
         }
+        used = {k: getattr(self, k) for k in parts if getattr(self, k) is not None}
+        cond = " AND ".join(parts[k] for k in used) or "true"
+        return f"({cond})", {f"f_{k}": v for k, v in used.items()}
 
 
 NO_FILTER = LoanFilter()
@@ -62,6 +68,9 @@ class Table:
 
 
 def _table(con: duckdb.DuckDBPyConnection, sql: str, params) -> Table:
+    if isinstance(params, dict):
+        # DuckDB refuses named parameters the statement does not use; queries vary by path.
+        params = {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)}
     cur = con.execute(sql, params)
     return Table([d[0] for d in cur.description], cur.fetchall())
 
@@ -84,6 +93,11 @@ def as_of_date(con, as_of: dt.date | None) -> dt.date:
     if chosen is None:
         raise ValueError("the warehouse has no loans yet: nothing to report")
     return chosen
+
+
+def is_snapshot_date(con, day: dt.date) -> bool:
+    """The build precomputed every loan at this date (a month end or the data date)."""
+    return bool(con.execute("SELECT count(*) FROM marts.snapshot_dates WHERE snapshot_date = ?", [day]).fetchone()[0])
 
 
 def due_day(con) -> int:

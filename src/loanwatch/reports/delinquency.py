@@ -10,7 +10,7 @@ from typing import Any
 
 import duckdb
 
-from loanwatch.reports import NO_FILTER, LoanFilter, Table, _table, as_of_date, due_day, ratio6
+from loanwatch.reports import NO_FILTER, LoanFilter, Table, _table, as_of_date, due_day, is_snapshot_date, ratio6
 
 
 def _with_amounts(f: LoanFilter | None, min_amount, max_amount) -> LoanFilter:
@@ -61,14 +61,28 @@ def overdue_monthly(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None
                     min_amount: Decimal | float | None = None, max_amount: Decimal | float | None = None,
                     f: LoanFilter | None = None) -> Table:
     """METRICS §4: overdue share by month, count and amount versions; the filter selects loans first."""
-    where, params = _with_amounts(f, min_amount, max_amount).sql("l")
-    params.update(as_of=as_of_date(con, as_of), due_day=due_day(con))
+    f = _with_amounts(f, min_amount, max_amount)
+    where, params = f.sql("l")
+    as_of = as_of_date(con, as_of)
+    params.update(as_of=as_of, due_day=due_day(con))
+    if as_of == data_date_of(con):
+        # The usual case: every snapshot date is precomputed, and snapshots carry the amount.
+        source = "SELECT month, loan_id, amount, state, principal_outstanding_amount FROM marts.fct_loan_snapshots WHERE is_active"
+        loans_cte = f"loans_at_dates AS ({source})"
+    else:
+        loans_cte = _LOANS_AT_DATES.strip().rstrip(",")
+        loans_cte += """,
+        loans_at_dates_amounts AS (
+            SELECT d.*, l.amount FROM loans_at_dates d JOIN marts.dim_loans l USING (loan_id)
+            WHERE d.state IN ('current', 'overdue'))"""
+    table = "loans_at_dates" if as_of == data_date_of(con) else "loans_at_dates_amounts"
+    selected = (f"SELECT * FROM {table} AS l WHERE {where}" if f.amount_only
+                else f"SELECT d.* FROM {table} d JOIN marts.dim_loans l USING (loan_id) WHERE {where}")
+    calendar = "" if as_of != data_date_of(con) else """
+    calendar AS (SELECT month FROM marts.snapshot_dates),"""
     sql = f"""
-    WITH {_LOANS_AT_DATES},
-    selected AS (
-        SELECT d.* FROM loans_at_dates d JOIN marts.dim_loans l USING (loan_id)
-        WHERE d.state IN ('current', 'overdue') AND {where}
-    ),
+    WITH {calendar if calendar else ''}{loans_cte},
+    selected AS ({selected}),
     monthly AS (
         SELECT month,
                count(*) AS loans_active,
@@ -88,6 +102,12 @@ def overdue_monthly(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None
     ORDER BY c.month
     """
     return _table(con, sql, params)
+
+
+def data_date_of(con) -> dt.date | None:
+    from loanwatch.reports import data_date
+
+    return data_date(con)
 
 
 # Every loan at one date (METRICS §3): the state interval containing the date, with the DPD
@@ -132,14 +152,33 @@ def loans(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None,
     return _table(con, sql, params)
 
 
+def _loans_at(con, as_of: dt.date) -> str:
+    """The loans_at CTE for a date: the precomputed snapshot rows when the build made them (all
+    active loans, and loans that left the book since the previous snapshot, at month ends and the
+    data date), else the state timeline. Figures over active loans are the same either way."""
+    if not is_snapshot_date(con, as_of):
+        return _LOANS_AT
+    return """
+loans_at AS (
+    SELECT l.*, s.state, s.dpd, s.bucket,
+           CAST(s.principal_outstanding_amount AS DECIMAL(18,2)) AS principal_outstanding,
+           CAST(s.past_due_amount AS DECIMAL(18,2)) AS past_due_amount
+    FROM marts.fct_loan_snapshots s JOIN marts.dim_loans l USING (loan_id)
+    WHERE s.snapshot_date = $as_of AND s.is_active
+)
+"""
+
+
 def summary(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: LoanFilter | None = None) -> dict[str, Any]:
     """Headline figures at the as-of date: loans, active, overdue share, principal, PAR30, NPL."""
     where, params = (f or NO_FILTER).sql("l")
-    params.update(as_of=as_of_date(con, as_of), due_day=due_day(con))
+    as_of = as_of_date(con, as_of)
+    params.update(as_of=as_of, due_day=due_day(con))
+    loans_issued = f"(SELECT count(*) FROM marts.dim_loans l WHERE NOT l.is_cancelled AND l.issue_date <= $as_of AND {where})"
     sql = f"""
-    WITH {_LOANS_AT},
+    WITH {_loans_at(con, as_of)},
     totals AS (
-        SELECT count(*) FILTER (WHERE state <> 'cancelled') AS loans,
+        SELECT {loans_issued} AS loans,
                count(*) FILTER (WHERE state IN ('current', 'overdue')) AS active,
                count(*) FILTER (WHERE state = 'overdue') AS overdue,
                coalesce(sum(principal_outstanding) FILTER (WHERE state IN ('current', 'overdue')), 0) AS outstanding,
@@ -163,9 +202,10 @@ def buckets(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: Loa
     """Active loans and principal by DPD bucket at the as-of date, then PAR30/60/90 and NPL
     (METRICS §5) as rows of the same shape: share = principal / all active principal."""
     where, params = (f or NO_FILTER).sql("l")
-    params.update(as_of=as_of_date(con, as_of), due_day=due_day(con))
+    as_of = as_of_date(con, as_of)
+    params.update(as_of=as_of, due_day=due_day(con))
     sql = f"""
-    WITH {_LOANS_AT},
+    WITH {_loans_at(con, as_of)},
     active AS (SELECT * FROM loans_at AS l WHERE state IN ('current', 'overdue') AND {where}),
     total AS (SELECT coalesce(sum(principal_outstanding), 0) AS principal FROM active),
     by_bucket AS (
