@@ -235,6 +235,21 @@ def write_markdown(results: list[dict], path: Path) -> None:
     path.write_text("\n".join(lines))
 
 
+def merge_previous(results: list[dict], path: Path) -> list[dict]:
+    """Keep the recorded results of scales not measured this time (L takes a while)."""
+    if not path.exists():
+        return results
+    text = path.read_text()
+    try:
+        previous = json.loads(text.split("```json", 1)[1].split("```", 1)[0])
+    except (IndexError, ValueError):
+        return results
+    measured = {r["scale"] for r in results}
+    kept = [r for r in previous if r.get("scale") not in measured]
+    order = {name: i for i, name in enumerate(SCALES)}
+    return sorted(kept + results, key=lambda r: order.get(r["scale"], 99))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scales", default=os.environ.get("BENCH_SCALES", "S M"))
@@ -248,7 +263,7 @@ def main() -> None:
         for k, v in r.items():
             print(f"  {k:20} {v:,.3f}" if isinstance(v, float) else f"  {k:20} {v}", flush=True)
         results.append(r)
-    write_markdown(results, Path(args.out))
+    write_markdown(merge_previous(results, Path(args.out)), Path(args.out))
     print(f"written {args.out}")
 
 

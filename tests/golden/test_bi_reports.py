@@ -143,4 +143,14 @@ def test_loan_grain_filters_apply_everywhere(golden_con):
     assert rows(reports.overdue_monthly(golden_con, f=LoanFilter(region="Texas")))[1][1:3] == (2, 1)
     f = LoanFilter(issued_from=__import__("datetime").date(2024, 6, 1))
     assert rows(reports.buckets(golden_con, f=f))[0] == ("current", 1, "400.00", "1.000000")  # L10 only
-    assert rows(reports.products(golden_con, view="merchants")) == []  # no merchants in the fixture
+    assert rows(reports.products(golden_con, view="merchants", f=f)) == [("M1", "<i>Tienda</i> & Co", 1, "400.00", 1, "0.000000")]
+
+
+def test_merchant_preference(golden_con):
+    # M1 financed L05 (1000, closed), L07 (300, closed) and L10 (400, current) by 06-30
+    assert rows(reports.products(golden_con, view="merchants")) == [
+        ("M1", "<i>Tienda</i> & Co", 3, "1700.00", 1, "0.000000")]
+    # at 05-31 L07 (300) was overdue and L10 not yet issued: 2 loans, 1 active, all overdue
+    import datetime as dt
+    assert rows(reports.products(golden_con, view="merchants", as_of=dt.date(2024, 5, 31))) == [
+        ("M1", "<i>Tienda</i> & Co", 2, "1300.00", 1, "1.000000")]

@@ -185,6 +185,9 @@ def page_geography(con, f: LoanFilter) -> None:
     ordered = Table(table.columns, sorted(table.rows, key=lambda r: (r[6] is None, -(r[6] or 0))))
     chart(charts.bars(ordered, "region", "overdue_share", "Overdue share by region", percent=True),
           ordered, "Overdue share by region", "regions-bars")
+    by_outstanding = Table(table.columns, sorted(table.rows, key=lambda r: -(r[4] or 0)))
+    chart(charts.bars(by_outstanding, "region", "principal_outstanding", "Principal outstanding by region"),
+          by_outstanding, "Principal outstanding by region", "regions-outstanding")
 
 
 def page_lookup(con, f: LoanFilter) -> None:
