@@ -93,12 +93,11 @@ def page_time(home: Path) -> dict:
     if not Path("/usr/bin/chromium").exists():
         return {"filter_page_s": None}
     import socket
-    import urllib.request
 
     from playwright.sync_api import sync_playwright
 
     from loanwatch.config import load_settings
-    from loanwatch.dashboard import start
+    from loanwatch.dashboard import start, wait_until_ready
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -106,12 +105,7 @@ def page_time(home: Path) -> dict:
     proc = start(load_settings(home, environ={}), port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.3)
+        wait_until_ready(url, timeout=120)
         args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run"]
         with sync_playwright() as p:

@@ -4,15 +4,12 @@ Playwright in Debian's chromium. Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from loanwatch.dashboard import start
+from loanwatch.dashboard import start, wait_until_ready
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -47,15 +44,7 @@ def dashboard_url(golden):
     proc = start(golden, port)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.3)
-        else:
+        if not wait_until_ready(url):
             pytest.fail("the dashboard did not start")
         yield url
     finally:

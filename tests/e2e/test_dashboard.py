@@ -117,10 +117,8 @@ def test_lookup_shows_a_loan_and_keeps_names_as_text(page, dashboard_url):
 def test_a_new_snapshot_shows_without_a_restart(browser, tmp_path):
     """Publishing a build while the dashboard runs: the next page load shows the new data date."""
     import json
-    import time
-    import urllib.request
 
-    from loanwatch.dashboard import start
+    from loanwatch.dashboard import start, wait_until_ready
     from tests.conftest import GOLDEN, build_home, cli
     from tests.e2e.conftest import _free_port
 
@@ -129,12 +127,7 @@ def test_a_new_snapshot_shows_without_a_restart(browser, tmp_path):
     proc = start(settings, port)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.3)
+        assert wait_until_ready(url)
         context = browser.new_context()
         page = context.new_page()
         open_page(page, url)

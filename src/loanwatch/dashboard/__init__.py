@@ -28,3 +28,19 @@ def environment() -> dict[str, str]:
 
 def start(settings: Settings, port: int, address: str = "127.0.0.1", **popen) -> subprocess.Popen:
     return subprocess.Popen(command(settings, port, address), env=environment(), **popen)
+
+
+def wait_until_ready(url: str, timeout: float = 60.0) -> bool:
+    """Poll the server's health endpoint until it answers (True) or the timeout passes (False)."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.3)
+    return False
