@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 report_app = typer.Typer(help="Figures from the serving snapshot (METRICS.md).", no_args_is_help=True)
 app.add_typer(report_app, name="report")
+notify_app = typer.Typer(help="Client notifications: the contact plan.", no_args_is_help=True)
+app.add_typer(notify_app, name="notify")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -354,6 +356,25 @@ def report_html(
     finally:
         con.close()
     console.print(f"written {escape(str(out))} ({out.stat().st_size / 1e6:.1f} MB)")
+
+
+@notify_app.command("plan")
+def notify_plan(
+    ctx: typer.Context,
+    date: Optional[dt.datetime] = typer.Option(None, "--date", formats=["%Y-%m-%d"], help="Plan date (default: the data date)."),
+    call_capacity: Optional[int] = typer.Option(None, "--call-capacity", min=0, help="Calls the call centre can make (default [notify] call_capacity)."),
+    show_all: bool = typer.Option(False, "--all", help="Also list suppressed contacts, with why."),
+    fmt: Format = FormatOption,
+) -> None:
+    """Today's planned contacts: one row per client and channel, with the rule and the reason."""
+    from loanwatch.notify.plan import contact_plan
+
+    settings = _settings(ctx)
+    con = _open_snapshot(ctx)
+    try:
+        render(contact_plan(con, settings, _date(date), call_capacity, show_all), fmt, title="Contact plan")
+    finally:
+        con.close()
 
 
 @app.command()

@@ -60,6 +60,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "quiet_start": "08:00",
         "quiet_end": "21:00",
         "holdout_share": 0.05,
+        # The hold-out is a hash of the client id with this salt: change it to draw a new group.
+        "holdout_salt": "loanwatch",
         "call_capacity": 200,
     },
 }

@@ -31,11 +31,15 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Settings) -> Path:
             leftover.unlink()
     con.execute("ATTACH ? AS serving_new", [str(tmp)])
     try:
+        # Tables, and views materialised (a view's sources, in staging, are not published).
         tables = con.execute(
             """SELECT schema_name, table_name FROM duckdb_tables()
-               WHERE database_name = current_database() AND schema_name IN ?
+               WHERE database_name = current_database() AND schema_name IN $schemas
+               UNION ALL
+               SELECT schema_name, view_name FROM duckdb_views()
+               WHERE database_name = current_database() AND schema_name IN $schemas AND NOT internal
                ORDER BY 1, 2""",
-            [list(PUBLISHED_SCHEMAS)],
+            {"schemas": list(PUBLISHED_SCHEMAS)},
         ).fetchall()
         for schema in PUBLISHED_SCHEMAS:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS serving_new.{schema}")

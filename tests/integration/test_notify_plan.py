@@ -1,0 +1,125 @@
+"""The contact plan: every rule, suppression and cap, on the golden fixture plus a few calls.
+
+Extra data (tests/golden/notify_extra): a dispute call by C1 on 03-01; seven unanswered calls on
+L08 (C4) from 04-05 to 04-11; a conversation on L04 (C4) on 05-28; C2 gets a phone from 02-01;
+C4 takes L11 (300, issued 03-11, one instalment due 04-11, never paid). Hold-out share 0 unless
+a test says otherwise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import pytest
+
+from loanwatch.config import load_settings
+from loanwatch.notify import outbox
+from loanwatch.notify.plan import contact_plan
+from loanwatch.serve import open_snapshot
+from tests.conftest import GOLDEN, build_home
+
+EXTRA = GOLDEN.parent / "notify_extra"
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return build_home(tmp_path_factory.mktemp("notify"), GOLDEN, EXTRA).home
+
+
+def plan(home, day, holdout="0", show_all=True, capacity=None, outbox_con=None, **env):
+    settings = load_settings(home, environ={"LOANWATCH_NOTIFY__HOLDOUT_SHARE": holdout, **env})
+    con = open_snapshot(settings)
+    try:
+        t = contact_plan(con, settings, dt.date.fromisoformat(day), capacity, show_all, outbox_con)
+    finally:
+        con.close()
+    return [{k: (str(v) if v is not None and k in ("open_amount", "expected_recovery") else v)
+             for k, v in r.items()} for r in t.as_dicts()]
+
+
+def row(rows, client, channel):
+    found = [r for r in rows if r["client_id"] == client and r["channel"] == channel]
+    assert len(found) == 1, (client, channel, rows)
+    return found[0]
+
+
+def test_one_message_per_client_for_the_highest_rule_and_call_caps(home):
+    rows = plan(home, "2024-04-11")
+    # C4: L04 one day late (overdue_1) and L11 due today (due_day): one message, the higher rule
+    m = row(rows, "C4", "sms")
+    assert (m["rule"], m["status"], m["loans"], m["open_amount"]) == ("overdue_1", "planned", "L04 L11", "800.00")
+    assert m["recipient"] == "+79990001122" and m["timezone"] == "Europe/Moscow"
+    # C4's only call candidate, L08 (37 days), had 7 attempts in 04-05..04-11
+    c = row(rows, "C4", "call")
+    assert c["status"] == "suppressed"
+    assert c["reason"] == "L08: 7 call attempts in the last 7 days (cap 7)"
+
+
+def test_pre_due_reminder_suppressed_by_an_open_dispute(home):
+    rows = plan(home, "2024-03-28")
+    m = row(rows, "C1", "email")  # L01's second instalment, 340.02, due 03-31
+    assert (m["rule"], m["status"]) == ("pre_due", "suppressed")
+    assert m["reason"] == "open dispute: a call with outcome dispute in the last 60 days"
+    # without --all only what will happen is listed: C4's call for L08 (23 days); C3 has no phone
+    planned = plan(home, "2024-03-28", show_all=False)
+    assert [(r["client_id"], r["channel"]) for r in planned] == [("C4", "call")]
+    assert row(rows, "C3", "call")["reason"] == "no phone"
+
+
+def test_calls_ranked_by_expected_recovery_within_capacity(home):
+    # At 04-30: C2's L06 is 15 days late (bucket 1-30, past due 2080 - 1000 = 1080); C4's L08 is
+    # 56 days late (31-60, 400), L04 20 (1-30, 500), L11 19 (1-30, 300). p(cure) per bucket from
+    # the calls before: 1-30 has none, so (0 + 1) / (0 + 2) = 0.5; 31-60 has the 7 calls on L08,
+    # none cured 7 days later, so 1 / 9. C2: 0.5 x 1080 = 540.00; C4: 400 / 9 + 0.5 x 800 = 444.44.
+    rows = plan(home, "2024-04-30", capacity=1)
+    first, second = row(rows, "C2", "call"), row(rows, "C4", "call")
+    assert (first["status"], first["expected_recovery"]) == ("planned", "540.00")
+    assert first["reason"].startswith("rank 1: expected recovery 540.00 = L06 1-30 p(cure) 0.5 from 0 calls x past due 1080.00")
+    assert (second["status"], second["expected_recovery"]) == ("suppressed", "444.44")
+    assert second["reason"] == "beyond the call capacity of 1 (rank 2 of 2)"
+    assert row(plan(home, "2024-04-30", capacity=2), "C4", "call")["status"] == "planned"
+
+
+def test_no_calls_within_7_days_after_a_conversation(home):
+    rows = plan(home, "2024-05-31")
+    c = row(rows, "C4", "call")  # L04 spoke on 05-28; L11 (50 days) may still be called
+    assert (c["status"], c["loans"], c["open_amount"]) == ("planned", "L11", "300.00")
+    assert c["reason"].endswith("; not called: L04: a conversation on 2024-05-28, no calls within 7 days after one")
+    m = row(rows, "C3", "email")  # L03 is 30 days late
+    assert (m["rule"], m["status"], m["reason"]) == ("overdue_30", "planned", "30 days past due, 300.00 past due")
+
+
+def test_do_not_contact(home):
+    rows = plan(home, "2024-07-17")
+    m = [r for r in rows if r["client_id"] == "C5"][0]  # L10's first 200.00 falls due 07-20
+    assert (m["rule"], m["status"], m["reason"], m["open_amount"]) == ("pre_due", "suppressed", "do_not_contact", "200.00")
+
+
+def test_weekly_message_cap_counts_what_was_sent(home, tmp_path):
+    settings = load_settings(home, environ={})
+    con = outbox.connect(settings)
+    try:
+        for i, day in enumerate(["2024-05-26", "2024-05-27", "2024-05-28"]):
+            con.execute("INSERT INTO messages (message_id, client_id, channel, rule, plan_date, status) VALUES (?, 'C3', 'email', 'x', ?, 'sent')",
+                        [f"C3:x:{day}", day])
+        rows = plan(home, "2024-05-31", outbox_con=con)
+        assert row(rows, "C3", "email")["reason"] == "weekly cap: 3 messages sent in the last 7 days"
+        rows = plan(home, "2024-05-31", outbox_con=con, LOANWATCH_NOTIFY__MAX_MESSAGES_PER_WEEK="4")
+        assert row(rows, "C3", "email")["status"] == "planned"
+    finally:
+        con.execute("DELETE FROM messages")
+        con.close()
+
+
+def test_the_hold_out_is_never_contacted(home):
+    rows = plan(home, "2024-04-30", holdout="1.0", capacity=5)
+    assert rows and all(r["status"] == "suppressed" and r["reason"].startswith("hold-out group") for r in rows)
+    # a half share: exactly the clients whose hash falls in the hold-out are suppressed for it
+    rows = plan(home, "2024-04-30", holdout="0.5", capacity=5)
+    for r in rows:
+        bucket = int(hashlib.md5((r["client_id"] + "loanwatch").encode()).hexdigest()[:8], 16) % 10000
+        assert (bucket < 5000) == r["reason"].startswith("hold-out group"), r
+        if bucket < 5000:
+            assert r["status"] == "suppressed"
