@@ -72,3 +72,9 @@ def small_portfolio(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("small_raw")
     write_portfolio(generate(300, seed=7, start=dt.date(2024, 1, 1), end=dt.date(2025, 6, 30)), out)
     return out
+
+
+@pytest.fixture(scope="session")
+def notify_home(tmp_path_factory) -> Path:
+    """The golden fixture plus tests/golden/notify_extra (calls, a phone, a loan), built once."""
+    return build_home(tmp_path_factory.mktemp("notify"), GOLDEN, GOLDEN.parent / "notify_extra").home

@@ -377,6 +377,32 @@ def notify_plan(
         con.close()
 
 
+@notify_app.command("send")
+def notify_send(
+    ctx: typer.Context,
+    date: Optional[dt.datetime] = typer.Option(None, "--date", formats=["%Y-%m-%d"], help="Plan date (default: the data date)."),
+    dry_run: Optional[Path] = typer.Option(None, "--dry-run", help="Write the rendered messages (.eml, .txt, calls CSV) into this folder; send nothing."),
+    call_capacity: Optional[int] = typer.Option(None, "--call-capacity", min=0, help="Calls the call centre can make today."),
+) -> None:
+    """Put today's plan in the outbox and deliver what is pending (email, SMS, call-centre queue).
+
+    Safe to run again: a message (client, rule, date) is delivered once.
+    """
+    from loanwatch.notify.send import send
+
+    settings = _settings(ctx)
+    _open_snapshot(ctx).close()  # a clear message when nothing is published yet
+    result = send(settings, _date(date), dry_run, call_capacity=call_capacity)
+    if dry_run is not None:
+        console.print(f"dry run for {result.plan_date}: {len(result.written)} file(s) written to {escape(str(dry_run))}")
+        return
+    console.print(f"{result.plan_date}: {result.enqueued} new in the outbox; sent {result.sent}, "
+                  f"held outside contact hours {result.deferred}, failed {result.failed}"
+                  + ("; stopped on request, run again to continue" if result.stopped else ""))
+    if result.failed:
+        raise typer.Exit(EXIT_ERROR)
+
+
 @app.command()
 def batches(ctx: typer.Context, fmt: Format = FormatOption) -> None:
     """List ingested files with their counts (read = accepted + duplicates + rejected) and status."""

@@ -63,6 +63,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # The hold-out is a hash of the client id with this salt: change it to draw a new group.
         "holdout_salt": "loanwatch",
         "call_capacity": 200,
+        # Delivery: attempts per message, first back-off in seconds (doubling), per-second rates (0: no limit).
+        "max_attempts": 3,
+        "backoff_seconds": 0.5,
+        "email_per_second": 0,
+        "sms_per_second": 0,
+        "payment_reference": "LW-{client_id}",
     },
 }
 

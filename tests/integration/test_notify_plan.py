@@ -23,9 +23,9 @@ EXTRA = GOLDEN.parent / "notify_extra"
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    return build_home(tmp_path_factory.mktemp("notify"), GOLDEN, EXTRA).home
+@pytest.fixture()
+def home(notify_home):
+    return notify_home
 
 
 def plan(home, day, holdout="0", show_all=True, capacity=None, outbox_con=None, **env):

@@ -81,7 +81,7 @@ def sidebar_filter(con) -> LoanFilter:
         """SELECT floor(min(amount)), ceil(max(amount)), list(DISTINCT product ORDER BY product),
                   list(DISTINCT region ORDER BY region)
            FROM marts.dim_loans WHERE NOT is_cancelled"""
-    ).fetchone()
+    ).fetchall()[0]
     lo, hi = float(lo or 0), float(hi or 1)
     state = st.session_state
     if state.get("amount_bounds") != (lo, hi):

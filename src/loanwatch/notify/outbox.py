@@ -18,10 +18,13 @@ DDL = [
         rule VARCHAR,
         plan_date DATE,
         recipient VARCHAR,
+        client_name VARCHAR,
         language VARCHAR,
         timezone VARCHAR,
-        loan_ids VARCHAR[],
+        loans VARCHAR,                       -- loan ids, space-separated
         open_amount DECIMAL(18,2),
+        due_date DATE,
+        expected_recovery DECIMAL(18,2),
         reason VARCHAR,
         status VARCHAR,                      -- pending | sent | failed
         created_at TIMESTAMP,

@@ -90,7 +90,7 @@ message_rows AS (
         CASE WHEN c.preferred_channel = 'sms' AND c.phone IS NOT NULL THEN 'sms'
              WHEN c.email IS NOT NULL THEN 'email'
              WHEN c.phone IS NOT NULL THEN 'sms' END AS channel,
-        m.rule, m.loan_ids, m.open_amount, c.language, c.timezone,
+        m.rule, m.loan_ids, m.open_amount, c.language, c.timezone, c.client_name, m.due_date,
         CASE WHEN c.preferred_channel = 'sms' AND c.phone IS NOT NULL THEN c.phone
              WHEN c.email IS NOT NULL THEN c.email ELSE c.phone END AS recipient,
         coalesce(s.reason,
@@ -154,14 +154,15 @@ call_clients AS (
     FROM call_loans GROUP BY client_id
 ),
 call_ranked AS (
-    SELECT cc.*, c.phone, c.language, c.timezone, s.reason AS suppressed_reason,
+    SELECT cc.*, c.phone, c.language, c.timezone, c.client_name, s.reason AS suppressed_reason,
            row_number() OVER (ORDER BY (s.reason IS NULL AND cc.loan_ids IS NOT NULL AND c.phone IS NOT NULL) DESC,
                                        cc.expected_recovery DESC NULLS LAST, cc.client_id) AS call_rank,
            count(*) FILTER (WHERE s.reason IS NULL AND cc.loan_ids IS NOT NULL AND c.phone IS NOT NULL) OVER () AS callable
     FROM call_clients cc JOIN clients c USING (client_id) LEFT JOIN suppressed s USING (client_id)
 ),
 call_rows AS (
-    SELECT client_id, 'call' AS channel, 'call' AS rule, loan_ids, open_amount, language, timezone, phone AS recipient,
+    SELECT client_id, 'call' AS channel, 'call' AS rule, loan_ids, open_amount, language, timezone, client_name,
+        CAST(NULL AS DATE) AS due_date, phone AS recipient,
         coalesce(suppressed_reason,
                  CASE WHEN loan_ids IS NULL THEN blocked END,
                  CASE WHEN phone IS NULL THEN 'no phone' END,
@@ -178,8 +179,9 @@ SELECT client_id, channel, rule,
        array_to_string(loan_ids, ' ') AS loans,
        CAST(open_amount AS DECIMAL(18,2)) AS open_amount,
        recipient, language, timezone,
-       CAST(round(score, 2) AS DECIMAL(18,2)) AS expected_recovery
-FROM (SELECT * FROM message_rows UNION ALL SELECT * FROM call_rows)
+       CAST(round(score, 2) AS DECIMAL(18,2)) AS expected_recovery,
+       client_name, due_date
+FROM (SELECT * FROM message_rows UNION ALL BY NAME SELECT * FROM call_rows)
 WHERE $show_all OR suppressed_because IS NULL
 ORDER BY channel = 'call', status, expected_recovery DESC NULLS LAST, client_id
 """

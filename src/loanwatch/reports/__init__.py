@@ -76,7 +76,7 @@ def _table(con: duckdb.DuckDBPyConnection, sql: str, params) -> Table:
 
 
 def data_date(con: duckdb.DuckDBPyConnection) -> dt.date | None:
-    return con.execute("SELECT max(snapshot_date) FROM marts.snapshot_dates").fetchone()[0]
+    return con.execute("SELECT max(snapshot_date) FROM marts.snapshot_dates").fetchall()[0][0]
 
 
 # Exact half-up rounding of a ratio of non-negative integers to 6 decimals, as METRICS asks:
@@ -97,12 +97,12 @@ def as_of_date(con, as_of: dt.date | None) -> dt.date:
 
 def is_snapshot_date(con, day: dt.date) -> bool:
     """The build precomputed every loan at this date (a month end or the data date)."""
-    return bool(con.execute("SELECT count(*) FROM marts.snapshot_dates WHERE snapshot_date = ?", [day]).fetchone()[0])
+    return bool(con.execute("SELECT count(*) FROM marts.snapshot_dates WHERE snapshot_date = ?", [day]).fetchall()[0][0])
 
 
 def due_day(con) -> int:
     """The DPD convention of the build that made this snapshot (METRICS §3 option)."""
-    row = con.execute("SELECT any_value(dpd_offset) FROM marts.snapshot_dates").fetchone()
+    row = con.execute("SELECT any_value(dpd_offset) FROM marts.snapshot_dates").fetchall()[0]
     return int(row[0] or 0)
 
 

@@ -1,0 +1,219 @@
+"""Delivery: a real SMTP server (aiosmtpd) and a local HTTP gateway receive exactly the expected
+messages; reruns deliver nothing twice; retries, contact hours, the call queue, dry runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from email import policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from loanwatch.config import load_settings
+from loanwatch.notify import outbox
+from loanwatch.notify.send import render, send
+
+pytestmark = pytest.mark.integration
+NOON = dt.datetime(2024, 5, 31, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Inbox:
+    def __init__(self, delay: float = 0.0):
+        self.messages: list[email.message.EmailMessage] = []
+        self.delay = delay
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            import asyncio
+            await asyncio.sleep(self.delay)
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+@pytest.fixture()
+def smtp():
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=_port())
+    controller.start()
+    inbox.port = controller.port
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture()
+def gateway():
+    received, fail_first = [], {"n": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if fail_first["n"] > 0:
+                fail_first["n"] -= 1
+                self.send_response(503)
+                self.end_headers()
+                return
+            received.append({"body": body, "auth": self.headers.get("Authorization"),
+                             "key": self.headers.get("Idempotency-Key")})
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.received, server.fail_first = received, fail_first
+    server.url = f"http://127.0.0.1:{server.server_address[1]}/sms"
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture()
+def home(notify_home, tmp_path):
+    """A private copy, so outboxes of different tests do not meet."""
+    copy = tmp_path / "home"
+    shutil.copytree(notify_home, copy, ignore=shutil.ignore_patterns("*.lock", "notify.duckdb*", "call_queue"))
+    return copy
+
+
+def settings_for(home, smtp=None, gateway=None, **env):
+    base = {"LOANWATCH_NOTIFY__HOLDOUT_SHARE": "0", "LOANWATCH_NOTIFY__BACKOFF_SECONDS": "0.01",
+            "LOANWATCH_SMTP__HOST": "127.0.0.1", "LOANWATCH_SMTP__PORT": str(smtp.port if smtp else _port()),
+            "LOANWATCH_SMS__URL": gateway.url if gateway else "", "LOANWATCH_SMS__TOKEN": "s3cret"}
+    return load_settings(home, environ={**base, **env})
+
+
+def test_email_reaches_the_server_once_with_escaped_names(home, smtp):
+    settings = settings_for(home, smtp)
+    result = send(settings, dt.date(2024, 5, 31), now=NOON)
+    assert (result.sent, result.failed) == (2, 0)  # C3's email and C4's call in the queue
+    assert len(smtp.messages) == 1
+    m = smtp.messages[0]
+    assert (m["To"], m["Subject"], m["From"]) == ("omer@example.com", "Your payment is 30 days late", "loanwatch@localhost")
+    text = m.get_body(("plain",)).get_content()
+    html = m.get_body(("html",)).get_content()
+    assert "Dear <b>Ömer</b>," in text and "300.00 USD" in text and "L03" in text and "LW-C3" in text
+    assert "Dear &lt;b&gt;Ömer&lt;/b&gt;," in html and "<b>Ömer</b>" not in html
+    # again: nothing new is planned into the outbox, nothing is sent twice
+    again = send(settings, dt.date(2024, 5, 31), now=NOON)
+    assert (again.enqueued, again.sent) == (0, 0) and len(smtp.messages) == 1
+    queue = (home / "call_queue" / "call_queue_2024-05-31.csv").read_text().splitlines()
+    assert len(queue) == 2 and queue[1].startswith("C4:call:2024-05-31,C4,Иван Петров,+79990001122,L11,300.00")
+
+
+def test_sms_through_the_gateway_with_retries(home, gateway):
+    gateway.fail_first["n"] = 2  # two 503s, then accepted on the third attempt
+    settings = settings_for(home, gateway=gateway)
+    result = send(settings, dt.date(2024, 4, 11), now=dt.datetime(2024, 4, 11, 9, 0, tzinfo=dt.timezone.utc))
+    assert (result.sent, result.failed) == (1, 0)
+    assert len(gateway.received) == 1
+    got = gateway.received[0]
+    assert got["body"]["to"] == "+79990001122" and got["auth"] == "Bearer s3cret"
+    assert got["key"] == "C4:overdue_1:2024-04-11" == got["body"]["id"]
+    assert "800.00 USD" in got["body"]["text"] and "L04, L11" in got["body"]["text"]
+    con = outbox.connect(settings)
+    attempts = con.execute("SELECT ok FROM attempts WHERE message_id = 'C4:overdue_1:2024-04-11' ORDER BY attempted_at").fetchall()
+    con.close()
+    assert attempts == [(False,), (False,), (True,)]
+
+
+def test_contact_hours_hold_messages_until_a_later_run(home, gateway):
+    settings = settings_for(home, gateway=gateway)
+    late = dt.datetime(2024, 4, 11, 19, 0, tzinfo=dt.timezone.utc)  # 22:00 in Moscow
+    assert send(settings, dt.date(2024, 4, 11), now=late).deferred == 1
+    assert gateway.received == []
+    morning = dt.datetime(2024, 4, 12, 6, 0, tzinfo=dt.timezone.utc)  # 09:00 in Moscow
+    assert send(settings, dt.date(2024, 4, 11), now=morning).sent == 1
+    assert len(gateway.received) == 1
+
+
+def test_a_dead_server_fails_the_message_after_its_attempts(home):
+    settings = settings_for(home)  # nothing listens on the SMTP port
+    result = send(settings, dt.date(2024, 5, 31), now=NOON)
+    assert result.failed == 1
+    con = outbox.connect(settings)
+    assert con.execute("SELECT status FROM messages WHERE channel = 'email'").fetchall() == [("failed",)]
+    assert con.execute("SELECT count(*) FROM attempts WHERE NOT ok").fetchone()[0] == 3
+    con.close()
+
+
+def test_dry_run_writes_messages_and_sends_nothing(home, smtp, tmp_path):
+    settings = settings_for(home, smtp)
+    result = send(settings, dt.date(2024, 5, 31), dry_run=tmp_path / "review", now=NOON)
+    names = sorted(p.name for p in result.written)
+    assert names == ["C3_overdue_30_2024-05-31.eml", "call_queue_2024-05-31.csv"]
+    assert smtp.messages == []
+    m = email.message_from_bytes((tmp_path / "review" / names[0]).read_bytes(), policy=policy.default)
+    assert m["Subject"] == "Your payment is 30 days late"
+    assert not outbox.path(settings).exists() or outbox.connect(settings).execute("SELECT count(*) FROM messages").fetchone()[0] == 0
+
+
+def test_templates_follow_the_client_language():
+    settings = load_settings("/nonexistent", environ={})
+    base = {"client_id": "C9", "client_name": "Ana", "open_amount": 1234.5, "loans": "L1 L2", "due_date": "2024-07-20"}
+    subject, text, _ = render({**base, "rule": "pre_due", "language": "es"}, settings)
+    assert subject == "Recordatorio: 1,234.50 USD vencen el 2024-07-20" and "L1, L2" in text
+    subject, _, _ = render({**base, "rule": "overdue_7", "language": "ru"}, settings)
+    assert subject == "Платёж просрочен на 7 дн."
+    subject, _, _ = render({**base, "rule": "final_notice", "language": "de"}, settings)  # no German: default
+    assert subject == "Final notice: 1,234.50 USD past due"
+
+
+def test_killed_mid_batch_then_rerun_delivers_each_message_once(tmp_path):
+    """SIGTERM while a slow server takes the batch: the sender stops after the message in flight;
+    the rerun delivers the rest; every message arrives exactly once."""
+    from aiosmtpd.controller import Controller
+
+    from loanwatch.generate.portfolio import generate
+    from loanwatch.generate.write import write_portfolio
+    from tests.conftest import build_home
+
+    write_portfolio(generate(4000, seed=5, start=dt.date(2024, 1, 1), end=dt.date(2025, 6, 30)), tmp_path / "raw")
+    settings = build_home(tmp_path / "home", tmp_path / "raw")
+    inbox = Inbox(delay=0.15)
+    controller = Controller(inbox, hostname="127.0.0.1", port=_port())
+    controller.start()
+    env = {**os.environ, "LOANWATCH_HOME": str(settings.home), "LOANWATCH_SMTP__HOST": "127.0.0.1",
+           "LOANWATCH_SMTP__PORT": str(controller.port), "LOANWATCH_NOTIFY__QUIET_START": "00:00",
+           "LOANWATCH_NOTIFY__QUIET_END": "23:59:59", "LOANWATCH_NOTIFY__HOLDOUT_SHARE": "0",
+           "LOANWATCH_NOTIFY__MAX_ATTEMPTS": "1", "LOANWATCH_SMS__URL": "http://127.0.0.1:9/unused"}
+    try:
+        cmd = [sys.executable, "-m", "loanwatch.cli", "notify", "send"]
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while len(inbox.messages) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        first = len(inbox.messages)
+        subprocess.run(cmd, env=env, capture_output=True, timeout=300)
+        con = outbox.connect(settings)
+        expected = {r[0] for r in con.execute(
+            "SELECT message_id FROM messages WHERE channel = 'email' AND status = 'sent'").fetchall()}
+        pending = con.execute("SELECT count(*) FROM messages WHERE channel = 'email' AND status = 'pending'").fetchone()[0]
+        con.close()
+    finally:
+        controller.stop()
+    keys = [m["X-Loanwatch-Message"] for m in inbox.messages]
+    assert len(keys) >= 10, "too few emails to test a batch"
+    assert first < len(keys), "the first run was not stopped mid-batch"
+    assert sorted(keys) == sorted(expected) and len(keys) == len(set(keys))
+    assert pending == 0
