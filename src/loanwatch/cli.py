@@ -403,6 +403,30 @@ def notify_send(
         raise typer.Exit(EXIT_ERROR)
 
 
+@notify_app.command("weekly")
+def notify_weekly(
+    ctx: typer.Context,
+    date: Optional[dt.datetime] = typer.Option(None, "--date", formats=["%Y-%m-%d"], help="Last day of the week (default: the data date)."),
+    to: Optional[str] = typer.Option(None, "--to", help="Email the summary to this address ([notify] management_to)."),
+    fmt: Format = FormatOption,
+) -> None:
+    """The weekly management summary, against the previous week; --to emails it."""
+    from loanwatch import reports
+    from loanwatch.notify.internal import send_email, weekly_text
+
+    settings = _settings(ctx)
+    con = _open_snapshot(ctx)
+    try:
+        table = reports.weekly(con, _date(date))
+    finally:
+        con.close()
+    recipient = to or settings.get("notify", "management_to")
+    if recipient:
+        send_email(settings, recipient, f"loanwatch weekly summary, {table.columns[1].removeprefix('week_to_')}", weekly_text(table))
+        console.print(f"sent to {escape(recipient)}")
+    render(table, fmt, title="Weekly summary")
+
+
 @app.command()
 def batches(ctx: typer.Context, fmt: Format = FormatOption) -> None:
     """List ingested files with their counts (read = accepted + duplicates + rejected) and status."""

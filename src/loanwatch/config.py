@@ -69,6 +69,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "email_per_second": 0,
         "sms_per_second": 0,
         "payment_reference": "LW-{client_id}",
+        # Who gets the weekly management summary (`loanwatch notify weekly`); empty: print only.
+        "management_to": "",
     },
 }
 

@@ -201,3 +201,42 @@ def clients(con: duckdb.DuckDBPyConnection, view: str = "repeat", f: LoanFilter 
     else:
         raise ValueError("view: repeat, profit or rates")
     return _table(con, sql, params)
+
+
+def weekly(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None) -> Table:
+    """The management summary: the week ending at the as-of date against the week before.
+    Loans issued, amount repaid, share of instalments paid on time (by their due date, of those
+    due in the week), new defaults (loans passing 90 days past due, or written off, in the week),
+    overdue share and PAR30 at the end of each week."""
+    from loanwatch.reports.delinquency import summary
+
+    end = as_of_date(con, as_of)
+    weeks = [("this_week", end), ("previous_week", end - dt.timedelta(days=7))]
+    values: dict[str, dict[str, object]] = {}
+    for name, last in weeks:
+        first = last - dt.timedelta(days=6)
+        p = {"first": first, "last": last}
+        issued, repaid = con.execute(
+            """SELECT (SELECT count(*) FROM marts.dim_loans WHERE NOT is_cancelled AND issue_date BETWEEN $first AND $last),
+                      (SELECT coalesce(sum(amount), 0) FROM core.int_payments_allocated WHERE paid_date BETWEEN $first AND $last)""",
+            p).fetchall()[0]
+        due, on_time = con.execute(
+            """SELECT count(*), count(*) FILTER (WHERE i.paid_on_date <= i.due_date)
+               FROM core.int_instalments_paid i JOIN marts.dim_loans l USING (loan_id)
+               WHERE NOT l.is_cancelled AND i.due_date BETWEEN $first AND $last""", p).fetchall()[0]
+        defaults = con.execute(
+            """SELECT count(DISTINCT loan_id) FROM (
+                   SELECT loan_id FROM marts.fct_loan_states
+                   WHERE state = 'overdue' AND overdue_since_date + 91 BETWEEN $first AND $last
+                     AND valid_from <= overdue_since_date + 91 AND overdue_since_date + 91 < valid_to
+                   UNION ALL
+                   SELECT loan_id FROM marts.dim_loans WHERE written_off_date BETWEEN $first AND $last)""",
+            p).fetchall()[0][0]
+        s = summary(con, as_of=last)
+        values[name] = {
+            "loans_issued": issued, "amount_repaid": repaid,
+            "paid_on_time_share": None if not due else round(on_time / due, 6),
+            "new_defaults": defaults, "overdue_share": s["overdue_share"], "par30": s["par30"],
+        }
+    rows = [(k, values["this_week"][k], values["previous_week"][k]) for k in values["this_week"]]
+    return Table(["figure", f"week_to_{end}", f"week_to_{end - dt.timedelta(days=7)}"], rows)

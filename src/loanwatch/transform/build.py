@@ -94,7 +94,31 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
         finally:
             con.close()
         _write_status(settings, build_id, ok, published, data_date, message, errors, warnings)
-    return BuildResult(build_id, "success" if ok else "failed", published, data_date, message, errors, warnings, run)
+    result = BuildResult(build_id, "success" if ok else "failed", published, data_date, message, errors, warnings, run)
+    _report_to_slack(settings, result, through, since)
+    return result
+
+
+def _report_to_slack(settings: Settings, result: BuildResult, through: int, since: int) -> None:
+    """The pipeline report, when a Slack webhook is configured; a failed post never fails a build."""
+    if not settings.get("slack", "webhook_url"):
+        return
+    from loanwatch.notify.internal import pipeline_text, post_to_slack
+    from loanwatch.warehouse import connect
+
+    try:
+        con = connect(settings.warehouse_path)
+        try:
+            rows_in, rejected = con.execute(
+                "SELECT coalesce(sum(rows_accepted), 0), coalesce(sum(rows_rejected), 0) FROM meta.batches WHERE batch_id > ? AND batch_id <= ?",
+                [since, through]).fetchall()[0]
+        finally:
+            con.close()
+        models = sum(1 for r in (result.run.results if result.run else []) if r.resource_type == "model" and r.status == "success")
+        post_to_slack(settings, pipeline_text(settings, result, int(rows_in), int(rejected), models))
+    except Exception as exc:  # the report is a courtesy: say so, never fail the build for it
+        import sys
+        print(f"warning: the pipeline report to Slack failed: {exc}", file=sys.stderr)
 
 
 def _write_status(settings: Settings, build_id, ok, published, data_date, message, errors, warnings) -> None:
