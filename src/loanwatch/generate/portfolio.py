@@ -470,6 +470,8 @@ def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: 
             "wo_day": np.where(is_wo, wo_day, -1),
         }),
         "schedule": pa.table({"loan": e_loan, "k": e_k, "due_day": e_due, "principal_cents": e_p, "interest_cents": e_i}),
+        # every instalment of every loan (not written out): what `notify simulate` runs forward
+        "instalments": pa.table({"loan": i_loan, "k": i_k, "due_day": i_due, "amount_cents": i_amt}),
         "payments": pa.table({
             "id": np.concatenate([pay_id, r_id]),
             "loan": np.concatenate([pay_loan, r_loan]),
