@@ -45,6 +45,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "password": "",
         "sender": "loanwatch@localhost",
         "starttls": False,
+        # A CA bundle to verify a private relay's certificate with (default: the system's).
+        "tls_ca_file": "",
         "timeout": 30,
     },
     "slack": {"webhook_url": ""},

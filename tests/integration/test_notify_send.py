@@ -37,12 +37,22 @@ class Inbox:
     def __init__(self, delay: float = 0.0):
         self.messages: list[email.message.EmailMessage] = []
         self.delay = delay
+        self.connections = 0
+        self.tls = []
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if not getattr(session, "counted", False):
+            session.counted = True
+            self.connections += 1
+        return responses
 
     async def handle_DATA(self, server, session, envelope):
         if self.delay:
             import asyncio
             await asyncio.sleep(self.delay)
         self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        self.tls.append(session.ssl is not None)
         return "250 OK"
 
 
@@ -214,6 +224,37 @@ def test_killed_mid_batch_then_rerun_delivers_each_message_once(tmp_path):
         controller.stop()
     keys = [m["X-Loanwatch-Message"] for m in inbox.messages]
     assert len(keys) >= 10, "too few emails to test a batch"
+    assert inbox.connections == 2  # one SMTP connection for each run's batch
     assert first < len(keys), "the first run was not stopped mid-batch"
     assert sorted(keys) == sorted(expected) and len(keys) == len(set(keys))
     assert pending == 0
+
+
+def test_starttls_with_a_private_ca(home, tmp_path):
+    """STARTTLS against a server whose certificate a private CA file vouches for."""
+    import ssl
+    import subprocess
+
+    from aiosmtpd.controller import Controller
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=_port(), tls_context=context, require_starttls=True)
+    controller.start()
+    inbox.port = controller.port
+    try:
+        plain = send(settings_for(home, inbox), dt.date(2024, 5, 31), now=NOON)
+        assert plain.failed == 1 and inbox.messages == []  # the server insists on STARTTLS
+        settings = settings_for(home, inbox, LOANWATCH_SMTP__STARTTLS="true", LOANWATCH_SMTP__TLS_CA_FILE=str(cert))
+        con = outbox.connect(settings)
+        con.execute("UPDATE messages SET status = 'pending' WHERE status = 'failed'")
+        con.close()
+        result = send(settings, dt.date(2024, 5, 31), now=NOON)
+    finally:
+        controller.stop()
+    assert result.sent == 1 and inbox.tls == [True]

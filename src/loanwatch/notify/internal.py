@@ -44,7 +44,7 @@ def send_email(settings: Settings, to: str, subject: str, text: str) -> None:
     msg.set_content(text)
     with smtplib.SMTP(s["host"], int(s["port"]), timeout=float(s["timeout"])) as conn:
         if s["starttls"]:
-            conn.starttls(context=ssl.create_default_context())
+            conn.starttls(context=ssl.create_default_context(cafile=s.get("tls_ca_file") or None))
         if s["user"]:
             conn.login(s["user"], s["password"])
         conn.send_message(msg)

@@ -196,7 +196,7 @@ class _Smtp:
         if self.conn is None:
             conn = smtplib.SMTP(self.s["host"], int(self.s["port"]), timeout=float(self.s["timeout"]))
             if self.s["starttls"]:
-                conn.starttls(context=ssl.create_default_context())
+                conn.starttls(context=ssl.create_default_context(cafile=self.s.get("tls_ca_file") or None))
             if self.s["user"]:
                 conn.login(self.s["user"], self.s["password"])
             self.conn = conn
