@@ -8,7 +8,7 @@ from loanwatch.notify.simulate import simulate
 def test_loanwatch_collects_at_least_as_much_with_far_fewer_contacts():
     baseline, planned = simulate(3000, seed=3, horizon=90, call_capacity=25)
     assert (baseline.policy, planned.policy) == ("baseline", "loanwatch")
-    assert planned.collected >= baseline.collected
+    assert planned.amount_recovered >= baseline.amount_recovered
     assert planned.past_due_at_end <= baseline.past_due_at_end
     assert planned.messages <= 0.6 * baseline.messages
     assert planned.calls <= 25 * 90 and baseline.calls <= 25 * 90

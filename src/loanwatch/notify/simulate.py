@@ -49,11 +49,12 @@ class PolicyResult:
     policy: str
     messages: int
     calls: int
-    collected: float
-    recovered_late: float
+    amount_recovered: float   # paid, within the horizon, of what fell due in it
+    paid_after_due: float     # the part of it paid late
     past_due_at_end: float
-    loans_cured: int
-    loans_late: int
+    loans_late: int           # loans that were late at some point
+    loans_cured: int          # of those, loans with nothing late at the end
+    cure_rate: float
     cap_breaches: int
 
 
@@ -180,17 +181,18 @@ def run_policy(policy: str, loan, client, kind, due, amount, horizon: int, capac
     still = np.unique(loan[(paid_day < 0) & (due < horizon)])
     return PolicyResult(
         policy=policy, messages=messages, calls=calls,
-        collected=round(float(amount[paid].sum()), 2),
-        recovered_late=round(float(amount[paid & (paid_day > due)].sum()), 2),
+        amount_recovered=round(float(amount[paid].sum()), 2),
+        paid_after_due=round(float(amount[paid & (paid_day > due)].sum()), 2),
         past_due_at_end=round(float(amount[~paid].sum()), 2),
-        loans_cured=int(len(np.setdiff1d(late_loans, still))), loans_late=int(len(late_loans)),
+        loans_late=int(len(late_loans)), loans_cured=int(len(np.setdiff1d(late_loans, still))),
+        cure_rate=round(len(np.setdiff1d(late_loans, still)) / max(1, len(late_loans)), 4),
         cap_breaches=breaches,
     )
 
 
 def as_rows(results: list[PolicyResult]) -> tuple[list[str], list[tuple]]:
-    cols = ["policy", "messages", "calls", "collected", "recovered_late", "past_due_at_end",
-            "loans_cured", "loans_late", "cap_breaches"]
+    cols = ["policy", "messages", "calls", "amount_recovered", "paid_after_due", "past_due_at_end",
+            "loans_late", "loans_cured", "cure_rate", "cap_breaches"]
     return cols, [tuple(getattr(r, c) for c in cols) for r in results]
 
 
