@@ -50,7 +50,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "timeout": 30,
     },
     "slack": {"webhook_url": ""},
-    "sms": {"url": "", "token": ""},
+    # payload: the JSON body sent to the gateway; {id}, {to} and {text} in its strings are filled in.
+    "sms": {"url": "", "token": "", "payload": '{"id": "{id}", "to": "{to}", "text": "{text}"}'},
     "notify": {
         "default_language": "en",
         "pre_due_days": 3,

@@ -123,3 +123,13 @@ def test_the_hold_out_is_never_contacted(home):
         assert (bucket < 5000) == r["reason"].startswith("hold-out group"), r
         if bucket < 5000:
             assert r["status"] == "suppressed"
+
+
+def test_nothing_for_what_is_paid_or_not_yet_due(home):
+    # 03-17: L05's second 250 falls due 03-20 but was prepaid on 03-01: no reminder for C1.
+    # L01's second instalment (03-31) is not yet within the pre-due window; L04 (due 04-10) not due.
+    rows = plan(home, "2024-03-17")
+    assert [r for r in rows if r["client_id"] == "C1"] == []
+    assert [r for r in rows if r["client_id"] == "C4" and r["channel"] != "call"] == []
+    # 02-29: L01's first instalment is due and was paid that day: no due-day message either
+    assert [r for r in plan(home, "2024-02-29") if r["client_id"] == "C1"] == []

@@ -258,3 +258,29 @@ def test_starttls_with_a_private_ca(home, tmp_path):
     finally:
         controller.stop()
     assert result.sent == 1 and inbox.tls == [True]
+
+
+def test_sms_payload_is_configurable_and_stays_valid_json(home, gateway):
+    template = '{"message": {"recipient": "{to}", "body": "{text}"}, "reference": "{id}", "sender": "LOANS"}'
+    settings = settings_for(home, gateway=gateway, LOANWATCH_SMS__PAYLOAD=template)
+    assert send(settings, dt.date(2024, 4, 11), now=dt.datetime(2024, 4, 11, 9, 0, tzinfo=dt.timezone.utc)).sent == 1
+    body = gateway.received[0]["body"]
+    assert body["message"]["recipient"] == "+79990001122" and body["sender"] == "LOANS"
+    assert body["reference"] == "C4:overdue_1:2024-04-11" and "L04, L11" in body["message"]["body"]
+
+
+def test_rate_limit_spaces_deliveries(home, gateway):
+    """Two SMS days' worth at 2 a second: the second delivery waits about half a second."""
+    from loanwatch.notify.send import _deliver, _Stop, SendResult
+
+    settings = settings_for(home, gateway=gateway, LOANWATCH_NOTIFY__SMS_PER_SECOND="2")
+    ob = outbox.connect(settings)
+    messages = [{"message_id": f"C{i}:overdue_1:2024-04-11", "client_id": f"C{i}", "channel": "sms", "rule": "overdue_1",
+                 "recipient": f"+1555000{i}", "client_name": "X", "language": "en", "timezone": "UTC", "loans": "L1",
+                 "open_amount": 10, "due_date": None} for i in range(3)]
+    start = time.monotonic()
+    with _Stop() as stop:
+        _deliver(ob, settings, messages, NOON, SendResult(dt.date(2024, 4, 11)), stop)
+    ob.close()
+    assert len(gateway.received) == 3
+    assert time.monotonic() - start >= 0.95  # 3 deliveries at 2 a second: at least two half-second gaps

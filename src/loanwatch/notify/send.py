@@ -219,7 +219,7 @@ def _sms(message: dict, settings: Settings) -> None:
     if not sms["url"]:
         raise RuntimeError("no SMS gateway: set [sms] url")
     _, text, _ = render(message, settings)
-    body = json.dumps({"id": message["message_id"], "to": message["recipient"], "text": text}).encode()
+    body = json.dumps(sms_payload(sms["payload"], message["message_id"], message["recipient"], text)).encode()
     headers = {"Content-Type": "application/json", "Idempotency-Key": message["message_id"]}
     if sms.get("token"):
         headers["Authorization"] = f"Bearer {sms['token']}"
@@ -227,6 +227,25 @@ def _sms(message: dict, settings: Settings) -> None:
     with urllib.request.urlopen(req, timeout=30) as resp:
         if resp.status >= 300:
             raise RuntimeError(f"SMS gateway answered {resp.status}")
+
+
+def sms_payload(template: str, message_id: str, to: str, text: str):
+    """The gateway's JSON body: the configured template with {id}, {to}, {text} filled into its
+    strings (values are inserted after parsing, so any text stays valid JSON)."""
+    values = {"{id}": message_id, "{to}": to, "{text}": text}
+
+    def fill(node):
+        if isinstance(node, str):
+            for key, value in values.items():
+                node = node.replace(key, value)
+            return node
+        if isinstance(node, list):
+            return [fill(x) for x in node]
+        if isinstance(node, dict):
+            return {k: fill(v) for k, v in node.items()}
+        return node
+
+    return fill(json.loads(template))
 
 
 def _deliver(ob, settings: Settings, messages: list[dict], now: dt.datetime, result: SendResult, stop: _Stop) -> None:
