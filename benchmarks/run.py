@@ -135,8 +135,6 @@ def page_time(home: Path) -> dict:
 def query_times(serving: Path) -> dict:
     """In-process query time of the report and of an amount-filter change (what the UI waits for)."""
     sys.path.insert(0, str(ROOT / "src"))
-    import duckdb
-
     from loanwatch import reports
 
     from loanwatch.config import load_settings

@@ -468,19 +468,13 @@ def rejects(
     fmt: Format = FormatOption,
 ) -> None:
     """List quarantined rows: entity, file, line, field, reason, raw."""
-    from loanwatch.reports import Table
-    from loanwatch.warehouse import connect
+    from loanwatch import quality
 
-    settings = _settings(ctx)
-    if not settings.warehouse_path.exists():
-        _fail(f"{settings.home}: no warehouse yet; run `loanwatch ingest`")
-    con = connect(settings.warehouse_path, read_only=True)
-    cur = con.execute(
-        """SELECT entity, file_name AS file, line_no AS line, field, reason, raw FROM meta.rejects
-           WHERE ? IS NULL OR file_name = ? ORDER BY batch_id, line_no""",
-        [file, file],
-    )
-    render(Table([d[0] for d in cur.description], cur.fetchall()), fmt, title="Quarantined rows")
+    try:
+        table = quality.rejects(_settings(ctx), file)
+    except (LookupError, RuntimeError) as exc:
+        _fail(str(exc))
+    render(table, fmt, title="Quarantined rows")
 
 
 @app.command()

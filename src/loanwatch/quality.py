@@ -12,7 +12,7 @@ from typing import Iterator
 import duckdb
 
 from loanwatch.config import Settings
-from loanwatch.reports import Table
+from loanwatch.reports import Table, run_query
 from loanwatch.warehouse import connect
 
 
@@ -35,23 +35,42 @@ def _read(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
+def checks_of(con: duckdb.DuckDBPyConnection, build_id: int | None = None) -> Table:
+    """Every check of a build (default: the latest with results), failures first."""
+    return run_query(con, """
+        SELECT check_name AS "check", model, severity, status, failing_rows, sample_keys
+        FROM meta.dq_results
+        WHERE build_id = coalesce($build, (SELECT max(build_id) FROM meta.dq_results))
+        ORDER BY CASE status WHEN 'error' THEN 0 WHEN 'fail' THEN 1 WHEN 'warn' THEN 2 ELSE 3 END, check_name""",
+        {"build": build_id})
+
+
+def rejected_rows(con: duckdb.DuckDBPyConnection, file: str | None = None, newest_first: bool = False,
+                  limit: int | None = None) -> Table:
+    """Quarantined rows: entity, file, line, field, reason, raw."""
+    order = "batch_id DESC, line_no" if newest_first else "batch_id, line_no"
+    return run_query(con, f"""
+        SELECT entity, file_name AS file, line_no AS line, field, reason, raw FROM meta.rejects
+        WHERE $file IS NULL OR file_name = $file
+        ORDER BY {order} LIMIT $limit""", {"file": file, "limit": limit})
+
+
 def latest_results(settings: Settings, build_id: int | None = None) -> tuple[dict, Table]:
     with _read(settings) as con:
         row = con.execute(
             """SELECT build_id, status, data_date, published, message FROM meta.builds
                WHERE (? IS NULL AND status <> 'running') OR build_id = ? ORDER BY build_id DESC LIMIT 1""",
             [build_id, build_id],
-        ).fetchone()
-        if row is None:
+        ).fetchall()
+        if not row:
             raise LookupError("no build yet: run `loanwatch build`" if build_id is None else f"no build {build_id}")
-        build = dict(zip(["build_id", "status", "data_date", "published", "message"], row))
-        cur = con.execute(
-            """SELECT check_name AS "check", model, severity, status, failing_rows, sample_keys
-               FROM meta.dq_results WHERE build_id = ?
-               ORDER BY CASE status WHEN 'error' THEN 0 WHEN 'fail' THEN 1 WHEN 'warn' THEN 2 ELSE 3 END, check_name""",
-            [build["build_id"]],
-        )
-        return build, Table([d[0] for d in cur.description], cur.fetchall())
+        build = dict(zip(["build_id", "status", "data_date", "published", "message"], row[0]))
+        return build, checks_of(con, build["build_id"])
+
+
+def rejects(settings: Settings, file: str | None = None) -> Table:
+    with _read(settings) as con:
+        return rejected_rows(con, file)
 
 
 def check_rows(settings: Settings, check: str, limit: int = 1000) -> Table:

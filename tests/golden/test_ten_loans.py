@@ -30,7 +30,6 @@ import datetime as dt
 import json
 from decimal import Decimal as D
 
-import pytest
 
 from loanwatch import reports
 from tests.conftest import cli
@@ -231,8 +230,7 @@ def test_summary(golden_con):
     assert str(s["par30"]) == "0.666667"
 
 
-@pytest.mark.parametrize("option", [True])
-def test_dpd_counts_due_day_option(tmp_path, option):
+def test_dpd_counts_due_day_option(tmp_path):
     from tests.conftest import GOLDEN, build_home
     from loanwatch.serve import open_snapshot
 

@@ -17,7 +17,7 @@ from loanwatch.config import load_settings
 from loanwatch.notify import outbox
 from loanwatch.notify.plan import contact_plan
 from loanwatch.serve import open_snapshot
-from tests.conftest import GOLDEN, build_home
+from tests.conftest import GOLDEN
 
 EXTRA = GOLDEN.parent / "notify_extra"
 pytestmark = pytest.mark.integration

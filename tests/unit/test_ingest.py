@@ -200,7 +200,8 @@ def test_accounting_holds_in_the_manifest(settings, tmp_path):
 
 def test_cli_ingest_exit_codes_and_messages(tmp_path):
     home = tmp_path / "home"
-    good = write_lines(tmp_path / "ok" / "loans.jsonl", [LOAN]) if (tmp_path / "ok").mkdir() is None else None
+    (tmp_path / "ok").mkdir()
+    good = write_lines(tmp_path / "ok" / "loans.jsonl", [LOAN])
     out = cli("ingest", str(good), home=home)
     assert out.exit_code == 0
     assert "read 1, accepted 1, duplicates 0, rejected 0" in out.stdout

@@ -11,15 +11,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import sys
 from decimal import Decimal
-from pathlib import Path
 
 import duckdb
 import streamlit as st
 
-from loanwatch import reports
+from loanwatch import quality, reports
 from loanwatch.config import load_settings
 from loanwatch.dashboard import charts
 from loanwatch.reports import LoanFilter, Table
@@ -129,8 +127,7 @@ def page_overview(con, f: LoanFilter) -> None:
 def page_delinquency(con, f: LoanFilter) -> None:
     header(con, "Delinquency")
     buckets = reports.buckets(con, f=f)
-    only_buckets = Table(buckets.columns, [r for r in buckets.rows if not str(r[0]).startswith(("PAR", "NPL"))])
-    chart(charts.bars(only_buckets, "bucket", "principal_outstanding", "Principal outstanding by DPD bucket"),
+    chart(charts.bars(charts.bucket_rows(buckets), "bucket", "principal_outstanding", "Principal outstanding by DPD bucket"),
           buckets, "Buckets and PAR", "buckets")
     par = reports.par_monthly(con, f=f)
     chart(charts.lines(par, "month", ["par30", "par60", "par90"], "PAR over time", percent=True), par, "PAR by month", "par")
@@ -139,7 +136,7 @@ def page_delinquency(con, f: LoanFilter) -> None:
     if months:
         month = st.selectbox("Roll-rate month", months, index=len(months) - 1)
         chart(charts.roll_heatmap(rolls, month), rolls, "Roll rates", "roll-rates")
-        cure = Table(["month", "cure_rate"], [(r[0], r[6]) for r in rolls.rows if r[1] == "overdue"])
+        cure = charts.cure_rates(rolls)
         chart(charts.lines(cure, "month", ["cure_rate"], "Cure rate", percent=True), cure, "Cure rate", "cure")
 
 
@@ -214,17 +211,10 @@ def page_quality(con, f: LoanFilter) -> None:
         if last.get("status") != "success":
             st.error(f"Build {int(last['build_id'])} failed; the figures shown are from the last good build.")
             st.text("\n".join(str(e) for e in last.get("errors", [])))
-    results = reports._table(con, """
-        SELECT check_name AS "check", model, severity, status, failing_rows, sample_keys
-        FROM meta.dq_results WHERE build_id = (SELECT max(build_id) FROM meta.dq_results)
-        ORDER BY CASE status WHEN 'error' THEN 0 WHEN 'fail' THEN 1 WHEN 'warn' THEN 2 ELSE 3 END, 1""", {})
     st.subheader("Checks of the published build")
-    show_table(results, "Checks", "checks")
+    show_table(quality.checks_of(con), "Checks", "checks")
     st.subheader("Quarantined rows")
-    rejects = reports._table(con, """
-        SELECT entity, file_name AS file, line_no AS line, field, reason, raw
-        FROM meta.rejects ORDER BY batch_id DESC, line_no LIMIT 1000""", {})
-    show_table(rejects, "Quarantined rows", "rejects")
+    show_table(quality.rejected_rows(con, newest_first=True, limit=1000), "Quarantined rows", "rejects")
 
 
 PAGES = [

@@ -37,6 +37,17 @@ def text(values: list[Any]) -> list[str]:
     return [html.escape(str(v)) if v is not None else "" for v in values]
 
 
+def bucket_rows(buckets: Table) -> Table:
+    """The DPD-bucket rows of reports.buckets, without its PAR and NPL rows."""
+    return Table(buckets.columns, [r for r in buckets.rows if not str(r[0]).startswith(("PAR", "NPL"))])
+
+
+def cure_rates(rolls: Table) -> Table:
+    """The cure rate per month: the 'overdue -> cured' rows of reports.roll_rates."""
+    rows = rolls.as_dicts()
+    return Table(["month", "cure_rate"], [(r["month"], r["rate"]) for r in rows if r["from_bucket"] == "overdue"])
+
+
 def _layout(fig: go.Figure, title: str, yaxis: str | None = None, percent: bool = False) -> go.Figure:
     fig.update_layout(title=html.escape(title), margin=dict(l=40, r=20, t=50, b=40), height=380,
                       legend=dict(orientation="h", y=-0.2), template="plotly_white")

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -38,6 +36,9 @@ FRAUD_BASE = np.array([0.05, 0.08, 0.10, 0.20, 0.75])
 LOANS_PER_CLIENT = np.array([1.3, 1.0, 0.6, 0.2, 0.0])  # extra loans, Poisson mean
 
 PRODUCTS = ("installment", "cash", "bnpl", "bnpl_split", "payday")
+# bnpl_split is the generator's kind for BNPL with an explicit semi-monthly schedule; the files
+# call it bnpl like the others.
+PRODUCT_NAMES = {"bnpl_split": "bnpl"}
 PRODUCT_WEIGHTS = (0.35, 0.12, 0.25, 0.13, 0.15)
 
 OUTCOMES = ("no_answer", "busy", "wrong_number", "promise_to_pay", "refused", "callback", "paid", "dispute")

@@ -18,8 +18,10 @@ import duckdb
 from loanwatch.ingest.contract import ENTITIES
 from loanwatch.ingest.read import InputFile, discover, entity_of, format_of, read_lines
 
-_PART = """CASE WHEN t IS NULL OR $span = 0 THEN 1
-               ELSE least($parts, 1 + floor(epoch(t - $lo) / $span * $parts))::INTEGER END"""
+def _part(t: str) -> str:
+    """The part (1..N) of a record whose time is column t: its slice of the whole span."""
+    return (f"CASE WHEN {t} IS NULL OR $span = 0 THEN 1 "
+            f"ELSE least($parts, 1 + floor(epoch({t} - $lo) / $span * $parts))::INTEGER END")
 
 
 @dataclass
@@ -86,14 +88,14 @@ def split(inputs: list[Path], parts: int, out_dir: Path) -> SplitResult:
             if f.fmt == "csv":
                 con.execute(
                     f"""COPY (SELECT * EXCLUDE (__lw_rn, __lw_t) FROM _f{i}
-                              WHERE {_PART.replace('t IS NULL', '__lw_t IS NULL').replace('(t - ', '(__lw_t - ')} = $part
+                              WHERE {_part('__lw_t')} = $part
                               ORDER BY __lw_rn)
                         TO $target (FORMAT CSV, HEADER true)""",
                     {**params, "part": part, "target": str(target)},
                 )
             else:
                 raws = [r[0] for r in con.execute(
-                    f"SELECT raw FROM _f{i} WHERE {_PART} = $part ORDER BY line_no", {**params, "part": part}
+                    f"SELECT raw FROM _f{i} WHERE {_part('t')} = $part ORDER BY line_no", {**params, "part": part}
                 ).fetchall()]
                 if f.fmt == "array":
                     target.write_text("[\n" + ",\n".join(raws) + "\n]\n" if raws else "[]\n", encoding="utf-8")

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import duckdb
 
-from loanwatch.generate.portfolio import Portfolio
+from loanwatch.generate.portfolio import (
+    EMAIL_DOMAIN, LANGUAGES, LOCALES, OUTCOMES, PHONE_PREFIX, PRODUCT_NAMES, PRODUCTS, Portfolio,
+)
+from loanwatch.ingest.contract import EVENT_TYPES
 
 SUFFIX = {"jsonl": ".jsonl", "json": ".json", "csv": ".csv"}
 
@@ -27,13 +30,19 @@ def _money(col: str) -> str:
     return _MONEY.format(col=col)
 
 
+def _pick(values, index: str) -> str:
+    """SQL picking values[index] (0-based) from a list literal of our own constants."""
+    literal = ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+    return f"[{literal}][{index} + 1]"
+
+
 QUERIES = {
     "clients": f"""
         SELECT 'C' || lpad(CAST(idx AS VARCHAR), 7, '0') AS client_id,
                first || ' ' || last AS name,
                'c' || lpad(CAST(idx AS VARCHAR), 7, '0') || '@' ||
-                   ['correo.mx', 'pochta.ru', 'mail.example.com'][locale + 1] AS email,
-               ['+52', '+7', '+1'][locale + 1] || CAST(phone_seed AS VARCHAR) AS phone,
+                   {_pick([EMAIL_DOMAIN[x] for x in LOCALES], 'locale')} AS email,
+               {_pick([PHONE_PREFIX[x] for x in LOCALES], 'locale')} || CAST(phone_seed AS VARCHAR) AS phone,
                region, city,
                {_day('birth_day')} AS birth_date,
                CASE WHEN female THEN 'F' ELSE 'M' END AS gender,
@@ -41,7 +50,7 @@ QUERIES = {
                ['email', 'sms', 'call'][channel + 1] AS preferred_channel,
                dnc AS do_not_contact,
                tz AS timezone,
-               ['es', 'ru', 'en'][locale + 1] AS language,
+               {_pick([LANGUAGES[x] for x in LOCALES], 'locale')} AS language,
                {_ts('updated_sec')} AS updated_at
         FROM clients ORDER BY updated_sec, idx""",
     "loans": f"""
@@ -61,7 +70,7 @@ QUERIES = {
         SELECT 'L' || lpad(CAST(idx AS VARCHAR), 8, '0') AS loan_id,
                'C' || lpad(CAST(client AS VARCHAR), 7, '0') AS client_id,
                CASE WHEN merchant >= 0 THEN 'M' || lpad(CAST(merchant AS VARCHAR), 5, '0') END AS merchant_id,
-               ['installment', 'cash', 'bnpl', 'bnpl', 'payday'][product + 1] AS product,
+               {_pick([PRODUCT_NAMES.get(x, x) for x in PRODUCTS], 'product')} AS product,
                {_money('amount_cents')} AS amount,
                'USD' AS currency,
                CAST(rate AS DECIMAL(10,4)) AS interest_rate,
@@ -92,7 +101,7 @@ QUERIES = {
                {_ts('sec')} AS called_at,
                talk AS talk_seconds,
                total AS total_seconds,
-               ['no_answer', 'busy', 'wrong_number', 'promise_to_pay', 'refused', 'callback', 'paid', 'dispute'][outcome + 1] AS outcome,
+               {_pick(OUTCOMES, 'outcome')} AS outcome,
                CASE WHEN promised_cents >= 0 THEN {_money('promised_cents')} END AS promised_amount,
                CASE WHEN promised_day >= 0 THEN {_day('promised_day')} END AS promised_date
         FROM calls ORDER BY sec, idx""",
@@ -107,7 +116,7 @@ QUERIES = {
     "merchant_events": f"""
         SELECT 'E' || lpad(CAST(idx AS VARCHAR), 9, '0') AS event_id,
                'M' || lpad(CAST(merchant AS VARCHAR), 5, '0') AS merchant_id,
-               ['order_paid', 'payout', 'refund', 'fee', 'payout_reversed'][type + 1] AS event_type,
+               {_pick(EVENT_TYPES, 'type')} AS event_type,
                {_money('amount_cents')} AS amount,
                'USD' AS currency,
                {_ts('sec')} AS occurred_at

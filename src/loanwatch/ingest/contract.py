@@ -8,9 +8,8 @@ them is safe; user values only ever flow through the engine as data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-STATUSES = ("active", "closed", "defaulted", "written_off", "cancelled")
 CALL_OUTCOMES = ("no_answer", "busy", "wrong_number", "promise_to_pay", "refused", "callback", "paid", "dispute")
 EVENT_TYPES = ("order_paid", "payout", "refund", "fee", "payout_reversed")
 
@@ -39,9 +38,6 @@ class Entity:
     @property
     def table(self) -> str:
         return f"staging.{self.name}"
-
-    def field(self, name: str) -> Field:
-        return next(f for f in self.fields if f.name == name)
 
 
 def _id(name: str, required: bool = True) -> Field:

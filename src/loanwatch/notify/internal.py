@@ -3,7 +3,6 @@ summary by email. Figures come from `loanwatch.reports`, like everything else.""
 
 from __future__ import annotations
 
-import datetime as dt
 import smtplib
 import ssl
 from email.message import EmailMessage

@@ -29,14 +29,14 @@ import pyarrow as pa
 
 from loanwatch.config import Settings
 from loanwatch.notify import outbox
-from loanwatch.reports import Table, _table, as_of_date, due_day
+from loanwatch.reports import Table, run_query, as_of_date, dpd_sql, due_day
 
 RIGHT_PARTY = ("promise_to_pay", "refused", "callback", "paid", "dispute")
 
 _PLAN = """
 WITH states AS (
     SELECT st.loan_id, st.state, st.past_due_amount, st.cum_paid_amount,
-           CASE WHEN st.overdue_since_date IS NULL THEN 0 ELSE ($d - st.overdue_since_date) + $due_day END AS dpd
+           {dpd} AS dpd
     FROM marts.fct_loan_states st
     WHERE st.valid_from <= $d AND $d < st.valid_to AND st.is_active
 ),
@@ -223,7 +223,8 @@ def contact_plan(con: duckdb.DuckDBPyConnection, settings: Settings, plan_date: 
         "default_language": str(n["default_language"]), "show_all": bool(show_all),
     }
     right_party = "(" + ", ".join(f"'{o}'" for o in RIGHT_PARTY) + ")"
+    sql = _PLAN.replace("{right_party}", right_party).replace("{dpd}", dpd_sql("$d", "st.overdue_since_date"))
     try:
-        return _table(con, _PLAN.replace("{right_party}", right_party), params)
+        return run_query(con, sql, params)
     finally:
         con.unregister("_sent_week")

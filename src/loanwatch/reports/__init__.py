@@ -67,7 +67,8 @@ class Table:
         return [dict(zip(self.columns, r)) for r in self.rows]
 
 
-def _table(con: duckdb.DuckDBPyConnection, sql: str, params) -> Table:
+def run_query(con: duckdb.DuckDBPyConnection, sql: str, params) -> Table:
+    """Run a query with bound parameters; its result as a Table (every report goes through here)."""
     if isinstance(params, dict):
         # DuckDB refuses named parameters the statement does not use; queries vary by path.
         params = {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)}
@@ -100,11 +101,23 @@ def is_snapshot_date(con, day: dt.date) -> bool:
     return bool(con.execute("SELECT count(*) FROM marts.snapshot_dates WHERE snapshot_date = ?", [day]).fetchall()[0][0])
 
 
+def dpd_sql(date_expr: str, since_expr: str) -> str:
+    """DPD at a date inside a state interval (METRICS §3), as the marts compute it
+    (macros/delinquency.sql): 0 unless overdue; $due_day is the build's convention (due_day())."""
+    return f"CASE WHEN {since_expr} IS NULL THEN 0 ELSE ({date_expr} - {since_expr}) + $due_day END"
+
+
 def due_day(con) -> int:
     """The DPD convention of the build that made this snapshot (METRICS §3 option)."""
     row = con.execute("SELECT any_value(dpd_offset) FROM marts.snapshot_dates").fetchall()[0]
     return int(row[0] or 0)
 
+
+__all__ = [
+    "LoanFilter", "Table", "data_date", "buckets", "loans", "overdue_monthly", "par_monthly", "roll_rates",
+    "summary", "vintages", "find_loans", "loan_detail", "clients", "disbursed", "products", "regions",
+    "revenue", "risk", "weekly",
+]
 
 from loanwatch.reports.delinquency import (  # noqa: E402  (the public API of the package)
     buckets, loans, overdue_monthly, par_monthly, roll_rates, summary, vintages,

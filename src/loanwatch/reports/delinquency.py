@@ -10,7 +10,9 @@ from typing import Any
 
 import duckdb
 
-from loanwatch.reports import NO_FILTER, LoanFilter, Table, _table, as_of_date, due_day, is_snapshot_date, ratio6
+from loanwatch.reports import (
+    NO_FILTER, LoanFilter, Table, run_query, as_of_date, data_date, dpd_sql, due_day, is_snapshot_date, ratio6,
+)
 
 
 def _with_amounts(f: LoanFilter | None, min_amount, max_amount) -> LoanFilter:
@@ -28,7 +30,7 @@ def _with_amounts(f: LoanFilter | None, min_amount, max_amount) -> LoanFilter:
 # and the as-of date itself for its own month. Rows that the build precomputed (every month end
 # and the data date) come from fct_loan_snapshots; any other date is looked up in the state
 # timeline (the interval that contains it), with the same DPD rule as the mart.
-_LOANS_AT_DATES = """
+_LOANS_AT_DATES = f"""
 calendar AS (
     SELECT strftime(m, '%Y-%m') AS month,
            CASE WHEN last_day(m) > $as_of THEN $as_of ELSE last_day(m) END AS snapshot_date
@@ -47,8 +49,7 @@ loans_at_dates AS (
     WHERE c.snapshot_date IN (SELECT snapshot_date FROM precomputed)
     UNION ALL
     SELECT c.month, c.snapshot_date, st.loan_id, st.state,
-           CASE WHEN st.overdue_since_date IS NULL THEN 0
-                ELSE (c.snapshot_date - st.overdue_since_date) + $due_day END,
+           {dpd_sql('c.snapshot_date', 'st.overdue_since_date')},
            st.principal_outstanding_amount, st.past_due_amount
     FROM calendar c
     JOIN marts.fct_loan_states st ON st.valid_from <= c.snapshot_date AND c.snapshot_date < st.valid_to
@@ -63,25 +64,28 @@ def overdue_monthly(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None
     """METRICS §4: overdue share by month, count and amount versions; the filter selects loans first."""
     f = _with_amounts(f, min_amount, max_amount)
     where, params = f.sql("l")
-    as_of = as_of_date(con, as_of)
+    latest = data_date(con)
+    as_of = as_of or latest
+    if as_of is None:
+        raise ValueError("the warehouse has no loans yet: nothing to report")
     params.update(as_of=as_of, due_day=due_day(con))
-    if as_of == data_date_of(con):
-        # The usual case: every snapshot date is precomputed, and snapshots carry the amount.
-        source = "SELECT month, loan_id, amount, state, principal_outstanding_amount FROM marts.fct_loan_snapshots WHERE is_active"
-        loans_cte = f"loans_at_dates AS ({source})"
+    if as_of == latest:
+        # The usual case (every figure on the dashboard): every snapshot date was precomputed by
+        # the build, and the snapshot rows carry the loan amount.
+        source = """calendar AS (SELECT month FROM marts.snapshot_dates),
+        active AS (
+            SELECT month, loan_id, amount, state, principal_outstanding_amount
+            FROM marts.fct_loan_snapshots WHERE is_active)"""
     else:
-        loans_cte = _LOANS_AT_DATES.strip().rstrip(",")
-        loans_cte += """,
-        loans_at_dates_amounts AS (
-            SELECT d.*, l.amount FROM loans_at_dates d JOIN marts.dim_loans l USING (loan_id)
+        source = _LOANS_AT_DATES + """,
+        active AS (
+            SELECT d.month, d.loan_id, l.amount, d.state, d.principal_outstanding_amount
+            FROM loans_at_dates d JOIN marts.dim_loans l USING (loan_id)
             WHERE d.state IN ('current', 'overdue'))"""
-    table = "loans_at_dates" if as_of == data_date_of(con) else "loans_at_dates_amounts"
-    selected = (f"SELECT * FROM {table} AS l WHERE {where}" if f.amount_only
-                else f"SELECT d.* FROM {table} d JOIN marts.dim_loans l USING (loan_id) WHERE {where}")
-    calendar = "" if as_of != data_date_of(con) else """
-    calendar AS (SELECT month FROM marts.snapshot_dates),"""
+    selected = (f"SELECT * FROM active AS l WHERE {where}" if f.amount_only
+                else f"SELECT a.* FROM active a JOIN marts.dim_loans l USING (loan_id) WHERE {where}")
     sql = f"""
-    WITH {calendar if calendar else ''}{loans_cte},
+    WITH {source},
     selected AS ({selected}),
     monthly AS (
         SELECT month,
@@ -101,22 +105,15 @@ def overdue_monthly(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None
     FROM calendar c LEFT JOIN monthly m USING (month)
     ORDER BY c.month
     """
-    return _table(con, sql, params)
-
-
-def data_date_of(con) -> dt.date | None:
-    from loanwatch.reports import data_date
-
-    return data_date(con)
+    return run_query(con, sql, params)
 
 
 # Every loan at one date (METRICS §3): the state interval containing the date, with the DPD
 # rule of the marts and the bucket bounds of marts.dpd_buckets.
-_LOANS_AT = """
+_LOANS_AT = f"""
 at_date AS (
     SELECT st.loan_id, st.state, st.principal_outstanding_amount, st.past_due_amount,
-           CASE WHEN st.overdue_since_date IS NULL THEN 0
-                ELSE ($as_of - st.overdue_since_date) + $due_day END AS dpd
+           {dpd_sql('$as_of', 'st.overdue_since_date')} AS dpd
     FROM marts.fct_loan_states st
     WHERE st.valid_from <= $as_of AND $as_of < st.valid_to
 ),
@@ -149,7 +146,7 @@ def loans(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None,
     FROM loans_at AS l WHERE {where}
     ORDER BY loan_id
     """
-    return _table(con, sql, params)
+    return run_query(con, sql, params)
 
 
 def _loans_at(con, as_of: dt.date) -> str:
@@ -195,7 +192,7 @@ def summary(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: Loa
            {ratio6('round(over90 * 100)', 'round(outstanding * 100)')} AS npl
     FROM totals
     """
-    return _table(con, sql, params).as_dicts()[0]
+    return run_query(con, sql, params).as_dicts()[0]
 
 
 def buckets(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: LoanFilter | None = None) -> Table:
@@ -227,7 +224,7 @@ def buckets(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: Loa
            {ratio6('round(principal * 100)', 'round((SELECT principal FROM total) * 100)')} AS share
     FROM rows ORDER BY sort_order
     """
-    return _table(con, sql, params)
+    return run_query(con, sql, params)
 
 
 # Month-end transitions (METRICS §5): each loan active at S(m-1) with where it is at S(m): its
@@ -294,7 +291,7 @@ def roll_rates(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> T
     LEFT JOIN marts.dpd_buckets tb ON tb.bucket = a.to_bucket
     ORDER BY a.month, a.from_order, coalesce(tb.sort_order, CASE a.to_bucket WHEN 'closed' THEN 10 WHEN 'written_off' THEN 11 ELSE 12 END)
     """
-    return _table(con, sql, params)
+    return run_query(con, sql, params)
 
 
 def vintages(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Table:
@@ -334,7 +331,7 @@ def vintages(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Tab
     GROUP BY g.cohort_month, g.k, s.loans, s.amount
     ORDER BY g.cohort_month, g.k
     """
-    return _table(con, sql, params)
+    return run_query(con, sql, params)
 
 
 def par_monthly(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Table:
@@ -360,4 +357,4 @@ def par_monthly(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> 
     FROM marts.snapshot_dates d LEFT JOIN monthly m USING (month)
     ORDER BY d.month
     """
-    return _table(con, sql, params)
+    return run_query(con, sql, params)

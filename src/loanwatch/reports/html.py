@@ -13,7 +13,7 @@ from plotly.offline import get_plotlyjs
 
 from loanwatch import reports
 from loanwatch.dashboard import charts
-from loanwatch.reports import LoanFilter, Table
+from loanwatch.reports import LoanFilter
 
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -58,7 +58,7 @@ def render_html(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None, as_
     par = reports.par_monthly(con, f=f)
     rolls = reports.roll_rates(con, f=f)
     months = sorted({r[0] for r in rolls.rows})
-    cure = Table(["month", "cure_rate"], [(r[0], r[6]) for r in rolls.rows if r[1] == "overdue"])
+    cure = charts.cure_rates(rolls)
 
     def fig_html(fig, div_id: str) -> str:
         return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=charts.CONFIG)
@@ -66,8 +66,8 @@ def render_html(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None, as_
     sections = [
         {"title": "Overdue share by month", "chart": fig_html(charts.overdue_share(monthly), "overdue-share"), "table": monthly},
         {"title": "DPD buckets and PAR", "chart": fig_html(
-            charts.bars(Table(buckets.columns, [r for r in buckets.rows if not str(r[0]).startswith(("PAR", "NPL"))]),
-                        "bucket", "principal_outstanding", "Principal outstanding by DPD bucket"), "buckets"), "table": buckets},
+            charts.bars(charts.bucket_rows(buckets), "bucket", "principal_outstanding",
+                        "Principal outstanding by DPD bucket"), "buckets"), "table": buckets},
         {"title": "PAR over time", "chart": fig_html(charts.lines(par, "month", ["par30", "par60", "par90"], "PAR", percent=True), "par"), "table": None},
     ]
     if months:

@@ -7,7 +7,7 @@ import datetime as dt
 
 import duckdb
 
-from loanwatch.reports import NO_FILTER, LoanFilter, Table, _table, as_of_date, due_day, ratio6
+from loanwatch.reports import NO_FILTER, LoanFilter, Table, run_query, as_of_date, due_day, ratio6
 from loanwatch.reports.delinquency import _LOANS_AT
 
 
@@ -20,7 +20,7 @@ def disbursed(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Ta
     FROM marts.dim_loans l WHERE NOT l.is_cancelled AND {where}
     GROUP BY 1 ORDER BY 1
     """
-    return _table(con, sql, params)
+    return run_query(con, sql, params)
 
 
 def revenue(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Table:
@@ -48,7 +48,7 @@ def revenue(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Tabl
     FROM interest i FULL JOIN dues d USING (month)
     ORDER BY month
     """
-    return _table(con, sql, params)
+    return run_query(con, sql, params)
 
 
 def regions(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: LoanFilter | None = None) -> Table:
@@ -70,7 +70,7 @@ def regions(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: Loa
     HAVING count(*) FILTER (WHERE state NOT IN ('cancelled', 'not_issued')) > 0
     ORDER BY principal_outstanding DESC, region
     """
-    return _table(con, sql, params)
+    return run_query(con, sql, params)
 
 
 # ever-60+: the loan was more than 60 days past due at some month-end snapshot (or the as-of).
@@ -107,7 +107,7 @@ def risk(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: LoanFi
            {ratio6("count(*) FILTER (WHERE state = 'written_off')", "count(*)")} AS write_off_rate
     FROM banded GROUP BY 1, 2 ORDER BY 1 DESC, 2
     """
-    return _table(con, sql, params)
+    return run_query(con, sql, params)
 
 
 def products(con: duckdb.DuckDBPyConnection, view: str = "terms", as_of: dt.date | None = None,
@@ -124,7 +124,7 @@ def products(con: duckdb.DuckDBPyConnection, view: str = "terms", as_of: dt.date
         FROM marts.dim_loans l WHERE NOT l.is_cancelled AND {where}
         GROUP BY 1, 2 ORDER BY loans DESC, 1, 2
         """
-        return _table(con, sql, params)
+        return run_query(con, sql, params)
     if view != "merchants":
         raise ValueError("view: terms or merchants")
     params.update(as_of=as_of_date(con, as_of), due_day=due_day(con), top=top)
@@ -138,7 +138,7 @@ def products(con: duckdb.DuckDBPyConnection, view: str = "terms", as_of: dt.date
     WHERE l.merchant_id IS NOT NULL AND l.state NOT IN ('cancelled', 'not_issued') AND {where}
     GROUP BY l.merchant_id ORDER BY loans DESC, amount DESC, l.merchant_id LIMIT $top
     """
-    return _table(con, sql, params)
+    return run_query(con, sql, params)
 
 
 def clients(con: duckdb.DuckDBPyConnection, view: str = "repeat", f: LoanFilter | None = None, top: int = 10) -> Table:
@@ -200,7 +200,7 @@ def clients(con: duckdb.DuckDBPyConnection, view: str = "repeat", f: LoanFilter 
         """
     else:
         raise ValueError("view: repeat, profit or rates")
-    return _table(con, sql, params)
+    return run_query(con, sql, params)
 
 
 def weekly(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None) -> Table:

@@ -37,14 +37,6 @@ class DbtRun:
     results: list[NodeResult] = field(default_factory=list)
     error: str = ""
 
-    @property
-    def failed_tests(self) -> list[NodeResult]:
-        return [r for r in self.results if r.resource_type in ("test", "unit_test") and r.status in ("fail", "error")]
-
-    @property
-    def failed_models(self) -> list[NodeResult]:
-        return [r for r in self.results if r.resource_type == "model" and r.status == "error"]
-
 
 def write_profile(settings: Settings, target: str = "duckdb", extra: dict[str, Any] | None = None) -> Path:
     profiles_dir = settings.home / ".dbt"
