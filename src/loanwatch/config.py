@@ -97,6 +97,11 @@ class Settings:
         return self.home / "warehouse.duckdb"
 
     @property
+    def published_path(self) -> Path:
+        """The build's copy of what readers need (DuckDB): publishing copies this file."""
+        return self.home / "published.duckdb"
+
+    @property
     def serving_path(self) -> Path:
         return self.home / "serving.duckdb"
 

@@ -19,7 +19,7 @@ import duckdb
 from loanwatch.config import Settings
 from loanwatch.ingest.contract import ENTITIES, staging_ddl
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: staging rows no longer carry record_hash (content is compared where keys meet)
 
 
 class WarehouseBusy(RuntimeError):
@@ -155,6 +155,9 @@ def init_warehouse(con: duckdb.DuckDBPyConnection) -> None:
         for statement in staging_ddl(entity):
             con.execute(statement)
     current = con.execute("SELECT max(version) FROM meta.schema_version").fetchone()[0]
+    if current is not None and current < 2:
+        for entity in ENTITIES.values():
+            con.execute(f"ALTER TABLE {entity.table} DROP COLUMN IF EXISTS record_hash")
     if current is None or current < SCHEMA_VERSION:
         con.execute("INSERT INTO meta.schema_version VALUES (?, now())", [SCHEMA_VERSION])
 

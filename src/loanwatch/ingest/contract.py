@@ -160,8 +160,9 @@ LINEAGE_COLUMNS = (
     ("batch_id", "BIGINT"),
     ("file_name", "VARCHAR"),
     ("line_no", "BIGINT"),
-    ("record", "VARCHAR"),       # the raw record as read, unknown fields included
-    ("record_hash", "VARCHAR"),  # hash of the typed content: equal hash = same record
+    # the raw record as read, unknown fields included; zstd writes long text about twice as fast
+    # as the default string compressions, and smaller
+    ("record", "VARCHAR USING COMPRESSION zstd"),
 )
 
 
@@ -188,12 +189,9 @@ _BOOL_FALSE = "('false', '0', 'no', 'f', 'n')"
 
 def _date_shape(v: str, exact: bool) -> str:
     """YYYY-MM-DD at the start (and nothing else, when exact): the engine's casts are lenient
-    (they take 2024-1-5), and a positional test is far cheaper per row than a regex."""
-    shape = (
-        f"substr({v}, 5, 1) = '-' AND substr({v}, 8, 1) = '-' "
-        f"AND regexp_full_match(substr({v}, 1, 4) || substr({v}, 6, 2) || substr({v}, 9, 2), '[0-9]{{8}}')"
-    )
-    return f"(length({v}) = 10 AND {shape})" if exact else f"(length({v}) >= 10 AND {shape})"
+    (they take 2024-1-5)."""
+    pattern = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    return f"regexp_full_match({v}, '{pattern}')" if exact else f"regexp_matches({v}, '^{pattern}')"
 
 
 def _shown(expr: str) -> str:
@@ -303,23 +301,15 @@ def validation_sql(entity: Entity) -> str:
     case_reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for _, c, r in conditions) + " END"
     schedule_cte = _schedule_cte(entity)
 
+    # One JSON parse per line: from_json fails (NULL under try) only on invalid JSON or a JSON
+    # null; any other value parses, so a non-object is told by its first character.
     return f"""
-WITH parsed AS (
+WITH fields AS (
     SELECT line_no, raw,
-        json_valid(raw) AS is_json
-    FROM _lines
-), objects AS (
-    SELECT line_no, raw, is_json,
-        is_json AND try(json_type(raw)) = 'OBJECT' AS is_object
-    FROM parsed
-), fields AS (
-    SELECT line_no, raw, is_json, is_object,
+        r IS NOT NULL OR json_valid(raw) AS is_json,
+        r IS NOT NULL AND starts_with(ltrim(raw, E' \\t\\r\\n'), '{{') AS is_object,
         {text_cols}
-    FROM (
-        SELECT line_no, raw, is_json, is_object,
-            CASE WHEN is_object THEN try(from_json(raw, '{struct}')) END AS r
-        FROM objects
-    )
+    FROM (SELECT line_no, raw, try(from_json(raw, '{struct}')) AS r FROM _lines)
 ), typed AS (
     SELECT *,
         {", ".join(typed_cols)}

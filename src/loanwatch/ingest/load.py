@@ -14,7 +14,7 @@ from zoneinfo import available_timezones
 import duckdb
 
 from loanwatch.ingest.contract import ENTITIES, Entity, validation_sql
-from loanwatch.ingest.read import InputFile, UnreadableFile, content_hash, entity_of, format_of, read_lines
+from loanwatch.ingest.read import InputFile, UnreadableFile, content_hash, entity_of, explain, format_of, read_lines
 
 
 @dataclass
@@ -66,8 +66,17 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, entity_name: str | N
         unreadable = ("cannot tell the entity from the file name: name it after one of "
                       + ", ".join(ENTITIES) + " (e.g. loans_01.jsonl) or pass --entity")
     else:
+        f = InputFile(path, entity.name, format_of(path))
         try:
-            reader_rejects = read_lines(con, InputFile(path, entity.name, format_of(path)))
+            reader_rejects = read_lines(con, f)
+            try:
+                # Lines are numbered by now: the rest needs no order (line_no travels along).
+                con.execute("SET preserve_insertion_order = false")
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _valid AS {validation_sql(entity)}")
+            except duckdb.Error as exc:
+                raise UnreadableFile(explain(exc, f)) from None
+            finally:
+                con.execute("DROP TABLE IF EXISTS _lines")  # the raw text lives on in _valid
         except UnreadableFile as exc:
             unreadable = str(exc)
 
@@ -103,49 +112,52 @@ def _record_batch(con, batch_id, entity, path: Path, digest, read, accepted, dup
 
 
 def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_rejects: list) -> FileResult:
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _valid AS {validation_sql(entity)}")
-    lines_read = con.execute("SELECT count(*) FROM _lines").fetchone()[0]
-    con.execute("DROP TABLE _lines")  # the raw text lives on in _valid; keep one copy in memory
+    lines_read = con.execute("SELECT count(*) FROM _valid").fetchone()[0]
     version_key = [entity.key] + (["updated_at"] if entity.versioned else [])
     key_cols = ", ".join(version_key)
     typed = [x.name for x in entity.fields]
-    # Content identity: the typed values, so key order, spacing or 12.0 vs 12 do not matter.
-    content = ", ".join(typed)
-    # Most keys occur once in a file: only keys that repeat need the (sorting) window.
-    # _classified holds the fate of each valid row (no copy of its content): most keys occur
-    # once in a file, so only keys that repeat need the (sorting) window.
+    # Content identity is the typed values (so key order, spacing or 12.0 vs 12 do not matter),
+    # compared only where a key repeats in the file or already exists in staging: most keys are
+    # new, and need neither a hash nor a sort.
+    def content(alias: str = "") -> str:
+        return "row(" + ", ".join(alias + x for x in typed) + ")"
+
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _classified AS
         WITH candidates AS (
-            SELECT line_no, {key_cols}, md5(row({content})::VARCHAR) AS record_hash
-            FROM _valid WHERE error_reason IS NULL
+            SELECT line_no, {key_cols} FROM _valid WHERE error_reason IS NULL
         ), repeated AS (
             SELECT {key_cols} FROM candidates GROUP BY {key_cols} HAVING count(*) > 1
         ), ranked AS (
             SELECT line_no,
                 row_number() OVER w AS rn,
-                first_value(record_hash) OVER w AS first_hash,
+                {content()} IS NOT DISTINCT FROM first_value({content()}) OVER w AS same_as_first,
                 first_value(line_no) OVER w AS first_line
-            FROM candidates SEMI JOIN repeated USING ({key_cols})
+            FROM _valid SEMI JOIN repeated USING ({key_cols})
+            WHERE error_reason IS NULL
             WINDOW w AS (PARTITION BY {key_cols} ORDER BY line_no)
         ), existing AS (
-            SELECT {key_cols}, any_value(record_hash) AS old_hash,
-                   any_value(file_name) AS old_file, any_value(line_no) AS old_line
-            FROM {entity.table}
-            WHERE {entity.key} IN (SELECT {entity.key} FROM candidates)
-            GROUP BY {key_cols}
+            SELECT c.line_no, any_value(s.file_name) AS old_file, any_value(s.line_no) AS old_line,
+                bool_or({content("s.")} IS NOT DISTINCT FROM {content("v.")}) AS same_as_old
+            FROM candidates c
+            JOIN {entity.table} s USING ({key_cols})
+            JOIN _valid v ON v.line_no = c.line_no
+            GROUP BY c.line_no
         )
-        SELECT c.line_no, c.{entity.key} AS key_value, c.record_hash, r.first_line, e.old_file, e.old_line,
-            CASE
-                WHEN e.old_hash = c.record_hash THEN 'duplicate'
-                WHEN e.old_hash IS NOT NULL THEN 'conflict_existing'
-                WHEN r.rn > 1 AND c.record_hash = r.first_hash THEN 'duplicate'
-                WHEN r.rn > 1 THEN 'conflict_file'
-                ELSE 'accept'
-            END AS fate
-        FROM candidates c
-        LEFT JOIN ranked r USING (line_no)
-        LEFT JOIN existing e USING ({key_cols})
+        -- Only the rows that are not simply accepted: the few duplicates and conflicts.
+        SELECT * FROM (
+            SELECT c.line_no, c.{entity.key} AS key_value, r.first_line, e.old_file, e.old_line,
+                CASE
+                    WHEN e.same_as_old THEN 'duplicate'
+                    WHEN e.line_no IS NOT NULL THEN 'conflict_existing'
+                    WHEN r.rn > 1 AND r.same_as_first THEN 'duplicate'
+                    WHEN r.rn > 1 THEN 'conflict_file'
+                END AS fate
+            FROM candidates c
+            LEFT JOIN ranked r USING (line_no)
+            LEFT JOIN existing e USING (line_no)
+            WHERE r.line_no IS NOT NULL OR e.line_no IS NOT NULL
+        ) WHERE fate IS NOT NULL
     """)
 
     what = f"same {entity.key}" + (" and updated_at" if entity.versioned else "")
@@ -169,9 +181,9 @@ def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_re
 
     columns = ", ".join(typed)
     con.execute(f"""
-        INSERT INTO {entity.table} (batch_id, file_name, line_no, record, record_hash, {columns})
-        SELECT ?, ?, v.line_no, v.raw, c.record_hash, {", ".join("v." + x for x in typed)}
-        FROM _valid v JOIN _classified c USING (line_no) WHERE c.fate = 'accept'
+        INSERT INTO {entity.table} (batch_id, file_name, line_no, record, {columns})
+        SELECT ?, ?, v.line_no, v.raw, {", ".join("v." + x for x in typed)}
+        FROM _valid v ANTI JOIN _classified c USING (line_no) WHERE v.error_reason IS NULL
     """, [batch_id, path.name])
     if entity.name == "loans":
         con.execute("""
@@ -183,18 +195,18 @@ def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_re
             FROM (
                 SELECT loan_id, updated_at,
                        unnest(sched) AS item, unnest(generate_series(1, len(sched))) AS n
-                FROM _valid v JOIN _classified c USING (line_no) WHERE c.fate = 'accept' AND v.sched IS NOT NULL
+                FROM _valid v ANTI JOIN _classified c USING (line_no)
+                WHERE v.error_reason IS NULL AND v.sched IS NOT NULL
             ) AS i(loan_id, updated_at, item, n)
         """, [batch_id])
 
-    read, invalid, accepted, dups, conflicts = con.execute("""
-        SELECT ?,
-               (SELECT count(*) FROM _valid WHERE error_reason IS NOT NULL),
-               count(*) FILTER (WHERE fate = 'accept'),
+    invalid, dups, conflicts = con.execute("""
+        SELECT (SELECT count(*) FROM _valid WHERE error_reason IS NOT NULL),
                count(*) FILTER (WHERE fate = 'duplicate'),
                count(*) FILTER (WHERE fate LIKE 'conflict%')
         FROM _classified
-    """, [lines_read]).fetchone()
+    """).fetchone()
+    read, accepted = lines_read, lines_read - invalid - dups - conflicts
     read += len(reader_rejects)
     rejected = invalid + conflicts + len(reader_rejects)
     status = "loaded" if rejected == 0 else "partial"

@@ -99,7 +99,7 @@ SELECT line_no, raw FROM (
     SELECT row_number() OVER () AS line_no, raw
     FROM read_csv(?, columns = {'raw': 'VARCHAR'}, header = false, delim = E'\\x01',
                   quote = E'\\x02', escape = E'\\x03', auto_detect = false, strict_mode = false)
-) WHERE raw IS NOT NULL AND trim(raw) <> ''
+) WHERE raw IS NOT NULL AND NOT regexp_full_match(raw, ' *')
 """
 
 _ARRAY = """
@@ -135,6 +135,8 @@ def read_lines(con: duckdb.DuckDBPyConnection, f: InputFile) -> list[tuple[int, 
     Raises UnreadableFile when nothing of the file can be read.
     """
     path = str(f.path)
+    # Lines are numbered in file order (row_number() OVER ()), which needs ordered reading.
+    con.execute("SET preserve_insertion_order = true")
     try:
         if f.fmt == "ndjson":
             con.execute(_NDJSON, [path])
@@ -155,7 +157,7 @@ def read_lines(con: duckdb.DuckDBPyConnection, f: InputFile) -> list[tuple[int, 
         else:
             raise UnreadableFile("unknown file type: expected .json, .jsonl, .ndjson or .csv (optionally .gz)")
     except duckdb.Error as exc:
-        raise UnreadableFile(_explain(exc, f)) from None
+        raise UnreadableFile(explain(exc, f)) from None
     return []
 
 
@@ -168,7 +170,7 @@ def _is_empty(path: Path) -> bool:
         return False
 
 
-def _explain(exc: Exception, f: InputFile) -> str:
+def explain(exc: Exception, f: InputFile) -> str:
     """A reason a person understands, from an engine error about a whole file."""
     # Engine messages name the file by its full path; the reason is stored beside the file name.
     text = re.sub(r' in file "[^"]*"', "", str(exc))

@@ -1,51 +1,59 @@
 """The read-only serving snapshot that reports and the dashboard read.
 
 DuckDB allows one writer process or many readers, never both, so after a successful build the
-pipeline copies what readers need (schemas core, marts, meta) into a new file and renames it over
-``serving.duckdb`` in one atomic step. A reader that has the old file open keeps reading it; the
+pipeline copies what readers need (schemas core, marts: the file ``published.duckdb`` that the
+build writes them to; and the meta tables) into a new file and renames it over ``serving.duckdb``
+in one atomic step. A reader that has the old file open keeps reading it; the
 next open sees the new one. A build that fails its checks never publishes.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import duckdb
 
 from loanwatch.config import Settings
 
-PUBLISHED_SCHEMAS = ("core", "marts", "meta")
-
-
 class NoSnapshot(RuntimeError):
     """Nothing has been published yet."""
 
 
 def publish(con: duckdb.DuckDBPyConnection, settings: Settings) -> Path:
-    """Copy the published schemas of the open warehouse into a fresh snapshot, then swap it in."""
+    """Copy the published database into a fresh snapshot, add the meta tables, then swap it in.
+
+    The build writes what readers need (schemas core and marts) to ``published.duckdb``, so a
+    snapshot is a plain file copy, whatever the size of the warehouse; only the small meta
+    tables are copied row by row.
+    """
+    source = settings.published_path
     target = settings.serving_path
     tmp = target.with_name(target.name + ".tmp")
     for leftover in (tmp, Path(str(tmp) + ".wal")):
         if leftover.exists():
             leftover.unlink()
+    attached = con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = 'published'").fetchone()[0]
+    if not attached:
+        con.execute("ATTACH ? AS published", [str(source)])
+    # Everything dbt wrote is in the file itself (no pending WAL), and stays so: nothing else
+    # writes it while the writer lock is held.
+    con.execute("CHECKPOINT published")
+    if not attached:
+        con.execute("DETACH published")
+    shutil.copyfile(source, tmp)
     con.execute("ATTACH ? AS serving_new", [str(tmp)])
     try:
-        # Tables, and views materialised (a view's sources, in staging, are not published).
-        tables = con.execute(
-            """SELECT schema_name, table_name FROM duckdb_tables()
-               WHERE database_name = current_database() AND schema_name IN $schemas
-               UNION ALL
-               SELECT schema_name, view_name FROM duckdb_views()
-               WHERE database_name = current_database() AND schema_name IN $schemas AND NOT internal
-               ORDER BY 1, 2""",
-            {"schemas": list(PUBLISHED_SCHEMAS)},
+        con.execute("CREATE SCHEMA IF NOT EXISTS serving_new.meta")
+        meta = con.execute(
+            """SELECT table_name FROM duckdb_tables()
+               WHERE database_name = current_database() AND schema_name = 'meta' ORDER BY 1"""
         ).fetchall()
-        for schema in PUBLISHED_SCHEMAS:
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS serving_new.{schema}")
-        for schema, table in tables:
-            # Names come from the engine's own catalog of our schemas; quoted all the same.
-            con.execute(f'CREATE TABLE serving_new."{schema}"."{table}" AS SELECT * FROM "{schema}"."{table}"')
+        for (table,) in meta:
+            # Names come from the engine's own catalog of our schema; quoted all the same.
+            con.execute(f'CREATE OR REPLACE TABLE serving_new.meta."{table}" AS SELECT * FROM meta."{table}"')
+        con.execute("CHECKPOINT serving_new")
     finally:
         con.execute("DETACH serving_new")
     with open(tmp, "rb") as fh:

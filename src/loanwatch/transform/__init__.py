@@ -44,7 +44,9 @@ def write_profile(settings: Settings, target: str = "duckdb", extra: dict[str, A
     outputs: dict[str, Any] = {
         # Models use naive UTC timestamps only, so no session time zone is needed here; and the
         # default configuration lets the same process open the file again after dbt (publish).
-        "duckdb": {"type": "duckdb", "path": str(settings.warehouse_path), "threads": 2},
+        "duckdb": {"type": "duckdb", "path": str(settings.warehouse_path), "threads": 2,
+                   # models configured `database: published` (what readers need) live here
+                   "attach": [{"path": str(settings.published_path), "alias": "published"}]},
     }
     if extra:
         outputs.update(extra)

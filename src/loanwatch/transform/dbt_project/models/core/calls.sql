@@ -1,3 +1,5 @@
--- A view: events need no copy of their own.
-{{ config(materialized='view') }}
+-- Events appended by batch: a call never changes once loaded.
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ batch_incremental_hook() }}") }}
 select * from {{ ref('stg_calls') }}
+where {{ for_new_batches() }}
