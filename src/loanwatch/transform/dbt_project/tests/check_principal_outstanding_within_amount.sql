@@ -3,4 +3,5 @@
 select s.loan_id, s.valid_from, s.principal_outstanding_amount, l.amount
 from {{ ref('fct_loan_states') }} as s
 inner join {{ ref('loans') }} as l on l.loan_id = s.loan_id
-where s.principal_outstanding_amount < 0 or s.principal_outstanding_amount > l.amount
+where {{ changed_loans_only('s.loan_id') }}
+  and (s.principal_outstanding_amount < 0 or s.principal_outstanding_amount > l.amount)

@@ -7,6 +7,6 @@ select
     sum(i.principal_amount) as principal_total
 from {{ ref('loans') }} as loans
 inner join {{ ref('int_instalments_scheduled') }} as i on i.loan_id = loans.loan_id
-where not loans.is_cancelled
+where not loans.is_cancelled and {{ changed_loans_only('loans.loan_id') }}
 group by loans.loan_id, loans.amount
 having abs(sum(i.principal_amount) - loans.amount) > 0.01 * count(*)
