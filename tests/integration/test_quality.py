@@ -23,6 +23,11 @@ def test_failing_error_check_keeps_the_previous_snapshot(tmp_path):
     assert cli("ingest", str(GOLDEN), home=home).exit_code == 0
     assert cli("build", home=home).exit_code == 0
     before = cli("report", "overdue-monthly", "-f", "csv", home=home).stdout
+    compiled = home / ".dbt" / "target" / "compiled" / "loanwatch"
+    check_sql = compiled / "tests" / "check_principal_outstanding_within_amount.sql"
+    [unique_sql] = (compiled / "models" / "marts" / "_marts.yml").glob("unique_combination_fct_loan_states*.sql")
+    # the first build is a full one: its checks look at every loan
+    assert "int_loans_changed" not in check_sql.read_text() + unique_sql.read_text()
     snapshot = home / "serving.duckdb"
     inode = snapshot.stat().st_ino
 
@@ -34,6 +39,8 @@ def test_failing_error_check_keeps_the_previous_snapshot(tmp_path):
     result = cli("build", home=home)
     assert result.exit_code == 1
     assert "check check_principal_outstanding_within_amount failed" in result.stderr
+    # an incremental build checks the loans it recomputed (here L99), and only those
+    assert "int_loans_changed" in check_sql.read_text() and "int_loans_changed" in unique_sql.read_text()
     assert "the previous serving snapshot stays published" in result.stderr
     assert snapshot.stat().st_ino == inode
     assert cli("report", "overdue-monthly", "-f", "csv", home=home).stdout == before

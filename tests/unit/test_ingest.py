@@ -219,3 +219,31 @@ def test_cli_ingest_exit_codes_and_messages(tmp_path):
     assert cli("ingest", "--entity", "widgets", str(good), home=home).exit_code == 2
     out = cli("batches", "--format", "json", home=home)
     assert [b["status"] for b in json.loads(out.stdout)] == ["loaded", "partial"]
+
+
+def test_upgrade_from_schema_1_drops_record_hash_and_keeps_duplicate_detection(settings, tmp_path):
+    """A warehouse written before schema 2 had a record_hash column in every staging table;
+    `init` drops it, and a record sent again is still told from a changed one by its content."""
+    import duckdb
+
+    settings.home.mkdir(parents=True)
+    con = duckdb.connect(str(settings.warehouse_path))
+    con.execute("CREATE SCHEMA meta; CREATE TABLE meta.schema_version (version INTEGER, applied_at TIMESTAMP)")
+    con.execute("INSERT INTO meta.schema_version VALUES (1, now())")
+    con.execute("""CREATE SCHEMA staging; CREATE TABLE staging.payments (batch_id BIGINT, file_name VARCHAR,
+                   line_no BIGINT, record VARCHAR, record_hash VARCHAR, payment_id VARCHAR, loan_id VARCHAR,
+                   paid_at TIMESTAMP, amount DECIMAL(18,2), type VARCHAR, reverses VARCHAR, channel VARCHAR)""")
+    con.execute("""INSERT INTO staging.payments VALUES (1, 'old.jsonl', 4, '{}', 'abc', 'P1', 'L1',
+                   '2024-02-15 10:00:00', 100.00, 'payment', NULL, NULL)""")
+    con.close()
+
+    same = {"payment_id": "P1", "loan_id": "L1", "paid_at": "2024-02-15T10:00:00Z", "amount": "100.0"}
+    changed = {**same, "payment_id": "P1", "amount": 90}
+    result, rejects = load(settings, write_lines(tmp_path / "payments_2.jsonl", [same, changed]))
+    assert (result.accepted, result.duplicates, result.rejected) == (0, 1, 1)
+    assert rejects[0][:2] == (2, "payment_id")
+    assert "conflicts with the record loaded from old.jsonl:4" in rejects[0][2]
+    with open_writer(settings) as con:
+        columns = [r[0] for r in con.execute("DESCRIBE staging.payments").fetchall()]
+        assert "record_hash" not in columns
+        assert con.execute("SELECT max(version) FROM meta.schema_version").fetchone()[0] == 2
