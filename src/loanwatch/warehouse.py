@@ -30,10 +30,6 @@ def connect(path: Path, read_only: bool = False, memory_limit: str | None = None
     con = duckdb.connect(str(path), read_only=read_only)
     # Contract: timestamps without an offset are UTC, and a payment's day is its UTC date.
     con.execute("SET TimeZone = 'UTC'")
-    if not read_only:
-        # Ingest numbers lines in file order (row_number() OVER ()); a build in the same process
-        # may have turned this instance-wide setting off.
-        con.execute("SET preserve_insertion_order = true")
     if memory_limit:
         con.execute(f"SET memory_limit = '{_size(memory_limit)}'")
     return con

@@ -112,7 +112,6 @@ def _record_batch(con, batch_id, entity, path: Path, digest, read, accepted, dup
 
 
 def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_rejects: list) -> FileResult:
-    lines_read = con.execute("SELECT count(*) FROM _valid").fetchone()[0]
     version_key = [entity.key] + (["updated_at"] if entity.versioned else [])
     key_cols = ", ".join(version_key)
     typed = [x.name for x in entity.fields]
@@ -200,14 +199,14 @@ def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_re
             ) AS i(loan_id, updated_at, item, n)
         """, [batch_id])
 
-    invalid, dups, conflicts = con.execute("""
-        SELECT (SELECT count(*) FROM _valid WHERE error_reason IS NOT NULL),
-               count(*) FILTER (WHERE fate = 'duplicate'),
-               count(*) FILTER (WHERE fate LIKE 'conflict%')
-        FROM _classified
+    lines, invalid, dups, conflicts = con.execute("""
+        SELECT count(*), count(*) FILTER (WHERE error_reason IS NOT NULL),
+               (SELECT count(*) FILTER (WHERE fate = 'duplicate') FROM _classified),
+               (SELECT count(*) FILTER (WHERE fate LIKE 'conflict%') FROM _classified)
+        FROM _valid
     """).fetchone()
-    read, accepted = lines_read, lines_read - invalid - dups - conflicts
-    read += len(reader_rejects)
+    accepted = lines - invalid - dups - conflicts
+    read = lines + len(reader_rejects)
     rejected = invalid + conflicts + len(reader_rejects)
     status = "loaded" if rejected == 0 else "partial"
     examples = [
