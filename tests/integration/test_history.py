@@ -52,3 +52,39 @@ def test_a_late_arriving_earlier_version_lands_in_its_place(tmp_path):
     con = open_snapshot(settings)
     assert reports.loans(con, as_of=dt.date(2024, 4, 30)).rows[0][3] == "cancelled"
     assert con.execute("SELECT count(*) FROM marts.fct_loan_states").fetchone()[0] == 0
+
+
+def test_later_client_and_merchant_versions_reach_earlier_loans_on_an_incremental_build(tmp_path):
+    """dim_loans is recomputed for the loans of clients and merchants with new versions, not
+    only for loans with new versions; a deleted client leaves core.clients."""
+    settings = load_settings(tmp_path / "home", environ={})
+
+    def batch(name, **files):
+        folder = tmp_path / name
+        folder.mkdir()
+        for entity, records in files.items():
+            (folder / f"{entity}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        with open_writer(settings) as con:
+            ingest_paths(con, [folder])
+        assert build(settings).status == "success"
+
+    c1 = {"client_id": "C1", "name": "Ana", "region": "Jalisco", "updated_at": "2024-01-01T00:00:00Z"}
+    c2 = {"client_id": "C2", "name": "Boris", "region": "Moscow", "updated_at": "2024-01-01T00:00:00Z"}
+    m1 = {"merchant_id": "M1", "name": "Shop", "updated_at": "2024-01-01T00:00:00Z"}
+    batch("b1", clients=[c1, c2], merchants=[m1],
+          loans=[dict(V1, merchant_id="M1"), dict(V1, loan_id="L2", client_id="C2")])
+    # a later batch: C1 moved, M1 renamed, C2 deleted; no loan record at all
+    batch("b2", clients=[dict(c1, region="Sonora", updated_at="2024-03-01T00:00:00Z"),
+                         {"client_id": "C2", "updated_at": "2024-03-01T00:00:00Z", "deleted": True}],
+          merchants=[dict(m1, name="Shop & Co", updated_at="2024-03-01T00:00:00Z")])
+
+    con = open_snapshot(settings)
+    builds = con.execute("SELECT full_refresh FROM meta.builds ORDER BY build_id").fetchall()
+    assert builds == [(True,), (False,)]
+    assert con.execute("SELECT loan_id, client_name, region, merchant_name FROM marts.dim_loans ORDER BY 1").fetchall() == [
+        ("L1", "Ana", "Sonora", "Shop & Co"),
+        ("L2", None, None, None),
+    ]
+    assert con.execute("SELECT client_id, region FROM core.clients").fetchall() == [("C1", "Sonora")]
+    assert con.execute("SELECT client_id, count(*) FROM core.client_versions GROUP BY 1 ORDER BY 1").fetchall() == [
+        ("C1", 2), ("C2", 2)]

@@ -9,8 +9,10 @@ next open sees the new one. A build that fails its checks never publishes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -22,11 +24,11 @@ class NoSnapshot(RuntimeError):
 
 
 def publish(con: duckdb.DuckDBPyConnection, settings: Settings) -> Path:
-    """Copy the published database into a fresh snapshot, add the meta tables, then swap it in.
+    """Put the meta tables into the published database, then copy it and swap the copy in.
 
     The build writes what readers need (schemas core and marts) to ``published.duckdb``, so a
     snapshot is a plain file copy, whatever the size of the warehouse; only the small meta
-    tables are copied row by row.
+    tables are copied row by row, into the published file before the copy.
     """
     source = settings.published_path
     target = settings.serving_path
@@ -34,32 +36,54 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Settings) -> Path:
     for leftover in (tmp, Path(str(tmp) + ".wal")):
         if leftover.exists():
             leftover.unlink()
-    attached = con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = 'published'").fetchone()[0]
-    if not attached:
-        con.execute("ATTACH ? AS published", [str(source)])
-    # Everything dbt wrote is in the file itself (no pending WAL), and stays so: nothing else
-    # writes it while the writer lock is held.
-    con.execute("CHECKPOINT published")
-    if not attached:
-        con.execute("DETACH published")
-    shutil.copyfile(source, tmp)
-    con.execute("ATTACH ? AS serving_new", [str(tmp)])
-    try:
-        con.execute("CREATE SCHEMA IF NOT EXISTS serving_new.meta")
+    with _published(con, source):
+        con.execute("CREATE SCHEMA IF NOT EXISTS published.meta")
         meta = con.execute(
             """SELECT table_name FROM duckdb_tables()
                WHERE database_name = current_database() AND schema_name = 'meta' ORDER BY 1"""
         ).fetchall()
         for (table,) in meta:
             # Names come from the engine's own catalog of our schema; quoted all the same.
-            con.execute(f'CREATE OR REPLACE TABLE serving_new.meta."{table}" AS SELECT * FROM meta."{table}"')
-        con.execute("CHECKPOINT serving_new")
-    finally:
-        con.execute("DETACH serving_new")
+            con.execute(f'CREATE OR REPLACE TABLE published.meta."{table}" AS SELECT * FROM meta."{table}"')
+        # Everything is in the file itself (no pending WAL), and stays so: nothing else writes
+        # it while the writer lock is held.
+        con.execute("CHECKPOINT published")
+    shutil.copyfile(source, tmp)
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, target)
     return target
+
+
+def clear_published(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Drop every table and view of the published database before a full refresh.
+
+    A full refresh rewrites all of them; dropping them first lets the new tables reuse the old
+    ones' blocks, so the file (which DuckDB never shrinks, and publishing copies whole) does not
+    grow to hold both.
+    """
+    with _published(con, settings.published_path):
+        for schema, name, kind in con.execute(
+            """SELECT schema_name, table_name, 'TABLE' FROM duckdb_tables() WHERE database_name = 'published'
+               UNION ALL
+               SELECT schema_name, view_name, 'VIEW' FROM duckdb_views() WHERE database_name = 'published' AND NOT internal"""
+        ).fetchall():
+            con.execute(f'DROP {kind} IF EXISTS published."{schema}"."{name}" CASCADE')
+        con.execute("CHECKPOINT published")
+
+
+@contextlib.contextmanager
+def _published(con: duckdb.DuckDBPyConnection, path: Path) -> Iterator[None]:
+    """The published database attached as `published` (dbt's own connection in this process
+    may have attached it already: then it stays attached)."""
+    attached = con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = 'published'").fetchone()[0]
+    if not attached:
+        con.execute("ATTACH ? AS published", [str(path)])
+    try:
+        yield
+    finally:
+        if not attached:
+            con.execute("DETACH published")
 
 
 def open_snapshot(settings: Settings) -> duckdb.DuckDBPyConnection:

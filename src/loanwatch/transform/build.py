@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 
 from loanwatch.config import Settings
-from loanwatch.serve import publish
+from loanwatch.serve import clear_published, publish
 from loanwatch.transform import PROJECT_DIR, DbtRun, dbt_vars, run_dbt
 from loanwatch.warehouse import connect, init_warehouse, writer_lock
 
@@ -40,9 +40,12 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
                 """SELECT through_batch_id, project_hash FROM meta.builds
                    WHERE status = 'success' ORDER BY build_id DESC LIMIT 1"""
             ).fetchone()
+            attempt = con.execute(
+                "SELECT full_refresh, status FROM meta.builds ORDER BY build_id DESC LIMIT 1").fetchone()
             # Incremental models recompute the loans of batches after the last good build. A
-            # changed dbt project (an upgrade) or no good build yet means everything.
-            if last is None or last[1] != project:
+            # changed dbt project (an upgrade), no good build yet, or a full refresh that did not
+            # finish (it starts from empty published tables) means everything.
+            if last is None or last[1] != project or (attempt[0] and attempt[1] != "success"):
                 full_refresh = True
             since = 0 if full_refresh else int(last[0] or 0)
             con.execute(
@@ -52,6 +55,8 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
                 [build_id, full_refresh, through, project, since],
             )
             con.execute("CHECKPOINT")
+            if full_refresh:
+                clear_published(con, settings)
         finally:
             con.close()
 
@@ -59,7 +64,7 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
         args = ["--exclude-resource-type", "unit_test"] + (["--full-refresh"] if full_refresh else [])
         if select:
             args += ["--select", *select]
-        run = run_dbt(settings, "build", args, extra_vars={"since_batch": since})
+        run = run_dbt(settings, "build", args)
 
         con = connect(settings.warehouse_path)
         try:

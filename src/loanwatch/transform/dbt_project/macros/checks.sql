@@ -6,22 +6,26 @@
   Generic tests opt in with `config: {where: __changed_loans__}` (dbt wraps the tested relation
   in get_where_subquery); singular tests filter with changed_loans_only(column).
 #}
-{% macro changed_loans_only(column='loan_id', changed=none) -%}
-{%- if var('since_batch') | int > 0 -%}
-{{ column }} in (select loan_id from {{ changed if changed is not none else ref('int_loans_changed') }})
+{#
+  Tests reach int_loans_changed by name, not ref(): whether a build is incremental is known only
+  when the SQL runs (since_batch()), after dbt has recorded each node's dependencies, and the
+  tests run after the models they test anyway.
+#}
+{% macro changed_loans_only(column='loan_id') -%}
+{%- if since_batch() | int > 0 -%}
+{%- set changed = api.Relation.create(database=target.database, schema=generate_schema_name('core', none), identifier='int_loans_changed') -%}
+{{ column }} in (select loan_id from {{ changed }})
 {%- else -%}
 1 = 1
 {%- endif -%}
 {%- endmacro %}
 
-{# A generic test's relation is wrapped here; tests reach int_loans_changed by name, not ref(),
-   since they do not depend on it. #}
+{# A generic test's relation is wrapped here. #}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where') -%}
     {%- if where -%}
         {%- if '__changed_loans__' in where -%}
-            {%- set changed = api.Relation.create(database=target.database, schema=generate_schema_name('core', none), identifier='int_loans_changed') -%}
-            {%- set where = where | replace('__changed_loans__', changed_loans_only('loan_id', changed)) -%}
+            {%- set where = where | replace('__changed_loans__', changed_loans_only('loan_id')) -%}
         {%- endif -%}
         {%- do return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') dbt_subquery') -%}
     {%- else -%}

@@ -15,6 +15,10 @@
 {% macro duckdb__big_int(expr) -%}cast({{ expr }} as hugeint){%- endmacro %}
 {% macro spark__big_int(expr) -%}cast({{ expr }} as decimal(38,0)){%- endmacro %}
 
+{# An amount of money: sums and differences of decimal(18,2) widen to 38 digits (128-bit
+   arithmetic on DuckDB, slower to join, sort and store); loan-level running totals fit in 18. #}
+{% macro money(expr) -%}cast({{ expr }} as decimal(18,2)){%- endmacro %}
+
 {# Round half-up of num / den for non-negative integers: floor((2 num + den) / (2 den)). #}
 {% macro round_half_up_div(num, den) -%}
 cast({{ loanwatch.int_div('2 * ' ~ loanwatch.big_int(num) ~ ' + ' ~ loanwatch.big_int(den), '2 * ' ~ loanwatch.big_int(den)) }} as bigint)

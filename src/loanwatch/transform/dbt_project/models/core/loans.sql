@@ -1,7 +1,10 @@
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ incremental_hook('loan_id', 'loan_terms') }}") }}
 -- One row per loan: the terms of its latest non-deleted version, and what its history says
 -- about cancellation and write-off (METRICS §3).
 with versions as (
     select * from {{ ref('loan_versions') }}
+    where {{ for_changed('loan_id', 'loan_terms') }}
 ),
 
 latest as (

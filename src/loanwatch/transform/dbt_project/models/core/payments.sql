@@ -1,17 +1,18 @@
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ loan_incremental_hook() }}") }}
--- depends_on: {{ ref('int_loans_changed') }}
+          pre_hook="{{ incremental_hook('payment_id', 'payments') }}") }}
+-- depends_on: {{ ref('int_loans_changed') }} (built first: this model's checks read it)
 -- Payment events with reversals applied: a reversal voids the payment it names, retroactively
 -- (contract, METRICS §2). Reversal rows themselves are kept, flagged, for lineage.
+-- Incremental builds recompute the payments of new batches and the payments they reverse.
 with payments as (
     select * from {{ ref('stg_payments') }}
-    where {{ for_changed_loans('loan_id') }}
+    where {{ for_changed('payment_id', 'payments') }}
 ),
 
 reversals as (
     select reversed_payment_id, min(paid_at) as reversed_at
-    from payments
-    where payment_type = 'reversal'
+    from {{ ref('stg_payments') }}
+    where payment_type = 'reversal' and {{ for_changed('reversed_payment_id', 'payments') }}
     group by reversed_payment_id
 ),
 

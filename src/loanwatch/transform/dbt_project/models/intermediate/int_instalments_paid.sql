@@ -1,5 +1,5 @@
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ loan_incremental_hook() }}") }}
+          pre_hook="{{ incremental_hook() }}") }}
 -- depends_on: {{ ref('int_loans_changed') }}
 -- Every instalment with its paid-on date (METRICS §2): the date of the payment at which the
 -- loan's cumulative paid amount first reaches its cumulative due through this instalment,
@@ -7,12 +7,12 @@
 -- put on this instalment (interest and principal), in the cumulative form of §2.
 with payments as (
     select * from {{ ref('int_payments_allocated') }}
-    where {{ for_changed_loans('loan_id') }}
+    where {{ for_changed('loan_id') }}
 ),
 
 instalments as (
     select * from {{ ref('int_instalments_scheduled') }}
-    where {{ for_changed_loans('loan_id') }}
+    where {{ for_changed('loan_id') }}
 ),
 
 paid_on as (
@@ -36,7 +36,7 @@ totals as (
 select
     i.*,
     paid_on.paid_on_date,
-    least(greatest(coalesce(totals.paid_total_amount, 0) - i.cum_due_before_amount, 0), i.due_amount) as allocated_amount
+    {{ money('least(greatest(coalesce(totals.paid_total_amount, 0) - i.cum_due_before_amount, 0), i.due_amount)') }} as allocated_amount
 from instalments as i
 left join totals on totals.loan_id = i.loan_id
 left join paid_on

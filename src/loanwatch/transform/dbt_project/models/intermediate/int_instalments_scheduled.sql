@@ -1,12 +1,12 @@
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ loan_incremental_hook() }}") }}
--- depends_on: {{ ref('int_loans_changed') }}
+          pre_hook="{{ incremental_hook(changed='loan_terms') }}") }}
+-- depends_on: {{ ref('int_loans_changed') }} (built first: this model's checks read it)
 -- Every instalment of every loan (METRICS §1), with the cumulative amounts the allocation and
 -- the state timeline are computed from. Amounts are computed in integer cents so that rounding
 -- is exactly half-up on every engine.
 with loans as (
     select * from {{ ref('loans') }}
-    where {{ for_changed_loans('loan_id') }}
+    where {{ for_changed('loan_id', 'loan_terms') }}
 ),
 
 explicit as (
@@ -96,8 +96,8 @@ cumulative as (
         principal_amount,
         interest_amount,
         principal_amount + interest_amount as due_amount,
-        sum(principal_amount + interest_amount) over w as cum_due_amount,
-        sum(principal_amount) over w - principal_amount as cum_principal_before_amount,
+        {{ money('sum(principal_amount + interest_amount) over w') }} as cum_due_amount,
+        {{ money('sum(principal_amount) over w - principal_amount') }} as cum_principal_before_amount,
         count(*) over (partition by loan_id) as instalment_count
     from instalments
     window w as (partition by loan_id order by instalment_number rows between unbounded preceding and current row)
@@ -105,6 +105,6 @@ cumulative as (
 
 select
     *,
-    cum_due_amount - due_amount as cum_due_before_amount,
+    {{ money('cum_due_amount - due_amount') }} as cum_due_before_amount,
     instalment_number = instalment_count as is_last
 from cumulative

@@ -1,18 +1,18 @@
-{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ loan_incremental_hook() }}") }}
+{{ config(materialized='ephemeral') }}
 -- depends_on: {{ ref('int_loans_changed') }}
 -- The days on which something about a loan can change (METRICS §3): issue, payment days,
 -- paid-on days, the day after each due date (an instalment is overdue at D when due_date < D),
 -- write-off. One row per loan and day with the running totals from that day on, until the next
--- such day (valid_to). fct_loan_states turns these into states.
+-- such day (valid_to). fct_loan_states turns these into states; this model is inlined there
+-- (ephemeral), so its rows are written once, as fct_loan_states' (same grain).
 with loans as (
-    select * from {{ ref('loans') }} where not is_cancelled and {{ for_changed_loans('loan_id') }}
+    select * from {{ ref('loans') }} where not is_cancelled and {{ for_changed('loan_id') }}
 ),
 
 instalments as (
     select loan_id, due_date, paid_on_date
     from {{ ref('int_instalments_paid') }}
-    where {{ for_changed_loans('loan_id') }}
+    where {{ for_changed('loan_id') }}
 ),
 
 events as (
@@ -23,7 +23,7 @@ events as (
     union all
     select p.loan_id, p.paid_date, p.amount, p.principal_amount, p.interest_amount, 0, 0
     from {{ ref('int_payments_allocated') }} as p
-    where {{ for_changed_loans('p.loan_id') }}
+    where {{ for_changed('p.loan_id') }}
     union all
     select loan_id, paid_on_date, 0, 0, 0, 1, 0
     from instalments where paid_on_date is not null
@@ -39,11 +39,11 @@ daily as (
     select
         loan_id,
         event_date,
-        sum(paid_amount) as paid_amount,
-        sum(principal_amount) as principal_amount,
-        sum(interest_amount) as interest_amount,
-        sum(paid_count) as paid_count,
-        sum(due_count) as due_count
+        {{ money('sum(paid_amount)') }} as paid_amount,
+        {{ money('sum(principal_amount)') }} as principal_amount,
+        {{ money('sum(interest_amount)') }} as interest_amount,
+        cast(sum(paid_count) as integer) as paid_count,
+        cast(sum(due_count) as integer) as due_count
     from events
     group by loan_id, event_date
 )
@@ -52,10 +52,10 @@ select
     loan_id,
     event_date as valid_from,
     coalesce(lead(event_date) over (partition by loan_id order by event_date), cast('9999-12-31' as date)) as valid_to,
-    sum(paid_amount) over w as cum_paid_amount,
-    sum(principal_amount) over w as cum_principal_paid_amount,
-    sum(interest_amount) over w as cum_interest_paid_amount,
-    sum(paid_count) over w as paid_instalments,
-    sum(due_count) over w as due_instalments
+    {{ money('sum(paid_amount) over w') }} as cum_paid_amount,
+    {{ money('sum(principal_amount) over w') }} as cum_principal_paid_amount,
+    {{ money('sum(interest_amount) over w') }} as cum_interest_paid_amount,
+    cast(sum(paid_count) over w as integer) as paid_instalments,
+    cast(sum(due_count) over w as integer) as due_instalments
 from daily
 window w as (partition by loan_id order by event_date rows between unbounded preceding and current row)

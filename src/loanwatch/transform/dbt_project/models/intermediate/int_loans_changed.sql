@@ -1,15 +1,16 @@
--- The loans whose inputs arrived after the last successful build (var since_batch): new loan
+{%- set since = since_batch() %}
+-- The loans whose inputs arrived after the last successful build (since_batch()): new loan
 -- versions or schedules, new payments and reversals, and the loans of payments a new reversal
 -- undoes. Incremental models recompute exactly these loans.
 with new_payments as (
     select loan_id, reverses
     from {{ source('raw', 'payments') }}
-    where batch_id > {{ var('since_batch') }}
+    where batch_id > {{ since }}
 )
 
-select loan_id from {{ source('raw', 'loans') }} where batch_id > {{ var('since_batch') }}
+select loan_id from {{ source('raw', 'loans') }} where batch_id > {{ since }}
 union
-select loan_id from {{ source('raw', 'loan_schedules') }} where batch_id > {{ var('since_batch') }}
+select loan_id from {{ source('raw', 'loan_schedules') }} where batch_id > {{ since }}
 union
 select loan_id from new_payments
 union

@@ -1,5 +1,5 @@
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ loan_incremental_hook() }}") }}
+          pre_hook="{{ incremental_hook() }}") }}
 -- depends_on: {{ ref('int_loans_changed') }}
 -- Every effective payment of a loan, allocated to instalments (METRICS §2): payments in
 -- (paid_at, payment_id) order fill the instalments in due order, interest first, then principal.
@@ -10,7 +10,7 @@ with payments as (
     select p.*
     from {{ ref('payments') }} as p
     inner join {{ ref('loans') }} as l on l.loan_id = p.loan_id
-    where p.is_effective and not l.is_cancelled and {{ for_changed_loans('p.loan_id') }}
+    where p.is_effective and not l.is_cancelled and {{ for_changed('p.loan_id') }}
 ),
 
 ordered as (
@@ -20,15 +20,15 @@ ordered as (
         paid_at,
         paid_date,
         amount,
-        sum(amount) over (
+        {{ money('sum(amount) over (
             partition by loan_id order by paid_at, payment_id
             rows between unbounded preceding and current row
-        ) as cum_paid_after_amount
+        )') }} as cum_paid_after_amount
     from payments
 ),
 
 ranged as (
-    select *, cum_paid_after_amount - amount as cum_paid_before_amount
+    select *, {{ money('cum_paid_after_amount - amount') }} as cum_paid_before_amount
     from ordered
 ),
 
@@ -52,7 +52,7 @@ allocations as (
     from ranged as r
     inner join {{ ref('int_instalments_scheduled') }} as i
         on i.loan_id = r.loan_id
-        and {{ for_changed_loans('i.loan_id') }}
+        and {{ for_changed('i.loan_id') }}
         and i.cum_due_before_amount < r.cum_paid_after_amount
         and i.cum_due_amount > r.cum_paid_before_amount
     group by r.payment_id
@@ -66,8 +66,8 @@ select
     r.amount,
     r.cum_paid_before_amount,
     r.cum_paid_after_amount,
-    coalesce(o.interest_amount, 0) as interest_amount,
-    coalesce(o.principal_amount, 0) as principal_amount,
-    r.amount - coalesce(o.interest_amount, 0) - coalesce(o.principal_amount, 0) as credit_amount
+    {{ money('coalesce(o.interest_amount, 0)') }} as interest_amount,
+    {{ money('coalesce(o.principal_amount, 0)') }} as principal_amount,
+    {{ money('r.amount - coalesce(o.interest_amount, 0) - coalesce(o.principal_amount, 0)') }} as credit_amount
 from ranged as r
 left join allocations as o on o.payment_id = r.payment_id

@@ -1,5 +1,5 @@
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ loan_incremental_hook('snapshot_date not in (select snapshot_date from ' ~ ref('int_snapshot_dates') ~ ')') }}") }}
+          pre_hook="{{ incremental_hook(extra_condition='snapshot_date not in (select snapshot_date from ' ~ ref('int_snapshot_dates') ~ ')') }}") }}
 -- depends_on: {{ ref('int_loans_changed') }}
 -- Loan x snapshot date (METRICS §3-4): for every month end of the calendar and the data date,
 -- every loan active at that date, and every loan that closed or was written off since the
@@ -38,7 +38,7 @@ at_dates as (
         and dates.snapshot_date < states.valid_to
     {% if is_incremental() %}
     -- after the pre-hook: changed loans have no rows left; others only lack the new dates
-    where {{ for_changed_loans('states.loan_id') }}
+    where {{ for_changed('states.loan_id') }}
         or dates.snapshot_date not in (select distinct snapshot_date from {{ this }})
     {% endif %}
 )

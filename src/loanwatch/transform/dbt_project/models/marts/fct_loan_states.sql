@@ -1,5 +1,5 @@
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ loan_incremental_hook() }}") }}
+          pre_hook="{{ incremental_hook() }}") }}
 -- depends_on: {{ ref('int_loans_changed') }}
 -- The state timeline of every non-cancelled loan (METRICS §3): one row per interval
 -- [valid_from, valid_to) over which state, principal outstanding and past-due amount are
@@ -7,19 +7,19 @@
 -- linearly: DPD(D) = D - overdue_since_date. The state at any date D is the row with
 -- valid_from <= D < valid_to.
 with running as (
-    select * from {{ ref('int_loan_events_running') }} where {{ for_changed_loans('loan_id') }}
+    select * from {{ ref('int_loan_events_running') }} where {{ for_changed('loan_id') }}
 ),
 
 loans as (
     select loan_id, amount, issue_date, written_off_date
     from {{ ref('loans') }}
-    where not is_cancelled and {{ for_changed_loans('loan_id') }}
+    where not is_cancelled and {{ for_changed('loan_id') }}
 ),
 
 instalments as (
     select loan_id, instalment_number, due_date, cum_due_amount, instalment_count
     from {{ ref('int_instalments_paid') }}
-    where {{ for_changed_loans('loan_id') }}
+    where {{ for_changed('loan_id') }}
 ),
 
 stated as (
@@ -71,9 +71,9 @@ select
     stated.state in ('current', 'overdue') as is_active,
     case when stated.state = 'overdue' then stated.first_unpaid_due_date end as overdue_since_date,
     -- amounts (on-book balance: zero unless active)
-    case when stated.state in ('current', 'overdue') then stated.amount - stated.cum_principal_paid_amount else 0 end
+    {{ money("case when stated.state in ('current', 'overdue') then stated.amount - stated.cum_principal_paid_amount else 0 end") }}
         as principal_outstanding_amount,
-    case when stated.state in ('current', 'overdue') then greatest(stated.cum_due_past_amount - stated.cum_paid_amount, 0) else 0 end
+    {{ money("case when stated.state in ('current', 'overdue') then greatest(stated.cum_due_past_amount - stated.cum_paid_amount, 0) else 0 end") }}
         as past_due_amount,
     -- running totals
     stated.cum_paid_amount,
