@@ -112,11 +112,12 @@ def split(
     out: Path = typer.Option(..., "--out", help="Folder to write part_01/ … into."),
 ) -> None:
     """Cut raw files into N chronological incremental batches (part_01/, part_02/, …)."""
+    from loanwatch.generate.split import part_name
     from loanwatch.generate.split import split as do_split
 
     result = do_split([directory], parts, out)
     for part, files in sorted(result.parts.items()):
-        console.print(f"part_{part:02d}: {len(files)} files")
+        console.print(f"{part_name(part, parts)}: {len(files)} files")
     if result.dropped_csv_rows:
         err.print(f"[yellow]warning:[/yellow] {result.dropped_csv_rows} malformed CSV rows were not copied; "
                   "ingest the original files to have them quarantined")

@@ -93,3 +93,41 @@ def test_builds_are_incremental_until_the_project_or_settings_change(tmp_path, s
     assert rows[1][1:3] == (False, rows[0][3])
     # a changed setting means a full refresh
     assert rows[2][1:3] == (True, 0)
+
+
+@pytest.mark.integration
+def test_a_full_refresh_starts_published_afresh_and_one_that_fails_forces_another(tmp_path, small_portfolio):
+    import json
+
+    from tests.integration.test_quality import OVER_SCHEDULED, PAYMENT
+
+    settings = build_home(tmp_path / "h", small_portfolio)
+    size = settings.published_path.stat().st_size
+    for _ in range(2):
+        assert build(settings, full_refresh=True).status == "success"
+        # the new tables reuse the dropped ones' blocks: the file does not grow by a second copy
+        assert settings.published_path.stat().st_size < 1.25 * size
+
+    def full_refresh_flags():
+        con = open_snapshot(settings)
+        try:
+            return [r[0] for r in con.execute("SELECT full_refresh FROM meta.builds ORDER BY build_id").fetchall()]
+        finally:
+            con.close()
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "loans_99.jsonl").write_text(json.dumps(OVER_SCHEDULED) + "\n")
+    (bad / "payments_99.jsonl").write_text(json.dumps(PAYMENT) + "\n")
+    with open_writer(settings) as con:
+        ingest_paths(con, [bad])
+    # a failed incremental build leaves the tables whole: the next build is incremental
+    assert build(settings).status == "failed"
+    assert build(settings).status == "failed"
+    # a failed full refresh does not: the next build is a full one too
+    assert build(settings, full_refresh=True).status == "failed"
+    assert build(settings).status == "failed"
+    with open_writer(settings) as con:
+        flags = [r[0] for r in con.execute("SELECT full_refresh FROM meta.builds ORDER BY build_id").fetchall()]
+    assert flags == [True, True, True, False, False, True, True]
+    assert full_refresh_flags() == [True, True, True]  # the snapshot is the last good build's

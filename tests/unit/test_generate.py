@@ -102,3 +102,17 @@ def test_split_is_chronological_and_complete(tmp_path, small_portfolio):
             if rec["loan_id"] in seen:
                 assert seen[rec["loan_id"]] <= k
             seen[rec["loan_id"]] = k
+
+
+def test_split_part_names_sort_in_chronological_order_with_100_parts(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    days = ["2024-01-01", "2024-02-15", "2024-04-01"]  # first, middle, last of the span
+    (raw / "payments.jsonl").write_text("".join(
+        json.dumps({"payment_id": f"P{k}", "loan_id": "L1", "paid_at": d, "amount": 1}) + "\n" for k, d in enumerate(days)))
+    split([raw], 100, tmp_path / "parts")
+    names = [p.name for p in sorted((tmp_path / "parts").iterdir())]
+    assert names[:2] == ["part_001", "part_002"] and names[-2:] == ["part_099", "part_100"]
+    assert len(names) == 100
+    assert "P2" in (tmp_path / "parts" / "part_100" / "payments.jsonl").read_text()
+    assert "P0" in (tmp_path / "parts" / "part_001" / "payments.jsonl").read_text()

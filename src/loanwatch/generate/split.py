@@ -34,6 +34,12 @@ def _time(path: str) -> str:
     return f"TRY_CAST(TRY_CAST(json_extract_string({{record}}, '{path}') AS TIMESTAMPTZ) AS TIMESTAMP)"
 
 
+def part_name(part: int, parts: int) -> str:
+    """part_01 … part_05; zero-padded to the width of the largest number, so that names sort in
+    chronological order (a shell's `parts/*` ingests them in order, also with 100 parts)."""
+    return f"part_{part:0{max(2, len(str(parts)))}d}"
+
+
 def split(inputs: list[Path], parts: int, out_dir: Path) -> SplitResult:
     if parts < 1:
         raise ValueError("--parts must be at least 1")
@@ -83,7 +89,7 @@ def split(inputs: list[Path], parts: int, out_dir: Path) -> SplitResult:
     for i, f in staged:
         name = f.path.name[:-3] if f.path.name.lower().endswith(".gz") else f.path.name
         for part in range(1, parts + 1):
-            target = out_dir / f"part_{part:02d}" / name
+            target = out_dir / part_name(part, parts) / name
             target.parent.mkdir(parents=True, exist_ok=True)
             if f.fmt == "csv":
                 con.execute(
