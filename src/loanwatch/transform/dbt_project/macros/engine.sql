@@ -19,6 +19,11 @@
    arithmetic on DuckDB, slower to join, sort and store); loan-level running totals fit in 18. #}
 {% macro money(expr) -%}cast({{ expr }} as decimal(18,2)){%- endmacro %}
 
+{# A CTE the optimizer must compute first, as written (`name as {{ materialized() }} (...)`). #}
+{% macro materialized() -%}{{ return(adapter.dispatch('materialized', 'loanwatch')()) }}{%- endmacro %}
+{% macro default__materialized() -%}materialized{%- endmacro %}
+{% macro spark__materialized() -%}{%- endmacro %}
+
 {# Round half-up of num / den for non-negative integers: floor((2 num + den) / (2 den)). #}
 {% macro round_half_up_div(num, den) -%}
 cast({{ loanwatch.int_div('2 * ' ~ loanwatch.big_int(num) ~ ' + ' ~ loanwatch.big_int(den), '2 * ' ~ loanwatch.big_int(den)) }} as bigint)

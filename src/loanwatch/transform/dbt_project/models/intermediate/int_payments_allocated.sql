@@ -6,11 +6,17 @@
 -- Payment j covers the cumulative range (cum_paid_before, cum_paid_after]; what it allocates to
 -- an instalment's interest or principal is the overlap of that range with the instalment's slice.
 -- Money beyond the total due is credit.
-with payments as (
+-- (the changed loans' payments first, then the join: left to itself the optimizer would join
+-- every payment to its loan and filter afterwards)
+with changed_payments as {{ materialized() }} (
+    select * from {{ ref('payments') }} where is_effective and {{ for_changed('loan_id') }}
+),
+
+payments as (
     select p.*
-    from {{ ref('payments') }} as p
+    from changed_payments as p
     inner join {{ ref('loans') }} as l on l.loan_id = p.loan_id
-    where p.is_effective and not l.is_cancelled and {{ for_changed('p.loan_id') }}
+    where not l.is_cancelled
 ),
 
 ordered as (

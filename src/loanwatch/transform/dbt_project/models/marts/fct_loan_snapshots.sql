@@ -8,15 +8,27 @@ with dates as (
     select * from {{ ref('int_snapshot_dates') }}
 ),
 
-states as (
-    select * from {{ ref('fct_loan_states') }}
-),
-
 loans as (
     select loan_id, amount, issue_date from {{ ref('loans') }}
 ),
 
+-- the changed loans' states (all of them on a full build), filtered before the range join below
+-- (left to itself the optimizer would filter the join's output instead)
+changed_states as {{ materialized() }} (
+    select * from {{ ref('fct_loan_states') }} where {{ for_changed('loan_id') }}
+),
+
+{#- Which (date, loan) pairs to compute: on a full build all; on an incremental one, after the
+    pre-hook, the changed loans at every date (they have no rows left), and the other loans at
+    the new dates only. -#}
+{%- set parts = [('1 = 1', 'changed_states')] %}
+{%- if is_incremental() %}
+{%- do parts.append(('snapshot_date not in (select distinct snapshot_date from ' ~ this ~ ')',
+                     '(select * from ' ~ ref('fct_loan_states') ~ ' where not ' ~ for_changed('loan_id') ~ ')')) %}
+{%- endif %}
 at_dates as (
+    {%- for dates_condition, states_relation in parts %}
+    {% if not loop.first %}union all{% endif %}
     select
         dates.month,
         dates.snapshot_date,
@@ -32,15 +44,11 @@ at_dates as (
         states.closed_date,
         states.written_off_date,
         dates.previous_snapshot_date
-    from dates
-    inner join states
+    from (select * from dates where {{ dates_condition }}) as dates
+    inner join {{ states_relation }} as states
         on states.valid_from <= dates.snapshot_date
         and dates.snapshot_date < states.valid_to
-    {% if is_incremental() %}
-    -- after the pre-hook: changed loans have no rows left; others only lack the new dates
-    where {{ for_changed('states.loan_id') }}
-        or dates.snapshot_date not in (select distinct snapshot_date from {{ this }})
-    {% endif %}
+    {%- endfor %}
 )
 
 select
