@@ -109,7 +109,7 @@ def generate(
 def split(
     directory: Path = typer.Argument(..., exists=True, help="Folder (or file) of raw contract files."),
     parts: int = typer.Option(5, "--parts", min=1, help="Number of chronological parts."),
-    out: Path = typer.Option(..., "--out", help="Folder to write part_01/ … into."),
+    out: Path = typer.Option(..., "--out", help="Folder to write part_01/ … into (part_001/ … with 100 parts or more)."),
 ) -> None:
     """Cut raw files into N chronological incremental batches (part_01/, part_02/, …)."""
     from loanwatch.generate.split import part_name

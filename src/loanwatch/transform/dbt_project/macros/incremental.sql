@@ -17,7 +17,7 @@
   The last successful build's batch watermark. `loanwatch build` records it in meta.builds
   (the row of the running build) before it runs dbt, and this reads it when the SQL runs, so the
   parsed project stays the same from build to build (dbt re-parses everything when a --vars
-  value changes). A --vars since_batch value wins (tests); a warehouse without meta.builds
+  value changes). A --vars since_batch value wins (dbt run by hand); a warehouse without meta.builds
   (another engine) or with no running build means 0: everything.
 #}
 {% macro since_batch() -%}
