@@ -55,7 +55,7 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
                 [build_id, full_refresh, through, project, since],
             )
             con.execute("CHECKPOINT")
-            if full_refresh:
+            if full_refresh and not select:  # a selection rebuilds only its models: keep the rest
                 clear_published(con, settings)
         finally:
             con.close()
