@@ -34,6 +34,14 @@ def cli(*args: str, home: Path | None = None, input: str | None = None):
     return runner.invoke(app, full, input=input, catch_exceptions=False)
 
 
+# Contract-valid (principals within 0.01 x instalments of the amount) yet inconsistent: paying
+# 100.01 of a 100.00 loan allocates more principal than was lent.
+OVER_SCHEDULED = {"loan_id": "L99", "client_id": "C1", "amount": 100, "issue_date": "2024-05-01",
+                  "schedule": [{"due_date": "2024-06-01", "principal": 50.01}, {"due_date": "2024-07-01", "principal": 50.01}],
+                  "updated_at": "2024-05-01T00:00:00Z"}
+PAYMENT = {"payment_id": "P99", "loan_id": "L99", "paid_at": "2024-06-01T10:00:00Z", "amount": 100.01}
+
+
 def build_home(home: Path, *inputs: Path, settings_env: dict[str, str] | None = None) -> Settings:
     """Ingest inputs into a fresh warehouse at home and build it (library calls, no CLI)."""
     from loanwatch.ingest.load import ingest_paths

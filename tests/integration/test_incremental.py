@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from loanwatch.generate.split import split
@@ -10,7 +12,7 @@ from loanwatch.serve import open_snapshot
 from loanwatch.transform.build import build
 from loanwatch.config import load_settings
 from loanwatch.warehouse import open_writer
-from tests.conftest import build_home
+from tests.conftest import OVER_SCHEDULED, PAYMENT, build_home
 
 MARTS = {
     "marts.fct_loan_states": "loan_id, valid_from",
@@ -97,10 +99,6 @@ def test_builds_are_incremental_until_the_project_or_settings_change(tmp_path, s
 
 @pytest.mark.integration
 def test_a_full_refresh_starts_published_afresh_and_one_that_fails_forces_another(tmp_path, small_portfolio):
-    import json
-
-    from tests.integration.test_quality import OVER_SCHEDULED, PAYMENT
-
     settings = build_home(tmp_path / "h", small_portfolio)
     size = settings.published_path.stat().st_size
     for _ in range(2):

@@ -7,14 +7,8 @@ import shutil
 
 import pytest
 
-from tests.conftest import GOLDEN, cli
+from tests.conftest import GOLDEN, OVER_SCHEDULED, PAYMENT, cli
 
-# Contract-valid (principals within 0.01 x instalments of the amount) yet inconsistent: paying
-# 100.01 of a 100.00 loan allocates more principal than was lent.
-OVER_SCHEDULED = {"loan_id": "L99", "client_id": "C1", "amount": 100, "issue_date": "2024-05-01",
-                  "schedule": [{"due_date": "2024-06-01", "principal": 50.01}, {"due_date": "2024-07-01", "principal": 50.01}],
-                  "updated_at": "2024-05-01T00:00:00Z"}
-PAYMENT = {"payment_id": "P99", "loan_id": "L99", "paid_at": "2024-06-01T10:00:00Z", "amount": 100.01}
 
 
 @pytest.mark.integration

@@ -1,9 +1,9 @@
 """The read-only serving snapshot that reports and the dashboard read.
 
 DuckDB allows one writer process or many readers, never both, so after a successful build the
-pipeline copies what readers need (schemas core, marts: the file ``published.duckdb`` that the
-build writes them to; and the meta tables) into a new file and renames it over ``serving.duckdb``
-in one atomic step. A reader that has the old file open keeps reading it; the
+pipeline copies what readers need (schemas core and marts, which the build writes to the file
+``published.duckdb``, and the meta tables, copied into it first) to a new file and renames it over
+``serving.duckdb`` in one atomic step. A reader that has the old file open keeps reading it; the
 next open sees the new one. A build that fails its checks never publishes.
 """
 

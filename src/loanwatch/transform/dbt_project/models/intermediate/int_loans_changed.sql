@@ -8,9 +8,7 @@ with new_payments as (
     where batch_id > {{ since }}
 )
 
-select loan_id from {{ source('raw', 'loans') }} where batch_id > {{ since }}
-union
-select loan_id from {{ source('raw', 'loan_schedules') }} where batch_id > {{ since }}
+{{ changed_keys('loan_terms') }}
 union
 select loan_id from new_payments
 union
