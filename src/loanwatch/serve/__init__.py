@@ -56,19 +56,18 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Settings) -> Path:
 
 
 def clear_published(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    """Drop every table and view of the published database before a full refresh.
+    """Drop every table of the published database before a full refresh.
 
     A full refresh rewrites all of them; dropping them first lets the new tables reuse the old
     ones' blocks, so the file (which DuckDB never shrinks, and publishing copies whole) does not
     grow to hold both.
     """
     with _published(con, settings.published_path):
-        for schema, name, kind in con.execute(
-            """SELECT schema_name, table_name, 'TABLE' FROM duckdb_tables() WHERE database_name = 'published'
-               UNION ALL
-               SELECT schema_name, view_name, 'VIEW' FROM duckdb_views() WHERE database_name = 'published' AND NOT internal"""
-        ).fetchall():
-            con.execute(f'DROP {kind} IF EXISTS published."{schema}"."{name}" CASCADE')
+        tables = con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'published'").fetchall()
+        for schema, name in tables:
+            # names from the engine's own catalog, quoted all the same
+            con.execute(f'DROP TABLE published."{schema}"."{name}"')
         con.execute("CHECKPOINT published")
 
 

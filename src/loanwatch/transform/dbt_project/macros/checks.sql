@@ -12,7 +12,7 @@
   tests run after the models they test anyway.
 #}
 {% macro changed_loans_only(column='loan_id') -%}
-{%- if since_batch() | int > 0 -%}
+{%- if incremental_build() -%}
 {%- set changed = api.Relation.create(database=target.database, schema=generate_schema_name('core', none), identifier='int_loans_changed') -%}
 {{ column }} in (select loan_id from {{ changed }})
 {%- else -%}

@@ -19,8 +19,12 @@
    arithmetic on DuckDB, slower to join, sort and store); loan-level running totals fit in 18. #}
 {% macro money(expr) -%}cast({{ expr }} as decimal(18,2)){%- endmacro %}
 
-{# A CTE the optimizer must compute first, as written (`name as {{ materialized() }} (...)`). #}
-{% macro materialized() -%}{{ return(adapter.dispatch('materialized', 'loanwatch')()) }}{%- endmacro %}
+{# On an incremental build, a CTE of the changed rows that the optimizer must compute first, as
+   written (`name as {{ materialized_if_incremental() }} (...)`); on a full build nothing is
+   filtered out, and the CTE stays inline rather than buffering a whole table. #}
+{% macro materialized_if_incremental() -%}
+{%- if is_incremental() -%}{{ adapter.dispatch('materialized', 'loanwatch')() }}{%- endif -%}
+{%- endmacro %}
 {% macro default__materialized() -%}materialized{%- endmacro %}
 {% macro spark__materialized() -%}{%- endmacro %}
 

@@ -36,6 +36,11 @@
 {%- endif -%}
 {%- endmacro %}
 
+{# Whether this build is incremental: known when the SQL runs, from since_batch(). #}
+{% macro incremental_build() -%}
+{{ return(since_batch() | int > 0) }}
+{%- endmacro %}
+
 {% macro changed_keys(changed='loans') -%}
 {%- if changed == 'loans' -%}
 select loan_id from {{ ref('int_loans_changed') }}
@@ -68,7 +73,7 @@ delete from {{ this }} where {{ column }} in ({{ changed_keys(changed) }})
 {#- An ephemeral model is inlined into the incremental models that use it: it filters when the
     build is incremental. -#}
 {% macro for_changed(column='loan_id', changed='loans') -%}
-{%- if is_incremental() or (model.config.materialized == 'ephemeral' and since_batch() | int > 0) -%}
+{%- if is_incremental() or (model.config.materialized == 'ephemeral' and incremental_build()) -%}
 {{ column }} in ({{ changed_keys(changed) }})
 {%- else -%}
 1 = 1

@@ -8,7 +8,7 @@
 -- Money beyond the total due is credit.
 -- (the changed loans' payments first, then the join: left to itself the optimizer would join
 -- every payment to its loan and filter afterwards)
-with changed_payments as {{ materialized() }} (
+with changed_payments as {{ materialized_if_incremental() }} (
     select * from {{ ref('payments') }} where is_effective and {{ for_changed('loan_id') }}
 ),
 

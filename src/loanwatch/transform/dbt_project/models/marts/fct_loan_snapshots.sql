@@ -14,7 +14,7 @@ loans as (
 
 -- the changed loans' states (all of them on a full build), filtered before the range join below
 -- (left to itself the optimizer would filter the join's output instead)
-changed_states as {{ materialized() }} (
+changed_states as {{ materialized_if_incremental() }} (
     select * from {{ ref('fct_loan_states') }} where {{ for_changed('loan_id') }}
 ),
 
