@@ -10,6 +10,8 @@ next open sees the new one. A build that fails its checks never publishes.
 from __future__ import annotations
 
 import contextlib
+import errno
+import mmap
 import os
 import shutil
 from collections.abc import Iterator
@@ -48,11 +50,68 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Settings) -> Path:
         # Everything is in the file itself (no pending WAL), and stays so: nothing else writes
         # it while the writer lock is held.
         con.execute("CHECKPOINT published")
-    shutil.copyfile(source, tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
+    copy_durably(source, tmp)
     os.replace(tmp, target)
     return target
+
+
+def copy_durably(source: Path, target: Path, chunk: int = 32 << 20) -> None:
+    """Copy a file and make the copy durable (on disk) before returning.
+
+    The copy bypasses the page cache (``O_DIRECT``) where the file system allows it: right after
+    a build, a cached copy of a large file has to find that much free cache and then flush it,
+    and took 3-5 s at L for a 1.5 GB file; written directly from one reused buffer it takes
+    about 1.2 s. Elsewhere (tmpfs, or no ``O_DIRECT`` on this platform) a plain copy and fsync.
+    """
+    if not hasattr(os, "O_DIRECT"):
+        _copy_cached(source, target)
+        return
+    try:
+        out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o644)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+        _copy_cached(source, target)
+        return
+    buffer = mmap.mmap(-1, chunk)  # page-aligned, as O_DIRECT requires
+    view = memoryview(buffer)
+    try:
+        with open(source, "rb", buffering=0) as src:
+            size = os.fstat(src.fileno()).st_size
+            offset = 0
+            while offset < size:
+                n = _fill(src, view)
+                if not n:
+                    break
+                # O_DIRECT writes whole 4 KiB pages; a short last chunk is padded, then cut back
+                padded = -(-n // 4096) * 4096
+                if padded != n:
+                    view[n:padded] = bytes(padded - n)
+                os.pwrite(out, view[:padded], offset)
+                offset += n
+            os.ftruncate(out, size)
+        os.fsync(out)
+    finally:
+        os.close(out)
+        view.release()
+        buffer.close()
+
+
+def _fill(src, view: memoryview) -> int:
+    """Read until the buffer is full or the file ends (so every write but the last is whole)."""
+    n = 0
+    while n < len(view):
+        got = src.readinto(view[n:])
+        if not got:
+            break
+        n += got
+    return n
+
+
+def _copy_cached(source: Path, target: Path) -> None:
+    shutil.copyfile(source, target)
+    with open(target, "rb") as fh:
+        os.fsync(fh.fileno())
 
 
 def clear_published(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
