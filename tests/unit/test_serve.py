@@ -34,3 +34,16 @@ def test_copy_durably_falls_back_to_a_cached_copy_where_o_direct_is_refused(tmp_
     monkeypatch.setattr(serve.os, "open", no_direct)
     serve.copy_durably(source, tmp_path / "target")
     assert (tmp_path / "target").read_bytes() == source.read_bytes()
+
+
+def test_copy_durably_falls_back_when_a_direct_write_is_refused(tmp_path, monkeypatch):
+    # some devices need a larger alignment than 4 KiB: the open succeeds, the first write fails
+    source = tmp_path / "source"
+    source.write_bytes(os.urandom(3 * 4096))
+
+    def refuse(*args):
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(serve.os, "pwrite", refuse)
+    serve.copy_durably(source, tmp_path / "target", chunk=4096)
+    assert (tmp_path / "target").read_bytes() == source.read_bytes()
