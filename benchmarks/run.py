@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCALES = {"S": 1_000, "M": 50_000, "L": 500_000}
 END = "2026-10-31"
 PARTS = 100  # the last part is the ~1 % incremental batch
-BATCH_RUNS = int(os.environ.get("BENCH_BATCH_RUNS", "3"))
+BATCH_RUNS = max(1, int(os.environ.get("BENCH_BATCH_RUNS", "3")))
 
 
 def run_measured(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
