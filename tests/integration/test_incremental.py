@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import shutil
 
 import pytest
 
@@ -12,7 +14,7 @@ from loanwatch.serve import open_snapshot
 from loanwatch.transform.build import build
 from loanwatch.config import load_settings
 from loanwatch.warehouse import open_writer
-from tests.conftest import OVER_SCHEDULED, PAYMENT, build_home
+from tests.conftest import GOLDEN, OVER_SCHEDULED, PAYMENT, build_home
 
 MARTS = {
     "marts.fct_loan_states": "loan_id, valid_from",
@@ -41,11 +43,19 @@ def test_parts_one_by_one_equal_all_at_once(tmp_path, small_portfolio):
     assert sorted(parts) == [1, 2, 3, 4, 5]
 
     settings = load_settings(tmp_path / "incremental", environ={})
+    recomputed = []  # per incremental build: loans recomputed whole, and from a day
     for part in sorted(parts):
         with open_writer(settings) as con:
             ingest_paths(con, parts[part])
         assert build(settings).status == "success"
+        with open_writer(settings) as con:
+            recomputed.append(con.execute(
+                "SELECT count(*) FILTER (WHERE recompute_from IS NULL), count(recompute_from) FROM core.int_loans_changed"
+            ).fetchone())
     whole = build_home(tmp_path / "whole", small_portfolio)
+    # the parts exercise both incremental paths of the day-grain models: loans recomputed whole
+    # (new terms, reversals, late payments) and loans recomputed from their first new payment's day
+    assert all(whole_ > 0 and from_day > 0 for whole_, from_day in recomputed[1:]), recomputed
 
     a, b = open_snapshot(settings), open_snapshot(whole)
     # the parts exercise the incremental path of the version models: some clients and loans
@@ -129,3 +139,54 @@ def test_a_full_refresh_starts_published_afresh_and_one_that_fails_forces_anothe
         flags = [r[0] for r in con.execute("SELECT full_refresh FROM meta.builds ORDER BY build_id").fetchall()]
     assert flags == [True, True, True, False, False, True, True]
     assert full_refresh_flags() == [True, True, True]  # the snapshot is the last good build's
+
+
+@pytest.mark.integration
+def test_later_payments_recompute_a_loan_from_their_day_and_equal_one_build(tmp_path):
+    """The ten-loan fixture, its payments in four batches: a loan whose new payments all come after
+    its earlier ones is recomputed from the first new payment's day; a late earlier payment or a
+    reversal recomputes the whole loan. Either way the result equals one build of everything."""
+    payments = {json.loads(line)["payment_id"]: line for line in (GOLDEN / "payments.jsonl").read_text().splitlines()}
+    batches = {
+        "a": ["P01", "P09", "P16"],
+        "b": ["P02", "P05", "P06", "P10"],  # L02's P05 (03-20) comes before its P04 (03-05)
+        "c": ["P04", "P03", "P07", "P11"],
+        "d": ["P08", "P12", "P13", "P14", "P15"],  # P14 reverses P13
+    }
+    settings = load_settings(tmp_path / "incremental", environ={})
+    recompute_from = {}
+    for name, ids in batches.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        if name == "a":
+            for entity in ("clients", "loans", "merchants", "calls"):
+                shutil.copy(GOLDEN / f"{entity}.jsonl", folder)
+        (folder / "payments.jsonl").write_text("\n".join(payments[i] for i in ids) + "\n")
+        with open_writer(settings) as con:
+            ingest_paths(con, [folder])
+        assert build(settings).status == "success"
+        with open_writer(settings) as con:
+            recompute_from[name] = dict(con.execute("SELECT loan_id, recompute_from FROM core.int_loans_changed").fetchall())
+
+    day = dt.date.fromisoformat
+    # later payments only: from the first new payment's day
+    assert recompute_from["b"] == {"L01": day("2024-03-31"), "L02": day("2024-03-20"), "L03": day("2024-03-01"),
+                                   "L05": day("2024-03-01")}
+    # L02's P04 is earlier than its P05: all of L02
+    assert recompute_from["c"] == {"L01": day("2024-04-30"), "L02": None, "L03": day("2024-04-10"),
+                                   "L06": day("2024-04-15")}
+    # L07's payment and its reversal: all of L07 (it had no payment before)
+    assert recompute_from["d"] == {"L03": day("2024-05-01"), "L06": day("2024-05-20"), "L07": None}
+
+    whole = build_home(tmp_path / "whole", GOLDEN)
+    a, b = open_snapshot(settings), open_snapshot(whole)
+    for table, order in MARTS.items():
+        assert _dump(a, table, order) == _dump(b, table, order), table
+    # L01 closes with P03 (04-30): its rows say so from that day on, not before
+    assert a.execute(
+        "SELECT min(valid_from), min(closed_date), max(closed_date), count(*) FILTER (WHERE closed_date IS NULL)"
+        " FROM marts.fct_loan_states WHERE loan_id = 'L01' AND valid_from >= '2024-04-30'"
+    ).fetchone() == (day("2024-04-30"), day("2024-04-30"), day("2024-04-30"), 0)
+    assert a.execute(
+        "SELECT count(*) FROM marts.fct_loan_states WHERE loan_id = 'L01' AND valid_from < '2024-04-30' AND closed_date IS NOT NULL"
+    ).fetchone()[0] == 0

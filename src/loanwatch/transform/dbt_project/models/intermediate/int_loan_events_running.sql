@@ -5,6 +5,9 @@
 -- write-off. One row per loan and day with the running totals from that day on, until the next
 -- such day (valid_to). fct_loan_states turns these into states; this model is inlined there
 -- (ephemeral), so its rows are written once, as fct_loan_states' (same grain).
+-- A loan an incremental build recomputes from a day (int_loans_changed.recompute_from) has only
+-- its days from then on here, with totals counted from that day: fct_loan_states adds what the
+-- loan's earlier rows had reached.
 with loans as (
     select * from {{ ref('loans') }} where not is_cancelled and {{ for_changed('loan_id') }}
 ),
@@ -44,7 +47,7 @@ daily as (
         {{ money('sum(interest_amount)') }} as interest_amount,
         cast(sum(paid_count) as integer) as paid_count,
         cast(sum(due_count) as integer) as due_count
-    from events
+    from {{ recomputed_rows('events', 'event_date') }} as events
     group by loan_id, event_date
 )
 

@@ -1,5 +1,6 @@
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ incremental_hook(extra_condition='snapshot_date not in (select snapshot_date from ' ~ ref('int_snapshot_dates') ~ ')') }}") }}
+          pre_hook=["{{ day_incremental_hook('snapshot_date') }}",
+                    "{{ incremental_delete('snapshot_date not in (select snapshot_date from ' ~ ref('int_snapshot_dates') ~ ')') }}"]) }}
 -- depends_on: {{ ref('int_loans_changed') }}
 -- Loan x snapshot date (METRICS §3-4): for every month end of the calendar and the data date,
 -- every loan active at that date, and every loan that closed or was written off since the
@@ -13,18 +14,21 @@ loans as (
 ),
 
 -- the changed loans' states (all of them on a full build), filtered before the range join below
--- (left to itself the optimizer would filter the join's output instead)
+-- (left to itself the optimizer would filter the join's output instead); a loan recomputed from
+-- a day has new rows from that day on, and they cover every snapshot date from then on
 changed_states as {{ materialized_if_incremental() }} (
-    select * from {{ ref('fct_loan_states') }} where {{ for_changed('loan_id') }}
+    select * from {{ recomputed_rows(ref('fct_loan_states'), 'valid_from') }} as s
+    where {{ for_changed('s.loan_id') }}
 ),
 
 {#- Which (date, loan) pairs to compute: on a full build all; on an incremental one, after the
-    pre-hook, the changed loans at every date (they have no rows left), and the other loans at
-    the new dates only. -#}
+    pre-hook, the recomputed states (a changed loan's rows, or those from its recompute_from day)
+    at every date, and the other states (unchanged loans, and the rows a loan recomputed from a
+    day kept, which end before that day) at the new dates only. -#}
 {%- set parts = [('1 = 1', 'changed_states')] %}
 {%- if is_incremental() %}
 {%- do parts.append(('snapshot_date not in (select distinct snapshot_date from ' ~ this ~ ')',
-                     '(select * from ' ~ ref('fct_loan_states') ~ ' where not ' ~ for_changed('loan_id') ~ ')')) %}
+                     kept_rows(ref('fct_loan_states'), 'valid_from'))) %}
 {%- endif %}
 at_dates as (
     {%- for dates_condition, states_relation in parts %}

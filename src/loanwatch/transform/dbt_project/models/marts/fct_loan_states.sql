@@ -1,13 +1,59 @@
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ incremental_hook() }}") }}
+          pre_hook="{{ day_incremental_hook('valid_from') }}",
+          post_hook="{{ close_kept_intervals() }}") }}
 -- depends_on: {{ ref('int_loans_changed') }}
 -- The state timeline of every non-cancelled loan (METRICS §3): one row per interval
 -- [valid_from, valid_to) over which state, principal outstanding and past-due amount are
 -- constant (the intervals are int_loan_events_running's). Within an interval only DPD moves,
 -- linearly: DPD(D) = D - overdue_since_date. The state at any date D is the row with
 -- valid_from <= D < valid_to.
-with running as (
-    select * from {{ ref('int_loan_events_running') }} where {{ for_changed('loan_id') }}
+-- A loan recomputed from a day (int_loans_changed.recompute_from) keeps its rows before that day:
+-- its new rows continue the running totals of the last kept row, and close_kept_intervals() ends
+-- that row where the new ones begin.
+with
+{%- if is_incremental() %}
+-- the last kept row of each loan recomputed from a day (the pre-hook deleted the later ones)
+kept as (
+    select
+        s.loan_id,
+        s.cum_paid_amount,
+        s.cum_principal_paid_amount,
+        s.cum_interest_paid_amount,
+        s.paid_instalments,
+        s.due_instalments,
+        s.closed_date
+    from {{ this }} as s
+    inner join {{ ref('int_loans_changed') }} as c
+        on c.loan_id = s.loan_id
+        and s.valid_to >= c.recompute_from
+),
+{%- endif %}
+
+running as (
+    select
+        r.loan_id,
+        r.valid_from,
+        r.valid_to,
+        {%- if is_incremental() %}
+        {{ money('coalesce(kept.cum_paid_amount, 0) + r.cum_paid_amount') }} as cum_paid_amount,
+        {{ money('coalesce(kept.cum_principal_paid_amount, 0) + r.cum_principal_paid_amount') }} as cum_principal_paid_amount,
+        {{ money('coalesce(kept.cum_interest_paid_amount, 0) + r.cum_interest_paid_amount') }} as cum_interest_paid_amount,
+        cast(coalesce(kept.paid_instalments, 0) + r.paid_instalments as integer) as paid_instalments,
+        cast(coalesce(kept.due_instalments, 0) + r.due_instalments as integer) as due_instalments,
+        kept.closed_date as kept_closed_date
+        {%- else %}
+        r.cum_paid_amount,
+        r.cum_principal_paid_amount,
+        r.cum_interest_paid_amount,
+        r.paid_instalments,
+        r.due_instalments,
+        cast(null as date) as kept_closed_date
+        {%- endif %}
+    from {{ ref('int_loan_events_running') }} as r
+    {%- if is_incremental() %}
+    left join kept on kept.loan_id = r.loan_id
+    {%- endif %}
+    where {{ for_changed('r.loan_id') }}
 ),
 
 loans as (
@@ -48,17 +94,25 @@ stated as (
 ),
 
 closed as (
-    -- the first day in state closed: every instalment paid, issued, not yet written off
-    select running.loan_id, min(running.valid_from) as closed_date
-    from running
-    inner join loans on loans.loan_id = running.loan_id
-    inner join (
-        select loan_id, max(instalment_count) as instalment_count from instalments group by loan_id
-    ) as counts on counts.loan_id = running.loan_id
-    where running.paid_instalments >= counts.instalment_count
-        and running.valid_from >= loans.issue_date
-        and (loans.written_off_date is null or running.valid_from < loans.written_off_date)
-    group by running.loan_id
+    -- the first day in state closed: every instalment paid, issued, not yet written off (a kept
+    -- row that already had it comes first)
+    select loan_id, min(closed_date) as closed_date
+    from (
+        select loan_id, kept_closed_date as closed_date
+        from running
+        where kept_closed_date is not null
+        union all
+        select running.loan_id, running.valid_from
+        from running
+        inner join loans on loans.loan_id = running.loan_id
+        inner join (
+            select loan_id, max(instalment_count) as instalment_count from instalments group by loan_id
+        ) as counts on counts.loan_id = running.loan_id
+        where running.paid_instalments >= counts.instalment_count
+            and running.valid_from >= loans.issue_date
+            and (loans.written_off_date is null or running.valid_from < loans.written_off_date)
+    ) as closing_days
+    group by loan_id
 )
 
 select
@@ -81,8 +135,8 @@ select
     stated.cum_interest_paid_amount,
     stated.paid_instalments,
     stated.due_instalments,
-    -- when the loan left the book
-    closed.closed_date,
+    -- when the loan left the book: the day it closed, on its rows from that day on
+    case when stated.valid_from >= closed.closed_date then closed.closed_date end as closed_date,
     stated.written_off_date
 from stated
 left join closed on closed.loan_id = stated.loan_id
