@@ -27,6 +27,7 @@ MARTS = {
     "core.clients": "client_id",
     "core.payments": "payment_id",
     "core.int_payments_allocated": "payment_id",
+    "core.int_instalments_paid": "loan_id, instalment_number",
 }
 
 
@@ -37,6 +38,23 @@ def _dump(con, table, order):
     return con.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order}").fetchall()
 
 
+def _checked_snapshot_keys(settings):
+    """The (snapshot_date, loan_id) keys the last build's key check of fct_loan_snapshots looked at,
+    evaluated as the check saw meta.builds (with that build still running)."""
+    compiled = settings.home / ".dbt" / "target" / "compiled" / "loanwatch" / "models" / "marts" / "_marts.yml"
+    [check] = compiled.glob("unique_combination_fct_loan_snapshots*.sql")
+    query = check.read_text().replace("having count(*) > 1", "")
+    assert "int_loans_changed" in query  # the incremental form
+    with open_writer(settings) as con:
+        if not con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = 'published'").fetchone()[0]:
+            con.execute("ATTACH ? AS published (READ_ONLY)", [str(settings.published_path)])
+        con.execute("BEGIN")
+        con.execute("UPDATE meta.builds SET status = 'running' WHERE build_id = (SELECT max(build_id) FROM meta.builds)")
+        keys = {(r[0], r[1]) for r in con.execute(query).fetchall()}
+        con.execute("ROLLBACK")
+    return keys
+
+
 @pytest.mark.integration
 def test_parts_one_by_one_equal_all_at_once(tmp_path, small_portfolio):
     parts = split([small_portfolio], 5, tmp_path / "parts").parts
@@ -44,6 +62,7 @@ def test_parts_one_by_one_equal_all_at_once(tmp_path, small_portfolio):
 
     settings = load_settings(tmp_path / "incremental", environ={})
     recomputed = []  # per incremental build: loans recomputed whole, and from a day
+    snapshots = set()
     for part in sorted(parts):
         with open_writer(settings) as con:
             ingest_paths(con, parts[part])
@@ -52,6 +71,16 @@ def test_parts_one_by_one_equal_all_at_once(tmp_path, small_portfolio):
             recomputed.append(con.execute(
                 "SELECT count(*) FILTER (WHERE recompute_from IS NULL), count(recompute_from) FROM core.int_loans_changed"
             ).fetchone())
+        # every snapshot row an incremental build writes is one its snapshot checks look at
+        con = open_snapshot(settings)
+        now = set(con.execute("SELECT * FROM marts.fct_loan_snapshots").fetchall())
+        con.close()
+        if part > 1:
+            written = {(r[1], r[3]) for r in now - snapshots}
+            checked = _checked_snapshot_keys(settings)
+            assert written <= checked, sorted(written - checked)[:5]
+            assert len(checked) < len(now)  # and only a part of the table
+        snapshots = now
     whole = build_home(tmp_path / "whole", small_portfolio)
     # the parts exercise both incremental paths of the day-grain models: loans recomputed whole
     # (new terms, reversals, late payments) and loans recomputed from their first new payment's day

@@ -20,12 +20,48 @@
 {%- endif -%}
 {%- endmacro %}
 
+{#
+  fct_loan_snapshots is written for unchanged loans too, at the snapshot dates a build adds (a new
+  data date, a month end passed). Its checks look, on an incremental build, at the changed loans'
+  rows and at every row from the last snapshot date before min(last good build's data date, this
+  build's): every date a build adds is on or after that minimum, and the date before it gives each
+  new row its predecessor (check_dpd_consistent_over_time). Older rows of unchanged loans are
+  those the last good build checked.
+#}
+{% macro changed_snapshots_only(loan_column='loan_id', date_column='snapshot_date') -%}
+{%- if incremental_build() -%}
+{%- set core = generate_schema_name('core', none) -%}
+{%- set changed = api.Relation.create(database=target.database, schema=core, identifier='int_loans_changed') -%}
+{%- set dates = api.Relation.create(database=target.database, schema=core, identifier='int_snapshot_dates') -%}
+{%- set data_date = api.Relation.create(database=target.database, schema=core, identifier='int_data_date') -%}
+{%- set builds = api.Relation.create(database=target.database, schema='meta', identifier='builds') -%}
+({{ loan_column }} in (select loan_id from {{ changed }})
+    or {{ date_column }} >= (
+        select coalesce(max(d.snapshot_date), cast('0001-01-01' as date))
+        from {{ dates }} as d
+        where d.snapshot_date < (
+            select least(
+                coalesce(max(b.data_date), cast('0001-01-01' as date)),
+                (select data_date from {{ data_date }})
+            )
+            from {{ builds }} as b
+            where b.build_id = (select max(build_id) from {{ builds }} where status = 'success')
+        )
+    ))
+{%- else -%}
+1 = 1
+{%- endif -%}
+{%- endmacro %}
+
 {# A generic test's relation is wrapped here. #}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where') -%}
     {%- if where -%}
         {%- if '__changed_loans__' in where -%}
             {%- set where = where | replace('__changed_loans__', changed_loans_only('loan_id')) -%}
+        {%- endif -%}
+        {%- if '__changed_snapshots__' in where -%}
+            {%- set where = where | replace('__changed_snapshots__', changed_snapshots_only('loan_id', 'snapshot_date')) -%}
         {%- endif -%}
         {%- do return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') dbt_subquery') -%}
     {%- else -%}

@@ -8,7 +8,7 @@ with ordered as (
         lag(dpd) over (partition by loan_id order by snapshot_date) as previous_dpd,
         lag(snapshot_date) over (partition by loan_id order by snapshot_date) as previous_date
     from {{ ref('fct_loan_snapshots') }}
-    where is_active
+    where is_active and {{ changed_snapshots_only('loan_id', 'snapshot_date') }}
 )
 
 select loan_id, snapshot_date, dpd, previous_dpd, previous_date
