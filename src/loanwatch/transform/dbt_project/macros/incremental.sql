@@ -81,8 +81,9 @@ delete from {{ this }} where {{ column }} in ({{ changed_keys(changed) }})
 {%- endmacro %}
 
 {#
-  Day-grain models (fct_loan_states, fct_loan_snapshots) recompute a changed loan from the day
-  int_loans_changed.recompute_from names, or all of it when that is null. recomputed_rows(rel,
+  Models at loan and day grain (int_payments_allocated by paid_date, fct_loan_states,
+  fct_loan_snapshots) recompute a changed loan from the day int_loans_changed.recompute_from
+  names, or all of it when that is null. recomputed_rows(rel,
   day) and kept_rows(rel, day) split the rows of a relation with loan_id and a day column
   accordingly (on a full build, all rows are recomputed); day_incremental_hook(day) is the
   pre-hook that deletes the rows to recompute. Joins on loan_id, not correlated subqueries with
@@ -173,8 +174,8 @@ delete from {{ this }} where batch_id > {{ since_batch() }}
 
 {#
   On DuckDB an incremental model's new rows go straight into its table. dbt-duckdb writes them
-  to a temporary table first and then copies that into the model's table: at L the ~2M rows a
-  1 % batch gives fct_loan_states were written twice. Here the temporary relation of an
+  to a temporary table first and then copies that into the model's table: at L the million
+  fct_loan_states rows of a 1 % batch were written twice. Here the temporary relation of an
   incremental model is a view, so the strategy's `insert into ... select ... from <view>` runs the
   model's SQL once, after the pre-hook (as the temporary table was). Column checks
   (on_schema_change) read the view's columns as they read the table's. Every other table is

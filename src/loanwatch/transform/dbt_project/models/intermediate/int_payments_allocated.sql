@@ -1,16 +1,28 @@
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ incremental_hook() }}") }}
+          pre_hook="{{ day_incremental_hook('paid_date') }}") }}
 -- depends_on: {{ ref('int_loans_changed') }}
 -- Every effective payment of a loan, allocated to instalments (METRICS §2): payments in
 -- (paid_at, payment_id) order fill the instalments in due order, interest first, then principal.
 -- Payment j covers the cumulative range (cum_paid_before, cum_paid_after]; what it allocates to
 -- an instalment's interest or principal is the overlap of that range with the instalment's slice.
 -- Money beyond the total due is credit.
+-- A loan recomputed from a day (int_loans_changed.recompute_from) keeps its earlier payments' rows:
+-- its later payments continue from what those had paid.
 -- (the changed loans' payments first, then the join: left to itself the optimizer would join
 -- every payment to its loan and filter afterwards)
 with changed_payments as {{ materialized_if_incremental() }} (
-    select * from {{ ref('payments') }} where is_effective and {{ for_changed('loan_id') }}
+    select * from {{ recomputed_rows(ref('payments'), 'paid_date') }} as p
+    where p.is_effective and {{ for_changed('p.loan_id') }}
 ),
+{%- if is_incremental() %}
+
+kept as (
+    select loan_id, max(cum_paid_after_amount) as paid_before_amount
+    from {{ this }}
+    where loan_id in (select loan_id from {{ ref('int_loans_changed') }} where recompute_from is not null)
+    group by loan_id
+),
+{%- endif %}
 
 payments as (
     select p.*
@@ -21,16 +33,19 @@ payments as (
 
 ordered as (
     select
-        payment_id,
-        loan_id,
-        paid_at,
-        paid_date,
-        amount,
-        {{ money('sum(amount) over (
-            partition by loan_id order by paid_at, payment_id
+        payments.payment_id,
+        payments.loan_id,
+        payments.paid_at,
+        payments.paid_date,
+        payments.amount,
+        {{ money(('coalesce(kept.paid_before_amount, 0) + ' if is_incremental() else '') ~ 'sum(payments.amount) over (
+            partition by payments.loan_id order by payments.paid_at, payments.payment_id
             rows between unbounded preceding and current row
         )') }} as cum_paid_after_amount
     from payments
+    {%- if is_incremental() %}
+    left join kept on kept.loan_id = payments.loan_id
+    {%- endif %}
 ),
 
 ranged as (
