@@ -85,7 +85,8 @@ delete from {{ this }} where {{ column }} in ({{ changed_keys(changed) }})
   fct_loan_snapshots) recompute a changed loan from the day int_loans_changed.recompute_from
   names, or all of it when that is null. recomputed_rows(rel,
   day) and kept_rows(rel, day) split the rows of a relation with loan_id and a day column
-  accordingly (on a full build, all rows are recomputed); day_incremental_hook(day) is the
+  accordingly (on a full build, all rows are recomputed; on an incremental one, recomputed_rows
+  has only changed loans' rows); day_incremental_hook(day) is the
   pre-hook that deletes the rows to recompute. Joins on loan_id, not correlated subqueries with
   an OR: engines plan those as loops.
 #}

@@ -12,7 +12,7 @@
 -- every payment to its loan and filter afterwards)
 with changed_payments as {{ materialized_if_incremental() }} (
     select * from {{ recomputed_rows(ref('payments'), 'paid_date') }} as p
-    where p.is_effective and {{ for_changed('p.loan_id') }}
+    where p.is_effective
 ),
 {%- if is_incremental() %}
 

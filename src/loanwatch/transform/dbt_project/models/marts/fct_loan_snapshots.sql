@@ -18,7 +18,6 @@ loans as (
 -- a day has new rows from that day on, and they cover every snapshot date from then on
 changed_states as {{ materialized_if_incremental() }} (
     select * from {{ recomputed_rows(ref('fct_loan_states'), 'valid_from') }} as s
-    where {{ for_changed('s.loan_id') }}
 ),
 
 {#- Which (date, loan) pairs to compute: on a full build all; on an incremental one, after the
