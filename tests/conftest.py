@@ -42,6 +42,25 @@ OVER_SCHEDULED = {"loan_id": "L99", "client_id": "C1", "amount": 100, "issue_dat
 PAYMENT = {"payment_id": "P99", "loan_id": "L99", "paid_at": "2024-06-01T10:00:00Z", "amount": 100.01}
 
 
+def golden_batches(out: Path, payment_batches: list[list[str]]) -> list[Path]:
+    """The ten-loan fixture as folders of incremental batches: the first holds every file but the
+    payments, and each holds the payments named in its list (ids P01..P16), in that order."""
+    import json
+    import shutil
+
+    lines = {json.loads(line)["payment_id"]: line for line in (GOLDEN / "payments.jsonl").read_text().splitlines()}
+    folders = []
+    for k, ids in enumerate(payment_batches, start=1):
+        folder = out / f"batch_{k}"
+        folder.mkdir(parents=True)
+        if k == 1:
+            for entity in ("clients", "loans", "merchants", "calls"):
+                shutil.copy(GOLDEN / f"{entity}.jsonl", folder)
+        (folder / "payments.jsonl").write_text("".join(lines[i] + "\n" for i in ids))
+        folders.append(folder)
+    return folders
+
+
 def build_home(home: Path, *inputs: Path, settings_env: dict[str, str] | None = None) -> Settings:
     """Ingest inputs into a fresh warehouse at home and build it (library calls, no CLI)."""
     from loanwatch.ingest.load import ingest_paths

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 
 import pytest
 
@@ -14,7 +13,7 @@ from loanwatch.serve import open_snapshot
 from loanwatch.transform.build import build
 from loanwatch.config import load_settings
 from loanwatch.warehouse import open_writer
-from tests.conftest import GOLDEN, OVER_SCHEDULED, PAYMENT, build_home
+from tests.conftest import GOLDEN, OVER_SCHEDULED, PAYMENT, build_home, golden_batches
 
 MARTS = {
     "marts.fct_loan_states": "loan_id, valid_from",
@@ -175,22 +174,16 @@ def test_later_payments_recompute_a_loan_from_their_day_and_equal_one_build(tmp_
     """The ten-loan fixture, its payments in four batches: a loan whose new payments all come after
     its earlier ones is recomputed from the first new payment's day; a late earlier payment or a
     reversal recomputes the whole loan. Either way the result equals one build of everything."""
-    payments = {json.loads(line)["payment_id"]: line for line in (GOLDEN / "payments.jsonl").read_text().splitlines()}
     batches = {
         "a": ["P01", "P09", "P16"],
         "b": ["P02", "P05", "P06", "P10"],  # L02's P05 (03-20) comes before its P04 (03-05)
         "c": ["P04", "P03", "P07", "P11"],
         "d": ["P08", "P12", "P13", "P14", "P15"],  # P14 reverses P13
     }
+    folders = golden_batches(tmp_path / "batches", list(batches.values()))
     settings = load_settings(tmp_path / "incremental", environ={})
     recompute_from = {}
-    for name, ids in batches.items():
-        folder = tmp_path / name
-        folder.mkdir()
-        if name == "a":
-            for entity in ("clients", "loans", "merchants", "calls"):
-                shutil.copy(GOLDEN / f"{entity}.jsonl", folder)
-        (folder / "payments.jsonl").write_text("\n".join(payments[i] for i in ids) + "\n")
+    for name, folder in zip(batches, folders):
         with open_writer(settings) as con:
             ingest_paths(con, [folder])
         assert build(settings).status == "success"

@@ -101,6 +101,12 @@ def copy_staging(duck_path: Path, pg: dict, work: Path) -> None:
     conn.close()
 
 
+def _pg_outputs(pg: dict) -> dict:
+    """The dbt profile output for the throwaway server."""
+    return {"postgres": {"type": "postgres", "host": pg["host"], "port": pg["port"], "user": pg["user"],
+                         "password": "", "dbname": pg["dbname"], "schema": "public", "threads": 2}}
+
+
 def _norm(rows):
     out = []
     for r in rows:
@@ -124,9 +130,7 @@ def test_dbt_project_on_postgres_equals_duckdb(golden, pg_server, tmp_path):
     import psycopg2
 
     copy_staging(golden.warehouse_path, pg_server, tmp_path)
-    outputs = {"postgres": {"type": "postgres", "host": pg_server["host"], "port": pg_server["port"],
-                            "user": pg_server["user"], "password": "", "dbname": pg_server["dbname"],
-                            "schema": "public", "threads": 2}}
+    outputs = _pg_outputs(pg_server)
     run = run_dbt(golden, "build", ["--exclude-resource-type", "unit_test"], target="postgres", extra_outputs=outputs)
     failed = [(r.name, r.message) for r in run.results if r.status not in ("success", "pass", "warn")]
     assert run.success and not failed, failed or run.error
@@ -153,37 +157,27 @@ def test_incremental_build_on_postgres_equals_duckdb(pg_server, tmp_path):
     later payments (recomputed from their day), a payment dated before one already loaded and a
     reversal (recomputed whole); built on PostgreSQL from the first build's watermark, it equals
     DuckDB's build of everything."""
-    import json
-
     import psycopg2
 
     from loanwatch.config import load_settings
     from loanwatch.ingest.load import ingest_paths
     from loanwatch.transform.build import build
     from loanwatch.warehouse import open_writer
-    from tests.conftest import GOLDEN
+    from tests.conftest import golden_batches
 
-    lines = {json.loads(line)["payment_id"]: line for line in (GOLDEN / "payments.jsonl").read_text().splitlines()}
-    first, second = tmp_path / "first", tmp_path / "second"
-    first.mkdir()
-    second.mkdir()
-    for entity in ("clients", "loans", "merchants", "calls"):
-        shutil.copy(GOLDEN / f"{entity}.jsonl", first)
     early = ["P01", "P02", "P05", "P06", "P09", "P10", "P16"]
-    (first / "payments.jsonl").write_text("\n".join(lines[i] for i in early) + "\n")
-    (second / "payments.jsonl").write_text("\n".join(v for k, v in lines.items() if k not in early) + "\n")
+    late = ["P03", "P04", "P07", "P08", "P11", "P12", "P13", "P14", "P15"]
+    folders = golden_batches(tmp_path / "batches", [early, late])
 
     settings = load_settings(tmp_path / "duck", environ={})
-    outputs = {"postgres": {"type": "postgres", "host": pg_server["host"], "port": pg_server["port"],
-                            "user": pg_server["user"], "password": "", "dbname": pg_server["dbname"],
-                            "schema": "public", "threads": 2}}
+    outputs = _pg_outputs(pg_server)
     pg = psycopg2.connect(**pg_server)
     pg.autocommit = True
     cur = pg.cursor()
     for schema in ("core", "marts", "dq"):  # the module's other test built here too
         cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
     through = 0
-    for folder in (first, second):
+    for folder in folders:
         with open_writer(settings) as con:
             ingest_paths(con, [folder])
         cur.execute("DROP SCHEMA IF EXISTS staging CASCADE")  # the sources, and dbt's views on them

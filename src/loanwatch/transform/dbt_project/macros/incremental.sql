@@ -83,12 +83,11 @@ delete from {{ this }} where {{ column }} in ({{ changed_keys(changed) }})
 {#
   Models at loan and day grain (int_payments_allocated by paid_date, fct_loan_states,
   fct_loan_snapshots) recompute a changed loan from the day int_loans_changed.recompute_from
-  names, or all of it when that is null. recomputed_rows(rel,
-  day) and kept_rows(rel, day) split the rows of a relation with loan_id and a day column
-  accordingly (on a full build, all rows are recomputed; on an incremental one, recomputed_rows
-  has only changed loans' rows); day_incremental_hook(day) is the
-  pre-hook that deletes the rows to recompute. Joins on loan_id, not correlated subqueries with
-  an OR: engines plan those as loops.
+  names, or all of it when that is null. recomputed_rows(rel, day) and kept_rows(rel, day) split
+  the rows of a relation with loan_id and a day column accordingly: on a full build all rows are
+  recomputed; on an incremental one recomputed_rows has only changed loans' rows.
+  day_incremental_hook(day) is the pre-hook that deletes the rows to recompute. Joins on loan_id,
+  not correlated subqueries with an OR: engines plan those as loops.
 #}
 {% macro recomputed_rows(relation, day_column) -%}
 {%- if is_incremental() or (model.config.materialized == 'ephemeral' and incremental_build()) -%}
