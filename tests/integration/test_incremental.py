@@ -212,3 +212,46 @@ def test_later_payments_recompute_a_loan_from_their_day_and_equal_one_build(tmp_
     assert a.execute(
         "SELECT count(*) FROM marts.fct_loan_states WHERE loan_id = 'L01' AND valid_from < '2024-04-30' AND closed_date IS NOT NULL"
     ).fetchone()[0] == 0
+
+
+@pytest.mark.integration
+def test_a_build_after_a_failed_check_equals_one_build(tmp_path):
+    """A failing check holds no model back (the checks run beside the models), nothing of that
+    build is published, and the next build, from the last good one, equals one build of it all."""
+    settings = build_home(tmp_path / "h", GOLDEN)
+    bad, fix = tmp_path / "bad", tmp_path / "fix"
+    bad.mkdir()
+    fix.mkdir()
+    (bad / "loans_99.jsonl").write_text(json.dumps(OVER_SCHEDULED) + "\n")
+    (bad / "payments_99.jsonl").write_text(json.dumps(PAYMENT) + "\n")
+    # a later version of L99 whose amount is what its schedule asks for
+    corrected = {**OVER_SCHEDULED, "amount": 100.02, "updated_at": "2024-05-02T00:00:00Z"}
+    (fix / "loans_100.jsonl").write_text(json.dumps(corrected) + "\n")
+
+    with open_writer(settings) as con:
+        ingest_paths(con, [bad])
+    failed = build(settings)
+    assert failed.status == "failed" and not failed.published
+    statuses = {r.name: r.status for r in failed.run.results}
+    assert statuses["check_principal_outstanding_within_amount"] == "fail"
+    # the model after the failing check's model ran, and wrote L99, into the build's own file only
+    assert statuses["fct_loan_snapshots"] == "success"
+    with open_writer(settings) as con:
+        if not con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = 'published'").fetchone()[0]:
+            con.execute("ATTACH ? AS published (READ_ONLY)", [str(settings.published_path)])
+        assert con.execute(
+            "SELECT count(*) FROM published.marts.fct_loan_snapshots WHERE loan_id = 'L99'").fetchone()[0] > 0
+    snapshot = open_snapshot(settings)
+    assert snapshot.execute("SELECT count(*) FROM marts.fct_loan_snapshots WHERE loan_id = 'L99'").fetchone()[0] == 0
+    snapshot.close()
+
+    with open_writer(settings) as con:
+        ingest_paths(con, [fix])
+    assert build(settings).status == "success"
+    once = build_home(tmp_path / "once", GOLDEN, bad, fix)
+    a, b = open_snapshot(settings), open_snapshot(once)
+    assert a.execute("SELECT count(*) FROM marts.fct_loan_snapshots WHERE loan_id = 'L99'").fetchone()[0] > 0
+    for table, order in MARTS.items():
+        rows = _dump(a, table, order)
+        assert rows, table
+        assert rows == _dump(b, table, order), table
