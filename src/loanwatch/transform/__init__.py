@@ -74,7 +74,8 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
 @contextlib.contextmanager
 def _build_schedule() -> Iterator[None]:
     """How `dbt build` runs loanwatch's project: checks beside the models, and the longest chain
-    of models first. dbt has no setting for either; each is one method of dbt-core 1.11 (pinned).
+    of models first. dbt has no setting for either: this replaces three of its methods for the
+    length of one invocation (dbt-core 1.11, pinned; `networkx` is dbt's own graph library).
 
     1. No edges from a check to the children of the model it checks
        (``BuildTask.compile_manifest``). dbt's build makes a model wait for every check of its
