@@ -41,3 +41,42 @@ def test_the_node_with_the_longest_chain_after_it_runs_first():
     assert _order(GraphQueue(graph.copy(), _Manifest(), set(graph))) == [
         "model.p.a", "model.p.x", "model.p.b", "model.p.y", "test.p.check_a", "test.p.check_x",
         "model.p.c", "model.p.d"]
+
+
+def test_a_node_leaves_the_queue_only_when_a_thread_is_free():
+    import threading
+
+    from dbt.task.build import BuildTask
+
+    class Task:
+        """What BuildTask.handle_job_queue reads of its task, with one thread."""
+
+        run_count, num_nodes, selected_unit_tests, model_to_unit_test_map = 1, 2, [], {}
+        config = type("Config", (), {"threads": 1})()
+
+        def __init__(self):
+            self.taken, self.submitted = [], []
+            self.job_queue = self
+
+        def get(self):  # the job queue: hands out nodes in order
+            node = type("Node", (), {"unique_id": f"model.p.n{len(self.taken)}", "resource_type": "model"})()
+            self.taken.append(node.unique_id)
+            return node
+
+        def handle_job_queue_node(self, node, pool, callback):  # submitted to the pool, not run
+            self.submitted.append(callback)
+
+    task, finished = Task(), []
+    with _build_schedule():
+        handle = BuildTask.handle_job_queue
+        handle(task, None, finished.append)
+        second = threading.Thread(target=handle, args=(task, None, finished.append))
+        second.start()
+        second.join(0.5)
+        # the only thread is busy with n0: n1 stays in dbt's queue
+        assert second.is_alive() and task.taken == ["model.p.n0"]
+        task.submitted[0]("n0 done")
+        second.join(5)
+        assert not second.is_alive() and task.taken == ["model.p.n0", "model.p.n1"]
+    assert finished == ["n0 done"]
+    assert BuildTask.handle_job_queue is not handle  # dbt's own is back

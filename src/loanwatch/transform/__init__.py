@@ -88,7 +88,7 @@ def _build_schedule() -> Iterator[None]:
        (``GraphQueue._get_scores``). dbt hands every node to its thread pool as soon as it is
        ready, and the pool runs them first come, first served: at L the chain from
        ``stg_loans`` to ``fct_loan_snapshots`` waited 3.5 s in all behind checks and small
-       models. `tests/unit/test_transform.py` checks the order.
+       models. `tests/unit/test_transform.py` checks both.
     """
     import threading
 
