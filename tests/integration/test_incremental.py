@@ -37,6 +37,13 @@ def _dump(con, table, order):
     return con.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order}").fetchall()
 
 
+def _attach_published(con, settings):
+    """The build's own published.duckdb as `published` (dbt's connection in this process may have
+    attached it already: DuckDB shares the instance)."""
+    if not con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = 'published'").fetchone()[0]:
+        con.execute("ATTACH ? AS published (READ_ONLY)", [str(settings.published_path)])
+
+
 def _checked_snapshot_keys(settings):
     """The (snapshot_date, loan_id) keys the last build's key check of fct_loan_snapshots looked at,
     evaluated as the check saw meta.builds (with that build still running)."""
@@ -45,8 +52,7 @@ def _checked_snapshot_keys(settings):
     query = check.read_text().replace("having count(*) > 1", "")
     assert "int_loans_changed" in query  # the incremental form
     with open_writer(settings) as con:
-        if not con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = 'published'").fetchone()[0]:
-            con.execute("ATTACH ? AS published (READ_ONLY)", [str(settings.published_path)])
+        _attach_published(con, settings)
         con.execute("BEGIN")
         con.execute("UPDATE meta.builds SET status = 'running' WHERE build_id = (SELECT max(build_id) FROM meta.builds)")
         keys = {(r[0], r[1]) for r in con.execute(query).fetchall()}
@@ -237,8 +243,7 @@ def test_a_build_after_a_failed_check_equals_one_build(tmp_path):
     # the model after the failing check's model ran, and wrote L99, into the build's own file only
     assert statuses["fct_loan_snapshots"] == "success"
     with open_writer(settings) as con:
-        if not con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = 'published'").fetchone()[0]:
-            con.execute("ATTACH ? AS published (READ_ONLY)", [str(settings.published_path)])
+        _attach_published(con, settings)
         assert con.execute(
             "SELECT count(*) FROM published.marts.fct_loan_snapshots WHERE loan_id = 'L99'").fetchone()[0] > 0
     snapshot = open_snapshot(settings)
