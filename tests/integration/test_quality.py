@@ -7,7 +7,8 @@ import shutil
 
 import pytest
 
-from tests.conftest import GOLDEN, OVER_SCHEDULED, PAYMENT, cli
+from loanwatch.warehouse import connect
+from tests.conftest import GOLDEN, OVER_SCHEDULED, PAYMENT, build_home, cli
 
 
 
@@ -53,6 +54,32 @@ def test_failing_error_check_keeps_the_previous_snapshot(tmp_path):
     first = json.loads(cli("check", "--build", "1", "-f", "json", home=home).stdout)
     assert all(r["status"] != "fail" for r in first)
     assert cli("check", "--rows", "no_such_check", home=home).exit_code == 1
+
+
+@pytest.mark.integration
+def test_a_call_id_loaded_again_fails_its_check_on_an_incremental_build(tmp_path):
+    """Ingest never lets a call_id in twice (a repeat is a duplicate or a conflict), but a writer
+    that bypasses it could. An incremental build's uniqueness check looks at the keys of the new
+    batches and at every row that has one, the old row included."""
+    home = tmp_path / "home"
+    build_home(home, GOLDEN)
+    con = connect(home / "warehouse.duckdb")
+    batch = con.execute("SELECT max(batch_id) + 1 FROM meta.batches").fetchone()[0]
+    con.execute("""INSERT INTO meta.batches SELECT * REPLACE (? AS batch_id, 'calls_again.jsonl' AS file_name)
+                   FROM meta.batches WHERE entity = 'calls'""", [batch])
+    # K1 again, in a batch of its own: the same content as the row already loaded
+    con.execute("INSERT INTO staging.calls SELECT * REPLACE (? AS batch_id) FROM staging.calls WHERE call_id = 'K1'", [batch])
+    con.close()
+
+    result = cli("build", home=home)
+    assert result.exit_code == 1
+    assert "check unique_calls_call_id failed" in result.stderr
+    [unique_sql] = (home / ".dbt" / "target" / "compiled" / "loanwatch" / "models" / "core" / "_core.yml").glob(
+        "unique_calls_call_id*.sql")
+    assert "batch_id >" in unique_sql.read_text()  # incremental: only the keys of new batches
+    got = {r["check"]: r for r in json.loads(cli("check", "-f", "json", home=home).stdout)}
+    assert got["unique_calls_call_id"]["sample_keys"] == "K1"
+    assert got["unique_calls_call_id"]["failing_rows"] == 1
 
 
 @pytest.mark.integration
