@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import functools
 import inspect
+import os
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -47,6 +49,14 @@ def main(
 
 def _settings(ctx: typer.Context) -> Settings:
     return ctx.obj if isinstance(ctx.obj, Settings) else load_settings()
+
+
+_quick_exit = False  # set by the commands that run dbt: see run()
+
+
+def _exit_quickly_after_dbt() -> None:
+    global _quick_exit
+    _quick_exit = True
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> None:
@@ -178,6 +188,7 @@ def build(
     from loanwatch.warehouse import WarehouseBusy
 
     settings = _settings(ctx)
+    _exit_quickly_after_dbt()
     try:
         result = run_build(settings, full_refresh=full_refresh)
     except WarehouseBusy as exc:
@@ -538,9 +549,35 @@ def demo(
     """Generate a sample portfolio, ingest it in parts with a build after each, print the figures."""
     from loanwatch.demo import run_demo
 
+    _exit_quickly_after_dbt()
     code = run_demo(_settings(ctx), clients=clients, parts=parts, seed=seed, console=console)
     raise typer.Exit(code)
 
 
+def run() -> None:
+    """The `loanwatch` command: the CLI, and a quick exit after a command that ran dbt.
+
+    Such a process holds dbt's whole parsed project. At exit Python would walk and free those
+    objects one by one: 0.6-0.7 s of a `loanwatch build` at L, after the build is done and
+    checkpointed. Instead, the quick exit closes dbt's DuckDB instance, runs what the libraries
+    registered for exit (logging flushes its files), flushes output and ends the process; the
+    operating system takes the memory back at once.
+    """
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    if _quick_exit and (code is None or isinstance(code, int)):
+        from loanwatch.transform import release_dbt
+
+        release_dbt()
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code or 0)
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    run()

@@ -73,3 +73,45 @@ def test_a_second_writer_waits_then_fails_clearly(tmp_path):
         holder.join(30)
     with writer_lock(load_settings(tmp_path, environ={}), timeout=1):
         pass  # free again
+
+
+@pytest.mark.integration
+def test_a_build_process_exits_with_its_code_and_leaves_its_files_closed(tmp_path):
+    """`loanwatch build` ends its process without Python's teardown (run()): the exit code, the
+    output and dbt's log still come out whole, and no file is left half-written."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from loanwatch.warehouse import connect
+    from tests.conftest import GOLDEN, OVER_SCHEDULED, PAYMENT
+
+    home = tmp_path / "home"
+    env = {**os.environ, "LOANWATCH_HOME": str(home)}
+
+    def loanwatch(*args):
+        return subprocess.run([sys.executable, "-m", "loanwatch.cli", *args], env=env, capture_output=True,
+                              text=True, timeout=600)
+
+    assert loanwatch("ingest", str(GOLDEN)).returncode == 0
+    done = loanwatch("build")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("build 1: success, data date 2024-06-30")
+    assert "warning: check warn_stale_data" in done.stderr
+    assert "leaked" not in done.stderr  # nothing complains about objects left at exit
+    assert not list(home.glob("*.wal")) and not list(home.glob("*.tmp"))
+    log = (home / ".dbt" / "logs" / "dbt.log").read_text()
+    assert "Command `cli build` succeeded" in log.rsplit("Running with dbt=", 1)[1]
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "loans_99.jsonl").write_text(json.dumps(OVER_SCHEDULED) + "\n")
+    (bad / "payments_99.jsonl").write_text(json.dumps(PAYMENT) + "\n")
+    assert loanwatch("ingest", str(bad)).returncode == 0
+    failed = loanwatch("build")
+    assert failed.returncode == 1
+    assert "build 2 failed" in failed.stderr
+    con = connect(home / "warehouse.duckdb", read_only=True)
+    assert con.execute("SELECT build_id, status FROM meta.builds ORDER BY 1").fetchall() == [(1, "success"), (2, "failed")]
+    con.close()

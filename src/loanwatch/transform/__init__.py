@@ -71,6 +71,18 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
     }
 
 
+def release_dbt() -> None:
+    """Close the DuckDB instance dbt-duckdb keeps open for the rest of the process (its files
+    are checkpointed and closed cleanly)."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:
+        return
+    env, DuckDBConnectionManager._ENV = DuckDBConnectionManager._ENV, None
+    if env is not None:
+        env.close()
+
+
 @contextlib.contextmanager
 def _build_schedule() -> Iterator[None]:
     """How `dbt build` runs loanwatch's project: checks beside the models, and the longest chain
