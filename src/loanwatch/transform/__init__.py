@@ -78,7 +78,10 @@ def release_dbt() -> None:
         from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     except ImportError:
         return
-    env, DuckDBConnectionManager._ENV = DuckDBConnectionManager._ENV, None
+    # dbt-duckdb (pinned <1.12) keeps it in a class attribute, and closes it only when Python
+    # frees the attribute at exit
+    env = getattr(DuckDBConnectionManager, "_ENV", None)
+    DuckDBConnectionManager._ENV = None
     if env is not None:
         env.close()
 
