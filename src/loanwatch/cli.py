@@ -51,14 +51,6 @@ def _settings(ctx: typer.Context) -> Settings:
     return ctx.obj if isinstance(ctx.obj, Settings) else load_settings()
 
 
-_quick_exit = False  # set by the commands that run dbt: see run()
-
-
-def _exit_quickly_after_dbt() -> None:
-    global _quick_exit
-    _quick_exit = True
-
-
 def _fail(message: str, code: int = EXIT_ERROR) -> None:
     err.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(code)
@@ -188,7 +180,6 @@ def build(
     from loanwatch.warehouse import WarehouseBusy
 
     settings = _settings(ctx)
-    _exit_quickly_after_dbt()
     try:
         result = run_build(settings, full_refresh=full_refresh)
     except WarehouseBusy as exc:
@@ -549,15 +540,14 @@ def demo(
     """Generate a sample portfolio, ingest it in parts with a build after each, print the figures."""
     from loanwatch.demo import run_demo
 
-    _exit_quickly_after_dbt()
     code = run_demo(_settings(ctx), clients=clients, parts=parts, seed=seed, console=console)
     raise typer.Exit(code)
 
 
 def run() -> None:
-    """The `loanwatch` command: the CLI, and a quick exit after a command that ran dbt.
+    """The `loanwatch` command: the CLI, and a quick exit from a process that loaded dbt.
 
-    Such a process holds dbt's whole parsed project. At exit Python would walk and free those
+    Such a process (`build`, `demo`) holds dbt's whole parsed project. At exit Python would walk and free those
     objects one by one: 0.6-0.7 s of a `loanwatch build` at L, after the build is done and
     checkpointed. Instead, the quick exit closes dbt's DuckDB instance, runs what the libraries
     registered for exit (logging flushes its files), flushes output and ends the process; the
@@ -568,7 +558,7 @@ def run() -> None:
         code = 0
     except SystemExit as exc:
         code = exc.code
-    if _quick_exit and (code is None or isinstance(code, int)):
+    if "dbt.cli" in sys.modules and (code is None or isinstance(code, int)):
         from loanwatch.transform import release_dbt
 
         release_dbt()
