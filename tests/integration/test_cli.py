@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -10,8 +14,8 @@ import pytest
 
 from loanwatch.cli import app
 from loanwatch.config import load_settings
-from loanwatch.warehouse import WarehouseBusy, writer_lock
-from tests.conftest import cli
+from loanwatch.warehouse import WarehouseBusy, connect, writer_lock
+from tests.conftest import GOLDEN, OVER_SCHEDULED, PAYMENT, cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,30 +79,40 @@ def test_a_second_writer_waits_then_fails_clearly(tmp_path):
         pass  # free again
 
 
+# `loanwatch` as a process, with an object that says when the interpreter's teardown frees it
+_WITH_TEARDOWN_PROBE = """
+import sys
+
+class Probe:
+    def __del__(self):
+        print("interpreter teardown", file=sys.stderr)
+
+probe = Probe()
+sys.argv = ["loanwatch", *sys.argv[1:]]
+from loanwatch.cli import run
+run()
+"""
+
+
 @pytest.mark.integration
-def test_a_build_process_exits_with_its_code_and_leaves_its_files_closed(tmp_path):
-    """`loanwatch build` ends its process without Python's teardown (run()): the exit code, the
-    output and dbt's log still come out whole, and no file is left half-written."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    from loanwatch.warehouse import connect
-    from tests.conftest import GOLDEN, OVER_SCHEDULED, PAYMENT
-
+def test_a_build_process_exits_without_teardown_with_its_code_and_files_closed(tmp_path):
+    """`loanwatch build` loads dbt, so run() ends its process without the interpreter's teardown;
+    the exit code, the output and dbt's log still come out whole, and no file is left open.
+    A command that does not load dbt (ingest) exits the ordinary way."""
     home = tmp_path / "home"
     env = {**os.environ, "LOANWATCH_HOME": str(home)}
 
     def loanwatch(*args):
-        return subprocess.run([sys.executable, "-m", "loanwatch.cli", *args], env=env, capture_output=True,
-                              text=True, timeout=600)
+        return subprocess.run([sys.executable, "-c", _WITH_TEARDOWN_PROBE, *args], env=env,
+                              capture_output=True, text=True, timeout=600)
 
-    assert loanwatch("ingest", str(GOLDEN)).returncode == 0
+    ingest = loanwatch("ingest", str(GOLDEN))
+    assert ingest.returncode == 0 and "interpreter teardown" in ingest.stderr
     done = loanwatch("build")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("build 1: success, data date 2024-06-30")
     assert "warning: check warn_stale_data" in done.stderr
+    assert "interpreter teardown" not in done.stderr
     assert "leaked" not in done.stderr  # nothing complains about objects left at exit
     assert not list(home.glob("*.wal")) and not list(home.glob("*.tmp"))
     log = (home / ".dbt" / "logs" / "dbt.log").read_text()
@@ -110,7 +124,7 @@ def test_a_build_process_exits_with_its_code_and_leaves_its_files_closed(tmp_pat
     (bad / "payments_99.jsonl").write_text(json.dumps(PAYMENT) + "\n")
     assert loanwatch("ingest", str(bad)).returncode == 0
     failed = loanwatch("build")
-    assert failed.returncode == 1
+    assert failed.returncode == 1 and "interpreter teardown" not in failed.stderr
     assert "build 2 failed" in failed.stderr
     con = connect(home / "warehouse.duckdb", read_only=True)
     assert con.execute("SELECT build_id, status FROM meta.builds ORDER BY 1").fetchall() == [(1, "success"), (2, "failed")]
