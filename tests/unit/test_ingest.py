@@ -101,6 +101,26 @@ def test_bad_json_lines_and_non_objects(settings, tmp_path):
     assert json.loads(rows[1][3])["extra"] == {"kept": True}  # unknown fields kept
 
 
+def test_lines_of_a_file_read_in_parallel_keep_their_numbers(settings, tmp_path):
+    """A file of several read buffers (about 20 MB) is read by more than one thread; every line
+    keeps its number: payment Pn sits on line n, blank and broken lines included."""
+    n = 200_000
+    lines = [json.dumps({"payment_id": f"P{i}", "loan_id": "L1", "paid_at": "2024-02-01", "amount": 5,
+                         "channel": "x" * 60}) for i in range(1, n + 1)]
+    lines[2] = '{"payment_id": "P3", "loan_id"'  # line 3
+    lines[99_999] = ""  # line 100,000: blank, not a record
+    lines[180_000] = "[1]"  # line 180,001
+    path = write_lines(tmp_path / "payments.jsonl", lines)
+    result, rejects = load(settings, path)
+    assert (result.rows_read, result.accepted, result.rejected) == (n - 1, n - 3, 2)
+    assert [(r[0], r[2]) for r in rejects] == [(3, "not valid JSON"), (180_001, "record is not a JSON object")]
+    with open_writer(settings) as con:
+        misplaced = con.execute(
+            "SELECT count(*) FROM staging.payments WHERE line_no <> CAST(substr(payment_id, 2) AS BIGINT)"
+        ).fetchone()[0]
+    assert misplaced == 0
+
+
 def test_timestamps_are_utc_and_offsets_applied(settings, tmp_path):
     path = write_lines(tmp_path / "calls.jsonl", [
         {"call_id": "K1", "client_id": "C1", "called_at": "2024-02-01T01:00:00+03:00", "outcome": "no_answer"},

@@ -76,7 +76,8 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, entity_name: str | N
             except duckdb.Error as exc:
                 raise UnreadableFile(explain(exc, f)) from None
             finally:
-                con.execute("DROP TABLE IF EXISTS _lines")  # the raw text lives on in _valid
+                # the raw text lives on in _valid
+                con.execute("DROP VIEW IF EXISTS _lines; DROP TABLE IF EXISTS _text")
         except UnreadableFile as exc:
             unreadable = str(exc)
 

@@ -1,6 +1,6 @@
 """Finding input files, telling their entity and format, and reading them into ``_lines``.
 
-Every format ends in the same temp table ``_lines(line_no, raw)``: one raw JSON object text per
+Every format ends in the same temp view ``_lines(line_no, raw)``: one raw JSON object text per
 record, with the line (NDJSON), row (CSV: header = line 1) or element position (JSON array) it
 came from. The engine reads the files; Python never loops over rows.
 """
@@ -91,41 +91,54 @@ def content_hash(path: Path) -> str:
     return h.hexdigest()
 
 
+# Every format reads the file into the temp table ``_text`` in file order (the insertion order is
+# preserved, so a row's rowid is its position), and ``_lines`` is a view over it. Numbering by
+# rowid keeps the read parallel: row_number() OVER () numbered the lines on one thread.
+
 # Control characters cannot occur unescaped in valid JSON, so they make a delimiter and a quote
 # that never split a valid line: each line arrives whole, in order, blank lines included.
 _NDJSON = """
-CREATE OR REPLACE TEMP TABLE _lines AS
-SELECT line_no, raw FROM (
-    SELECT row_number() OVER () AS line_no, raw
-    FROM read_csv(?, columns = {'raw': 'VARCHAR'}, header = false, delim = E'\\x01',
-                  quote = E'\\x02', escape = E'\\x03', auto_detect = false, strict_mode = false)
-) WHERE raw IS NOT NULL AND NOT regexp_full_match(raw, ' *')
+CREATE OR REPLACE TEMP TABLE _text AS
+SELECT raw
+FROM read_csv(?, columns = {'raw': 'VARCHAR'}, header = false, delim = E'\\x01',
+              quote = E'\\x02', escape = E'\\x03', auto_detect = false, strict_mode = false)
 """
 
 _ARRAY = """
-CREATE OR REPLACE TEMP TABLE _lines AS
-SELECT row_number() OVER () AS line_no, json::VARCHAR AS raw
+CREATE OR REPLACE TEMP TABLE _text AS
+SELECT json::VARCHAR AS raw
 FROM read_json_objects(?, format = 'array')
+"""
+
+# The line (NDJSON) or element (JSON array) a record came from; blank lines are not records.
+_LINES_BY_POSITION = """
+CREATE OR REPLACE TEMP VIEW _lines AS
+SELECT rowid + 1 AS line_no, raw FROM _text
+WHERE raw IS NOT NULL AND NOT regexp_full_match(raw, ' *')
 """
 
 _CSV = """
 CREATE OR REPLACE TEMP TABLE _csv_rows AS
-SELECT row_number() OVER () AS row_no, to_json(t)::VARCHAR AS raw
+SELECT to_json(t)::VARCHAR AS raw
 FROM read_csv(?, header = true, all_varchar = true, store_rejects = true,
               rejects_scan = '_csv_reject_scans', rejects_table = '_csv_reject_errors') t
 """
 
-# The reader skips the rows it rejects, so the n-th row it returns sits on line n + 1 (header)
-# plus one for every rejected line before it: rejected line r_j (j-th) has r_j - j - 1 good rows
-# before it.
+# The reader skips the rows it rejects, so the n-th row it returns (n = rowid + 1) sits on line
+# n + 1 (header) plus one for every rejected line before it: rejected line r_j (j-th) has
+# r_j - j - 1 good rows before it.
 _CSV_LINES = """
-CREATE OR REPLACE TEMP TABLE _lines AS
+CREATE OR REPLACE TEMP TABLE _text AS
 WITH rejected AS (
     SELECT line, line - row_number() OVER (ORDER BY line) - 1 AS good_before
     FROM (SELECT DISTINCT line FROM _csv_reject_errors)
+), numbered AS (
+    SELECT rowid + 1 AS row_no, raw FROM _csv_rows
 )
 SELECT row_no + 1 + (SELECT count(*) FROM rejected WHERE good_before < row_no) AS line_no, raw
-FROM _csv_rows
+FROM numbered;
+DROP TABLE _csv_rows;
+CREATE OR REPLACE TEMP VIEW _lines AS SELECT line_no, raw FROM _text
 """
 
 
@@ -135,16 +148,16 @@ def read_lines(con: duckdb.DuckDBPyConnection, f: InputFile) -> list[tuple[int, 
     Raises UnreadableFile when nothing of the file can be read.
     """
     path = str(f.path)
-    # Lines are numbered in file order (row_number() OVER ()), which needs ordered reading.
+    # Lines are numbered by position in _text (rowid), which needs the file's order kept.
     con.execute("SET preserve_insertion_order = true")
     try:
-        if f.fmt == "ndjson":
-            con.execute(_NDJSON, [path])
-        elif f.fmt == "array":
-            con.execute(_ARRAY, [path])
+        if f.fmt in ("ndjson", "array"):
+            con.execute(_NDJSON if f.fmt == "ndjson" else _ARRAY, [path])
+            con.execute(_LINES_BY_POSITION)
         elif f.fmt == "csv":
             if _is_empty(f.path):
-                con.execute("CREATE OR REPLACE TEMP TABLE _lines (line_no BIGINT, raw VARCHAR)")
+                con.execute("CREATE OR REPLACE TEMP TABLE _text (raw VARCHAR)")
+                con.execute(_LINES_BY_POSITION)
                 return []
             con.execute("DROP TABLE IF EXISTS _csv_reject_errors; DROP TABLE IF EXISTS _csv_reject_scans")
             con.execute(_CSV, [path])
