@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from pathlib import Path
 
@@ -239,6 +240,20 @@ def test_cli_ingest_exit_codes_and_messages(tmp_path):
     assert cli("ingest", "--entity", "widgets", str(good), home=home).exit_code == 2
     out = cli("batches", "--format", "json", home=home)
     assert [b["status"] for b in json.loads(out.stdout)] == ["loaded", "partial"]
+    # A folder: each file is hashed (ahead, in another thread) and recognised again by its own hash.
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in (1, 2, 3):
+        write_lines(folder / f"loans_{i}.jsonl", [dict(LOAN, loan_id=f"M{i}")])
+    assert cli("ingest", str(folder), home=home).exit_code == 0
+    again = cli("ingest", str(folder), home=home)
+    assert again.exit_code == 0
+    assert [line.split(": ", 1)[1] for line in again.stdout.splitlines()] == [
+        f"already ingested (batch {batch}, loans_{i}.jsonl)" for i, batch in ((1, 3), (2, 4), (3, 5))
+    ]
+    with open_writer(load_settings(home, environ={})) as con:
+        recorded = dict(con.execute("SELECT file_name, content_hash FROM meta.batches WHERE batch_id >= 3").fetchall())
+    assert recorded == {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in folder.iterdir()}
 
 
 def test_upgrade_from_schema_1_drops_record_hash_and_keeps_duplicate_detection(settings, tmp_path):

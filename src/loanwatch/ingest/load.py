@@ -7,6 +7,7 @@ always safe. The same content again (by SHA-256) is a no-op.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import available_timezones
@@ -44,10 +45,12 @@ def _ensure_timezones(con: duckdb.DuckDBPyConnection) -> None:
         con.executemany("INSERT INTO _timezones VALUES (?)", [[z] for z in sorted(available_timezones())])
 
 
-def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, entity_name: str | None = None) -> FileResult:
+def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, entity_name: str | None = None,
+                digest: str | None = None) -> FileResult:
+    """Load one file as one batch. ``digest`` is the file's content hash, when already computed."""
     path = Path(path)
     entity_name = entity_name or entity_of(path)
-    digest = content_hash(path)
+    digest = digest or content_hash(path)
     seen = con.execute(
         "SELECT batch_id, file_name FROM meta.batches WHERE content_hash = ? AND entity IS NOT DISTINCT FROM ? LIMIT 1",
         [digest, entity_name],
@@ -224,10 +227,18 @@ def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_re
 def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str | None = None, on_file=None) -> list[FileResult]:
     from loanwatch.ingest.read import discover
 
+    files = discover([Path(p) for p in paths])
     results = []
-    for path in discover([Path(p) for p in paths]):
-        result = ingest_file(con, path, entity)
-        results.append(result)
-        if on_file:
-            on_file(result)
+    # One thread hashes the files in order, ahead of the loading: hashing takes one core, and
+    # the engine leaves one free part of the time (committing, single-threaded steps).
+    hasher = ThreadPoolExecutor(max_workers=1)
+    try:
+        digests = [hasher.submit(content_hash, path) for path in files]
+        for path, digest in zip(files, digests):
+            result = ingest_file(con, path, entity, digest.result())
+            results.append(result)
+            if on_file:
+                on_file(result)
+    finally:
+        hasher.shutdown(cancel_futures=True)  # on an error, the files not reached are not hashed
     return results
