@@ -240,7 +240,8 @@ def test_cli_ingest_exit_codes_and_messages(tmp_path):
     assert cli("ingest", "--entity", "widgets", str(good), home=home).exit_code == 2
     out = cli("batches", "--format", "json", home=home)
     assert [b["status"] for b in json.loads(out.stdout)] == ["loaded", "partial"]
-    # A folder: each file is hashed (ahead, in another thread) and recognised again by its own hash.
+    # A folder (its files hashed ahead, in another thread): each file is recorded with its own hash
+    # and recognised by it again.
     folder = tmp_path / "many"
     folder.mkdir()
     for i in (1, 2, 3):

@@ -229,8 +229,8 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str 
 
     files = discover([Path(p) for p in paths])
     results = []
-    # One thread hashes the files in order, ahead of the loading: hashing takes one core, and
-    # the engine leaves one free part of the time (committing, single-threaded steps).
+    # One thread hashes the files in order, ahead of the loading: hashing needs one core, and the
+    # engine leaves a core idle part of the time (while committing, in single-threaded steps).
     hasher = ThreadPoolExecutor(max_workers=1)
     try:
         digests = [hasher.submit(content_hash, path) for path in files]
