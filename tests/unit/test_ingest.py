@@ -257,6 +257,34 @@ def test_cli_ingest_exit_codes_and_messages(tmp_path):
     assert recorded == {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in folder.iterdir()}
 
 
+def test_a_file_rewritten_after_it_was_hashed_is_recorded_with_the_content_loaded(settings, tmp_path):
+    """Files are hashed ahead of loading; one rewritten in between (a producer still writing) must
+    be recorded with the hash of what was loaded, or its first content, delivered again, would be
+    skipped as "already ingested" and never loaded."""
+    from loanwatch.ingest.load import ingest_paths
+
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    write_lines(folder / "payments_1.jsonl", [{"payment_id": "P1", "loan_id": "L1", "paid_at": "2024-02-01", "amount": 5}])
+    first = [{"payment_id": "P2", "loan_id": "L1", "paid_at": "2024-02-02", "amount": 6}]
+    second = [{"payment_id": "P3", "loan_id": "L1", "paid_at": "2024-02-03", "amount": 70}]
+    write_lines(folder / "payments_2.jsonl", first)
+
+    def rewrite_the_next_file(result) -> None:
+        if result.path.name == "payments_1.jsonl":  # payments_2 was hashed by now (a tiny file)
+            write_lines(folder / "payments_2.jsonl", second)
+
+    with open_writer(settings) as con:
+        ingest_paths(con, [folder], on_file=rewrite_the_next_file)
+        loaded = con.execute("SELECT payment_id FROM staging.payments ORDER BY 1").fetchall()
+        recorded = con.execute("SELECT content_hash FROM meta.batches WHERE file_name = 'payments_2.jsonl'").fetchone()[0]
+    assert loaded == [("P1",), ("P3",)]
+    assert recorded == hashlib.sha256((folder / "payments_2.jsonl").read_bytes()).hexdigest()
+    # the first content, delivered again, is loaded: it never was
+    again, _ = load(settings, write_lines(tmp_path / "payments_2_again.jsonl", first))
+    assert (again.status, again.accepted) == ("loaded", 1)
+
+
 def test_upgrade_from_schema_1_drops_record_hash_and_keeps_duplicate_detection(settings, tmp_path):
     """A warehouse written before schema 2 had a record_hash column in every staging table;
     `init` drops it, and a record sent again is still told from a changed one by its content."""

@@ -224,6 +224,17 @@ def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_re
     return FileResult(path, entity.name, status, batch_id, read, accepted, dups, rejected, message, examples)
 
 
+def _version(path: Path) -> tuple[int, int, int]:
+    """What changes when a file is rewritten or appended to: inode, size, modification time."""
+    st = path.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _hash_with_version(path: Path) -> tuple[tuple[int, int, int], str]:
+    version = _version(path)  # taken before reading: a change during hashing shows too
+    return version, content_hash(path)
+
+
 def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str | None = None, on_file=None) -> list[FileResult]:
     from loanwatch.ingest.read import discover
 
@@ -231,11 +242,16 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str 
     results = []
     # One thread hashes the files in order, ahead of the loading: hashing needs one core, and the
     # engine leaves a core idle part of the time (while committing, in single-threaded steps).
+    # A file changed since its hash was taken is hashed again just before it is read, so the
+    # recorded hash is always that of the content loaded ("already ingested" relies on it).
     hasher = ThreadPoolExecutor(max_workers=1)
     try:
-        digests = [hasher.submit(content_hash, path) for path in files]
-        for path, digest in zip(files, digests):
-            result = ingest_file(con, path, entity, digest.result())
+        pending = [hasher.submit(_hash_with_version, path) for path in files]
+        for path, hashed in zip(files, pending):
+            version, digest = hashed.result()
+            if _version(path) != version:
+                digest = None
+            result = ingest_file(con, path, entity, digest)
             results.append(result)
             if on_file:
                 on_file(result)
