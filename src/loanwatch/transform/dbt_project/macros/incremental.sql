@@ -132,6 +132,55 @@ where exists (
 )
 {%- endmacro %}
 
+{#
+  int_instalments_paid on an incremental build. A loan recomputed whole (recompute_from null) has
+  all its instalments rewritten. A loan recomputed from a day has the same terms as before and new
+  payments only after all its earlier ones (amounts > 0), so its cumulative paid amount only grows:
+  from paid_before_amount (its payments before that day, all of which it had) to
+  paid_total_amount (all its payments now). Its instalment keeps its row when
+    - it was wholly allocated before that day (cum_due_amount <= paid_before_amount): the same
+      paid-on date, earlier than the day, and its whole due amount allocated, then and now; or
+    - even the new total leaves it untouched (paid_total_amount <= cum_due_before_amount and
+      paid_total_amount < cum_due_amount - tolerance): nothing allocated and not paid, then and now.
+  Typically that leaves the one or two instalments the new payments reach. The pre-hook deletes,
+  and the model inserts, the other rows of the changed loans: the same predicate on the same inputs.
+#}
+{% macro instalment_paid_totals() -%}
+select
+    c.loan_id,
+    c.recompute_from,
+    coalesce(max(case when p.paid_date < c.recompute_from then p.cum_paid_after_amount end), 0) as paid_before_amount,
+    coalesce(max(p.cum_paid_after_amount), 0) as paid_total_amount
+from {{ ref('int_loans_changed') }} as c
+left join {{ ref('int_payments_allocated') }} as p on p.loan_id = c.loan_id
+group by c.loan_id, c.recompute_from
+{%- endmacro %}
+
+{% macro instalment_row_kept(instalment, totals) -%}
+({{ totals }}.recompute_from is not null
+    and ({{ instalment }}.cum_due_amount <= {{ totals }}.paid_before_amount
+        or ({{ totals }}.paid_total_amount <= {{ instalment }}.cum_due_before_amount
+            and {{ totals }}.paid_total_amount < {{ instalment }}.cum_due_amount - {{ var('tolerance') }})))
+{%- endmacro %}
+
+{% macro delete_recomputed_instalments() -%}
+{% if is_incremental() -%}
+{{ return(adapter.dispatch('delete_recomputed_instalments', 'loanwatch')()) }}
+{%- endif %}
+{%- endmacro %}
+{% macro default__delete_recomputed_instalments() -%}
+delete from {{ this }} as t
+using ({{ instalment_paid_totals() }}) as totals
+where totals.loan_id = t.loan_id and not {{ instalment_row_kept('t', 'totals') }}
+{%- endmacro %}
+{% macro spark__delete_recomputed_instalments() -%}
+delete from {{ this }} as t
+where exists (
+    select 1 from ({{ instalment_paid_totals() }}) as totals
+    where totals.loan_id = t.loan_id and not {{ instalment_row_kept('t', 'totals') }}
+)
+{%- endmacro %}
+
 {#- A pre-hook that deletes the rows matching a condition, on incremental builds. -#}
 {% macro incremental_delete(condition) -%}
 {% if is_incremental() -%}

@@ -1,18 +1,26 @@
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ incremental_hook() }}") }}
+          pre_hook="{{ delete_recomputed_instalments() }}") }}
 -- depends_on: {{ ref('int_loans_changed') }}
 -- Every instalment with its paid-on date (METRICS §2): the date of the payment at which the
 -- loan's cumulative paid amount first reaches its cumulative due through this instalment,
 -- minus the tolerance. Null when never paid. allocated_amount: what the loan's payments so far
 -- put on this instalment (interest and principal), in the cumulative form of §2.
+-- An incremental build rewrites only the changed loans' instalments that its new inputs can change
+-- (instalment_row_kept() says which rows stay, and why).
 with payments as (
     select * from {{ ref('int_payments_allocated') }}
     where {{ for_changed('loan_id') }}
 ),
 
 instalments as (
+    {%- if is_incremental() %}
+    select i.*
+    from {{ ref('int_instalments_scheduled') }} as i
+    inner join ({{ instalment_paid_totals() }}) as totals on totals.loan_id = i.loan_id
+    where not {{ instalment_row_kept('i', 'totals') }}
+    {%- else %}
     select * from {{ ref('int_instalments_scheduled') }}
-    where {{ for_changed('loan_id') }}
+    {%- endif %}
 ),
 
 paid_on as (
