@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
 import pytest
 
@@ -37,11 +38,10 @@ def _dump(con, table, order):
     return con.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order}").fetchall()
 
 
-def _attach_published(con, settings):
-    """The build's own published.duckdb as `published` (dbt's connection in this process may have
-    attached it already: DuckDB shares the instance)."""
-    if not con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = 'published'").fetchone()[0]:
-        con.execute("ATTACH ? AS published (READ_ONLY)", [str(settings.published_path)])
+def _attach_published(con, path):
+    """A published file (a failed build's own published.duckdb, or the snapshot a good build
+    renamed it into) as `published`, read-only."""
+    con.execute("ATTACH ? AS published (READ_ONLY)", [str(path)])
 
 
 def _checked_snapshot_keys(settings):
@@ -52,7 +52,7 @@ def _checked_snapshot_keys(settings):
     query = check.read_text().replace("having count(*) > 1", "")
     assert "int_loans_changed" in query  # the incremental form
     with open_writer(settings) as con:
-        _attach_published(con, settings)
+        _attach_published(con, settings.serving_path)
         con.execute("BEGIN")
         con.execute("UPDATE meta.builds SET status = 'running' WHERE build_id = (SELECT max(build_id) FROM meta.builds)")
         keys = {(r[0], r[1]) for r in con.execute(query).fetchall()}
@@ -144,11 +144,13 @@ def test_builds_are_incremental_until_the_project_or_settings_change(tmp_path, s
 @pytest.mark.integration
 def test_a_full_refresh_starts_published_afresh_and_one_that_fails_forces_another(tmp_path, small_portfolio):
     settings = build_home(tmp_path / "h", small_portfolio)
-    size = settings.published_path.stat().st_size
+    size = settings.serving_path.stat().st_size
     for _ in range(2):
         assert build(settings, full_refresh=True).status == "success"
-        # the new tables reuse the dropped ones' blocks: the file does not grow by a second copy
-        assert settings.published_path.stat().st_size < 1.25 * size
+        # a full refresh writes a new file: the snapshot does not grow by a second copy
+        assert settings.serving_path.stat().st_size < 1.25 * size
+        # the build's file became the snapshot; the home holds one copy between builds
+        assert not settings.published_path.exists()
 
     def full_refresh_flags():
         con = open_snapshot(settings)
@@ -243,7 +245,7 @@ def test_a_build_after_a_failed_check_equals_one_build(tmp_path):
     # the model after the failing check's model ran, and wrote L99, into the build's own file only
     assert statuses["fct_loan_snapshots"] == "success"
     with open_writer(settings) as con:
-        _attach_published(con, settings)
+        _attach_published(con, settings.published_path)
         assert con.execute(
             "SELECT count(*) FROM published.marts.fct_loan_snapshots WHERE loan_id = 'L99'").fetchone()[0] > 0
     snapshot = open_snapshot(settings)
@@ -260,3 +262,49 @@ def test_a_build_after_a_failed_check_equals_one_build(tmp_path):
         rows = _dump(a, table, order)
         assert rows, table
         assert rows == _dump(b, table, order), table
+
+
+@pytest.mark.integration
+def test_an_incremental_build_starts_from_the_snapshot_and_dbt_waits_for_its_copy(tmp_path, monkeypatch):
+    """What a killed build left in published.duckdb (here: a row in its write-ahead log, which
+    DuckDB would replay into any file of that name) is replaced by a copy of the snapshot before
+    dbt opens the file, however long the copy takes; the build's file then becomes the snapshot,
+    and no second copy stays behind."""
+    import shutil
+    import subprocess
+    import sys
+
+    from loanwatch.serve import restore_published
+    from loanwatch.transform import build as build_module
+
+    first, second = golden_batches(tmp_path / "batches", [["P01", "P02", "P05"], ["P03", "P04", "P06", "P07"]])
+    settings = build_home(tmp_path / "incremental", first)
+    assert settings.serving_path.exists() and not settings.published_path.exists()
+    wal = settings.published_path.with_name("published.duckdb.wal")
+    shutil.copy(settings.serving_path, settings.published_path)
+    killed = ("import duckdb, os, sys; con = duckdb.connect(sys.argv[1]); con.execute(\"SET checkpoint_threshold = '1GB'\");"
+              " con.execute(\"INSERT INTO marts.fct_loan_states (loan_id, valid_from) VALUES ('LEFTOVER', DATE '2024-01-01')\");"
+              " os._exit(0)")
+    subprocess.run([sys.executable, "-c", killed, str(settings.published_path)], check=True)
+    assert wal.exists()
+
+    copies = []
+
+    def slow_restore(s):
+        time.sleep(2)  # longer than dbt takes to load and reach its first connection here
+        restore_published(s)
+        copies.append(time.monotonic())
+
+    monkeypatch.setattr(build_module, "restore_published", slow_restore)
+    with open_writer(settings) as con:
+        ingest_paths(con, [second])
+    result = build(settings)
+    assert result.status == "success", result.errors
+    assert len(copies) == 1
+    assert not settings.published_path.exists() and not wal.exists()
+
+    whole = build_home(tmp_path / "whole", first, second)
+    a, b = open_snapshot(settings), open_snapshot(whole)
+    assert a.execute("SELECT full_refresh FROM meta.builds ORDER BY build_id").fetchall() == [(True,), (False,)]
+    for table, order in MARTS.items():
+        assert _dump(a, table, order) == _dump(b, table, order), table

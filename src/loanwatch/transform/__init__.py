@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,15 +40,26 @@ class DbtRun:
     error: str = ""
 
 
-def write_profile(settings: Settings, target: str = "duckdb", extra: dict[str, Any] | None = None) -> Path:
+# dbt commands that write models; the others (test, compile, show, ...) read the snapshot
+WRITING_COMMANDS = {"build", "run", "seed", "snapshot"}
+
+
+def write_profile(settings: Settings, target: str = "duckdb", extra: dict[str, Any] | None = None,
+                  command: str = "build") -> Path:
     profiles_dir = settings.home / ".dbt"
     profiles_dir.mkdir(parents=True, exist_ok=True)
+    # Models configured `database: published` (what readers need) live in the build's own file,
+    # which exists only while a build runs (it becomes the snapshot): a command that writes no
+    # model reads them in the snapshot.
+    if command in WRITING_COMMANDS:
+        published = {"path": str(settings.published_path), "alias": "published"}
+    else:
+        published = {"path": str(settings.serving_path), "alias": "published", "read_only": True}
     outputs: dict[str, Any] = {
         # Models use naive UTC timestamps only, so no session time zone is needed here; and the
         # default configuration lets the same process open the file again after dbt (publish).
         "duckdb": {"type": "duckdb", "path": str(settings.warehouse_path), "threads": 2,
-                   # models configured `database: published` (what readers need) live here
-                   "attach": [{"path": str(settings.published_path), "alias": "published"}]},
+                   "attach": [published]},
     }
     if extra:
         outputs.update(extra)
@@ -84,6 +95,37 @@ def release_dbt() -> None:
     DuckDBConnectionManager._ENV = None
     if env is not None:
         env.close()
+
+
+@contextlib.contextmanager
+def _before_connect(wait: Callable[[], Any]) -> Iterator[None]:
+    """Call ``wait`` before dbt-duckdb opens its first connection, for one invocation.
+
+    dbt-duckdb (pinned <1.12) creates its DuckDB instance, and attaches the profile's files, in
+    ``DuckDBConnectionManager.open``; dbt loads and parses the project before that (about 2 s
+    with its imports), which is what a caller overlaps with its own work.
+    """
+    import threading
+
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    original = DuckDBConnectionManager.__dict__["open"]
+    lock = threading.Lock()
+    done = False
+
+    def open_after_wait(cls, connection):
+        nonlocal done
+        with lock:
+            if not done:
+                wait()
+                done = True
+        return original.__func__(cls, connection)
+
+    DuckDBConnectionManager.open = classmethod(open_after_wait)
+    try:
+        yield
+    finally:
+        DuckDBConnectionManager.open = original
 
 
 @contextlib.contextmanager
@@ -150,12 +192,17 @@ def _build_schedule() -> Iterator[None]:
 
 def run_dbt(settings: Settings, command: str = "build", args: list[str] | None = None,
             target: str = "duckdb", extra_outputs: dict[str, Any] | None = None,
-            extra_vars: dict[str, Any] | None = None) -> DbtRun:
-    """Run one dbt command against this warehouse and collect every node's result."""
+            extra_vars: dict[str, Any] | None = None,
+            before_connect: Callable[[], Any] | None = None) -> DbtRun:
+    """Run one dbt command against this warehouse and collect every node's result.
+
+    ``before_connect`` is called (once) before dbt opens its first DuckDB connection, which
+    attaches the published file: `loanwatch build` waits there for that file's copy.
+    """
     from dbt.cli.main import dbtRunner
 
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    profiles_dir = write_profile(settings, target, extra_outputs)
+    profiles_dir = write_profile(settings, target, extra_outputs, command)
     work = settings.home / ".dbt"
     cli_args = [
         command,
@@ -172,7 +219,8 @@ def run_dbt(settings: Settings, command: str = "build", args: list[str] | None =
         "--no-write-json",
         *(args or []),
     ]
-    with _build_schedule() if command == "build" else contextlib.nullcontext():
+    with (_build_schedule() if command == "build" else contextlib.nullcontext(),
+          _before_connect(before_connect) if before_connect else contextlib.nullcontext()):
         result = dbtRunner().invoke(cli_args)
     run = DbtRun(success=bool(result.success))
     if result.exception is not None:

@@ -6,11 +6,12 @@ import datetime
 import hashlib
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from loanwatch.config import Settings
-from loanwatch.serve import clear_published, publish
-from loanwatch.transform import PROJECT_DIR, DbtRun, dbt_vars, run_dbt
+from loanwatch.serve import clear_published, publish, restore_published
+from loanwatch.transform import PROJECT_DIR, DbtRun, dbt_vars, release_dbt, run_dbt
 from loanwatch.warehouse import connect, init_warehouse, writer_lock
 
 
@@ -42,10 +43,11 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
             ).fetchone()
             attempt = con.execute(
                 "SELECT full_refresh, status FROM meta.builds ORDER BY build_id DESC LIMIT 1").fetchone()
-            # Incremental models recompute the loans of batches after the last good build. A
-            # changed dbt project (an upgrade), no good build yet, or a full refresh that did not
-            # finish (it starts from empty published tables) means everything.
-            if last is None or last[1] != project or (attempt[0] and attempt[1] != "success"):
+            # Incremental models recompute the loans of batches after the last good build,
+            # starting from its snapshot. A changed dbt project (an upgrade), no good build yet,
+            # no snapshot to start from, or a full refresh that did not finish means everything.
+            if (last is None or last[1] != project or (attempt[0] and attempt[1] != "success")
+                    or not settings.serving_path.exists()):
                 full_refresh = True
             since = 0 if full_refresh else int(last[0] or 0)
             con.execute(
@@ -55,8 +57,6 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
                 [build_id, full_refresh, through, project, since],
             )
             con.execute("CHECKPOINT")
-            if full_refresh and not select:  # a selection rebuilds only its models: keep the rest
-                clear_published(con, settings)
         finally:
             con.close()
 
@@ -64,7 +64,19 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
         args = ["--exclude-resource-type", "unit_test"] + (["--full-refresh"] if full_refresh else [])
         if select:
             args += ["--select", *select]
-        run = run_dbt(settings, "build", args)
+        # The build writes published.duckdb: from nothing on a full refresh, otherwise from a copy
+        # of the snapshot (a selection rebuilds only its models and keeps the rest), made while
+        # dbt loads; dbt opens the file only when the copy is complete.
+        with ThreadPoolExecutor(1, thread_name_prefix="restore-published") as pool:
+            if (full_refresh and not select) or not settings.serving_path.exists():
+                clear_published(settings)
+                restored = None
+            else:
+                restored = pool.submit(restore_published, settings)
+            run = run_dbt(settings, "build", args, before_connect=restored.result if restored else None)
+        # Close dbt's DuckDB instance: its files are complete, and published.duckdb is renamed
+        # into the snapshot below.
+        release_dbt()
 
         con = connect(settings.warehouse_path)
         try:
