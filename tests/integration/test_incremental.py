@@ -308,3 +308,40 @@ def test_an_incremental_build_starts_from_the_snapshot_and_dbt_waits_for_its_cop
     assert a.execute("SELECT full_refresh FROM meta.builds ORDER BY build_id").fetchall() == [(True,), (False,)]
     for table, order in MARTS.items():
         assert _dump(a, table, order) == _dump(b, table, order), table
+
+
+@pytest.mark.integration
+def test_a_build_killed_while_publishing_is_not_taken_for_a_good_one(tmp_path):
+    """A build killed after its checks passed but before its file became the snapshot (here: as
+    publishing starts) is not recorded as a success: the next build starts from the snapshot
+    before it and recomputes what it had, and equals one build of everything."""
+    import subprocess
+    import sys
+
+    first, second, third = golden_batches(tmp_path / "batches", [["P01", "P02"], ["P03", "P05"], ["P04", "P06"]])
+    settings = build_home(tmp_path / "incremental", first)
+    with open_writer(settings) as con:
+        ingest_paths(con, [second])
+    killed = (
+        "import os, sys\n"
+        "from loanwatch.config import load_settings\n"
+        "from loanwatch.transform import build as b\n"
+        "b.publish = lambda *a, **k: os._exit(9)\n"
+        "b.build(load_settings(sys.argv[1], environ={}))\n"
+    )
+    assert subprocess.run([sys.executable, "-c", killed, str(settings.home)]).returncode == 9
+    with open_writer(settings) as con:
+        ingest_paths(con, [third])
+    assert build(settings).status == "success"
+
+    with open_writer(settings) as con:
+        rows = con.execute("SELECT status, since_batch_id FROM meta.builds ORDER BY build_id").fetchall()
+    # the killed build says so; the next one recomputes since the first build, as it did
+    assert [r[0] for r in rows] == ["success", "interrupted", "success"]
+    assert rows[2][1] == rows[1][1]
+    whole = build_home(tmp_path / "whole", first, second, third)
+    a, b = open_snapshot(settings), open_snapshot(whole)
+    assert a.execute("SELECT status FROM meta.builds ORDER BY build_id").fetchall() == [
+        ("success",), ("interrupted",), ("success",)]
+    for table, order in MARTS.items():
+        assert _dump(a, table, order) == _dump(b, table, order), table

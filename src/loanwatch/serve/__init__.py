@@ -27,11 +27,13 @@ class NoSnapshot(RuntimeError):
     """Nothing has been published yet."""
 
 
-def publish(con: duckdb.DuckDBPyConnection, settings: Settings) -> Path:
+def publish(con: duckdb.DuckDBPyConnection, settings: Settings, build_id: int) -> Path:
     """Put the meta tables into the published database, then rename it over the snapshot.
 
-    Nothing else may have the published file open (dbt's DuckDB instance is closed first:
-    ``transform.release_dbt``): after the rename it is the snapshot, which nothing writes.
+    The snapshot's copy of the build's row (``build_id``, still 'running' in the warehouse until
+    this returns) says 'success', published. Nothing else may have the published file open
+    (dbt's DuckDB instance is closed first: ``transform.release_dbt``): after the rename it is
+    the snapshot, which nothing writes.
     """
     source = settings.published_path
     target = settings.serving_path
@@ -44,6 +46,8 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Settings) -> Path:
         for (table,) in meta:
             # Names come from the engine's own catalog of our schema; quoted all the same.
             con.execute(f'CREATE OR REPLACE TABLE published.meta."{table}" AS SELECT * FROM meta."{table}"')
+        con.execute("UPDATE published.meta.builds SET status = 'success', published = true WHERE build_id = ?",
+                    [build_id])
         # Everything is in the file itself, with no pending WAL.
         con.execute("CHECKPOINT published")
     if _wal(source).exists():

@@ -88,25 +88,29 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
             if ok:
                 data_date = con.execute("SELECT data_date FROM core.int_data_date").fetchone()[0]
             message = "" if ok else "; ".join(errors[:5])
-            # The row is final before the copy, so the snapshot carries its own build record.
+            # A good build's row says 'success' in the warehouse only once its snapshot is in
+            # place: the next build starts from the snapshot of the last build that says so.
+            # (Killed in between, the row stays 'running': the next build recomputes since the
+            # build before, from a snapshot that already has this one, as after any kill.) The
+            # snapshot carries its own row, final.
             con.execute(
-                """UPDATE meta.builds SET finished_at = now(), status = ?, data_date = ?, published = ?, message = ?
+                """UPDATE meta.builds SET finished_at = now(), status = ?, data_date = ?, message = ?
                    WHERE build_id = ?""",
-                ["success" if ok else "failed", data_date, ok, message, build_id],
+                ["running" if ok else "failed", data_date, message, build_id],
             )
             published = False
             if ok:
                 con.execute("CHECKPOINT")
                 try:
-                    publish(con, settings)
+                    publish(con, settings, build_id)
                     published = True
                 except Exception as exc:
                     ok, message = False, f"publishing the serving snapshot failed: {exc}"
                     errors.append(message)
-                    con.execute(
-                        "UPDATE meta.builds SET status = 'failed', published = false, message = ? WHERE build_id = ?",
-                        [message, build_id],
-                    )
+                con.execute(
+                    "UPDATE meta.builds SET status = ?, published = ?, message = ? WHERE build_id = ?",
+                    ["success" if ok else "failed", published, message, build_id],
+                )
             con.execute("CHECKPOINT")
         finally:
             con.close()
