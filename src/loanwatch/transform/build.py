@@ -89,10 +89,11 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
                 data_date = con.execute("SELECT data_date FROM core.int_data_date").fetchone()[0]
             message = "" if ok else "; ".join(errors[:5])
             # A good build's row says 'success' in the warehouse only once its snapshot is in
-            # place: the next build starts from the snapshot of the last build that says so.
-            # (Killed in between, the row stays 'running': the next build recomputes since the
-            # build before, from a snapshot that already has this one, as after any kill.) The
-            # snapshot carries its own row, final.
+            # place: the next build starts from the snapshot of the last build that says so. A
+            # build killed before that stays 'running', and the next build recomputes everything
+            # since the build before, whether or not the rename had happened (recomputing loans
+            # the snapshot already has gives the same rows, as after any kill). The snapshot
+            # carries its own row, final.
             con.execute(
                 """UPDATE meta.builds SET finished_at = now(), status = ?, data_date = ?, message = ?
                    WHERE build_id = ?""",
