@@ -549,9 +549,9 @@ def run() -> None:
 
     Such a process (`build`, `demo`) holds dbt's whole parsed project. At exit Python would walk
     and free those objects one by one: 0.6-0.7 s of a `loanwatch build` at L, after the build is
-    done and checkpointed. Instead, the quick exit closes dbt's DuckDB instance, runs what the
-    libraries registered for exit (logging flushes its files), flushes output and ends the
-    process; the operating system takes the memory back at once.
+    done and checkpointed. Instead, the quick exit closes dbt's DuckDB instance (if the build has
+    not already), runs what the libraries registered for exit (logging flushes its files),
+    flushes output and ends the process; the operating system takes the memory back at once.
     """
     try:
         app()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
+import subprocess
+import sys
 import time
 
 import pytest
@@ -270,10 +273,6 @@ def test_an_incremental_build_starts_from_the_snapshot_and_dbt_waits_for_its_cop
     DuckDB would replay into any file of that name) is replaced by a copy of the snapshot before
     dbt opens the file, however long the copy takes; the build's file then becomes the snapshot,
     and no second copy stays behind."""
-    import shutil
-    import subprocess
-    import sys
-
     from loanwatch.serve import restore_published
     from loanwatch.transform import build as build_module
 
@@ -315,9 +314,6 @@ def test_a_build_killed_while_publishing_is_not_taken_for_a_good_one(tmp_path):
     """A build killed after its checks passed but before its file became the snapshot (here: as
     publishing starts) is not recorded as a success: the next build starts from the snapshot
     before it and recomputes what it had, and equals one build of everything."""
-    import subprocess
-    import sys
-
     first, second, third = golden_batches(tmp_path / "batches", [["P01", "P02"], ["P03", "P05"], ["P04", "P06"]])
     settings = build_home(tmp_path / "incremental", first)
     with open_writer(settings) as con:

@@ -12,14 +12,24 @@ with payments as (
     where {{ for_changed('loan_id') }}
 ),
 
-instalments as (
+-- Each loan's total paid; on an incremental build, for each changed loan, also what it had paid
+-- before its recompute_from day (instalment_paid_totals()), which says which rows stay.
+totals as {{ materialized_if_incremental() }} (
     {%- if is_incremental() %}
+    {{ instalment_paid_totals() }}
+    {%- else %}
+    select loan_id, max(cum_paid_after_amount) as paid_total_amount
+    from payments
+    group by loan_id
+    {%- endif %}
+),
+
+instalments as (
     select i.*
     from {{ ref('int_instalments_scheduled') }} as i
-    inner join ({{ instalment_paid_totals() }}) as totals on totals.loan_id = i.loan_id
+    {%- if is_incremental() %}
+    inner join totals on totals.loan_id = i.loan_id
     where not {{ instalment_row_kept('i', 'totals') }}
-    {%- else %}
-    select * from {{ ref('int_instalments_scheduled') }}
     {%- endif %}
 ),
 
@@ -33,12 +43,6 @@ paid_on as (
         on p.loan_id = i.loan_id
         and p.cum_paid_after_amount >= i.cum_due_amount - {{ var('tolerance') }}
     group by i.loan_id, i.instalment_number
-),
-
-totals as (
-    select loan_id, max(cum_paid_after_amount) as paid_total_amount
-    from payments
-    group by loan_id
 )
 
 select
