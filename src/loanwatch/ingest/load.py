@@ -270,8 +270,8 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str 
 
 
 def _stop_merging_row_groups(con: duckdb.DuckDBPyConnection) -> bool:
-    """Turn off the merging of row groups at checkpoints, where the engine has the setting
-    (DuckDB 1.2 may not); say whether it did."""
+    """Turn off the merging of row groups at checkpoints, if the engine has the setting (DuckDB
+    has had it since 1.1; a later version could drop it); say whether it did."""
     if not con.execute("SELECT count(*) FROM duckdb_settings() WHERE name = 'max_vacuum_tasks'").fetchone()[0]:
         return False
     con.execute("SET max_vacuum_tasks = 0")
