@@ -324,12 +324,14 @@ def test_a_batch_is_appended_without_rewriting_the_rows_already_stored(settings,
         return write_lines(path, [{"payment_id": f"P{i}", "loan_id": f"L{i % 97}", "paid_at": "2024-02-01",
                                    "amount": i % 500 + 1} for i in range(first, first + 2_000)])
 
-    def row_groups(con) -> dict[int, list[int]]:
-        blocks: dict[int, list[int]] = {}
-        for group, block in con.execute(
-            """SELECT row_group_id, block_id FROM pragma_storage_info('staging.payments')
-               WHERE persistent ORDER BY row_group_id, column_id, segment_id""").fetchall():
-            blocks.setdefault(group, []).append(block)
+    def row_groups(con) -> dict[int, list[tuple]]:
+        """Where each row group's segments are stored: (column path, segment, block, offset)."""
+        blocks: dict[int, list[tuple]] = {}
+        for group, *where in con.execute(
+            """SELECT row_group_id, column_path, segment_type, segment_id, block_id, block_offset
+               FROM pragma_storage_info('staging.payments') WHERE persistent
+               ORDER BY row_group_id, column_path, segment_type, segment_id""").fetchall():
+            blocks.setdefault(group, []).append(tuple(where))
         return blocks
 
     with open_writer(settings) as con:
