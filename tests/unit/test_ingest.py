@@ -311,37 +311,3 @@ def test_upgrade_from_schema_1_drops_record_hash_and_keeps_duplicate_detection(s
         columns = [r[0] for r in con.execute("DESCRIBE staging.payments").fetchall()]
         assert "record_hash" not in columns
         assert con.execute("SELECT max(version) FROM meta.schema_version").fetchone()[0] == 2
-
-
-def test_a_batch_is_appended_without_rewriting_the_rows_already_stored(settings, tmp_path):
-    """Staging tables only get rows appended. Each ingest's rows become row groups of their own,
-    and the earlier row groups keep their blocks: the engine's checkpoints do not merge row groups
-    (DuckDB's vacuum re-compressed the last batches' rows at every checkpoint, about 1.4 s of a
-    1 % batch at L). The setting is the engine's default again afterwards."""
-    from loanwatch.ingest.load import ingest_paths
-
-    def payments(path: Path, first: int) -> Path:
-        return write_lines(path, [{"payment_id": f"P{i}", "loan_id": f"L{i % 97}", "paid_at": "2024-02-01",
-                                   "amount": i % 500 + 1} for i in range(first, first + 2_000)])
-
-    def row_groups(con) -> dict[int, list[tuple]]:
-        """Where each row group's segments are stored: (column path, segment, block, offset)."""
-        blocks: dict[int, list[tuple]] = {}
-        for group, *where in con.execute(
-            """SELECT row_group_id, column_path, segment_type, segment_id, block_id, block_offset
-               FROM pragma_storage_info('staging.payments') WHERE persistent
-               ORDER BY row_group_id, column_path, segment_type, segment_id""").fetchall():
-            blocks.setdefault(group, []).append(tuple(where))
-        return blocks
-
-    with open_writer(settings) as con:
-        ingest_paths(con, [payments(tmp_path / "payments_1.jsonl", 0)])
-        first = row_groups(con)
-    with open_writer(settings) as con:
-        ingest_paths(con, [payments(tmp_path / "payments_2.jsonl", 2_000)])
-        second = row_groups(con)
-        default = con.execute("SELECT value FROM duckdb_settings() WHERE name = 'max_vacuum_tasks'").fetchone()[0]
-        assert con.execute("SELECT count(*) FROM staging.payments").fetchone()[0] == 4_000
-    assert len(first) == 1 and len(second) == 2
-    assert second[min(second)] == first[min(first)]
-    assert default == "100"

@@ -240,11 +240,6 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str 
 
     files = discover([Path(p) for p in paths])
     results = []
-    # Staging tables only ever get rows appended, so the engine's checkpoints need not merge
-    # their row groups (what DuckDB's vacuum does after each batch: it re-compressed the last
-    # batches' rows every time, about 1.4 s of a 1 % batch at L). Each batch's rows stay a row
-    # group of their own; the rows were never deleted, so no space is lost.
-    vacuum_off = _stop_merging_row_groups(con)
     # One thread hashes the files in order, ahead of the loading: hashing needs one core, and the
     # engine leaves a core idle part of the time (while committing, in single-threaded steps).
     # A file changed since its hash was taken is hashed again just before it is read, so the
@@ -260,19 +255,6 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str 
             results.append(result)
             if on_file:
                 on_file(result)
-        if vacuum_off:
-            con.execute("CHECKPOINT")  # now, while row groups are not merged (closing would)
     finally:
         hasher.shutdown(cancel_futures=True)  # on an error, the files not reached are not hashed
-        if vacuum_off:
-            con.execute("RESET max_vacuum_tasks")
     return results
-
-
-def _stop_merging_row_groups(con: duckdb.DuckDBPyConnection) -> bool:
-    """Turn off the merging of row groups at checkpoints, if the engine has the setting (DuckDB
-    has had it since 1.1; a later version could drop it); say whether it did."""
-    if not con.execute("SELECT count(*) FROM duckdb_settings() WHERE name = 'max_vacuum_tasks'").fetchone()[0]:
-        return False
-    con.execute("SET max_vacuum_tasks = 0")
-    return True
