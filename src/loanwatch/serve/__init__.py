@@ -169,10 +169,9 @@ def _copy_cached(source: Path, target: Path) -> None:
 @contextlib.contextmanager
 def _published(con: duckdb.DuckDBPyConnection, path: Path) -> Iterator[None]:
     """The published database attached as `published`, and detached afterwards (it is about to
-    be renamed: no connection of this process may keep it)."""
-    attached = con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = 'published'").fetchone()[0]
-    if not attached:
-        con.execute("ATTACH ? AS published", [str(path)])
+    be renamed: no connection of this process may keep it). Attaching fails if this instance has
+    it attached already, as dbt's would if it were still open."""
+    con.execute("ATTACH ? AS published", [str(path)])
     try:
         yield
     finally:
