@@ -108,10 +108,10 @@ def bench_scale(name: str, clients: int, work: Path) -> dict:
 def ingest_floor(raw: Path) -> dict:
     """The engine's own floor for the ingest rate: DuckDB's read_json of the same files into
     tables of a fresh database file, with nothing else (no line numbers, no validation, no
-    duplicate check, no raw record). loanwatch's ingest, which stores the same columns compressed
-    and more, cannot be faster than this. Measured twice: with the engine's default compression,
-    and with compression off (`force_compression = 'uncompressed'`), which shows how much of the
-    floor is compressing the columns as they are written, and what it would cost in disk."""
+    duplicate check, no raw record). Measured twice: with the engine's default compression, which
+    loanwatch's ingest (storing the same columns compressed, and more) cannot beat; and with
+    compression off (`force_compression = 'uncompressed'`), which shows how much of the floor is
+    compressing the columns as they are written, and what leaving it out would cost in disk."""
     import tempfile
 
     import duckdb
