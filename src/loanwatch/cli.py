@@ -236,6 +236,8 @@ def loan_filters(fn):
         values = {name: kwargs.pop(name) for name, _, _ in _FILTER_OPTIONS}
         f = LoanFilter(_dec(values["min_amount"]), _dec(values["max_amount"]), values["product"],
                        values["region"], values["merchant"], _date(values["issued_from"]), _date(values["issued_to"]))
+        if problem := f.contradiction():
+            _fail(problem, EXIT_USAGE)
         return fn(*args, f=f, **kwargs)
 
     params = [p for p in sig.parameters.values() if p.name != "f"]

@@ -82,6 +82,21 @@ def test_amount_filter_recomputes_chart_and_kpis(page, dashboard_url):
     shot(page, "overview-filtered")
 
 
+def test_amount_bounds_the_wrong_way_round_say_so(page, dashboard_url):
+    open_page(page, dashboard_url)
+    kpis(page)
+    for label, value in (("min amount", "1000"), ("max amount", "500")):
+        box = page.get_by_label(label)
+        box.fill(value)
+        box.press("Enter")
+        settle(page)
+    page.wait_for_selector("[data-testid='stAlert']", timeout=30000)
+    assert "No loan can match: the amount range is empty: from 1000.0 to 500.0." in \
+        page.locator("[data-testid='stAlert']").first.inner_text()
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert kpis(page)["Active loans"] == "0"
+
+
 @pytest.mark.parametrize("path", PAGES)
 def test_every_page_opens_without_errors_and_offline(page, dashboard_url, path):
     open_page(page, f"{dashboard_url}/{path}")

@@ -221,6 +221,23 @@ def test_cli_report_formats(golden):
     assert "2024-06" in table.stdout and "0.666667" in table.stdout
 
 
+def test_cli_report_with_bounds_the_wrong_way_round_is_a_usage_error(golden):
+    out = cli("report", "overdue-monthly", "--min-amount", "1000", "--max-amount", "500", home=golden.home)
+    assert out.exit_code == 2
+    assert "the amount range is empty: from 1000.0 to 500.0" in out.stderr
+    out = cli("report", "loans", "--issued-from", "2024-06-01", "--issued-to", "2024-01-31", home=golden.home)
+    assert out.exit_code == 2
+    assert "the issue date range is empty: from 2024-06-01 to 2024-01-31" in out.stderr
+    # equal bounds are a range of one value: L04 is the only loan of 500, L01 the only one issued
+    # on 2024-01-31
+    loans = json.loads(cli("report", "loans", "--min-amount", "500", "--max-amount", "500", "-f", "json",
+                           home=golden.home).stdout)
+    assert [r["loan_id"] for r in loans] == ["L04"]
+    loans = json.loads(cli("report", "loans", "--issued-from", "2024-01-31", "--issued-to", "2024-01-31",
+                           "-f", "json", home=golden.home).stdout)
+    assert [r["loan_id"] for r in loans] == ["L01"]
+
+
 def test_summary(golden_con):
     s = reports.summary(golden_con)
     assert (s["loans"], s["active"], s["overdue"]) == (9, 3, 2)

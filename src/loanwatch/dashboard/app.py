@@ -101,12 +101,15 @@ def sidebar_filter(con) -> LoanFilter:
     product = st.sidebar.selectbox("Product", ["(all)"] + [p for p in products if p is not None])
     region = st.sidebar.selectbox("Region", ["(all)"] + [r for r in regions if r is not None])
     mn, mx = state.amount_min, state.amount_max
-    return LoanFilter(
+    f = LoanFilter(
         min_amount=None if mn <= lo else Decimal(str(mn)),
         max_amount=None if mx >= hi else Decimal(str(mx)),
         product=None if product == "(all)" else product,
         region=None if region == "(all)" else region,
     )
+    if problem := f.contradiction():
+        st.sidebar.warning(f"No loan can match: {problem}.")
+    return f
 
 
 def page_overview(con, f: LoanFilter) -> None:

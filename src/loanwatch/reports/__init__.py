@@ -38,6 +38,15 @@ class LoanFilter:
         """Only the amount bounds are set: fact tables that carry the amount need no join."""
         return all(v is None for v in (self.product, self.region, self.merchant, self.issued_from, self.issued_to))
 
+    def contradiction(self) -> str | None:
+        """Why no loan can match, when a range's bounds are the wrong way round (say, swapped by
+        mistake): a report of such a filter would show zeros that look like real figures."""
+        for low, high, name in ((self.min_amount, self.max_amount, "amount"),
+                                (self.issued_from, self.issued_to, "issue date")):
+            if low is not None and high is not None and low > high:
+                return f"the {name} range is empty: from {low} to {high}"
+        return None
+
     def sql(self, alias: str = "l") -> tuple[str, dict[str, Any]]:
         """A condition over marts.dim_loans (as alias) and its parameters: only what is set."""
         a = alias
