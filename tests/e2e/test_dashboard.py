@@ -35,6 +35,15 @@ def kpis(page) -> dict[str, str]:
     return dict(zip([l.strip() for l in labels], [v.strip() for v in values]))
 
 
+def type_amount_bounds(page, low: str, high: str):
+    """Type the sidebar's exact amount inputs, min then max, each confirmed with Enter."""
+    for label, value in (("min amount", low), ("max amount", high)):
+        box = page.get_by_label(label)
+        box.fill(value)
+        box.press("Enter")
+        settle(page)
+
+
 def chart_series(page, name: str) -> list[float]:
     """The y values of a trace of the overdue-share chart, read from the plotly graph."""
     page.wait_for_function(
@@ -61,11 +70,7 @@ def test_overview_kpis_and_headline_chart(page, dashboard_url):
 def test_amount_filter_recomputes_chart_and_kpis(page, dashboard_url):
     open_page(page, dashboard_url)
     kpis(page)
-    for label, value in (("min amount", "500"), ("max amount", "1000")):
-        box = page.get_by_label(label)
-        box.fill(value)
-        box.press("Enter")
-        settle(page)
+    type_amount_bounds(page, "500", "1000")
     page.wait_for_function(
         "() => [...document.querySelectorAll('[data-testid=stMetricValue]')].map(e => e.innerText).includes('800.00')",
         timeout=30000,
@@ -85,11 +90,7 @@ def test_amount_filter_recomputes_chart_and_kpis(page, dashboard_url):
 def test_amount_bounds_the_wrong_way_round_say_so(page, dashboard_url):
     open_page(page, dashboard_url)
     kpis(page)
-    for label, value in (("min amount", "1000"), ("max amount", "500")):
-        box = page.get_by_label(label)
-        box.fill(value)
-        box.press("Enter")
-        settle(page)
+    type_amount_bounds(page, "1000", "500")
     page.wait_for_selector("[data-testid='stAlert']", timeout=30000)
     assert "No loan can match: the amount range is empty: from 1000.0 to 500.0." in \
         page.locator("[data-testid='stAlert']").first.inner_text()
