@@ -247,12 +247,19 @@ def loan_filters(fn):
     return wrapper
 
 
+def _warn_unmatched(con, f) -> None:
+    """A filter value no loan has (a typo, say) is not an error, but its report is all zeros."""
+    for message in f.unmatched(con):
+        err.print(f"[yellow]warning:[/yellow] {escape(message)}")
+
+
 def _report(ctx: typer.Context, name: str, fmt: Format, title: str, **kwargs) -> None:
     """Run reports.<name> on the serving snapshot and render it."""
     from loanwatch import reports
 
     con = _open_snapshot(ctx)
     try:
+        _warn_unmatched(con, kwargs["f"])
         render(getattr(reports, name)(con, **kwargs), fmt, title=title)
     except ValueError as exc:
         _fail(str(exc), EXIT_USAGE)
@@ -357,6 +364,7 @@ def report_html(
 
     con = _open_snapshot(ctx)
     try:
+        _warn_unmatched(con, f)
         write_html(con, out, f=f, as_of=_date(as_of))
     finally:
         con.close()

@@ -238,6 +238,23 @@ def test_cli_report_with_bounds_the_wrong_way_round_is_a_usage_error(golden):
     assert [r["loan_id"] for r in loans] == ["L01"]
 
 
+def test_cli_report_warns_of_a_filter_value_no_loan_has(golden):
+    out = cli("report", "overdue-monthly", "--product", "instalment", "-f", "csv", home=golden.home)
+    # a warning, not an error: the report is still printed, all zeros, for programs to read
+    assert out.exit_code == 0
+    assert 'no loan has product "instalment"; products of loans: bnpl, cash, installment, payday' in out.stderr
+    assert out.stdout.splitlines()[1] == "2024-01,0,0,,0.00,0.00,"
+    # values are data, not markup: shown as typed
+    out = cli("report", "loans", "--region", "[bold]Texas[/bold]", "--merchant", "M2", home=golden.home)
+    # regions are the clients' current ones: C4 moved from Москва to Татарстан
+    assert 'no loan has region "[bold]Texas[/bold]"; regions of loans: California, Jalisco, Texas, Татарстан' in out.stderr
+    assert 'no loan has merchant "M2"; merchants of loans: M1' in out.stderr
+    assert 'no loan has region "Москва"' in cli("report", "loans", "--region", "Москва", home=golden.home).stderr
+    for args in (("--product", "payday"), ("--region", "Татарстан"), ("--merchant", "<i>Tienda</i> & Co")):
+        out = cli("report", "loans", *args, home=golden.home)
+        assert out.exit_code == 0 and "warning" not in out.stderr, args
+
+
 def test_summary(golden_con):
     s = reports.summary(golden_con)
     assert (s["loans"], s["active"], s["overdue"]) == (9, 3, 2)

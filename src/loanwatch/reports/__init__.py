@@ -47,6 +47,27 @@ class LoanFilter:
                 return f"the {name} range is empty: from {low} to {high}"
         return None
 
+    def unmatched(self, con: duckdb.DuckDBPyConnection) -> list[str]:
+        """For each of product, region and merchant that no loan in any figure has (a typo, say),
+        why, with the values loans do have: the report of such a filter is zeros throughout."""
+        messages = []
+        for key, column, what in (("product", "product", "products"), ("region", "region", "regions"),
+                                  ("merchant", "merchant_id", "merchants")):
+            value = getattr(self, key)
+            if value is None:
+                continue
+            cond, params = LoanFilter(**{key: value}).sql()
+            if con.execute(f"SELECT EXISTS (SELECT 1 FROM marts.dim_loans AS l WHERE NOT l.is_cancelled AND {cond})",
+                           params).fetchone()[0]:
+                continue
+            known = con.execute(
+                f"""SELECT list(DISTINCT {column} ORDER BY {column}) FILTER (WHERE {column} IS NOT NULL)
+                    FROM marts.dim_loans WHERE NOT is_cancelled"""
+            ).fetchone()[0] or []
+            shown = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
+            messages.append(f'no loan has {key} "{value}"; {what} of loans: {shown or "none"}')
+        return messages
+
     def sql(self, alias: str = "l") -> tuple[str, dict[str, Any]]:
         """A condition over marts.dim_loans (as alias) and its parameters: only what is set."""
         a = alias
