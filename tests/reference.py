@@ -7,13 +7,15 @@ shared with the warehouse code. Slow, and meant for a few hundred loans in tests
 from __future__ import annotations
 
 import calendar
+import math
 import datetime as dt
 import json
 from collections import defaultdict
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, getcontext
 from pathlib import Path
 
 CENT = Decimal("0.01")
+getcontext().prec = 60  # products of amounts near 10^16 and 8-decimal rates, exactly
 
 
 def _round(x: Decimal) -> Decimal:
@@ -57,8 +59,10 @@ def schedule(loan: dict) -> list[tuple[dt.date, Decimal, Decimal]]:
     if rate == 0:
         base = _round(amount / n)
         return [(add_months(issue, k), base if k < n else amount - base * (n - 1), Decimal(0)) for k in range(1, n + 1)]
-    r = float(rate) / 12
-    payment = _round(Decimal(repr(round(float(amount) * r / (1 - (1 + r) ** -n), 2))))
+    # A real power needs floating point: the payment in cents is computed in double precision
+    # and rounded half-up, in the same order of operations as the warehouse (macros/annuity.sql).
+    r = int(rate * 100_000_000) / 1_200_000_000.0
+    payment = Decimal(math.floor(float(int(amount * 100)) * r / (1 - (1 + r) ** -n) + 0.5)) / 100
     out, balance = [], amount
     for k in range(1, n + 1):
         interest = _round(balance * rate / 12)
@@ -73,7 +77,7 @@ def load(folder: Path) -> tuple[dict, dict, dt.date]:
     versions = defaultdict(list)
     for line in (folder / "loans.jsonl").read_text().splitlines():
         if line.strip():
-            rec = json.loads(line)
+            rec = json.loads(line, parse_float=Decimal)
             versions[rec["loan_id"]].append(rec)
     loans = {}
     dates = []
@@ -91,7 +95,7 @@ def load(folder: Path) -> tuple[dict, dict, dt.date]:
     raw_payments = []
     for line in (folder / "payments.jsonl").read_text().splitlines():
         if line.strip():
-            raw_payments.append(json.loads(line))
+            raw_payments.append(json.loads(line, parse_float=Decimal))
     reversed_ids = {p["reverses"] for p in raw_payments if p.get("type") == "reversal"}
     payments = defaultdict(list)
     for p in raw_payments:
@@ -103,7 +107,7 @@ def load(folder: Path) -> tuple[dict, dict, dt.date]:
         if path.exists():
             for line in path.read_text().splitlines():
                 if line.strip():
-                    dates.append(_ts(json.loads(line)[field]).date())
+                    dates.append(_ts(json.loads(line, parse_float=Decimal)[field]).date())
     for plist in payments.values():
         plist.sort()
     return loans, payments, max(dates)

@@ -199,12 +199,28 @@ def _shown(expr: str) -> str:
     return f"CASE WHEN length({expr}) > 60 THEN left({expr}, 57) || '...' ELSE {expr} END"
 
 
+def _exact_number(f: Field, v: str, places: int) -> str:
+    """The number's text as written in the raw JSON record, where it matters.
+
+    The JSON reader parses numbers as doubles: its text for 9999999999999999.99 is '1e+16'. A
+    double's shortest text is the written number rounded to ``places`` decimals whenever it has no
+    exponent, at most ``places`` decimals and at most 15 characters; otherwise the number is taken
+    from the record's own text (the key's value, where it parses to the same double; a key of that
+    name nested deeper, or spelled with escapes, keeps the double's text).
+    """
+    written = (f"nullif(regexp_extract(raw, '\"{f.name}\"\\s*:\\s*(-?[0-9]+(\\.[0-9]+)?([eE][+-]?[0-9]+)?)', 1), '')")
+    return (
+        f"CASE WHEN (length({v}) > 15 OR regexp_matches({v}, '[eE]|\\.[0-9]{{{places + 1}}}'))"
+        f" AND TRY_CAST({written} AS DOUBLE) = TRY_CAST({v} AS DOUBLE) THEN {written} ELSE {v} END"
+    )
+
+
 def _typed(f: Field, v: str) -> str:
     """SQL for the typed value of field f given its text v (NULL when absent or invalid)."""
     if f.kind == "amount":
-        return f"TRY_CAST({v} AS DECIMAL(18,2))"
+        return f"TRY_CAST({_exact_number(f, v, 2)} AS DECIMAL(18,2))"
     if f.kind == "decimal":
-        return f"TRY_CAST({v} AS DECIMAL(18,8))"
+        return f"TRY_CAST({_exact_number(f, v, 8)} AS DECIMAL(18,8))"
     if f.kind == "integer":
         return f"CASE WHEN regexp_full_match(trim({v}), '[+-]?\\d+(\\.0*)?') THEN TRY_CAST(TRY_CAST(trim({v}) AS DECIMAL(38,6)) AS INTEGER) END"
     if f.kind == "date":
@@ -350,10 +366,34 @@ def _cross_field_checks(entity: Entity, relaxed: str) -> list[tuple[str, str, st
             "'term_months is missing (required unless a schedule is given)'",
         ))
         out.append(("schedule", "schedule_error IS NOT NULL", "schedule_error"))
+        out.append(("amount", f"{_SCHEDULE_TOTAL} > {MONEY_LIMIT}", _SCHEDULE_TOO_LARGE))
     if entity.name == "payments":
         out.append(("reverses", "type = 'reversal' AND v_reverses IS NULL", "'reverses is missing (required for a reversal)'"))
         out.append(("reverses", "type = 'reversal' AND v_reverses = v_payment_id", "'a reversal cannot reverse itself'"))
     return out
+
+
+# The largest total a loan's schedule may reach: money is DECIMAL(18,2) in the warehouse (up to
+# 9,999,999,999,999,999.99), and the estimate below is a double, so a tenth is kept in hand.
+MONEY_LIMIT = 9_000_000_000_000_000
+
+# An upper estimate of a generated schedule's total due (METRICS §1), in double precision. For an
+# annuity: n payments of A, plus how far the balance recurrence can drift from them: each cent
+# of rounding grows by (1 + r) a month, so at high rates over long terms the last instalment
+# (which takes the remaining balance) can hold any amount.
+_SCHEDULE_TOTAL = """(CASE
+    WHEN v_schedule IS NOT NULL OR amount IS NULL OR term_months IS NULL THEN 0
+    WHEN repayment = 'bullet' THEN amount::DOUBLE * (1 + coalesce(interest_rate, 0)::DOUBLE * term_months / 12)
+    WHEN coalesce(interest_rate, 0) = 0 THEN amount::DOUBLE
+    ELSE term_months * amount::DOUBLE * (interest_rate::DOUBLE / 12)
+             / (1 - power(1 + interest_rate::DOUBLE / 12, -term_months))
+         + 0.01 * power(1 + interest_rate::DOUBLE / 12, term_months) / (interest_rate::DOUBLE / 12)
+END)"""
+_SCHEDULE_TOO_LARGE = (
+    "format('amount {} at interest_rate {} over {} months: the repayment schedule would exceed "
+    "9,000,000,000,000,000, the largest total loanwatch computes exactly', "
+    "CAST(amount AS VARCHAR), rtrim(rtrim(CAST(interest_rate AS VARCHAR), '0'), '.'), term_months)"
+)
 
 
 def _schedule_cte(entity: Entity) -> str:
@@ -380,6 +420,8 @@ def _schedule_cte(entity: Entity) -> str:
                 THEN 'schedule has an instalment whose interest is not a number or negative'
             WHEN amount IS NOT NULL AND abs(list_sum(list_transform(sched, lambda x: TRY_CAST(x.principal AS DECIMAL(18,2)))) - amount) > 0.01 * len(sched)
                 THEN format('schedule principals sum to {{}}, not the amount {{}}', CAST(CAST(list_sum(list_transform(sched, lambda x: TRY_CAST(x.principal AS DECIMAL(18,2)))) AS DECIMAL(18,2)) AS VARCHAR), CAST(amount AS VARCHAR))
+            WHEN list_sum(list_transform(sched, lambda x: TRY_CAST(x.principal AS DOUBLE) + coalesce(TRY_CAST(x.interest AS DOUBLE), 0))) > {MONEY_LIMIT}
+                THEN 'schedule instalments total more than 9,000,000,000,000,000, the largest total loanwatch computes exactly'
         END AS schedule_error,
         CASE WHEN v_schedule IS NOT NULL THEN v_schedule END AS schedule
     FROM sched_parsed

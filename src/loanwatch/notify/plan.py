@@ -78,7 +78,7 @@ suppressed AS (
 ),
 messages AS (
     SELECT l.client_id, arg_max(r.rule, r.priority) AS rule, list(r.loan_id ORDER BY r.loan_id) AS loan_ids,
-           CAST(sum(r.open_amount) AS DECIMAL(18,2)) AS open_amount, min(r.due_date) AS due_date, max(r.priority) AS priority
+           CAST(sum(r.open_amount) AS DECIMAL(38,2)) AS open_amount, min(r.due_date) AS due_date, max(r.priority) AS priority
     FROM loan_rules r JOIN marts.dim_loans l USING (loan_id)
     GROUP BY l.client_id
 ),
@@ -168,7 +168,7 @@ call_rows AS (
                  CASE WHEN phone IS NULL THEN 'no phone' END,
                  CASE WHEN call_rank > $capacity THEN format('beyond the call capacity of {} (rank {} of {})', $capacity, call_rank, callable) END)
             AS suppressed_because,
-        format('rank {}: expected recovery {} = {}', call_rank, CAST(CAST(expected_recovery AS DECIMAL(18,2)) AS VARCHAR), why)
+        format('rank {}: expected recovery {} = {}', call_rank, CAST(CAST(expected_recovery AS DECIMAL(38,2)) AS VARCHAR), why)
             || CASE WHEN blocked IS NOT NULL AND loan_ids IS NOT NULL THEN '; not called: ' || blocked ELSE '' END AS reason,
         expected_recovery AS score
     FROM call_ranked

@@ -99,8 +99,8 @@ def overdue_monthly(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None
            coalesce(m.loans_active, 0) AS loans_active,
            coalesce(m.loans_overdue, 0) AS loans_overdue,
            {ratio6('m.loans_overdue', 'm.loans_active')} AS overdue_share,
-           CAST(coalesce(m.principal_outstanding, 0) AS DECIMAL(18,2)) AS principal_outstanding,
-           CAST(coalesce(m.principal_overdue, 0) AS DECIMAL(18,2)) AS principal_overdue,
+           CAST(coalesce(m.principal_outstanding, 0) AS DECIMAL(38,2)) AS principal_outstanding,
+           CAST(coalesce(m.principal_overdue, 0) AS DECIMAL(38,2)) AS principal_overdue,
            {ratio6('round(m.principal_overdue * 100)', 'round(coalesce(m.principal_outstanding, 0) * 100)')} AS overdue_amount_share
     FROM calendar c LEFT JOIN monthly m USING (month)
     ORDER BY c.month
@@ -125,8 +125,8 @@ loans_at AS (
            coalesce(a.dpd, 0) AS dpd,
            b.bucket,
            b.sort_order AS bucket_order,
-           CAST(coalesce(a.principal_outstanding_amount, 0) AS DECIMAL(18,2)) AS principal_outstanding,
-           CAST(coalesce(a.past_due_amount, 0) AS DECIMAL(18,2)) AS past_due_amount
+           CAST(coalesce(a.principal_outstanding_amount, 0) AS DECIMAL(38,2)) AS principal_outstanding,
+           CAST(coalesce(a.past_due_amount, 0) AS DECIMAL(38,2)) AS past_due_amount
     FROM marts.dim_loans l
     LEFT JOIN at_date a ON a.loan_id = l.loan_id
     LEFT JOIN marts.dpd_buckets b
@@ -158,8 +158,8 @@ def _loans_at(con, as_of: dt.date) -> str:
     return """
 loans_at AS (
     SELECT l.*, s.state, s.dpd, s.bucket,
-           CAST(s.principal_outstanding_amount AS DECIMAL(18,2)) AS principal_outstanding,
-           CAST(s.past_due_amount AS DECIMAL(18,2)) AS past_due_amount
+           CAST(s.principal_outstanding_amount AS DECIMAL(38,2)) AS principal_outstanding,
+           CAST(s.past_due_amount AS DECIMAL(38,2)) AS past_due_amount
     FROM marts.fct_loan_snapshots s JOIN marts.dim_loans l USING (loan_id)
     WHERE s.snapshot_date = $as_of AND s.is_active
 )
@@ -186,7 +186,7 @@ def summary(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: Loa
     )
     SELECT $as_of AS as_of, loans, active, overdue,
            {ratio6('overdue', 'active')} AS overdue_share,
-           CAST(outstanding AS DECIMAL(18,2)) AS principal_outstanding,
+           CAST(outstanding AS DECIMAL(38,2)) AS principal_outstanding,
            {ratio6('round(overdue_principal * 100)', 'round(outstanding * 100)')} AS overdue_amount_share,
            {ratio6('round(over30 * 100)', 'round(outstanding * 100)')} AS par30,
            {ratio6('round(over90 * 100)', 'round(outstanding * 100)')} AS npl
@@ -220,7 +220,7 @@ def buckets(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: Loa
     ),
     npl AS (SELECT 'NPL' AS name, 200 AS sort_order, loans, principal FROM par WHERE name = 'PAR90'),
     rows AS (SELECT * FROM by_bucket UNION ALL SELECT * FROM par UNION ALL SELECT * FROM npl)
-    SELECT name AS bucket, loans, CAST(principal AS DECIMAL(18,2)) AS principal_outstanding,
+    SELECT name AS bucket, loans, CAST(principal AS DECIMAL(38,2)) AS principal_outstanding,
            {ratio6('round(principal * 100)', 'round((SELECT principal FROM total) * 100)')} AS share
     FROM rows ORDER BY sort_order
     """
@@ -284,8 +284,8 @@ def roll_rates(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> T
         SELECT month, from_bucket, from_order, to_bucket, loans, principal, principal_from FROM cure
     )
     SELECT a.month, a.from_bucket, a.to_bucket, a.loans,
-           CAST(a.principal AS DECIMAL(18,2)) AS principal,
-           CAST(a.principal_from AS DECIMAL(18,2)) AS principal_from,
+           CAST(a.principal AS DECIMAL(38,2)) AS principal,
+           CAST(a.principal_from AS DECIMAL(38,2)) AS principal_from,
            {ratio6('round(a.principal * 100)', 'round(a.principal_from * 100)')} AS rate
     FROM all_rows a
     LEFT JOIN marts.dpd_buckets tb ON tb.bucket = a.to_bucket
@@ -320,7 +320,7 @@ def vintages(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Tab
     ),
     sizes AS (SELECT cohort_month, count(*) AS loans, sum(amount) AS amount FROM cohort GROUP BY 1)
     SELECT strftime(g.cohort_month, '%Y-%m') AS cohort, g.k AS months_on_book, s.loans,
-           CAST(s.amount AS DECIMAL(18,2)) AS amount,
+           CAST(s.amount AS DECIMAL(38,2)) AS amount,
            {ratio6('round(coalesce(sum(c.amount) FILTER (WHERE r.k30 <= g.k), 0) * 100)', 'round(s.amount * 100)')} AS ever30_share,
            {ratio6('round(coalesce(sum(c.amount) FILTER (WHERE r.k60 <= g.k), 0) * 100)', 'round(s.amount * 100)')} AS ever60_share,
            {ratio6('round(coalesce(sum(c.amount) FILTER (WHERE r.k90 <= g.k), 0) * 100)', 'round(s.amount * 100)')} AS ever90_share
@@ -350,7 +350,7 @@ def par_monthly(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> 
                coalesce(sum(principal) FILTER (WHERE dpd > 90), 0) AS p90
         FROM active GROUP BY month
     )
-    SELECT d.month, CAST(coalesce(m.total, 0) AS DECIMAL(18,2)) AS principal_outstanding,
+    SELECT d.month, CAST(coalesce(m.total, 0) AS DECIMAL(38,2)) AS principal_outstanding,
            {ratio6('round(m.p30 * 100)', 'round(coalesce(m.total, 0) * 100)')} AS par30,
            {ratio6('round(m.p60 * 100)', 'round(coalesce(m.total, 0) * 100)')} AS par60,
            {ratio6('round(m.p90 * 100)', 'round(coalesce(m.total, 0) * 100)')} AS par90

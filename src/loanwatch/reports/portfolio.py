@@ -16,7 +16,7 @@ def disbursed(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Ta
     where, params = (f or NO_FILTER).sql("l")
     sql = f"""
     SELECT strftime(l.issue_date, '%Y-%m') AS month, count(*) AS loans,
-           CAST(sum(l.amount) AS DECIMAL(18,2)) AS amount
+           CAST(sum(l.amount) AS DECIMAL(38,2)) AS amount
     FROM marts.dim_loans l WHERE NOT l.is_cancelled AND {where}
     GROUP BY 1 ORDER BY 1
     """
@@ -41,9 +41,9 @@ def revenue(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Tabl
         GROUP BY 1
     )
     SELECT month,
-           CAST(coalesce(i.interest, 0) AS DECIMAL(18,2)) AS interest_revenue,
-           CAST(coalesce(d.due, 0) AS DECIMAL(18,2)) AS due_amount,
-           CAST(coalesce(d.collected, 0) AS DECIMAL(18,2)) AS collected_amount,
+           CAST(coalesce(i.interest, 0) AS DECIMAL(38,2)) AS interest_revenue,
+           CAST(coalesce(d.due, 0) AS DECIMAL(38,2)) AS due_amount,
+           CAST(coalesce(d.collected, 0) AS DECIMAL(38,2)) AS collected_amount,
            {ratio6('round(d.collected * 100)', 'round(d.due * 100)')} AS collection_efficiency
     FROM interest i FULL JOIN dues d USING (month)
     ORDER BY month
@@ -61,8 +61,8 @@ def regions(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: Loa
            count(*) FILTER (WHERE state NOT IN ('cancelled', 'not_issued')) AS loans,
            count(*) FILTER (WHERE state IN ('current', 'overdue')) AS active,
            count(*) FILTER (WHERE state = 'overdue') AS overdue,
-           CAST(coalesce(sum(principal_outstanding), 0) AS DECIMAL(18,2)) AS principal_outstanding,
-           CAST(coalesce(sum(principal_outstanding) FILTER (WHERE state = 'overdue'), 0) AS DECIMAL(18,2)) AS principal_overdue,
+           CAST(coalesce(sum(principal_outstanding), 0) AS DECIMAL(38,2)) AS principal_outstanding,
+           CAST(coalesce(sum(principal_outstanding) FILTER (WHERE state = 'overdue'), 0) AS DECIMAL(38,2)) AS principal_overdue,
            {ratio6("count(*) FILTER (WHERE state = 'overdue')", "count(*) FILTER (WHERE state IN ('current', 'overdue'))")} AS overdue_share,
            {ratio6("round(coalesce(sum(principal_outstanding) FILTER (WHERE state = 'overdue'), 0) * 100)", "round(coalesce(sum(principal_outstanding), 0) * 100)")} AS overdue_amount_share
     FROM loans_at AS l WHERE {where}
@@ -119,7 +119,7 @@ def products(con: duckdb.DuckDBPyConnection, view: str = "terms", as_of: dt.date
         sql = f"""
         SELECT coalesce(l.product, '(none)') AS product,
                CASE WHEN l.term_months IS NULL THEN 'schedule' ELSE CAST(l.term_months AS VARCHAR) END AS term,
-               count(*) AS loans, CAST(sum(l.amount) AS DECIMAL(18,2)) AS amount,
+               count(*) AS loans, CAST(sum(l.amount) AS DECIMAL(38,2)) AS amount,
                {ratio6('count(*)', '(SELECT count(*) FROM marts.dim_loans l WHERE NOT l.is_cancelled AND ' + where + ')')} AS share_of_loans
         FROM marts.dim_loans l WHERE NOT l.is_cancelled AND {where}
         GROUP BY 1, 2 ORDER BY loans DESC, 1, 2
@@ -131,7 +131,7 @@ def products(con: duckdb.DuckDBPyConnection, view: str = "terms", as_of: dt.date
     sql = f"""
     WITH {_LOANS_AT}
     SELECT l.merchant_id, any_value(l.merchant_name) AS merchant_name,
-           count(*) AS loans, CAST(sum(l.amount) AS DECIMAL(18,2)) AS amount,
+           count(*) AS loans, CAST(sum(l.amount) AS DECIMAL(38,2)) AS amount,
            count(*) FILTER (WHERE state IN ('current', 'overdue')) AS active,
            {ratio6("count(*) FILTER (WHERE state = 'overdue')", "count(*) FILTER (WHERE state IN ('current', 'overdue'))")} AS overdue_share
     FROM loans_at AS l
@@ -179,12 +179,12 @@ def clients(con: duckdb.DuckDBPyConnection, view: str = "repeat", f: LoanFilter 
             FROM per_client
         )
         SELECT 'top' AS "group", top_rank AS rank, client_id, client_name, loans,
-               CAST(lent AS DECIMAL(18,2)) AS lent, CAST(paid AS DECIMAL(18,2)) AS paid,
-               CAST(profit AS DECIMAL(18,2)) AS profit
+               CAST(lent AS DECIMAL(38,2)) AS lent, CAST(paid AS DECIMAL(38,2)) AS paid,
+               CAST(profit AS DECIMAL(38,2)) AS profit
         FROM ranked WHERE top_rank <= $top
         UNION ALL
         SELECT 'bottom', bottom_rank, client_id, client_name, loans,
-               CAST(lent AS DECIMAL(18,2)), CAST(paid AS DECIMAL(18,2)), CAST(profit AS DECIMAL(18,2))
+               CAST(lent AS DECIMAL(38,2)), CAST(paid AS DECIMAL(38,2)), CAST(profit AS DECIMAL(38,2))
         FROM ranked WHERE bottom_rank <= $top
         ORDER BY 1 DESC, 2
         """

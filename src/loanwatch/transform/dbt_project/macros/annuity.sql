@@ -1,7 +1,7 @@
 {#
   Instalments of annuity loans with interest (METRICS §1), from a relation with columns
   loan_id, issue_date, n, amount_cents, rate_e8 (annual rate x 1e8).
-  A = round(amount r / (1 - (1 + r)^-n), 2), r = rate / 12;
+  A = round(amount r / (1 - (1 + r)^-n), 2), r = rate / 12 (in cents, in double precision);
   interest_k = round(balance_{k-1} r, 2); principal_k = A - interest_k, the last takes the balance.
   The balance recurrence rounds at every step, so it is a recursion over k, not a closed form.
 #}
@@ -15,10 +15,12 @@ with recursive terms as (
         n,
         amount_cents,
         rate_e8,
-        cast({{ round_double_2(
-            to_double('amount_cents') ~ ' / 100.0 * (' ~ to_double('rate_e8') ~ ' / 1200000000.0)'
-            ~ ' / (1 - power(1 + ' ~ to_double('rate_e8') ~ ' / 1200000000.0, -n))'
-        ) }} * 100 as bigint) as payment_cents
+        -- the payment in cents, rounded half-up; a real power needs floating point, and a
+        -- double holds it to about 1e-16 of its value (tests/reference.py does the same)
+        cast(floor(
+            {{ to_double('amount_cents') }} * ({{ to_double('rate_e8') }} / 1200000000.0)
+            / (1 - power(1 + {{ to_double('rate_e8') }} / 1200000000.0, -n)) + 0.5
+        ) as bigint) as payment_cents
     from {{ terms }} as annuity_terms
 ),
 
@@ -32,7 +34,7 @@ steps as (
     select
         loan_id, issue_date, n, rate_e8, payment_cents,
         k + 1,
-        balance_before_cents - (payment_cents - {{ round_half_up_div('balance_before_cents * rate_e8', '1200000000') }})
+        balance_before_cents - (payment_cents - {{ round_half_up_div(big_int('balance_before_cents') ~ ' * rate_e8', '1200000000') }})
     from steps
     where k < n
 )
@@ -42,9 +44,9 @@ select
     k as instalment_number,
     {{ add_months('issue_date', 'k') }} as due_date,
     case
-        when k < n then payment_cents - {{ round_half_up_div('balance_before_cents * rate_e8', '1200000000') }}
+        when k < n then payment_cents - {{ round_half_up_div(big_int('balance_before_cents') ~ ' * rate_e8', '1200000000') }}
         else balance_before_cents
     end as principal_cents,
-    {{ round_half_up_div('balance_before_cents * rate_e8', '1200000000') }} as interest_cents
+    {{ round_half_up_div(big_int('balance_before_cents') ~ ' * rate_e8', '1200000000') }} as interest_cents
 from steps
 {% endmacro %}

@@ -19,6 +19,11 @@
    arithmetic on DuckDB, slower to join, sort and store); loan-level running totals fit in 18. #}
 {% macro money(expr) -%}cast({{ expr }} as decimal(18,2)){%- endmacro %}
 
+{# A loan's running total of payments, held as money: beyond the largest amount (a client who
+   paid more than 10^16 on one loan) it stays at that amount. Every schedule's total is below it
+   (ingest quarantines larger ones), so whatever lies beyond is credit and changes no figure. #}
+{% macro money_capped(expr) -%}cast(least({{ expr }}, 9999999999999999.99) as decimal(18,2)){%- endmacro %}
+
 {# On an incremental build, a CTE of the changed rows that the optimizer must compute first, as
    written (`name as {{ materialized_if_incremental() }} (...)`); on a full build nothing is
    filtered out, and the CTE stays inline rather than buffering a whole table. #}
@@ -28,10 +33,16 @@
 {% macro default__materialized() -%}materialized{%- endmacro %}
 {% macro spark__materialized() -%}{%- endmacro %}
 
-{# Round half-up of num / den for non-negative integers: floor((2 num + den) / (2 den)). #}
+{# Round half-up of num / den for non-negative integers: floor((2 num + den) / (2 den)).
+   num must already be wide where it is a product (wrap a factor in big_int): a product of two
+   bigints overflows before any cast around it applies. #}
 {% macro round_half_up_div(num, den) -%}
 cast({{ loanwatch.int_div('2 * ' ~ loanwatch.big_int(num) ~ ' + ' ~ loanwatch.big_int(den), '2 * ' ~ loanwatch.big_int(den)) }} as bigint)
 {%- endmacro %}
+
+{# Integer cents as an exact amount of money (a decimal product, never a float division:
+   a double holds cents exactly only up to 2^53). #}
+{% macro cents_to_money(cents) -%}cast(cast({{ cents }} as decimal(18,0)) * 0.01 as decimal(18,2)){%- endmacro %}
 
 {# A date plus k months, the day clamped to the month's last day (METRICS §1). #}
 {% macro add_months(date_expr, months) -%}{{ return(adapter.dispatch('add_months', 'loanwatch')(date_expr, months)) }}{%- endmacro %}
@@ -86,12 +97,6 @@ select explode(sequence(trunc({{ start_expr }}, 'MM'), trunc({{ end_expr }}, 'MM
 {% macro to_double(expr) -%}{{ return(adapter.dispatch('to_double', 'loanwatch')(expr)) }}{%- endmacro %}
 {% macro default__to_double(expr) -%}cast({{ expr }} as double precision){%- endmacro %}
 {% macro spark__to_double(expr) -%}cast({{ expr }} as double){%- endmacro %}
-
-{# A double rounded to 2 decimals (PostgreSQL rounds only numerics to a number of places). #}
-{% macro round_double_2(expr) -%}{{ return(adapter.dispatch('round_double_2', 'loanwatch')(expr)) }}{%- endmacro %}
-{% macro default__round_double_2(expr) -%}round(cast({{ expr }} as numeric), 2){%- endmacro %}
-{% macro duckdb__round_double_2(expr) -%}round({{ expr }}, 2){%- endmacro %}
-{% macro spark__round_double_2(expr) -%}round({{ expr }}, 2){%- endmacro %}
 
 {# The median of a column (an aggregate). #}
 {% macro median(expr) -%}{{ return(adapter.dispatch('median', 'loanwatch')(expr)) }}{%- endmacro %}

@@ -30,8 +30,8 @@ generated_terms as (
         term_months as n,
         repayment,
         interest_rate,
-        cast(round(amount * 100) as bigint) as amount_cents,
-        cast(round(interest_rate * 100000000) as bigint) as rate_e8
+        cast(cast(amount as decimal(38,2)) * 100 as bigint) as amount_cents,
+        cast(cast(interest_rate as decimal(38,8)) * 100000000 as bigint) as rate_e8
     from loans
     where not has_schedule and term_months is not null
 ),
@@ -62,7 +62,7 @@ bullet as (
         1 as instalment_number,
         {{ add_months('issue_date', 'n') }} as due_date,
         amount_cents as principal_cents,
-        {{ round_half_up_div('amount_cents * rate_e8 * n', '1200000000') }} as interest_cents
+        {{ round_half_up_div(big_int('amount_cents') ~ ' * rate_e8 * n', '1200000000') }} as interest_cents
     from generated_terms
     where repayment = 'bullet'
 ),
@@ -80,8 +80,8 @@ instalments as (
         loan_id,
         instalment_number,
         due_date,
-        cast(principal_cents / 100.0 as decimal(18,2)) as principal_amount,
-        cast(interest_cents / 100.0 as decimal(18,2)) as interest_amount
+        {{ cents_to_money('principal_cents') }} as principal_amount,
+        {{ cents_to_money('interest_cents') }} as interest_amount
     from generated
     union all
     select loan_id, instalment_number, due_date, principal_amount, interest_amount

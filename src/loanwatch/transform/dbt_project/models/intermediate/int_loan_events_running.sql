@@ -42,7 +42,7 @@ daily as (
     select
         loan_id,
         event_date,
-        {{ money('sum(paid_amount)') }} as paid_amount,
+        {{ money_capped('sum(paid_amount)') }} as paid_amount,
         {{ money('sum(principal_amount)') }} as principal_amount,
         {{ money('sum(interest_amount)') }} as interest_amount,
         cast(sum(paid_count) as integer) as paid_count,
@@ -55,7 +55,7 @@ select
     loan_id,
     event_date as valid_from,
     coalesce(lead(event_date) over (partition by loan_id order by event_date), cast('9999-12-31' as date)) as valid_to,
-    {{ money('sum(paid_amount) over w') }} as cum_paid_amount,
+    {{ money_capped('sum(paid_amount) over w') }} as cum_paid_amount,
     {{ money('sum(principal_amount) over w') }} as cum_principal_paid_amount,
     {{ money('sum(interest_amount) over w') }} as cum_interest_paid_amount,
     cast(sum(paid_count) over w as integer) as paid_instalments,

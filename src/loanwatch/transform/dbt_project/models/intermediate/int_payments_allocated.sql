@@ -38,10 +38,10 @@ ordered as (
         payments.paid_at,
         payments.paid_date,
         payments.amount,
-        {{ money(('coalesce(kept.paid_before_amount, 0) + ' if is_incremental() else '') ~ 'sum(payments.amount) over (
+        {{ 'coalesce(kept.paid_before_amount, 0) + ' if is_incremental() }}sum(payments.amount) over (
             partition by payments.loan_id order by payments.paid_at, payments.payment_id
             rows between unbounded preceding and current row
-        )') }} as cum_paid_after_amount
+        ) as cum_paid_after_wide
     from payments
     {%- if is_incremental() %}
     left join kept on kept.loan_id = payments.loan_id
@@ -49,7 +49,10 @@ ordered as (
 ),
 
 ranged as (
-    select *, {{ money('cum_paid_after_amount - amount') }} as cum_paid_before_amount
+    select
+        payment_id, loan_id, paid_at, paid_date, amount,
+        {{ money_capped('cum_paid_after_wide') }} as cum_paid_after_amount,
+        {{ money_capped('cum_paid_after_wide - amount') }} as cum_paid_before_amount
     from ordered
 ),
 

@@ -35,7 +35,7 @@ running as (
         r.valid_from,
         r.valid_to,
         {%- if is_incremental() %}
-        {{ money('coalesce(kept.cum_paid_amount, 0) + r.cum_paid_amount') }} as cum_paid_amount,
+        {{ money_capped('coalesce(kept.cum_paid_amount, 0) + r.cum_paid_amount') }} as cum_paid_amount,
         {{ money('coalesce(kept.cum_principal_paid_amount, 0) + r.cum_principal_paid_amount') }} as cum_principal_paid_amount,
         {{ money('coalesce(kept.cum_interest_paid_amount, 0) + r.cum_interest_paid_amount') }} as cum_interest_paid_amount,
         cast(coalesce(kept.paid_instalments, 0) + r.paid_instalments as integer) as paid_instalments,
