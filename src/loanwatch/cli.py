@@ -12,14 +12,48 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Optional
 
+import click
 import typer
 from rich.console import Console
-from rich.markup import escape
+from typer.core import TyperGroup
 
 from loanwatch.config import Settings, load_settings
-from loanwatch.output import Format, render
+from loanwatch.errors import EXIT_ERROR, EXIT_USAGE, explain
+from loanwatch.output import Format, render, shown
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+class _Guarded(TyperGroup):
+    """Every command runs inside this: an error becomes one line and its exit code, never a
+    traceback (``LOANWATCH_DEBUG=1`` adds it, for a bug report)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+        except Exception as exc:  # noqa: BLE001 - the one place every error is turned into a line
+            if os.environ.get("LOANWATCH_DEBUG"):
+                import traceback
+
+                traceback.print_exc()
+            told = explain(exc)
+            if told is None:
+                message, code = (f"internal error: {type(exc).__name__}: {exc}. This is a bug in loanwatch; "
+                                 "please report it with the output of the same command run with LOANWATCH_DEBUG=1"), EXIT_ERROR
+            else:
+                message, code = told
+            err.print(f"[red]error:[/red] {shown(message)}")
+            raise typer.Exit(code) from None
+
 
 app = typer.Typer(
+    cls=_Guarded,
     help="loanwatch: lending analytics on DuckDB + dbt. Ingest contract files, build the warehouse, report.",
     no_args_is_help=True,
     add_completion=False,
@@ -30,11 +64,8 @@ app.add_typer(report_app, name="report")
 notify_app = typer.Typer(help="Client notifications: the contact plan.", no_args_is_help=True)
 app.add_typer(notify_app, name="notify")
 
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
 # Exit codes (documented in the README): 0 ok, 1 error, 2 usage, 3 loaded with quarantined rows.
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
+EXIT_OK, EXIT_QUARANTINED = 0, 3
 
 
 @app.callback()
@@ -52,7 +83,7 @@ def _settings(ctx: typer.Context) -> Settings:
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> None:
-    err.print(f"[red]error:[/red] {escape(message)}")
+    err.print(f"[red]error:[/red] {shown(message)}")
     raise typer.Exit(code)
 
 
@@ -70,7 +101,7 @@ def init(ctx: typer.Context) -> None:
     settings = _settings(ctx)
     with open_writer(settings):
         pass
-    console.print(f"warehouse ready: {escape(str(settings.warehouse_path))}")
+    console.print(f"warehouse ready: {shown(str(settings.warehouse_path))}")
 
 
 @app.command()
@@ -99,12 +130,12 @@ def generate(
         _fail(str(exc), EXIT_USAGE)
     written = write_portfolio(portfolio, out, fmt)
     for entity, path in written.items():
-        console.print(f"{entity:16} {escape(str(path))}")
+        console.print(f"{entity:16} {shown(str(path))}")
     if dirty_fraction is not None:
         from loanwatch.generate.dirty import make_dirty
 
         key = make_dirty(out, dirty_fraction, seed)
-        console.print(f"answer key       {escape(str(key))}")
+        console.print(f"answer key       {shown(str(key))}")
 
 
 @app.command()
@@ -147,16 +178,16 @@ def ingest(
     settings = _settings(ctx)
 
     def show(r) -> None:
-        name = escape(str(r.path))
-        if r.status == "skipped":
-            console.print(f"{name}: {escape(r.message)}")
+        name = shown(str(r.path))
+        if r.status == "skipped" or r.batch_id is None:
+            console.print(f"{name}: {shown(r.message)}")
             return
         console.print(
             f"{name}: {r.entity or '?'}: read {r.rows_read:,}, accepted {r.accepted:,}, "
             f"duplicates {r.duplicates:,}, rejected {r.rejected:,}"
         )
         for example in r.examples:
-            err.print(f"  [yellow]quarantined[/yellow] {escape(example)}")
+            err.print(f"  [yellow]quarantined[/yellow] {shown(example)}")
 
     try:
         with open_writer(settings) as con:
@@ -185,10 +216,10 @@ def build(
     except WarehouseBusy as exc:
         _fail(str(exc))
     for w in result.warnings:
-        err.print(f"[yellow]warning:[/yellow] {escape(w)}")
+        err.print(f"[yellow]warning:[/yellow] {shown(w)}")
     if result.status != "success":
         for e in result.errors:
-            err.print(f"[red]failed:[/red] {escape(e)}")
+            err.print(f"[red]failed:[/red] {shown(e)}")
         _fail(f"build {result.build_id} failed; the previous serving snapshot stays published")
     console.print(f"build {result.build_id}: success, data date {result.data_date}, snapshot published")
 
@@ -250,7 +281,7 @@ def loan_filters(fn):
 def _warn_unmatched(con, f) -> None:
     """A filter value no loan has (a typo, say) is not an error, but its report is all zeros."""
     for message in f.unmatched(con):
-        err.print(f"[yellow]warning:[/yellow] {escape(message)}")
+        err.print(f"[yellow]warning:[/yellow] {shown(message)}")
 
 
 def _report(ctx: typer.Context, name: str, fmt: Format, title: str, **kwargs) -> None:
@@ -368,7 +399,7 @@ def report_html(
         write_html(con, out, f=f, as_of=_date(as_of))
     finally:
         con.close()
-    console.print(f"written {escape(str(out))} ({out.stat().st_size / 1e6:.1f} MB)")
+    console.print(f"written {shown(str(out))} ({out.stat().st_size / 1e6:.1f} MB)")
 
 
 @notify_app.command("plan")
@@ -407,7 +438,7 @@ def notify_send(
     _open_snapshot(ctx).close()  # a clear message when nothing is published yet
     result = send(settings, _date(date), dry_run, call_capacity=call_capacity)
     if dry_run is not None:
-        console.print(f"dry run for {result.plan_date}: {len(result.written)} file(s) written to {escape(str(dry_run))}")
+        console.print(f"dry run for {result.plan_date}: {len(result.written)} file(s) written to {shown(str(dry_run))}")
         return
     console.print(f"{result.plan_date}: {result.enqueued} new in the outbox; sent {result.sent}, "
                   f"held outside contact hours {result.deferred}, failed {result.failed}"
@@ -436,7 +467,7 @@ def notify_weekly(
     recipient = to or settings.get("notify", "management_to")
     if recipient:
         send_email(settings, recipient, f"loanwatch weekly summary, {table.columns[1].removeprefix('week_to_')}", weekly_text(table))
-        console.print(f"sent to {escape(recipient)}")
+        console.print(f"sent to {shown(recipient)}")
     render(table, fmt, title="Weekly summary")
 
 
@@ -514,7 +545,7 @@ def check(
     if fmt == Format.table:
         console.print(f"build {build['build_id']}: {build['status']}, data date {build['data_date']}"
                       + (", published" if build["published"] else ", not published")
-                      + (f" - {escape(build['message'])}" if build["message"] else ""))
+                      + (f" - {shown(build['message'])}" if build["message"] else ""))
     render(table, fmt, title="Data-quality checks")
     if any(r[2] == "error" and r[3] in ("fail", "error") for r in table.rows):
         raise typer.Exit(EXIT_ERROR)

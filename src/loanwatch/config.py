@@ -12,12 +12,15 @@ never hold them.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import tomllib
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from loanwatch.errors import UsageProblem
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "warehouse": {
@@ -106,17 +109,58 @@ class Settings:
         return self.home / "serving.duckdb"
 
 
-def _coerce(raw: str, like: Any) -> Any:
-    """Turn an environment string into the type of the default it overrides."""
+class ConfigError(UsageProblem):
+    """A setting that cannot be used: the message names it, where it came from, and what to do."""
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+def _kind(like: Any) -> str:
     if isinstance(like, bool):
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
+        return "true or false"
+    if isinstance(like, int):
+        return "a whole number"
+    if isinstance(like, float):
+        return "a number"
+    if isinstance(like, list):
+        return "a list" + (" of whole numbers" if like and isinstance(like[0], int) else "")
+    return "text"
+
+
+def _coerce(raw: str, like: Any) -> Any:
+    """Turn an environment string into the type of the default it overrides (ValueError if it
+    is not one)."""
+    if isinstance(like, bool):
+        word = raw.strip().lower()
+        if word not in _TRUE | _FALSE:
+            raise ValueError(raw)
+        return word in _TRUE
     if isinstance(like, int):
         return int(raw)
     if isinstance(like, float):
-        return float(raw)
+        value = float(raw)
+        if not math.isfinite(value):
+            raise ValueError(raw)
+        return value
     if isinstance(like, list):
         return [type(like[0])(x) if like else x for x in raw.split(",") if x.strip()]
     return raw
+
+
+def _checked(value: Any, like: Any) -> bool:
+    """Is a toml value of the default's type? (a whole number is a number too)"""
+    if isinstance(like, bool):
+        return isinstance(value, bool)
+    if isinstance(like, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(like, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(like, list):
+        return isinstance(value, list) and all(_checked(x, like[0]) for x in value) if like else isinstance(value, list)
+    if isinstance(like, str):
+        return isinstance(value, str)
+    return True
 
 
 def resolve_home(home: str | os.PathLike | None = None) -> Path:
@@ -130,13 +174,15 @@ def load_settings(home: str | os.PathLike | None = None, environ: dict[str, str]
     values = copy.deepcopy(DEFAULTS)
 
     config_file: Path | None = None
-    for candidate in (env.get("LOANWATCH_CONFIG"), "loanwatch.toml", home_path / "loanwatch.toml"):
+    named = env.get("LOANWATCH_CONFIG")
+    if named and not Path(named).is_file():
+        raise ConfigError(f"LOANWATCH_CONFIG={named}: not a file; point it at a loanwatch.toml, or unset it")
+    for candidate in (named, "loanwatch.toml", home_path / "loanwatch.toml"):
         if candidate and Path(candidate).is_file():
             config_file = Path(candidate)
             break
     if config_file is not None:
-        with open(config_file, "rb") as fh:
-            data = tomllib.load(fh)
+        data = _read_toml(config_file)
         for section, entries in data.items():
             if not isinstance(entries, dict):
                 continue
@@ -149,6 +195,10 @@ def load_settings(home: str | os.PathLike | None = None, environ: dict[str, str]
                         stacklevel=2,
                     )
                     continue
+                like = DEFAULTS.get(section, {}).get(key)
+                if like is not None and not _checked(value, like):
+                    raise ConfigError(f"{config_file}: [{section}] {key} = {value!r} is not {_kind(like)} "
+                                      f"(the default is {like!r}); correct it or remove the line")
                 target[key] = value
 
     for name, raw in env.items():
@@ -157,6 +207,21 @@ def load_settings(home: str | os.PathLike | None = None, environ: dict[str, str]
         section, _, key = name[len("LOANWATCH_"):].partition("__")
         section, key = section.lower(), key.lower()
         like = values.get(section, {}).get(key, "")
-        values.setdefault(section, {})[key] = _coerce(raw, like)
+        try:
+            values.setdefault(section, {})[key] = _coerce(raw, like)
+        except ValueError:
+            shown = "" if (section, key) in SECRETS else f"={raw!r}"
+            raise ConfigError(f"{name}{shown} is not {_kind(like)} (the default is {like!r}); "
+                              "correct it or unset it") from None
 
     return Settings(home=home_path, values=values, config_file=config_file)
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); correct the file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror}); check the file") from None

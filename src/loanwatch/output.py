@@ -23,6 +23,32 @@ class Format(str, Enum):
     json = "json"
 
 
+_CONTROL = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def literal(text: Any) -> str:
+    """Text from the data as it may reach a terminal: control characters (C0, DEL, C1) are
+    written as escapes (``\\x1b``, ``\\n``), so that a name holding ``ESC]0;TITLE BEL`` or
+    ``ESC[2J`` prints those characters instead of retitling the window or clearing the screen."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if code < 32 or 127 <= code < 160:
+            out.append(_CONTROL.get(ch) or f"\\x{code:02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def shown(text: Any) -> str:
+    """Text from the data for a rich console: control characters escaped, and rich markup such as
+    ``[b]…[/b]`` shown literally."""
+    return escape(literal(text))
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
@@ -55,12 +81,12 @@ def render(table: Table, fmt: Format, title: str | None = None, out: TextIO | No
         if not console.is_terminal:
             # Piped: never squeeze columns to 80 characters.
             console.width = max(console.width, 240)
-        rt = RichTable(title=escape(title) if title else None, show_lines=False)
+        rt = RichTable(title=shown(title) if title else None, show_lines=False)
         for c in table.columns:
             rt.add_column(c, justify="right" if _numeric(table, c) else "left", no_wrap=True)
         for row in table.rows:
             # Text from the data is shown literally: escape rich markup such as [b]…[/b].
-            rt.add_row(*["" if v is None else escape(str(_plain(v))) for v in row])
+            rt.add_row(*["" if v is None else shown(_plain(v)) for v in row])
         console.print(rt)
 
 

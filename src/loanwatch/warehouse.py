@@ -46,11 +46,12 @@ def _size(text: str) -> str:
 
 
 @contextlib.contextmanager
-def writer_lock(settings: Settings, timeout: float | None = None) -> Iterator[None]:
-    """Hold the single-writer lock of this warehouse folder for the duration of the block."""
-    settings.home.mkdir(parents=True, exist_ok=True)
-    wait = float(settings.get("warehouse", "lock_timeout") if timeout is None else timeout)
-    path = settings.home / ".writer.lock"
+def file_lock(path: Path, wait: float, busy: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` for the block, waiting at most ``wait`` seconds for it.
+
+    ``busy`` is the message when the wait runs out; ``{holder}`` in it names the holding process.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
     fh = open(path, "a+")
     deadline = time.monotonic() + wait
     try:
@@ -61,12 +62,7 @@ def writer_lock(settings: Settings, timeout: float | None = None) -> Iterator[No
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     fh.seek(0)
-                    holder = fh.read().strip() or "another process"
-                    raise WarehouseBusy(
-                        f"{settings.home}: the warehouse is being written by {holder}; "
-                        f"waited {wait:g} s. Try again when it has finished "
-                        f"(or raise [warehouse] lock_timeout)."
-                    ) from None
+                    raise WarehouseBusy(busy.format(holder=fh.read().strip() or "another process")) from None
                 time.sleep(0.2)
         fh.seek(0)
         fh.truncate()
@@ -79,6 +75,20 @@ def writer_lock(settings: Settings, timeout: float | None = None) -> Iterator[No
             fh.truncate()
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
         fh.close()
+
+
+def lock_wait(settings: Settings, timeout: float | None = None) -> float:
+    return float(settings.get("warehouse", "lock_timeout") if timeout is None else timeout)
+
+
+@contextlib.contextmanager
+def writer_lock(settings: Settings, timeout: float | None = None) -> Iterator[None]:
+    """Hold the single-writer lock of this warehouse folder for the duration of the block."""
+    wait = lock_wait(settings, timeout)
+    busy = (f"{settings.home}: the warehouse is being written by {{holder}}; waited {wait:g} s. "
+            "Try again when it has finished (or raise [warehouse] lock_timeout).")
+    with file_lock(settings.home / ".writer.lock", wait, busy):
+        yield
 
 
 DDL = [

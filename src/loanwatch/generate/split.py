@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from loanwatch.ingest.contract import ENTITIES
-from loanwatch.ingest.read import InputFile, discover, entity_of, format_of, read_lines
+from loanwatch.ingest.read import InputFile, discover, engine_path, entity_of, format_of, read_lines
 
 def _part(t: str) -> str:
     """The part (1..N) of a record whose time is column t: its slice of the whole span."""
@@ -40,6 +40,25 @@ def part_name(part: int, parts: int) -> str:
     return f"part_{part:0{max(2, len(str(parts)))}d}"
 
 
+def _stage_csv(con, i: int, path: str, time_path: str, result: SplitResult) -> None:
+    """A CSV file's rows with their time as table _f{i}; the rows the reader drops are counted."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _f{i} AS
+            SELECT row_number() OVER () AS __lw_rn, r.*,
+                   {_time(time_path).format(record='to_json(r)')} AS __lw_t
+            FROM read_csv(?, header = true, all_varchar = true, ignore_errors = true) r""",
+        [path],
+    )
+    total = con.execute(
+        "SELECT count(*) FROM read_csv(?, columns = {'raw': 'VARCHAR'}, header = true, delim = E'\\x01', "
+        "quote = E'\\x02', escape = E'\\x03', auto_detect = false, strict_mode = false) WHERE raw IS NOT NULL",
+        [path],
+    ).fetchone()[0]
+    kept = con.execute(f"SELECT count(*) FROM _f{i}").fetchone()[0]
+    result.dropped_csv_rows += max(0, total - kept)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _t{i} AS SELECT __lw_t AS t FROM _f{i}")
+
+
 def split(inputs: list[Path], parts: int, out_dir: Path) -> SplitResult:
     if parts < 1:
         raise ValueError("--parts must be at least 1")
@@ -54,21 +73,8 @@ def split(inputs: list[Path], parts: int, out_dir: Path) -> SplitResult:
         f = InputFile(path, entity.name, format_of(path))
         time_path = f"$.{entity.time_field}"  # a constant of the contract, not user input
         if f.fmt == "csv":
-            con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE _f{i} AS
-                    SELECT row_number() OVER () AS __lw_rn, r.*,
-                           {_time(time_path).format(record='to_json(r)')} AS __lw_t
-                    FROM read_csv(?, header = true, all_varchar = true, ignore_errors = true) r""",
-                [str(path)],
-            )
-            total = con.execute(
-                "SELECT count(*) FROM read_csv(?, columns = {'raw': 'VARCHAR'}, header = true, delim = E'\\x01', "
-                "quote = E'\\x02', escape = E'\\x03', auto_detect = false, strict_mode = false) WHERE raw IS NOT NULL",
-                [str(path)],
-            ).fetchone()[0]
-            kept = con.execute(f"SELECT count(*) FROM _f{i}").fetchone()[0]
-            result.dropped_csv_rows += max(0, total - kept)
-            con.execute(f"CREATE OR REPLACE TEMP VIEW _t{i} AS SELECT __lw_t AS t FROM _f{i}")
+            with engine_path(path) as literal:
+                _stage_csv(con, i, literal, time_path, result)
         else:
             read_lines(con, f)
             con.execute(

@@ -15,7 +15,8 @@ from zoneinfo import available_timezones
 import duckdb
 
 from loanwatch.ingest.contract import ENTITIES, Entity, validation_sql
-from loanwatch.ingest.read import InputFile, UnreadableFile, content_hash, entity_of, explain, format_of, read_lines
+from loanwatch.ingest.read import (InputFile, UnreadableFile, content_hash, entity_of, explain, format_of,
+                                  read_lines, special_kind)
 
 
 @dataclass
@@ -238,8 +239,20 @@ def _hash_with_version(path: Path) -> tuple[tuple[int, int, int], str]:
 def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str | None = None, on_file=None) -> list[FileResult]:
     from loanwatch.ingest.read import discover
 
-    files = discover([Path(p) for p in paths])
+    found = discover([Path(p) for p in paths])
     results = []
+    files = []
+    for path in found:
+        if kind := special_kind(path):
+            # found inside a folder: reported, never read (a FIFO would wait forever)
+            result = FileResult(path, entity or entity_of(path), "rejected",
+                                message=f"{kind}, not a file: not read",
+                                examples=[f"{path.name}: {kind}, not a file: not read (copy the data into a file)"])
+            results.append(result)
+            if on_file:
+                on_file(result)
+        else:
+            files.append(path)
     # One thread hashes the files in order, ahead of the loading: hashing needs one core, and the
     # engine leaves a core idle part of the time (while committing, in single-threaded steps).
     # A file changed since its hash was taken is hashed again just before it is read, so the

@@ -7,14 +7,21 @@ came from. The engine reads the files; Python never loops over rows.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
+import os
 import re
+import shutil
+import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import duckdb
 
+from loanwatch.errors import UsageProblem
 from loanwatch.ingest.contract import ENTITY_NAMES_LONGEST_FIRST
 
 SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv")
@@ -69,15 +76,38 @@ def _first_char(path: Path) -> str:
     return chr(text[0]) if text else ""
 
 
+def special_kind(path: Path) -> str | None:
+    """What a path is when it is neither a regular file nor a folder (reading a FIFO or a device
+    such as /dev/zero would wait, or read, forever); None for files and folders."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    for test, name in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
 def discover(paths: list[Path]) -> list[Path]:
-    """Files named directly, and input files found recursively in folders, in a stable order."""
+    """Files named directly, and input files found recursively in folders, in a stable order.
+
+    A named path that is not a file or folder is a usage error; such an entry inside a folder is
+    returned, so that it is reported (``special_kind``) rather than read or silently passed over.
+    """
     found: list[Path] = []
     for p in paths:
         if p.is_dir():
             found += sorted(
                 f for f in p.rglob("*")
-                if f.is_file() and not f.name.startswith(".") and _base_suffix(f) in SUFFIXES
+                if not f.name.startswith(".") and _base_suffix(f) in SUFFIXES and not f.is_dir()
             )
+        elif kind := special_kind(p):
+            raise UsageProblem(f"{p}: {kind}, not a file; name files or folders to read "
+                               "(copy the data into a file first)")
         else:
             found.append(p)
     return found
@@ -100,8 +130,8 @@ def content_hash(path: Path) -> str:
 _NDJSON = """
 CREATE OR REPLACE TEMP TABLE _text AS
 SELECT raw
-FROM read_csv(?, columns = {'raw': 'VARCHAR'}, header = false, delim = E'\\x01',
-              quote = E'\\x02', escape = E'\\x03', auto_detect = false, strict_mode = false)
+FROM read_csv(?, columns = {{'raw': 'VARCHAR'}}, header = false, delim = E'\\x01',
+              quote = E'\\x02', escape = E'\\x03', auto_detect = false, strict_mode = false{long_lines})
 """
 
 _ARRAY = """
@@ -121,7 +151,7 @@ _CSV = """
 CREATE OR REPLACE TEMP TABLE _csv_rows AS
 SELECT to_json(t)::VARCHAR AS raw
 FROM read_csv(?, header = true, all_varchar = true, store_rejects = true,
-              rejects_scan = '_csv_reject_scans', rejects_table = '_csv_reject_errors') t
+              rejects_scan = '_csv_reject_scans', rejects_table = '_csv_reject_errors'{long_lines}) t
 """
 
 # The reader skips the rows it rejects, so the n-th row it returns (n = rowid + 1) sits on line
@@ -142,33 +172,73 @@ CREATE OR REPLACE TEMP VIEW _lines AS SELECT line_no, raw FROM _text
 """
 
 
+@contextlib.contextmanager
+def engine_path(path: Path) -> Iterator[str]:
+    """A name under which the engine reads exactly this file.
+
+    The engine reads a path as a pattern (``loans_[ab].jsonl`` would read loans_a.jsonl and
+    loans_b.jsonl) and treats some prefixes as locations. Every file is read through a link with a
+    plain name in a private folder, so every character a file system allows in a name is literal.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="loanwatch-read-"))
+    link = folder / ("input.gz" if path.name.lower().endswith(".gz") else "input")
+    try:
+        os.symlink(path.resolve(), link)
+        yield str(link)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+_LINE_TOO_LONG = re.compile(r"Maximum line size of \d+ bytes exceeded\. Actual Size:\s*(\d+)")
+
+
+def _read_long_lines(con: duckdb.DuckDBPyConnection, template: str, path: str) -> None:
+    """Run a reading statement; where a line is longer than the reader's default limit (2 MB),
+    again with a limit above the longest line found, so that one long record is read (and loaded
+    or quarantined) alone. The limit is raised only for such a file: a large one slows reading."""
+    limit = 0
+    while True:
+        options = f", max_line_size = {limit}, buffer_size = {limit + 1024}" if limit else ""
+        try:
+            con.execute(template.format(long_lines=options), [path])
+            return
+        except duckdb.InvalidInputException as exc:
+            found = _LINE_TOO_LONG.search(str(exc))
+            if not found:
+                raise
+            limit = max(2 * int(found.group(1)), 2 * limit) + 1024
+
+
 def read_lines(con: duckdb.DuckDBPyConnection, f: InputFile) -> list[tuple[int, str, str]]:
     """Fill ``_lines`` from the file. Returns CSV rows the reader itself rejected: (line, reason, raw).
 
     Raises UnreadableFile when nothing of the file can be read.
     """
-    path = str(f.path)
     # Lines are numbered by position in _text (rowid), which needs the file's order kept.
     con.execute("SET preserve_insertion_order = true")
     try:
-        if f.fmt in ("ndjson", "array"):
-            con.execute(_NDJSON if f.fmt == "ndjson" else _ARRAY, [path])
-            con.execute(_LINES_BY_POSITION)
-        elif f.fmt == "csv":
-            if _is_empty(f.path):
-                con.execute("CREATE OR REPLACE TEMP TABLE _text (raw VARCHAR)")
+        with engine_path(f.path) as path:
+            if f.fmt in ("ndjson", "array"):
+                if f.fmt == "ndjson":
+                    _read_long_lines(con, _NDJSON, path)
+                else:
+                    con.execute(_ARRAY, [path])
                 con.execute(_LINES_BY_POSITION)
-                return []
-            con.execute("DROP TABLE IF EXISTS _csv_reject_errors; DROP TABLE IF EXISTS _csv_reject_scans")
-            con.execute(_CSV, [path])
-            con.execute(_CSV_LINES)
-            rows = con.execute(
-                """SELECT line, string_agg(DISTINCT error_type, ', '), any_value(csv_line)
-                   FROM _csv_reject_errors GROUP BY line ORDER BY line"""
-            ).fetchall()
-            return [(int(line), f"CSV row is malformed ({kind.replace('_', ' ').lower()})", raw) for line, kind, raw in rows]
-        else:
-            raise UnreadableFile("unknown file type: expected .json, .jsonl, .ndjson or .csv (optionally .gz)")
+            elif f.fmt == "csv":
+                if _is_empty(f.path):
+                    con.execute("CREATE OR REPLACE TEMP TABLE _text (raw VARCHAR)")
+                    con.execute(_LINES_BY_POSITION)
+                    return []
+                con.execute("DROP TABLE IF EXISTS _csv_reject_errors; DROP TABLE IF EXISTS _csv_reject_scans")
+                _read_long_lines(con, _CSV, path)
+                con.execute(_CSV_LINES)
+                rows = con.execute(
+                    """SELECT line, string_agg(DISTINCT error_type, ', '), any_value(csv_line)
+                       FROM _csv_reject_errors GROUP BY line ORDER BY line"""
+                ).fetchall()
+                return [(int(line), f"CSV row is malformed ({kind.replace('_', ' ').lower()})", raw) for line, kind, raw in rows]
+            else:
+                raise UnreadableFile("unknown file type: expected .json, .jsonl, .ndjson or .csv (optionally .gz)")
     except duckdb.Error as exc:
         raise UnreadableFile(explain(exc, f)) from None
     return []

@@ -189,21 +189,17 @@ ORDER BY channel = 'call', status, expected_recovery DESC NULLS LAST, client_id
 
 def sent_last_week(settings: Settings, d: dt.date, outbox_con: duckdb.DuckDBPyConnection | None = None):
     """Messages sent to each client in the 6 days before d (an Arrow table: client_id, n)."""
-    own = None
     if outbox_con is None:
-        if not outbox.path(settings).exists():
-            return pa.table({"client_id": pa.array([], pa.string()), "n": pa.array([], pa.int64())})
-        own = outbox_con = duckdb.connect(str(outbox.path(settings)), read_only=True)
-    try:
-        return outbox_con.sql(
-            """SELECT client_id, count(*) AS n FROM messages
-               WHERE status = 'sent' AND channel IN ('email', 'sms') AND plan_date BETWEEN $first AND $last
-               GROUP BY client_id""",
-            params={"first": d - dt.timedelta(days=6), "last": d - dt.timedelta(days=1)},
-        ).to_arrow_table()
-    finally:
-        if own is not None:
-            own.close()
+        with outbox.opened(settings, read_only=True) as own:
+            if own is None:
+                return pa.table({"client_id": pa.array([], pa.string()), "n": pa.array([], pa.int64())})
+            return sent_last_week(settings, d, own)
+    return outbox_con.sql(
+        """SELECT client_id, count(*) AS n FROM messages
+           WHERE status = 'sent' AND channel IN ('email', 'sms') AND plan_date BETWEEN $first AND $last
+           GROUP BY client_id""",
+        params={"first": d - dt.timedelta(days=6), "last": d - dt.timedelta(days=1)},
+    ).to_arrow_table()
 
 
 def contact_plan(con: duckdb.DuckDBPyConnection, settings: Settings, plan_date: dt.date | None = None,

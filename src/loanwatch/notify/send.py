@@ -18,6 +18,7 @@ import csv
 import datetime as dt
 import hashlib
 import json
+import re
 import signal
 import smtplib
 import ssl
@@ -25,6 +26,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -52,6 +54,54 @@ class SendResult:
     failed: int = 0
     written: list[Path] = field(default_factory=list)
     stopped: bool = False
+    # (message id, reason) of each message that failed in this run
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Undeliverable(Exception):
+    """This one message cannot go: its recipient is invalid (or would inject a header). It is
+    recorded as failed with this reason, and the rest of the batch goes out."""
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in text)
+
+
+def _one_line(text: str) -> str:
+    """Text for a header: control characters (line breaks included) become spaces."""
+    return " ".join("".join(" " if _has_control(ch) else ch for ch in text).split())
+
+
+def email_address(recipient, display_name=None) -> Address:
+    """The recipient as parsed by the standard library (never concatenated into a header).
+
+    Raises Undeliverable for an empty or invalid address, a list of addresses, or one with a
+    control character: a line break there would start a new header (``a@b.com\\nBcc: x@y.com``).
+    """
+    text = str(recipient or "").strip()
+    if not text:
+        raise Undeliverable("no email address")
+    if _has_control(text):
+        raise Undeliverable(f"email address {text!r} contains a control character (a line break would add a header)")
+    try:
+        parsed = Address(addr_spec=text)
+    except Exception as exc:  # the parser raises several kinds, all meaning "not an address"
+        raise Undeliverable(f"email address {text!r} is not a valid address ({exc})") from None
+    if not parsed.username or not parsed.domain:
+        raise Undeliverable(f"email address {text!r} is not a valid address (it needs a name and a domain)")
+    return Address(display_name=_one_line(str(display_name or "")), addr_spec=parsed.addr_spec)
+
+
+_PHONE = re.compile(r"\+?[0-9][0-9 ().-]{3,30}")
+
+
+def sms_number(recipient) -> str:
+    """The recipient's phone number, or Undeliverable: digits with +, spaces, dots, dashes and
+    parentheses, nothing else (a control character or text is not a number)."""
+    text = str(recipient or "").strip()
+    if not _PHONE.fullmatch(text):
+        raise Undeliverable(f"phone number {text!r} is not a phone number")
+    return text
 
 
 def render(message: dict, settings: Settings) -> tuple[str, str, str]:
@@ -133,26 +183,29 @@ def send(settings: Settings, plan_date: dt.date | None = None, dry_run: Path | N
          now: dt.datetime | None = None, call_capacity: int | None = None) -> SendResult:
     now = now or dt.datetime.now(dt.timezone.utc)
     snapshot = open_snapshot(settings)
-    ob = outbox.connect(settings)
     try:
-        d = as_of_date(snapshot, plan_date)
-        result = SendResult(d)
-        plan = contact_plan(snapshot, settings, d, call_capacity, show_all=False, outbox_con=ob).as_dicts()
-        if dry_run is not None:
-            return _dry_run(plan, d, dry_run, settings, result)
-        result.enqueued = enqueue(ob, plan, d)
-        cur = ob.execute("SELECT * FROM messages WHERE status = 'pending' AND plan_date = ? ORDER BY channel, message_id", [d])
-        columns = [c[0] for c in cur.description]
-        pending = [dict(zip(columns, row)) for row in cur.fetchall()]
-        with _Stop() as stop:
-            _deliver_calls(ob, settings, d, [m for m in pending if m["channel"] == "call"], result)
-            messages = [m for m in pending if m["channel"] != "call"]
-            _deliver(ob, settings, messages, now, result, stop)
-            result.stopped = stop.requested
-        return result
+        with outbox.opened(settings) as ob:
+            return _send(settings, snapshot, ob, plan_date, dry_run, now, call_capacity)
     finally:
-        ob.close()
         snapshot.close()
+
+
+def _send(settings, snapshot, ob, plan_date, dry_run, now, call_capacity) -> SendResult:
+    d = as_of_date(snapshot, plan_date)
+    result = SendResult(d)
+    plan = contact_plan(snapshot, settings, d, call_capacity, show_all=False, outbox_con=ob).as_dicts()
+    if dry_run is not None:
+        return _dry_run(plan, d, dry_run, settings, result)
+    result.enqueued = enqueue(ob, plan, d)
+    cur = ob.execute("SELECT * FROM messages WHERE status = 'pending' AND plan_date = ? ORDER BY channel, message_id", [d])
+    columns = [c[0] for c in cur.description]
+    pending = [dict(zip(columns, row)) for row in cur.fetchall()]
+    with _Stop() as stop:
+        _deliver_calls(ob, settings, d, [m for m in pending if m["channel"] == "call"], result)
+        messages = [m for m in pending if m["channel"] != "call"]
+        _deliver(ob, settings, messages, now, result, stop)
+        result.stopped = stop.requested
+    return result
 
 
 def _record(ob, message_id: str, ok: bool, detail: str, status: str | None = None) -> None:
@@ -166,17 +219,30 @@ def _record(ob, message_id: str, ok: bool, detail: str, status: str | None = Non
 
 
 def _email(message: dict, settings: Settings) -> EmailMessage:
+    to = email_address(message["recipient"], message.get("client_name"))
     subject, text, html = render(message, settings)
     msg = EmailMessage()
-    msg["From"] = settings.get("smtp", "sender")
-    msg["To"] = message["recipient"]
-    msg["Subject"] = subject
+    msg["From"] = sender_address(settings)
+    msg["To"] = to
+    msg["Subject"] = _one_line(subject)
     # The idempotency key is the Message-ID: a repeat after a crash is recognisable downstream.
     msg["Message-ID"] = message_id_header(message["message_id"])
     msg["X-Loanwatch-Message"] = message["message_id"]
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
     return msg
+
+
+class BadSetting(Exception):
+    """A setting that stops every message; the message names it and what to do."""
+
+
+def sender_address(settings: Settings) -> Address:
+    try:
+        return email_address(settings.get("smtp", "sender"))
+    except Undeliverable as exc:
+        raise BadSetting(f"[smtp] sender (LOANWATCH_SMTP__SENDER): {exc}; set it to an address such as "
+                         "loanwatch@example.com") from None
 
 
 def message_id_header(key: str) -> str:
@@ -218,8 +284,9 @@ def _sms(message: dict, settings: Settings) -> None:
     sms = settings.section("sms")
     if not sms["url"]:
         raise RuntimeError("no SMS gateway: set [sms] url")
+    to = sms_number(message["recipient"])
     _, text, _ = render(message, settings)
-    body = json.dumps(sms_payload(sms["payload"], message["message_id"], message["recipient"], text)).encode()
+    body = json.dumps(sms_payload(sms["payload"], message["message_id"], to, text)).encode()
     headers = {"Content-Type": "application/json", "Idempotency-Key": message["message_id"]}
     if sms.get("token"):
         headers["Authorization"] = f"Bearer {sms['token']}"
@@ -275,15 +342,44 @@ def _deliver(ob, settings: Settings, messages: list[dict], now: dt.datetime, res
                     _record(ob, message["message_id"], True, f"{message['channel']} accepted", "sent")
                     result.sent += 1
                     break
-                except (smtplib.SMTPException, OSError, urllib.error.URLError, RuntimeError) as exc:
-                    final = attempt == int(n["max_attempts"])
-                    _record(ob, message["message_id"], False, f"attempt {attempt}: {exc}", "failed" if final else None)
-                    if final:
-                        result.failed += 1
-                    else:
-                        time.sleep(float(n["backoff_seconds"]) * 2 ** (attempt - 1))
+                except (Undeliverable, smtplib.SMTPRecipientsRefused, urllib.error.HTTPError) as exc:
+                    if isinstance(exc, urllib.error.HTTPError) and exc.code >= 500:
+                        if _retry(ob, message, attempt, f"SMS gateway answered {exc.code}", n, result):
+                            continue
+                        break
+                    # this message cannot go, however often it is tried: fail it alone
+                    reason = _why(exc)
+                    _record(ob, message["message_id"], False, f"attempt {attempt}: {reason}", "failed")
+                    result.failed += 1
+                    result.failures.append((message["message_id"], reason))
+                    break
+                except (smtplib.SMTPException, OSError, urllib.error.URLError, RuntimeError, ValueError) as exc:
+                    if not _retry(ob, message, attempt, str(exc), n, result):
+                        break
     finally:
         smtp.close()
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"SMS gateway refused the message ({exc.code} {exc.reason})"
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "mail server refused the recipient: " + "; ".join(
+            f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
+            for code, text in exc.recipients.values())
+    return str(exc)
+
+
+def _retry(ob, message: dict, attempt: int, reason: str, n: dict, result: SendResult) -> bool:
+    """Record a failed attempt that may pass later; True when another attempt follows."""
+    final = attempt == int(n["max_attempts"])
+    _record(ob, message["message_id"], False, f"attempt {attempt}: {reason}", "failed" if final else None)
+    if final:
+        result.failed += 1
+        result.failures.append((message["message_id"], reason))
+        return False
+    time.sleep(float(n["backoff_seconds"]) * 2 ** (attempt - 1))
+    return True
 
 
 CALL_COLUMNS = ["message_id", "client_id", "client_name", "phone", "loans", "open_amount", "expected_recovery", "reason"]
@@ -321,16 +417,21 @@ def _dry_run(plan: list[dict], d: dt.date, folder: Path, settings: Settings, res
             continue
         message = {**r, "message_id": f"{r['client_id']}:{r['rule']}:{d}"}
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in message["message_id"])
-        if r["channel"] == "email":
-            path = folder / f"{safe}.eml"
-            path.write_bytes(bytes(_email(message, settings)))
-        elif r["channel"] == "sms":
-            path = folder / f"{safe}.txt"
-            path.write_text(f"To: {r['recipient']}\n\n{render(message, settings)[1]}", encoding="utf-8")
-        else:
+        if r["channel"] == "call":
             calls.append([message["message_id"], r["client_id"], r["client_name"], r["recipient"], r["loans"],
                           r["open_amount"], r["expected_recovery"], r["reason"]])
             continue
+        try:
+            if r["channel"] == "email":
+                path, content = folder / f"{safe}.eml", bytes(_email(message, settings))
+            else:
+                text = f"To: {sms_number(r['recipient'])}\n\n{render(message, settings)[1]}"
+                path, content = folder / f"{safe}.txt", text.encode("utf-8")
+        except Undeliverable as exc:
+            result.failed += 1
+            result.failures.append((message["message_id"], str(exc)))
+            continue
+        path.write_bytes(content)
         result.written.append(path)
     if calls:
         path = folder / f"call_queue_{d}.csv"

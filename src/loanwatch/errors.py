@@ -1,0 +1,95 @@
+"""What a person sees when something goes wrong: one line naming the thing, the cause and what to
+do, with the documented exit code (1 error, 2 usage). Never a Python traceback.
+
+Code that knows what went wrong raises ``Problem`` (or ``UsageProblem``) with that line. Errors
+from the world around loanwatch (a full disk, a read-only folder, a damaged database file) are
+told by ``explain`` wherever they surface, so that no command has to guess them on its own.
+``LOANWATCH_DEBUG=1`` adds the traceback, for a bug report.
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+
+EXIT_ERROR, EXIT_USAGE = 1, 2
+
+
+class Problem(Exception):
+    """An error with a message for a person; exit code 1."""
+
+    code = EXIT_ERROR
+
+
+class UsageProblem(Problem):
+    """A wrong option, argument or setting; exit code 2."""
+
+    code = EXIT_USAGE
+
+
+_ERRNO_ADVICE = {
+    errno.ENOSPC: ("no space left on the device", "free some space, then run the same command again: "
+                   "what was being written is rolled back"),
+    errno.EDQUOT: ("the disk quota is used up", "free some space or raise the quota, then run the command again"),
+    errno.EROFS: ("the file system is read-only", "choose a writable folder with --home (or LOANWATCH_HOME)"),
+    errno.EACCES: ("permission denied", "make it writable for this user, or choose another folder with --home"),
+    errno.EPERM: ("operation not permitted", "make it writable for this user, or choose another folder with --home"),
+    errno.EIO: ("an input/output error from the device", "check the disk, then run the command again"),
+    errno.ENOTDIR: ("a part of the path is not a folder", "check the path"),
+    errno.EISDIR: ("it is a folder", "give a file"),
+    errno.ENAMETOOLONG: ("the name is too long for the file system", "use a shorter name"),
+}
+
+# Engine messages about the world, by their text (DuckDB reports OS errors inside its own).
+_TEXT_ADVICE = [
+    (r"no space left on device", errno.ENOSPC),
+    (r"disk quota exceeded", errno.EDQUOT),
+    (r"read-only file system", errno.EROFS),
+    (r"permission denied", errno.EACCES),
+]
+
+_DAMAGED = re.compile(
+    r"not a valid duckdb database file|is not a duckdb database|database file .* is corrupt|"
+    r"could not read enough bytes|corrupt|checksum|invalid magic|file is too small|"
+    r"cannot open file .* (wal|database)|failed to read database header|truncated",
+    re.IGNORECASE,
+)
+
+
+def _file_of(text: str) -> str | None:
+    match = re.search(r'"([^"]+)"', text)
+    return match.group(1) if match else None
+
+
+def explain(exc: BaseException) -> tuple[str, int] | None:
+    """The line and exit code for an error from the world around loanwatch, or None when the
+    error is not one of those (a bug)."""
+    if isinstance(exc, Problem):
+        return str(exc), exc.code
+    if isinstance(exc, OSError) and exc.errno in _ERRNO_ADVICE:
+        cause, advice = _ERRNO_ADVICE[exc.errno]
+        where = exc.filename or "the warehouse folder"
+        return f"{where}: {cause}; {advice}", EXIT_ERROR
+    text = str(exc)
+    lower = text.lower()
+    for pattern, number in _TEXT_ADVICE:
+        if re.search(pattern, lower):
+            cause, advice = _ERRNO_ADVICE[number]
+            where = _file_of(text) or "the warehouse folder"
+            return f"{where}: {cause}; {advice}", EXIT_ERROR
+    if _is_engine_error(exc) and _DAMAGED.search(text):
+        where = _file_of(text) or "a database file"
+        return (f"{where} is damaged or cut short ({text.splitlines()[0][:160]}); a serving snapshot is "
+                "made again by `loanwatch build`; a damaged warehouse.duckdb must be restored from a "
+                "copy (its raw files can be ingested again into a new home)"), EXIT_ERROR
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename or 'a file'}: {exc.strerror.lower()}", EXIT_ERROR
+    return None
+
+
+def _is_engine_error(exc: BaseException) -> bool:
+    try:
+        import duckdb
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, duckdb.Error)
