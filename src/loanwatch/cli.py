@@ -37,6 +37,10 @@ class _Guarded(TyperGroup):
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
+        except BrokenPipeError:
+            # the reader went away (`loanwatch report … | head`): stop quietly, as other tools do
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
         except Exception as exc:  # noqa: BLE001 - the one place every error is turned into a line
             if os.environ.get("LOANWATCH_DEBUG"):
                 import traceback
@@ -167,7 +171,7 @@ def ingest(
     Exit codes: 0 all accepted; 3 loaded, some rows or files quarantined; 1 error, nothing loaded; 2 usage.
     """
     from loanwatch.ingest.contract import ENTITIES
-    from loanwatch.ingest.load import ingest_paths
+    from loanwatch.ingest.load import ingest_paths, latest_business_date
     from loanwatch.warehouse import WarehouseBusy, open_writer
 
     if entity is not None and entity not in ENTITIES:
@@ -191,7 +195,8 @@ def ingest(
 
     try:
         with open_writer(settings) as con:
-            results = ingest_paths(con, paths, entity, on_file=show)
+            latest = latest_business_date(settings.get("ingest", "max_future_days"))
+            results = ingest_paths(con, paths, entity, on_file=show, latest_date=latest)
     except WarehouseBusy as exc:
         _fail(str(exc))
     if not results:
@@ -284,6 +289,15 @@ def _warn_unmatched(con, f) -> None:
         err.print(f"[yellow]warning:[/yellow] {shown(message)}")
 
 
+def _warn_projection(ctx: typer.Context, con, as_of: Optional[dt.date]) -> None:
+    """An as-of date after the data date is a projection: said on stderr; beyond the horizon, a
+    usage error."""
+    from loanwatch.reports import projection
+
+    if message := projection(con, as_of, _settings(ctx).get("reports", "projection_horizon_days")):
+        err.print(f"[yellow]warning:[/yellow] {shown(message)}")
+
+
 def _report(ctx: typer.Context, name: str, fmt: Format, title: str, **kwargs) -> None:
     """Run reports.<name> on the serving snapshot and render it."""
     from loanwatch import reports
@@ -291,6 +305,7 @@ def _report(ctx: typer.Context, name: str, fmt: Format, title: str, **kwargs) ->
     con = _open_snapshot(ctx)
     try:
         _warn_unmatched(con, kwargs["f"])
+        _warn_projection(ctx, con, kwargs.get("as_of"))
         render(getattr(reports, name)(con, **kwargs), fmt, title=title)
     except ValueError as exc:
         _fail(str(exc), EXIT_USAGE)
@@ -396,6 +411,7 @@ def report_html(
     con = _open_snapshot(ctx)
     try:
         _warn_unmatched(con, f)
+        _warn_projection(ctx, con, _date(as_of))
         write_html(con, out, f=f, as_of=_date(as_of))
     finally:
         con.close()

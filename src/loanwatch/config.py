@@ -35,6 +35,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # DuckDB's memory limit for ingest and build; beyond it, work spills to disk.
         "memory_limit": "5GB",
     },
+    "ingest": {
+        # A business date (issue_date, paid_at, called_at, occurred_at, updated_at) more than this
+        # many days after the day of ingest is quarantined as a typo (9999-12-31 for 2024-12-31).
+        "max_future_days": 1,
+    },
+    "reports": {
+        # An --as-of date after the data date is a projection; at most this many days after it.
+        "projection_horizon_days": 366,
+    },
     "checks": {
         "freshness_days": 7,
         # Loan amounts beyond this many times the product's median are flagged.

@@ -117,7 +117,10 @@ def test_email_reaches_the_server_once_with_escaped_names(home, smtp):
     assert (result.sent, result.failed) == (2, 0)  # C3's email and C4's call in the queue
     assert len(smtp.messages) == 1
     m = smtp.messages[0]
-    assert (m["To"], m["Subject"], m["From"]) == ("omer@example.com", "Your payment is 30 days late", "loanwatch@localhost")
+    # the display name is quoted by the standard library's address header, never concatenated
+    assert (m["To"], m["Subject"], m["From"]) == ('"<b>Ömer</b>" <omer@example.com>', "Your payment is 30 days late",
+                                                  "loanwatch@localhost")
+    assert m["To"].addresses[0].addr_spec == "omer@example.com"
     text = m.get_body(("plain",)).get_content()
     html = m.get_body(("html",)).get_content()
     assert "Dear <b>Ömer</b>," in text and "300.00 USD" in text and "L03" in text and "LW-C3" in text

@@ -25,6 +25,9 @@ class Field:
     exclusive_minimum: bool = False
     values: tuple[str, ...] = ()
     default: str | None = None  # SQL literal used when the field is absent
+    # A date or time at which something happened (not a due date or a birth date): it cannot lie
+    # after the day of ingest plus [ingest] max_future_days, nor before 1900.
+    business: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ ENTITIES: dict[str, Entity] = {
                 Field("do_not_contact", "bool", sql_type="BOOLEAN", default="false"),
                 Field("timezone", "timezone"),
                 Field("language", "string"),
-                Field("updated_at", "timestamp", required=True, sql_type="TIMESTAMP"),
+                Field("updated_at", "timestamp", required=True, sql_type="TIMESTAMP", business=True),
                 Field("deleted", "bool", sql_type="BOOLEAN", default="false"),
             ),
             "updated_at",
@@ -82,14 +85,14 @@ ENTITIES: dict[str, Entity] = {
                 _amount("amount", required=True, exclusive=True),
                 Field("currency", "currency"),
                 Field("interest_rate", "decimal", sql_type="DECIMAL(18,8)", minimum=0, default="0"),
-                Field("issue_date", "date", required=True, sql_type="DATE"),
+                Field("issue_date", "date", required=True, sql_type="DATE", business=True),
                 Field("term_months", "integer", sql_type="INTEGER", minimum=1, maximum=600),
                 Field("repayment", "enum", values=("annuity", "bullet"), default="'annuity'"),
                 Field("schedule", "schedule"),
                 Field("status", "string"),
                 Field("risk_score", "decimal", sql_type="DECIMAL(18,8)", minimum=0, maximum=1),
                 Field("fraud_score", "decimal", sql_type="DECIMAL(18,8)", minimum=0, maximum=1),
-                Field("updated_at", "timestamp", required=True, sql_type="TIMESTAMP"),
+                Field("updated_at", "timestamp", required=True, sql_type="TIMESTAMP", business=True),
                 Field("deleted", "bool", sql_type="BOOLEAN", default="false"),
             ),
             "updated_at",
@@ -99,7 +102,7 @@ ENTITIES: dict[str, Entity] = {
             (
                 _id("payment_id"),
                 _id("loan_id"),
-                Field("paid_at", "timestamp", required=True, sql_type="TIMESTAMP"),
+                Field("paid_at", "timestamp", required=True, sql_type="TIMESTAMP", business=True),
                 _amount("amount", required=True, exclusive=True),
                 Field("type", "enum", values=("payment", "reversal"), default="'payment'"),
                 _id("reverses", required=False),
@@ -116,7 +119,7 @@ ENTITIES: dict[str, Entity] = {
                 Field("agent_id", "string"),
                 Field("campaign", "string"),
                 Field("phone", "string"),
-                Field("called_at", "timestamp", required=True, sql_type="TIMESTAMP"),
+                Field("called_at", "timestamp", required=True, sql_type="TIMESTAMP", business=True),
                 Field("talk_seconds", "integer", sql_type="INTEGER", minimum=0),
                 Field("total_seconds", "integer", sql_type="INTEGER", minimum=0),
                 Field("outcome", "enum", required=True, values=CALL_OUTCOMES),
@@ -133,7 +136,7 @@ ENTITIES: dict[str, Entity] = {
                 Field("category", "string"),
                 Field("size", "string"),
                 Field("region", "string"),
-                Field("updated_at", "timestamp", required=True, sql_type="TIMESTAMP"),
+                Field("updated_at", "timestamp", required=True, sql_type="TIMESTAMP", business=True),
                 Field("deleted", "bool", sql_type="BOOLEAN", default="false"),
             ),
             "updated_at",
@@ -146,7 +149,7 @@ ENTITIES: dict[str, Entity] = {
                 Field("event_type", "enum", required=True, values=EVENT_TYPES),
                 _amount("amount", required=True, exclusive=True),
                 Field("currency", "currency"),
-                Field("occurred_at", "timestamp", required=True, sql_type="TIMESTAMP"),
+                Field("occurred_at", "timestamp", required=True, sql_type="TIMESTAMP", business=True),
             ),
             "occurred_at",
         ),
@@ -183,6 +186,12 @@ def staging_ddl(entity: Entity) -> list[str]:
 # --- validation SQL -------------------------------------------------------------------------
 
 _DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+# The offset at the end of a timestamp's text: group 4 its hours, group 6 its minutes.
+_OFFSET = r"[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?\s*([+-])([0-9]{2})(:?([0-9]{2}))?$"
+# The first top-level key that a JSON object repeats (NULL when none does).
+_DUPLICATE_KEY = ("list_filter(json_keys(raw), lambda k, i: list_position(json_keys(raw), k) < i)[1]")
+# Business dates before this are typos (a year 0024 or 1024 for 2024).
+EARLIEST_DATE = "1900-01-01"
 _BOOL_TRUE = "('true', '1', 'yes', 't', 'y')"
 _BOOL_FALSE = "('false', '0', 'no', 'f', 'n')"
 
@@ -273,6 +282,26 @@ def _checks(f: Field, v: str, t: str) -> list[tuple[str, str]]:
             f"{present} AND {v} NOT IN (SELECT name FROM _timezones)",
             f"format('{name} \"{{}}\" is not an IANA time zone', {shown})",
         ))
+    if f.kind == "timestamp":
+        # an offset beyond the world's time zones (UTC-12:00 to UTC+14:00, with room: ±14:00)
+        offset = f"regexp_extract({v}, '{_OFFSET}', 4)"
+        minutes = f"regexp_extract({v}, '{_OFFSET}', 6)"
+        out.append((
+            f"{t} IS NOT NULL AND regexp_matches(substr({v}, 11), '[+-]') "
+            f"AND TRY_CAST({offset} AS INTEGER) * 60 + coalesce(TRY_CAST(nullif({minutes}, '') AS INTEGER), 0) > 840",
+            f"format('{name} \"{{}}\" has a UTC offset beyond ±14:00', {shown})",
+        ))
+    if f.business:
+        day = f"CAST({t} AS DATE)"
+        out.append((
+            f"{t} IS NOT NULL AND {day} > getvariable('loanwatch_latest_date')",
+            f"format('{name} \"{{}}\" is in the future: after {{}}, the day of ingest plus [ingest] max_future_days', "
+            f"{shown}, CAST(getvariable('loanwatch_latest_date') AS VARCHAR))",
+        ))
+        out.append((
+            f"{t} IS NOT NULL AND {day} < DATE '{EARLIEST_DATE}'",
+            f"format('{name} \"{{}}\" is before {EARLIEST_DATE}', {shown})",
+        ))
     if f.minimum is not None and f.kind in ("amount", "decimal", "integer"):
         if f.exclusive_minimum:
             out.append((f"{t} IS NOT NULL AND {t} <= {f.minimum}", f"format('{name} \"{{}}\" must be greater than {f.minimum:g}', {shown})"))
@@ -306,6 +335,12 @@ def validation_sql(entity: Entity) -> str:
     conditions: list[tuple[str, str, str]] = []
     conditions.append(("", "NOT is_json", "'not valid JSON'"))
     conditions.append(("", "NOT is_object", "'record is not a JSON object'"))
+    # A field given twice ("amount": 1000, "amount": 2000) is ambiguous: the reader would take
+    # the first. One pass of a regular expression over the text finds the few candidates (a name
+    # twice, at any depth); the object's own keys decide.
+    twice = "|".join(f'"{f.name}".*"{f.name}"' for f in entity.fields)
+    conditions.append(("", f"regexp_matches(raw, '{twice}') AND {_DUPLICATE_KEY} IS NOT NULL",
+                       f"format('field \"{{}}\" appears twice in the record: its value is ambiguous', {_DUPLICATE_KEY})"))
     for f in entity.fields:
         if f.kind == "schedule":
             continue

@@ -7,6 +7,7 @@ always safe. The same content again (by SHA-256) is a no-op.
 
 from __future__ import annotations
 
+import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,10 +47,18 @@ def _ensure_timezones(con: duckdb.DuckDBPyConnection) -> None:
         con.executemany("INSERT INTO _timezones VALUES (?)", [[z] for z in sorted(available_timezones())])
 
 
+def latest_business_date(max_future_days: int = 1, today: dt.date | None = None) -> dt.date:
+    """The last day a business date may fall on: the day of ingest (UTC) plus max_future_days."""
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    return today + dt.timedelta(days=int(max_future_days))
+
+
 def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, entity_name: str | None = None,
-                digest: str | None = None) -> FileResult:
-    """Load one file as one batch. ``digest`` is the file's content hash, when already computed."""
+                digest: str | None = None, latest_date: dt.date | None = None) -> FileResult:
+    """Load one file as one batch. ``digest`` is the file's content hash, when already computed;
+    ``latest_date`` the last day a business date may fall on (default: tomorrow, UTC)."""
     path = Path(path)
+    con.execute("SET VARIABLE loanwatch_latest_date = CAST(? AS DATE)", [latest_date or latest_business_date()])
     entity_name = entity_name or entity_of(path)
     digest = digest or content_hash(path)
     seen = con.execute(
@@ -236,7 +245,8 @@ def _hash_with_version(path: Path) -> tuple[tuple[int, int, int], str]:
     return version, content_hash(path)
 
 
-def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str | None = None, on_file=None) -> list[FileResult]:
+def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str | None = None, on_file=None,
+                 latest_date: dt.date | None = None) -> list[FileResult]:
     from loanwatch.ingest.read import discover
 
     found = discover([Path(p) for p in paths])
@@ -264,7 +274,7 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str 
             version, digest = hashed.result()
             if _version(path) != version:
                 digest = None
-            result = ingest_file(con, path, entity, digest)
+            result = ingest_file(con, path, entity, digest, latest_date)
             results.append(result)
             if on_file:
                 on_file(result)

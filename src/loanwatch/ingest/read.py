@@ -8,6 +8,7 @@ came from. The engine reads the files; Python never loops over rows.
 from __future__ import annotations
 
 import contextlib
+import csv
 import gzip
 import hashlib
 import os
@@ -229,6 +230,8 @@ def read_lines(con: duckdb.DuckDBPyConnection, f: InputFile) -> list[tuple[int, 
                     con.execute("CREATE OR REPLACE TEMP TABLE _text (raw VARCHAR)")
                     con.execute(_LINES_BY_POSITION)
                     return []
+                if repeated := _repeated_column(f.path):
+                    raise UnreadableFile(f"the header names column \"{repeated}\" twice: its values are ambiguous")
                 con.execute("DROP TABLE IF EXISTS _csv_reject_errors; DROP TABLE IF EXISTS _csv_reject_scans")
                 _read_long_lines(con, _CSV, path)
                 con.execute(_CSV_LINES)
@@ -242,6 +245,22 @@ def read_lines(con: duckdb.DuckDBPyConnection, f: InputFile) -> list[tuple[int, 
     except duckdb.Error as exc:
         raise UnreadableFile(explain(exc, f)) from None
     return []
+
+
+def _repeated_column(path: Path) -> str | None:
+    """A column the CSV header names twice (the reader would rename the second and use the first)."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
+            header = next(csv.reader([fh.readline()]), [])
+    except (OSError, EOFError, csv.Error):
+        return None
+    seen: set[str] = set()
+    for name in (h.strip() for h in header):
+        if name in seen and name:
+            return name
+        seen.add(name)
+    return None
 
 
 def _is_empty(path: Path) -> bool:

@@ -20,6 +20,8 @@ from typing import Any
 
 import duckdb
 
+from loanwatch.errors import UsageProblem
+
 
 @dataclass
 class LoanFilter:
@@ -124,6 +126,24 @@ def as_of_date(con, as_of: dt.date | None) -> dt.date:
     if chosen is None:
         raise ValueError("the warehouse has no loans yet: nothing to report")
     return chosen
+
+
+def projection(con, as_of: dt.date | None, horizon_days: int) -> str | None:
+    """What to say of an as-of date after the data date (METRICS §4: a projection, since no
+    payment after the data date is known), or None for one on or before it.
+
+    Beyond the horizon (``[reports] projection_horizon_days`` after the data date) it is a usage
+    error: each month after the data date adds a row per loan, so the horizon bounds time and
+    memory (an as-of of 5000-01-01 would add 35,000 months)."""
+    latest = data_date(con)
+    if as_of is None or latest is None or as_of <= latest:
+        return None
+    limit = latest + dt.timedelta(days=int(horizon_days))
+    if as_of > limit:
+        raise UsageProblem(f"--as-of {as_of} is more than {horizon_days} days after the data date {latest}: "
+                           f"a projection reaches at most {limit} ([reports] projection_horizon_days)")
+    return (f"--as-of {as_of} is after the data date {latest}: the figures are a projection "
+            "(no payment after the data date is known, so every instalment due since counts as unpaid)")
 
 
 def is_snapshot_date(con, day: dt.date) -> bool:
