@@ -27,11 +27,39 @@ def real_data(name: str) -> Path:
     return path
 
 
-def cli(*args: str, home: Path | None = None, input: str | None = None):
+TRACEBACK = "Traceback (most recent call last)"
+INTERNAL = "internal error:"
+
+
+def assert_no_traceback(*outputs: str | bytes | None, what: str = "loanwatch") -> None:
+    """A suite-wide guard: no output of loanwatch shows a Python traceback, nor the line the CLI
+    prints for an error nobody foresaw (a bug). Every CLI run of the tests goes through it."""
+    for text in outputs:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        assert TRACEBACK not in (text or ""), f"{what} printed a traceback:\n{text}"
+        assert INTERNAL not in (text or ""), f"{what} hit an error nobody foresaw:\n{text}"
+
+
+def cli(*args: str, home: Path | None = None, input: str | None = None, env: dict[str, str] | None = None):
     """Run the CLI in-process; returns the click Result (exit_code, stdout, stderr)."""
     runner = CliRunner()
     full = (["--home", str(home)] if home else []) + [str(a) for a in args]
-    return runner.invoke(app, full, input=input, catch_exceptions=False)
+    result = runner.invoke(app, full, input=input, catch_exceptions=False, env=env)
+    assert_no_traceback(result.stdout, result.stderr, what=f"loanwatch {' '.join(full)}")
+    return result
+
+
+def run_cli(*args, env: dict[str, str] | None = None, timeout: float = 300, **popen):
+    """Run `loanwatch` as a process (signals, exits, locks); the traceback guard applies."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-c", "from loanwatch.cli import run; run()", *[str(a) for a in args]]
+    proc = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                          timeout=timeout, **popen)
+    assert_no_traceback(proc.stdout, proc.stderr, what=f"loanwatch {' '.join(map(str, args))}")
+    return proc
 
 
 # Contract-valid (principals within 0.01 x instalments of the amount) yet inconsistent: paying

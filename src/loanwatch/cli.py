@@ -453,13 +453,18 @@ def notify_send(
     settings = _settings(ctx)
     _open_snapshot(ctx).close()  # a clear message when nothing is published yet
     result = send(settings, _date(date), dry_run, call_capacity=call_capacity)
+    for message_id, reason in result.failures:
+        err.print(f"  [yellow]failed[/yellow] {shown(message_id)}: {shown(reason)}")
     if dry_run is not None:
-        console.print(f"dry run for {result.plan_date}: {len(result.written)} file(s) written to {shown(str(dry_run))}")
-        return
-    console.print(f"{result.plan_date}: {result.enqueued} new in the outbox; sent {result.sent}, "
-                  f"held outside contact hours {result.deferred}, failed {result.failed}"
-                  + ("; stopped on request, run again to continue" if result.stopped else ""))
+        console.print(f"dry run for {result.plan_date}: {len(result.written)} file(s) written to {shown(str(dry_run))}"
+                      + (f"; {result.failed} message(s) cannot be sent" if result.failed else ""))
+    else:
+        console.print(f"{result.plan_date}: {result.enqueued} new in the outbox; sent {result.sent}, "
+                      f"held outside contact hours {result.deferred}, failed {result.failed}"
+                      + ("; stopped on request, run again to continue" if result.stopped else ""))
     if result.failed:
+        err.print("some messages failed, each with its reason above (the rest went out); "
+                  "the outbox keeps them: see notify.duckdb's attempts")
         raise typer.Exit(EXIT_ERROR)
 
 
@@ -574,17 +579,12 @@ def dashboard(
     address: str = typer.Option("127.0.0.1", "--address", help="Address to listen on (0.0.0.0 for every interface)."),
 ) -> None:
     """Serve the web dashboard on the serving snapshot (Ctrl-C stops it)."""
-    from loanwatch.dashboard import start
+    from loanwatch.dashboard import serve
 
     settings = _settings(ctx)
     chosen = port or int(settings.get("dashboard", "port"))
     console.print(f"loanwatch dashboard: http://{'localhost' if address in ('127.0.0.1', '0.0.0.0') else address}:{chosen}/")
-    proc = start(settings, chosen, address)
-    try:
-        raise typer.Exit(proc.wait())
-    except KeyboardInterrupt:
-        proc.terminate()
-        proc.wait(10)
+    raise typer.Exit(serve(settings, chosen, address))
 
 
 @app.command()

@@ -56,6 +56,15 @@ _DAMAGED = re.compile(
 )
 
 
+def environmental(exc: BaseException) -> bool:
+    """Is this the machine's fault (a full disk, a read-only or unwritable folder, a device
+    error), not the input's? Such an error is never blamed on a file being read."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO):
+        return True
+    lower = str(exc).lower()
+    return any(re.search(pattern, lower) for pattern, _ in _TEXT_ADVICE) or "input/output error" in lower
+
+
 def _file_of(text: str) -> str | None:
     match = re.search(r'"([^"]+)"', text)
     return match.group(1) if match else None
@@ -78,13 +87,24 @@ def explain(exc: BaseException) -> tuple[str, int] | None:
             where = _file_of(text) or "the warehouse folder"
             return f"{where}: {cause}; {advice}", EXIT_ERROR
     if _is_engine_error(exc) and _DAMAGED.search(text):
-        where = _file_of(text) or "a database file"
-        return (f"{where} is damaged or cut short ({text.splitlines()[0][:160]}); a serving snapshot is "
-                "made again by `loanwatch build`; a damaged warehouse.duckdb must be restored from a "
-                "copy (its raw files can be ingested again into a new home)"), EXIT_ERROR
+        return damaged(_file_of(text) or "a database file", text), EXIT_ERROR
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.filename or 'a file'}: {exc.strerror.lower()}", EXIT_ERROR
     return None
+
+
+def is_damage(text: str) -> bool:
+    """Does an engine's message say a database file is damaged or cut short?"""
+    return bool(_DAMAGED.search(text or ""))
+
+
+def damaged(path, detail: str) -> str:
+    """The line for a database file that cannot be read: what to do depends on which it is."""
+    head = f"{path} is damaged or cut short ({detail.splitlines()[0][:160]}): "
+    if str(path).endswith(("serving.duckdb", "published.duckdb")):
+        return head + "run `loanwatch build` to publish it again from the warehouse"
+    return head + ("restore warehouse.duckdb from a copy, or ingest the raw files again into a new "
+                   "home (--home); the serving snapshot still answers reports")
 
 
 def _is_engine_error(exc: BaseException) -> bool:

@@ -27,6 +27,8 @@ def _read(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
         # This process already has it open (a build ran in-process): share that configuration.
         con = connect(settings.warehouse_path)
     except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise  # a damaged file or a full disk: the CLI names it
         raise RuntimeError(f"{settings.home}: the warehouse is being written (a build is running); "
                            "try again when it has finished") from exc
     try:

@@ -17,12 +17,13 @@ from typing import Iterator
 import duckdb
 
 from loanwatch.config import Settings
+from loanwatch.errors import Problem
 from loanwatch.ingest.contract import ENTITIES, staging_ddl
 
 SCHEMA_VERSION = 2  # 2: staging rows no longer carry record_hash (content is compared where keys meet)
 
 
-class WarehouseBusy(RuntimeError):
+class WarehouseBusy(Problem, RuntimeError):
     """Another loanwatch process holds the writer lock."""
 
 
@@ -54,10 +55,12 @@ def file_lock(path: Path, wait: float, busy: str) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fh = open(path, "a+")
     deadline = time.monotonic() + wait
+    held = False
     try:
         while True:
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = True
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
@@ -70,10 +73,11 @@ def file_lock(path: Path, wait: float, busy: str) -> Iterator[None]:
         fh.flush()
         yield
     finally:
-        with contextlib.suppress(OSError):
-            fh.seek(0)
-            fh.truncate()
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        if held:  # a waiter that gave up leaves the holder's name in place
+            with contextlib.suppress(OSError):
+                fh.seek(0)
+                fh.truncate()
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
         fh.close()
 
 

@@ -15,7 +15,7 @@ import pytest
 from loanwatch.cli import app
 from loanwatch.config import load_settings
 from loanwatch.warehouse import WarehouseBusy, connect, writer_lock
-from tests.conftest import GOLDEN, OVER_SCHEDULED, PAYMENT, cli
+from tests.conftest import GOLDEN, OVER_SCHEDULED, PAYMENT, assert_no_traceback, cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,8 +103,10 @@ def test_a_build_process_exits_without_teardown_with_its_code_and_files_closed(t
     env = {**os.environ, "LOANWATCH_HOME": str(home)}
 
     def loanwatch(*args):
-        return subprocess.run([sys.executable, "-c", _WITH_TEARDOWN_PROBE, *args], env=env,
+        done = subprocess.run([sys.executable, "-c", _WITH_TEARDOWN_PROBE, *args], env=env,
                               capture_output=True, text=True, timeout=600)
+        assert_no_traceback(done.stdout, done.stderr)
+        return done
 
     ingest = loanwatch("ingest", str(GOLDEN))
     assert ingest.returncode == 0 and "interpreter teardown" in ingest.stderr

@@ -16,7 +16,7 @@ from loanwatch.generate.portfolio import generate
 from loanwatch.generate.write import write_portfolio
 from loanwatch.serve import open_snapshot
 from loanwatch.config import load_settings
-from tests.conftest import build_home
+from tests.conftest import assert_no_traceback, build_home
 
 LOANWATCH = [sys.executable, "-m", "loanwatch.cli"]
 TABLES = {
@@ -42,6 +42,7 @@ def _run(args, home, kill_after=None):
     proc = subprocess.Popen(LOANWATCH + args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if kill_after is None:
         _, err = proc.communicate(timeout=600)
+        assert_no_traceback(err)
         assert proc.returncode == 0, err.decode()[-2000:]
         return True
     try:
@@ -131,6 +132,7 @@ def test_two_writers_at_once_both_finish_and_nothing_is_lost(halves, tmp_path):
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for k in (1, 2)]
     for p in procs:
         _, err = p.communicate(timeout=300)
+        assert_no_traceback(err)
         assert p.returncode == 0, err.decode()[-2000:]
     from loanwatch.warehouse import connect
 

@@ -7,6 +7,7 @@ always safe. The same content again (by SHA-256) is a no-op.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from zoneinfo import available_timezones
 
 import duckdb
 
+from loanwatch.errors import environmental
 from loanwatch.ingest.contract import ENTITIES, Entity, validation_sql
 from loanwatch.ingest.read import (InputFile, UnreadableFile, content_hash, entity_of, explain, format_of,
                                   read_lines, special_kind)
@@ -87,6 +89,8 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, entity_name: str | N
                 con.execute("SET preserve_insertion_order = false")
                 con.execute(f"CREATE OR REPLACE TEMP TABLE _valid AS {validation_sql(entity)}")
             except duckdb.Error as exc:
+                if environmental(exc):
+                    raise
                 raise UnreadableFile(explain(exc, f)) from None
             finally:
                 # the raw text lives on in _valid
@@ -104,7 +108,9 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, entity_name: str | N
         con.execute("COMMIT")
         return result
     except BaseException:
-        con.execute("ROLLBACK")
+        # the engine may have ended the transaction itself (a full disk): the first error counts
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
         raise
 
 

@@ -22,7 +22,7 @@ from typing import Iterator
 
 import duckdb
 
-from loanwatch.errors import UsageProblem
+from loanwatch.errors import UsageProblem, environmental
 from loanwatch.ingest.contract import ENTITY_NAMES_LONGEST_FIRST
 
 SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv")
@@ -243,6 +243,8 @@ def read_lines(con: duckdb.DuckDBPyConnection, f: InputFile) -> list[tuple[int, 
             else:
                 raise UnreadableFile("unknown file type: expected .json, .jsonl, .ndjson or .csv (optionally .gz)")
     except duckdb.Error as exc:
+        if environmental(exc):
+            raise  # a full disk is not the file's fault: it must not be quarantined for it
         raise UnreadableFile(explain(exc, f)) from None
     return []
 

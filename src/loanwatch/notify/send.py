@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from loanwatch.config import Settings
+from loanwatch.errors import UsageProblem
 from loanwatch.notify import outbox
 from loanwatch.notify.plan import contact_plan
 from loanwatch.reports import as_of_date
@@ -233,7 +234,7 @@ def _email(message: dict, settings: Settings) -> EmailMessage:
     return msg
 
 
-class BadSetting(Exception):
+class BadSetting(UsageProblem):
     """A setting that stops every message; the message names it and what to do."""
 
 

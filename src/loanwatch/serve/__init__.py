@@ -22,8 +22,9 @@ from pathlib import Path
 import duckdb
 
 from loanwatch.config import Settings
+from loanwatch.errors import Problem, damaged, environmental
 
-class NoSnapshot(RuntimeError):
+class NoSnapshot(Problem, RuntimeError):
     """Nothing has been published yet."""
 
 
@@ -192,6 +193,25 @@ def open_snapshot(settings: Settings) -> duckdb.DuckDBPyConnection:
         )
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    con.execute("ATTACH ? AS snapshot (READ_ONLY)", [str(path)])
-    con.execute("USE snapshot")
+    try:
+        con.execute("ATTACH ? AS snapshot (READ_ONLY)", [str(path)])
+        con.execute("USE snapshot")
+        con.execute("SELECT count(*) FROM marts.snapshot_dates").fetchall()
+    except duckdb.Error as exc:
+        con.close()
+        if environmental(exc):
+            raise
+        raise NoSnapshot(damaged(path, str(exc))) from None
     return con
+
+
+def unreadable_snapshot(settings: Settings) -> str | None:
+    """Why the serving snapshot cannot be read (damaged, cut short), or None when it can be or
+    there is none: a build then starts from the warehouse instead of from it."""
+    if not settings.serving_path.exists():
+        return None
+    try:
+        open_snapshot(settings).close()
+    except NoSnapshot as exc:
+        return str(exc).split(": run `loanwatch build`")[0]
+    return None

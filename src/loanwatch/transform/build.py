@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from loanwatch.config import Settings
-from loanwatch.serve import clear_published, publish, restore_published
+from loanwatch.serve import clear_published, publish, restore_published, unreadable_snapshot
+from loanwatch.errors import is_damage as explain_damage
 from loanwatch.transform import PROJECT_DIR, DbtRun, dbt_vars, release_dbt, run_dbt
 from loanwatch.warehouse import connect, init_warehouse, writer_lock
 
@@ -46,8 +47,9 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
             # Incremental models recompute the loans of batches after the last good build,
             # starting from its snapshot. A changed dbt project (an upgrade), no good build yet,
             # no snapshot to start from, or a full refresh that did not finish means everything.
+            damaged = unreadable_snapshot(settings)
             if (last is None or last[1] != project or (attempt[0] and attempt[1] != "success")
-                    or not settings.serving_path.exists()):
+                    or not settings.serving_path.exists() or damaged):
                 full_refresh = True
             since = 0 if full_refresh else int(last[0] or 0)
             con.execute(
@@ -60,27 +62,24 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
         finally:
             con.close()
 
-        # dbt unit tests check the SQL, not the data: the test suite runs them (`tests/integration`).
-        args = ["--exclude-resource-type", "unit_test"] + (["--full-refresh"] if full_refresh else [])
-        if select:
-            args += ["--select", *select]
-        # The build writes published.duckdb: from nothing on a full refresh, otherwise from a copy
-        # of the snapshot (a selection rebuilds only its models and keeps the rest), made while
-        # dbt loads; dbt opens the file only when the copy is complete.
-        with ThreadPoolExecutor(1, thread_name_prefix="restore-published") as pool:
-            if (full_refresh and not select) or not settings.serving_path.exists():
-                clear_published(settings)
-                restored = None
-            else:
-                restored = pool.submit(restore_published, settings)
-            run = run_dbt(settings, "build", args, before_connect=restored.result if restored else None)
-        # Close dbt's DuckDB instance: its files are complete, and published.duckdb is renamed
-        # into the snapshot below.
-        release_dbt()
+        run = _run_dbt_build(settings, full_refresh, select, from_snapshot=not damaged)
+        if not run.success and not full_refresh and (unreadable := _unreadable_start(run, settings)):
+            # The snapshot opened, but a part of it cannot be read (a file cut short): start again
+            # from the warehouse alone, as a full build.
+            damaged, full_refresh = unreadable, True
+            con = connect(settings.warehouse_path)
+            try:
+                con.execute("UPDATE meta.builds SET full_refresh = true, since_batch_id = 0 WHERE build_id = ?", [build_id])
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            run = _run_dbt_build(settings, True, select, from_snapshot=False)
 
         con = connect(settings.warehouse_path)
         try:
             errors, warnings = _record_checks(con, build_id, run)
+            if damaged:
+                warnings.insert(0, f"{damaged}: rebuilt everything from the warehouse instead of starting from it")
             if run.error:
                 errors.insert(0, run.error)
             ok = run.success and not errors
@@ -119,6 +118,37 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
     result = BuildResult(build_id, "success" if ok else "failed", published, data_date, message, errors, warnings, run)
     _report_to_slack(settings, result, through, since)
     return result
+
+
+def _run_dbt_build(settings: Settings, full_refresh: bool, select, from_snapshot: bool) -> DbtRun:
+    # dbt unit tests check the SQL, not the data: the test suite runs them (`tests/integration`).
+    args = ["--exclude-resource-type", "unit_test"] + (["--full-refresh"] if full_refresh else [])
+    if select:
+        args += ["--select", *select]
+    # The build writes published.duckdb: from nothing on a full refresh, otherwise from a copy
+    # of the snapshot (a selection rebuilds only its models and keeps the rest), made while
+    # dbt loads; dbt opens the file only when the copy is complete.
+    with ThreadPoolExecutor(1, thread_name_prefix="restore-published") as pool:
+        if (full_refresh and not select) or not settings.serving_path.exists() or not from_snapshot:
+            clear_published(settings)
+            restored = None
+        else:
+            restored = pool.submit(restore_published, settings)
+        run = run_dbt(settings, "build", args, before_connect=restored.result if restored else None)
+    # Close dbt's DuckDB instance: its files are complete, and published.duckdb is renamed
+    # into the snapshot (or started again).
+    release_dbt()
+    return run
+
+
+def _unreadable_start(run: DbtRun, settings: Settings) -> str | None:
+    """Why the copy of the snapshot a build started from could not be read, when that is what
+    failed the build (a model's error names the file and says it is damaged)."""
+    name = settings.published_path.name
+    for r in run.results:
+        if r.status == "error" and name in (r.message or "") and explain_damage(r.message):
+            return f"{settings.serving_path} is damaged or cut short ({r.message.strip().splitlines()[0][:160]})"
+    return None
 
 
 def _report_to_slack(settings: Settings, result: BuildResult, through: int, since: int) -> None:
