@@ -93,3 +93,111 @@ def test_ingest_never_crashes_and_accounts_for_every_row(tmp_path_factory, data,
             assert loaded == result.accepted
     finally:
         con.close()
+
+
+# --- file names, record sizes and dates (issue: hardening) ----------------------------------------
+
+# Any character a Linux file name may hold but "/" and NUL, glob characters and controls included.
+name_chars = st.characters(blacklist_characters="/\x00", blacklist_categories=("Cs",))
+
+
+@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(stem=st.text(name_chars, min_size=1, max_size=40).filter(lambda s: s not in (".", "..")),
+       fmt=st.sampled_from(["jsonl", "json", "csv", "jsonl.gz"]))
+def test_any_file_name_is_read_as_itself(tmp_path_factory, stem, fmt):
+    """A file's own rows, and no other file's, whatever its name (`[ab]`, `*`, `?`, quotes, escapes)."""
+    import gzip
+
+    home = tmp_path_factory.getbasetemp() / "prop_names"
+    folder = home / "in" / f"{next(counter):05d}"
+    folder.mkdir(parents=True)
+    name = f"payments_{stem}.{fmt}"
+    if len(name.encode()) > 255:
+        return
+    ids = [f"N{next(counter)}" for _ in range(2)]
+    recs = [{"payment_id": i, "loan_id": "L1", "paid_at": "2024-01-01", "amount": 1} for i in ids]
+    if fmt == "csv":
+        body = ("payment_id,loan_id,paid_at,amount\n" + "".join(f"{i},L1,2024-01-01,1\n" for i in ids)).encode()
+    elif fmt == "json":
+        body = json.dumps(recs).encode()
+    else:
+        body = "".join(json.dumps(r) + "\n" for r in recs).encode()
+    if fmt.endswith(".gz"):
+        body = gzip.compress(body)
+    # a decoy beside it that a pattern reading of the name would match
+    (folder / f"payments_decoy.{fmt}").write_bytes(body.replace(b"N", b"D"))
+    path = folder / name
+    path.write_bytes(body)
+    con = connect(load_settings(home, environ={}).warehouse_path)
+    try:
+        init_warehouse(con)
+        result = ingest_file(con, path)
+        got = sorted(r[0] for r in con.execute("SELECT payment_id FROM staging.payments WHERE batch_id = ?",
+                                               [result.batch_id]).fetchall())
+    finally:
+        con.close()
+    assert (result.status, got) == ("loaded", sorted(ids))
+
+
+@hsettings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(sizes=st.lists(st.sampled_from([0, 10, 1_000, 2_100_000, 5_000_000]), min_size=1, max_size=6),
+       bad=st.lists(st.booleans(), min_size=6, max_size=6), fmt=st.sampled_from(["jsonl", "csv"]))
+def test_records_of_any_size_are_loaded_or_quarantined_alone(tmp_path_factory, sizes, bad, fmt):
+    """Each record, however long, counts alone: a long one never takes its neighbours with it."""
+    home = tmp_path_factory.getbasetemp() / "prop_sizes"
+    path = home / "in" / f"payments_{next(counter):05d}.{fmt}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    run = next(counter)
+    recs = [{"payment_id": f"S{run}-{k}", "loan_id": "L1", "paid_at": "2024-01-01", "amount": -1 if bad[k] else 1,
+             "note": "x" * size} for k, size in enumerate(sizes)]
+    if fmt == "csv":
+        path.write_text("payment_id,loan_id,paid_at,amount,note\n" + "".join(
+            f"{r['payment_id']},L1,2024-01-01,{r['amount']},{r['note']}\n" for r in recs))
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    con = connect(load_settings(home, environ={}).warehouse_path)
+    try:
+        init_warehouse(con)
+        result = ingest_file(con, path)
+        lines = [r[0] for r in con.execute("SELECT line_no FROM meta.rejects WHERE batch_id = ? ORDER BY 1",
+                                           [result.batch_id]).fetchall()]
+    finally:
+        con.close()
+    expected_bad = [k + (2 if fmt == "csv" else 1) for k in range(len(sizes)) if bad[k]]
+    assert (result.rows_read, result.accepted, lines) == (len(sizes), len(sizes) - len(expected_bad), expected_bad)
+
+
+@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(day=st.dates(min_value=__import__("datetime").date(1, 1, 1)),
+       hours=st.integers(-23, 23), minutes=st.sampled_from([0, 30, 45]), form=st.sampled_from(["date", "Z", "offset"]))
+def test_a_business_date_is_accepted_exactly_when_it_can_be(tmp_path_factory, day, hours, minutes, form):
+    """paid_at is accepted iff its UTC day lies in [1900-01-01, today + max_future_days] and its offset
+    is within ±14:00 (computed here independently, in Python)."""
+    import datetime as dt
+
+    if form == "date":
+        text, utc = day.isoformat(), dt.datetime(day.year, day.month, day.day)
+    elif form == "Z":
+        text, utc = f"{day.isoformat()}T12:00:00Z", dt.datetime(day.year, day.month, day.day, 12)
+    else:
+        sign = "-" if hours < 0 else "+"
+        text = f"{day.isoformat()}T12:00:00{sign}{abs(hours):02d}:{minutes:02d}"
+        offset = dt.timedelta(hours=abs(hours), minutes=minutes) * (-1 if hours < 0 else 1)
+        try:
+            utc = dt.datetime(day.year, day.month, day.day, 12) - offset
+        except OverflowError:
+            return
+    latest = dt.date(2026, 1, 10)
+    in_range = dt.date(1900, 1, 1) <= utc.date() <= latest
+    offset_ok = form != "offset" or abs(hours) * 60 + (minutes if hours else minutes) <= 14 * 60
+    home = tmp_path_factory.getbasetemp() / "prop_dates"
+    path = home / "in" / f"payments_{next(counter):05d}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"payment_id": path.stem, "loan_id": "L1", "paid_at": text, "amount": 1}) + "\n")
+    con = connect(load_settings(home, environ={}).warehouse_path)
+    try:
+        init_warehouse(con)
+        result = ingest_file(con, path, latest_date=latest)
+    finally:
+        con.close()
+    assert result.accepted == (1 if in_range and offset_ok else 0), text
