@@ -163,3 +163,33 @@ def test_a_new_snapshot_shows_without_a_restart(browser, tmp_path):
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_a_damaged_snapshot_says_what_to_do(browser, golden, tmp_path):
+    """A serving file cut short (a full disk while copying it by hand, say): the page names it and
+    says to build again, with no exception (issue: hardening, 9)."""
+    import shutil
+
+    from loanwatch.dashboard import start, wait_until_ready
+    from tests.e2e.conftest import _free_port
+
+    home = tmp_path / "home"
+    shutil.copytree(golden.home, home, ignore=shutil.ignore_patterns("*.lock"))
+    (home / "serving.duckdb").write_bytes(b"\0" * 4096)
+    from loanwatch.config import load_settings
+
+    port = _free_port()
+    proc = start(load_settings(home, environ={}), port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_until_ready(url)
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_selector("text=is damaged or cut short", timeout=60000)
+        assert "run `loanwatch build`" in page.content() or "loanwatch build" in page.inner_text("body")
+        assert page.locator("[data-testid='stException']").count() == 0
+        context.close()
+    finally:
+        proc.terminate()
+        proc.wait(20)

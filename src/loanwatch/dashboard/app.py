@@ -21,7 +21,7 @@ from loanwatch import quality, reports
 from loanwatch.config import load_settings
 from loanwatch.dashboard import charts
 from loanwatch.reports import LoanFilter, Table
-from loanwatch.serve import open_snapshot
+from loanwatch.serve import NoSnapshot, open_snapshot
 
 
 def _settings():
@@ -45,7 +45,11 @@ def _database(path: str, mtime_ns: int) -> duckdb.DuckDBPyConnection:
 def connection() -> duckdb.DuckDBPyConnection | None:
     if not SNAPSHOT.exists():
         return None
-    cur = _database(str(SNAPSHOT), SNAPSHOT.stat().st_mtime_ns).cursor()
+    try:
+        cur = _database(str(SNAPSHOT), SNAPSHOT.stat().st_mtime_ns).cursor()
+    except NoSnapshot as exc:  # damaged or cut short: say what to do, not a stack trace
+        st.error(str(exc))
+        st.stop()
     cur.execute("SET TimeZone = 'UTC'")
     cur.execute("USE snapshot")
     return cur

@@ -190,24 +190,33 @@ def engine_path(path: Path) -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-_LINE_TOO_LONG = re.compile(r"Maximum line size of \d+ bytes exceeded\. Actual Size:\s*(\d+)")
+_LINE_TOO_LONG = re.compile(r"Maximum line size of \d+ bytes exceeded")
 
 
 def _read_long_lines(con: duckdb.DuckDBPyConnection, template: str, path: str) -> None:
     """Run a reading statement; where a line is longer than the reader's default limit (2 MB),
-    again with a limit above the longest line found, so that one long record is read (and loaded
-    or quarantined) alone. The limit is raised only for such a file: a large one slows reading."""
-    limit = 0
-    while True:
-        options = f", max_line_size = {limit}, buffer_size = {limit + 1024}" if limit else ""
-        try:
-            con.execute(template.format(long_lines=options), [path])
-            return
-        except duckdb.InvalidInputException as exc:
-            found = _LINE_TOO_LONG.search(str(exc))
-            if not found:
-                raise
-            limit = max(2 * int(found.group(1)), 2 * limit) + 1024
+    again with a limit of the whole file's size, so that one long record is read (and loaded or
+    quarantined) alone. The limit is raised only for such a file: a large one slows reading. (A
+    limit between the first long line and a longer one is not safe: the reader was seen to drop
+    the longer line without a word.)"""
+    try:
+        con.execute(template.format(long_lines=""), [path])
+    except duckdb.InvalidInputException as exc:
+        if not _LINE_TOO_LONG.search(str(exc)):
+            raise
+        limit = _content_size(Path(path)) + 1024
+        con.execute(template.format(long_lines=f", max_line_size = {limit}, buffer_size = {limit + 1024}"), [path])
+
+
+def _content_size(path: Path) -> int:
+    """The file's size in bytes, uncompressed."""
+    if not path.name.lower().endswith(".gz"):
+        return path.stat().st_size
+    total = 0
+    with gzip.open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            total += len(chunk)
+    return total
 
 
 def read_lines(con: duckdb.DuckDBPyConnection, f: InputFile) -> list[tuple[int, str, str]]:
