@@ -196,7 +196,8 @@ def ingest(
     try:
         with open_writer(settings) as con:
             latest = latest_business_date(settings.get("ingest", "max_future_days"))
-            results = ingest_paths(con, paths, entity, on_file=show, latest_date=latest)
+            results = ingest_paths(con, paths, entity, on_file=show, latest_date=latest,
+                                   check_repeated_keys=settings.get("ingest", "check_repeated_keys"))
     except WarehouseBusy as exc:
         _fail(str(exc))
     if not results:

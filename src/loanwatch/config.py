@@ -39,6 +39,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # A business date (issue_date, paid_at, called_at, occurred_at, updated_at) more than this
         # many days after the day of ingest is quarantined as a typo (9999-12-31 for 2024-12-31).
         "max_future_days": 1,
+        # JSON records that give a field twice are quarantined (ambiguous); checking costs a
+        # second parse of every record: false leaves it out for producers that cannot repeat one.
+        "check_repeated_keys": True,
     },
     "reports": {
         # An --as-of date after the data date is a projection; at most this many days after it.

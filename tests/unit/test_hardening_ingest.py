@@ -211,6 +211,10 @@ def test_a_field_given_twice_is_quarantined_in_every_format(tmp_path):
         ("payments_dup.csv", None): 'the header names column "amount" twice: its values are ambiguous',
     }
     assert staged(tmp_path / "home", "loans") == {"loans.jsonl": ["D2"]}
+    # a producer that cannot repeat a key may skip the check (a second parse of every record)
+    off = cli("ingest", nd, home=tmp_path / "home_off", env={"LOANWATCH_INGEST__CHECK_REPEATED_KEYS": "false"})
+    assert off.exit_code == 0
+    assert staged(tmp_path / "home_off", "loans") == {"loans.jsonl": ["D1", "D2", "D3"]}
 
 
 # --- 9. files that are not files; settings; a full disk; a read-only home -----------------------

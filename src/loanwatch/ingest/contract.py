@@ -189,7 +189,7 @@ _DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 # The offset at the end of a timestamp's text: group 4 its hours, group 6 its minutes.
 _OFFSET = r"[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?\s*([+-])([0-9]{2})(:?([0-9]{2}))?$"
 # The first top-level key that a JSON object repeats (NULL when none does).
-_DUPLICATE_KEY = ("list_filter(json_keys(raw), lambda k, i: list_position(json_keys(raw), k) < i)[1]")
+_DUPLICATE_KEY = "list_filter(json_keys(raw), lambda k, i: list_position(json_keys(raw), k) < i)[1]"
 # Business dates before this are typos (a year 0024 or 1024 for 2024).
 EARLIEST_DATE = "1900-01-01"
 _BOOL_TRUE = "('true', '1', 'yes', 't', 'y')"
@@ -312,10 +312,11 @@ def _checks(f: Field, v: str, t: str) -> list[tuple[str, str]]:
     return out
 
 
-def validation_sql(entity: Entity) -> str:
+def validation_sql(entity: Entity, check_keys: bool = True) -> str:
     """One query over ``_lines(line_no, raw)`` giving typed columns plus error_field/error_reason.
 
-    ``error_reason`` is NULL for a row that passes every rule of the contract.
+    ``error_reason`` is NULL for a row that passes every rule of the contract. ``check_keys``:
+    look for a key given twice (JSON records; a CSV row's record cannot repeat one).
     """
     struct = "{" + ", ".join(f'"{f.name}": "VARCHAR"' for f in entity.fields) + "}"
     text_cols = ",\n        ".join(f"r.{f.name} AS v_{f.name}" for f in entity.fields)
@@ -335,12 +336,14 @@ def validation_sql(entity: Entity) -> str:
     conditions: list[tuple[str, str, str]] = []
     conditions.append(("", "NOT is_json", "'not valid JSON'"))
     conditions.append(("", "NOT is_object", "'record is not a JSON object'"))
-    # A field given twice ("amount": 1000, "amount": 2000) is ambiguous: the reader would take
-    # the first. One pass of a regular expression over the text finds the few candidates (a name
-    # twice, at any depth); the object's own keys decide.
-    twice = "|".join(f'"{f.name}".*"{f.name}"' for f in entity.fields)
-    conditions.append(("", f"regexp_matches(raw, '{twice}') AND {_DUPLICATE_KEY} IS NOT NULL",
-                       f"format('field \"{{}}\" appears twice in the record: its value is ambiguous', {_DUPLICATE_KEY})"))
+    if check_keys:
+        # A field given twice ("amount": 1000, "amount": 2000) is ambiguous: the reader would take
+        # the first. The object's keys are listed: a second parse of each record, which costs
+        # about as much as validating it (docs/architecture.md); [ingest] check_repeated_keys =
+        # false leaves it out for producers that cannot repeat a key. Records read from CSV
+        # cannot repeat one (the header is checked once per file).
+        conditions.append(("", "repeats_a_key",
+                           f"format('field \"{{}}\" appears twice in the record: its value is ambiguous', {_DUPLICATE_KEY})"))
     for f in entity.fields:
         if f.kind == "schedule":
             continue
@@ -352,15 +355,17 @@ def validation_sql(entity: Entity) -> str:
     case_reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for _, c, r in conditions) + " END"
     schedule_cte = _schedule_cte(entity)
 
+    keys = "\n        len(k) <> len(list_distinct(k)) AS repeats_a_key," if check_keys else ""
+    listed = ", CASE WHEN starts_with(ltrim(raw, E' \\t\\r\\n'), '{') THEN try(json_keys(raw)) END AS k" if check_keys else ""
     # One JSON parse per line: from_json fails (NULL under try) only on invalid JSON or a JSON
     # null; any other value parses, so a non-object is told by its first character.
     return f"""
 WITH fields AS (
     SELECT line_no, raw,
         r IS NOT NULL OR json_valid(raw) AS is_json,
-        r IS NOT NULL AND starts_with(ltrim(raw, E' \\t\\r\\n'), '{{') AS is_object,
+        r IS NOT NULL AND starts_with(ltrim(raw, E' \\t\\r\\n'), '{{') AS is_object,{keys}
         {text_cols}
-    FROM (SELECT line_no, raw, try(from_json(raw, '{struct}')) AS r FROM _lines)
+    FROM (SELECT line_no, raw, try(from_json(raw, '{struct}')) AS r{listed} FROM _lines)
 ), typed AS (
     SELECT *,
         {", ".join(typed_cols)}

@@ -56,9 +56,11 @@ def latest_business_date(max_future_days: int = 1, today: dt.date | None = None)
 
 
 def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, entity_name: str | None = None,
-                digest: str | None = None, latest_date: dt.date | None = None) -> FileResult:
+                digest: str | None = None, latest_date: dt.date | None = None,
+                check_repeated_keys: bool = True) -> FileResult:
     """Load one file as one batch. ``digest`` is the file's content hash, when already computed;
-    ``latest_date`` the last day a business date may fall on (default: tomorrow, UTC)."""
+    ``latest_date`` the last day a business date may fall on (default: tomorrow, UTC);
+    ``check_repeated_keys``: quarantine JSON records that give a field twice."""
     path = Path(path)
     con.execute("SET VARIABLE loanwatch_latest_date = CAST(? AS DATE)", [latest_date or latest_business_date()])
     entity_name = entity_name or entity_of(path)
@@ -87,7 +89,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, entity_name: str | N
             try:
                 # Lines are numbered by now: the rest needs no order (line_no travels along).
                 con.execute("SET preserve_insertion_order = false")
-                con.execute(f"CREATE OR REPLACE TEMP TABLE _valid AS {validation_sql(entity)}")
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _valid AS {validation_sql(entity, check_keys=check_repeated_keys and f.fmt != 'csv')}")
             except duckdb.Error as exc:
                 if environmental(exc):
                     raise
@@ -252,7 +254,7 @@ def _hash_with_version(path: Path) -> tuple[tuple[int, int, int], str]:
 
 
 def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str | None = None, on_file=None,
-                 latest_date: dt.date | None = None) -> list[FileResult]:
+                 latest_date: dt.date | None = None, check_repeated_keys: bool = True) -> list[FileResult]:
     from loanwatch.ingest.read import discover
 
     found = discover([Path(p) for p in paths])
@@ -280,7 +282,7 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str 
             version, digest = hashed.result()
             if _version(path) != version:
                 digest = None
-            result = ingest_file(con, path, entity, digest, latest_date)
+            result = ingest_file(con, path, entity, digest, latest_date, check_repeated_keys)
             results.append(result)
             if on_file:
                 on_file(result)
