@@ -290,12 +290,12 @@ def _warn_unmatched(con, f) -> None:
         err.print(f"[yellow]warning:[/yellow] {shown(message)}")
 
 
-def _warn_projection(ctx: typer.Context, con, as_of: Optional[dt.date]) -> None:
+def _warn_projection(ctx: typer.Context, con, as_of: Optional[dt.date], option: str = "--as-of") -> None:
     """An as-of date after the data date is a projection: said on stderr; beyond the horizon, a
     usage error."""
     from loanwatch.reports import projection
 
-    if message := projection(con, as_of, _settings(ctx).get("reports", "projection_horizon_days")):
+    if message := projection(con, as_of, _settings(ctx).get("reports", "projection_horizon_days"), option):
         err.print(f"[yellow]warning:[/yellow] {shown(message)}")
 
 
@@ -433,6 +433,7 @@ def notify_plan(
     settings = _settings(ctx)
     con = _open_snapshot(ctx)
     try:
+        _warn_projection(ctx, con, _date(date), "--date")
         render(contact_plan(con, settings, _date(date), call_capacity, show_all), fmt, title="Contact plan")
     finally:
         con.close()
@@ -452,7 +453,11 @@ def notify_send(
     from loanwatch.notify.send import send
 
     settings = _settings(ctx)
-    _open_snapshot(ctx).close()  # a clear message when nothing is published yet
+    con = _open_snapshot(ctx)  # a clear message when nothing is published yet
+    try:
+        _warn_projection(ctx, con, _date(date), "--date")
+    finally:
+        con.close()
     result = send(settings, _date(date), dry_run, call_capacity=call_capacity)
     for message_id, reason in result.failures:
         err.print(f"  [yellow]failed[/yellow] {shown(message_id)}: {shown(reason)}")
@@ -483,6 +488,7 @@ def notify_weekly(
     settings = _settings(ctx)
     con = _open_snapshot(ctx)
     try:
+        _warn_projection(ctx, con, _date(date), "--date")
         table = reports.weekly(con, _date(date))
     finally:
         con.close()

@@ -108,6 +108,13 @@ def test_as_of_after_the_data_date_is_a_projection_and_bounded(golden, report):
     assert cli("report", report, "--as-of", "2024-06-30", home=golden.home).stderr == ""
 
 
+@pytest.mark.parametrize("verb", ["plan", "weekly", "send"])
+def test_notify_dates_far_beyond_the_data_date_are_bounded_too(golden, verb):
+    far = cli("notify", verb, "--date", "9999-12-31", home=golden.home)
+    assert far.exit_code == 2
+    assert "--date 9999-12-31 is more than 366 days after the data date 2024-06-30" in far.stderr
+
+
 def test_the_projection_horizon_is_a_setting(golden, tmp_path):
     html = tmp_path / "r.html"
     assert cli("report", "html", "--out", html, "--as-of", "2025-12-31", home=golden.home).exit_code == 2

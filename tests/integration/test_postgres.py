@@ -198,3 +198,36 @@ def test_incremental_build_on_postgres_equals_duckdb(pg_server, tmp_path):
         cur.execute(sql.format(t=table))
         assert _norm(cur.fetchall()) == _norm(duck.execute(sql.format(t=table)).fetchall()), table
     pg.close()
+
+
+def test_money_at_the_top_of_the_range_on_postgres_equals_duckdb(pg_server, tmp_path):
+    """Amounts near 10^16 and rates to 1,000 % (issue: hardening, 1): the same schedules,
+    allocations and states on PostgreSQL as on DuckDB, which equals tests/reference.py
+    (tests/integration/test_money_range.py)."""
+    import psycopg2
+
+    from tests.conftest import build_home
+    from tests.integration.test_money_range import BIG_LOANS, _write
+
+    payments = [(f"P{k}", loan_id, "2024-02-15T00:00:00Z", (Decimal(amount) / 3).quantize(Decimal("0.01")))
+                for k, (loan_id, amount, *_rest) in enumerate(BIG_LOANS)]
+    payments += [("PX1", "TOP_AMOUNT", "2024-05-15T00:00:00Z", "9999999999999999.99"),
+                 ("PX2", "TOP_AMOUNT", "2024-05-16T00:00:00Z", "9999999999999999.99")]
+    _write(tmp_path / "raw", BIG_LOANS, payments)
+    settings = build_home(tmp_path / "duck", tmp_path / "raw")
+    pg = psycopg2.connect(**pg_server)
+    pg.autocommit = True
+    cur = pg.cursor()
+    for schema in ("core", "marts", "dq", "staging"):
+        cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    copy_staging(settings.warehouse_path, pg_server, tmp_path)
+    run = run_dbt(settings, "build", ["--exclude-resource-type", "unit_test"], target="postgres",
+                  extra_outputs=_pg_outputs(pg_server))
+    failed = [(r.name, r.message) for r in run.results if r.status not in ("success", "pass", "warn")]
+    assert run.success and not failed, failed or run.error
+    duck = open_snapshot(settings)
+    for table, sql in COMPARE.items():
+        cur.execute(sql.format(t=table))
+        pg_rows = _norm(cur.fetchall())
+        assert pg_rows and pg_rows == _norm(duck.execute(sql.format(t=table)).fetchall()), table
+    pg.close()

@@ -128,7 +128,7 @@ def as_of_date(con, as_of: dt.date | None) -> dt.date:
     return chosen
 
 
-def projection(con, as_of: dt.date | None, horizon_days: int) -> str | None:
+def projection(con, as_of: dt.date | None, horizon_days: int, option: str = "--as-of") -> str | None:
     """What to say of an as-of date after the data date (METRICS §4: a projection, since no
     payment after the data date is known), or None for one on or before it.
 
@@ -140,9 +140,9 @@ def projection(con, as_of: dt.date | None, horizon_days: int) -> str | None:
         return None
     limit = latest + dt.timedelta(days=int(horizon_days))
     if as_of > limit:
-        raise UsageProblem(f"--as-of {as_of} is more than {horizon_days} days after the data date {latest}: "
+        raise UsageProblem(f"{option} {as_of} is more than {horizon_days} days after the data date {latest}: "
                            f"a projection reaches at most {limit} ([reports] projection_horizon_days)")
-    return (f"--as-of {as_of} is after the data date {latest}: the figures are a projection "
+    return (f"{option} {as_of} is after the data date {latest}: the figures are a projection "
             "(no payment after the data date is known, so every instalment due since counts as unpaid)")
 
 
