@@ -9,13 +9,10 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from decimal import Decimal as D
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -23,6 +20,7 @@ from loanwatch.config import load_settings
 from loanwatch.notify import outbox
 from loanwatch.notify.send import _dry_run, email_address, send, sms_number, Undeliverable
 from tests.conftest import GOLDEN, assert_no_traceback, build_home, cli, run_cli
+from tests.integration.test_notify_send import _port, gateway, smtp  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.integration
 
@@ -179,12 +177,6 @@ def test_display_names_cannot_inject_headers():
             sms_number(bad)
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture()
 def home(notify_home, tmp_path):
     copy = tmp_path / "home"
@@ -193,49 +185,13 @@ def home(notify_home, tmp_path):
 
 
 @pytest.fixture()
-def servers():
-    """An SMTP server and an SMS gateway that refuses one number with a 400."""
-    import email
-    from email import policy
-
-    from aiosmtpd.controller import Controller
-
-    class Inbox:
-        messages: list = []
-
-        async def handle_DATA(self, server, session, envelope):
-            self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-            return "250 OK"
-
-    inbox = Inbox()
-    inbox.messages = []
-    smtp = Controller(inbox, hostname="127.0.0.1", port=_port())
-    smtp.start()
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            if body["to"] == "+10000000000":
-                self.send_response(400)
-                self.end_headers()
-                return
-            received.append(body)
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    gateway = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=gateway.serve_forever, daemon=True).start()
+def servers(smtp, gateway):
+    """The SMTP server and SMS gateway of test_notify_send; the gateway refuses one number (400)."""
+    gateway.refuse.add("+10000000000")
     env = {"LOANWATCH_NOTIFY__HOLDOUT_SHARE": "0", "LOANWATCH_NOTIFY__BACKOFF_SECONDS": "0.01",
            "LOANWATCH_NOTIFY__QUIET_START": "00:00", "LOANWATCH_NOTIFY__QUIET_END": "23:59:59",
-           "LOANWATCH_SMTP__HOST": "127.0.0.1", "LOANWATCH_SMTP__PORT": str(smtp.port),
-           "LOANWATCH_SMS__URL": f"http://127.0.0.1:{gateway.server_address[1]}/sms"}
-    yield env, inbox.messages, received
-    smtp.stop()
-    gateway.shutdown()
+           "LOANWATCH_SMTP__HOST": "127.0.0.1", "LOANWATCH_SMTP__PORT": str(smtp.port), "LOANWATCH_SMS__URL": gateway.url}
+    return env, smtp.messages, gateway.received
 
 
 BAD_MESSAGES = [
@@ -266,7 +222,7 @@ def test_each_message_is_delivered_or_failed_on_its_own(home, servers):
     assert result.returncode == 1, result.stderr
     # the plan's own email (C3) and the good SMS went out; the four bad ones failed, each with why
     assert [m["To"].addresses[0].addr_spec for m in mails] == ["omer@example.com"]
-    assert [t["to"] for t in texts] == ["+79990009999"]
+    assert [t["body"]["to"] for t in texts] == ["+79990009999"]
     assert "\x1b" not in result.stderr
     for key, reason in (("X1", "contains a control character"), ("X2", "is not a valid address"),
                         ("X3", "SMS gateway refused the message (400"), ("X4", "is not a phone number")):

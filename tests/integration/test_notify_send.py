@@ -70,11 +70,17 @@ def smtp():
 
 @pytest.fixture()
 def gateway():
-    received, fail_first = [], {"n": 0}
+    """A local SMS gateway: it answers 503 to the first fail_first["n"] posts, and 400 to the
+    numbers in `refuse`."""
+    received, fail_first, refuse = [], {"n": 0}, set()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if body.get("to") in refuse:
+                self.send_response(400)
+                self.end_headers()
+                return
             if fail_first["n"] > 0:
                 fail_first["n"] -= 1
                 self.send_response(503)
@@ -90,7 +96,7 @@ def gateway():
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    server.received, server.fail_first = received, fail_first
+    server.received, server.fail_first, server.refuse = received, fail_first, refuse
     server.url = f"http://127.0.0.1:{server.server_address[1]}/sms"
     yield server
     server.shutdown()

@@ -29,6 +29,21 @@ def payments(path: Path, ids, extra: dict | None = None) -> Path:
     return path
 
 
+def write_payments(path: Path, recs: list[dict]) -> Path:
+    """Payment records in the format the name says: .csv, .json (an array), .jsonl, .jsonl.gz."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    name = path.name
+    if name.endswith(".csv"):
+        path.write_text("payment_id,loan_id,paid_at,amount,note\n" + "".join(
+            f"{r['payment_id']},{r['loan_id']},{r['paid_at']},{r['amount']},{r.get('note', '')}\n" for r in recs))
+    elif name.endswith(".json"):
+        path.write_text(json.dumps(recs))
+    else:
+        text = "".join(json.dumps(r) + "\n" for r in recs)
+        path.write_bytes(gzip.compress(text.encode())) if name.endswith(".gz") else path.write_text(text)
+    return path
+
+
 def staged(home: Path, table: str = "payments") -> dict[str, list[str]]:
     """file name -> sorted ids of the rows loaded from it."""
     con = connect(home / "warehouse.duckdb", read_only=True)
@@ -69,21 +84,8 @@ def test_a_file_name_is_read_as_itself_never_as_a_pattern(tmp_path, name):
 @pytest.mark.parametrize("suffix", [".csv", ".json", ".jsonl.gz"])
 def test_pattern_names_are_literal_in_every_format(tmp_path, suffix):
     folder = tmp_path / "in"
-    folder.mkdir()
-    rows = [{"payment_id": f"X{k}", **PAY} for k in (1, 2)]
-    decoy = [{"payment_id": "DECOY", **PAY}]
-
-    def write(path, recs):
-        if suffix == ".csv":
-            path.write_text("payment_id,loan_id,paid_at,amount\n" + "".join(
-                f"{r['payment_id']},L1,2024-01-01T10:00:00Z,10\n" for r in recs))
-        elif suffix == ".json":
-            path.write_text(json.dumps(recs))
-        else:
-            path.write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in recs).encode()))
-
-    write(folder / f"payments_a{suffix}", decoy)
-    write(folder / f"payments_[ab]{suffix}", rows)
+    write_payments(folder / f"payments_a{suffix}", [{"payment_id": "DECOY", **PAY}])
+    write_payments(folder / f"payments_[ab]{suffix}", [{"payment_id": f"X{k}", **PAY} for k in (1, 2)])
     result = cli("ingest", folder / f"payments_[ab]{suffix}", home=tmp_path / "home")
     assert result.exit_code == 0, result.stderr
     assert staged(tmp_path / "home") == {f"payments_[ab]{suffix}": ["X1", "X2"]}
@@ -110,16 +112,7 @@ def test_a_long_record_is_loaded_or_quarantined_alone(tmp_path, fmt, valid):
     recs[49]["note"] = BIG                    # line 50 of 100 (row 50 of the CSV: line 51)
     if not valid:
         recs[49]["amount"] = -1               # the long record breaks a rule: quarantined alone
-    path = tmp_path / "in" / f"payments.{fmt}"
-    path.parent.mkdir()
-    if fmt == "csv":
-        path.write_text("payment_id,loan_id,paid_at,amount,note\n" + "".join(
-            f"{r['payment_id']},L1,2024-01-01T10:00:00Z,{r['amount']},{r.get('note', '')}\n" for r in recs))
-    elif fmt == "json":
-        path.write_text(json.dumps(recs))
-    else:
-        text = "".join(json.dumps(r) + "\n" for r in recs)
-        path.write_bytes(gzip.compress(text.encode())) if fmt.endswith(".gz") else path.write_text(text)
+    path = write_payments(tmp_path / "in" / f"payments.{fmt}", recs)
     result = cli("ingest", path, home=tmp_path / "home")
     loaded = staged(tmp_path / "home").get(path.name, [])
     if valid:
