@@ -172,7 +172,7 @@ def ingest(
     """
     from loanwatch.ingest.contract import ENTITIES
     from loanwatch.ingest.load import ingest_paths, latest_business_date
-    from loanwatch.warehouse import WarehouseBusy, open_writer
+    from loanwatch.warehouse import open_writer
 
     if entity is not None and entity not in ENTITIES:
         _fail(f"--entity {entity!r}: use one of {', '.join(ENTITIES)}", EXIT_USAGE)
@@ -193,13 +193,10 @@ def ingest(
         for example in r.examples:
             err.print(f"  [yellow]quarantined[/yellow] {shown(example)}")
 
-    try:
-        with open_writer(settings) as con:
-            latest = latest_business_date(settings.get("ingest", "max_future_days"))
-            results = ingest_paths(con, paths, entity, on_file=show, latest_date=latest,
-                                   check_repeated_keys=settings.get("ingest", "check_repeated_keys"))
-    except WarehouseBusy as exc:
-        _fail(str(exc))
+    with open_writer(settings) as con:  # a held lock, a full disk: one line (the CLI's guard)
+        latest = latest_business_date(settings.get("ingest", "max_future_days"))
+        results = ingest_paths(con, paths, entity, on_file=show, latest_date=latest,
+                               check_repeated_keys=settings.get("ingest", "check_repeated_keys"))
     if not results:
         _fail("no input files found (expected .json, .jsonl, .ndjson or .csv, optionally .gz)")
     if any(r.quarantined for r in results):
@@ -214,13 +211,8 @@ def build(
 ) -> None:
     """Run the dbt project (core history, schedules, allocation, delinquency, marts, checks), then publish."""
     from loanwatch.transform.build import build as run_build
-    from loanwatch.warehouse import WarehouseBusy
 
-    settings = _settings(ctx)
-    try:
-        result = run_build(settings, full_refresh=full_refresh)
-    except WarehouseBusy as exc:
-        _fail(str(exc))
+    result = run_build(_settings(ctx), full_refresh=full_refresh)
     for w in result.warnings:
         err.print(f"[yellow]warning:[/yellow] {shown(w)}")
     if result.status != "success":
@@ -231,12 +223,10 @@ def build(
 
 
 def _open_snapshot(ctx: typer.Context):
-    from loanwatch.serve import NoSnapshot, open_snapshot
+    """The serving snapshot; none yet, or a damaged one, is one line (NoSnapshot, a Problem)."""
+    from loanwatch.serve import open_snapshot
 
-    try:
-        return open_snapshot(_settings(ctx))
-    except NoSnapshot as exc:
-        _fail(str(exc))
+    return open_snapshot(_settings(ctx))
 
 
 def _date(value: Optional[dt.datetime]) -> Optional[dt.date]:
