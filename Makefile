@@ -21,8 +21,14 @@ demo: install ## set up, generate/split/ingest/build a sample portfolio, print t
 	$(BIN)/loanwatch demo
 	$(BIN)/loanwatch dashboard
 
-test: install ## set up, then run the whole test suite
+test: install lint ## set up, lint, then run the whole test suite
 	$(BIN)/python -m pytest -q
+
+test-fast: install ## the unit tier only (no dbt build, no browser, no server): under a minute
+	$(BIN)/python -m pytest -q -m unit -n 2
+
+lint: install ## ruff over the code and the tests (configured in pyproject.toml)
+	$(BIN)/ruff check src tests benchmarks
 
 bench: install ## run the benchmarks (scales S and M by default; BENCH_SCALES="S M L") and write docs/benchmarks.md
 	$(BIN)/python benchmarks/run.py $(if $(BENCH_SCALES),--scales "$(BENCH_SCALES)",)
@@ -30,4 +36,4 @@ bench: install ## run the benchmarks (scales S and M by default; BENCH_SCALES="S
 clean: ## remove the virtualenv and local warehouses
 	rm -rf $(VENV) loanwatch_home .pytest_cache test-artifacts
 
-.PHONY: help install demo test bench clean
+.PHONY: help install demo test test-fast lint bench clean

@@ -185,7 +185,6 @@ def query_times(serving: Path) -> dict:
     """In-process query time of the report and of an amount-filter change (what the UI waits for)."""
     sys.path.insert(0, str(ROOT / "src"))
     from loanwatch import reports
-
     from loanwatch.config import load_settings
     from loanwatch.serve import open_snapshot
 
@@ -225,7 +224,7 @@ def machine() -> str:
         pass
     mem = "?"
     try:
-        kb = int(next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")).split()[1])
+        kb = int(next(x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")).split()[1])
         mem = f"{kb / 1024 / 1024:.0f} GiB"
     except (OSError, StopIteration):
         pass

@@ -17,6 +17,17 @@ GOLDEN = TESTS / "golden" / "ten_loans"
 REAL = (TESTS.parent.parent / "shared" / "data" / "real").resolve()
 
 
+def pytest_collection_modifyitems(items):
+    """The tiers follow the folders: tests/unit is `unit` (`make test-fast`), tests/integration
+    and tests/golden build warehouses (`integration`), tests/e2e drives a browser (`e2e`)."""
+    tiers = {"unit": pytest.mark.unit, "integration": pytest.mark.integration,
+             "golden": pytest.mark.integration, "e2e": pytest.mark.e2e}
+    for item in items:
+        folder = item.path.parent.name
+        if folder in tiers:
+            item.add_marker(tiers[folder])
+
+
 def real_data(name: str) -> Path:
     """A folder of ../shared/data/real, or a skip that says why."""
     path = REAL / name

@@ -7,9 +7,9 @@ shared with the warehouse code. Slow, and meant for a few hundred loans in tests
 from __future__ import annotations
 
 import calendar
-import math
 import datetime as dt
 import json
+import math
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal, getcontext
 from pathlib import Path
@@ -31,8 +31,8 @@ def _ratio6(a, b):
 def _ts(text: str) -> dt.datetime:
     value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
 
 
 def add_months(d: dt.date, k: int) -> dt.date:
@@ -125,7 +125,7 @@ def state_at(loan: dict, pays: list, d: dt.date) -> tuple[str, Decimal]:
     # §2 in cumulative form: instalment k is paid on the date the cumulative paid reaches cum due.
     paid_on = []
     cum_due = Decimal(0)
-    for due_date, principal, interest in inst:
+    for _due_date, principal, interest in inst:
         cum_due += principal + interest
         cum_paid, when = Decimal(0), None
         for paid_at, _, amount in pays:
@@ -153,7 +153,7 @@ def state_at(loan: dict, pays: list, d: dt.date) -> tuple[str, Decimal]:
 def overdue_monthly(folder: Path, min_amount=None, max_amount=None) -> list[tuple]:
     """METRICS §4 at the data date, as rows of strings and ints like the report."""
     loans, payments, data_date = load(folder)
-    first = min(dt.date.fromisoformat(l["issue_date"]) for l in loans.values() if not l["cancelled"])
+    first = min(dt.date.fromisoformat(loan["issue_date"]) for loan in loans.values() if not loan["cancelled"])
     rows = []
     month = dt.date(first.year, first.month, 1)
     while month <= data_date:

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import sys
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -17,7 +17,7 @@ from rich.table import Table as RichTable
 from loanwatch.reports import Table
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"

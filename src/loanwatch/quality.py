@@ -7,7 +7,7 @@ transform/dbt_project/tests/); each stores its failing rows in schema `dq`. See 
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import duckdb
 

@@ -32,7 +32,7 @@ def kpis(page) -> dict[str, str]:
     page.wait_for_selector("[data-testid='stMetric']", timeout=30000)
     labels = page.locator("[data-testid='stMetricLabel']").all_inner_texts()
     values = page.locator("[data-testid='stMetricValue']").all_inner_texts()
-    return dict(zip([l.strip() for l in labels], [v.strip() for v in values]))
+    return dict(zip([k.strip() for k in labels], [v.strip() for v in values]))
 
 
 def type_amount_bounds(page, low: str, high: str):

@@ -30,7 +30,6 @@ import datetime as dt
 import json
 from decimal import Decimal as D
 
-
 from loanwatch import reports
 from tests.conftest import cli
 
@@ -265,8 +264,8 @@ def test_summary(golden_con):
 
 
 def test_dpd_counts_due_day_option(tmp_path):
-    from tests.conftest import GOLDEN, build_home
     from loanwatch.serve import open_snapshot
+    from tests.conftest import GOLDEN, build_home
 
     settings = build_home(tmp_path, GOLDEN, settings_env={"LOANWATCH_WAREHOUSE__DPD_COUNTS_DUE_DAY": "true"})
     con = open_snapshot(settings)

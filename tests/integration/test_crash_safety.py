@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from loanwatch.config import load_settings
 from loanwatch.generate.portfolio import generate
 from loanwatch.generate.write import write_portfolio
 from loanwatch.serve import open_snapshot
-from loanwatch.config import load_settings
 from tests.conftest import assert_no_traceback, build_home
 
 LOANWATCH = [sys.executable, "-m", "loanwatch.cli"]

@@ -18,9 +18,9 @@ import pytest
 
 from loanwatch.config import load_settings
 from loanwatch.notify import outbox
-from loanwatch.notify.send import _dry_run, email_address, send, sms_number, Undeliverable
+from loanwatch.notify.send import Undeliverable, _dry_run, email_address, sms_number
 from tests.conftest import GOLDEN, assert_no_traceback, build_home, cli, run_cli
-from tests.integration.test_notify_send import _port, gateway, smtp  # noqa: F401 (fixtures)
+from tests.integration.conftest import _port
 
 pytestmark = pytest.mark.integration
 

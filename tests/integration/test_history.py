@@ -6,10 +6,10 @@ import datetime as dt
 import json
 
 from loanwatch import reports
+from loanwatch.config import load_settings
 from loanwatch.ingest.load import ingest_paths
 from loanwatch.serve import open_snapshot
 from loanwatch.transform.build import build
-from loanwatch.config import load_settings
 from loanwatch.warehouse import open_writer
 
 V1 = {"loan_id": "L1", "client_id": "C1", "amount": 900, "issue_date": "2024-01-10", "term_months": 3,

@@ -11,11 +11,11 @@ import time
 
 import pytest
 
+from loanwatch.config import load_settings
 from loanwatch.generate.split import split
 from loanwatch.ingest.load import ingest_paths
 from loanwatch.serve import open_snapshot
 from loanwatch.transform.build import build
-from loanwatch.config import load_settings
 from loanwatch.warehouse import open_writer
 from tests.conftest import GOLDEN, OVER_SCHEDULED, PAYMENT, build_home, golden_batches
 

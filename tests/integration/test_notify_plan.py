@@ -101,7 +101,7 @@ def test_weekly_message_cap_counts_what_was_sent(home, tmp_path):
     settings = load_settings(home, environ={})
     con = outbox.connect(settings)
     try:
-        for i, day in enumerate(["2024-05-26", "2024-05-27", "2024-05-28"]):
+        for day in ["2024-05-26", "2024-05-27", "2024-05-28"]:
             con.execute("INSERT INTO messages (message_id, client_id, channel, rule, plan_date, status) VALUES (?, 'C3', 'email', 'x', ?, 'sent')",
                         [f"C3:x:{day}", day])
         rows = plan(home, "2024-05-31", outbox_con=con)

@@ -5,101 +5,23 @@ from __future__ import annotations
 
 import datetime as dt
 import email
-import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from email import policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from loanwatch.config import load_settings
 from loanwatch.notify import outbox
 from loanwatch.notify.send import render, send
+from tests.integration.conftest import Inbox, _port
 
 pytestmark = pytest.mark.integration
-NOON = dt.datetime(2024, 5, 31, 12, 0, tzinfo=dt.timezone.utc)
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Inbox:
-    def __init__(self, delay: float = 0.0):
-        self.messages: list[email.message.EmailMessage] = []
-        self.delay = delay
-        self.connections = 0
-        self.tls = []
-
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):
-        session.host_name = hostname
-        if not getattr(session, "counted", False):
-            session.counted = True
-            self.connections += 1
-        return responses
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.delay:
-            import asyncio
-            await asyncio.sleep(self.delay)
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        self.tls.append(session.ssl is not None)
-        return "250 OK"
-
-
-@pytest.fixture()
-def smtp():
-    from aiosmtpd.controller import Controller
-
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_port())
-    controller.start()
-    inbox.port = controller.port
-    yield inbox
-    controller.stop()
-
-
-@pytest.fixture()
-def gateway():
-    """A local SMS gateway: it answers 503 to the first fail_first["n"] posts, and 400 to the
-    numbers in `refuse`."""
-    received, fail_first, refuse = [], {"n": 0}, set()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            if body.get("to") in refuse:
-                self.send_response(400)
-                self.end_headers()
-                return
-            if fail_first["n"] > 0:
-                fail_first["n"] -= 1
-                self.send_response(503)
-                self.end_headers()
-                return
-            received.append({"body": body, "auth": self.headers.get("Authorization"),
-                             "key": self.headers.get("Idempotency-Key")})
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    server.received, server.fail_first, server.refuse = received, fail_first, refuse
-    server.url = f"http://127.0.0.1:{server.server_address[1]}/sms"
-    yield server
-    server.shutdown()
+NOON = dt.datetime(2024, 5, 31, 12, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture()
@@ -141,7 +63,7 @@ def test_email_reaches_the_server_once_with_escaped_names(home, smtp):
 def test_sms_through_the_gateway_with_retries(home, gateway):
     gateway.fail_first["n"] = 2  # two 503s, then accepted on the third attempt
     settings = settings_for(home, gateway=gateway)
-    result = send(settings, dt.date(2024, 4, 11), now=dt.datetime(2024, 4, 11, 9, 0, tzinfo=dt.timezone.utc))
+    result = send(settings, dt.date(2024, 4, 11), now=dt.datetime(2024, 4, 11, 9, 0, tzinfo=dt.UTC))
     assert (result.sent, result.failed) == (1, 0)
     assert len(gateway.received) == 1
     got = gateway.received[0]
@@ -156,10 +78,10 @@ def test_sms_through_the_gateway_with_retries(home, gateway):
 
 def test_contact_hours_hold_messages_until_a_later_run(home, gateway):
     settings = settings_for(home, gateway=gateway)
-    late = dt.datetime(2024, 4, 11, 19, 0, tzinfo=dt.timezone.utc)  # 22:00 in Moscow
+    late = dt.datetime(2024, 4, 11, 19, 0, tzinfo=dt.UTC)  # 22:00 in Moscow
     assert send(settings, dt.date(2024, 4, 11), now=late).deferred == 1
     assert gateway.received == []
-    morning = dt.datetime(2024, 4, 12, 6, 0, tzinfo=dt.timezone.utc)  # 09:00 in Moscow
+    morning = dt.datetime(2024, 4, 12, 6, 0, tzinfo=dt.UTC)  # 09:00 in Moscow
     assert send(settings, dt.date(2024, 4, 11), now=morning).sent == 1
     assert len(gateway.received) == 1
 
@@ -274,7 +196,7 @@ def test_starttls_with_a_private_ca(home, tmp_path):
 def test_sms_payload_is_configurable_and_stays_valid_json(home, gateway):
     template = '{"message": {"recipient": "{to}", "body": "{text}"}, "reference": "{id}", "sender": "LOANS"}'
     settings = settings_for(home, gateway=gateway, LOANWATCH_SMS__PAYLOAD=template)
-    assert send(settings, dt.date(2024, 4, 11), now=dt.datetime(2024, 4, 11, 9, 0, tzinfo=dt.timezone.utc)).sent == 1
+    assert send(settings, dt.date(2024, 4, 11), now=dt.datetime(2024, 4, 11, 9, 0, tzinfo=dt.UTC)).sent == 1
     body = gateway.received[0]["body"]
     assert body["message"]["recipient"] == "+79990001122" and body["sender"] == "LOANS"
     assert body["reference"] == "C4:overdue_1:2024-04-11" and "L04, L11" in body["message"]["body"]
@@ -282,7 +204,7 @@ def test_sms_payload_is_configurable_and_stays_valid_json(home, gateway):
 
 def test_rate_limit_spaces_deliveries(home, gateway):
     """Two SMS days' worth at 2 a second: the second delivery waits about half a second."""
-    from loanwatch.notify.send import _deliver, _Stop, SendResult
+    from loanwatch.notify.send import SendResult, _deliver, _Stop
 
     settings = settings_for(home, gateway=gateway, LOANWATCH_NOTIFY__SMS_PER_SECOND="2")
     ob = outbox.connect(settings)

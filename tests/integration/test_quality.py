@@ -11,7 +11,6 @@ from loanwatch.warehouse import connect
 from tests.conftest import GOLDEN, OVER_SCHEDULED, PAYMENT, build_home, cli
 
 
-
 @pytest.mark.integration
 def test_failing_error_check_keeps_the_previous_snapshot(tmp_path):
     home = tmp_path / "home"

@@ -7,6 +7,7 @@ import hashlib
 import json
 
 import duckdb
+import numpy as np
 import pytest
 
 from loanwatch.config import load_settings
@@ -16,8 +17,6 @@ from loanwatch.generate.write import write_portfolio
 from loanwatch.ingest.load import ingest_paths
 from loanwatch.warehouse import open_writer
 from tests.conftest import cli
-
-import numpy as np
 
 
 def _digest(folder):

@@ -7,7 +7,9 @@ import io
 import itertools
 import json
 
-from hypothesis import HealthCheck, example, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, example, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from loanwatch.config import load_settings
 from loanwatch.ingest.contract import ENTITIES
@@ -170,7 +172,7 @@ def test_records_of_any_size_are_loaded_or_quarantined_alone(tmp_path_factory, s
     assert (result.rows_read, result.accepted, lines) == (len(sizes), len(sizes) - len(expected_bad), expected_bad)
 
 
-@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@hsettings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(day=st.dates(min_value=__import__("datetime").date(1, 1, 1)),
        hours=st.integers(-23, 23), minutes=st.sampled_from([0, 30, 45]), form=st.sampled_from(["date", "Z", "offset"]))
 def test_a_business_date_is_accepted_exactly_when_it_can_be(tmp_path_factory, day, hours, minutes, form):

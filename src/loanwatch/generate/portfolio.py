@@ -288,20 +288,20 @@ def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: 
         default=n_inst + 1,
     )
     paid = (i_k <= stop_at[i_loan]) & ~cancelled[i_loan]
-    I = len(i_loan)
+    inst_count = len(i_loan)
     delay = np.select(
         [it == 0, it == 1, it == 2, it == 3],
-        [np.where(rng.random(I) < 0.9, -rng.integers(0, 6, I), rng.integers(1, 4, I)),
-         np.where(rng.random(I) < 0.5, -rng.integers(0, 3, I), 1 + rng.geometric(0.22, I)),
-         3 + rng.exponential(18, I).astype(np.int64),
-         np.where(rng.random(I) < 0.5, rng.integers(0, 3, I), 1 + rng.geometric(0.15, I))],
+        [np.where(rng.random(inst_count) < 0.9, -rng.integers(0, 6, inst_count), rng.integers(1, 4, inst_count)),
+         np.where(rng.random(inst_count) < 0.5, -rng.integers(0, 3, inst_count), 1 + rng.geometric(0.22, inst_count)),
+         3 + rng.exponential(18, inst_count).astype(np.int64),
+         np.where(rng.random(inst_count) < 0.5, rng.integers(0, 3, inst_count), 1 + rng.geometric(0.15, inst_count))],
         default=0,
     )
     pay_day = np.maximum(i_due + delay, issue_day[i_loan])
-    partial = (it == 2) & (rng.random(I) < 0.4) & paid
-    first_part = np.where(partial, np.rint(i_amt * rng.uniform(0.5, 0.9, I)).astype(np.int64), i_amt)
+    partial = (it == 2) & (rng.random(inst_count) < 0.4) & paid
+    first_part = np.where(partial, np.rint(i_amt * rng.uniform(0.5, 0.9, inst_count)).astype(np.int64), i_amt)
     second_part = i_amt - first_part
-    second_day = pay_day + rng.integers(15, 46, I)
+    second_day = pay_day + rng.integers(15, 46, inst_count)
 
     # prepayment: some reliable clients pay off the rest of the loan at one instalment
     prepay_at = np.where((ltype == 0) & (n_inst >= 3) & (rng.random(L) < 0.12),
@@ -311,7 +311,7 @@ def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: 
     after_prepay = i_k > prepay_at[i_loan]
     first_part = np.where(at_prepay & paid, remaining, first_part)
     second_part = np.where(at_prepay, 0, second_part)
-    pay_day = np.where(at_prepay, i_due - rng.integers(3, 20, I), pay_day)
+    pay_day = np.where(at_prepay, i_due - rng.integers(3, 20, inst_count), pay_day)
     pay_day = np.maximum(pay_day, issue_day[i_loan])
     paid &= ~after_prepay
 
@@ -364,8 +364,8 @@ def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: 
     # collection calls at DPD 3, 7, 14, 30 and 60 while an instalment is late, until it is paid
     late_days = np.where(paid, np.maximum(pay_day - i_due, 0), 10_000)
     call_offsets = np.array([3, 7, 14, 30, 60])
-    c_inst = np.repeat(np.arange(I), len(call_offsets))
-    c_off = np.tile(call_offsets, I)
+    c_inst = np.repeat(np.arange(inst_count), len(call_offsets))
+    c_off = np.tile(call_offsets, inst_count)
     want = (late_days[c_inst] > c_off) & (i_due[c_inst] + c_off <= d1) & ~cancelled[i_loan[c_inst]]
     want &= rng.random(len(c_inst)) < 0.8
     c_inst, c_off = c_inst[want], c_off[want]

@@ -18,6 +18,7 @@ import duckdb
 from loanwatch.ingest.contract import ENTITIES
 from loanwatch.ingest.read import InputFile, discover, engine_path, entity_of, format_of, read_lines
 
+
 def _part(t: str) -> str:
     """The part (1..N) of a record whose time is column t: its slice of the whole span."""
     return (f"CASE WHEN {t} IS NULL OR $span = 0 THEN 1 "

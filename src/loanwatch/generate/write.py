@@ -7,7 +7,14 @@ from pathlib import Path
 import duckdb
 
 from loanwatch.generate.portfolio import (
-    EMAIL_DOMAIN, LANGUAGES, LOCALES, OUTCOMES, PHONE_PREFIX, PRODUCT_NAMES, PRODUCTS, Portfolio,
+    EMAIL_DOMAIN,
+    LANGUAGES,
+    LOCALES,
+    OUTCOMES,
+    PHONE_PREFIX,
+    PRODUCT_NAMES,
+    PRODUCTS,
+    Portfolio,
 )
 from loanwatch.ingest.contract import EVENT_TYPES
 

@@ -18,8 +18,7 @@ import duckdb
 
 from loanwatch.errors import environmental
 from loanwatch.ingest.contract import ENTITIES, Entity, validation_sql
-from loanwatch.ingest.read import (InputFile, UnreadableFile, content_hash, entity_of, explain, format_of,
-                                  read_lines, special_kind)
+from loanwatch.ingest.read import InputFile, UnreadableFile, content_hash, entity_of, explain, format_of, read_lines, special_kind
 
 
 @dataclass
@@ -51,7 +50,7 @@ def _ensure_timezones(con: duckdb.DuckDBPyConnection) -> None:
 
 def latest_business_date(max_future_days: int = 1, today: dt.date | None = None) -> dt.date:
     """The last day a business date may fall on: the day of ingest (UTC) plus max_future_days."""
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or dt.datetime.now(dt.UTC).date()
     return today + dt.timedelta(days=int(max_future_days))
 
 

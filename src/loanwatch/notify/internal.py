@@ -49,10 +49,14 @@ def send_email(settings: Settings, to: str, subject: str, text: str) -> None:
         conn.send_message(msg)
 
 
+def _figure(value, share: bool) -> str:
+    return "-" if value is None else (f"{value:.2%}" if share else f"{value:,}")
+
+
 def weekly_text(table: Table) -> str:
     width = max(len(str(r[0])) for r in table.rows)
     lines = [f"{'':{width}}  {table.columns[1]:>22}  {table.columns[2]:>22}"]
     for name, this, previous in table.rows:
-        fmt = (lambda v: "-" if v is None else (f"{v:.2%}" if name in ("paid_on_time_share", "overdue_share", "par30") else f"{v:,}"))
-        lines.append(f"{name.replace('_', ' '):{width}}  {fmt(this):>22}  {fmt(previous):>22}")
+        share = name in ("paid_on_time_share", "overdue_share", "par30")
+        lines.append(f"{name.replace('_', ' '):{width}}  {_figure(this, share):>22}  {_figure(previous, share):>22}")
     return "\n".join(lines)

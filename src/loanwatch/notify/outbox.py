@@ -5,8 +5,8 @@ never waits for a build, and a build never waits for sending."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 

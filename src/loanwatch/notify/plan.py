@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from loanwatch.config import Settings
 from loanwatch.notify import outbox
-from loanwatch.reports import Table, run_query, as_of_date, dpd_sql, due_day
+from loanwatch.reports import Table, as_of_date, dpd_sql, due_day, run_query
 
 RIGHT_PARTY = ("promise_to_pay", "refused", "callback", "paid", "dispute")
 

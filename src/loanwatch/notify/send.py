@@ -182,7 +182,7 @@ class _Stop:
 
 def send(settings: Settings, plan_date: dt.date | None = None, dry_run: Path | None = None,
          now: dt.datetime | None = None, call_capacity: int | None = None) -> SendResult:
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     snapshot = open_snapshot(settings)
     try:
         with outbox.opened(settings) as ob:

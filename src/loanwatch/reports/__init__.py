@@ -170,7 +170,13 @@ __all__ = [
 ]
 
 from loanwatch.reports.delinquency import (  # noqa: E402  (the public API of the package)
-    buckets, loans, overdue_monthly, par_monthly, roll_rates, summary, vintages,
+    buckets,
+    loans,
+    overdue_monthly,
+    par_monthly,
+    roll_rates,
+    summary,
+    vintages,
 )
 from loanwatch.reports.lookup import find_loans, loan_detail  # noqa: E402
 from loanwatch.reports.portfolio import clients, disbursed, products, regions, revenue, risk, weekly  # noqa: E402

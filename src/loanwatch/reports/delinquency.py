@@ -11,7 +11,16 @@ from typing import Any
 import duckdb
 
 from loanwatch.reports import (
-    NO_FILTER, LoanFilter, Table, run_query, as_of_date, data_date, dpd_sql, due_day, is_snapshot_date, ratio6,
+    NO_FILTER,
+    LoanFilter,
+    Table,
+    as_of_date,
+    data_date,
+    dpd_sql,
+    due_day,
+    is_snapshot_date,
+    ratio6,
+    run_query,
 )
 
 

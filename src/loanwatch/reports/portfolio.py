@@ -7,7 +7,7 @@ import datetime as dt
 
 import duckdb
 
-from loanwatch.reports import NO_FILTER, LoanFilter, Table, run_query, as_of_date, due_day, ratio6
+from loanwatch.reports import NO_FILTER, LoanFilter, Table, as_of_date, due_day, ratio6, run_query
 from loanwatch.reports.delinquency import _LOANS_AT
 
 

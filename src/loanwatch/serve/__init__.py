@@ -24,6 +24,7 @@ import duckdb
 from loanwatch.config import Settings
 from loanwatch.errors import Problem, damaged, environmental
 
+
 class NoSnapshot(Problem, RuntimeError):
     """Nothing has been published yet."""
 

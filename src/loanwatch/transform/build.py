@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from loanwatch.config import Settings
-from loanwatch.serve import clear_published, publish, restore_published, unreadable_snapshot
 from loanwatch.errors import is_damage as explain_damage
+from loanwatch.serve import clear_published, publish, restore_published, unreadable_snapshot
 from loanwatch.transform import PROJECT_DIR, DbtRun, dbt_vars, release_dbt, run_dbt
 from loanwatch.warehouse import connect, init_warehouse, writer_lock
 
