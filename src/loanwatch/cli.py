@@ -18,7 +18,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from loanwatch.config import Settings, load_settings
-from loanwatch.errors import EXIT_ERROR, EXIT_USAGE, explain
+from loanwatch.errors import EXIT_ERROR, EXIT_USAGE, UsageProblem, explain
 from loanwatch.output import Format, render, shown
 
 console = Console(soft_wrap=True)
@@ -397,7 +397,11 @@ def report_html(
     as_of: Optional[dt.datetime] = AsOfOption,
 ) -> None:
     """A self-contained HTML report (overview and delinquency, interactive charts, no network needed)."""
-    from loanwatch.reports.html import write_html
+    try:
+        from loanwatch.reports.html import write_html
+    except ImportError as exc:  # plotly draws the charts: it comes with the dashboard extra
+        raise UsageProblem(f"report html needs {(exc.name or 'plotly').split('.')[0]}, which comes with the dashboard extra: "
+                           "pip install 'loanwatch[dashboard]'") from None
 
     con = _open_snapshot(ctx)
     try:

@@ -131,3 +131,22 @@ def test_a_build_process_exits_without_teardown_with_its_code_and_files_closed(t
     con = connect(home / "warehouse.duckdb", read_only=True)
     assert con.execute("SELECT build_id, status FROM meta.builds ORDER BY 1").fetchall() == [(1, "success"), (2, "failed")]
     con.close()
+
+
+def test_report_html_without_the_dashboard_extra_names_it(golden, tmp_path):
+    """On an install without plotly (the dashboard extra), `report html` says which extra to
+    install (exit 2) instead of failing on an import; every other report still works."""
+    blocked = "import sys; sys.modules['plotly'] = None; sys.modules['plotly.offline'] = None; "
+    env = {**os.environ, "LOANWATCH_HOME": str(golden.home)}
+
+    def loanwatch(*args):
+        done = subprocess.run([sys.executable, "-c", blocked + "from loanwatch.cli import run; run()", *args],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert_no_traceback(done.stdout, done.stderr)
+        return done
+
+    html = loanwatch("report", "html", "--out", str(tmp_path / "r.html"))
+    assert html.returncode == 2
+    assert "report html needs plotly, which comes with the dashboard extra: pip install 'loanwatch[dashboard]'" in html.stderr
+    assert not (tmp_path / "r.html").exists()
+    assert loanwatch("report", "buckets", "-f", "csv").returncode == 0

@@ -17,9 +17,8 @@ from decimal import Decimal
 import duckdb
 import streamlit as st
 
-from loanwatch import quality, reports
+from loanwatch import charts, quality, reports
 from loanwatch.config import load_settings
-from loanwatch.dashboard import charts
 from loanwatch.reports import LoanFilter, Table
 from loanwatch.serve import NoSnapshot, open_snapshot
 

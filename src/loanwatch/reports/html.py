@@ -11,8 +11,7 @@ import duckdb
 import jinja2
 from plotly.offline import get_plotlyjs
 
-from loanwatch import reports
-from loanwatch.dashboard import charts
+from loanwatch import charts, reports
 from loanwatch.reports import LoanFilter
 
 TEMPLATE = """<!doctype html>
