@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from loanwatch.config import Settings
 from loanwatch.notify import outbox
-from loanwatch.reports import Table, as_of_date, dpd_sql, due_day, run_query
+from loanwatch.reports import Table, as_of_date, dpd_sql, run_query
 
 RIGHT_PARTY = ("promise_to_pay", "refused", "callback", "paid", "dispute")
 
@@ -117,7 +117,7 @@ cure_history AS (
         AND at_call.state = 'overdue'
     JOIN marts.fct_loan_states later
         ON later.loan_id = k.loan_id AND later.valid_from <= k.called_date + 7 AND k.called_date + 7 < later.valid_to
-    JOIN marts.dpd_buckets b ON (k.called_date - at_call.overdue_since_date) BETWEEN b.min_dpd AND b.max_dpd
+    JOIN marts.dpd_buckets b ON {dpd_at_call} BETWEEN b.min_dpd AND b.max_dpd
     WHERE k.called_date + 7 <= $data_date AND k.called_date < $d
     GROUP BY b.bucket
 ),
@@ -210,7 +210,7 @@ def contact_plan(con: duckdb.DuckDBPyConnection, settings: Settings, plan_date: 
     d = as_of_date(con, plan_date)
     con.register("_sent_week", sent_last_week(settings, d, outbox_con))
     params = {
-        "d": d, "data_date": as_of_date(con, None), "due_day": due_day(con),
+        "d": d, "data_date": as_of_date(con, None),
         "pre_due_days": int(n["pre_due_days"]), "overdue_days": [int(x) for x in n["overdue_days"]],
         "escalate_dpd": int(n["escalate_dpd"]), "final_dpd": int(n["final_notice_dpd"]),
         "weekly_cap": int(n["max_messages_per_week"]), "max_calls": int(n["max_calls_per_loan_week"]),
@@ -219,7 +219,8 @@ def contact_plan(con: duckdb.DuckDBPyConnection, settings: Settings, plan_date: 
         "default_language": str(n["default_language"]), "show_all": bool(show_all),
     }
     right_party = "(" + ", ".join(f"'{o}'" for o in RIGHT_PARTY) + ")"
-    sql = _PLAN.replace("{right_party}", right_party).replace("{dpd}", dpd_sql("$d", "st.overdue_since_date"))
+    sql = _PLAN.replace("{right_party}", right_party).replace("{dpd}", dpd_sql("$d", "st.dpd_counted_from_date")).replace(
+        "{dpd_at_call}", dpd_sql("k.called_date", "at_call.dpd_counted_from_date"))
     try:
         return run_query(con, sql, params)
     finally:

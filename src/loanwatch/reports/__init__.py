@@ -151,16 +151,11 @@ def is_snapshot_date(con, day: dt.date) -> bool:
     return bool(con.execute("SELECT count(*) FROM marts.snapshot_dates WHERE snapshot_date = ?", [day]).fetchall()[0][0])
 
 
-def dpd_sql(date_expr: str, since_expr: str) -> str:
-    """DPD at a date inside a state interval (METRICS §3), as the marts compute it
-    (macros/delinquency.sql): 0 unless overdue; $due_day is the build's convention (due_day())."""
-    return f"CASE WHEN {since_expr} IS NULL THEN 0 ELSE ({date_expr} - {since_expr}) + $due_day END"
-
-
-def due_day(con) -> int:
-    """The DPD convention of the build that made this snapshot (METRICS §3 option)."""
-    row = con.execute("SELECT any_value(dpd_offset) FROM marts.snapshot_dates").fetchall()[0]
-    return int(row[0] or 0)
+def dpd_sql(date_expr: str, counted_from_expr: str) -> str:
+    """DPD at a date inside a state interval: the date minus the interval's dpd_counted_from_date,
+    0 unless overdue. The convention (METRICS §3 option dpd_counts_due_day) is applied once, in
+    that column of marts.fct_loan_states (macros/delinquency.sql)."""
+    return f"coalesce({date_expr} - {counted_from_expr}, 0)"
 
 
 __all__ = [

@@ -17,7 +17,6 @@ from loanwatch.reports import (
     as_of_date,
     data_date,
     dpd_sql,
-    due_day,
     is_snapshot_date,
     ratio6,
     run_query,
@@ -58,7 +57,7 @@ loans_at_dates AS (
     WHERE c.snapshot_date IN (SELECT snapshot_date FROM precomputed)
     UNION ALL
     SELECT c.month, c.snapshot_date, st.loan_id, st.state,
-           {dpd_sql('c.snapshot_date', 'st.overdue_since_date')},
+           {dpd_sql('c.snapshot_date', 'st.dpd_counted_from_date')},
            st.principal_outstanding_amount, st.past_due_amount
     FROM calendar c
     JOIN marts.fct_loan_states st ON st.valid_from <= c.snapshot_date AND c.snapshot_date < st.valid_to
@@ -77,7 +76,7 @@ def overdue_monthly(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None
     as_of = as_of or latest
     if as_of is None:
         raise ValueError("the warehouse has no loans yet: nothing to report")
-    params.update(as_of=as_of, due_day=due_day(con))
+    params.update(as_of=as_of)
     if as_of == latest:
         # The usual case (every figure on the dashboard): every snapshot date was precomputed by
         # the build, and the snapshot rows carry the loan amount.
@@ -122,7 +121,7 @@ def overdue_monthly(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None
 _LOANS_AT = f"""
 at_date AS (
     SELECT st.loan_id, st.state, st.principal_outstanding_amount, st.past_due_amount,
-           {dpd_sql('$as_of', 'st.overdue_since_date')} AS dpd
+           {dpd_sql('$as_of', 'st.dpd_counted_from_date')} AS dpd
     FROM marts.fct_loan_states st
     WHERE st.valid_from <= $as_of AND $as_of < st.valid_to
 ),
@@ -148,7 +147,7 @@ def loans(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None,
           min_amount=None, max_amount=None, f: LoanFilter | None = None) -> Table:
     """One row per loan at the as-of date (METRICS §3)."""
     where, params = _with_amounts(f, min_amount, max_amount).sql("l")
-    params.update(as_of=as_of_date(con, as_of), due_day=due_day(con))
+    params.update(as_of=as_of_date(con, as_of))
     sql = f"""
     WITH {_LOANS_AT}
     SELECT loan_id, client_id, amount, state, dpd, bucket, principal_outstanding, past_due_amount
@@ -179,7 +178,7 @@ def summary(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: Loa
     """Headline figures at the as-of date: loans, active, overdue share, principal, PAR30, NPL."""
     where, params = (f or NO_FILTER).sql("l")
     as_of = as_of_date(con, as_of)
-    params.update(as_of=as_of, due_day=due_day(con))
+    params.update(as_of=as_of)
     loans_issued = f"(SELECT count(*) FROM marts.dim_loans l WHERE NOT l.is_cancelled AND l.issue_date <= $as_of AND {where})"
     sql = f"""
     WITH {_loans_at(con, as_of)},
@@ -209,7 +208,7 @@ def buckets(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: Loa
     (METRICS §5) as rows of the same shape: share = principal / all active principal."""
     where, params = (f or NO_FILTER).sql("l")
     as_of = as_of_date(con, as_of)
-    params.update(as_of=as_of, due_day=due_day(con))
+    params.update(as_of=as_of)
     sql = f"""
     WITH {_loans_at(con, as_of)},
     active AS (SELECT * FROM loans_at AS l WHERE state IN ('current', 'overdue') AND {where}),

@@ -7,7 +7,7 @@ import datetime as dt
 
 import duckdb
 
-from loanwatch.reports import NO_FILTER, LoanFilter, Table, as_of_date, due_day, ratio6, run_query
+from loanwatch.reports import NO_FILTER, LoanFilter, Table, as_of_date, ratio6, run_query
 from loanwatch.reports.delinquency import _LOANS_AT
 
 
@@ -54,7 +54,7 @@ def revenue(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Tabl
 def regions(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: LoanFilter | None = None) -> Table:
     """Per client region at the as-of date: loans, active loans, principal outstanding, overdue share."""
     where, params = (f or NO_FILTER).sql("l")
-    params.update(as_of=as_of_date(con, as_of), due_day=due_day(con))
+    params.update(as_of=as_of_date(con, as_of))
     sql = f"""
     WITH {_LOANS_AT}
     SELECT coalesce(l.region, '(unknown)') AS region,
@@ -85,7 +85,7 @@ def risk(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: LoanFi
     """By risk-score band and by fraud-score band (bands of 0.2): loans, overdue share at the
     as-of date, ever-60+ share of loans, and write-off rate (share of loans written off by then)."""
     where, params = (f or NO_FILTER).sql("l")
-    params.update(as_of=as_of_date(con, as_of), due_day=due_day(con))
+    params.update(as_of=as_of_date(con, as_of))
     sql = f"""
     WITH {_LOANS_AT}, {_EVER},
     issued AS (
@@ -127,7 +127,7 @@ def products(con: duckdb.DuckDBPyConnection, view: str = "terms", as_of: dt.date
         return run_query(con, sql, params)
     if view != "merchants":
         raise ValueError("view: terms or merchants")
-    params.update(as_of=as_of_date(con, as_of), due_day=due_day(con), top=top)
+    params.update(as_of=as_of_date(con, as_of), top=top)
     sql = f"""
     WITH {_LOANS_AT}
     SELECT l.merchant_id, any_value(l.merchant_name) AS merchant_name,
@@ -227,8 +227,8 @@ def weekly(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None) -> Tabl
         defaults = con.execute(
             """SELECT count(DISTINCT loan_id) FROM (
                    SELECT loan_id FROM marts.fct_loan_states
-                   WHERE state = 'overdue' AND overdue_since_date + 91 BETWEEN $first AND $last
-                     AND valid_from <= overdue_since_date + 91 AND overdue_since_date + 91 < valid_to
+                   WHERE state = 'overdue' AND dpd_counted_from_date + 91 BETWEEN $first AND $last
+                     AND valid_from <= dpd_counted_from_date + 91 AND dpd_counted_from_date + 91 < valid_to
                    UNION ALL
                    SELECT loan_id FROM marts.dim_loans WHERE written_off_date BETWEEN $first AND $last)""",
             p).fetchall()[0][0]

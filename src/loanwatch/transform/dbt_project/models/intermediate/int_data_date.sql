@@ -12,6 +12,4 @@ with dates as (
 
 select
     (select max(d) from dates) as data_date,
-    (select min(issue_date) from {{ ref('loans') }} where not is_cancelled) as first_issue_date,
-    -- the DPD convention this build used (METRICS §3 option), for reports that evaluate DPD at other dates
-    {{ 1 if var('dpd_counts_due_day') else 0 }} as dpd_offset
+    (select min(issue_date) from {{ ref('loans') }} where not is_cancelled) as first_issue_date

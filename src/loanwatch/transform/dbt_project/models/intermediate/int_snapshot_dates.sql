@@ -17,8 +17,7 @@ dated as (
             else {{ month_end('months.month_start') }}
         end as snapshot_date,
         {{ month_end('months.month_start') }} > bounds.data_date as is_as_of,
-        bounds.data_date,
-        bounds.dpd_offset
+        bounds.data_date
     from months
     cross join bounds
 )

@@ -39,7 +39,7 @@ at_dates as (
         states.loan_id,
         states.state,
         states.is_active,
-        {{ dpd_at('dates.snapshot_date', 'states.overdue_since_date') }} as dpd,
+        {{ dpd_at('dates.snapshot_date', 'states.dpd_counted_from_date') }} as dpd,
         states.principal_outstanding_amount,
         states.past_due_amount,
         states.cum_paid_amount,

@@ -124,6 +124,8 @@ select
     stated.state,
     stated.state in ('current', 'overdue') as is_active,
     case when stated.state = 'overdue' then stated.first_unpaid_due_date end as overdue_since_date,
+    -- DPD at a day D of the interval is D - dpd_counted_from_date (macros/delinquency.sql)
+    case when stated.state = 'overdue' then {{ dpd_counted_from('stated.first_unpaid_due_date') }} end as dpd_counted_from_date,
     -- amounts (on-book balance: zero unless active)
     {{ money("case when stated.state in ('current', 'overdue') then stated.amount - stated.cum_principal_paid_amount else 0 end") }}
         as principal_outstanding_amount,

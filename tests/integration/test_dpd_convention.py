@@ -1,0 +1,88 @@
+"""One DPD convention, one name (METRICS §3 option `dpd_counts_due_day`): with it on, every output
+that shows a DPD or a bucket agrees (issue: one definition per figure). The convention is applied
+once, in marts.fct_loan_states.dpd_counted_from_date; reports, lookup, the contact plan and the
+weekly summary only subtract."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from loanwatch import reports
+from loanwatch.config import load_settings
+from loanwatch.notify.plan import contact_plan
+from loanwatch.serve import open_snapshot
+from tests.conftest import GOLDEN, build_home, cli
+
+pytestmark = pytest.mark.integration
+
+# 2024-05-31 is a month end (precomputed snapshot rows); 2024-05-15 and 2024-04-11 are not
+# (looked up in the state timeline).
+DATES = ["2024-04-11", "2024-05-15", "2024-05-31"]
+BUCKETS = [("current", 0, 0), ("1-30", 1, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("91-180", 91, 180), ("181+", 181, 10**9)]
+
+
+def bucket_of(dpd: int) -> str:
+    return next(name for name, low, high in BUCKETS if low <= dpd <= high)
+
+
+@pytest.fixture(scope="module")
+def counted(tmp_path_factory):
+    return build_home(tmp_path_factory.mktemp("dpd_on"), GOLDEN, settings_env={"LOANWATCH_WAREHOUSE__DPD_COUNTS_DUE_DAY": "true"})
+
+
+def _loans(home, day):
+    return {r["loan_id"]: r for r in json.loads(cli("report", "loans", "--as-of", day, "-f", "json", home=home).stdout)}
+
+
+@pytest.mark.parametrize("day", DATES)
+def test_report_loans_and_buckets_count_the_due_day(golden, counted, day):
+    off, on = _loans(golden.home, day), _loans(counted.home, day)
+    assert off.keys() == on.keys()
+    overdue = [k for k, r in off.items() if r["state"] == "overdue"]
+    assert overdue, "the fixture has overdue loans at each date"
+    for loan_id, r in on.items():
+        # one day more for every overdue loan, nothing else changes
+        assert r["dpd"] == off[loan_id]["dpd"] + (1 if loan_id in overdue else 0), loan_id
+        assert (r["state"], r["principal_outstanding"], r["past_due_amount"]) == (
+            off[loan_id]["state"], off[loan_id]["principal_outstanding"], off[loan_id]["past_due_amount"])
+        if r["state"] in ("current", "overdue"):
+            assert r["bucket"] == bucket_of(r["dpd"]), loan_id
+    # the bucket table counts the same loans the loan table puts in each bucket
+    table = json.loads(cli("report", "buckets", "--as-of", day, "-f", "json", home=counted.home).stdout)
+    by_bucket = {row["bucket"]: row["loans"] for row in table if row["bucket"] in dict((b, 0) for b, _, _ in BUCKETS)}
+    expected = {b: sum(1 for r in on.values() if r["bucket"] == b) for b, _, _ in BUCKETS}
+    assert {b: by_bucket.get(b, 0) for b in expected} == expected
+
+
+def test_lookup_history_and_risk_read_the_same_dpd(counted):
+    on = _loans(counted.home, "2024-05-31")
+    con = open_snapshot(counted)
+    try:
+        for loan_id, r in on.items():
+            history = reports.loan_detail(con, loan_id)["dpd history"].as_dicts()
+            at = [h for h in history if str(h["snapshot_date"]) == "2024-05-31"]
+            if at:
+                assert (at[0]["dpd"], at[0]["bucket"]) == (r["dpd"], r["bucket"]), loan_id
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("day", DATES)
+def test_the_contact_plan_uses_the_same_dpd(counted, day):
+    on = _loans(counted.home, day)
+    settings = load_settings(counted.home, environ={"LOANWATCH_NOTIFY__HOLDOUT_SHARE": "0",
+                                                    "LOANWATCH_NOTIFY__OVERDUE_DAYS": ",".join(str(n) for n in range(1, 200))})
+    con = open_snapshot(counted)
+    try:
+        rows = contact_plan(con, settings, dt.date.fromisoformat(day), show_all=True).as_dicts()
+    finally:
+        con.close()
+    rules = [r for r in rows if r["rule"].startswith("overdue_")]
+    assert rules, "with every day a reminder day, each overdue client gets one"
+    for r in rules:
+        n = int(r["rule"].split("_")[1])
+        # the rule's day count is the DPD of one of the client's loans in report loans
+        assert n in {on[k]["dpd"] for k in r["loans"].split()}, r
