@@ -56,16 +56,18 @@ class _Guarded(TyperGroup):
             raise typer.Exit(code) from None
 
 
+# Help texts are plain text: rich markup would read "[notify] call_capacity" as a style tag and drop it.
 app = typer.Typer(
     cls=_Guarded,
+    rich_markup_mode=None,
     help="loanwatch: lending analytics on DuckDB + dbt. Ingest contract files, build the warehouse, report.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-report_app = typer.Typer(help="Figures from the serving snapshot (METRICS.md).", no_args_is_help=True)
+report_app = typer.Typer(help="Figures from the serving snapshot (METRICS.md).", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(report_app, name="report")
-notify_app = typer.Typer(help="Client notifications: the contact plan.", no_args_is_help=True)
+notify_app = typer.Typer(help="Client notifications: the contact plan.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(notify_app, name="notify")
 
 # Exit codes (documented in the README): 0 ok, 1 error, 2 usage, 3 loaded with quarantined rows.

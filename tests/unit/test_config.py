@@ -37,3 +37,12 @@ def test_home_resolution(tmp_path, monkeypatch):
     assert load_settings(None, environ={}).home == tmp_path / "loanwatch_home"
     assert load_settings(None, environ={"LOANWATCH_HOME": str(tmp_path / "x")}).home == tmp_path / "x"
     assert load_settings(tmp_path / "y", environ={"LOANWATCH_HOME": str(tmp_path / "x")}).home == tmp_path / "y"
+
+
+def test_help_texts_keep_words_in_brackets():
+    """Help is plain text: a setting's name such as [notify] call_capacity is not read as markup
+    and dropped (it printed "(default  call_capacity)")."""
+    from tests.conftest import cli
+
+    assert "(default [dashboard] port, 8501)" in " ".join(cli("dashboard", "--help").stdout.split())
+    assert "(default [notify] call_capacity)" in " ".join(cli("notify", "plan", "--help").stdout.split())
