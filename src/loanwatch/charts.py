@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from loanwatch import geo
 from loanwatch.reports import Table
 
-COUNTRIES = Path(__file__).with_name("countries.geojson")
+COUNTRIES = Path(__file__).parent / "dashboard" / "countries.geojson"  # shipped with the dashboard
 # Offline figures: never let plotly.js reach for a CDN (fonts, topojson, mathjax).
 CONFIG = {"displaylogo": False, "responsive": True}
 
