@@ -86,3 +86,20 @@ def test_the_contact_plan_uses_the_same_dpd(counted, day):
         n = int(r["rule"].split("_")[1])
         # the rule's day count is the DPD of one of the client's loans in report loans
         assert n in {on[k]["dpd"] for k in r["loans"].split()}, r
+
+
+def test_the_weekly_new_defaults_pass_90_days_one_day_earlier(golden, counted):
+    """L04 is overdue since 2024-04-10 (its instalment of that day is never paid). DPD passes 90
+    (reaches 91) on 04-10 + 91 = 07-10 by default, and a day earlier, 07-09, when the due day
+    counts: the week to 07-09 has one new default more with the option on, and the week to 07-10
+    (both days inside it) the same count. The dates are projections (data date 2024-06-30)."""
+    def new_defaults(settings, day):
+        con = open_snapshot(settings)
+        try:
+            rows = {r[0]: r[1] for r in reports.weekly(con, dt.date.fromisoformat(day)).rows}
+        finally:
+            con.close()
+        return rows["new_defaults"]
+
+    assert new_defaults(counted, "2024-07-09") == new_defaults(golden, "2024-07-09") + 1
+    assert new_defaults(counted, "2024-07-10") == new_defaults(golden, "2024-07-10")
