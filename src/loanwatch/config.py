@@ -221,9 +221,8 @@ def load_settings(home: str | os.PathLike | None = None, environ: dict[str, str]
         like = values.get(section, {}).get(key, "")
         try:
             values.setdefault(section, {})[key] = _coerce(raw, like)
-        except ValueError:
-            shown = "" if (section, key) in SECRETS else f"={raw!r}"
-            raise ConfigError(f"{name}{shown} is not {_kind(like)} (the default is {like!r}); "
+        except ValueError:  # (secrets are text: they never fail here, so their values are never shown)
+            raise ConfigError(f"{name}={raw!r} is not {_kind(like)} (the default is {like!r}); "
                               "correct it or unset it") from None
 
     return Settings(home=home_path, values=values, config_file=config_file)
