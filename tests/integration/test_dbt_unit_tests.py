@@ -1,4 +1,4 @@
-"""dbt unit tests (given/expect rows in models/*/_*.yml) on the schedule, allocation and paid-on SQL."""
+"""dbt unit tests (given/expect rows in models/*/_*.yml) on the schedule, allocation, paid-on, state and DPD SQL."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ def test_dbt_unit_tests_pass(golden):
     assert {"schedule_annuity_interest_free_bullet_and_explicit",
             "allocation_interest_first_in_payment_order_with_credit",
             "paid_on_is_the_payment_that_reaches_cumulative_due",
-            "incremental_paid_on_rewrites_only_the_instalments_new_payments_reach"} <= names
+            "incremental_paid_on_rewrites_only_the_instalments_new_payments_reach",
+            "states_current_overdue_closed_written_off", "dpd_counts_the_due_day_when_the_option_is_on",
+            "snapshots_dpd_bucket_and_exits"} <= names
     failed = [(r.name, r.message) for r in units if r.status != "pass"]
     assert not failed, failed
     assert run.success

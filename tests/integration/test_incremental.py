@@ -22,6 +22,8 @@ from tests.conftest import GOLDEN, OVER_SCHEDULED, PAYMENT, build_home, golden_b
 MARTS = {
     "marts.fct_loan_states": "loan_id, valid_from",
     "marts.fct_loan_snapshots": "snapshot_date, loan_id",
+    "marts.fct_loan_transitions": "snapshot_date, loan_id",
+    "marts.fct_loan_milestones": "loan_id",
     "marts.dim_loans": "loan_id",
     "marts.snapshot_dates": "month",
     "core.loan_versions": "loan_id, valid_from",
@@ -50,7 +52,7 @@ def _attach_published(con, path):
 def _checked_snapshot_keys(settings):
     """The (snapshot_date, loan_id) keys the last build's key check of fct_loan_snapshots looked at,
     evaluated as the check saw meta.builds (with that build still running)."""
-    compiled = settings.home / ".dbt" / "target" / "compiled" / "loanwatch" / "models" / "marts" / "_marts.yml"
+    compiled = settings.home / ".dbt" / "target" / "compiled" / "loanwatch" / "models" / "marts" / "fct_loan_snapshots.yml"
     [check] = compiled.glob("unique_combination_fct_loan_snapshots*.sql")
     query = check.read_text().replace("having count(*) > 1", "")
     assert "int_loans_changed" in query  # the incremental form

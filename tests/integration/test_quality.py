@@ -19,7 +19,7 @@ def test_failing_error_check_keeps_the_previous_snapshot(tmp_path):
     before = cli("report", "overdue-monthly", "-f", "csv", home=home).stdout
     compiled = home / ".dbt" / "target" / "compiled" / "loanwatch"
     check_sql = compiled / "tests" / "check_principal_outstanding_within_amount.sql"
-    [unique_sql] = (compiled / "models" / "marts" / "_marts.yml").glob("unique_combination_fct_loan_states*.sql")
+    [unique_sql] = (compiled / "models" / "marts" / "fct_loan_states.yml").glob("unique_combination_fct_loan_states*.sql")
     # the first build is a full one: its checks look at every loan
     assert "int_loans_changed" not in check_sql.read_text() + unique_sql.read_text()
     snapshot = home / "serving.duckdb"
@@ -73,7 +73,7 @@ def test_a_call_id_loaded_again_fails_its_check_on_an_incremental_build(tmp_path
     result = cli("build", home=home)
     assert result.exit_code == 1
     assert "check unique_calls_call_id failed" in result.stderr
-    [unique_sql] = (home / ".dbt" / "target" / "compiled" / "loanwatch" / "models" / "core" / "_core.yml").glob(
+    [unique_sql] = (home / ".dbt" / "target" / "compiled" / "loanwatch" / "models" / "core" / "calls.yml").glob(
         "unique_calls_call_id*.sql")
     assert "batch_id >" in unique_sql.read_text()  # incremental: only the keys of new batches
     got = {r["check"]: r for r in json.loads(cli("check", "-f", "json", home=home).stdout)}

@@ -118,7 +118,7 @@ def overdue_monthly(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None
 
 # Every loan at one date (METRICS §3): the state interval containing the date, with the DPD
 # rule of the marts and the bucket bounds of marts.dpd_buckets.
-_LOANS_AT = f"""
+LOANS_AT = f"""
 at_date AS (
     SELECT st.loan_id, st.state, st.principal_outstanding_amount, st.past_due_amount,
            {dpd_sql('$as_of', 'st.dpd_counted_from_date')} AS dpd
@@ -149,7 +149,7 @@ def loans(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None,
     where, params = _with_amounts(f, min_amount, max_amount).sql("l")
     params.update(as_of=as_of_date(con, as_of))
     sql = f"""
-    WITH {_LOANS_AT}
+    WITH {LOANS_AT}
     SELECT loan_id, client_id, amount, state, dpd, bucket, principal_outstanding, past_due_amount
     FROM loans_at AS l WHERE {where}
     ORDER BY loan_id
@@ -162,7 +162,7 @@ def _loans_at(con, as_of: dt.date) -> str:
     active loans, and loans that left the book since the previous snapshot, at month ends and the
     data date), else the state timeline. Figures over active loans are the same either way."""
     if not is_snapshot_date(con, as_of):
-        return _LOANS_AT
+        return LOANS_AT
     return """
 loans_at AS (
     SELECT l.*, s.state, s.dpd, s.bucket,
@@ -235,54 +235,37 @@ def buckets(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: Loa
     return run_query(con, sql, params)
 
 
-# Month-end transitions (METRICS §5): each loan active at S(m-1) with where it is at S(m): its
-# bucket, or closed / written_off (fct_loan_snapshots keeps the snapshot at which a loan left).
-_TRANSITIONS = """
-dates AS (
-    SELECT month, snapshot_date, lag(snapshot_date) OVER (ORDER BY month_start) AS previous_date
-    FROM marts.snapshot_dates
-),
-transitions AS (
-    SELECT d.month, p.loan_id, p.bucket AS from_bucket, fb.sort_order AS from_order,
-           CASE WHEN c.is_active THEN c.bucket ELSE c.state END AS to_bucket,
-           p.principal_outstanding_amount AS principal_before,
-           c.principal_outstanding_amount AS principal_after
-    FROM dates d
-    JOIN marts.fct_loan_snapshots p ON p.snapshot_date = d.previous_date AND p.is_active
-    JOIN marts.fct_loan_snapshots c ON c.snapshot_date = d.snapshot_date AND c.loan_id = p.loan_id
-    JOIN marts.dpd_buckets fb ON fb.bucket = p.bucket
-    JOIN marts.dim_loans l ON l.loan_id = p.loan_id
-    WHERE {where}
-)
-"""
-
-
 def roll_rates(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Table:
-    """The bucket-to-bucket transition matrix per month, long form (METRICS §5).
+    """The bucket-to-bucket transition matrix per month, long form (METRICS §5), from the loan
+    transitions of marts.fct_loan_transitions.
 
     rate(i -> j) = principal at S(m) of loans now in j that were in i at S(m-1) / principal at
-    S(m-1) of bucket i. A loan that closed or was written off has no principal at S(m): for the
-    closed and written_off columns the numerator is its principal at S(m-1), the share of bucket i
-    that left the book that way. The cure rate per month follows as from_bucket 'overdue',
-    to_bucket 'cured': overdue loans now current (their principal at S(m)) or closed (at S(m-1)).
+    S(m-1) of bucket i. For loans that closed or were written off the numerator is their principal
+    at S(m-1) (the mart's rolled_principal_amount). The cure rate per month follows as from_bucket
+    'overdue', to_bucket 'cured': the mart's cures over the principal of every loan past due at S(m-1).
     """
     where, params = (f or NO_FILTER).sql("l")
     sql = f"""
-    WITH {_TRANSITIONS.format(where=where)},
+    WITH transitions AS (
+        SELECT t.*, fb.sort_order AS from_order
+        FROM marts.fct_loan_transitions t
+        JOIN marts.dpd_buckets fb ON fb.bucket = t.from_bucket
+        JOIN marts.dim_loans l ON l.loan_id = t.loan_id
+        WHERE {where}
+    ),
     bucket_totals AS (
-        SELECT month, from_bucket, sum(principal_before) AS principal_from FROM transitions GROUP BY 1, 2
+        SELECT month, from_bucket, sum(principal_before_amount) AS principal_from FROM transitions GROUP BY 1, 2
     ),
     cells AS (
         SELECT month, from_bucket, any_value(from_order) AS from_order, to_bucket, count(*) AS loans,
-               sum(CASE WHEN to_bucket IN ('closed', 'written_off') THEN principal_before ELSE principal_after END) AS principal
+               sum(rolled_principal_amount) AS principal
         FROM transitions GROUP BY month, from_bucket, to_bucket
     ),
     cure AS (
         SELECT month, 'overdue' AS from_bucket, 99 AS from_order, 'cured' AS to_bucket,
-               count(*) FILTER (WHERE to_bucket IN ('current', 'closed')) AS loans,
-               coalesce(sum(CASE WHEN to_bucket = 'current' THEN principal_after
-                                 WHEN to_bucket = 'closed' THEN principal_before END), 0) AS principal,
-               sum(principal_before) AS principal_from
+               count(*) FILTER (WHERE is_cure) AS loans,
+               coalesce(sum(rolled_principal_amount) FILTER (WHERE is_cure), 0) AS principal,
+               sum(principal_before_amount) AS principal_from
         FROM transitions WHERE from_bucket <> 'current' GROUP BY month
     ),
     all_rows AS (
@@ -302,42 +285,42 @@ def roll_rates(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> T
     return run_query(con, sql, params)
 
 
+def cure_rates(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Table:
+    """The cure rate per month (METRICS §5): the 'overdue -> cured' rows of roll_rates."""
+    rolls = roll_rates(con, f=f).as_dicts()
+    return Table(["month", "loans_cured", "principal_cured", "principal_overdue_before", "cure_rate"],
+                 [(r["month"], r["loans"], r["principal"], r["principal_from"], r["rate"])
+                  for r in rolls if r["from_bucket"] == "overdue"])
+
+
 def vintages(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Table:
     """Ever-30+/60+/90+ by issue-month cohort and months on book (METRICS §5): the share of the
-    cohort's amount whose loans reached DPD > X at any month-end snapshot S(v + j), j <= k."""
+    cohort's amount whose loans reached DPD > X at a snapshot within k months on book
+    (marts.fct_loan_milestones' months_to_dpdX <= k)."""
     where, params = (f or NO_FILTER).sql("l")
     sql = f"""
     WITH cohort AS (
-        SELECT l.loan_id, l.amount, date_trunc('month', l.issue_date) AS cohort_month
-        FROM marts.dim_loans l WHERE NOT l.is_cancelled AND {where}
+        SELECT l.loan_id, l.amount, m.cohort, m.months_to_dpd30, m.months_to_dpd60, m.months_to_dpd90
+        FROM marts.dim_loans l JOIN marts.fct_loan_milestones m USING (loan_id)
+        WHERE {where}
     ),
-    reached AS (
-        SELECT s.loan_id,
-               min(date_diff('month', c.cohort_month, date_trunc('month', s.snapshot_date))) FILTER (WHERE s.dpd > 30) AS k30,
-               min(date_diff('month', c.cohort_month, date_trunc('month', s.snapshot_date))) FILTER (WHERE s.dpd > 60) AS k60,
-               min(date_diff('month', c.cohort_month, date_trunc('month', s.snapshot_date))) FILTER (WHERE s.dpd > 90) AS k90
-        FROM marts.fct_loan_snapshots s JOIN cohort c USING (loan_id)
-        WHERE s.is_active
-        GROUP BY s.loan_id
-    ),
-    last_month AS (SELECT max(month_start) AS m FROM marts.snapshot_dates),
+    last_month AS (SELECT max(month) AS m FROM marts.snapshot_dates),
     grid AS (
-        SELECT c.cohort_month, k.k
-        FROM (SELECT DISTINCT cohort_month FROM cohort) c, last_month,
-             generate_series(0, date_diff('month', c.cohort_month, last_month.m)) AS k(k)
+        SELECT c.cohort, k.k
+        FROM (SELECT DISTINCT cohort FROM cohort) c, last_month,
+             generate_series(0, date_diff('month', strptime(c.cohort, '%Y-%m'), strptime(last_month.m, '%Y-%m'))) AS k(k)
     ),
-    sizes AS (SELECT cohort_month, count(*) AS loans, sum(amount) AS amount FROM cohort GROUP BY 1)
-    SELECT strftime(g.cohort_month, '%Y-%m') AS cohort, g.k AS months_on_book, s.loans,
+    sizes AS (SELECT cohort, count(*) AS loans, sum(amount) AS amount FROM cohort GROUP BY 1)
+    SELECT g.cohort, g.k AS months_on_book, s.loans,
            CAST(s.amount AS DECIMAL(38,2)) AS amount,
-           {ratio6('round(coalesce(sum(c.amount) FILTER (WHERE r.k30 <= g.k), 0) * 100)', 'round(s.amount * 100)')} AS ever30_share,
-           {ratio6('round(coalesce(sum(c.amount) FILTER (WHERE r.k60 <= g.k), 0) * 100)', 'round(s.amount * 100)')} AS ever60_share,
-           {ratio6('round(coalesce(sum(c.amount) FILTER (WHERE r.k90 <= g.k), 0) * 100)', 'round(s.amount * 100)')} AS ever90_share
+           {ratio6('round(coalesce(sum(c.amount) FILTER (WHERE c.months_to_dpd30 <= g.k), 0) * 100)', 'round(s.amount * 100)')} AS ever30_share,
+           {ratio6('round(coalesce(sum(c.amount) FILTER (WHERE c.months_to_dpd60 <= g.k), 0) * 100)', 'round(s.amount * 100)')} AS ever60_share,
+           {ratio6('round(coalesce(sum(c.amount) FILTER (WHERE c.months_to_dpd90 <= g.k), 0) * 100)', 'round(s.amount * 100)')} AS ever90_share
     FROM grid g
-    JOIN sizes s USING (cohort_month)
-    JOIN cohort c USING (cohort_month)
-    LEFT JOIN reached r USING (loan_id)
-    GROUP BY g.cohort_month, g.k, s.loans, s.amount
-    ORDER BY g.cohort_month, g.k
+    JOIN sizes s USING (cohort)
+    JOIN cohort c USING (cohort)
+    GROUP BY g.cohort, g.k, s.loans, s.amount
+    ORDER BY g.cohort, g.k
     """
     return run_query(con, sql, params)
 

@@ -8,7 +8,7 @@ import datetime as dt
 import duckdb
 
 from loanwatch.reports import NO_FILTER, LoanFilter, Table, as_of_date, ratio6, run_query
-from loanwatch.reports.delinquency import _LOANS_AT
+from loanwatch.reports.delinquency import LOANS_AT
 
 
 def disbursed(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Table:
@@ -56,7 +56,7 @@ def regions(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: Loa
     where, params = (f or NO_FILTER).sql("l")
     params.update(as_of=as_of_date(con, as_of))
     sql = f"""
-    WITH {_LOANS_AT}
+    WITH {LOANS_AT}
     SELECT coalesce(l.region, '(unknown)') AS region,
            count(*) FILTER (WHERE state NOT IN ('cancelled', 'not_issued')) AS loans,
            count(*) FILTER (WHERE state IN ('current', 'overdue')) AS active,
@@ -73,24 +73,16 @@ def regions(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: Loa
     return run_query(con, sql, params)
 
 
-# ever-60+: the loan was more than 60 days past due at some month-end snapshot (or the as-of).
-_EVER = """
-ever AS (
-    SELECT loan_id, max(dpd) AS max_dpd FROM marts.fct_loan_snapshots WHERE is_active GROUP BY loan_id
-)
-"""
-
-
 def risk(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: LoanFilter | None = None) -> Table:
     """By risk-score band and by fraud-score band (bands of 0.2): loans, overdue share at the
     as-of date, ever-60+ share of loans, and write-off rate (share of loans written off by then)."""
     where, params = (f or NO_FILTER).sql("l")
     params.update(as_of=as_of_date(con, as_of))
     sql = f"""
-    WITH {_LOANS_AT}, {_EVER},
+    WITH {LOANS_AT},
     issued AS (
-        SELECT l.*, coalesce(e.max_dpd, 0) AS max_dpd
-        FROM loans_at AS l LEFT JOIN ever e USING (loan_id)
+        SELECT l.*, m.first_dpd60_date IS NOT NULL AS was_dpd60
+        FROM loans_at AS l LEFT JOIN marts.fct_loan_milestones m USING (loan_id)
         WHERE l.state NOT IN ('cancelled', 'not_issued') AND {where}
     ),
     banded AS (
@@ -103,7 +95,7 @@ def risk(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: LoanFi
                 ELSE format('{{:.1f}}-{{:.1f}}', least(floor(value * 5), 4) / 5, least(floor(value * 5), 4) / 5 + 0.2) END AS band,
            count(*) AS loans,
            {ratio6("count(*) FILTER (WHERE state = 'overdue')", "count(*) FILTER (WHERE state IN ('current', 'overdue'))")} AS overdue_share,
-           {ratio6("count(*) FILTER (WHERE max_dpd > 60)", "count(*)")} AS ever60_share,
+           {ratio6("count(*) FILTER (WHERE was_dpd60)", "count(*)")} AS ever60_share,
            {ratio6("count(*) FILTER (WHERE state = 'written_off')", "count(*)")} AS write_off_rate
     FROM banded GROUP BY 1, 2 ORDER BY 1 DESC, 2
     """
@@ -129,7 +121,7 @@ def products(con: duckdb.DuckDBPyConnection, view: str = "terms", as_of: dt.date
         raise ValueError("view: terms or merchants")
     params.update(as_of=as_of_date(con, as_of), top=top)
     sql = f"""
-    WITH {_LOANS_AT}
+    WITH {LOANS_AT}
     SELECT l.merchant_id, any_value(l.merchant_name) AS merchant_name,
            count(*) AS loans, CAST(sum(l.amount) AS DECIMAL(38,2)) AS amount,
            count(*) FILTER (WHERE state IN ('current', 'overdue')) AS active,
@@ -190,12 +182,12 @@ def clients(con: duckdb.DuckDBPyConnection, view: str = "repeat", f: LoanFilter 
         """
     elif view == "rates":
         sql = f"""
-        WITH sel AS ({selected}), {_EVER}
+        WITH sel AS ({selected})
         SELECT format('{{:.0f}}-{{:.0f}}%', floor(s.interest_rate * 10) * 10, floor(s.interest_rate * 10) * 10 + 10) AS interest_rate_band,
                count(*) AS loans,
-               count(*) FILTER (WHERE s.written_off_date IS NOT NULL OR coalesce(e.max_dpd, 0) > 90) AS defaulted,
-               {ratio6("count(*) FILTER (WHERE s.written_off_date IS NOT NULL OR coalesce(e.max_dpd, 0) > 90)", "count(*)")} AS default_rate
-        FROM sel s LEFT JOIN ever e USING (loan_id)
+               count(*) FILTER (WHERE m.is_defaulted) AS defaulted,
+               {ratio6("count(*) FILTER (WHERE m.is_defaulted)", "count(*)")} AS default_rate
+        FROM sel s JOIN marts.fct_loan_milestones m USING (loan_id)
         GROUP BY floor(s.interest_rate * 10) ORDER BY floor(s.interest_rate * 10)
         """
     else:

@@ -117,3 +117,8 @@ set memory_limit = '{{ limit }}';
 -- operations stream and spill
 set preserve_insertion_order = false
 {%- endmacro %}
+
+{# A date's month as a number (year * 12 + month): the months between two dates' months are a subtraction. #}
+{% macro month_number(date_expr) -%}
+(cast(extract(year from {{ date_expr }}) as integer) * 12 + cast(extract(month from {{ date_expr }}) as integer))
+{%- endmacro %}
