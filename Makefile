@@ -30,10 +30,13 @@ test-fast: install ## the unit tier only (no dbt build, no browser, no server): 
 lint: install ## ruff over the code and the tests (configured in pyproject.toml)
 	$(BIN)/ruff check src tests benchmarks
 
+docs: install ## rewrite the generated parts of the docs (the report table of docs/reports.md, from the report registry)
+	$(BIN)/python -m loanwatch.reports.registry docs/reports.md
+
 bench: install ## run the benchmarks (scales S and M by default; BENCH_SCALES="S M L") and write docs/benchmarks.md
 	$(BIN)/python benchmarks/run.py $(if $(BENCH_SCALES),--scales "$(BENCH_SCALES)",)
 
 clean: ## remove the virtualenv and local warehouses
 	rm -rf $(VENV) loanwatch_home .pytest_cache test-artifacts
 
-.PHONY: help install demo test test-fast lint bench clean
+.PHONY: help install demo test test-fast lint docs bench clean

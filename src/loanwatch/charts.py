@@ -18,34 +18,25 @@ import plotly.graph_objects as go
 
 from loanwatch import geo
 from loanwatch.reports import Table
+from loanwatch.reports.registry import Chart, Report
 
 COUNTRIES = Path(__file__).parent / "dashboard" / "countries.geojson"  # shipped with the dashboard
 # Offline figures: never let plotly.js reach for a CDN (fonts, topojson, mathjax).
 CONFIG = {"displaylogo": False, "responsive": True}
 
 
-def _num(v: Any) -> Any:
+def num(v: Any) -> Any:
+    """A value as Plotly and Streamlit take it: decimals become floats."""
     return float(v) if isinstance(v, Decimal) else v
 
 
 def col(table: Table, name: str) -> list[Any]:
     i = table.columns.index(name)
-    return [_num(r[i]) for r in table.rows]
+    return [num(r[i]) for r in table.rows]
 
 
 def text(values: list[Any]) -> list[str]:
     return [html.escape(str(v)) if v is not None else "" for v in values]
-
-
-def bucket_rows(buckets: Table) -> Table:
-    """The DPD-bucket rows of reports.buckets, without its PAR and NPL rows."""
-    return Table(buckets.columns, [r for r in buckets.rows if not str(r[0]).startswith(("PAR", "NPL"))])
-
-
-def cure_rates(rolls: Table) -> Table:
-    """The cure rate per month: the 'overdue -> cured' rows of reports.roll_rates."""
-    rows = rolls.as_dicts()
-    return Table(["month", "cure_rate"], [(r["month"], r["rate"]) for r in rows if r["from_bucket"] == "overdue"])
 
 
 def _layout(fig: go.Figure, title: str, yaxis: str | None = None, percent: bool = False) -> go.Figure:
@@ -68,15 +59,49 @@ def overdue_share(table: Table) -> go.Figure:
 
 
 def bars(table: Table, x: str, y: str, title: str, name: str | None = None, percent: bool = False) -> go.Figure:
-    fig = go.Figure(go.Bar(x=text(col(table, x)), y=col(table, y), name=name or y))
+    fig = go.Figure(go.Bar(x=text(col(table, x)), y=col(table, y), name=html.escape(name or y)))
     return _layout(fig, title, percent=percent)
 
 
-def lines(table: Table, x: str, ys: list[str], title: str, percent: bool = False) -> go.Figure:
+def lines(table: Table, x: str, ys: list[str], title: str, percent: bool = False,
+          names: list[str] | None = None) -> go.Figure:
     fig = go.Figure()
-    for y in ys:
-        fig.add_scatter(x=col(table, x), y=col(table, y), name=y, mode="lines+markers")
+    for y, name in zip(ys, names or ys):
+        fig.add_scatter(x=text(col(table, x)), y=col(table, y), name=html.escape(name), mode="lines+markers")
     return _layout(fig, title, percent=percent)
+
+
+def figure(report: Report, chart: Chart, table: Table, choice: str | None = None) -> go.Figure:
+    """The figure of one of a registry report's charts. choice: the month of a roll-rate heat map,
+    or the measure of the vintage curves (default: the latest month, the first measure)."""
+    rows = table.as_dicts()
+    if chart.rows is not None:
+        rows = [r for r in rows if chart.rows(r)]
+    if chart.sort is not None:
+        rows.sort(key=lambda r: (r[chart.sort] is None, -(num(r[chart.sort]) or 0)))
+    x = chart.x
+    if isinstance(x, tuple):  # a label made of several columns: "product / term"
+        rows = [{**r, "label": " / ".join(str(r[c]) for c in x)} for r in rows]
+        x = "label"
+    columns = list(rows[0]) if rows else [*table.columns, "label"]
+    picked = Table(columns, [tuple(r.get(c) for c in columns) for r in rows])
+    percent = bool(chart.y) and all(report.column(y).kind == "share" for y in chart.y)
+    if chart.kind == "bars":
+        return bars(picked, x, chart.y[0], chart.title, name=report.column(chart.y[0]).title, percent=percent)
+    if chart.kind == "lines":
+        return lines(picked, x, list(chart.y), chart.title, percent=percent,
+                     names=[report.column(y).title for y in chart.y])
+    if chart.kind == "overdue_share":
+        return overdue_share(picked)
+    if chart.kind == "roll_heatmap":
+        months = sorted({r["month"] for r in rows})
+        return roll_heatmap(picked, choice or (months[-1] if months else ""))
+    if chart.kind == "vintage_curves":
+        measure = choice or chart.y[0]
+        return vintage_curves(picked, measure, report.column(measure).title)
+    if chart.kind == "region_map":
+        return region_map(picked)
+    raise ValueError(f"chart {chart.key}: unknown kind {chart.kind!r}")
 
 
 def roll_heatmap(table: Table, month: str) -> go.Figure:
@@ -84,7 +109,7 @@ def roll_heatmap(table: Table, month: str) -> go.Figure:
     order = ["current", "1-30", "31-60", "61-90", "91-180", "181+", "closed", "written_off"]
     froms = [b for b in order if any(r["from_bucket"] == b for r in rows)]
     tos = [b for b in order if any(r["to_bucket"] == b for r in rows)]
-    z = [[next((_num(r["rate"]) for r in rows if r["from_bucket"] == f and r["to_bucket"] == t), 0) for t in tos] for f in froms]
+    z = [[next((num(r["rate"]) for r in rows if r["from_bucket"] == f and r["to_bucket"] == t), 0) for t in tos] for f in froms]
     fig = go.Figure(go.Heatmap(z=z, x=tos, y=froms, colorscale="Reds", zmin=0, zmax=1,
                                text=[[f"{v:.1%}" for v in row] for row in z], texttemplate="%{text}"))
     fig.update_yaxes(autorange="reversed", title="bucket at the previous month end")
@@ -92,14 +117,14 @@ def roll_heatmap(table: Table, month: str) -> go.Figure:
     return _layout(fig, f"Roll rates, {month}")
 
 
-def vintage_curves(table: Table, measure: str = "ever30_share") -> go.Figure:
+def vintage_curves(table: Table, measure: str = "ever30_share", title: str | None = None) -> go.Figure:
     fig = go.Figure()
     for cohort in sorted({r["cohort"] for r in table.as_dicts()}):
         rows = [r for r in table.as_dicts() if r["cohort"] == cohort]
-        fig.add_scatter(x=[r["months_on_book"] for r in rows], y=[_num(r[measure]) for r in rows],
+        fig.add_scatter(x=[r["months_on_book"] for r in rows], y=[num(r[measure]) for r in rows],
                         name=cohort, mode="lines")
     fig.update_xaxes(title="months on book")
-    return _layout(fig, f"Vintages: {measure.replace('_share', '+').replace('ever', 'ever-')}", percent=True)
+    return _layout(fig, f"Vintages: {title or measure}", percent=True)
 
 
 def region_map(table: Table) -> go.Figure:
@@ -121,16 +146,16 @@ def region_map(table: Table) -> go.Figure:
         spot = geo.locate(r["region"])
         (placed if spot else missing).append((r, spot))
     if placed:
-        principal = [_num(r["principal_outstanding"]) or 0 for r, _ in placed]
+        principal = [num(r["principal_outstanding"]) or 0 for r, _ in placed]
         biggest = max(principal) or 1
         fig.add_scatter(
             x=[s[2] for _, s in placed], y=[s[1] for _, s in placed], mode="markers",
             marker=dict(size=[8 + 40 * (p / biggest) ** 0.5 for p in principal],
-                        color=[_num(r["overdue_share"]) or 0 for r, _ in placed], colorscale="RdYlGn_r",
-                        cmin=0, cmax=max(0.3, max((_num(r["overdue_share"]) or 0) for r, _ in placed)),
+                        color=[num(r["overdue_share"]) or 0 for r, _ in placed], colorscale="RdYlGn_r",
+                        cmin=0, cmax=max(0.3, max((num(r["overdue_share"]) or 0) for r, _ in placed)),
                         colorbar=dict(title="overdue share", tickformat=".0%"), line=dict(width=1, color="#333")),
-            text=[f"{html.escape(str(r['region']))}<br>outstanding {_num(r['principal_outstanding']):,.2f}"
-                  f"<br>overdue share {(_num(r['overdue_share']) or 0):.1%}" for r, _ in placed],
+            text=[f"{html.escape(str(r['region']))}<br>outstanding {num(r['principal_outstanding']):,.2f}"
+                  f"<br>overdue share {(num(r['overdue_share']) or 0):.1%}" for r, _ in placed],
             hoverinfo="text", showlegend=False,
         )
     fig.update_xaxes(visible=False)

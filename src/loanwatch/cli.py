@@ -291,104 +291,64 @@ def _warn_projection(ctx: typer.Context, con, as_of: Optional[dt.date], option: 
         err.print(f"[yellow]warning:[/yellow] {shown(message)}")
 
 
-def _report(ctx: typer.Context, name: str, fmt: Format, title: str, **kwargs) -> None:
-    """Run reports.<name> on the serving snapshot and render it."""
-    from loanwatch import reports
-
+def _report(ctx: typer.Context, entry, fmt: Format, as_of: Optional[dt.date], f) -> None:
+    """Run one registry report on the serving snapshot and render it."""
     con = _open_snapshot(ctx)
     try:
-        _warn_unmatched(con, kwargs["f"])
-        _warn_projection(ctx, con, kwargs.get("as_of"))
-        render(getattr(reports, name)(con, **kwargs), fmt, title=title)
+        _warn_unmatched(con, f)
+        if entry.as_of:
+            _warn_projection(ctx, con, as_of)
+        render(entry.run(con, f=f, as_of=as_of), fmt, title=entry.title)
     except ValueError as exc:
         _fail(str(exc), EXIT_USAGE)
     finally:
         con.close()
 
 
-@report_app.command("overdue-monthly")
-@loan_filters
-def report_overdue_monthly(ctx: typer.Context, f, as_of: Optional[dt.datetime] = AsOfOption, fmt: Format = FormatOption) -> None:
-    """Overdue share by month (METRICS §4), count and amount versions."""
-    _report(ctx, "overdue_monthly", fmt, "Overdue share by month", as_of=_date(as_of), f=f)
+def _add_report_command(name: str) -> None:
+    """`loanwatch report NAME`, built from the registry's entries of that name: the loan filters,
+    --as-of when a view takes it, --view when the name has several entries, --format."""
+    from loanwatch.reports import registry
+
+    entries = registry.by_name(name)
+    views = [e.view for e in entries if e.view is not None]
+
+    def command(ctx: typer.Context, f, fmt: Format = FormatOption, **options) -> None:
+        view = options.get("view") or (views[0] if views else None)
+        if views and view not in views:
+            _fail(f"--view {view!r}: use one of {', '.join(views)}", EXIT_USAGE)
+        entry = next(e for e in entries if e.view == view)
+        _report(ctx, entry, fmt, _date(options.get("as_of")), f)
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    params = [inspect.Parameter("ctx", keyword, annotation=typer.Context), inspect.Parameter("f", keyword)]
+    if views:
+        described = "; ".join(f"{e.view}: {e.help[0].lower()}{e.help[1:].rstrip('.')}" for e in entries)
+        params.append(inspect.Parameter("view", keyword, annotation=str, default=typer.Option(
+            views[0], "--view", help=f"{' or '.join(views)} ({described}).")))
+    if any(e.as_of for e in entries):
+        params.append(inspect.Parameter("as_of", keyword, annotation=Optional[dt.datetime], default=AsOfOption))
+    params.append(inspect.Parameter("fmt", keyword, annotation=Format, default=FormatOption))
+
+    def signature_only(**kwargs):
+        ctx, f, fmt = kwargs.pop("ctx"), kwargs.pop("f"), kwargs.pop("fmt")
+        return command(ctx, f, fmt, **kwargs)
+
+    signature_only.__signature__ = inspect.Signature(params)
+    signature_only.__name__ = f"report_{name.replace('-', '_')}"
+    signature_only.__doc__ = (entries[0].help if not views else
+                              "Views (--view): " + "; ".join(f"{e.view}, {e.title.lower()}" for e in entries) + ".")
+    report_app.command(name)(loan_filters(signature_only))
 
 
-@report_app.command("loans")
-@loan_filters
-def report_loans(ctx: typer.Context, f, as_of: Optional[dt.datetime] = AsOfOption, fmt: Format = FormatOption) -> None:
-    """One row per loan at the as-of date: state, DPD, bucket, balances (METRICS §3)."""
-    _report(ctx, "loans", fmt, "Loans", as_of=_date(as_of), f=f)
+def _add_report_commands() -> None:
+    from loanwatch.reports import registry
+
+    for name in registry.names():
+        _add_report_command(name)
 
 
-@report_app.command("buckets")
-@loan_filters
-def report_buckets(ctx: typer.Context, f, as_of: Optional[dt.datetime] = AsOfOption, fmt: Format = FormatOption) -> None:
-    """Active loans and principal by DPD bucket at the as-of date; PAR30, PAR60, PAR90, NPL."""
-    _report(ctx, "buckets", fmt, "DPD buckets and PAR", as_of=_date(as_of), f=f)
-
-
-@report_app.command("roll-rates")
-@loan_filters
-def report_roll_rates(ctx: typer.Context, f, fmt: Format = FormatOption) -> None:
-    """Bucket-to-bucket transitions per month (with closed, written_off) and the cure rate."""
-    _report(ctx, "roll_rates", fmt, "Roll rates", f=f)
-
-
-@report_app.command("vintages")
-@loan_filters
-def report_vintages(ctx: typer.Context, f, fmt: Format = FormatOption) -> None:
-    """Ever-30+/60+/90+ by issue-month cohort and months on book."""
-    _report(ctx, "vintages", fmt, "Vintages", f=f)
-
-
-@report_app.command("disbursed")
-@loan_filters
-def report_disbursed(ctx: typer.Context, f, fmt: Format = FormatOption) -> None:
-    """Loans and amount disbursed per month (non-cancelled loans, by issue date)."""
-    _report(ctx, "disbursed", fmt, "Disbursed", f=f)
-
-
-@report_app.command("revenue")
-@loan_filters
-def report_revenue(ctx: typer.Context, f, fmt: Format = FormatOption) -> None:
-    """Interest collected per month and collection efficiency per month."""
-    _report(ctx, "revenue", fmt, "Revenue and collection efficiency", f=f)
-
-
-@report_app.command("regions")
-@loan_filters
-def report_regions(ctx: typer.Context, f, as_of: Optional[dt.datetime] = AsOfOption, fmt: Format = FormatOption) -> None:
-    """Loans, outstanding and overdue share by client region."""
-    _report(ctx, "regions", fmt, "Regions", as_of=_date(as_of), f=f)
-
-
-@report_app.command("risk")
-@loan_filters
-def report_risk(ctx: typer.Context, f, as_of: Optional[dt.datetime] = AsOfOption, fmt: Format = FormatOption) -> None:
-    """Overdue share, ever-60+ and write-off rate by risk-score and fraud-score band."""
-    _report(ctx, "risk", fmt, "Risk and fraud scores", as_of=_date(as_of), f=f)
-
-
-@report_app.command("products")
-@loan_filters
-def report_products(
-    ctx: typer.Context, f,
-    view: str = typer.Option("terms", "--view", help="terms (by product and term) or merchants (top merchants)."),
-    as_of: Optional[dt.datetime] = AsOfOption, fmt: Format = FormatOption,
-) -> None:
-    """Term preference, or merchant preference with each merchant's overdue share."""
-    _report(ctx, "products", fmt, f"Products ({view})", view=view, as_of=_date(as_of), f=f)
-
-
-@report_app.command("clients")
-@loan_filters
-def report_clients(
-    ctx: typer.Context, f,
-    view: str = typer.Option("repeat", "--view", help="repeat (nth loan), profit (top and bottom), rates (default rate by interest rate)."),
-    fmt: Format = FormatOption,
-) -> None:
-    """Repeat borrowing, top and bottom clients by profit, default rate by interest rate."""
-    _report(ctx, "clients", fmt, f"Clients ({view})", view=view, f=f)
+_add_report_commands()
 
 
 @report_app.command("html")

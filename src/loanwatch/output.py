@@ -49,6 +49,20 @@ def shown(text: Any) -> str:
     return escape(literal(text))
 
 
+def shown_value(kind: str, value: Any) -> str:
+    """A value for people, by its column kind (reports.registry.KINDS): counts with thousands
+    separators, money with 2 decimals, shares as percentages; '-' when there is none."""
+    if value is None:
+        return "-"
+    if kind == "count":
+        return f"{value:,}"
+    if kind == "money":
+        return f"{value:,.2f}"
+    if kind == "share":
+        return f"{value:.2%}"
+    return str(_plain(value))
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from loanwatch import reports
-from loanwatch.reports import LoanFilter
+from loanwatch.reports import LoanFilter, registry
 
 
 def rows(table):
@@ -55,6 +55,13 @@ def test_roll_rates_and_cure_rate(golden_con):
     # May: L08 (31-60 at 04-30) is written off; L06 (1-30) closes
     assert got[("2024-05", "31-60", "written_off")] == (1, "400.00", "400.00", "1.000000")
     assert got[("2024-05", "1-30", "closed")][:2] == (1, "1080.00")
+
+
+def test_write_offs(golden_con):
+    # L08 (800 in 2 instalments, the first paid 02-05) is written off on 05-20 with 400 on the book
+    assert rows(registry.get("write-offs").run(golden_con)) == [("2024-05", 1, "400.00")]
+    # a filter that leaves L08 out leaves no write-off
+    assert rows(registry.get("write-offs").run(golden_con, f=LoanFilter(min_amount=D("900")))) == []
 
 
 def test_vintages(golden_con):

@@ -80,3 +80,28 @@ def test_a_node_leaves_the_queue_only_when_a_thread_is_free():
         assert not second.is_alive() and task.taken == ["model.p.n0", "model.p.n1"]
     assert finished == ["n0 done"]
     assert BuildTask.handle_job_queue is not handle  # dbt's own is back
+
+
+def test_the_dbt_internals_loanwatch_patches_are_still_there():
+    """transform/__init__.py replaces or reads five private parts of dbt (docs/architecture.md,
+    "dbt internals"). A dbt upgrade that moves one fails here, by name, before a build misbehaves."""
+    import importlib.metadata
+    import inspect
+
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.compilation import Compiler
+    from dbt.graph.queue import GraphQueue
+    from dbt.task.build import BuildTask
+
+    def params(fn) -> list[str]:
+        return list(inspect.signature(fn).parameters)
+
+    assert importlib.metadata.version("dbt-core").startswith("1.11."), "dbt-core upgraded: re-check the patches"
+    assert importlib.metadata.version("dbt-duckdb").startswith("1.11."), "dbt-duckdb upgraded: re-check the patches"
+    assert params(BuildTask.compile_manifest) == ["self"]
+    assert "add_test_edges" in params(Compiler.compile)
+    assert params(BuildTask.handle_job_queue) == ["self", "pool", "callback"]
+    assert params(GraphQueue._get_scores) == ["self", "graph"]
+    assert isinstance(DuckDBConnectionManager.__dict__["open"], classmethod)
+    assert params(DuckDBConnectionManager.open) == ["connection"]
+    assert "_ENV" in DuckDBConnectionManager.__dict__

@@ -2,7 +2,8 @@
 
 It reads only the serving snapshot (read-only), so it never blocks a build, and it reopens the
 snapshot when a build publishes a new one (the file's mtime changes): no restart needed. Every
-figure comes from `loanwatch.reports`, the same functions as the CLI. Data text is shown through
+figure comes from the report registry (`loanwatch.reports.registry`), as in the CLI and the HTML
+report: a page shows the registry's reports of that page. Data text is shown through
 st.dataframe (literal) or escaped for Plotly; it never goes through markdown.
 """
 
@@ -19,7 +20,8 @@ import streamlit as st
 
 from loanwatch import charts, quality, reports
 from loanwatch.config import load_settings
-from loanwatch.reports import LoanFilter, Table
+from loanwatch.output import shown_value
+from loanwatch.reports import LoanFilter, Table, registry
 from loanwatch.serve import NoSnapshot, open_snapshot
 
 
@@ -55,7 +57,7 @@ def connection() -> duckdb.DuckDBPyConnection | None:
 
 
 def show_table(table: Table, title: str, key: str) -> None:
-    st.dataframe([dict(zip(table.columns, [charts._num(v) for v in r])) for r in table.rows],
+    st.dataframe([dict(zip(table.columns, [charts.num(v) for v in r])) for r in table.rows],
                  use_container_width=True, hide_index=True)
     download(table, title, key)
 
@@ -65,9 +67,32 @@ def download(table: Table, title: str, key: str) -> None:
                        mime="text/csv", key=f"csv-{key}")
 
 
-def chart(fig, table: Table, title: str, key: str) -> None:
-    st.plotly_chart(fig, use_container_width=True, config=charts.CONFIG, key=f"chart-{key}")
-    download(table, title, key)
+def show_report(con, report: registry.Report, f: LoanFilter) -> None:
+    """A registry report on its page: each of its charts (with the choice a chart needs), or its
+    table when it has none; a CSV download of the table either way."""
+    table = report.run(con, f=f)
+    if not report.charts:
+        st.subheader(report.title)
+        show_table(table, report.title, report.key)
+        return
+    for chart in report.charts:
+        choice = None
+        if chart.kind == "roll_heatmap":
+            months = sorted({r["month"] for r in table.as_dicts()})
+            if not months:
+                continue
+            choice = st.selectbox("Roll-rate month", months, index=len(months) - 1)
+        elif chart.kind == "vintage_curves":
+            titles = {report.column(y).title: y for y in chart.y}
+            choice = titles[st.radio("Measure", list(titles), horizontal=True)]
+        fig = charts.figure(report, chart, table, choice)
+        st.plotly_chart(fig, use_container_width=True, config=charts.CONFIG, key=f"chart-{chart.key}")
+        if chart.kind == "region_map" and (unplaced := (fig.layout.meta or {}).get("unplaced_regions")):
+            st.caption("Not on the map (unknown region names): " + ", ".join(unplaced).replace("<", "&lt;"))
+        download(table, chart.title, chart.key)
+    if report.key == "overdue-monthly":
+        with st.expander("Table"):
+            show_table(table, report.title, f"{report.key}-table")
 
 
 def header(con, title: str) -> None:
@@ -117,80 +142,25 @@ def sidebar_filter(con) -> LoanFilter:
 
 def page_overview(con, f: LoanFilter) -> None:
     header(con, "Overview")
-    s = reports.summary(con, f=f)
-    cols = st.columns(5)
-    cols[0].metric("Active loans", f"{s['active']:,}")
-    cols[1].metric("Principal outstanding", f"{s['principal_outstanding']:,.2f}")
-    cols[2].metric("Overdue share", "-" if s["overdue_share"] is None else f"{s['overdue_share']:.2%}")
-    cols[3].metric("PAR30", "-" if s["par30"] is None else f"{s['par30']:.2%}")
-    cols[4].metric("NPL (PAR90)", "-" if s["npl"] is None else f"{s['npl']:.2%}")
-    table = reports.overdue_monthly(con, f=f)
-    chart(charts.overdue_share(table), table, "Overdue share by month", "overdue-monthly")
-    with st.expander("Table"):
-        show_table(table, "Overdue share by month", "overdue-monthly-table")
+    summary = registry.get("summary")
+    s = summary.run(con, f=f).as_dicts()[0]
+    for card, name in zip(st.columns(len(registry.KPIS)), registry.KPIS):
+        column = summary.column(name)
+        card.metric(column.title, shown_value(column.kind, s[name]))
+    for report in registry.on_page("overview"):
+        if report.charts:
+            show_report(con, report, f)
 
 
-def page_delinquency(con, f: LoanFilter) -> None:
-    header(con, "Delinquency")
-    buckets = reports.buckets(con, f=f)
-    chart(charts.bars(charts.bucket_rows(buckets), "bucket", "principal_outstanding", "Principal outstanding by DPD bucket"),
-          buckets, "Buckets and PAR", "buckets")
-    par = reports.par_monthly(con, f=f)
-    chart(charts.lines(par, "month", ["par30", "par60", "par90"], "PAR over time", percent=True), par, "PAR by month", "par")
-    rolls = reports.roll_rates(con, f=f)
-    months = sorted({r[0] for r in rolls.rows})
-    if months:
-        month = st.selectbox("Roll-rate month", months, index=len(months) - 1)
-        chart(charts.roll_heatmap(rolls, month), rolls, "Roll rates", "roll-rates")
-        cure = charts.cure_rates(rolls)
-        chart(charts.lines(cure, "month", ["cure_rate"], "Cure rate", percent=True), cure, "Cure rate", "cure")
+def page_of_reports(page: str):
+    """A page that shows the registry's reports of that page, in order."""
 
+    def show(con, f: LoanFilter) -> None:
+        header(con, registry.PAGES[page])
+        for report in registry.on_page(page):
+            show_report(con, report, f)
 
-def page_vintages(con, f: LoanFilter) -> None:
-    header(con, "Vintages")
-    measure = st.radio("Measure", ["ever30_share", "ever60_share", "ever90_share"], horizontal=True)
-    table = reports.vintages(con, f=f)
-    chart(charts.vintage_curves(table, measure), table, "Vintages", "vintages")
-
-
-def page_portfolio(con, f: LoanFilter) -> None:
-    header(con, "Portfolio")
-    disbursed = reports.disbursed(con, f=f)
-    chart(charts.bars(disbursed, "month", "amount", "Disbursed amount by month"), disbursed, "Disbursed", "disbursed")
-    revenue = reports.revenue(con, f=f)
-    chart(charts.bars(revenue, "month", "interest_revenue", "Interest revenue by month"), revenue, "Revenue", "revenue")
-    chart(charts.lines(revenue, "month", ["collection_efficiency"], "Collection efficiency", percent=True),
-          revenue, "Collection efficiency", "efficiency")
-    terms = reports.products(con, view="terms", f=f)
-    labelled = Table(["product_term", *terms.columns], [(f"{r[0]} / {r[1]}", *r) for r in terms.rows])
-    chart(charts.bars(labelled, "product_term", "loans", "Loans by product and term"), terms, "Terms", "terms")
-    st.subheader("Top merchants")
-    show_table(reports.products(con, view="merchants", f=f), "Merchants", "merchants")
-    repeat = reports.clients(con, view="repeat", f=f)
-    chart(charts.bars(repeat, "nth_loan", "loans", "Loans by the client's nth loan"), repeat, "Repeat borrowing", "repeat")
-    risk = reports.risk(con, f=f)
-    for score in ("risk_score", "fraud_score"):
-        part = Table(risk.columns, [r for r in risk.rows if r[0] == score])
-        chart(charts.lines(part, "band", ["overdue_share", "ever60_share", "write_off_rate"],
-                           f"Impact of the {score.replace('_', ' ')}", percent=True), part, score, f"risk-{score}")
-    st.subheader("Clients by profit")
-    show_table(reports.clients(con, view="profit", f=f), "Clients by profit", "profit")
-
-
-def page_geography(con, f: LoanFilter) -> None:
-    header(con, "Geography")
-    table = reports.regions(con, f=f)
-    fig = charts.region_map(table)
-    chart(fig, table, "Regions", "regions-map")
-    unplaced = fig.layout.meta.get("unplaced_regions", []) if fig.layout.meta else []
-    if unplaced:
-        st.caption("Not on the map (unknown region names): " + ", ".join(unplaced).replace("<", "&lt;"))
-    ordered = Table(table.columns, sorted(table.rows, key=lambda r: (r[6] is None, -(r[6] or 0))))
-    chart(charts.bars(ordered, "region", "overdue_share", "Overdue share by region", percent=True),
-          ordered, "Overdue share by region", "regions-bars")
-    by_outstanding = Table(table.columns, sorted(table.rows, key=lambda r: -(r[4] or 0)))
-    chart(charts.bars(by_outstanding, "region", "principal_outstanding", "Principal outstanding by region"),
-          by_outstanding, "Principal outstanding by region", "regions-outstanding")
+    return show
 
 
 def page_lookup(con, f: LoanFilter) -> None:
@@ -203,7 +173,7 @@ def page_lookup(con, f: LoanFilter) -> None:
         st.info("No loan matches.")
         return
     show_table(found, "Matches", "lookup-matches")
-    loan_id = st.selectbox("Loan", [r[0] for r in found.rows])
+    loan_id = st.selectbox("Loan", [r["loan_id"] for r in found.as_dicts()])
     for name, table in reports.loan_detail(con, loan_id).items():
         st.subheader(name.capitalize())
         show_table(table, name, f"lookup-{name.replace(' ', '-')}")
@@ -223,15 +193,9 @@ def page_quality(con, f: LoanFilter) -> None:
     show_table(quality.rejected_rows(con, newest_first=True, limit=1000), "Quarantined rows", "rejects")
 
 
-PAGES = [
-    ("Overview", "overview", page_overview),
-    ("Delinquency", "delinquency", page_delinquency),
-    ("Vintages", "vintages", page_vintages),
-    ("Portfolio", "portfolio", page_portfolio),
-    ("Geography", "geography", page_geography),
-    ("Loan lookup", "lookup", page_lookup),
-    ("Data quality", "quality", page_quality),
-]
+# Pages whose content is the registry's reports; the others have their own function here.
+SPECIAL = {"overview": page_overview, "lookup": page_lookup, "quality": page_quality}
+PAGES = [(title, path, SPECIAL.get(path) or page_of_reports(path)) for path, title in registry.PAGES.items()]
 
 
 def main() -> None:

@@ -108,6 +108,19 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str, params) -> Table:
     return Table([d[0] for d in cur.description], cur.fetchall())
 
 
+def loan_query(sql: str):
+    """A report query over marts at loan grain: `sql` reads them with marts.dim_loans as `l` and has
+    `{where}` where the loan filter goes; the result is the report's table. For registry entries
+    whose SQL is a short aggregation of a mart (the rule itself lives in the dbt model)."""
+
+    def query(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Table:
+        where, params = (f or NO_FILTER).sql("l")
+        return run_query(con, sql.format(where=where), params)
+
+    query.__name__ = query.__qualname__ = "loan_query"
+    return query
+
+
 def data_date(con: duckdb.DuckDBPyConnection) -> dt.date | None:
     return con.execute("SELECT max(snapshot_date) FROM marts.snapshot_dates").fetchall()[0][0]
 

@@ -203,6 +203,17 @@ def summary(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: Loa
     return run_query(con, sql, params).as_dicts()[0]
 
 
+def summary_table(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: LoanFilter | None = None) -> Table:
+    """summary() as a one-row table (the registry's `summary` report)."""
+    row = summary(con, as_of=as_of, f=f)
+    return Table(list(row), [tuple(row.values())])
+
+
+# The portfolio-at-risk thresholds (METRICS §5): the rows after the buckets in `buckets`.
+PAR_DAYS = (30, 60, 90)
+PAR_ROWS = (*(f"PAR{x}" for x in PAR_DAYS), "NPL")
+
+
 def buckets(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: LoanFilter | None = None) -> Table:
     """Active loans and principal by DPD bucket at the as-of date, then PAR30/60/90 and NPL
     (METRICS §5) as rows of the same shape: share = principal / all active principal."""
@@ -223,7 +234,7 @@ def buckets(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: Loa
         SELECT 'PAR' || x AS name, 100 + x AS sort_order,
                count(*) FILTER (WHERE dpd > x) AS loans,
                coalesce(sum(principal_outstanding) FILTER (WHERE dpd > x), 0) AS principal
-        FROM (VALUES (30), (60), (90)) AS t(x) LEFT JOIN active ON true
+        FROM (VALUES {", ".join(f"({x})" for x in PAR_DAYS)}) AS t(x) LEFT JOIN active ON true
         GROUP BY x
     ),
     npl AS (SELECT 'NPL' AS name, 200 AS sort_order, loans, principal FROM par WHERE name = 'PAR90'),

@@ -11,8 +11,9 @@ import duckdb
 import jinja2
 from plotly.offline import get_plotlyjs
 
-from loanwatch import charts, reports
-from loanwatch.reports import LoanFilter
+from loanwatch import charts
+from loanwatch.output import shown_value
+from loanwatch.reports import LoanFilter, registry
 
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -45,33 +46,25 @@ td:first-child, th:first-child { text-align: left; }
 """
 
 
-def _pct(v) -> str:
-    return "-" if v is None else f"{v:.2%}"
+# Sections up to this many rows show their table under the chart; longer ones only the chart.
+TABLE_ROWS = 60
 
 
 def render_html(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None, as_of: dt.date | None = None) -> str:
+    """The report: the headline figures of the summary, then every registry report marked html,
+    with its charts (and its table when short)."""
     f = f or LoanFilter()
-    s = reports.summary(con, as_of=as_of, f=f)
-    monthly = reports.overdue_monthly(con, as_of=as_of, f=f)
-    buckets = reports.buckets(con, as_of=as_of, f=f)
-    par = reports.par_monthly(con, f=f)
-    rolls = reports.roll_rates(con, f=f)
-    months = sorted({r[0] for r in rolls.rows})
-    cure = charts.cure_rates(rolls)
-
-    def fig_html(fig, div_id: str) -> str:
-        return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=charts.CONFIG)
-
-    sections = [
-        {"title": "Overdue share by month", "chart": fig_html(charts.overdue_share(monthly), "overdue-share"), "table": monthly},
-        {"title": "DPD buckets and PAR", "chart": fig_html(
-            charts.bars(charts.bucket_rows(buckets), "bucket", "principal_outstanding",
-                        "Principal outstanding by DPD bucket"), "buckets"), "table": buckets},
-        {"title": "PAR over time", "chart": fig_html(charts.lines(par, "month", ["par30", "par60", "par90"], "PAR", percent=True), "par"), "table": None},
-    ]
-    if months:
-        sections.append({"title": f"Roll rates, {months[-1]}", "chart": fig_html(charts.roll_heatmap(rolls, months[-1]), "roll-rates"), "table": None})
-        sections.append({"title": "Cure rate", "chart": fig_html(charts.lines(cure, "month", ["cure_rate"], "Cure rate", percent=True), "cure"), "table": cure})
+    summary = registry.get("summary")
+    s = summary.run(con, f=f, as_of=as_of).as_dicts()[0]
+    sections = []
+    for report in registry.REPORTS:
+        if not report.html:
+            continue
+        table = report.run(con, f=f, as_of=as_of)
+        figures = [charts.figure(report, chart, table).to_html(
+            full_html=False, include_plotlyjs=False, div_id=chart.key, config=charts.CONFIG) for chart in report.charts]
+        sections.append({"title": report.title, "chart": "".join(figures),
+                         "table": table if len(table.rows) <= TABLE_ROWS else None})
     active = [(k, getattr(f, k)) for k in ("min_amount", "max_amount", "product", "region", "merchant", "issued_from", "issued_to")]
     env = jinja2.Environment(autoescape=True)
     return env.from_string(TEMPLATE).render(
@@ -79,8 +72,7 @@ def render_html(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None, as_
         data_date=s["as_of"],
         generated=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         filter_text=", ".join(f"{k.replace('_', ' ')} {v}" for k, v in active if v is not None),
-        kpis=[("Active loans", f"{s['active']:,}"), ("Principal outstanding", f"{s['principal_outstanding']:,.2f}"),
-              ("Overdue share", _pct(s["overdue_share"])), ("PAR30", _pct(s["par30"])), ("NPL (PAR90)", _pct(s["npl"]))],
+        kpis=[(summary.column(name).title, shown_value(summary.column(name).kind, s[name])) for name in registry.KPIS],
         sections=sections,
     )
 

@@ -1,0 +1,390 @@
+"""The report registry: every figure loanwatch shows, declared once.
+
+Each entry says what a report is called (the verb of `loanwatch report NAME`, with `--view` when a
+name has several entries), what it shows, which function computes it (the SQL lives in
+delinquency.py and portfolio.py; the per-loan rules in the dbt marts), which parameters apply,
+its columns with a kind and a human title, and where it appears: its dashboard page and charts,
+and whether the HTML report carries it. The CLI's report commands and their --help, the
+dashboard's pages, the HTML report and the docs test are all built from this list.
+
+Adding a figure: its SQL (a model in dbt, or a function here that filters and aggregates one),
+its yml, one entry below, and a golden test. docs/architecture.md walks through an example.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from loanwatch.reports import LoanFilter, Table, delinquency, loan_query, portfolio
+
+# What a column holds; output formatting hangs off this.
+KINDS = {
+    "count": "a number of loans, clients or rows",
+    "money": "an amount in the loans' currency, 2 decimals",
+    "share": "a fraction between 0 and 1, 6 decimals (shown as a percentage to people)",
+    "days": "a number of days",
+    "date": "a calendar date",
+    "month": "a calendar month, YYYY-MM",
+    "number": "a plain number (months on book, a rank)",
+    "text": "an identifier, a name or a label",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str
+    title: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"column {self.name}: unknown kind {self.kind!r}")
+
+
+@dataclass(frozen=True)
+class Chart:
+    """How a report is drawn. kind: lines, bars (charts.py draws them from the named columns) or a
+    special view (overdue_share, roll_heatmap, vintage_curves, region_map). rows keeps only the
+    rows it accepts; sort orders them by a column, largest first (missing values last)."""
+
+    key: str
+    kind: str
+    title: str
+    x: str | None = None
+    y: tuple[str, ...] = ()
+    rows: Callable[[dict[str, Any]], bool] | None = None
+    sort: str | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    title: str
+    help: str
+    query: Callable[..., Table]
+    columns: tuple[Column, ...]
+    rows: str  # what one row is, for the docs
+    definition: str = ""  # how each figure is computed, for the docs (docs/reports.md is generated from it)
+    view: str | None = None  # one of several entries under the same name (--view)
+    as_of: bool = False  # takes --as-of
+    page: str | None = None  # dashboard page
+    charts: tuple[Chart, ...] = ()
+    html: bool = False  # a section of `report html`
+
+    @property
+    def key(self) -> str:
+        return self.name if self.view is None else f"{self.name}-{self.view}"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    def run(self, con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None, as_of: dt.date | None = None) -> Table:
+        """The report's table; the columns are the declared ones, in order (a test holds every
+        report to it)."""
+        kwargs: dict[str, Any] = {"f": f}
+        if self.as_of:
+            kwargs["as_of"] = as_of
+        return self.query(con, **kwargs)
+
+
+def _c(name: str, kind: str, title: str) -> Column:
+    return Column(name, kind, title)
+
+
+LOANS, ACTIVE, OVERDUE = _c("loans", "count", "Loans"), _c("active", "count", "Active loans"), _c("overdue", "count", "Overdue loans")
+PRINCIPAL = _c("principal_outstanding", "money", "Principal outstanding")
+AMOUNT = _c("amount", "money", "Amount")
+MONTH = _c("month", "month", "Month")
+OVERDUE_SHARE = _c("overdue_share", "share", "Overdue share (loans)")
+OVERDUE_AMOUNT_SHARE = _c("overdue_amount_share", "share", "Overdue share (principal)")
+
+
+def _bucket_rows(row: dict[str, Any]) -> bool:
+    return row["bucket"] not in delinquency.PAR_ROWS
+
+
+REPORTS: tuple[Report, ...] = (
+    Report(
+        "summary", "Summary", "Headline figures at the as-of date: loans, active, overdue share, principal, PAR30, NPL.",
+        delinquency.summary_table,
+        (_c("as_of", "date", "As of"), _c("loans", "count", "Loans issued"), ACTIVE, OVERDUE,
+         _c("overdue_share", "share", "Overdue share"), PRINCIPAL,
+         OVERDUE_AMOUNT_SHARE, _c("par30", "share", "PAR30"), _c("npl", "share", "NPL (PAR90)")),
+        rows='one row', definition=(
+            'headline figures at the as-of date: loans issued by then, active and overdue loans, overdue share '
+            "(count and principal), principal outstanding, PAR30 and NPL as in `buckets`; the dashboard's cards "
+            'and the top of the HTML report'
+        ), as_of=True, page="overview",
+    ),
+    Report(
+        "overdue-monthly", "Overdue share by month", "Overdue share by month (METRICS §4), count and amount versions.",
+        delinquency.overdue_monthly,
+        (MONTH, _c("loans_active", "count", "Active loans"), _c("loans_overdue", "count", "Overdue loans"), OVERDUE_SHARE,
+         PRINCIPAL, _c("principal_overdue", "money", "Principal overdue"), OVERDUE_AMOUNT_SHARE),
+        rows='month', definition=(
+            'METRICS §4'
+        ), as_of=True, page="overview", html=True,
+        charts=(Chart("overdue-share", "overdue_share", "Overdue share by month"),),
+    ),
+    Report(
+        "loans", "Loans", "One row per loan at the as-of date: state, DPD, bucket, balances (METRICS §3).",
+        delinquency.loans,
+        (_c("loan_id", "text", "Loan"), _c("client_id", "text", "Client"), AMOUNT, _c("state", "text", "State"),
+         _c("dpd", "days", "Days past due"), _c("bucket", "text", "DPD bucket"), PRINCIPAL,
+         _c("past_due_amount", "money", "Past due")),
+        rows='loan', definition=(
+            'METRICS §3 at the as-of date'
+        ), as_of=True,
+    ),
+    Report(
+        "buckets", "DPD buckets and PAR",
+        "Active loans and principal by DPD bucket at the as-of date; PAR30, PAR60, PAR90, NPL.",
+        delinquency.buckets,
+        (_c("bucket", "text", "DPD bucket"), LOANS, PRINCIPAL, _c("share", "share", "Share of principal")),
+        rows='bucket, then PAR30/60/90, NPL', definition=(
+            'active loans and principal per DPD bucket at the as-of date; `share` = principal / principal of all '
+            'active loans. The PAR rows use the same columns: loans and principal with DPD > X, and PAR_X as '
+            '`share`. NPL = PAR90'
+        ), as_of=True, page="delinquency", html=True,
+        charts=(Chart("buckets", "bars", "Principal outstanding by DPD bucket", "bucket", ("principal_outstanding",),
+                      rows=_bucket_rows),),
+    ),
+    Report(
+        "par", "PAR by month", "PAR30, PAR60 and PAR90 at every month end and the data date (METRICS §5).",
+        delinquency.par_monthly,
+        (MONTH, PRINCIPAL, _c("par30", "share", "PAR30"), _c("par60", "share", "PAR60"), _c("par90", "share", "PAR90")),
+        rows='month', definition=(
+            'PAR30, PAR60, PAR90 (METRICS §5) at each snapshot: principal of active loans with DPD > X / '
+            'principal of all active loans'
+        ), page="delinquency", html=True,
+        charts=(Chart("par", "lines", "PAR over time", "month", ("par30", "par60", "par90")),),
+    ),
+    Report(
+        "roll-rates", "Roll rates", "Bucket-to-bucket transitions per month (with closed, written_off) and the cure rate.",
+        delinquency.roll_rates,
+        (MONTH, _c("from_bucket", "text", "From"), _c("to_bucket", "text", "To"), LOANS,
+         _c("principal", "money", "Principal rolled"), _c("principal_from", "money", "Principal of the bucket before"),
+         _c("rate", "share", "Roll rate")),
+        rows='month × from × to', definition=(
+            'loans active at S(m−1), by their bucket then, against where they are at S(m): a bucket, `closed` or '
+            '`written_off`. `rate` = principal at S(m) of the loans now in j / principal at S(m−1) of bucket i. A '
+            'loan that left the book has no principal at S(m), so for `closed` and `written_off` the numerator is '
+            'its principal at S(m−1): the share of bucket i that left that way. **Cure rate**: rows `overdue → '
+            'cured`, the loans overdue at S(m−1) that are current (principal at S(m)) or closed (principal at '
+            'S(m−1)) at S(m), over the principal of all loans overdue at S(m−1). S(m) is the month end, or the '
+            'data date for its month'
+        ), page="delinquency", html=True,
+        charts=(Chart("roll-rates", "roll_heatmap", "Roll rates"),),
+    ),
+    Report(
+        "cure-rates", "Cure rate", "Per month: loans past due at the previous month end that are current or closed now.",
+        delinquency.cure_rates,
+        (MONTH, _c("loans_cured", "count", "Loans cured"), _c("principal_cured", "money", "Principal cured"),
+         _c("principal_overdue_before", "money", "Principal past due before"), _c("cure_rate", "share", "Cure rate")),
+        rows='month', definition=(
+            'the `overdue → cured` rows of `roll-rates`: loans past due at S(m−1) now current (principal at S(m)) '
+            'or closed (principal at S(m−1)), over the principal of all loans past due at S(m−1)'
+        ), page="delinquency", html=True,
+        charts=(Chart("cure", "lines", "Cure rate", "month", ("cure_rate",)),),
+    ),
+    Report(
+        "write-offs", "Write-offs", "Loans written off per month and the principal they took off the book.",
+        loan_query("""
+            SELECT w.month, count(*) AS loans, CAST(sum(w.principal_written_off_amount) AS DECIMAL(38,2)) AS principal_written_off
+            FROM marts.fct_loan_write_offs w JOIN marts.dim_loans l USING (loan_id)
+            WHERE {where} GROUP BY w.month ORDER BY w.month"""),
+        (MONTH, LOANS, _c("principal_written_off", "money", "Principal written off")),
+        rows="month of the write-off",
+        definition="loans written off in the month (their first written_off version) and the principal outstanding "
+                   "they had the day before (marts.fct_loan_write_offs)",
+        page="delinquency",
+        charts=(Chart("write-offs", "bars", "Principal written off by month", "month", ("principal_written_off",)),),
+    ),
+    Report(
+        "vintages", "Vintages", "Ever-30+/60+/90+ by issue-month cohort and months on book.",
+        delinquency.vintages,
+        (_c("cohort", "month", "Cohort (issue month)"), _c("months_on_book", "number", "Months on book"), LOANS, AMOUNT,
+         _c("ever30_share", "share", "Ever 30+"), _c("ever60_share", "share", "Ever 60+"),
+         _c("ever90_share", "share", "Ever 90+")),
+        rows='cohort × months on book', definition=(
+            "cohort = issue month v; k = months on book; ever-X+ = amount of the cohort's loans with DPD > X at "
+            "some snapshot S(v + j), j ≤ k, over the cohort's amount. Snapshots are the month ends and the data "
+            'date'
+        ), page="vintages",
+        charts=(Chart("vintages", "vintage_curves", "Vintages", "months_on_book",
+                      ("ever30_share", "ever60_share", "ever90_share")),),
+    ),
+    Report(
+        "disbursed", "Disbursed", "Loans and amount disbursed per month (non-cancelled loans, by issue date).",
+        portfolio.disbursed, (MONTH, LOANS, AMOUNT), rows='issue month', definition=(
+            'loans and amount of non-cancelled loans'
+        ), page="portfolio",
+        charts=(Chart("disbursed", "bars", "Disbursed amount by month", "month", ("amount",)),),
+    ),
+    Report(
+        "revenue", "Revenue and collection efficiency", "Interest collected per month and collection efficiency per month.",
+        portfolio.revenue,
+        (MONTH, _c("interest_revenue", "money", "Interest collected"), _c("due_amount", "money", "Due"),
+         _c("collected_amount", "money", "Collected"), _c("collection_efficiency", "share", "Collection efficiency")),
+        rows='month', definition=(
+            '`interest_revenue`: interest allocated by the payments made in the month (METRICS §2 allocation). '
+            '`collection_efficiency`: what the payments so far have allocated to the instalments due in the month '
+            '/ what those instalments were due (months up to the data date)'
+        ), page="portfolio",
+        charts=(Chart("revenue", "bars", "Interest revenue by month", "month", ("interest_revenue",)),
+                Chart("efficiency", "lines", "Collection efficiency", "month", ("collection_efficiency",))),
+    ),
+    Report(
+        "regions", "Regions", "Loans, outstanding and overdue share by client region.",
+        portfolio.regions,
+        (_c("region", "text", "Region"), LOANS, ACTIVE, OVERDUE, PRINCIPAL, _c("principal_overdue", "money", "Principal overdue"),
+         OVERDUE_SHARE, OVERDUE_AMOUNT_SHARE),
+        rows='region', definition=(
+            'at the as-of date: loans issued, active, overdue, principal outstanding and overdue, overdue shares '
+            '(count and amount); `(unknown)` when the client has no region'
+        ), as_of=True, page="geography",
+        charts=(Chart("regions-map", "region_map", "Principal outstanding and overdue share by region"),
+                Chart("regions-bars", "bars", "Overdue share by region", "region", ("overdue_share",), sort="overdue_share"),
+                Chart("regions-outstanding", "bars", "Principal outstanding by region", "region", ("principal_outstanding",),
+                      sort="principal_outstanding")),
+    ),
+    Report(
+        "risk", "Risk and fraud scores", "Overdue share, ever-60+ and write-off rate by risk-score and fraud-score band.",
+        portfolio.risk,
+        (_c("score", "text", "Score"), _c("band", "text", "Band"), LOANS, OVERDUE_SHARE,
+         _c("ever60_share", "share", "Ever 60+"), _c("write_off_rate", "share", "Write-off rate")),
+        rows='score × band', definition=(
+            "bands of 0.2 of `risk_score` and `fraud_score` (the loan's, from its latest version); per band: "
+            'loans issued by the as-of date, overdue share of active loans, ever-60+ share of loans (DPD > 60 at '
+            'any snapshot), write-off rate (share of loans written off by the as-of date)'
+        ), as_of=True, page="portfolio",
+        charts=tuple(Chart(f"risk-{score}", "lines", f"Impact of the {score.replace('_', ' ')}", "band",
+                           ("overdue_share", "ever60_share", "write_off_rate"), rows=lambda r, s=score: r["score"] == s)
+                     for score in ("risk_score", "fraud_score")),
+    ),
+    Report(
+        "products", "Products (terms)", "Term preference: loans and amount by product and term.",
+        functools.partial(portfolio.products, view="terms"),
+        (_c("product", "text", "Product"), _c("term", "text", "Term (months)"), LOANS, AMOUNT,
+         _c("share_of_loans", "share", "Share of loans")),
+        rows='product × term', definition=(
+            'loans, amount, share of loans; `schedule` for loans with an explicit schedule'
+        ), view="terms", page="portfolio",
+        charts=(Chart("terms", "bars", "Loans by product and term", ("product", "term"), ("loans",)),),
+    ),
+    Report(
+        "products", "Top merchants", "Merchant preference: the top 20 merchants by loans, with each one's overdue share.",
+        functools.partial(portfolio.products, view="merchants"),
+        (_c("merchant_id", "text", "Merchant"), _c("merchant_name", "text", "Merchant name"), LOANS, AMOUNT, ACTIVE,
+         OVERDUE_SHARE),
+        rows='merchant', definition=(
+            'the top 20 merchants by loans: amount, active loans, overdue share at the as-of date'
+        ), view="merchants", as_of=True, page="portfolio",
+    ),
+    Report(
+        "clients", "Repeat borrowing", "Repeat borrowing: loans by the client's nth loan, and the share of repeat clients.",
+        functools.partial(portfolio.clients, view="repeat"),
+        (_c("nth_loan", "text", "Client's nth loan"), LOANS, _c("share_of_loans", "share", "Share of loans"),
+         _c("repeat_client_share", "share", "Repeat clients")),
+        rows='nth loan', definition=(
+            "loans by the client's nth loan (by issue date; 4+ together), share of loans, and the share of "
+            'clients with more than one loan'
+        ), view="repeat", page="portfolio",
+        charts=(Chart("repeat", "bars", "Loans by the client's nth loan", "nth_loan", ("loans",)),),
+    ),
+    Report(
+        "clients", "Clients by profit", "Top and bottom clients by profit (paid - lent).",
+        functools.partial(portfolio.clients, view="profit"),
+        (_c("group", "text", "Group"), _c("rank", "number", "Rank"), _c("client_id", "text", "Client"),
+         _c("client_name", "text", "Name"), LOANS, _c("lent", "money", "Lent"), _c("paid", "money", "Paid"),
+         _c("profit", "money", "Profit")),
+        rows='top / bottom 10', definition=(
+            'per client: lent (sum of amounts), paid (effective payments), profit = paid − lent; the two lists '
+            'are ranked independently'
+        ), view="profit", page="portfolio",
+    ),
+    Report(
+        "clients", "Default rate by interest rate", "Default rate by interest-rate band (written off or ever 90+).",
+        functools.partial(portfolio.clients, view="rates"),
+        (_c("interest_rate_band", "text", "Interest rate"), LOANS, _c("defaulted", "count", "Defaulted"),
+         _c("default_rate", "share", "Default rate")),
+        rows='interest-rate band (10 points)', definition=(
+            'default rate = loans written off or ever more than 90 days past due / loans'
+        ), view="rates",
+    ),
+)
+
+# The headline figures of the summary, as cards on the dashboard's overview and atop the HTML report.
+KPIS = ("active", "principal_outstanding", "overdue_share", "par30", "npl")
+
+PAGES = {  # dashboard pages, in order: path -> title
+    "overview": "Overview", "delinquency": "Delinquency", "vintages": "Vintages", "portfolio": "Portfolio",
+    "geography": "Geography", "lookup": "Loan lookup", "quality": "Data quality",
+}
+
+
+def by_name(name: str) -> list[Report]:
+    """The entries of one report verb: one, or one per --view (the first is the default)."""
+    return [r for r in REPORTS if r.name == name]
+
+
+def get(key: str) -> Report:
+    """A report by its key: the name, or name-view."""
+    for r in REPORTS:
+        if r.key == key or (r.name == key and r.view is None):
+            return r
+    raise KeyError(key)
+
+
+def names() -> list[str]:
+    return list(dict.fromkeys(r.name for r in REPORTS))
+
+
+def on_page(page: str) -> list[Report]:
+    return [r for r in REPORTS if r.page == page]
+
+
+# docs/reports.md carries the registry as a table between these lines; `make docs` rewrites it and a
+# test fails while it differs from the registry.
+DOCS_START, DOCS_END = "<!-- registry: start (make docs) -->", "<!-- registry: end -->"
+
+
+def docs_table() -> str:
+    """Every report as a row of docs/reports.md: the verb, its rows, columns, definition, function."""
+    lines = [DOCS_START, "| report | rows | columns | definition | SQL |", "|---|---|---|---|---|"]
+    for r in REPORTS:
+        verb = f"`{r.name}`" if r.view is None else f"`{r.name} --view {r.view}`"
+        fn = getattr(r.query, "func", r.query)
+        where = f"`{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}`"
+        lines.append(f"| {verb} | {r.rows} | {', '.join(f'`{c.name}`' for c in r.columns)} | {r.definition} | {where} |")
+    return "\n".join([*lines, DOCS_END])
+
+
+def write_docs(path: str) -> bool:
+    """Rewrite the registry table of a docs file; True when it changed."""
+    from pathlib import Path
+
+    file = Path(path)
+    text = file.read_text(encoding="utf-8")
+    before, rest = text.split(DOCS_START, 1)
+    _, after = rest.split(DOCS_END, 1)
+    new = before + docs_table() + after
+    file.write_text(new, encoding="utf-8")
+    return new != text
+
+
+if __name__ == "__main__":  # python -m loanwatch.reports.registry docs/reports.md
+    import sys
+
+    for target in sys.argv[1:]:
+        print(f"{target}: {'rewritten' if write_docs(target) else 'up to date'}")

@@ -1,0 +1,112 @@
+"""The report registry drives the CLI, the HTML report and the docs: each of them is checked
+against it here (the dashboard's pages in tests/e2e/test_dashboard.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from loanwatch.reports import registry
+from tests.conftest import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+ENTRIES = [pytest.param(r, id=r.key) for r in registry.REPORTS]
+
+
+def _fits(kind: str, value) -> bool:
+    if value is None:
+        return True
+    return {
+        "count": lambda v: isinstance(v, int) and v >= 0,
+        "money": lambda v: isinstance(v, Decimal),
+        "share": lambda v: isinstance(v, Decimal) and 0 <= v <= 1,
+        "days": lambda v: isinstance(v, int) and v >= 0,
+        "date": lambda v: isinstance(v, dt.date),
+        "month": lambda v: isinstance(v, str) and re.fullmatch(r"\d{4}-\d{2}", v) is not None,
+        "number": lambda v: isinstance(v, int),
+        "text": lambda v: isinstance(v, str),
+    }[kind](value)
+
+
+@pytest.mark.parametrize("report", ENTRIES)
+def test_every_report_returns_its_declared_columns_of_their_kind(golden_con, report):
+    table = report.run(golden_con)
+    assert table.columns == report.column_names
+    assert table.rows, f"{report.key}: no rows on the golden fixture"
+    for row in table.rows:
+        for column, value in zip(report.columns, row):
+            assert _fits(column.kind, value), (report.key, column.name, column.kind, value)
+
+
+def test_names_and_columns_are_declared_once():
+    assert len({r.key for r in registry.REPORTS}) == len(registry.REPORTS)
+    for report in registry.REPORTS:
+        assert len(set(report.column_names)) == len(report.columns), report.key
+        for chart in report.charts:
+            for name in chart.y + ((chart.x,) if isinstance(chart.x, str) else tuple(chart.x or ())):
+                assert name in report.column_names, (report.key, chart.key, name)
+    for name in registry.KPIS:
+        registry.get("summary").column(name)
+    with pytest.raises(ValueError, match="unknown kind"):
+        registry.Column("x", "percent", "X")
+
+
+@pytest.mark.parametrize("report", ENTRIES)
+def test_the_cli_runs_every_report_with_the_registry_columns(golden, report):
+    args = ["report", report.name, "-f", "json"] + (["--view", report.view] if report.view else [])
+    result = cli(*args, home=golden.home)
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert rows and list(rows[0]) == report.column_names
+    help_text = " ".join(cli("report", report.name, "--help").stdout.split())
+    assert " ".join(report.help.split()[:4]) in help_text or report.title.lower() in help_text
+    assert ("--as-of" in help_text) == any(r.as_of for r in registry.by_name(report.name))
+
+
+def test_a_view_that_does_not_exist_is_a_usage_error(golden):
+    result = cli("report", "products", "--view", "colours", home=golden.home)
+    assert result.exit_code == 2
+    assert "use one of terms, merchants" in result.stderr
+
+
+def test_the_cli_has_exactly_the_registry_reports_and_html():
+    import typer.main
+
+    from loanwatch.cli import app
+
+    group = typer.main.get_command(app).commands["report"]
+    assert set(group.commands) == set(registry.names()) | {"html"}
+
+
+def test_the_docs_table_is_the_registry(tmp_path):
+    docs = (ROOT / "docs" / "reports.md").read_text()
+    assert registry.docs_table() in docs, "docs/reports.md differs from the report registry: run `make docs`"
+    for report in registry.REPORTS:  # and the table says what a reader needs
+        verb = f"`{report.name}`" if report.view is None else f"`{report.name} --view {report.view}`"
+        [line] = [ln for ln in docs.splitlines() if ln.startswith(f"| {verb} |")]
+        assert report.definition and all(f"`{c.name}`" in line for c in report.columns)
+    # make docs rewrites a stale table, and nothing else
+    stale = tmp_path / "reports.md"
+    stale.write_text(docs.replace("| `loans` | loan |", "| `loans` | a loan |"))
+    assert registry.write_docs(str(stale)) is True
+    assert stale.read_text() == docs
+    assert registry.write_docs(str(stale)) is False
+
+
+def test_the_html_report_has_every_registry_section(golden, tmp_path):
+    pytest.importorskip("plotly")
+    out = tmp_path / "r.html"
+    assert cli("report", "html", "--out", str(out), home=golden.home).exit_code == 0
+    text = out.read_text()
+    for report in registry.REPORTS:
+        if report.html:
+            assert f"<h2>{report.title}</h2>" in text
+            for chart in report.charts:
+                assert f'id="{chart.key}"' in text, chart.key
+    for name in registry.KPIS:
+        assert registry.get("summary").column(name).title in text
