@@ -1,0 +1,131 @@
+"""`make bench-paired BASE=<commit>`: this working tree against another commit, side by side in one run.
+
+The machine drifts 15-25 % between days, so a change is judged against its base measured in the
+same run, alternating base and head: for each scale, the same generated files; a full ingest and
+build of everything (fresh warehouse), a 1 % incremental batch (ingest + build of the last of 100
+chronological parts, from the same 99-part state), and the report queries of `make bench`
+(overdue-monthly, an amount filter, the overview's queries; best of 5 in-process). The base is
+checked out with `git worktree` and run from its own source with this virtualenv.
+
+    python benchmarks/paired.py --base HEAD~1 --scales "S M" --pairs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+SCALES = {"S": 1_000, "M": 50_000, "L": 500_000}
+END = "2026-10-31"
+PARTS = 100
+
+QUERIES = """
+import json, sys, time
+from loanwatch import reports
+from loanwatch.config import load_settings
+from loanwatch.serve import open_snapshot
+con = open_snapshot(load_settings(sys.argv[1], environ={}))
+def best(fn, n=5):
+    out = []
+    for _ in range(n):
+        t = time.perf_counter(); fn(); out.append(time.perf_counter() - t)
+    return min(out)
+f = reports.LoanFilter(min_amount=1000, max_amount=5000)
+print(json.dumps({
+    "report_query_s": best(lambda: reports.overdue_monthly(con)),
+    "filter_query_s": best(lambda: reports.overdue_monthly(con, f=f)),
+    "overview_query_s": best(lambda: (reports.overdue_monthly(con, f=f), reports.summary(con, f=f))),
+}))
+"""
+
+
+def loanwatch(src: Path, *args: str, home: Path) -> float:
+    """Run `loanwatch ARGS` from a source tree; its wall time."""
+    env = {**os.environ, "PYTHONPATH": str(src), "LOANWATCH_HOME": str(home)}
+    start = time.monotonic()
+    proc = subprocess.run([PYTHON, "-c", "from loanwatch.cli import run; run()", *args], env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if proc.returncode not in (0, 3):
+        raise RuntimeError(f"{src}: loanwatch {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return time.monotonic() - start
+
+
+def queries(src: Path, home: Path) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    out = subprocess.run([PYTHON, "-c", QUERIES, str(home)], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def bench_scale(name: str, trees: dict[str, Path], work: Path, pairs: int) -> dict[str, dict[str, list[float]]]:
+    root = work / name
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    head = trees["head"]
+    loanwatch(head, "generate", "--clients", str(SCALES[name]), "--seed", "1", "--end", END,
+              "--out", str(root / "raw"), home=root / "gen")
+    loanwatch(head, "split", str(root / "raw"), "--parts", str(PARTS), "--out", str(root / "parts"), home=root / "gen")
+    parts = sorted((root / "parts").iterdir())
+    results: dict[str, dict[str, list[float]]] = {v: {} for v in trees}
+    # the 99-part state each variant's batches start from
+    for variant, src in trees.items():
+        before = root / f"{variant}_before_batch"
+        loanwatch(src, "ingest", *map(str, parts[:-1]), home=before)
+        loanwatch(src, "build", home=before)
+    for i in range(pairs):
+        order = list(trees) if i % 2 == 0 else list(reversed(trees))
+        for variant in order:
+            src, got = trees[variant], results[variant]
+            home = root / f"{variant}_full"
+            shutil.rmtree(home, ignore_errors=True)
+            got.setdefault("ingest_s", []).append(loanwatch(src, "ingest", str(root / "raw"), home=home))
+            got.setdefault("build_s", []).append(loanwatch(src, "build", home=home))
+            batch = root / f"{variant}_batch"
+            shutil.rmtree(batch, ignore_errors=True)
+            shutil.copytree(root / f"{variant}_before_batch", batch)
+            t1 = loanwatch(src, "ingest", str(parts[-1]), home=batch)
+            t2 = loanwatch(src, "build", home=batch)
+            got.setdefault("batch_ingest_s", []).append(t1)
+            got.setdefault("batch_build_s", []).append(t2)
+            for key, value in queries(src, home).items():
+                got.setdefault(key, []).append(value)
+            print(f"{name} pair {i + 1} {variant}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in got.items()), flush=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--base", required=True, help="the commit to compare with (e.g. HEAD~1)")
+    parser.add_argument("--scales", default="S M")
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--work", default="/tmp/loanwatch_bench_paired")
+    args = parser.parse_args()
+    work = Path(args.work)
+    base_tree = work / "base_tree"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_tree)], capture_output=True)
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base_tree), args.base], check=True,
+                   capture_output=True)
+    trees = {"base": base_tree / "src", "head": ROOT / "src"}
+    try:
+        for name in args.scales.split():
+            results = bench_scale(name, trees, work, args.pairs)
+            print(f"\n{name}: metric | base ({args.base}) | head | head / base (medians)")
+            for key in results["head"]:
+                b, h = results["base"][key], results["head"][key]
+                ratio = statistics.median(h) / statistics.median(b)
+                print(f"{name} {key} | {' / '.join(f'{v:.3f}' for v in b)} | {' / '.join(f'{v:.3f}' for v in h)} | {ratio:.3f}")
+            sys.stdout.flush()
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_tree)], capture_output=True)
+
+
+if __name__ == "__main__":
+    main()
