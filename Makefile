@@ -36,7 +36,7 @@ docs: install ## rewrite the generated parts of the docs (the report table of do
 bench: install ## run the benchmarks (scales S and M by default; BENCH_SCALES="S M L") and write docs/benchmarks.md
 	$(BIN)/python benchmarks/run.py $(if $(BENCH_SCALES),--scales "$(BENCH_SCALES)",)
 
-bench-paired: install ## this tree against BASE (a commit) side by side: full build, 1 % batch, queries (BENCH_SCALES, PAIRS)
+bench-paired: install ## HEAD against BASE (a commit) side by side: full build, 1 % batch, queries (BENCH_SCALES, PAIRS)
 	$(BIN)/python benchmarks/paired.py --base $(or $(BASE),HEAD) --scales "$(or $(BENCH_SCALES),S M)" --pairs $(or $(PAIRS),3)
 
 clean: ## remove the virtualenv and local warehouses

@@ -1,11 +1,12 @@
-"""`make bench-paired BASE=<commit>`: this working tree against another commit, side by side in one run.
+"""`make bench-paired BASE=<commit>`: a commit (HEAD) against another, side by side in one run.
 
 The machine drifts 15-25 % between days, so a change is judged against its base measured in the
 same run, alternating base and head: for each scale, the same generated files; a full ingest and
 build of everything (fresh warehouse), a 1 % incremental batch (ingest + build of the last of 100
 chronological parts, from the same 99-part state), and the report queries of `make bench`
 (overdue-monthly, an amount filter, the overview's queries; best of 5 in-process). The base is
-checked out with `git worktree` and run from its own source with this virtualenv.
+checked out with `git worktree`, as is the head, and each runs from its own source with this
+virtualenv (so the working tree can change meanwhile).
 
     python benchmarks/paired.py --base HEAD~1 --scales "S M" --pairs 3
 """
@@ -104,16 +105,18 @@ def bench_scale(name: str, trees: dict[str, Path], work: Path, pairs: int) -> di
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", required=True, help="the commit to compare with (e.g. HEAD~1)")
+    parser.add_argument("--head", default="HEAD", help="the commit to measure (default HEAD; both are checked out)")
     parser.add_argument("--scales", default="S M")
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--work", default="/tmp/loanwatch_bench_paired")
     args = parser.parse_args()
     work = Path(args.work)
-    base_tree = work / "base_tree"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_tree)], capture_output=True)
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base_tree), args.base], check=True,
-                   capture_output=True)
-    trees = {"base": base_tree / "src", "head": ROOT / "src"}
+    checkouts = {"base": (work / "base_tree", args.base), "head": (work / "head_tree", args.head)}
+    for tree, commit in checkouts.values():
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), commit], check=True,
+                       capture_output=True)
+    trees = {name: tree / "src" for name, (tree, _) in checkouts.items()}
     try:
         for name in args.scales.split():
             results = bench_scale(name, trees, work, args.pairs)
@@ -124,7 +127,8 @@ def main() -> None:
                 print(f"{name} {key} | {' / '.join(f'{v:.3f}' for v in b)} | {' / '.join(f'{v:.3f}' for v in h)} | {ratio:.3f}")
             sys.stdout.flush()
     finally:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_tree)], capture_output=True)
+        for tree, _ in checkouts.values():
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,9 @@ import duckdb
 from loanwatch.reports import NO_FILTER, LoanFilter, Table, as_of_date, ratio6, run_query
 from loanwatch.reports.delinquency import LOANS_AT
 
+# The overdue share of a group of loans at a date (METRICS §4): overdue loans / active loans.
+OVERDUE_SHARE = ratio6("count(*) FILTER (WHERE state = 'overdue')", "count(*) FILTER (WHERE state IN ('current', 'overdue'))")
+
 
 def disbursed(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Table:
     """Loans and amount disbursed per issue month (non-cancelled loans)."""
@@ -63,7 +66,7 @@ def regions(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: Loa
            count(*) FILTER (WHERE state = 'overdue') AS overdue,
            CAST(coalesce(sum(principal_outstanding), 0) AS DECIMAL(38,2)) AS principal_outstanding,
            CAST(coalesce(sum(principal_outstanding) FILTER (WHERE state = 'overdue'), 0) AS DECIMAL(38,2)) AS principal_overdue,
-           {ratio6("count(*) FILTER (WHERE state = 'overdue')", "count(*) FILTER (WHERE state IN ('current', 'overdue'))")} AS overdue_share,
+           {OVERDUE_SHARE} AS overdue_share,
            {ratio6("round(coalesce(sum(principal_outstanding) FILTER (WHERE state = 'overdue'), 0) * 100)", "round(coalesce(sum(principal_outstanding), 0) * 100)")} AS overdue_amount_share
     FROM loans_at AS l WHERE {where}
     GROUP BY 1
@@ -94,7 +97,7 @@ def risk(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: LoanFi
            CASE WHEN value IS NULL THEN '(none)'
                 ELSE format('{{:.1f}}-{{:.1f}}', least(floor(value * 5), 4) / 5, least(floor(value * 5), 4) / 5 + 0.2) END AS band,
            count(*) AS loans,
-           {ratio6("count(*) FILTER (WHERE state = 'overdue')", "count(*) FILTER (WHERE state IN ('current', 'overdue'))")} AS overdue_share,
+           {OVERDUE_SHARE} AS overdue_share,
            {ratio6("count(*) FILTER (WHERE was_dpd60)", "count(*)")} AS ever60_share,
            {ratio6("count(*) FILTER (WHERE state = 'written_off')", "count(*)")} AS write_off_rate
     FROM banded GROUP BY 1, 2 ORDER BY 1 DESC, 2
@@ -125,7 +128,7 @@ def products(con: duckdb.DuckDBPyConnection, view: str = "terms", as_of: dt.date
     SELECT l.merchant_id, any_value(l.merchant_name) AS merchant_name,
            count(*) AS loans, CAST(sum(l.amount) AS DECIMAL(38,2)) AS amount,
            count(*) FILTER (WHERE state IN ('current', 'overdue')) AS active,
-           {ratio6("count(*) FILTER (WHERE state = 'overdue')", "count(*) FILTER (WHERE state IN ('current', 'overdue'))")} AS overdue_share
+           {OVERDUE_SHARE} AS overdue_share
     FROM loans_at AS l
     WHERE l.merchant_id IS NOT NULL AND l.state NOT IN ('cancelled', 'not_issued') AND {where}
     GROUP BY l.merchant_id ORDER BY loans DESC, amount DESC, l.merchant_id LIMIT $top
@@ -218,9 +221,7 @@ def weekly(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None) -> Tabl
                WHERE NOT l.is_cancelled AND i.due_date BETWEEN $first AND $last""", p).fetchall()[0]
         defaults = con.execute(
             """SELECT count(DISTINCT loan_id) FROM (
-                   SELECT loan_id FROM marts.fct_loan_states
-                   WHERE state = 'overdue' AND dpd_counted_from_date + 91 BETWEEN $first AND $last
-                     AND valid_from <= dpd_counted_from_date + 91 AND dpd_counted_from_date + 91 < valid_to
+                   SELECT loan_id FROM marts.fct_loan_states WHERE dpd_over_90_date BETWEEN $first AND $last
                    UNION ALL
                    SELECT loan_id FROM marts.dim_loans WHERE written_off_date BETWEEN $first AND $last)""",
             p).fetchall()[0][0]

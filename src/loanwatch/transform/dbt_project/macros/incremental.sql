@@ -189,11 +189,13 @@ delete from {{ this }} where {{ condition }}
 {%- endmacro %}
 
 {#- fct_loan_states' post-hook: the kept row of a loan recomputed from a day ran until its next
-    event; it now ends where the loan's new rows begin (the first new payment's day). -#}
+    event; it now ends where the loan's new rows begin (the first new payment's day), and the day
+    it would have passed 90 DPD is in it only if before that. -#}
 {% macro close_kept_intervals() -%}
 {% if is_incremental() -%}
 update {{ this }} as s
-set valid_to = c.recompute_from
+set valid_to = c.recompute_from,
+    dpd_over_90_date = case when s.dpd_over_90_date < c.recompute_from then s.dpd_over_90_date end
 from {{ ref('int_loans_changed') }} as c
 where c.loan_id = s.loan_id
     and s.valid_from < c.recompute_from

@@ -126,6 +126,13 @@ select
     case when stated.state = 'overdue' then stated.first_unpaid_due_date end as overdue_since_date,
     -- DPD at a day D of the interval is D - dpd_counted_from_date (macros/delinquency.sql)
     case when stated.state = 'overdue' then {{ dpd_counted_from('stated.first_unpaid_due_date') }} end as dpd_counted_from_date,
+    -- the day within the interval on which DPD passes 90 (a default, METRICS §5 NPL), if it does
+    case
+        when stated.state = 'overdue'
+            and {{ add_days(dpd_counted_from('stated.first_unpaid_due_date'), 91) }} >= stated.valid_from
+            and {{ add_days(dpd_counted_from('stated.first_unpaid_due_date'), 91) }} < stated.valid_to
+            then {{ add_days(dpd_counted_from('stated.first_unpaid_due_date'), 91) }}
+    end as dpd_over_90_date,
     -- amounts (on-book balance: zero unless active)
     {{ money("case when stated.state in ('current', 'overdue') then stated.amount - stated.cum_principal_paid_amount else 0 end") }}
         as principal_outstanding_amount,
