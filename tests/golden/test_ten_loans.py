@@ -153,7 +153,7 @@ def test_as_of_path_equals_precomputed_snapshots(golden_con):
 def test_schedule_of_the_annuity_with_interest(golden_con):
     rows = golden_con.execute(
         """SELECT instalment_number, due_date, principal_amount, interest_amount
-           FROM core.int_instalments_paid WHERE loan_id = 'L01' ORDER BY 1"""
+           FROM marts.fct_instalments WHERE loan_id = 'L01' ORDER BY 1"""
     ).fetchall()
     assert rows == [
         (1, dt.date(2024, 2, 29), D("330.02"), D("10.00")),
@@ -165,7 +165,7 @@ def test_schedule_of_the_annuity_with_interest(golden_con):
 def test_allocation_of_the_bullet_loan(golden_con):
     rows = golden_con.execute(
         """SELECT payment_id, interest_amount, principal_amount, credit_amount
-           FROM core.int_payments_allocated WHERE loan_id = 'L06' ORDER BY 1"""
+           FROM marts.fct_payment_allocations WHERE loan_id = 'L06' ORDER BY 1"""
     ).fetchall()
     assert rows == [("P11", D("80.00"), D("920.00"), D("0.00")), ("P12", D("0.00"), D("1080.00"), D("0.00"))]
 
@@ -173,7 +173,7 @@ def test_allocation_of_the_bullet_loan(golden_con):
 def test_paid_on_dates(golden_con):
     rows = dict(
         ((r[0], r[1]), r[2]) for r in golden_con.execute(
-            "SELECT loan_id, instalment_number, paid_on_date FROM core.int_instalments_paid"
+            "SELECT loan_id, instalment_number, paid_on_date FROM marts.fct_instalments"
         ).fetchall()
     )
     assert rows[("L03", 1)] == dt.date(2024, 4, 10)

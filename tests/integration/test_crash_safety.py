@@ -23,7 +23,7 @@ TABLES = {
     "marts.fct_loan_states": "loan_id, valid_from",
     "marts.fct_loan_snapshots": "snapshot_date, loan_id",
     "core.loan_versions": "loan_id, valid_from",
-    "core.int_payments_allocated": "payment_id",
+    "marts.fct_payment_allocations": "payment_id",
 }
 
 

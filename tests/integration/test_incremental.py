@@ -31,8 +31,8 @@ MARTS = {
     "core.loans": "loan_id",
     "core.clients": "client_id",
     "core.payments": "payment_id",
-    "core.int_payments_allocated": "payment_id",
-    "core.int_instalments_paid": "loan_id, instalment_number",
+    "marts.fct_payment_allocations": "payment_id",
+    "marts.fct_instalments": "loan_id, instalment_number",
 }
 
 

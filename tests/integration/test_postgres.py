@@ -120,8 +120,8 @@ def _norm(rows):
 COMPARE = {
     "marts.fct_loan_states": "SELECT loan_id, valid_from, valid_to, state, overdue_since_date, principal_outstanding_amount, past_due_amount FROM {t} ORDER BY loan_id, valid_from",
     "marts.fct_loan_snapshots": "SELECT snapshot_date, loan_id, state, dpd, bucket, principal_outstanding_amount FROM {t} ORDER BY snapshot_date, loan_id",
-    "core.int_instalments_paid": "SELECT loan_id, instalment_number, due_date, principal_amount, interest_amount, paid_on_date FROM {t} ORDER BY 1, 2",
-    "core.int_payments_allocated": "SELECT payment_id, interest_amount, principal_amount, credit_amount FROM {t} ORDER BY 1",
+    "marts.fct_instalments": "SELECT loan_id, instalment_number, due_date, principal_amount, interest_amount, paid_on_date FROM {t} ORDER BY 1, 2",
+    "marts.fct_payment_allocations": "SELECT payment_id, interest_amount, principal_amount, credit_amount FROM {t} ORDER BY 1",
     "marts.snapshot_dates": "SELECT month, snapshot_date FROM {t} ORDER BY 1",
 }
 

@@ -44,7 +44,7 @@ due_rules AS (
     -- an instalment due today or in pre_due_days that payments up to today do not cover
     SELECT i.loan_id, CASE WHEN i.due_date = $d THEN 'due_day' ELSE 'pre_due' END AS rule,
            least(i.due_amount, i.cum_due_amount - s.cum_paid_amount) AS open_amount, i.due_date
-    FROM core.int_instalments_paid i JOIN states s USING (loan_id)
+    FROM marts.fct_instalments i JOIN states s USING (loan_id)
     WHERE i.due_date IN ($d, $d + $pre_due_days) AND s.cum_paid_amount < i.cum_due_amount
 ),
 overdue_rules AS (

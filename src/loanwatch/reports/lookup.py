@@ -37,11 +37,11 @@ def loan_detail(con: duckdb.DuckDBPyConnection, loan_id: str) -> dict[str, Table
         "schedule": run_query(con, """
             SELECT instalment_number, due_date, principal_amount, interest_amount, due_amount,
                    allocated_amount, paid_on_date
-            FROM core.int_instalments_paid WHERE loan_id = $loan ORDER BY instalment_number""", p),
+            FROM marts.fct_instalments WHERE loan_id = $loan ORDER BY instalment_number""", p),
         "payments": run_query(con, """
             SELECT p.payment_id, p.paid_at, p.amount, p.payment_type, p.reversed_payment_id, p.is_reversed,
                    a.interest_amount, a.principal_amount, a.credit_amount, p.channel
-            FROM core.payments p LEFT JOIN core.int_payments_allocated a USING (payment_id)
+            FROM core.payments p LEFT JOIN marts.fct_payment_allocations a USING (payment_id)
             WHERE p.loan_id = $loan ORDER BY p.paid_at, p.payment_id""", p),
         "dpd history": run_query(con, """
             SELECT snapshot_date, state, dpd, bucket, principal_outstanding_amount, past_due_amount

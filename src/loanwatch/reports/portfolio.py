@@ -35,11 +35,11 @@ def revenue(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Tabl
     WITH selected AS (SELECT loan_id FROM marts.dim_loans l WHERE NOT l.is_cancelled AND {where}),
     interest AS (
         SELECT strftime(p.paid_date, '%Y-%m') AS month, sum(p.interest_amount) AS interest
-        FROM core.int_payments_allocated p SEMI JOIN selected USING (loan_id) GROUP BY 1
+        FROM marts.fct_payment_allocations p SEMI JOIN selected USING (loan_id) GROUP BY 1
     ),
     dues AS (
         SELECT strftime(i.due_date, '%Y-%m') AS month, sum(i.due_amount) AS due, sum(i.allocated_amount) AS collected
-        FROM core.int_instalments_paid i SEMI JOIN selected USING (loan_id)
+        FROM marts.fct_instalments i SEMI JOIN selected USING (loan_id)
         WHERE i.due_date <= (SELECT max(snapshot_date) FROM marts.snapshot_dates)
         GROUP BY 1
     )
@@ -159,7 +159,7 @@ def clients(con: duckdb.DuckDBPyConnection, view: str = "repeat", f: LoanFilter 
         sql = f"""
         WITH sel AS ({selected}),
         paid AS (
-            SELECT p.loan_id, sum(p.amount) AS paid FROM core.int_payments_allocated p
+            SELECT p.loan_id, sum(p.amount) AS paid FROM marts.fct_payment_allocations p
             SEMI JOIN sel USING (loan_id) GROUP BY 1
         ),
         per_client AS (
@@ -213,11 +213,11 @@ def weekly(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None) -> Tabl
         p = {"first": first, "last": last}
         issued, repaid = con.execute(
             """SELECT (SELECT count(*) FROM marts.dim_loans WHERE NOT is_cancelled AND issue_date BETWEEN $first AND $last),
-                      (SELECT coalesce(sum(amount), 0) FROM core.int_payments_allocated WHERE paid_date BETWEEN $first AND $last)""",
+                      (SELECT coalesce(sum(amount), 0) FROM marts.fct_payment_allocations WHERE paid_date BETWEEN $first AND $last)""",
             p).fetchall()[0]
         due, on_time = con.execute(
             """SELECT count(*), count(*) FILTER (WHERE i.paid_on_date <= i.due_date)
-               FROM core.int_instalments_paid i JOIN marts.dim_loans l USING (loan_id)
+               FROM marts.fct_instalments i JOIN marts.dim_loans l USING (loan_id)
                WHERE NOT l.is_cancelled AND i.due_date BETWEEN $first AND $last""", p).fetchall()[0]
         defaults = con.execute(
             """SELECT count(DISTINCT loan_id) FROM (

@@ -81,7 +81,7 @@ delete from {{ this }} where {{ column }} in ({{ changed_keys(changed) }})
 {%- endmacro %}
 
 {#
-  Models at loan and day grain (int_payments_allocated by paid_date, fct_loan_states,
+  Models at loan and day grain (fct_payment_allocations by paid_date, fct_loan_states,
   fct_loan_snapshots) recompute a changed loan from the day int_loans_changed.recompute_from
   names, or all of it when that is null. recomputed_rows(rel, day) and kept_rows(rel, day) split
   the rows of a relation with loan_id and a day column accordingly: on a full build all rows are
@@ -133,7 +133,7 @@ where exists (
 {%- endmacro %}
 
 {#
-  int_instalments_paid on an incremental build. A loan recomputed whole (recompute_from null) has
+  fct_instalments on an incremental build. A loan recomputed whole (recompute_from null) has
   all its instalments rewritten. A loan recomputed from a day has the same terms as before and new
   payments only after all its earlier ones (amounts > 0), so its cumulative paid amount only grows:
   from paid_before_amount (its payments before that day, all of which it had) to
@@ -152,7 +152,7 @@ select
     coalesce(max(case when p.paid_date < c.recompute_from then p.cum_paid_after_amount end), 0) as paid_before_amount,
     coalesce(max(p.cum_paid_after_amount), 0) as paid_total_amount
 from {{ ref('int_loans_changed') }} as c
-left join {{ ref('int_payments_allocated') }} as p on p.loan_id = c.loan_id
+left join {{ ref('fct_payment_allocations') }} as p on p.loan_id = c.loan_id
 group by c.loan_id, c.recompute_from
 {%- endmacro %}
 

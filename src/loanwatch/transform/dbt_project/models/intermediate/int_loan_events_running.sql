@@ -14,7 +14,7 @@ with loans as (
 
 instalments as (
     select loan_id, due_date, paid_on_date
-    from {{ ref('int_instalments_paid') }}
+    from {{ ref('fct_instalments') }}
     where {{ for_changed('loan_id') }}
 ),
 
@@ -25,7 +25,7 @@ events as (
     from loans
     union all
     select p.loan_id, p.paid_date, p.amount, p.principal_amount, p.interest_amount, 0, 0
-    from {{ ref('int_payments_allocated') }} as p
+    from {{ ref('fct_payment_allocations') }} as p
     where {{ for_changed('p.loan_id') }}
     union all
     select loan_id, paid_on_date, 0, 0, 0, 1, 0

@@ -64,7 +64,7 @@ loans as (
 
 instalments as (
     select loan_id, instalment_number, due_date, cum_due_amount, instalment_count
-    from {{ ref('int_instalments_paid') }}
+    from {{ ref('fct_instalments') }}
     where {{ for_changed('loan_id') }}
 ),
 

@@ -8,7 +8,7 @@
 -- An incremental build rewrites only the changed loans' instalments that its new inputs can change
 -- (instalment_row_kept() says which rows stay, and why).
 with payments as (
-    select * from {{ ref('int_payments_allocated') }}
+    select * from {{ ref('fct_payment_allocations') }}
     where {{ for_changed('loan_id') }}
 ),
 
