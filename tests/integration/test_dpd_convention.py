@@ -103,3 +103,54 @@ def test_the_weekly_new_defaults_pass_90_days_one_day_earlier(golden, counted):
 
     assert new_defaults(counted, "2024-07-09") == new_defaults(golden, "2024-07-09") + 1
     assert new_defaults(counted, "2024-07-10") == new_defaults(golden, "2024-07-10")
+
+
+MONTH_ENDS = ["2024-01-31", "2024-02-29", "2024-03-31", "2024-04-30", "2024-05-31", "2024-06-30"]
+
+
+def _json(home, *args):
+    return json.loads(cli("report", *args, "-f", "json", home=home).stdout)
+
+
+def test_vintages_risk_and_roll_rates_agree_with_report_loans(golden, counted):
+    """The marts behind vintages, risk (ever-60+) and roll rates (fct_loan_milestones,
+    fct_loan_transitions) agree with `report loans` at every month end, with the option on. And the
+    option matters here: L03 is 30 days past due on 03-31 by default and 31 with it, so it reaches
+    30+ two months earlier and rolls from current into 31-60 in March."""
+    at = {day: _loans(counted.home, day) for day in MONTH_ENDS}
+    active = ("current", "overdue")
+    # roll rates: each loan active at the previous month end, from its bucket then to where it is now
+    got = {(r["month"], r["from_bucket"], r["to_bucket"]): r["loans"] for r in _json(counted.home, "roll-rates")
+           if r["from_bucket"] != "overdue"}
+    expected: dict[tuple[str, str, str], int] = {}
+    for before, now in zip(MONTH_ENDS, MONTH_ENDS[1:]):
+        for loan_id, r in at[before].items():
+            if r["state"] in active:
+                after = at[now][loan_id]
+                key = (now[:7], r["bucket"], after["bucket"] if after["state"] in active else after["state"])
+                expected[key] = expected.get(key, 0) + 1
+    assert got == expected
+    assert got[("2024-03", "current", "31-60")] == 1  # L03 (current on 02-29), with the option
+    # vintages: the loans of a cohort past 30 / 60 / 90 days at any month end within k months
+    issued = {r["loan_id"]: r for r in _json(counted.home, "loans", "--as-of", MONTH_ENDS[-1])}
+    cohorts: dict[str, list[str]] = {}
+    for loan_id in issued:
+        month = next((day[:7] for day in MONTH_ENDS if at[day][loan_id]["state"] not in ("not_issued", "cancelled")), None)
+        if month is not None and issued[loan_id]["state"] != "cancelled":
+            cohorts.setdefault(month, []).append(loan_id)
+    for row in _json(counted.home, "vintages"):
+        ends = [d for d in MONTH_ENDS if row["cohort"] <= d[:7]][: row["months_on_book"] + 1]
+        loans = cohorts[row["cohort"]]
+        for x in (30, 60, 90):
+            reached = sum(float(issued[k]["amount"]) for k in loans
+                          if any(at[d][k]["state"] in active and at[d][k]["dpd"] > x for d in ends))
+            total = sum(float(issued[k]["amount"]) for k in loans)
+            assert abs(row[f"ever{x}_share"] - reached / total) < 1e-6, (row, x)
+    # risk: ever-60+ loans, over the risk-score bands, are the loans past 60 days at a month end
+    ever60 = {k for d in MONTH_ENDS for k, r in at[d].items() if r["state"] in active and r["dpd"] > 60}
+    bands = [r for r in _json(counted.home, "risk") if r["score"] == "risk_score"]
+    assert round(sum(r["ever60_share"] * r["loans"] for r in bands)) == len(ever60) > 0
+    # and the option is what moved L03: by default it is 30+ only from May
+    off_vintage = {(r["cohort"], r["months_on_book"]): r["ever30_share"] for r in _json(golden.home, "vintages")}
+    on_vintage = {(r["cohort"], r["months_on_book"]): r["ever30_share"] for r in _json(counted.home, "vintages")}
+    assert off_vintage != on_vintage
