@@ -131,9 +131,7 @@ REPORTS: tuple[Report, ...] = (
         delinquency.overdue_monthly,
         (MONTH, _c("loans_active", "count", "Active loans"), _c("loans_overdue", "count", "Overdue loans"), OVERDUE_SHARE,
          PRINCIPAL, _c("principal_overdue", "money", "Principal overdue"), OVERDUE_AMOUNT_SHARE),
-        rows='month', definition=(
-            'METRICS §4'
-        ), as_of=True, page="overview", html=True,
+        rows='month', definition='METRICS §4', as_of=True, page="overview", html=True,
         charts=(Chart("overdue-share", "overdue_share", "Overdue share by month"),),
     ),
     Report(
@@ -142,9 +140,7 @@ REPORTS: tuple[Report, ...] = (
         (_c("loan_id", "text", "Loan"), _c("client_id", "text", "Client"), AMOUNT, _c("state", "text", "State"),
          _c("dpd", "days", "Days past due"), _c("bucket", "text", "DPD bucket"), PRINCIPAL,
          _c("past_due_amount", "money", "Past due")),
-        rows='loan', definition=(
-            'METRICS §3 at the as-of date'
-        ), as_of=True,
+        rows='loan', definition='METRICS §3 at the as-of date', as_of=True,
     ),
     Report(
         "buckets", "DPD buckets and PAR",
@@ -226,9 +222,7 @@ REPORTS: tuple[Report, ...] = (
     ),
     Report(
         "disbursed", "Disbursed", "Loans and amount disbursed per month (non-cancelled loans, by issue date).",
-        portfolio.disbursed, (MONTH, LOANS, AMOUNT), rows='issue month', definition=(
-            'loans and amount of non-cancelled loans'
-        ), page="portfolio",
+        portfolio.disbursed, (MONTH, LOANS, AMOUNT), rows='issue month', definition='loans and amount of non-cancelled loans', page="portfolio",
         charts=(Chart("disbursed", "bars", "Disbursed amount by month", "month", ("amount",)),),
     ),
     Report(
@@ -277,9 +271,7 @@ REPORTS: tuple[Report, ...] = (
         functools.partial(portfolio.products, view="terms"),
         (_c("product", "text", "Product"), _c("term", "text", "Term (months)"), LOANS, AMOUNT,
          _c("share_of_loans", "share", "Share of loans")),
-        rows='product × term', definition=(
-            'loans, amount, share of loans; `schedule` for loans with an explicit schedule'
-        ), view="terms", page="portfolio",
+        rows='product × term', definition='loans, amount, share of loans; `schedule` for loans with an explicit schedule', view="terms", page="portfolio",
         charts=(Chart("terms", "bars", "Loans by product and term", ("product", "term"), ("loans",)),),
     ),
     Report(
@@ -287,9 +279,7 @@ REPORTS: tuple[Report, ...] = (
         functools.partial(portfolio.products, view="merchants"),
         (_c("merchant_id", "text", "Merchant"), _c("merchant_name", "text", "Merchant name"), LOANS, AMOUNT, ACTIVE,
          OVERDUE_SHARE),
-        rows='merchant', definition=(
-            'the top 20 merchants by loans: amount, active loans, overdue share at the as-of date'
-        ), view="merchants", as_of=True, page="portfolio",
+        rows='merchant', definition='the top 20 merchants by loans: amount, active loans, overdue share at the as-of date', view="merchants", as_of=True, page="portfolio",
     ),
     Report(
         "clients", "Repeat borrowing", "Repeat borrowing: loans by the client's nth loan, and the share of repeat clients.",
@@ -318,9 +308,7 @@ REPORTS: tuple[Report, ...] = (
         functools.partial(portfolio.clients, view="rates"),
         (_c("interest_rate_band", "text", "Interest rate"), LOANS, _c("defaulted", "count", "Defaulted"),
          _c("default_rate", "share", "Default rate")),
-        rows='interest-rate band (10 points)', definition=(
-            'default rate = loans written off or ever more than 90 days past due / loans'
-        ), view="rates",
+        rows='interest-rate band (10 points)', definition='default rate = loans written off or ever more than 90 days past due / loans', view="rates",
     ),
 )
 

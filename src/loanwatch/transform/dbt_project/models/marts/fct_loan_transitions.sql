@@ -1,5 +1,5 @@
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook=["{{ incremental_hook('loan_id', 'loans') }}",
+          pre_hook=["{{ day_incremental_hook('snapshot_date') }}",
                     "{{ incremental_delete('snapshot_date not in (select snapshot_date from ' ~ ref('int_snapshot_dates') ~ ')') }}"]) }}
 -- depends_on: {{ ref('int_loans_changed') }}
 -- Month-to-month transitions (METRICS §5, roll and cure rates): every loan active at a snapshot
@@ -7,8 +7,10 @@
 -- the snapshot at which a loan left the book). rolled_principal_amount is what a roll rate counts
 -- for the loan: its principal at S(m), or at S(m-1) when it left the book (it has none at S(m)).
 -- A cure: a loan past due at S(m-1) (any bucket but current) that is current or closed at S(m).
--- Incremental builds recompute the changed loans' rows at every date, and every loan's rows at
--- the snapshot dates the table does not have yet (a new data date, a month end passed).
+-- Incremental builds recompute, like fct_loan_snapshots, a changed loan's rows from its
+-- recompute_from day (all of them when that is null: day_incremental_hook deletes the same), and
+-- add every loan's rows at the snapshot dates the table does not have yet (a new data date, a
+-- month end passed).
 with dates as (
     select month, snapshot_date, previous_snapshot_date
     from {{ ref('int_snapshot_dates') }}
@@ -20,7 +22,18 @@ snapshots as (
     from {{ ref('fct_loan_snapshots') }}
 ),
 
+{#- (dates, rows at S(m)) pairs: on a full build every date and row; on an incremental one the
+    dates the table lacks with every row, and the other dates with the changed loans' recomputed
+    rows (none of those dates is new, so no pair is taken twice). -#}
+{%- set parts = [('1 = 1', 'snapshots')] %}
+{%- if is_incremental() %}
+{%- set parts = [('snapshot_date not in (select distinct snapshot_date from ' ~ this ~ ')', 'snapshots'),
+                 ('snapshot_date in (select distinct snapshot_date from ' ~ this ~ ')',
+                  recomputed_rows('snapshots', 'snapshot_date'))] %}
+{%- endif %}
 moves as (
+    {%- for dates_condition, after_relation in parts %}
+    {% if not loop.first %}union all{% endif %}
     select
         dates.month,
         dates.snapshot_date,
@@ -29,17 +42,14 @@ moves as (
         case when after.is_active then after.bucket else after.state end as to_bucket,
         before.principal_outstanding_amount as principal_before_amount,
         after.principal_outstanding_amount as principal_after_amount
-    from dates
+    from (select * from dates where {{ dates_condition }}) as dates
+    inner join {{ after_relation }} as after
+        on after.snapshot_date = dates.snapshot_date
     inner join snapshots as before
         on before.snapshot_date = dates.previous_snapshot_date
+        and before.loan_id = after.loan_id
         and before.is_active
-    inner join snapshots as after
-        on after.snapshot_date = dates.snapshot_date
-        and after.loan_id = before.loan_id
-    {%- if is_incremental() %}
-    where {{ for_changed('before.loan_id') }}
-        or dates.snapshot_date not in (select distinct snapshot_date from {{ this }})
-    {%- endif %}
+    {%- endfor %}
 )
 
 select
