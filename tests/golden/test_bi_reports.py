@@ -55,6 +55,12 @@ def test_roll_rates_and_cure_rate(golden_con):
     # May: L08 (31-60 at 04-30) is written off; L06 (1-30) closes
     assert got[("2024-05", "31-60", "written_off")] == (1, "400.00", "400.00", "1.000000")
     assert got[("2024-05", "1-30", "closed")][:2] == (1, "1080.00")
+    # the cure-rates report is those 'overdue -> cured' rows, filter included
+    for f in (None, LoanFilter(min_amount=D("600"))):
+        cured = [r[:1] + r[3:] for r in rows(reports.roll_rates(golden_con, f=f)) if r[1] == "overdue"]
+        assert rows(reports.cure_rates(golden_con, f=f)) == cured
+    by_month = {r[0]: r for r in rows(reports.cure_rates(golden_con))}
+    assert by_month["2024-03"] == ("2024-03", 1, "600.00", "600.00", "1.000000")  # L02 closed
 
 
 def test_write_offs(golden_con):

@@ -172,13 +172,14 @@ def dpd_sql(date_expr: str, counted_from_expr: str) -> str:
 
 
 __all__ = [
-    "LoanFilter", "Table", "data_date", "buckets", "loans", "overdue_monthly", "par_monthly", "roll_rates",
+    "LoanFilter", "Table", "data_date", "buckets", "cure_rates", "loans", "overdue_monthly", "par_monthly", "roll_rates",
     "summary", "vintages", "find_loans", "loan_detail", "clients", "disbursed", "products", "regions",
     "revenue", "risk", "weekly",
 ]
 
 from loanwatch.reports.delinquency import (  # noqa: E402  (the public API of the package)
     buckets,
+    cure_rates,
     loans,
     overdue_monthly,
     par_monthly,

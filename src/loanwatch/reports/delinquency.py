@@ -246,6 +246,26 @@ def buckets(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: Loa
     return run_query(con, sql, params)
 
 
+# The selected loans' rows of marts.fct_loan_transitions, and the cures per month among those past
+# due at S(m-1): shared by roll_rates (its 'overdue -> cured' rows) and cure_rates.
+_TRANSITIONS = """
+transitions AS (
+    SELECT t.*, fb.sort_order AS from_order
+    FROM marts.fct_loan_transitions t
+    JOIN marts.dpd_buckets fb ON fb.bucket = t.from_bucket
+    JOIN marts.dim_loans l ON l.loan_id = t.loan_id
+    WHERE {where}
+)"""
+_CURE = """
+cure AS (
+    SELECT month, 'overdue' AS from_bucket, 99 AS from_order, 'cured' AS to_bucket,
+           count(*) FILTER (WHERE is_cure) AS loans,
+           coalesce(sum(rolled_principal_amount) FILTER (WHERE is_cure), 0) AS principal,
+           sum(principal_before_amount) AS principal_from
+    FROM transitions WHERE from_bucket <> 'current' GROUP BY month
+)"""
+
+
 def roll_rates(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Table:
     """The bucket-to-bucket transition matrix per month, long form (METRICS §5), from the loan
     transitions of marts.fct_loan_transitions.
@@ -257,13 +277,7 @@ def roll_rates(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> T
     """
     where, params = (f or NO_FILTER).sql("l")
     sql = f"""
-    WITH transitions AS (
-        SELECT t.*, fb.sort_order AS from_order
-        FROM marts.fct_loan_transitions t
-        JOIN marts.dpd_buckets fb ON fb.bucket = t.from_bucket
-        JOIN marts.dim_loans l ON l.loan_id = t.loan_id
-        WHERE {where}
-    ),
+    WITH {_TRANSITIONS.format(where=where)},
     bucket_totals AS (
         SELECT month, from_bucket, sum(principal_before_amount) AS principal_from FROM transitions GROUP BY 1, 2
     ),
@@ -272,13 +286,7 @@ def roll_rates(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> T
                sum(rolled_principal_amount) AS principal
         FROM transitions GROUP BY month, from_bucket, to_bucket
     ),
-    cure AS (
-        SELECT month, 'overdue' AS from_bucket, 99 AS from_order, 'cured' AS to_bucket,
-               count(*) FILTER (WHERE is_cure) AS loans,
-               coalesce(sum(rolled_principal_amount) FILTER (WHERE is_cure), 0) AS principal,
-               sum(principal_before_amount) AS principal_from
-        FROM transitions WHERE from_bucket <> 'current' GROUP BY month
-    ),
+    {_CURE},
     all_rows AS (
         SELECT c.month, c.from_bucket, c.from_order, c.to_bucket, c.loans, c.principal, t.principal_from
         FROM cells c JOIN bucket_totals t USING (month, from_bucket)
@@ -297,11 +305,17 @@ def roll_rates(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> T
 
 
 def cure_rates(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Table:
-    """The cure rate per month (METRICS §5): the 'overdue -> cured' rows of roll_rates."""
-    rolls = roll_rates(con, f=f).as_dicts()
-    return Table(["month", "loans_cured", "principal_cured", "principal_overdue_before", "cure_rate"],
-                 [(r["month"], r["loans"], r["principal"], r["principal_from"], r["rate"])
-                  for r in rolls if r["from_bucket"] == "overdue"])
+    """The cure rate per month (METRICS §5): the 'overdue -> cured' rows of roll_rates, read from
+    the same CTEs without computing the rest of the matrix."""
+    where, params = (f or NO_FILTER).sql("l")
+    sql = f"""
+    WITH {_TRANSITIONS.format(where=where)}, {_CURE}
+    SELECT month, loans AS loans_cured, CAST(principal AS DECIMAL(38,2)) AS principal_cured,
+           CAST(principal_from AS DECIMAL(38,2)) AS principal_overdue_before,
+           {ratio6('round(principal * 100)', 'round(principal_from * 100)')} AS cure_rate
+    FROM cure ORDER BY month
+    """
+    return run_query(con, sql, params)
 
 
 def vintages(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Table:
