@@ -9,6 +9,7 @@ checked out with `git worktree`, as is the head, and each runs from its own sour
 virtualenv (so the working tree can change meanwhile).
 
     python benchmarks/paired.py --base HEAD~1 --scales "S M" --pairs 3
+    python benchmarks/paired.py --base some-branch --scales L --pairs 4 --batch-only
 """
 
 from __future__ import annotations
@@ -66,29 +67,36 @@ def queries(src: Path, home: Path) -> dict[str, float]:
     return json.loads(out.stdout)
 
 
-def bench_scale(name: str, trees: dict[str, Path], work: Path, pairs: int) -> dict[str, dict[str, list[float]]]:
+def bench_scale(name: str, trees: dict[str, Path], work: Path, pairs: int,
+                batch_only: bool = False, reuse: bool = False) -> dict[str, dict[str, list[float]]]:
     root = work / name
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
-    head = trees["head"]
-    loanwatch(head, "generate", "--clients", str(SCALES[name]), "--seed", "1", "--end", END,
-              "--out", str(root / "raw"), home=root / "gen")
-    loanwatch(head, "split", str(root / "raw"), "--parts", str(PARTS), "--out", str(root / "parts"), home=root / "gen")
+    ready = reuse and all((root / f"{v}_before_batch" / ".ready").exists() for v in trees)
+    if not ready:
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        head = trees["head"]
+        loanwatch(head, "generate", "--clients", str(SCALES[name]), "--seed", "1", "--end", END,
+                  "--out", str(root / "raw"), home=root / "gen")
+        loanwatch(head, "split", str(root / "raw"), "--parts", str(PARTS), "--out", str(root / "parts"), home=root / "gen")
     parts = sorted((root / "parts").iterdir())
     results: dict[str, dict[str, list[float]]] = {v: {} for v in trees}
     # the 99-part state each variant's batches start from
     for variant, src in trees.items():
         before = root / f"{variant}_before_batch"
+        if ready:
+            continue
         loanwatch(src, "ingest", *map(str, parts[:-1]), home=before)
         loanwatch(src, "build", home=before)
+        (before / ".ready").touch()
     for i in range(pairs):
         order = list(trees) if i % 2 == 0 else list(reversed(trees))
         for variant in order:
             src, got = trees[variant], results[variant]
             home = root / f"{variant}_full"
-            shutil.rmtree(home, ignore_errors=True)
-            got.setdefault("ingest_s", []).append(loanwatch(src, "ingest", str(root / "raw"), home=home))
-            got.setdefault("build_s", []).append(loanwatch(src, "build", home=home))
+            if not batch_only:
+                shutil.rmtree(home, ignore_errors=True)
+                got.setdefault("ingest_s", []).append(loanwatch(src, "ingest", str(root / "raw"), home=home))
+                got.setdefault("build_s", []).append(loanwatch(src, "build", home=home))
             batch = root / f"{variant}_batch"
             shutil.rmtree(batch, ignore_errors=True)
             shutil.copytree(root / f"{variant}_before_batch", batch)
@@ -96,7 +104,7 @@ def bench_scale(name: str, trees: dict[str, Path], work: Path, pairs: int) -> di
             t2 = loanwatch(src, "build", home=batch)
             got.setdefault("batch_ingest_s", []).append(t1)
             got.setdefault("batch_build_s", []).append(t2)
-            for key, value in queries(src, home).items():
+            for key, value in queries(src, batch if batch_only else home).items():
                 got.setdefault(key, []).append(value)
             print(f"{name} pair {i + 1} {variant}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in got.items()), flush=True)
     return results
@@ -109,6 +117,10 @@ def main() -> None:
     parser.add_argument("--scales", default="S M")
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--work", default="/tmp/loanwatch_bench_paired")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse the generated files and 99-part states of the last run with the same commits")
+    parser.add_argument("--batch-only", action="store_true",
+                        help="only the 1 % batch and the queries (no full ingest and build per pair)")
     args = parser.parse_args()
     work = Path(args.work)
     checkouts = {"base": (work / "base_tree", args.base), "head": (work / "head_tree", args.head)}
@@ -119,7 +131,7 @@ def main() -> None:
     trees = {name: tree / "src" for name, (tree, _) in checkouts.items()}
     try:
         for name in args.scales.split():
-            results = bench_scale(name, trees, work, args.pairs)
+            results = bench_scale(name, trees, work, args.pairs, args.batch_only, args.reuse)
             print(f"\n{name}: metric | base ({args.base}) | head | head / base (medians)")
             for key in results["head"]:
                 b, h = results["base"][key], results["head"][key]

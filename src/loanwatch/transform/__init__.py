@@ -128,68 +128,6 @@ def _before_connect(wait: Callable[[], Any]) -> Iterator[None]:
         DuckDBConnectionManager.open = original
 
 
-@contextlib.contextmanager
-def _build_schedule() -> Iterator[None]:
-    """How `dbt build` runs loanwatch's project: checks beside the models, and the longest chain
-    of models first. dbt has no setting for either: this replaces three of its methods for the
-    length of one invocation (dbt-core 1.11, pinned; `networkx` is dbt's own graph library).
-
-    1. No edges from a check to the children of the model it checks
-       (``BuildTask.compile_manifest``). dbt's build makes a model wait for every check of its
-       parents and skips it when one fails. loanwatch needs neither: a build with a failing check
-       publishes nothing, and the next build recomputes everything since the last good one, so
-       what a failed build wrote is replaced. Checks still run after the models they read.
-       `tests/integration/test_incremental.py` fails if a failing check holds a model back again.
-    2. A node is taken from dbt's queue only when a thread is free (``handle_job_queue``), and
-       the queue gives first the node with the longest chain of nodes after it
-       (``GraphQueue._get_scores``). dbt hands every node to its thread pool as soon as it is
-       ready, and the pool runs them first come, first served: at L the chain from
-       ``stg_loans`` to ``fct_loan_snapshots`` waited 3.5 s in all behind checks and small
-       models. `tests/unit/test_transform.py` checks both.
-    """
-    import threading
-
-    import networkx as nx
-    from dbt.graph.queue import GraphQueue
-    from dbt.task.build import BuildTask
-
-    original_compile, original_handle, original_scores = (
-        BuildTask.compile_manifest, BuildTask.handle_job_queue, GraphQueue._get_scores)
-
-    def compile_manifest(self) -> None:
-        if self.manifest is None:
-            return original_compile(self)
-        self.graph = self.compiler.compile(self.manifest, add_test_edges=False)
-
-    def handle_job_queue(self, pool, callback) -> None:
-        if not hasattr(self, "_free_threads"):
-            self._free_threads = threading.Semaphore(self.config.threads)
-        self._free_threads.acquire()
-
-        def done(result) -> None:
-            try:
-                callback(result)  # marks the node done: its children are queued first
-            finally:
-                self._free_threads.release()
-
-        original_handle(self, pool, done)
-
-    def get_scores(self, graph) -> dict[str, int]:
-        # lower runs first: minus the number of nodes on the longest path from here to the end
-        longest: dict[str, int] = {}
-        for node in reversed(list(nx.topological_sort(graph))):
-            longest[node] = 1 + max((longest[child] for child in graph.successors(node)), default=0)
-        return {node: -n for node, n in longest.items()}
-
-    BuildTask.compile_manifest, BuildTask.handle_job_queue = compile_manifest, handle_job_queue
-    GraphQueue._get_scores = get_scores
-    try:
-        yield
-    finally:
-        BuildTask.compile_manifest, BuildTask.handle_job_queue = original_compile, original_handle
-        GraphQueue._get_scores = original_scores
-
-
 def run_dbt(settings: Settings, command: str = "build", args: list[str] | None = None,
             target: str = "duckdb", extra_outputs: dict[str, Any] | None = None,
             extra_vars: dict[str, Any] | None = None,
@@ -219,8 +157,7 @@ def run_dbt(settings: Settings, command: str = "build", args: list[str] | None =
         "--no-write-json",
         *(args or []),
     ]
-    with (_build_schedule() if command == "build" else contextlib.nullcontext(),
-          _before_connect(before_connect) if before_connect else contextlib.nullcontext()):
+    with _before_connect(before_connect) if before_connect else contextlib.nullcontext():
         result = dbtRunner().invoke(cli_args)
     run = DbtRun(success=bool(result.success))
     if result.exception is not None:
