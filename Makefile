@@ -36,10 +36,13 @@ docs: install ## rewrite the generated parts of the docs (the report table of do
 bench: install ## run the benchmarks (scales S and M by default; BENCH_SCALES="S M L") and write docs/benchmarks.md
 	$(BIN)/python benchmarks/run.py $(if $(BENCH_SCALES),--scales "$(BENCH_SCALES)",)
 
+bench-mapped: install ## mapped ingest (a "foreign" export of the M portfolio through a source mapping) against plain ingest of the same rows
+	$(BIN)/python benchmarks/mapped.py $(if $(CLIENTS),--clients $(CLIENTS),)
+
 bench-paired: install ## HEAD against BASE (a commit) side by side: full build, 1 % batch, queries (BENCH_SCALES, PAIRS)
 	$(BIN)/python benchmarks/paired.py --base $(or $(BASE),HEAD) --scales "$(or $(BENCH_SCALES),S M)" --pairs $(or $(PAIRS),3)
 
 clean: ## remove the virtualenv and local warehouses
 	rm -rf $(VENV) loanwatch_home .pytest_cache test-artifacts
 
-.PHONY: help install demo test test-fast lint docs bench bench-paired clean
+.PHONY: help install demo test test-fast lint docs bench bench-mapped bench-paired clean

@@ -114,6 +114,27 @@ def build_home(home: Path, *inputs: Path, settings_env: dict[str, str] | None = 
     return settings
 
 
+MAPPINGS = TESTS.parent / "examples" / "mappings"
+
+
+def ingest_mapped(home: Path, dataset: str, build: bool = True):
+    """Load a real dataset through its shipped mapping (examples/mappings/DATASET.toml) into a
+    fresh warehouse, and build it. Returns the settings and {(file name, entity): FileResult}."""
+    from loanwatch.ingest.load import ingest_paths
+    from loanwatch.ingest.mapping import load_mapping
+    from loanwatch.transform.build import build as run_build
+    from loanwatch.warehouse import open_writer
+
+    source = real_data(dataset)
+    settings = load_settings(home, environ={})
+    with open_writer(settings) as con:
+        results = ingest_paths(con, [source], mapping=load_mapping(MAPPINGS / f"{dataset}.toml"))
+    if build:
+        result = run_build(settings)
+        assert result.status == "success", result.errors
+    return settings, {(r.path.name, r.entity): r for r in results}
+
+
 @pytest.fixture(scope="session")
 def golden(tmp_path_factory) -> Settings:
     """The ten-loan golden fixture, ingested and built once."""

@@ -50,7 +50,7 @@ def schedule(loan: dict) -> list[tuple[dt.date, Decimal, Decimal]]:
     if loan.get("schedule"):
         items = loan["schedule"]
         rows = [(dt.date.fromisoformat(i["due_date"]), _round(Decimal(str(i["principal"]))),
-                 _round(Decimal(str(i.get("interest") or 0))), n) for n, i in enumerate(items)]
+                 _round(Decimal(str(i.get("interest") or 0))), int(i.get("number", n))) for n, i in enumerate(items)]
         rows.sort(key=lambda r: (r[0], r[3]))
         return [(d, p, i) for d, p, i, _ in rows]
     n = int(loan["term_months"])
@@ -79,6 +79,15 @@ def load(folder: Path) -> tuple[dict, dict, dt.date]:
         if line.strip():
             rec = json.loads(line, parse_float=Decimal)
             versions[rec["loan_id"]].append(rec)
+    # instalment records (contract v2): the schedule of a loan with repayment `schedule` and no
+    # array; the first record of a (loan, number) counts, as ingest keeps it
+    records = defaultdict(dict)
+    path = folder / "instalments.jsonl"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                rec = json.loads(line, parse_float=Decimal)
+                records[rec["loan_id"]].setdefault(int(rec["number"]), rec)
     loans = {}
     dates = []
     for loan_id, vs in versions.items():
@@ -86,6 +95,8 @@ def load(folder: Path) -> tuple[dict, dict, dt.date]:
         latest = vs[-1]
         terms = [v for v in vs if not v.get("deleted")][-1]
         write_offs = [_ts(v["updated_at"]).date() for v in vs if v.get("status") == "written_off"]
+        if terms.get("repayment") == "schedule" and not terms.get("schedule"):
+            terms = {**terms, "schedule": [records[loan_id][n] for n in sorted(records[loan_id])]}
         loans[loan_id] = {
             **terms,
             "cancelled": bool(latest.get("deleted")) or latest.get("status") == "cancelled",
@@ -145,7 +156,7 @@ def state_at(loan: dict, pays: list, d: dt.date) -> tuple[str, Decimal]:
         take_principal = min(available, principal)
         available -= take_principal
         principal_paid += take_principal
-    outstanding = Decimal(str(loan["amount"])).quantize(CENT) - principal_paid
+    outstanding = _round(Decimal(str(loan["amount"]))) - principal_paid  # half-up, as the contract says
     overdue = any(due < d and (p is None or p > d) for (due, _, _), p in zip(inst, paid_on))
     return ("overdue" if overdue else "current"), outstanding
 

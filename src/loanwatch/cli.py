@@ -167,6 +167,10 @@ def ingest(
     ctx: typer.Context,
     paths: list[Path] = typer.Argument(..., help="Files, or folders searched recursively."),
     entity: Optional[str] = typer.Option(None, "--entity", help="Entity of every file, instead of the file-name rule."),
+    mapping: Optional[Path] = typer.Option(
+        None, "--mapping", help="A source mapping (TOML, docs/mappings.md): load other systems' files as they come."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Read, map and validate, show what would load (and the first mapped rows); load nothing."),
 ) -> None:
     """Load files into staging. The same content again is a no-op.
 
@@ -174,35 +178,54 @@ def ingest(
     """
     from loanwatch.ingest.contract import ENTITIES
     from loanwatch.ingest.load import ingest_paths, latest_business_date
+    from loanwatch.ingest.mapping import load_mapping
     from loanwatch.warehouse import open_writer
 
     if entity is not None and entity not in ENTITIES:
         _fail(f"--entity {entity!r}: use one of {', '.join(ENTITIES)}", EXIT_USAGE)
+    if entity is not None and mapping is not None:
+        _fail("--entity and --mapping: give one (the mapping names each file's entity)", EXIT_USAGE)
     missing = [p for p in paths if not p.exists()]
     if missing:
         _fail(f"{missing[0]}: no such file or folder", EXIT_USAGE)
     settings = _settings(ctx)
+    source_mapping = load_mapping(mapping) if mapping is not None else None
+    would = "would be " if dry_run else ""
 
     def show(r) -> None:
         name = shown(str(r.path))
+        if r.status == "unmatched":
+            err.print(f"[yellow]not loaded:[/yellow] {name}: {shown(r.message)}")
+            return
         if r.status == "skipped" or r.batch_id is None:
             console.print(f"{name}: {shown(r.message)}")
             return
+        filtered = f", left out by where {r.filtered:,}" if r.filtered else ""
         console.print(
-            f"{name}: {r.entity or '?'}: read {r.rows_read:,}, accepted {r.accepted:,}, "
-            f"duplicates {r.duplicates:,}, rejected {r.rejected:,}"
+            f"{name}: {r.entity or '?'}: read {r.rows_read:,}, {would}accepted {r.accepted:,}, "
+            f"duplicates {r.duplicates:,}, {would}rejected {r.rejected:,}{filtered}"
         )
         for example in r.examples:
-            err.print(f"  [yellow]quarantined[/yellow] {shown(example)}")
+            err.print(f"  [yellow]{'would quarantine' if dry_run else 'quarantined'}[/yellow] {shown(example)}")
+        if r.preview:
+            from loanwatch.reports import Table
+
+            columns = list(dict.fromkeys(k for row in r.preview for k in row))
+            render(Table(columns, [[row.get(c) for c in columns] for row in r.preview]), Format.table,
+                   title=f"first mapped {r.entity} records")
 
     with open_writer(settings) as con:  # a held lock, a full disk: one line (the CLI's guard)
         latest = latest_business_date(settings.get("ingest", "max_future_days"))
         results = ingest_paths(con, paths, entity, on_file=show, latest_date=latest,
-                               check_repeated_keys=settings.get("ingest", "check_repeated_keys"))
+                               check_repeated_keys=settings.get("ingest", "check_repeated_keys"),
+                               mapping=source_mapping, dry_run=dry_run)
     if not results:
         _fail("no input files found (expected .json, .jsonl, .ndjson or .csv, optionally .gz)")
+    if dry_run:
+        console.print("dry run: nothing was loaded")
     if any(r.quarantined for r in results):
-        err.print("some rows were quarantined: see `loanwatch rejects`")
+        if not dry_run:
+            err.print("some rows were quarantined: see `loanwatch rejects`")
         raise typer.Exit(EXIT_QUARANTINED)
 
 

@@ -141,6 +141,8 @@ DDL = [
         message VARCHAR
     )""",
     # The dbt project the build ran: a changed project means a full refresh (schemas may differ).
+    # the source mapping a file was loaded through (the same content through another mapping loads again)
+    "ALTER TABLE meta.batches ADD COLUMN IF NOT EXISTS mapping_hash VARCHAR",
     "ALTER TABLE meta.builds ADD COLUMN IF NOT EXISTS project_hash VARCHAR",
     "ALTER TABLE meta.builds ADD COLUMN IF NOT EXISTS since_batch_id BIGINT",
     """CREATE TABLE IF NOT EXISTS meta.dq_results (

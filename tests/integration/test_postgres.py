@@ -18,13 +18,14 @@ from pathlib import Path
 
 import pytest
 
+from loanwatch.ingest.contract import ENTITIES
 from loanwatch.serve import open_snapshot
 from loanwatch.transform import run_dbt
 from loanwatch.warehouse import connect
 
 pytestmark = [pytest.mark.postgres, pytest.mark.integration]
 
-STAGING = ["clients", "loans", "loan_schedules", "payments", "calls", "merchants", "merchant_events"]
+STAGING = [*ENTITIES, "loan_schedules"]
 
 
 def _pg_bin(name: str) -> str | None:

@@ -41,9 +41,10 @@ def test_every_format_is_accepted_whole(tmp_path, fmt):
     with open_writer(settings) as con:
         results = ingest_paths(con, [out])
         counts = dict(con.execute("SELECT entity, sum(rows_accepted) FROM meta.batches GROUP BY 1").fetchall())
-    assert len(results) == 6
+    assert len(results) == 9
     assert all(r.rejected == 0 and r.duplicates == 0 for r in results), [(r.path.name, r.examples) for r in results]
     assert counts["loans"] > 150 and counts["payments"] > 500
+    assert counts["instalments"] > 50 and counts["agents"] >= 20 and counts["logins"] > 150
 
 
 def test_believable_portfolio(small_portfolio):
@@ -53,8 +54,10 @@ def test_believable_portfolio(small_portfolio):
     # several locales, products, repayment kinds, explicit schedules, versions and cancellations
     assert {"es", "ru", "en"} <= set(clients["language"])
     assert {"installment", "cash", "bnpl", "payday"} <= set(loans["product"])
-    assert {"annuity", "bullet"} <= set(loans["repayment"])
-    assert loans["schedule"].notna().any()
+    assert {"annuity", "bullet", "schedule"} <= set(loans["repayment"])
+    instalments = con.execute(f"SELECT * FROM read_json_auto('{small_portfolio}/instalments.jsonl')").df()
+    scheduled = set(loans.loc[loans["repayment"] == "schedule", "loan_id"])
+    assert scheduled and set(instalments["loan_id"]) == scheduled
     assert {"active", "closed", "written_off", "cancelled"} <= set(loans["status"])
     assert clients["client_id"].duplicated().any()  # some clients have later versions
     payments = con.execute(f"SELECT * FROM read_json_auto('{small_portfolio}/payments.jsonl')").df()
@@ -65,6 +68,21 @@ def test_believable_portfolio(small_portfolio):
     risky = first.loc[first["loan_id"].isin(bad), "risk_score"].mean()
     others = first.loc[~first["loan_id"].isin(bad), "risk_score"].mean()
     assert risky > others + 0.15
+
+
+def test_a_connected_call_makes_a_login_within_48_hours_more_likely(small_portfolio):
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    rates = dict(con.execute(f"""
+        SELECT c.talk_seconds > 0 AS connected,
+               avg(CASE WHEN EXISTS (SELECT 1 FROM read_json_auto('{small_portfolio}/logins.jsonl') g
+                                     WHERE g.client_id = c.client_id AND g.logged_in_at > c.called_at
+                                       AND g.logged_in_at <= c.called_at + INTERVAL 48 HOUR) THEN 1 ELSE 0 END)
+        FROM read_json_auto('{small_portfolio}/calls.jsonl') c GROUP BY 1""").fetchall())
+    # the generator's 0.45 after a connected call and 0.12 otherwise, plus the clients' own sessions
+    assert rates[True] > rates[False] + 0.2, rates
+    agents = con.execute(f"SELECT agent_id, count(*) FROM read_json_auto('{small_portfolio}/agents.jsonl') GROUP BY 1").fetchall()
+    assert len(agents) == 20 and any(n == 2 for _, n in agents)  # some agents have a second version
 
 
 def test_schedule_arithmetic_matches_metrics():

@@ -384,6 +384,34 @@ def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: 
     c_agent = rng.integers(1, 21, len(c_day))
     c_campaign = np.where(c_off < 30, 0, 1)
 
+    # --- agents and logins (contract v2) -------------------------------------------------------
+    # A generator of their own, so that adding them changed no other generated value.
+    rng2 = np.random.default_rng([seed, 2])
+    n_agents = 20
+    a_level = rng2.integers(0, 3, n_agents)
+    a_updated = rng2.random(n_agents) < 0.25  # promoted once, mid-period: a second version
+    a_pool = np.array(pools["es_MX"]["first_f"] + pools["es_MX"]["first_m"], dtype=object)
+    a_last = np.array(pools["es_MX"]["last"], dtype=object)
+    a_name = (a_pool[rng2.integers(0, len(a_pool), n_agents)] + " " + a_last[rng2.integers(0, len(a_last), n_agents)])
+    # a connected call (talk time) makes a login in the next 48 hours more likely
+    connected = talk > 0
+    after_call = rng2.random(len(c_day)) < np.where(connected, 0.45, 0.12)
+    g_client = c_client[after_call]
+    g_sec = c_sec[after_call] + rng2.integers(600, 48 * 3600, int(after_call.sum()))
+    # and clients use the app on their own: about one session a client, any day of their life
+    own = rng2.poisson(1.0, N)
+    o_client = np.repeat(np.arange(N), own)
+    first_day = np.full(N, d1, dtype=np.int64)
+    np.minimum.at(first_day, client_of, issue_day)
+    o_sec = (first_day[o_client] + (rng2.random(len(o_client)) * (d1 - first_day[o_client])).astype(np.int64)) * 86400 \
+        + rng2.integers(7 * 3600, 23 * 3600, len(o_client))
+    g_client, g_sec = np.concatenate([g_client, o_client]), np.concatenate([g_sec, o_sec])
+    in_range = g_sec < (d1 + 1) * 86400
+    g_client, g_sec = g_client[in_range], g_sec[in_range]
+    order = np.argsort(g_sec, kind="stable")
+    g_client, g_sec = g_client[order], g_sec[order]
+    g_channel = rng2.choice(3, len(g_sec), p=[0.6, 0.25, 0.15])
+
     # --- client versions ------------------------------------------------------------------------
     client_first_loan = np.full(N, d1, dtype=np.int64)
     np.minimum.at(client_first_loan, client_of, issue_day)
@@ -493,6 +521,19 @@ def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: 
             "promised_day": c_promised_day,
             "agent": c_agent,
             "campaign": c_campaign,
+        }),
+        "agents": pa.table({
+            "idx": np.concatenate([np.arange(n_agents), np.flatnonzero(a_updated)]) + 1,
+            "name": pa.array(np.concatenate([a_name, a_name[a_updated]]).tolist(), pa.string()),
+            "team": np.concatenate([np.arange(n_agents) % 2, (np.arange(n_agents) % 2)[a_updated]]),
+            "level": np.concatenate([a_level, a_level[a_updated] + 1]),
+            "sec": np.concatenate([np.full(n_agents, (d0 - 30) * 86400), np.full(int(a_updated.sum()), (d0 + (d1 - d0) // 2) * 86400)]),
+        }),
+        "logins": pa.table({
+            "idx": np.arange(len(g_sec)),
+            "client": g_client,
+            "sec": g_sec,
+            "channel": g_channel,
         }),
         "merchants": pa.table({
             "idx": np.concatenate([np.arange(n_merchants), np.flatnonzero(m_updated)]),

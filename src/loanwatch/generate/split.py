@@ -1,7 +1,8 @@
 """`loanwatch split`: cut a set of raw files into N chronological incremental batches.
 
-Part k holds the records whose time (updated_at, paid_at, called_at or occurred_at) falls in the
-k-th of N equal slices of the whole time span, so later versions of a loan arrive in later parts.
+Part k holds the records whose time (updated_at, paid_at, called_at, logged_in_at or occurred_at)
+falls in the k-th of N equal slices of the whole time span, so later versions of a loan arrive in
+later parts. Instalment records have no time of their own: they go to part 1.
 NDJSON lines and JSON array elements are copied byte for byte; CSV rows are written back by the
 engine with the original header. A record whose time is missing or unreadable goes to part 1,
 where ingest will quarantine it. CSV rows the reader cannot parse at all are counted and left
@@ -31,7 +32,11 @@ class SplitResult:
     dropped_csv_rows: int = 0
 
 
-def _time(path: str) -> str:
+def _time(path: str | None) -> str:
+    """A record's time; none for an entity without one (instalments go to part 1, with the
+    schedule's loan or before it)."""
+    if path is None:
+        return "CAST(NULL AS TIMESTAMP)"
     return f"TRY_CAST(TRY_CAST(json_extract_string({{record}}, '{path}') AS TIMESTAMPTZ) AS TIMESTAMP)"
 
 
@@ -72,7 +77,8 @@ def split(inputs: list[Path], parts: int, out_dir: Path) -> SplitResult:
     for i, path in enumerate(files):
         entity = ENTITIES[entity_of(path)]
         f = InputFile(path, entity.name, format_of(path))
-        time_path = f"$.{entity.time_field}"  # a constant of the contract, not user input
+        # a constant of the contract, not user input
+        time_path = f"$.{entity.time_field}" if entity.time_field else None
         if f.fmt == "csv":
             with engine_path(path) as literal:
                 _stage_csv(con, i, literal, time_path, result)

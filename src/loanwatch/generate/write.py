@@ -61,12 +61,8 @@ QUERIES = {
                {_ts('updated_sec')} AS updated_at
         FROM clients ORDER BY updated_sec, idx""",
     "loans": f"""
-        WITH sched AS (
-            SELECT loan, list({{'due_date': {_day('due_day')}, 'principal': {_money('principal_cents')},
-                               'interest': {_money('interest_cents')}}} ORDER BY k) AS schedule
-            FROM schedule GROUP BY loan
-        ), base AS (
-            SELECT l.*, s.schedule FROM loans l LEFT JOIN sched s ON s.loan = l.idx
+        WITH base AS (
+            SELECT * FROM loans
         ), versions AS (
             SELECT *, issue_sec AS at_sec, 'active' AS status FROM base
             UNION ALL SELECT *, issue_sec + 86400, 'cancelled' FROM base WHERE cancelled
@@ -83,13 +79,20 @@ QUERIES = {
                CAST(rate AS DECIMAL(10,4)) AS interest_rate,
                {_day('issue_day')} AS issue_date,
                CASE WHEN NOT explicit THEN term END AS term_months,
-               CASE WHEN bullet THEN 'bullet' ELSE 'annuity' END AS repayment,
-               schedule,
+               CASE WHEN explicit THEN 'schedule' WHEN bullet THEN 'bullet' ELSE 'annuity' END AS repayment,
                status,
                CAST(risk AS DECIMAL(6,3)) AS risk_score,
                CAST(fraud AS DECIMAL(6,3)) AS fraud_score,
                {_ts('at_sec')} AS updated_at
         FROM versions ORDER BY at_sec, idx""",
+    # explicit (semi-monthly BNPL) schedules, as instalment records: repayment is `schedule`
+    "instalments": f"""
+        SELECT 'L' || lpad(CAST(loan AS VARCHAR), 8, '0') AS loan_id,
+               k AS number,
+               {_day('due_day')} AS due_date,
+               {_money('principal_cents')} AS principal,
+               {_money('interest_cents')} AS interest
+        FROM schedule ORDER BY loan, k""",
     "payments": f"""
         SELECT 'P' || lpad(CAST(id AS VARCHAR), 9, '0') AS payment_id,
                'L' || lpad(CAST(loan AS VARCHAR), 8, '0') AS loan_id,
@@ -112,6 +115,19 @@ QUERIES = {
                CASE WHEN promised_cents >= 0 THEN {_money('promised_cents')} END AS promised_amount,
                CASE WHEN promised_day >= 0 THEN {_day('promised_day')} END AS promised_date
         FROM calls ORDER BY sec, idx""",
+    "agents": f"""
+        SELECT 'agent_' || lpad(CAST(idx AS VARCHAR), 2, '0') AS agent_id,
+               name,
+               ['early', 'late'][team + 1] AS team,
+               level,
+               {_ts('sec')} AS updated_at
+        FROM agents ORDER BY sec, idx""",
+    "logins": f"""
+        SELECT 'G' || lpad(CAST(idx AS VARCHAR), 9, '0') AS login_id,
+               'C' || lpad(CAST(client AS VARCHAR), 7, '0') AS client_id,
+               {_ts('sec')} AS logged_in_at,
+               ['app', 'web', 'whatsapp'][channel + 1] AS channel
+        FROM logins ORDER BY sec, idx""",
     "merchants": f"""
         SELECT 'M' || lpad(CAST(idx AS VARCHAR), 5, '0') AS merchant_id,
                name,
@@ -150,8 +166,6 @@ def write_portfolio(portfolio: Portfolio, out_dir: Path, fmt: str = "jsonl") -> 
         path = out_dir / f"{entity}{SUFFIX[fmt]}"
         if fmt == "csv":
             select = query
-            if entity == "loans":
-                select = f"SELECT * REPLACE (CAST(to_json(schedule) AS VARCHAR) AS schedule) FROM ({query})"
             con.execute(f"COPY ({select}) TO ? (FORMAT CSV, HEADER true)", [str(path)])
         elif fmt == "json":
             con.execute(f"COPY ({query}) TO ? (FORMAT JSON, ARRAY true)", [str(path)])

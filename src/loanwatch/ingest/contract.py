@@ -36,11 +36,18 @@ class Entity:
     key: str
     versioned: bool
     fields: tuple[Field, ...]
-    time_field: str  # the field `split` slices on and that orders versions
+    # the field `split` slices on and that orders versions; None: `split` puts every record in
+    # part 1 (instalments: a schedule is known when the loan is issued)
+    time_field: str | None
+    extra_key: tuple[str, ...] = ()  # more fields of the key: instalments are (loan_id, number)
 
     @property
     def table(self) -> str:
         return f"staging.{self.name}"
+
+    @property
+    def key_fields(self) -> tuple[str, ...]:
+        return (self.key, *self.extra_key)
 
 
 def _id(name: str, required: bool = True) -> Field:
@@ -58,7 +65,7 @@ ENTITIES: dict[str, Entity] = {
             "clients", "client_id", True,
             (
                 _id("client_id"),
-                Field("name", "text", required=True),
+                Field("name", "text"),
                 Field("email", "string"),
                 Field("phone", "string"),
                 Field("region", "string"),
@@ -87,7 +94,7 @@ ENTITIES: dict[str, Entity] = {
                 Field("interest_rate", "decimal", sql_type="DECIMAL(18,8)", minimum=0, default="0"),
                 Field("issue_date", "date", required=True, sql_type="DATE", business=True),
                 Field("term_months", "integer", sql_type="INTEGER", minimum=1, maximum=600),
-                Field("repayment", "enum", values=("annuity", "bullet"), default="'annuity'"),
+                Field("repayment", "enum", values=("annuity", "bullet", "schedule"), default="'annuity'"),
                 Field("schedule", "schedule"),
                 Field("status", "string"),
                 Field("risk_score", "decimal", sql_type="DECIMAL(18,8)", minimum=0, maximum=1),
@@ -122,11 +129,45 @@ ENTITIES: dict[str, Entity] = {
                 Field("called_at", "timestamp", required=True, sql_type="TIMESTAMP", business=True),
                 Field("talk_seconds", "integer", sql_type="INTEGER", minimum=0),
                 Field("total_seconds", "integer", sql_type="INTEGER", minimum=0),
-                Field("outcome", "enum", required=True, values=CALL_OUTCOMES),
+                Field("outcome", "enum", values=CALL_OUTCOMES),
                 _amount("promised_amount"),
                 Field("promised_date", "date", sql_type="DATE"),
             ),
             "called_at",
+        ),
+        Entity(
+            "instalments", "loan_id", False,
+            (
+                _id("loan_id"),
+                Field("number", "integer", required=True, sql_type="INTEGER", minimum=1),
+                Field("due_date", "date", required=True, sql_type="DATE"),
+                _amount("principal", required=True),
+                _amount("interest"),
+            ),
+            None,
+            extra_key=("number",),
+        ),
+        Entity(
+            "agents", "agent_id", True,
+            (
+                _id("agent_id"),
+                Field("name", "string"),
+                Field("team", "string"),
+                Field("level", "integer", sql_type="INTEGER", minimum=0),
+                Field("updated_at", "timestamp", required=True, sql_type="TIMESTAMP", business=True),
+                Field("deleted", "bool", sql_type="BOOLEAN", default="false"),
+            ),
+            "updated_at",
+        ),
+        Entity(
+            "logins", "login_id", False,
+            (
+                _id("login_id"),
+                _id("client_id"),
+                Field("logged_in_at", "timestamp", required=True, sql_type="TIMESTAMP", business=True),
+                Field("channel", "string"),
+            ),
+            "logged_in_at",
         ),
         Entity(
             "merchants", "merchant_id", True,
@@ -203,7 +244,7 @@ def _date_shape(v: str, exact: bool) -> str:
     return f"regexp_full_match({v}, '{pattern}')" if exact else f"regexp_matches({v}, '^{pattern}')"
 
 
-def _shown(expr: str) -> str:
+def shown_sql(expr: str) -> str:
     """A value as quoted in a reason: cut to 60 characters so a reason stays one readable line."""
     return f"CASE WHEN length({expr}) > 60 THEN left({expr}, 57) || '...' ELSE {expr} END"
 
@@ -217,7 +258,7 @@ def _exact_number(f: Field, v: str, places: int) -> str:
     from the record's own text (the key's value, where it parses to the same double; a key of that
     name nested deeper, or spelled with escapes, keeps the double's text).
     """
-    written = (f"nullif(regexp_extract(raw, '\"{f.name}\"\\s*:\\s*(-?[0-9]+(\\.[0-9]+)?([eE][+-]?[0-9]+)?)', 1), '')")
+    written = (f"nullif(regexp_extract(doc, '\"{f.name}\"\\s*:\\s*(-?[0-9]+(\\.[0-9]+)?([eE][+-]?[0-9]+)?)', 1), '')")
     return (
         f"CASE WHEN (length({v}) > 15 OR regexp_matches({v}, '[eE]|\\.[0-9]{{{places + 1}}}'))"
         f" AND TRY_CAST({written} AS DOUBLE) = TRY_CAST({v} AS DOUBLE) THEN {written} ELSE {v} END"
@@ -253,7 +294,9 @@ def _checks(f: Field, v: str, t: str) -> list[tuple[str, str]]:
     name = f.name
     out: list[tuple[str, str]] = []
     present = f"{v} IS NOT NULL"
-    shown = _shown(v)
+    shown = shown_sql(v)
+    if f.kind == "text" and not f.required:
+        out.append((f"{present} AND trim({v}) = ''", f"'{name} is empty'"))
     if f.kind == "id":
         out.append((f"{present} AND (length({v}) < 1 OR length({v}) > 64)", f"format('{name} \"{{}}\" must be 1 to 64 characters', {shown})"))
     elif f.kind in ("amount", "decimal"):
@@ -312,11 +355,14 @@ def _checks(f: Field, v: str, t: str) -> list[tuple[str, str]]:
     return out
 
 
-def validation_sql(entity: Entity, check_keys: bool = True) -> str:
+def validation_sql(entity: Entity, check_keys: bool = True, mapped: bool = False) -> str:
     """One query over ``_lines(line_no, raw)`` giving typed columns plus error_field/error_reason.
 
     ``error_reason`` is NULL for a row that passes every rule of the contract. ``check_keys``:
     look for a key given twice (JSON records; a CSV row's record cannot repeat one).
+    ``mapped``: read ``_mapped(line_no, raw, doc, map_field, map_error)`` instead (a source
+    mapping's output): the contract record is ``doc``, ``raw`` stays the source's record, and a
+    failed conversion (``map_error``) comes first.
     """
     struct = "{" + ", ".join(f'"{f.name}": "VARCHAR"' for f in entity.fields) + "}"
     text_cols = ",\n        ".join(f"r.{f.name} AS v_{f.name}" for f in entity.fields)
@@ -334,6 +380,8 @@ def validation_sql(entity: Entity, check_keys: bool = True) -> str:
     typed_names = ", ".join(f.name for f in entity.fields)
 
     conditions: list[tuple[str, str, str]] = []
+    if mapped:
+        conditions.append(("map_field", "map_error IS NOT NULL", "map_error"))
     conditions.append(("", "NOT is_json", "'not valid JSON'"))
     conditions.append(("", "NOT is_object", "'record is not a JSON object'"))
     if check_keys:
@@ -351,7 +399,8 @@ def validation_sql(entity: Entity, check_keys: bool = True) -> str:
             conditions.append((f.name, cond, reason))
     conditions += _cross_field_checks(entity, relaxed)
 
-    case_field = "CASE " + " ".join(f"WHEN {c} THEN {repr(n) if n else 'NULL'}" for n, c, _ in conditions) + " END"
+    case_field = "CASE " + " ".join(
+        f"WHEN {c} THEN {n if n == 'map_field' else repr(n) if n else 'NULL'}" for n, c, _ in conditions) + " END"
     case_reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for _, c, r in conditions) + " END"
     schedule_cte = _schedule_cte(entity)
 
@@ -361,11 +410,13 @@ def validation_sql(entity: Entity, check_keys: bool = True) -> str:
     # null; any other value parses, so a non-object is told by its first character.
     return f"""
 WITH fields AS (
-    SELECT line_no, raw,
-        r IS NOT NULL OR json_valid(raw) AS is_json,
-        r IS NOT NULL AND starts_with(ltrim(raw, E' \\t\\r\\n'), '{{') AS is_object,{keys}
+    SELECT line_no, raw, doc,{" map_field, map_error," if mapped else ""}
+        r IS NOT NULL OR json_valid(doc) AS is_json,
+        r IS NOT NULL AND starts_with(ltrim(doc, E' \\t\\r\\n'), '{{') AS is_object,{keys}
         {text_cols}
-    FROM (SELECT line_no, raw, try(from_json(raw, '{struct}')) AS r{listed} FROM _lines)
+    FROM (SELECT line_no, raw, {"doc, map_field, map_error" if mapped else "raw AS doc"},
+                 try(from_json({"doc" if mapped else "raw"}, '{struct}')) AS r{listed}
+          FROM {"_mapped WHERE keep" if mapped else "_lines"})
 ), typed AS (
     SELECT *,
         {", ".join(typed_cols)}
@@ -402,8 +453,8 @@ def _cross_field_checks(entity: Entity, relaxed: str) -> list[tuple[str, str, st
     if entity.name == "loans":
         out.append((
             "term_months",
-            f"v_term_months IS NULL AND v_schedule IS NULL AND NOT {relaxed}",
-            "'term_months is missing (required unless a schedule is given)'",
+            f"v_term_months IS NULL AND v_schedule IS NULL AND repayment IS DISTINCT FROM 'schedule' AND NOT {relaxed}",
+            "'term_months is missing (required unless a schedule is given or repayment is schedule)'",
         ))
         out.append(("schedule", "schedule_error IS NOT NULL", "schedule_error"))
         out.append(("amount", f"{_SCHEDULE_TOTAL} > {MONEY_LIMIT}", _SCHEDULE_TOO_LARGE))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,8 @@ import duckdb
 
 from loanwatch.errors import environmental
 from loanwatch.ingest.contract import ENTITIES, Entity, validation_sql
-from loanwatch.ingest.read import InputFile, UnreadableFile, content_hash, entity_of, explain, format_of, read_lines, special_kind
+from loanwatch.ingest.mapping import FileMapping, Mapping, as_utf8, check_columns, mapped_sql
+from loanwatch.ingest.read import InputFile, UnreadableFile, content_hash, csv_header, entity_of, explain, format_of, read_lines, special_kind
 
 
 @dataclass
@@ -33,6 +35,8 @@ class FileResult:
     rejected: int = 0
     message: str = ""
     examples: list[str] = field(default_factory=list)
+    filtered: int = 0  # source records a mapping's `where` leaves out (counted, not loaded)
+    preview: list[dict] = field(default_factory=list)  # --dry-run: the first mapped records
 
     @property
     def quarantined(self) -> bool:
@@ -56,17 +60,22 @@ def latest_business_date(max_future_days: int = 1, today: dt.date | None = None)
 
 def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, entity_name: str | None = None,
                 digest: str | None = None, latest_date: dt.date | None = None,
-                check_repeated_keys: bool = True) -> FileResult:
+                check_repeated_keys: bool = True, mapping: FileMapping | None = None,
+                dry_run: bool = False) -> FileResult:
     """Load one file as one batch. ``digest`` is the file's content hash, when already computed;
     ``latest_date`` the last day a business date may fall on (default: tomorrow, UTC);
-    ``check_repeated_keys``: quarantine JSON records that give a field twice."""
+    ``check_repeated_keys``: quarantine JSON records that give a field twice; ``mapping``: the
+    source mapping's table for this file (its entity wins); ``dry_run``: do everything, report,
+    and roll back."""
     path = Path(path)
     con.execute("SET VARIABLE loanwatch_latest_date = CAST(? AS DATE)", [latest_date or latest_business_date()])
-    entity_name = entity_name or entity_of(path)
+    entity_name = mapping.entity.name if mapping else (entity_name or entity_of(path))
     digest = digest or content_hash(path)
+    mapping_hash = mapping.digest if mapping else None
     seen = con.execute(
-        "SELECT batch_id, file_name FROM meta.batches WHERE content_hash = ? AND entity IS NOT DISTINCT FROM ? LIMIT 1",
-        [digest, entity_name],
+        "SELECT batch_id, file_name FROM meta.batches WHERE content_hash = ? AND entity IS NOT DISTINCT FROM ? "
+        "AND mapping_hash IS NOT DISTINCT FROM ? LIMIT 1",
+        [digest, entity_name, mapping_hash],
     ).fetchone()
     if seen:
         return FileResult(path, entity_name, "skipped", seen[0],
@@ -82,13 +91,20 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, entity_name: str | N
         unreadable = ("cannot tell the entity from the file name: name it after one of "
                       + ", ".join(ENTITIES) + " (e.g. loans_01.jsonl) or pass --entity")
     else:
-        f = InputFile(path, entity.name, format_of(path))
         try:
-            reader_rejects = read_lines(con, f)
+            with as_utf8(path, mapping.encoding) if mapping else contextlib.nullcontext(path) as readable:
+                f = InputFile(readable, entity.name, mapping.format_of(readable) if mapping else format_of(readable))
+                reader_rejects = read_lines(con, f, delimiter=mapping.delimiter if mapping else ",")
             try:
                 # Lines are numbered by now: the rest needs no order (line_no travels along).
                 con.execute("SET preserve_insertion_order = false")
-                con.execute(f"CREATE OR REPLACE TEMP TABLE _valid AS {validation_sql(entity, check_keys=check_repeated_keys and f.fmt != 'csv')}")
+                if mapping:
+                    sql, params = mapped_sql(mapping)
+                    con.execute(f"CREATE OR REPLACE TEMP TABLE _mapped AS {sql}", params)
+                    con.execute(f"CREATE OR REPLACE TEMP TABLE _valid AS {validation_sql(entity, False, mapped=True)}")
+                    _name_source_columns(con, mapping)
+                else:
+                    con.execute(f"CREATE OR REPLACE TEMP TABLE _valid AS {validation_sql(entity, check_keys=check_repeated_keys and f.fmt != 'csv')}")
             except duckdb.Error as exc:
                 if environmental(exc):
                     raise
@@ -103,10 +119,17 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, entity_name: str | N
     try:
         batch_id = con.execute("SELECT nextval('meta.batch_ids')").fetchone()[0]
         if unreadable is not None:
-            result = _reject_file(con, batch_id, path, entity_name, digest, unreadable)
+            result = _reject_file(con, batch_id, path, entity_name, digest, unreadable, mapping_hash)
         else:
-            result = _load(con, batch_id, path, entity, digest, reader_rejects)
-        con.execute("COMMIT")
+            result = _load(con, batch_id, path, entity, digest, reader_rejects, mapping_hash)
+            if mapping:
+                result.filtered = con.execute("SELECT count(*) FROM _mapped WHERE NOT keep").fetchone()[0]
+                result.rows_read += result.filtered
+                con.execute("UPDATE meta.batches SET rows_read = ? WHERE batch_id = ?", [result.rows_read, batch_id])
+                if dry_run:
+                    result.preview = [json.loads(d) for (d,) in con.execute(
+                        "SELECT doc FROM _mapped WHERE keep AND doc IS NOT NULL ORDER BY line_no LIMIT 5").fetchall()]
+        con.execute("ROLLBACK" if dry_run else "COMMIT")
         return result
     except BaseException:
         # the engine may have ended the transaction itself (a full disk): the first error counts
@@ -115,25 +138,42 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, entity_name: str | N
         raise
 
 
-def _reject_file(con, batch_id: int, path: Path, entity: str | None, digest: str, reason: str) -> FileResult:
+def _name_source_columns(con, mapping: FileMapping) -> None:
+    """A contract rule broken by a mapped record names the source column it came from:
+    `amount "-3" must be greater than 0 (column Monto)`."""
+    sources = [[f.name, mapping.column_of(f.name)] for f in mapping.entity.fields if mapping.column_of(f.name)]
+    con.execute("CREATE OR REPLACE TEMP TABLE _sources (field VARCHAR, source VARCHAR)")
+    if sources:
+        con.executemany("INSERT INTO _sources VALUES (?, ?)", sources)
+    con.execute("""
+        UPDATE _valid SET error_reason = error_reason || ' (' || s.source || ')'
+        FROM _sources s WHERE s.field = _valid.error_field AND _valid.error_reason IS NOT NULL""")
+
+
+def _reject_file(con, batch_id: int, path: Path, entity: str | None, digest: str, reason: str,
+                 mapping_hash: str | None = None) -> FileResult:
     con.execute(
         "INSERT INTO meta.rejects VALUES (?, ?, ?, NULL, NULL, ?, NULL)",
         [batch_id, entity, path.name, reason],
     )
-    _record_batch(con, batch_id, entity, path, digest, 0, 0, 0, 0, "rejected", reason)
+    _record_batch(con, batch_id, entity, path, digest, 0, 0, 0, 0, "rejected", reason, mapping_hash)
     return FileResult(path, entity, "rejected", batch_id, message=reason, examples=[f"{path.name}: {reason}"])
 
 
-def _record_batch(con, batch_id, entity, path: Path, digest, read, accepted, dups, rejected, status, message):
+def _record_batch(con, batch_id, entity, path: Path, digest, read, accepted, dups, rejected, status, message,
+                  mapping_hash: str | None = None):
     con.execute(
-        "INSERT INTO meta.batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+        """INSERT INTO meta.batches (batch_id, entity, file_path, file_name, content_hash, size_bytes, rows_read,
+               rows_accepted, rows_duplicate, rows_rejected, status, message, ingested_at, mapping_hash)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?)""",
         [batch_id, entity, str(path), path.name, digest, path.stat().st_size,
-         read, accepted, dups, rejected, status, message],
+         read, accepted, dups, rejected, status, message, mapping_hash],
     )
 
 
-def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_rejects: list) -> FileResult:
-    version_key = [entity.key] + (["updated_at"] if entity.versioned else [])
+def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_rejects: list,
+          mapping_hash: str | None = None) -> FileResult:
+    version_key = list(entity.key_fields) + (["updated_at"] if entity.versioned else [])
     key_cols = ", ".join(version_key)
     typed = [x.name for x in entity.fields]
     # Content identity is the typed values (so key order, spacing or 12.0 vs 12 do not matter),
@@ -142,6 +182,8 @@ def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_re
     def content(alias: str = "") -> str:
         return "row(" + ", ".join(alias + x for x in typed) + ")"
 
+    # the key as a reason quotes it: instalments are "L-1 #2" (loan and number)
+    key_value = " || ' #' || ".join(f"CAST(c.{k} AS VARCHAR)" for k in entity.key_fields)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _classified AS
         WITH candidates AS (
@@ -166,7 +208,7 @@ def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_re
         )
         -- Only the rows that are not simply accepted: the few duplicates and conflicts.
         SELECT * FROM (
-            SELECT c.line_no, c.{entity.key} AS key_value, r.first_line, e.old_file, e.old_line,
+            SELECT c.line_no, {key_value} AS key_value, r.first_line, e.old_file, e.old_line,
                 CASE
                     WHEN e.same_as_old THEN 'duplicate'
                     WHEN e.line_no IS NOT NULL THEN 'conflict_existing'
@@ -180,7 +222,7 @@ def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_re
         ) WHERE fate IS NOT NULL
     """)
 
-    what = f"same {entity.key}" + (" and updated_at" if entity.versioned else "")
+    what = "same " + " and ".join(list(entity.key_fields) + (["updated_at"] if entity.versioned else []))
     con.execute(f"""
         INSERT INTO meta.rejects
         SELECT ?, ?, ?, line_no, error_field, error_reason, raw FROM _valid WHERE error_reason IS NOT NULL
@@ -237,7 +279,8 @@ def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_re
         ).fetchall()
     ]
     message = f"{rejected} row(s) quarantined" if rejected else ""
-    _record_batch(con, batch_id, entity.name, path, digest, read, accepted, dups, rejected, status, message)
+    _record_batch(con, batch_id, entity.name, path, digest, read, accepted, dups, rejected, status, message,
+                  mapping_hash)
     return FileResult(path, entity.name, status, batch_id, read, accepted, dups, rejected, message, examples)
 
 
@@ -252,11 +295,47 @@ def _hash_with_version(path: Path) -> tuple[tuple[int, int, int], str]:
     return version, content_hash(path)
 
 
+def source_columns(con: duckdb.DuckDBPyConnection, path: Path, fm: FileMapping) -> list[str] | None:
+    """The columns of a source file as the mapping reads it (None: an empty file, or one that
+    cannot be read: ingest then quarantines it, with its reason)."""
+    try:
+        with as_utf8(path, fm.encoding) as readable:
+            fmt = fm.format_of(readable)
+            if fmt == "csv":
+                return csv_header(readable, fm.delimiter)
+            read_lines(con, InputFile(readable, fm.entity.name, fmt))
+            keys = con.execute("SELECT DISTINCT unnest(json_keys(raw)) FROM _lines WHERE json_valid(raw) "
+                               "AND json_type(raw) = 'OBJECT'").fetchall()
+            return sorted(k for (k,) in keys) or None
+    except (UnreadableFile, duckdb.Error):
+        return None
+    finally:
+        con.execute("DROP VIEW IF EXISTS _lines; DROP TABLE IF EXISTS _text")
+
+
+def plan_mapped(con: duckdb.DuckDBPyConnection, mapping: Mapping, files: list[Path]) -> tuple[list[tuple[Path, FileMapping]], list[Path]]:
+    """Every (file, mapping table) pair to load, and the files no table matches. A table that
+    reads a column its file does not have is a usage error, before anything is loaded."""
+    pairs, unmatched = [], []
+    for path in files:
+        tables = mapping.for_file(path)
+        if not tables:
+            unmatched.append(path)
+        for fm in tables:
+            columns = source_columns(con, path, fm)
+            if columns is not None:
+                check_columns(mapping, fm, path, columns)
+            pairs.append((path, fm))
+    return pairs, unmatched
+
+
 def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str | None = None, on_file=None,
-                 latest_date: dt.date | None = None, check_repeated_keys: bool = True) -> list[FileResult]:
+                 latest_date: dt.date | None = None, check_repeated_keys: bool = True,
+                 mapping: Mapping | None = None, dry_run: bool = False) -> list[FileResult]:
     from loanwatch.ingest.read import discover
 
-    found = discover([Path(p) for p in paths])
+    # with a mapping, every file in a folder is looked at: one that no table matches is reported
+    found = discover([Path(p) for p in paths], every_file=mapping is not None)
     results = []
     files = []
     for path in found:
@@ -270,6 +349,20 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str 
                 on_file(result)
         else:
             files.append(path)
+    if mapping is not None:
+        pairs, unmatched = plan_mapped(con, mapping, files)
+        for path in unmatched:
+            result = FileResult(path, None, "unmatched",
+                                message=f"no [[files]] match of {mapping.path.name} covers this file name: left alone")
+            results.append(result)
+            if on_file:
+                on_file(result)
+        for path, fm in pairs:
+            result = ingest_file(con, path, None, None, latest_date, check_repeated_keys, mapping=fm, dry_run=dry_run)
+            results.append(result)
+            if on_file:
+                on_file(result)
+        return results
     # One thread hashes the files in order, ahead of the loading: hashing needs one core, and the
     # engine leaves a core idle part of the time (while committing, in single-threaded steps).
     # A file changed since its hash was taken is hashed again just before it is read, so the
@@ -281,7 +374,7 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str 
             version, digest = hashed.result()
             if _version(path) != version:
                 digest = None
-            result = ingest_file(con, path, entity, digest, latest_date, check_repeated_keys)
+            result = ingest_file(con, path, entity, digest, latest_date, check_repeated_keys, dry_run=dry_run)
             results.append(result)
             if on_file:
                 on_file(result)

@@ -93,8 +93,9 @@ def special_kind(path: Path) -> str | None:
     return "not a regular file"
 
 
-def discover(paths: list[Path]) -> list[Path]:
+def discover(paths: list[Path], every_file: bool = False) -> list[Path]:
     """Files named directly, and input files found recursively in folders, in a stable order.
+    ``every_file``: every file of a folder, whatever its suffix (but hidden ones).
 
     A named path that is not a file or folder is a usage error; such an entry inside a folder is
     returned, so that it is reported (``special_kind``) rather than read or silently passed over.
@@ -104,7 +105,7 @@ def discover(paths: list[Path]) -> list[Path]:
         if p.is_dir():
             found += sorted(
                 f for f in p.rglob("*")
-                if not f.name.startswith(".") and _base_suffix(f) in SUFFIXES and not f.is_dir()
+                if not f.name.startswith(".") and (every_file or _base_suffix(f) in SUFFIXES) and not f.is_dir()
             )
         elif kind := special_kind(p):
             raise UsageProblem(f"{p}: {kind}, not a file; name files or folders to read "
@@ -151,7 +152,7 @@ WHERE raw IS NOT NULL AND NOT regexp_full_match(raw, ' *')
 _CSV = """
 CREATE OR REPLACE TEMP TABLE _csv_rows AS
 SELECT to_json(t)::VARCHAR AS raw
-FROM read_csv(?, header = true, all_varchar = true, store_rejects = true,
+FROM read_csv(?, header = true, all_varchar = true, delim = ?, store_rejects = true,
               rejects_scan = '_csv_reject_scans', rejects_table = '_csv_reject_errors'{long_lines}) t
 """
 
@@ -193,19 +194,19 @@ def engine_path(path: Path) -> Iterator[str]:
 _LINE_TOO_LONG = re.compile(r"Maximum line size of \d+ bytes exceeded")
 
 
-def _read_long_lines(con: duckdb.DuckDBPyConnection, template: str, path: str) -> None:
+def _read_long_lines(con: duckdb.DuckDBPyConnection, template: str, path: str, *params: str) -> None:
     """Run a reading statement; where a line is longer than the reader's default limit (2 MB),
     again with a limit of the whole file's size, so that one long record is read (and loaded or
     quarantined) alone. The limit is raised only for such a file: a large one slows reading. (A
     limit between the first long line and a longer one is not safe: the reader was seen to drop
     the longer line without a word.)"""
     try:
-        con.execute(template.format(long_lines=""), [path])
+        con.execute(template.format(long_lines=""), [path, *params])
     except duckdb.InvalidInputException as exc:
         if not _LINE_TOO_LONG.search(str(exc)):
             raise
         limit = _content_size(Path(path)) + 1024
-        con.execute(template.format(long_lines=f", max_line_size = {limit}, buffer_size = {limit + 1024}"), [path])
+        con.execute(template.format(long_lines=f", max_line_size = {limit}, buffer_size = {limit + 1024}"), [path, *params])
 
 
 def _content_size(path: Path) -> int:
@@ -219,8 +220,9 @@ def _content_size(path: Path) -> int:
     return total
 
 
-def read_lines(con: duckdb.DuckDBPyConnection, f: InputFile) -> list[tuple[int, str, str]]:
+def read_lines(con: duckdb.DuckDBPyConnection, f: InputFile, delimiter: str = ",") -> list[tuple[int, str, str]]:
     """Fill ``_lines`` from the file. Returns CSV rows the reader itself rejected: (line, reason, raw).
+    ``delimiter``: of a CSV file (a source mapping's; the contract's is a comma).
 
     Raises UnreadableFile when nothing of the file can be read.
     """
@@ -239,16 +241,16 @@ def read_lines(con: duckdb.DuckDBPyConnection, f: InputFile) -> list[tuple[int, 
                     con.execute("CREATE OR REPLACE TEMP TABLE _text (raw VARCHAR)")
                     con.execute(_LINES_BY_POSITION)
                     return []
-                if repeated := _repeated_column(f.path):
+                if repeated := _repeated_column(f.path, delimiter):
                     raise UnreadableFile(f"the header names column \"{repeated}\" twice: its values are ambiguous")
                 con.execute("DROP TABLE IF EXISTS _csv_reject_errors; DROP TABLE IF EXISTS _csv_reject_scans")
-                _read_long_lines(con, _CSV, path)
+                _read_long_lines(con, _CSV, path, delimiter)
                 con.execute(_CSV_LINES)
                 rows = con.execute(
                     """SELECT line, string_agg(DISTINCT error_type, ', '), any_value(csv_line)
                        FROM _csv_reject_errors GROUP BY line ORDER BY line"""
                 ).fetchall()
-                return [(int(line), f"CSV row is malformed ({kind.replace('_', ' ').lower()})", raw) for line, kind, raw in rows]
+                return [(int(line), _malformed(kind), raw) for line, kind, raw in rows]
             else:
                 raise UnreadableFile("unknown file type: expected .json, .jsonl, .ndjson or .csv (optionally .gz)")
     except duckdb.Error as exc:
@@ -258,16 +260,32 @@ def read_lines(con: duckdb.DuckDBPyConnection, f: InputFile) -> list[tuple[int, 
     return []
 
 
-def _repeated_column(path: Path) -> str | None:
-    """A column the CSV header names twice (the reader would rename the second and use the first)."""
+_NOT_UTF8_HINT = ("if it is in another encoding, load it through a source mapping that names it "
+                  "(encoding = \"latin-1\", docs/mappings.md)")
+
+
+def _malformed(kinds: str) -> str:
+    reason = f"CSV row is malformed ({kinds.replace('_', ' ').lower()})"
+    if "invalid encoding" in kinds.replace("_", " ").lower():
+        reason += f": the row is not UTF-8; {_NOT_UTF8_HINT}"
+    return reason
+
+
+def csv_header(path: Path, delimiter: str = ",") -> list[str]:
+    """The column names of a CSV file's header row (as the engine will name them: trimmed)."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
         with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
-            header = next(csv.reader([fh.readline()]), [])
+            header = next(csv.reader([fh.readline()], delimiter=delimiter), [])
     except (OSError, EOFError, csv.Error):
-        return None
+        return []
+    return [h.strip() for h in header]
+
+
+def _repeated_column(path: Path, delimiter: str = ",") -> str | None:
+    """A column the CSV header names twice (the reader would rename the second and use the first)."""
     seen: set[str] = set()
-    for name in (h.strip() for h in header):
+    for name in csv_header(path, delimiter):
         if name in seen and name:
             return name
         seen.add(name)
@@ -290,7 +308,7 @@ def explain(exc: Exception, f: InputFile) -> str:
     line = re.search(r"[Ll]ine:? (\d+)", text)
     where = f" (line {line.group(1)})" if line else ""
     if "unicode" in text.lower() or "utf-8" in text.lower() or "utf8" in text.lower():
-        return f"the file is not UTF-8 encoded{where}"
+        return f"the file is not UTF-8 encoded{where}; {_NOT_UTF8_HINT}"
     if "gzip" in text.lower() or "zlib" in text.lower() or "compress" in text.lower():
         return "the gzip stream is truncated or corrupt"
     if f.fmt == "array":

@@ -7,7 +7,7 @@
   `changed` names the set of keys (changed_keys):
     loans       loans with new versions, schedules, payments or reversals (int_loans_changed);
                 everything computed from payments uses this one
-    loan_terms  loans with new versions or schedules (their terms and instalments)
+    loan_terms  loans with new versions, schedules or instalment records (their terms and instalments)
     clients     clients with new versions
     merchants   merchants with new versions
     payments    payments of new batches, and the payments they reverse
@@ -49,6 +49,8 @@ select loan_id from {{ ref('int_loans_changed') }}
 select loan_id from {{ source('raw', 'loans') }} where batch_id > {{ since }}
 union
 select loan_id from {{ source('raw', 'loan_schedules') }} where batch_id > {{ since }}
+union
+select loan_id from {{ source('raw', 'instalments') }} where batch_id > {{ since }}
 {%- elif changed == 'clients' -%}
 select client_id from {{ source('raw', 'clients') }} where batch_id > {{ since_batch() }}
 {%- elif changed == 'payments' -%}

@@ -9,18 +9,30 @@ with loans as (
     where {{ for_changed('loan_id', 'loan_terms') }}
 ),
 
-explicit as (
-    select
-        s.loan_id,
-        row_number() over (partition by s.loan_id order by s.due_date, s.position) as instalment_number,
-        s.due_date,
-        s.principal_amount,
-        s.interest_amount
+-- An explicit schedule: the `schedule` array of the loan's current version, or else, for a loan
+-- whose repayment is `schedule`, its instalment records (contract v2), whenever they arrived.
+given_instalments as (
+    select s.loan_id, s.position, s.due_date, s.principal_amount, s.interest_amount
     from {{ ref('stg_loan_schedules') }} as s
     inner join loans
         on loans.loan_id = s.loan_id
         and loans.terms_updated_at = s.updated_at
     where loans.has_schedule
+    union all
+    select i.loan_id, i.position, i.due_date, i.principal_amount, i.interest_amount
+    from {{ ref('stg_instalments') }} as i
+    inner join loans on loans.loan_id = i.loan_id
+    where not loans.has_schedule and loans.repayment = 'schedule'
+),
+
+explicit as (
+    select
+        loan_id,
+        row_number() over (partition by loan_id order by due_date, position) as instalment_number,
+        due_date,
+        principal_amount,
+        interest_amount
+    from given_instalments
 ),
 
 generated_terms as (

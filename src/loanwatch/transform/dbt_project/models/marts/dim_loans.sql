@@ -38,7 +38,7 @@ select
     loans.is_cancelled,
     loans.written_off_date,
     -- client and merchant
-    clients.client_name,
+    case when clients.client_id is not null then coalesce(clients.client_name, clients.client_id) end as client_name,
     clients.region,
     clients.city,
     merchants.merchant_name

@@ -1,0 +1,1 @@
+{{ versions(ref('stg_agents'), 'agent_id') }}
