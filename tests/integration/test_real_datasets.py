@@ -173,7 +173,22 @@ def test_berka_loans_and_their_payments_load_by_mapping(tmp_path):
     # by hand, the first loan: 5314 of account 1787, 96396 CZK on 930705 over 12 months, status B
     assert con.execute("""SELECT amount, issue_date, term_months, source_status FROM marts.dim_loans
                           WHERE loan_id = '1787'""").fetchone() == (Decimal("96396"), dt.date(1993, 7, 5), 12, "written_off")
-    statuses = Counter(line.split(";")[6].strip('"') for line in
-                       open(source / "loan.asc", encoding="utf-8").read().splitlines()[1:])
+    loans = list(csv.DictReader(open(source / "loan.asc", encoding="utf-8"), delimiter=";"))
+    statuses = Counter(r["status"] for r in loans)
     got = dict(con.execute("SELECT source_status, count(*) FROM marts.dim_loans GROUP BY ALL").fetchall())
     assert got == {"closed": statuses["A"], "written_off": statuses["B"], "active": statuses["C"] + statuses["D"]}
+    # the statuses are as of 1998-12-31 (the mapping's updated_at), not of the loan date
+    assert con.execute("SELECT written_off_date FROM marts.dim_loans WHERE loan_id = '1787'").fetchone() == (
+        dt.date(1998, 12, 31),)
+
+    # Reconciled as far as the transactions reach (1994-03-12, the last one): every loan issued
+    # by then has its payments in the file; those the dataset calls paid (A) or running fine (C)
+    # are current with no day past due; the one loan in arrears is one the dataset calls unpaid (B).
+    last = dt.date(1994, 3, 12)
+    status = {r["account_id"]: r["status"] for r in loans}
+    issued = {r[0]: r for r in reports.loans(con, as_of=last).rows if r[3] != "not_issued"}
+    assert len(issued) == 34
+    assert set(issued) == {r[0] for r in con.execute("SELECT DISTINCT loan_id FROM core.payments").fetchall()}
+    by_status = Counter((status[k], r[3], r[4] == 0) for k, r in issued.items())
+    assert by_status == {("A", "current", True): 27, ("C", "current", True): 2,
+                         ("B", "current", True): 4, ("B", "overdue", False): 1}

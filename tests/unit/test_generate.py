@@ -119,6 +119,15 @@ def test_split_is_chronological_and_complete(tmp_path, small_portfolio):
             if rec["loan_id"] in seen:
                 assert seen[rec["loan_id"]] <= k
             seen[rec["loan_id"]] = k
+    # instalment records have no time of their own: all in part 1; logins go by logged_in_at
+    lines = {k: len((tmp_path / "parts" / f"part_{k:02d}" / "instalments.jsonl").read_text().splitlines())
+             for k in range(1, 5)}
+    assert lines[1] == len((small_portfolio / "instalments.jsonl").read_text().splitlines()) > 0
+    assert lines[2] == lines[3] == lines[4] == 0
+    logins = [con.execute(f"SELECT count(*), min(logged_in_at::TIMESTAMP) FROM read_json_auto('{tmp_path}/parts/part_0{k}/logins.jsonl')"
+                          ).fetchone() for k in range(1, 5)]
+    assert sum(n for n, _ in logins) == len((small_portfolio / "logins.jsonl").read_text().splitlines())
+    assert [t for _, t in logins] == sorted(t for _, t in logins)
 
 
 def test_split_part_names_sort_in_chronological_order_with_100_parts(tmp_path):
