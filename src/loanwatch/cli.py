@@ -299,6 +299,62 @@ def loan_filters(fn):
     return wrapper
 
 
+_LEDGER_OPTIONS = [
+    ("ledger_merchant", Optional[str], typer.Option(None, "--merchant", help="Only this merchant (its id).")),
+    ("date_from", Optional[dt.datetime],
+     typer.Option(None, "--from", formats=["%Y-%m-%d"], help="Only days on or after this date (the balance counts every earlier event).")),
+    ("date_to", Optional[dt.datetime],
+     typer.Option(None, "--to", formats=["%Y-%m-%d"], help="Only days on or before this date.")),
+]
+_CALL_OPTIONS = [
+    ("period", str, typer.Option("month", "--period", help="month (YYYY-MM), week (ISO, YYYY-Www) or day.")),
+    ("by", str, typer.Option("campaign", "--by", help="campaign, agent, channel (the login after the call's) or all.")),
+    ("date_from", Optional[dt.datetime],
+     typer.Option(None, "--from", formats=["%Y-%m-%d"], help="Only calls on or after this date (UTC).")),
+    ("date_to", Optional[dt.datetime],
+     typer.Option(None, "--to", formats=["%Y-%m-%d"], help="Only calls on or before this date (UTC).")),
+]
+
+
+def _option_filters(options, build):
+    """A decorator adding `options` to a report command, which receives `build(values)` as `f`
+    (the ledger's and the call centre's counterparts of loan_filters)."""
+
+    def decorate(fn):
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            f = build({name: kwargs.pop(name) for name, _, _ in options})
+            if problem := f.contradiction():
+                _fail(problem, EXIT_USAGE)
+            return fn(*args, f=f, **kwargs)
+
+        params = [p for p in sig.parameters.values() if p.name != "f"]
+        params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+                   for name, kind, option in options]
+        wrapper.__signature__ = sig.replace(parameters=params)
+        return wrapper
+
+    return decorate
+
+
+def ledger_filters(fn):
+    """--merchant, --from, --to for the merchant ledger's reports."""
+    from loanwatch.reports.ledger import LedgerFilter
+
+    return _option_filters(_LEDGER_OPTIONS, lambda v: LedgerFilter(
+        v["ledger_merchant"], _date(v["date_from"]), _date(v["date_to"])))(fn)
+
+
+def call_filters(fn):
+    """--period, --by, --from, --to for the call centre's reports."""
+    from loanwatch.reports.calls import CallFilter
+
+    return _option_filters(_CALL_OPTIONS, lambda v: CallFilter(
+        v["period"], v["by"], _date(v["date_from"]), _date(v["date_to"])))(fn)
+
+
 def _warn_unmatched(con, f) -> None:
     """A filter value no loan has (a typo, say) is not an error, but its report is all zeros."""
     for message in f.unmatched(con):
@@ -329,8 +385,9 @@ def _report(ctx: typer.Context, entry, fmt: Format, as_of: Optional[dt.date], f)
 
 
 def _add_report_command(name: str) -> None:
-    """`loanwatch report NAME`, built from the registry's entries of that name: the loan filters,
-    --as-of when a view takes it, --view when the name has several entries, --format."""
+    """`loanwatch report NAME`, built from the registry's entries of that name: the loan filters
+    (or the ledger's or the call centre's options), --as-of when a view takes it, --view when the
+    name has several entries, --format."""
     from loanwatch.reports import registry
 
     entries = registry.by_name(name)
@@ -361,7 +418,8 @@ def _add_report_command(name: str) -> None:
     signature_only.__name__ = f"report_{name.replace('-', '_')}"
     signature_only.__doc__ = (entries[0].help if not views else
                               "Views (--view): " + "; ".join(f"{e.view}, {e.title.lower()}" for e in entries) + ".")
-    report_app.command(name)(loan_filters(signature_only))
+    filters = {"ledger": ledger_filters, "calls": call_filters}.get(entries[0].filters, loan_filters)
+    report_app.command(name)(filters(signature_only))
 
 
 def _add_report_commands() -> None:

@@ -47,6 +47,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # An --as-of date after the data date is a projection; at most this many days after it.
         "projection_horizon_days": 366,
     },
+    "callcentre": {
+        # METRICS §7: a call is connected when it talked at least this long; a connected call's
+        # first login of the client within this many hours is its login after call.
+        "connect_min_talk_seconds": 30,
+        "login_window_hours": 48,
+    },
     "checks": {
         "freshness_days": 7,
         # Loan amounts beyond this many times the product's median are flagged.

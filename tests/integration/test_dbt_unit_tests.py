@@ -1,4 +1,4 @@
-"""dbt unit tests (given/expect rows in models/*/_*.yml) on the schedule, allocation, paid-on, state and DPD SQL."""
+"""dbt unit tests (given/expect rows in the models' yml) on the schedule, allocation, paid-on, state, DPD, merchant-ledger and call SQL."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ def test_dbt_unit_tests_pass(golden):
             "paid_on_is_the_payment_that_reaches_cumulative_due",
             "incremental_paid_on_rewrites_only_the_instalments_new_payments_reach",
             "states_current_overdue_closed_written_off", "dpd_counts_the_due_day_when_the_option_is_on",
-            "snapshots_dpd_bucket_and_exits"} <= names
+            "snapshots_dpd_bucket_and_exits", "merchant_late_event_rewrites_its_merchant_from_its_day",
+            "calls_connected_and_first_login_after"} <= names
     failed = [(r.name, r.message) for r in units if r.status != "pass"]
     assert not failed, failed
     assert run.success

@@ -12,10 +12,13 @@ import datetime as dt
 import json
 from collections import Counter
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from loanwatch import reports
+from loanwatch.reports.calls import CallFilter, calls_report
+from loanwatch.reports.ledger import merchant_balance
 from loanwatch.serve import open_snapshot
 from tests import reference
 from tests.conftest import ingest_mapped, real_data
@@ -44,6 +47,22 @@ def test_seller_events_every_event_loads_with_its_code_mapped(tmp_path):
     first = con.execute("""SELECT merchant_id, event_type, amount, currency, occurred_at FROM core.merchant_events
                            WHERE event_id = '20250701-S004-837647'""").fetchone()
     assert first == ("S004", "fee", Decimal("106.40"), "RUB", dt.datetime(2025, 7, 1, 1, 4))
+
+    # METRICS §8 balances against an independent computation from the CSV: per seller and
+    # currency, by UTC day, inflow (order_paid, payout_reversed) minus outflow, accumulated
+    daily: dict[tuple, list] = {}
+    for r in rows:
+        kind = code.get(r["event_type"], r["event_type"])
+        day = dt.datetime.fromisoformat(r["event_ts"]).date()
+        entry = daily.setdefault((r["seller_id"], r["currency"], day), [0, Decimal(0), Decimal(0)])
+        entry[0] += 1
+        entry[1 if kind in ("order_paid", "payout_reversed") else 2] += Decimal(r["amount"])
+    expected, balance = [], {}
+    for (seller, currency, day), (n, inflow, outflow) in sorted(daily.items()):
+        balance[seller, currency] = balance.get((seller, currency), Decimal(0)) + inflow - outflow
+        expected.append((day, seller, currency, n, inflow, outflow, inflow - outflow, balance[seller, currency]))
+    assert merchant_balance(con).rows == expected
+    assert len(expected) == len({(s, c) for s, c, _ in daily}) * 14  # every seller has events on all 14 days
 
 
 def test_callcenter_calls_agents_clients_and_logins_load_by_mapping(tmp_path):
@@ -97,6 +116,46 @@ def test_callcenter_calls_agents_clients_and_logins_load_by_mapping(tmp_path):
     # 8/25/2023 15:32:00 in Mexico City is 21:32 UTC
     assert con.execute("SELECT client_id, logged_in_at, channel FROM core.logins WHERE login_id = '708'").fetchone() == (
         "1133466", dt.datetime(2023, 8, 25, 21, 32), "whatsapp")
+
+    # METRICS §7, `report calls` by campaign, agent and login channel, against an independent
+    # computation from the files: times from Mexico City to UTC, connected from 30 s of talk,
+    # the client's first login in [t, t + 48 h) after a connected call
+    mexico = ZoneInfo("America/Mexico_City")
+
+    def utc(text: str, fmt: str) -> dt.datetime:
+        return dt.datetime.strptime(text, fmt).replace(tzinfo=mexico).astimezone(dt.UTC).replace(tzinfo=None)
+
+    by_client: dict[str, list] = {}
+    for g in logins:
+        by_client.setdefault(str(g["customerid"]), []).append((utc(g["logindate"], "%m/%d/%Y %H:%M:%S"), names[g["channel"]]))
+    enriched = []
+    for r in calls:
+        at = utc(r["Fecha"], "%m/%d/%Y %H:%M")
+        talk = seconds(r["Tiempohablado"])
+        connected = talk >= 30
+        after = sorted(x for x in by_client.get(r["IDCliente"], []) if connected and at <= x[0] < at + dt.timedelta(hours=48))
+        enriched.append({"month": f"{at:%Y-%m}", "campaign": r["Campania"], "agent": r["Agente"], "client": r["IDCliente"],
+                         "connected": connected, "talk": talk, "channel": after[0][1] if after else "(none)",
+                         "login": bool(after)})
+
+    def half_up(num: int, den: int, places: int):
+        if den == 0:
+            return None
+        return (Decimal(num) / Decimal(den)).quantize(Decimal(1).scaleb(-places), rounding="ROUND_HALF_UP")
+
+    for by in ("campaign", "agent", "channel"):
+        groups: dict[tuple, list] = {}
+        for e in enriched:
+            groups.setdefault((e["month"], e[by]), []).append(e)
+        expected = []
+        for (month, group), rows in sorted(groups.items()):
+            connected = [e for e in rows if e["connected"]]
+            logins_after = sum(e["login"] for e in connected)
+            expected.append((month, group, len(rows), len({e["client"] for e in rows}), len(connected),
+                             half_up(len(connected), len(rows), 6), half_up(sum(e["talk"] for e in connected), len(connected), 2),
+                             logins_after, half_up(logins_after, len(connected), 6)))
+        assert [tuple(r) for r in calls_report(con, CallFilter(by=by)).rows] == expected, by
+    assert any(e["login"] for e in enriched) and any(not e["connected"] for e in enriched)
 
 
 def _kueski_reference_files(source, out):

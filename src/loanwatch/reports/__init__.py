@@ -128,9 +128,16 @@ def data_date(con: duckdb.DuckDBPyConnection) -> dt.date | None:
 # Exact half-up rounding of a ratio of non-negative integers to 6 decimals, as METRICS asks:
 # floor((2 a 10^6 + b) / (2 b)) / 10^6. Amounts enter as integer cents.
 def ratio6(num: str, den: str) -> str:
+    return ratio(num, den, 6)
+
+
+def ratio(num: str, den: str, places: int) -> str:
+    """SQL for num / den (non-negative integers) rounded half-up to `places` decimals, exactly."""
+    scale = 10 ** places
     return (
-        f"CASE WHEN ({den}) = 0 THEN NULL ELSE CAST(CAST(((2 * ({num})::HUGEINT * 1000000 + ({den})::HUGEINT) "
-        f"// (2 * ({den})::HUGEINT)) AS DECIMAL(38,0)) * CAST(0.000001 AS DECIMAL(7,6)) AS DECIMAL(18,6)) END"
+        f"CASE WHEN ({den}) = 0 THEN NULL ELSE CAST(CAST(((2 * ({num})::HUGEINT * {scale} + ({den})::HUGEINT) "
+        f"// (2 * ({den})::HUGEINT)) AS DECIMAL(38,0)) * CAST({1 / scale:.{places}f} AS DECIMAL({places + 1},{places})) "
+        f"AS DECIMAL(18,{places})) END"
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import duckdb
 
-from loanwatch.reports import LoanFilter, Table, delinquency, loan_query, portfolio
+from loanwatch.reports import LoanFilter, Table, calls, delinquency, ledger, loan_query, portfolio
 
 # What a column holds; output formatting hangs off this.
 KINDS = {
@@ -34,6 +34,7 @@ KINDS = {
     "number": "a plain number (months on book, a rank)",
     "text": "an identifier, a name or a label",
 }
+FILTERS = ("loans", "ledger", "calls")
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,9 @@ class Report:
     page: str | None = None  # dashboard page
     charts: tuple[Chart, ...] = ()
     html: bool = False  # a section of `report html`
+    # which rows a user selects: loans (the loan filters, at loan grain), ledger (--merchant,
+    # --from, --to over the merchant ledger) or calls (--period, --by, --from, --to)
+    filters: str = "loans"
 
     @property
     def key(self) -> str:
@@ -88,9 +92,12 @@ class Report:
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
 
-    def run(self, con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None, as_of: dt.date | None = None) -> Table:
+    def run(self, con: duckdb.DuckDBPyConnection, f: LoanFilter | ledger.LedgerFilter | calls.CallFilter | None = None,
+            as_of: dt.date | None = None) -> Table:
         """The report's table; the columns are the declared ones, in order (a test holds every
         report to it)."""
+        if self.filters != "loans" and isinstance(f, LoanFilter):
+            f = None  # a page's loan filters do not select ledger rows or calls
         kwargs: dict[str, Any] = {"f": f}
         if self.as_of:
             kwargs["as_of"] = as_of
@@ -205,6 +212,34 @@ REPORTS: tuple[Report, ...] = (
                    "they had the day before (marts.fct_loan_write_offs)",
         page="delinquency",
         charts=(Chart("write-offs", "bars", "Principal written off by month", "month", ("principal_written_off",)),),
+    ),
+    Report(
+        "merchant-balance", "Merchant balances",
+        "Each merchant's ledger by day: events, inflow, outflow, net change and running balance (METRICS §8).",
+        ledger.merchant_balance,
+        (_c("date", "date", "Date"), _c("merchant_id", "text", "Merchant"), _c("currency", "text", "Currency"),
+         _c("events", "count", "Events"), _c("inflow", "money", "Inflow"), _c("outflow", "money", "Outflow"),
+         _c("net_change", "money", "Net change"), _c("balance", "money", "Balance")),
+        rows="merchant × currency × UTC day with at least one event, by merchant, currency, date",
+        definition="inflow = order_paid + payout_reversed; outflow = payout + refund + fee; net_change = inflow − outflow; "
+                   "balance = Σ net_change of the merchant and currency on all days up to the row's (--from and --to "
+                   "select rows; the balance still counts everything before --from) (marts.fct_merchant_balances)",
+        filters="ledger",
+    ),
+    Report(
+        "calls", "Calls", "Calls, connect rate and logins after calls by period and campaign, agent or login channel "
+        "(METRICS §7).",
+        calls.calls_report,
+        (_c("period", "text", "Period"), _c("group", "text", "Group"), _c("calls", "count", "Calls"),
+         _c("clients", "count", "Clients"), _c("connected", "count", "Connected"),
+         _c("connect_rate", "share", "Connect rate"), _c("avg_talk_seconds", "number", "Average talk (s)"),
+         _c("logins_48h", "count", "Logins after call"), _c("login_rate_48h", "share", "Login rate after call")),
+        rows="period (--period month, week or day) × group (--by campaign, agent, login channel or all)",
+        definition="by the UTC date of called_at; connected = talk_seconds ≥ [callcentre] connect_min_talk_seconds "
+                   "(without talk time: a right-party outcome); avg_talk_seconds over connected calls; logins_48h = "
+                   "connected calls followed by a login of the client within [callcentre] login_window_hours "
+                   "(marts.fct_calls); a missing campaign, agent or channel is (none)",
+        filters="calls",
     ),
     Report(
         "vintages", "Vintages", "Ever-30+/60+/90+ by issue-month cohort and months on book.",

@@ -79,6 +79,8 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
         "amount_outlier_factor": float(settings.get("checks", "amount_outlier_factor")),
         "freshness_days": int(settings.get("checks", "freshness_days")),
         "memory_limit": str(settings.get("warehouse", "memory_limit")),
+        "connect_min_talk_seconds": int(settings.get("callcentre", "connect_min_talk_seconds")),
+        "login_window_hours": int(settings.get("callcentre", "login_window_hours")),
     }
 
 

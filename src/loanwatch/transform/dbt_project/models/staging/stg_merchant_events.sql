@@ -9,7 +9,7 @@ renamed as (
         merchant_id,
         -- attributes
         event_type,
-        currency,
+        coalesce(currency, '{{ var("default_currency") | replace("'", "''") }}') as currency,
         -- amounts: inflow positive, outflow negative
         amount,
         case when event_type in ('order_paid', 'payout_reversed') then amount else -amount end as signed_amount,

@@ -1,0 +1,57 @@
+"""The merchant ledger (METRICS §8): `report merchant-balance`.
+
+The daily rows and the running balance are computed once, in `marts.fct_merchant_balances`
+(dbt, incremental and exact); this selects merchants and dates. Every value is a parameter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+
+from loanwatch.reports import Table, run_query
+
+
+@dataclass
+class LedgerFilter:
+    """Which ledger rows a report shows: one merchant (its id) and a range of days. The balance
+    of a row always counts every event before it, whatever the range."""
+
+    merchant: str | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+
+    def contradiction(self) -> str | None:
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            return f"the date range is empty: from {self.date_from} to {self.date_to}"
+        return None
+
+    def unmatched(self, con: duckdb.DuckDBPyConnection) -> list[str]:
+        """A merchant id no ledger row has (a typo, say): the report would be empty."""
+        if self.merchant is None or con.execute(
+                "SELECT EXISTS (SELECT 1 FROM marts.fct_merchant_balances WHERE merchant_id = $m)",
+                {"m": self.merchant}).fetchone()[0]:
+            return []
+        known = con.execute("SELECT list(DISTINCT merchant_id ORDER BY merchant_id) FROM marts.fct_merchant_balances"
+                            ).fetchone()[0] or []
+        shown = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
+        return [f'no ledger event has merchant "{self.merchant}"; merchants with events: {shown or "none"}']
+
+
+MERCHANT_BALANCE = """
+SELECT balance_date AS date, merchant_id, currency, events,
+       inflow_amount AS inflow, outflow_amount AS outflow, net_change_amount AS net_change, balance_amount AS balance
+FROM marts.fct_merchant_balances
+WHERE ($merchant IS NULL OR merchant_id = $merchant)
+  AND ($date_from IS NULL OR balance_date >= $date_from)
+  AND ($date_to IS NULL OR balance_date <= $date_to)
+ORDER BY merchant_id, currency, balance_date
+"""
+
+
+def merchant_balance(con: duckdb.DuckDBPyConnection, f: LedgerFilter | None = None) -> Table:
+    """One row per merchant, currency and day with at least one event (METRICS §8)."""
+    f = f or LedgerFilter()
+    return run_query(con, MERCHANT_BALANCE, {"merchant": f.merchant, "date_from": f.date_from, "date_to": f.date_to})
