@@ -57,6 +57,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "freshness_days": 7,
         # Loan amounts beyond this many times the product's median are flagged.
         "amount_outlier_factor": 20.0,
+        # A merchant balance below this (in its currency) is flagged; 0: a negative balance.
+        "merchant_balance_floor": 0.0,
     },
     "dashboard": {"port": 8501, "url": ""},
     "smtp": {

@@ -77,6 +77,7 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
         "default_currency": str(settings.get("warehouse", "default_currency")),
         "default_timezone": str(settings.get("warehouse", "default_timezone")),
         "amount_outlier_factor": float(settings.get("checks", "amount_outlier_factor")),
+        "merchant_balance_floor": float(settings.get("checks", "merchant_balance_floor")),
         "freshness_days": int(settings.get("checks", "freshness_days")),
         "memory_limit": str(settings.get("warehouse", "memory_limit")),
         "connect_min_talk_seconds": int(settings.get("callcentre", "connect_min_talk_seconds")),
