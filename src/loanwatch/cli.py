@@ -277,48 +277,9 @@ _FILTER_OPTIONS = [
 ]
 
 
-def loan_filters(fn):
-    """Add the loan-grain filter options to a report command; it receives them as `f`."""
-    from loanwatch.reports import LoanFilter
-
-    sig = inspect.signature(fn)
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        values = {name: kwargs.pop(name) for name, _, _ in _FILTER_OPTIONS}
-        f = LoanFilter(_dec(values["min_amount"]), _dec(values["max_amount"]), values["product"],
-                       values["region"], values["merchant"], _date(values["issued_from"]), _date(values["issued_to"]))
-        if problem := f.contradiction():
-            _fail(problem, EXIT_USAGE)
-        return fn(*args, f=f, **kwargs)
-
-    params = [p for p in sig.parameters.values() if p.name != "f"]
-    params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
-               for name, kind, option in _FILTER_OPTIONS]
-    wrapper.__signature__ = sig.replace(parameters=params)
-    return wrapper
-
-
-_LEDGER_OPTIONS = [
-    ("ledger_merchant", Optional[str], typer.Option(None, "--merchant", help="Only this merchant (its id).")),
-    ("date_from", Optional[dt.datetime],
-     typer.Option(None, "--from", formats=["%Y-%m-%d"], help="Only days on or after this date (the balance counts every earlier event).")),
-    ("date_to", Optional[dt.datetime],
-     typer.Option(None, "--to", formats=["%Y-%m-%d"], help="Only days on or before this date.")),
-]
-_CALL_OPTIONS = [
-    ("period", str, typer.Option("month", "--period", help="month (YYYY-MM), week (ISO, YYYY-Www) or day.")),
-    ("by", str, typer.Option("campaign", "--by", help="campaign, agent, channel (the login after the call's) or all.")),
-    ("date_from", Optional[dt.datetime],
-     typer.Option(None, "--from", formats=["%Y-%m-%d"], help="Only calls on or after this date (UTC).")),
-    ("date_to", Optional[dt.datetime],
-     typer.Option(None, "--to", formats=["%Y-%m-%d"], help="Only calls on or before this date (UTC).")),
-]
-
-
 def _option_filters(options, build):
-    """A decorator adding `options` to a report command, which receives `build(values)` as `f`
-    (the ledger's and the call centre's counterparts of loan_filters)."""
+    """A decorator adding `options` to a report command, which receives `build(values)` as `f`:
+    the loan filters, the ledger's or the call centre's; a contradiction is a usage error."""
 
     def decorate(fn):
         sig = inspect.signature(fn)
@@ -337,6 +298,32 @@ def _option_filters(options, build):
         return wrapper
 
     return decorate
+
+
+def loan_filters(fn):
+    """Add the loan-grain filter options to a report command; it receives them as `f`."""
+    from loanwatch.reports import LoanFilter
+
+    return _option_filters(_FILTER_OPTIONS, lambda v: LoanFilter(
+        _dec(v["min_amount"]), _dec(v["max_amount"]), v["product"], v["region"], v["merchant"],
+        _date(v["issued_from"]), _date(v["issued_to"])))(fn)
+
+
+_LEDGER_OPTIONS = [
+    ("ledger_merchant", Optional[str], typer.Option(None, "--merchant", help="Only this merchant (its id).")),
+    ("date_from", Optional[dt.datetime],
+     typer.Option(None, "--from", formats=["%Y-%m-%d"], help="Only days on or after this date (the balance counts every earlier event).")),
+    ("date_to", Optional[dt.datetime],
+     typer.Option(None, "--to", formats=["%Y-%m-%d"], help="Only days on or before this date.")),
+]
+_CALL_OPTIONS = [
+    ("period", str, typer.Option("month", "--period", help="month (YYYY-MM), week (ISO, YYYY-Www) or day.")),
+    ("by", str, typer.Option("campaign", "--by", help="campaign, agent, channel (the login after the call's) or all.")),
+    ("date_from", Optional[dt.datetime],
+     typer.Option(None, "--from", formats=["%Y-%m-%d"], help="Only calls on or after this date (UTC).")),
+    ("date_to", Optional[dt.datetime],
+     typer.Option(None, "--to", formats=["%Y-%m-%d"], help="Only calls on or before this date (UTC).")),
+]
 
 
 def ledger_filters(fn):
