@@ -121,14 +121,11 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, entity_name: str | N
         if unreadable is not None:
             result = _reject_file(con, batch_id, path, entity_name, digest, unreadable, mapping_hash)
         else:
-            result = _load(con, batch_id, path, entity, digest, reader_rejects, mapping_hash)
-            if mapping:
-                result.filtered = con.execute("SELECT count(*) FROM _mapped WHERE NOT keep").fetchone()[0]
-                result.rows_read += result.filtered
-                con.execute("UPDATE meta.batches SET rows_read = ? WHERE batch_id = ?", [result.rows_read, batch_id])
-                if dry_run:
-                    result.preview = [json.loads(d) for (d,) in con.execute(
-                        "SELECT doc FROM _mapped WHERE keep AND doc IS NOT NULL ORDER BY line_no LIMIT 5").fetchall()]
+            filtered = con.execute("SELECT count(*) FROM _mapped WHERE NOT keep").fetchone()[0] if mapping else 0
+            result = _load(con, batch_id, path, entity, digest, reader_rejects, mapping_hash, filtered)
+            if mapping and dry_run:
+                result.preview = [json.loads(d) for (d,) in con.execute(
+                    "SELECT doc FROM _mapped WHERE keep AND doc IS NOT NULL ORDER BY line_no LIMIT 5").fetchall()]
         con.execute("ROLLBACK" if dry_run else "COMMIT")
         return result
     except BaseException:
@@ -172,7 +169,8 @@ def _record_batch(con, batch_id, entity, path: Path, digest, read, accepted, dup
 
 
 def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_rejects: list,
-          mapping_hash: str | None = None) -> FileResult:
+          mapping_hash: str | None = None, filtered: int = 0) -> FileResult:
+    """``filtered``: source records a mapping left out (read, counted, not loaded)."""
     version_key = list(entity.key_fields) + (["updated_at"] if entity.versioned else [])
     key_cols = ", ".join(version_key)
     typed = [x.name for x in entity.fields]
@@ -269,7 +267,7 @@ def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_re
         FROM _valid
     """).fetchone()
     accepted = lines - invalid - dups - conflicts
-    read = lines + len(reader_rejects)
+    read = lines + len(reader_rejects) + filtered
     rejected = invalid + conflicts + len(reader_rejects)
     status = "loaded" if rejected == 0 else "partial"
     examples = [
@@ -281,7 +279,8 @@ def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_re
     message = f"{rejected} row(s) quarantined" if rejected else ""
     _record_batch(con, batch_id, entity.name, path, digest, read, accepted, dups, rejected, status, message,
                   mapping_hash)
-    return FileResult(path, entity.name, status, batch_id, read, accepted, dups, rejected, message, examples)
+    return FileResult(path, entity.name, status, batch_id, read, accepted, dups, rejected, message, examples,
+                      filtered)
 
 
 def _version(path: Path) -> tuple[int, int, int]:
@@ -357,8 +356,10 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str 
             results.append(result)
             if on_file:
                 on_file(result)
+        digests: dict[Path, str] = {}  # a file several tables read is hashed once
         for path, fm in pairs:
-            result = ingest_file(con, path, None, None, latest_date, check_repeated_keys, mapping=fm, dry_run=dry_run)
+            digest = digests.setdefault(path, content_hash(path))
+            result = ingest_file(con, path, None, digest, latest_date, check_repeated_keys, mapping=fm, dry_run=dry_run)
             results.append(result)
             if on_file:
                 on_file(result)
