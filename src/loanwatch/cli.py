@@ -324,6 +324,10 @@ _CALL_OPTIONS = [
     ("date_to", Optional[dt.datetime],
      typer.Option(None, "--to", formats=["%Y-%m-%d"], help="Only calls on or before this date (UTC).")),
 ]
+_CONTACT_OPTIONS = [
+    ("by", str, typer.Option("campaign", "--by", help="campaign or agent.")),
+    *_CALL_OPTIONS[2:],
+]
 
 
 def ledger_filters(fn):
@@ -340,6 +344,14 @@ def call_filters(fn):
 
     return _option_filters(_CALL_OPTIONS, lambda v: CallFilter(
         v["period"], v["by"], _date(v["date_from"]), _date(v["date_to"])))(fn)
+
+
+def contact_filters(fn):
+    """--by, --from, --to for the contact figures."""
+    from loanwatch.reports.calls import ContactFilter
+
+    return _option_filters(_CONTACT_OPTIONS, lambda v: ContactFilter(
+        v["by"], _date(v["date_from"]), _date(v["date_to"])))(fn)
 
 
 def _warn_unmatched(con, f) -> None:
@@ -405,7 +417,7 @@ def _add_report_command(name: str) -> None:
     signature_only.__name__ = f"report_{name.replace('-', '_')}"
     signature_only.__doc__ = (entries[0].help if not views else
                               "Views (--view): " + "; ".join(f"{e.view}, {e.title.lower()}" for e in entries) + ".")
-    filters = {"ledger": ledger_filters, "calls": call_filters}.get(entries[0].filters, loan_filters)
+    filters = {"ledger": ledger_filters, "calls": call_filters, "contacts": contact_filters}.get(entries[0].filters, loan_filters)
     report_app.command(name)(filters(signature_only))
 
 

@@ -30,6 +30,7 @@ import pyarrow as pa
 from loanwatch.config import Settings
 from loanwatch.notify import outbox
 from loanwatch.reports import Table, as_of_date, dpd_sql, run_query
+from loanwatch.transform import holdout_basis_points
 
 RIGHT_PARTY = ("promise_to_pay", "refused", "callback", "paid", "dispute")
 
@@ -67,6 +68,7 @@ clients AS (
 suppressed AS (
     SELECT c.client_id,
         CASE
+            -- the same draw as fct_calls.is_holdout (macros/delinquency.sql is_holdout)
             WHEN ('0x' || substr(md5(c.client_id || $salt), 1, 8))::UBIGINT % 10000 < $holdout
                 THEN 'hold-out group: never contacted, so that the effect can be measured'
             WHEN c.is_do_not_contact THEN 'do_not_contact'
@@ -108,17 +110,11 @@ message_rows AS (
     LEFT JOIN suppressed s USING (client_id) LEFT JOIN sent_week w USING (client_id)
 ),
 cure_history AS (
-    -- past calls on overdue loans: cured when current or closed 7 days later
-    SELECT b.bucket, count(*) AS calls,
-           count(*) FILTER (WHERE later.state IN ('current', 'closed')) AS cured
-    FROM core.calls k
-    JOIN marts.fct_loan_states at_call
-        ON at_call.loan_id = k.loan_id AND at_call.valid_from <= k.called_date AND k.called_date < at_call.valid_to
-        AND at_call.state = 'overdue'
-    JOIN marts.fct_loan_states later
-        ON later.loan_id = k.loan_id AND later.valid_from <= k.called_date + 7 AND k.called_date + 7 < later.valid_to
-    JOIN marts.dpd_buckets b ON {dpd_at_call} BETWEEN b.min_dpd AND b.max_dpd
-    WHERE k.called_date + 7 <= $data_date AND k.called_date < $d
+    -- past calls on overdue loans, cured or not 7 days later (marts.fct_calls, METRICS §6)
+    SELECT b.bucket, count(*) AS calls, count(*) FILTER (WHERE k.is_cured_7d) AS cured
+    FROM marts.fct_calls k
+    JOIN marts.dpd_buckets b ON k.dpd_at_call BETWEEN b.min_dpd AND b.max_dpd
+    WHERE k.is_cured_7d IS NOT NULL AND k.called_date + 7 <= $data_date AND k.called_date < $d
     GROUP BY b.bucket
 ),
 call_limits AS (
@@ -214,13 +210,12 @@ def contact_plan(con: duckdb.DuckDBPyConnection, settings: Settings, plan_date: 
         "pre_due_days": int(n["pre_due_days"]), "overdue_days": [int(x) for x in n["overdue_days"]],
         "escalate_dpd": int(n["escalate_dpd"]), "final_dpd": int(n["final_notice_dpd"]),
         "weekly_cap": int(n["max_messages_per_week"]), "max_calls": int(n["max_calls_per_loan_week"]),
-        "holdout": int(round(float(n["holdout_share"]) * 10000)), "salt": str(n.get("holdout_salt", "loanwatch")),
+        "holdout": holdout_basis_points(settings), "salt": str(n["holdout_salt"]),
         "capacity": int(call_capacity if call_capacity is not None else n["call_capacity"]),
         "default_language": str(n["default_language"]), "show_all": bool(show_all),
     }
     right_party = "(" + ", ".join(f"'{o}'" for o in RIGHT_PARTY) + ")"
-    sql = _PLAN.replace("{right_party}", right_party).replace("{dpd}", dpd_sql("$d", "st.dpd_counted_from_date")).replace(
-        "{dpd_at_call}", dpd_sql("k.called_date", "at_call.dpd_counted_from_date"))
+    sql = _PLAN.replace("{right_party}", right_party).replace("{dpd}", dpd_sql("$d", "st.dpd_counted_from_date"))
     try:
         return run_query(con, sql, params)
     finally:

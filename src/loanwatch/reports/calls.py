@@ -1,8 +1,9 @@
-"""The call centre (METRICS §7): `report calls`.
+"""The call centre: `report calls` (METRICS §7) and `report contacts` (METRICS §6).
 
-Which calls connected, and the login each connected call was followed by, are computed once per
-call in `marts.fct_calls` (dbt); this groups them by period and campaign, agent or login
-channel. Every value is a parameter.
+Which calls connected, the login each connected call was followed by, the loan's state at the
+call, whether a promise was kept and whether the loan was cured 7 days later are computed once
+per call in `marts.fct_calls` (dbt), the hold-out baseline in `marts.fct_holdout_cures`; this
+groups them. Every value is a parameter.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from loanwatch.reports import Table, ratio, ratio6, run_query
 
 PERIODS = ("month", "week", "day")
 GROUPS = ("campaign", "agent", "channel", "all")
+CONTACT_GROUPS = ("campaign", "agent")
 
 
 @dataclass
@@ -82,3 +84,91 @@ def calls_report(con: duckdb.DuckDBPyConnection, f: CallFilter | None = None) ->
     """One row per (period, group), periods in order, groups by name (METRICS §7)."""
     f = f or CallFilter()
     return run_query(con, CALLS, {"period": f.period, "by": f.by, "date_from": f.date_from, "date_to": f.date_to})
+
+
+@dataclass
+class ContactFilter:
+    """How `report contacts` groups and which calls it counts (by the UTC date of called_at)."""
+
+    by: str = "campaign"
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+
+    def contradiction(self) -> str | None:
+        if self.by not in CONTACT_GROUPS:
+            return f"--by {self.by!r}: use one of {', '.join(CONTACT_GROUPS)}"
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            return f"the date range is empty: from {self.date_from} to {self.date_to}"
+        return None
+
+    def unmatched(self, con: duckdb.DuckDBPyConnection) -> list[str]:
+        return []
+
+
+CONTACTS = f"""
+WITH calls AS (
+    SELECT
+        coalesce(CASE $by WHEN 'agent' THEN k.agent_id ELSE k.campaign END, '(none)') AS grp,
+        k.*, b.bucket
+    FROM marts.fct_calls k
+    LEFT JOIN marts.dpd_buckets b ON k.dpd_at_call BETWEEN b.min_dpd AND b.max_dpd
+    WHERE k.loan_id IS NOT NULL
+      AND ($date_from IS NULL OR k.called_date >= $date_from) AND ($date_to IS NULL OR k.called_date <= $date_to)
+), counted AS (
+    SELECT grp,
+        count(*) AS calls,
+        count(*) FILTER (WHERE is_right_party) AS right_party,
+        count(*) FILTER (WHERE is_promise) AS promises,
+        count(*) FILTER (WHERE is_promise_kept) AS kept,
+        count(*) FILTER (WHERE is_promise AND is_promise_kept IS NULL) AS pending
+    FROM calls
+    GROUP BY grp
+), loan_days AS (
+    -- an overdue loan contacted on day t counts once for that day (METRICS §6)
+    SELECT DISTINCT grp, loan_id, called_date, bucket, is_cured_7d
+    FROM calls
+    WHERE is_cured_7d IS NOT NULL
+), matched AS (
+    SELECT d.*, h.holdout_overdue, h.holdout_cured,
+        CAST(h.holdout_cured AS DOUBLE) / h.holdout_overdue AS holdout_rate
+    FROM loan_days d
+    LEFT JOIN marts.fct_holdout_cures h ON h.contact_date = d.called_date AND h.dpd_bucket = d.bucket
+), cures AS (
+    SELECT grp,
+        count(*) AS overdue,
+        count(*) FILTER (WHERE is_cured_7d) AS cured,
+        avg(holdout_rate) AS holdout_rate,
+        avg(CASE WHEN is_cured_7d THEN 1.0 ELSE 0.0 END - holdout_rate) AS uplift
+    FROM matched
+    GROUP BY grp
+), holdout_loans AS (
+    SELECT grp, sum(holdout_overdue) AS holdout_overdue
+    FROM (SELECT DISTINCT grp, called_date, bucket, holdout_overdue FROM matched WHERE holdout_overdue IS NOT NULL)
+    GROUP BY grp
+)
+SELECT c.grp AS "group", c.calls,
+    c.right_party AS right_party_contacts,
+    {ratio6('c.right_party', 'c.calls')} AS right_party_rate,
+    c.promises,
+    {ratio6('c.promises', 'c.right_party')} AS promise_rate,
+    c.kept AS promises_kept,
+    c.pending AS promises_pending,
+    {ratio6('c.kept', 'c.promises - c.pending')} AS promise_kept_rate,
+    coalesce(u.overdue, 0) AS overdue_contacted,
+    coalesce(u.cured, 0) AS cured_7d,
+    {ratio6('coalesce(u.cured, 0)', 'coalesce(u.overdue, 0)')} AS cure_rate,
+    coalesce(h.holdout_overdue, 0) AS holdout_overdue,
+    CAST(round(u.holdout_rate, 6) AS DECIMAL(18,6)) AS holdout_cure_rate,
+    CAST(round(u.uplift, 6) AS DECIMAL(18,6)) AS uplift
+FROM counted c
+LEFT JOIN cures u USING (grp)
+LEFT JOIN holdout_loans h USING (grp)
+ORDER BY c.grp
+"""
+
+
+def contacts_report(con: duckdb.DuckDBPyConnection, f: ContactFilter | None = None) -> Table:
+    """METRICS §6 per campaign or agent, over the calls about loans: right-party contacts, promises,
+    promises kept, cure after contact and the hold-out's cure on the same days and DPD buckets."""
+    f = f or ContactFilter()
+    return run_query(con, CONTACTS, {"by": f.by, "date_from": f.date_from, "date_to": f.date_to})

@@ -34,7 +34,7 @@ KINDS = {
     "number": "a plain number (months on book, a rank)",
     "text": "an identifier, a name or a label",
 }
-FILTERS = ("loans", "ledger", "calls")
+FILTERS = ("loans", "ledger", "calls", "contacts")
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,8 @@ class Report:
     charts: tuple[Chart, ...] = ()
     html: bool = False  # a section of `report html`
     # which rows a user selects: loans (the loan filters, at loan grain), ledger (--merchant,
-    # --from, --to over the merchant ledger) or calls (--period, --by, --from, --to)
+    # --from, --to over the merchant ledger), calls (--period, --by, --from, --to) or contacts
+    # (--by, --from, --to)
     filters: str = "loans"
 
     @property
@@ -92,7 +93,7 @@ class Report:
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
 
-    def run(self, con: duckdb.DuckDBPyConnection, f: LoanFilter | ledger.LedgerFilter | calls.CallFilter | None = None,
+    def run(self, con: duckdb.DuckDBPyConnection, f: LoanFilter | ledger.LedgerFilter | calls.CallFilter | calls.ContactFilter | None = None,
             as_of: dt.date | None = None) -> Table:
         """The report's table; the columns are the declared ones, in order (a test holds every
         report to it)."""
@@ -240,6 +241,30 @@ REPORTS: tuple[Report, ...] = (
                    "connected calls followed by a login of the client within [callcentre] login_window_hours "
                    "(marts.fct_calls); a missing campaign, agent or channel is (none)",
         filters="calls",
+    ),
+    Report(
+        "contacts", "Contacts", "Right-party contacts, promises to pay, promises kept and cure after contact against "
+        "the hold-out, per campaign or agent, over the calls about loans (METRICS §6).",
+        calls.contacts_report,
+        (_c("group", "text", "Group"), _c("calls", "count", "Calls about loans"),
+         _c("right_party_contacts", "count", "Right-party contacts"), _c("right_party_rate", "share", "Right-party rate"),
+         _c("promises", "count", "Promises to pay"), _c("promise_rate", "share", "Promise rate"),
+         _c("promises_kept", "count", "Promises kept"), _c("promises_pending", "count", "Promises pending"),
+         _c("promise_kept_rate", "share", "Promise kept rate"),
+         _c("overdue_contacted", "count", "Overdue loans contacted"), _c("cured_7d", "count", "Cured in 7 days"),
+         _c("cure_rate", "share", "Cure after contact"), _c("holdout_overdue", "count", "Hold-out overdue loans"),
+         _c("holdout_cure_rate", "share", "Hold-out cure"), _c("uplift", "share", "Uplift")),
+        rows="campaign or agent (--by), over calls with a loan_id; a missing campaign or agent is (none)",
+        definition="right_party_rate = calls with outcome promise_to_pay, refused, callback, paid or dispute / calls; "
+                   "promise_rate = promises / right-party contacts; a promise is kept when its promised_amount (any "
+                   "amount when absent) is paid on the loan from the call to the end of promised_date + 3 days, and "
+                   "pending while that day is after the data date; promise_kept_rate = kept / (promises − pending); "
+                   "cure: an overdue loan contacted on day t (counted once per loan and day) is cured when current or "
+                   "closed at t + 7 (days with t + 7 after the data date are left out); holdout_cure_rate = the mean, "
+                   "over those loan-days, of the cure rate of the hold-out clients' loans overdue on the same day in "
+                   "the same DPD bucket (marts.fct_holdout_cures); uplift = the mean of (cured − that rate) "
+                   "(marts.fct_calls)",
+        filters="contacts",
     ),
     Report(
         "vintages", "Vintages", "Ever-30+/60+/90+ by issue-month cohort and months on book.",

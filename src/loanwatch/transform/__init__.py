@@ -82,7 +82,14 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
         "memory_limit": str(settings.get("warehouse", "memory_limit")),
         "connect_min_talk_seconds": int(settings.get("callcentre", "connect_min_talk_seconds")),
         "login_window_hours": int(settings.get("callcentre", "login_window_hours")),
+        "holdout_basis_points": holdout_basis_points(settings),
+        "holdout_salt": str(settings.get("notify", "holdout_salt")),
     }
+
+
+def holdout_basis_points(settings: Settings) -> int:
+    """[notify] holdout_share as basis points: the hold-out draw compares a hash modulo 10000."""
+    return int(round(float(settings.get("notify", "holdout_share")) * 10000))
 
 
 def release_dbt() -> None:

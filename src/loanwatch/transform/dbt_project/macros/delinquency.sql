@@ -13,3 +13,19 @@
 {% macro dpd_at(date_expr, dpd_counted_from_expr) -%}
 coalesce({{ days_between(dpd_counted_from_expr, date_expr) }}, 0)
 {%- endmacro %}
+
+{#
+  The contact hold-out group (config [notify] holdout_share, holdout_salt): a client is in it when
+  the first 32 bits of md5(client_id || salt), modulo 10000, fall below the share in basis points.
+  The contact plan (notify/plan.py, holdout_sql) draws the same group with the same expression.
+#}
+{% macro is_holdout(client_expr) -%}{{ return(adapter.dispatch('is_holdout', 'loanwatch')(client_expr)) }}{%- endmacro %}
+{% macro default__is_holdout(client_expr) -%}
+(('x' || substr(md5({{ client_expr }} || '{{ var("holdout_salt") | replace("'", "''") }}'), 1, 8))::bit(32)::bigint % 10000 < {{ var('holdout_basis_points') | int }})
+{%- endmacro %}
+{% macro duckdb__is_holdout(client_expr) -%}
+(('0x' || substr(md5({{ client_expr }} || '{{ var("holdout_salt") | replace("'", "''") }}'), 1, 8))::ubigint % 10000 < {{ var('holdout_basis_points') | int }})
+{%- endmacro %}
+{% macro spark__is_holdout(client_expr) -%}
+(cast(conv(substr(md5(concat({{ client_expr }}, '{{ var("holdout_salt") | replace("'", "\\'") }}')), 1, 8), 16, 10) as bigint) % 10000 < {{ var('holdout_basis_points') | int }})
+{%- endmacro %}
