@@ -168,6 +168,23 @@ def _name_pools(seed: int, size: int = 150) -> dict[str, dict[str, list[str]]]:
     return pools
 
 
+def holdout_clients(n: int, share: float = 0.05, salt: str = "loanwatch") -> np.ndarray:
+    """Which of the clients 0..n-1 are in the contact hold-out group of the default configuration
+    ([notify] holdout_share and holdout_salt): the draw of macros/delinquency.sql is_holdout, over
+    the ids the files give them, computed by DuckDB in one statement."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        held = con.execute(
+            """SELECT ('0x' || substr(md5('C' || lpad(CAST(i AS VARCHAR), 7, '0') || $salt), 1, 8))::UBIGINT % 10000
+                      < $bp FROM range($n) t(i) ORDER BY i""",
+            {"salt": salt, "bp": int(round(share * 10000)), "n": n}).fetchnumpy()
+    finally:
+        con.close()
+    return next(iter(held.values())).astype(bool)
+
+
 def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: dt.date | None = None) -> Portfolio:
     end = end or dt.date.today()
     start = start or dt.date(end.year - 2, end.month, 1)
@@ -367,7 +384,7 @@ def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: 
     c_inst = np.repeat(np.arange(inst_count), len(call_offsets))
     c_off = np.tile(call_offsets, inst_count)
     want = (late_days[c_inst] > c_off) & (i_due[c_inst] + c_off <= d1) & ~cancelled[i_loan[c_inst]]
-    want &= rng.random(len(c_inst)) < 0.8
+    want &= rng.random(len(c_inst)) < 0.55
     c_inst, c_off = c_inst[want], c_off[want]
     c_loan = i_loan[c_inst]
     c_client = client_of[c_loan]
@@ -383,6 +400,11 @@ def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: 
     c_promised_day = np.where(c_outcome == 3, c_day + rng.integers(2, 8, len(c_day)), -1)
     c_agent = rng.integers(1, 21, len(c_day))
     c_campaign = np.where(c_off < 30, 0, 1)
+    # the call centre follows loanwatch's default hold-out: its clients are never called
+    held = holdout_clients(N)[c_client]
+    c_inst, c_off, c_loan, c_client, c_day, c_sec, c_outcome, talk, total, c_promised, c_promised_day, c_agent, \
+        c_campaign = (a[~held] for a in (c_inst, c_off, c_loan, c_client, c_day, c_sec, c_outcome, talk, total,
+                                         c_promised, c_promised_day, c_agent, c_campaign))
 
     # --- agents and logins (contract v2) -------------------------------------------------------
     # A generator of their own, so that adding them changed no other generated value.
@@ -435,6 +457,15 @@ def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: 
     refund = rng.random(len(o_amt)) < 0.02
     ref_sec = o_sec[refund] + rng.integers(1, 20, refund.sum()) * 86400
     ref_ok = ref_sec <= d1 * 86400 + 86399
+    # sales the merchants are paid for directly (card, cash on delivery), not financed by a loan:
+    # about 1.5 for each financed order, around its time, from a generator of their own
+    rng3 = np.random.default_rng([seed, 3])
+    direct = rng3.poisson(1.5, len(o_amt))
+    s_merchant = np.repeat(o_merchant, direct)
+    s_sec = np.clip(np.repeat(o_sec, direct) + rng3.integers(-15 * 86400, 15 * 86400, int(direct.sum())),
+                    d0 * 86400, d1 * 86400 + 86399)
+    s_amt = np.maximum(100, (np.repeat(o_amt, direct) * rng3.lognormal(-1.0, 0.6, int(direct.sum()))).astype(np.int64))
+    s_fee = round_half_up_div(s_amt * 3, 100)
     # weekly payouts of the net inflow of each merchant
     week = (o_sec // 86400 - d0) // 7
     n_weeks = int((d1 - d0) // 7) + 1
@@ -442,6 +473,8 @@ def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: 
     net = np.bincount(key, weights=o_amt - fee_amt, minlength=n_merchants * n_weeks)
     ref_key = o_merchant[refund][ref_ok] * n_weeks + (ref_sec[ref_ok] // 86400 - d0) // 7
     net -= np.bincount(ref_key, weights=o_amt[refund][ref_ok], minlength=n_merchants * n_weeks)
+    net += np.bincount(s_merchant * n_weeks + (s_sec // 86400 - d0) // 7, weights=s_amt - s_fee,
+                       minlength=n_merchants * n_weeks)
     po_keys = np.flatnonzero(net > 0)
     po_merchant = po_keys // n_weeks
     po_day = d0 + (po_keys % n_weeks) * 7 + 7
@@ -450,11 +483,13 @@ def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: 
     po_sec = po_day * 86400 + 10 * 3600
     por = (rng.random(len(po_amt)) < 0.02) & (po_day + 2 <= d1)
 
-    ev_merchant = np.concatenate([o_merchant, o_merchant, o_merchant[refund][ref_ok], po_merchant, po_merchant[por]])
+    ev_merchant = np.concatenate([o_merchant, o_merchant, o_merchant[refund][ref_ok], po_merchant, po_merchant[por],
+                                  s_merchant, s_merchant])
     ev_type = np.concatenate([np.full(len(o_amt), 0), np.full(len(o_amt), 3), np.full(int(ref_ok.sum()), 2),
-                              np.full(len(po_amt), 1), np.full(int(por.sum()), 4)])
-    ev_amt = np.concatenate([o_amt, fee_amt, o_amt[refund][ref_ok], po_amt, po_amt[por]])
-    ev_sec = np.concatenate([o_sec, o_sec + 60, ref_sec[ref_ok], po_sec, po_sec[por] + 2 * 86400])
+                              np.full(len(po_amt), 1), np.full(int(por.sum()), 4), np.full(len(s_amt), 0),
+                              np.full(len(s_amt), 3)])
+    ev_amt = np.concatenate([o_amt, fee_amt, o_amt[refund][ref_ok], po_amt, po_amt[por], s_amt, s_fee])
+    ev_sec = np.concatenate([o_sec, o_sec + 60, ref_sec[ref_ok], po_sec, po_sec[por] + 2 * 86400, s_sec, s_sec + 60])
     keep_ev = ev_amt > 0
     ev_merchant, ev_type, ev_amt, ev_sec = ev_merchant[keep_ev], ev_type[keep_ev], ev_amt[keep_ev], ev_sec[keep_ev]
     order = np.argsort(ev_sec, kind="stable")
