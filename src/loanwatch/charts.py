@@ -71,6 +71,27 @@ def lines(table: Table, x: str, ys: list[str], title: str, percent: bool = False
     return _layout(fig, title, percent=percent)
 
 
+def grouped_lines(table: Table, x: str, group: str, y: str, title: str, percent: bool = False) -> go.Figure:
+    """One line per value of the group column (a campaign, an agent), y against x."""
+    fig = go.Figure()
+    rows = table.as_dicts()
+    for name in sorted({r[group] for r in rows}, key=str):
+        mine = [r for r in rows if r[group] == name]
+        fig.add_scatter(x=text([r[x] for r in mine]), y=[num(r[y]) for r in mine], name=html.escape(str(name)),
+                        mode="lines+markers")
+    fig.update_xaxes(type="category", categoryorder="category ascending")  # periods are labels (2024-W22)
+    return _layout(fig, title, percent=percent)
+
+
+def grouped_bars(table: Table, x: str, ys: list[str], names: list[str], title: str, percent: bool = False) -> go.Figure:
+    """Bars of several columns side by side for each x (cure after contact against the hold-out)."""
+    fig = go.Figure()
+    for y, name in zip(ys, names):
+        fig.add_bar(x=text(col(table, x)), y=col(table, y), name=html.escape(name))
+    fig.update_layout(barmode="group")
+    return _layout(fig, title, percent=percent)
+
+
 def figure(report: Report, chart: Chart, table: Table, choice: str | None = None) -> go.Figure:
     """The figure of one of a registry report's charts. choice: the month of a roll-rate heat map,
     or the measure of the vintage curves (default: the latest month, the first measure)."""

@@ -202,3 +202,16 @@ def test_a_damaged_snapshot_says_what_to_do(browser, golden, tmp_path):
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_call_centre_and_merchants_pages_draw_their_charts(page, dashboard_url):
+    open_page(page, f"{dashboard_url}/calls")
+    for key in ("calls-calls", "calls-connect_rate", "calls-login_rate_48h"):
+        assert page.locator(f".st-key-chart-{key} .js-plotly-plot").count() == 1, key
+    assert page.get_by_text("Agents", exact=True).count() == 1
+    open_page(page, f"{dashboard_url}/merchants")
+    page.wait_for_selector(".st-key-chart-merchant-balance .js-plotly-plot", timeout=30000)
+    assert page.locator(".st-key-chart-merchant-flows .js-plotly-plot").count() == 1
+    assert page.get_by_text("Lowest balances", exact=True).count() == 1
+    assert page.locator("[data-testid='stException']").count() == 0
+    shot(page, "merchants-golden")

@@ -21,7 +21,7 @@ import streamlit as st
 from loanwatch import charts, quality, reports
 from loanwatch.config import load_settings
 from loanwatch.output import shown_value
-from loanwatch.reports import LoanFilter, Table, registry
+from loanwatch.reports import LoanFilter, Table, calls, ledger, registry
 from loanwatch.serve import NoSnapshot, open_snapshot
 
 
@@ -98,11 +98,37 @@ def show_report(con, report: registry.Report, f: LoanFilter) -> None:
 def header(con, title: str) -> None:
     st.title(title)
     published = dt.datetime.fromtimestamp(SNAPSHOT.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
-    st.caption(f"Data date {reports.data_date(con)} · snapshot published {published}")
+    day = reports.data_date(con)
+    st.caption(f"Data date {day or 'none: no data loaded yet'} · snapshot published {published}")
+
+
+# What each kind of page needs, and what to load when it is missing.
+NEEDS = {
+    "loans": ("marts.dim_loans", "No loans yet: load loans (and payments, clients) with `loanwatch ingest FILES`, "
+                                 "then `loanwatch build`."),
+    "calls": ("marts.fct_calls", "No calls yet: load calls (and agents, logins) with `loanwatch ingest FILES`, "
+                                 "then `loanwatch build`."),
+    "ledger": ("marts.fct_merchant_balances", "No merchant ledger yet: load merchant_events (and merchants) with "
+                                              "`loanwatch ingest FILES`, then `loanwatch build`."),
+}
+
+
+def holds(con, kind: str) -> bool:
+    return con.execute(f"SELECT EXISTS (SELECT 1 FROM {NEEDS[kind][0]})").fetchone()[0]
+
+
+def needs(con, kind: str) -> bool:
+    """Whether the warehouse holds the data of a page; when not, the page says what to load."""
+    if holds(con, kind):
+        return True
+    st.info(NEEDS[kind][1])
+    return False
 
 
 def sidebar_filter(con) -> LoanFilter:
     """The loan filter of every page: amount range (slider and exact inputs), product, region."""
+    if not holds(con, "loans"):
+        return LoanFilter()
     lo, hi, products, regions = con.execute(
         """SELECT floor(min(amount)), ceil(max(amount)), list(DISTINCT product ORDER BY product),
                   list(DISTINCT region ORDER BY region)
@@ -142,6 +168,8 @@ def sidebar_filter(con) -> LoanFilter:
 
 def page_overview(con, f: LoanFilter) -> None:
     header(con, "Overview")
+    if not needs(con, "loans"):
+        return
     summary = registry.get("summary")
     s = summary.run(con, f=f).as_dicts()[0]
     for card, name in zip(st.columns(len(registry.KPIS)), registry.KPIS):
@@ -157,6 +185,8 @@ def page_of_reports(page: str):
 
     def show(con, f: LoanFilter) -> None:
         header(con, registry.PAGES[page])
+        if not needs(con, "loans"):
+            return
         for report in registry.on_page(page):
             show_report(con, report, f)
 
@@ -165,6 +195,8 @@ def page_of_reports(page: str):
 
 def page_lookup(con, f: LoanFilter) -> None:
     header(con, "Loan lookup")
+    if not needs(con, "loans"):
+        return
     text = st.text_input("Loan id, client id or client name")
     if not text.strip():
         return
@@ -193,8 +225,76 @@ def page_quality(con, f: LoanFilter) -> None:
     show_table(quality.rejected_rows(con, newest_first=True, limit=1000), "Quarantined rows", "rejects")
 
 
+def date_range(con, relation: str, column: str, key: str) -> tuple[dt.date, dt.date]:
+    """From and To pickers bounded by the dates a mart holds."""
+    lo, hi = con.execute(f"SELECT min({column}), max({column}) FROM {relation}").fetchone()
+    left, right = st.columns(2)
+    start = left.date_input("From", lo, min_value=lo, max_value=hi, key=f"{key}-from")
+    end = right.date_input("To", hi, min_value=lo, max_value=hi, key=f"{key}-to")
+    return start, end
+
+
+def page_calls(con, f: LoanFilter) -> None:
+    header(con, "Call centre")
+    if not needs(con, "calls"):
+        return
+    period = st.radio("Period", calls.PERIODS, horizontal=True, key="calls-period")
+    start, end = date_range(con, "marts.fct_calls", "called_date", "calls")
+    if start > end:
+        st.warning(f"The date range is empty: from {start} to {end}.")
+        return
+    by_campaign = calls.calls_report(con, calls.CallFilter(period, "campaign", start, end))
+    for y, title, percent in (("calls", "Calls by campaign", False), ("connect_rate", "Connect rate by campaign", True),
+                              ("login_rate_48h", "Login after call by campaign", True)):
+        st.plotly_chart(charts.grouped_lines(by_campaign, "period", "group", y, title, percent),
+                        use_container_width=True, config=charts.CONFIG, key=f"chart-calls-{y}")
+    download(by_campaign, "Calls by campaign", "calls-by-campaign")
+    contacts = registry.get("contacts")
+    st.subheader("Agents")
+    st.caption("Calls about loans, right-party contacts, promises and cure after contact (METRICS §6), by agent.")
+    show_table(contacts.run(con, f=calls.ContactFilter("agent", start, end)), "Agents", "contacts-by-agent")
+    st.subheader("Cure after contact against the hold-out")
+    by_campaign = contacts.run(con, f=calls.ContactFilter("campaign", start, end))
+    cured = Table(by_campaign.columns, [r for r in by_campaign.rows if r[by_campaign.columns.index("overdue_contacted")]])
+    if cured.rows:
+        st.plotly_chart(charts.grouped_bars(cured, "group", ["cure_rate", "holdout_cure_rate"],
+                                            ["contacted", "hold-out (same days and DPD buckets)"],
+                                            "Cured within 7 days, by campaign", percent=True),
+                        use_container_width=True, config=charts.CONFIG, key="chart-contacts-cure")
+    else:
+        st.info("No call about an overdue loan has 7 days of data after it yet.")
+    show_table(by_campaign, "Contacts by campaign", "contacts-by-campaign")
+
+
+def page_merchants(con, f: LoanFilter) -> None:
+    header(con, "Merchants")
+    if not needs(con, "ledger"):
+        return
+    merchants = ledger.merchants_with_events(con)
+    labels = {m: f"{m} · {name}" if name else m for m, name in merchants}
+    merchant = st.selectbox("Merchant", list(labels), format_func=labels.get, key="merchant")
+    start, end = date_range(con, "marts.fct_merchant_balances", "balance_date", "ledger")
+    days = ledger.merchant_balance(con, ledger.LedgerFilter(merchant, start, end))
+    currencies = sorted({r["currency"] for r in days.as_dicts()})
+    if not currencies:
+        st.info("No ledger event of this merchant between these dates.")
+    elif len(currencies) > 1:
+        currency = st.radio("Currency", currencies, horizontal=True, key="merchant-currency")
+        days = Table(days.columns, [r for r in days.rows if r[days.columns.index("currency")] == currency])
+    if days.rows:
+        st.plotly_chart(charts.lines(days, "date", ["balance"], "Balance after each day", names=["balance"]),
+                        use_container_width=True, config=charts.CONFIG, key="chart-merchant-balance")
+        fig = charts.grouped_bars(days, "date", ["inflow", "outflow"], ["inflow", "outflow"], "Daily inflow and outflow")
+        st.plotly_chart(fig, use_container_width=True, config=charts.CONFIG, key="chart-merchant-flows")
+        download(days, "Merchant balance", "merchant-balance")
+    st.subheader("Lowest balances")
+    st.caption("Each merchant's balance after its last event, lowest first.")
+    show_table(ledger.lowest_balances(con), "Lowest balances", "lowest-balances")
+
+
 # Pages whose content is the registry's reports; the others have their own function here.
-SPECIAL = {"overview": page_overview, "lookup": page_lookup, "quality": page_quality}
+SPECIAL = {"overview": page_overview, "lookup": page_lookup, "quality": page_quality, "calls": page_calls,
+           "merchants": page_merchants}
 PAGES = [(title, path, SPECIAL.get(path) or page_of_reports(path)) for path, title in registry.PAGES.items()]
 
 

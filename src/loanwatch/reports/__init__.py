@@ -122,7 +122,9 @@ def loan_query(sql: str):
 
 
 def data_date(con: duckdb.DuckDBPyConnection) -> dt.date | None:
-    return con.execute("SELECT max(snapshot_date) FROM marts.snapshot_dates").fetchall()[0][0]
+    """The data date (METRICS §4): the latest date loaded of any kind; None in an empty warehouse."""
+    row = con.execute("SELECT data_date FROM marts.data_date").fetchone()
+    return row[0] if row else None
 
 
 # Exact half-up rounding of a ratio of non-negative integers to 6 decimals, as METRICS asks:

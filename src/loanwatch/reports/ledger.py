@@ -55,3 +55,25 @@ def merchant_balance(con: duckdb.DuckDBPyConnection, f: LedgerFilter | None = No
     """One row per merchant, currency and day with at least one event (METRICS §8)."""
     f = f or LedgerFilter()
     return run_query(con, MERCHANT_BALANCE, {"merchant": f.merchant, "date_from": f.date_from, "date_to": f.date_to})
+
+
+LOWEST_BALANCES = """
+SELECT b.merchant_id, m.merchant_name, b.currency, b.balance_date AS last_event_date, b.balance_amount AS balance
+FROM marts.fct_merchant_balances b
+LEFT JOIN core.merchants m USING (merchant_id)
+QUALIFY row_number() OVER (PARTITION BY b.merchant_id, b.currency ORDER BY b.balance_date DESC) = 1
+ORDER BY b.balance_amount, b.merchant_id, b.currency
+LIMIT $limit
+"""
+
+
+def lowest_balances(con: duckdb.DuckDBPyConnection, limit: int = 20) -> Table:
+    """The merchants (and currencies) with the lowest balance after their last event."""
+    return run_query(con, LOWEST_BALANCES, {"limit": int(limit)})
+
+
+def merchants_with_events(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str | None]]:
+    """(merchant_id, name) of every merchant with ledger rows, by id."""
+    return con.execute("""SELECT DISTINCT b.merchant_id, m.merchant_name
+                          FROM marts.fct_merchant_balances b LEFT JOIN core.merchants m USING (merchant_id)
+                          ORDER BY b.merchant_id""").fetchall()

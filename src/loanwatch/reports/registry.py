@@ -377,7 +377,8 @@ KPIS = ("active", "principal_outstanding", "overdue_share", "par30", "npl")
 
 PAGES = {  # dashboard pages, in order: path -> title
     "overview": "Overview", "delinquency": "Delinquency", "vintages": "Vintages", "portfolio": "Portfolio",
-    "geography": "Geography", "lookup": "Loan lookup", "quality": "Data quality",
+    "geography": "Geography", "calls": "Call centre", "merchants": "Merchants", "lookup": "Loan lookup",
+    "quality": "Data quality",
 }
 
 
