@@ -55,7 +55,7 @@ def test_every_page_on_every_kind_of_warehouse(browser, kind_url):
         for path in registry.PAGES:
             page = context.new_page()
             errors = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
             open_page(page, f"{url}/{path}")
             assert page.locator("[data-testid='stException']").count() == 0, (kind, path)
             assert errors == [], (kind, path, errors)

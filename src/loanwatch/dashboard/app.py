@@ -114,7 +114,7 @@ NEEDS = {
 
 
 def holds(con, kind: str) -> bool:
-    return con.execute(f"SELECT EXISTS (SELECT 1 FROM {NEEDS[kind][0]})").fetchone()[0]
+    return con.execute(f"SELECT EXISTS (SELECT 1 FROM {NEEDS[kind][0]})").fetchall()[0][0]
 
 
 def needs(con, kind: str) -> bool:
@@ -227,7 +227,7 @@ def page_quality(con, f: LoanFilter) -> None:
 
 def date_range(con, relation: str, column: str, key: str) -> tuple[dt.date, dt.date]:
     """From and To pickers bounded by the dates a mart holds."""
-    lo, hi = con.execute(f"SELECT min({column}), max({column}) FROM {relation}").fetchone()
+    lo, hi = con.execute(f"SELECT min({column}), max({column}) FROM {relation}").fetchall()[0]
     left, right = st.columns(2)
     start = left.date_input("From", lo, min_value=lo, max_value=hi, key=f"{key}-from")
     end = right.date_input("To", hi, min_value=lo, max_value=hi, key=f"{key}-to")

@@ -123,8 +123,8 @@ def loan_query(sql: str):
 
 def data_date(con: duckdb.DuckDBPyConnection) -> dt.date | None:
     """The data date (METRICS §4): the latest date loaded of any kind; None in an empty warehouse."""
-    row = con.execute("SELECT data_date FROM marts.data_date").fetchone()
-    return row[0] if row else None
+    rows = con.execute("SELECT data_date FROM marts.data_date").fetchall()
+    return rows[0][0] if rows else None
 
 
 # Exact half-up rounding of a ratio of non-negative integers to 6 decimals, as METRICS asks:
