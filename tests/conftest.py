@@ -93,7 +93,7 @@ def golden_batches(out: Path, payment_batches: list[list[str]]) -> list[Path]:
         folder = out / f"batch_{k}"
         folder.mkdir(parents=True)
         if k == 1:
-            for entity in ("clients", "loans", "merchants", "calls"):
+            for entity in ("clients", "loans", "merchants", "merchant_events", "calls"):
                 shutil.copy(GOLDEN / f"{entity}.jsonl", folder)
         (folder / "payments.jsonl").write_text("".join(lines[i] + "\n" for i in ids))
         folders.append(folder)

@@ -156,6 +156,16 @@ DDL = [
         message VARCHAR,
         checked_at TIMESTAMP
     )""",
+    # Every dbt node a build ran (models, checks, unit tests) and how long it took: where a
+    # build's time goes (`make bench` reads it).
+    """CREATE TABLE IF NOT EXISTS meta.build_nodes (
+        build_id BIGINT,
+        node VARCHAR,
+        resource_type VARCHAR,
+        model VARCHAR,
+        status VARCHAR,
+        seconds DOUBLE
+    )""",
 ]
 
 

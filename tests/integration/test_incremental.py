@@ -33,7 +33,13 @@ MARTS = {
     "core.payments": "payment_id",
     "marts.fct_payment_allocations": "payment_id",
     "marts.fct_instalments": "loan_id, instalment_number",
+    "marts.fct_calls": "call_id",
+    "marts.fct_holdout_cures": "contact_date, dpd_bucket",
+    "marts.fct_merchant_balances": "merchant_id, currency, balance_date",
 }
+
+# no golden client falls in the default hold-out group
+GOLDEN_EMPTY = {"marts.fct_holdout_cures"}
 
 
 def _dump(con, table, order):
@@ -264,7 +270,7 @@ def test_a_build_after_a_failed_check_equals_one_build(tmp_path):
     assert a.execute("SELECT count(*) FROM marts.fct_loan_snapshots WHERE loan_id = 'L99'").fetchone()[0] > 0
     for table, order in MARTS.items():
         rows = _dump(a, table, order)
-        assert rows, table
+        assert rows or table in GOLDEN_EMPTY, table
         assert rows == _dump(b, table, order), table
 
 

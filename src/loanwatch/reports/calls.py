@@ -45,11 +45,8 @@ class CallFilter:
 CALLS = f"""
 WITH grouped AS (
     SELECT
-        CASE $period
-            WHEN 'day' THEN strftime(called_date, '%Y-%m-%d')
-            WHEN 'week' THEN strftime(called_date, '%G-W%V')
-            ELSE strftime(called_date, '%Y-%m')
-        END AS period,
+        CASE $period WHEN 'day' THEN strftime(called_date, '%Y-%m-%d') WHEN 'week' THEN called_week ELSE called_month END
+            AS period,
         coalesce(CASE $by
             WHEN 'campaign' THEN campaign
             WHEN 'agent' THEN agent_id

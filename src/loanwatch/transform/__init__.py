@@ -31,6 +31,7 @@ class NodeResult:
     severity: str | None
     model: str | None
     relation: str | None = None  # where a check stored its failing rows
+    seconds: float = 0.0  # dbt's execution time of the node
 
 
 @dataclass
@@ -188,6 +189,7 @@ def run_dbt(settings: Settings, command: str = "build", args: list[str] | None =
                     severity=str(getattr(config, "severity", "") or "") or None,
                     model=attached.split(".")[-1] if attached else None,
                     relation=getattr(node, "relation_name", None),
+                    seconds=float(getattr(r, "execution_time", 0.0) or 0.0),
                 )
             )
     return run

@@ -230,4 +230,7 @@ def _record_checks(con, build_id: int, run: DbtRun) -> tuple[list[str], list[str
             warnings.append(f"check {r.name} warns ({r.failures or 0} rows)" + (f" on {r.model}" if r.model else ""))
     if rows:
         con.executemany("INSERT INTO meta.dq_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())", rows)
+    if run.results:
+        con.executemany("INSERT INTO meta.build_nodes VALUES (?, ?, ?, ?, ?, ?)",
+                        [[build_id, r.name, r.resource_type, r.model, r.status, r.seconds] for r in run.results])
     return errors, warnings

@@ -74,6 +74,14 @@ cast({{ loanwatch.int_div('2 * ' ~ loanwatch.big_int(num) ~ ' + ' ~ loanwatch.bi
 {% macro spark__month_label(date_expr) -%}date_format({{ date_expr }}, 'yyyy-MM'){%- endmacro %}
 
 {# The first day of every month from the month of start through the month of end, as column month_start. #}
+{# ISO week label, YYYY-Www (the ISO year: 2024-12-30 is 2025-W01). #}
+{% macro week_label(date_expr) -%}{{ return(adapter.dispatch('week_label', 'loanwatch')(date_expr)) }}{%- endmacro %}
+{% macro default__week_label(date_expr) -%}to_char({{ date_expr }}, 'IYYY-"W"IW'){%- endmacro %}
+{% macro duckdb__week_label(date_expr) -%}strftime({{ date_expr }}, '%G-W%V'){%- endmacro %}
+{% macro spark__week_label(date_expr) -%}
+concat(cast(year(date_add({{ date_expr }}, 3 - ((dayofweek({{ date_expr }}) + 5) % 7))) as string), '-W', lpad(cast(weekofyear({{ date_expr }}) as string), 2, '0'))
+{%- endmacro %}
+
 {% macro month_starts(start_expr, end_expr) -%}{{ return(adapter.dispatch('month_starts', 'loanwatch')(start_expr, end_expr)) }}{%- endmacro %}
 {% macro default__month_starts(start_expr, end_expr) -%}
 select cast(gs as date) as month_start

@@ -243,3 +243,73 @@ create or replace temporary view {{ relation.include(database=false, schema=fals
 {{ dbt.duckdb__create_table_as(temporary, relation, compiled_code, language, partitioned_by, sorted_by) }}
 {%- endif -%}
 {%- endmacro %}
+
+{#
+  fct_calls' incremental recompute: the calls whose row can differ from the last good build's.
+  A call's row reads its loan's states and payments, the client's logins and loans, the agent's
+  versions and the data date, so on an incremental build these are recomputed:
+    - calls of batches after the last good build;
+    - calls about a loan of int_loans_changed (new versions, payments, reversals), and calls about
+      no loan of a client with such a loan;
+    - calls of a client with new logins, of an agent with new versions;
+    - calls still undecided at the last good build's data date: called within 7 days of it (cure
+      7 days later), or promises whose deadline had not passed.
+  A changed setting (the connect threshold, the login window, the hold-out) changes the project
+  hash: the build is a full one.
+#}
+{% macro recomputed_calls() -%}
+{%- set since = since_batch() -%}
+select call_id from {{ ref('calls') }} where batch_id > {{ since }}
+union
+select k.call_id
+from {{ ref('calls') }} as k
+inner join {{ ref('int_loans_changed') }} as changed on changed.loan_id = k.loan_id
+union
+select k.call_id
+from {{ ref('calls') }} as k
+inner join {{ ref('dim_loans') }} as loans on loans.client_id = k.client_id
+inner join {{ ref('int_loans_changed') }} as changed on changed.loan_id = loans.loan_id
+where k.loan_id is null
+union
+select k.call_id
+from {{ ref('calls') }} as k
+inner join (select distinct client_id from {{ ref('logins') }} where batch_id > {{ since }}) as g
+    on g.client_id = k.client_id
+union
+select k.call_id
+from {{ ref('calls') }} as k
+inner join (select distinct agent_id from {{ source('raw', 'agents') }} where batch_id > {{ since }}) as a
+    on a.agent_id = k.agent_id
+union
+select k.call_id
+from {{ ref('calls') }} as k
+cross join (select {{ last_good_data_date() }} as d) as previous
+where {{ add_days('k.called_date', 7) }} > previous.d
+    or (k.outcome = 'promise_to_pay' and {{ add_days('coalesce(k.promised_date, k.called_date)', 3) }} >= previous.d)
+{%- endmacro %}
+
+{#- The data date of the last good build; without meta.builds (another engine, a watermark given
+    as --vars) the first day there is: every undecided call is recomputed. -#}
+{% macro last_good_data_date() -%}
+{%- set builds = adapter.get_relation(database=target.database, schema='meta', identifier='builds') if execute else none -%}
+{%- if builds is not none -%}
+(select coalesce(max(b.data_date), cast('0001-01-01' as date)) from {{ builds }} as b
+ where b.build_id = (select max(build_id) from {{ builds }} where status = 'success'))
+{%- else -%}
+cast('0001-01-01' as date)
+{%- endif -%}
+{%- endmacro %}
+
+{% macro calls_incremental_hook() -%}
+{% if is_incremental() -%}
+delete from {{ this }} where call_id in ({{ recomputed_calls() }})
+{%- endif %}
+{%- endmacro %}
+
+{% macro for_recomputed_calls(column='call_id') -%}
+{%- if is_incremental() -%}
+{{ column }} in ({{ recomputed_calls() }})
+{%- else -%}
+1 = 1
+{%- endif -%}
+{%- endmacro %}

@@ -1,6 +1,9 @@
-{{ config(materialized='table') }}
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ calls_incremental_hook() }}") }}
+-- depends_on: {{ ref('int_loans_changed') }}
 -- One row per call: the call centre's figures (METRICS §7) and the contact figures (METRICS §6).
--- Calls are grouped by the UTC date of called_at.
+-- Calls are grouped by the UTC date of called_at (called_month and called_week are its labels,
+-- YYYY-MM and ISO YYYY-Www, for the reports).
 -- * is_connected: talk_seconds at least var('connect_min_talk_seconds'); without talk time, a
 --   right-party outcome.
 -- * first_login_at, login_channel: for a connected call, the client's first login within
@@ -16,7 +19,10 @@
 -- * is_cured_7d: for a loan overdue on the call's day, whether it is current or closed 7 days later;
 --   null when the call is about no overdue loan, or that day is after the data date.
 -- * is_holdout: the client is in the contact hold-out group (macros/delinquency.sql is_holdout).
-with calls as (
+-- Incremental: a build recomputes the calls whose row can have changed (macros/incremental.sql
+-- recomputed_calls): new calls, calls of changed loans, of clients with new logins, of agents with
+-- new versions, and calls still undecided at the last good build's data date.
+with calls as {{ materialized_if_incremental() }} (
     select
         call_id,
         client_id,
@@ -25,6 +31,8 @@ with calls as (
         campaign,
         called_at,
         called_date,
+        {{ month_label('called_date') }} as called_month,
+        {{ week_label('called_date') }} as called_week,
         talk_seconds,
         total_seconds,
         outcome,
@@ -37,6 +45,7 @@ with calls as (
             else coalesce(outcome in ('promise_to_pay', 'refused', 'callback', 'paid', 'dispute'), false)
         end as is_connected
     from {{ ref('calls') }}
+    where {{ for_recomputed_calls() }}
 ),
 
 data_date as (
