@@ -249,9 +249,11 @@ create or replace temporary view {{ relation.include(database=false, schema=fals
   A call's row reads its loan's states and payments, the client's logins and loans, the agent's
   versions and the data date, so on an incremental build these are recomputed:
     - calls of batches after the last good build;
-    - calls about a loan of int_loans_changed (new versions, payments, reversals), and calls about
-      no loan of a client with such a loan;
-    - calls of a client with new logins, of an agent with new versions;
+    - calls about a loan of int_loans_changed (new versions, payments, reversals) that read it from
+      its recompute_from day on (their day or 7 days later, or a promise's deadline, on or after it),
+      and such calls about no loan of a client with such a loan;
+    - calls of a client up to the login window before its first new login; calls of an agent with
+      new versions;
     - calls still undecided at the last good build's data date: called within 7 days of it (cure
       7 days later), or promises whose deadline had not passed.
   A changed setting (the connect threshold, the login window, the hold-out) changes the project
@@ -264,17 +266,24 @@ union
 select k.call_id
 from {{ ref('calls') }} as k
 inner join {{ ref('int_loans_changed') }} as changed on changed.loan_id = k.loan_id
+where {{ call_reads_loan_from('k', 'changed.recompute_from') }}
 union
 select k.call_id
 from {{ ref('calls') }} as k
 inner join {{ ref('dim_loans') }} as loans on loans.client_id = k.client_id
 inner join {{ ref('int_loans_changed') }} as changed on changed.loan_id = loans.loan_id
-where k.loan_id is null
+where k.loan_id is null and {{ call_reads_loan_from('k', 'changed.recompute_from') }}
 union
 select k.call_id
 from {{ ref('calls') }} as k
-inner join (select distinct client_id from {{ ref('logins') }} where batch_id > {{ since }}) as g
+inner join (
+    select client_id, min(logged_in_at) as first_new_login_at
+    from {{ ref('logins') }}
+    where batch_id > {{ since }}
+    group by client_id
+) as g
     on g.client_id = k.client_id
+    and k.called_at > g.first_new_login_at - interval '{{ var("login_window_hours") | int }}' hour
 union
 select k.call_id
 from {{ ref('calls') }} as k
@@ -286,6 +295,16 @@ from {{ ref('calls') }} as k
 cross join (select {{ last_good_data_date() }} as d) as previous
 where {{ add_days('k.called_date', 7) }} > previous.d
     or (k.outcome = 'promise_to_pay' and {{ add_days('coalesce(k.promised_date, k.called_date)', 3) }} >= previous.d)
+{%- endmacro %}
+
+{#- Whether a call can read a loan whose states and payments change from `from_date` on (all of
+    them when null): its state at the call's day, 7 days later, or a payment before a promise's
+    deadline. -#}
+{% macro call_reads_loan_from(call, from_date) -%}
+({{ from_date }} is null
+    or {{ add_days(call ~ '.called_date', 7) }} >= {{ from_date }}
+    or ({{ call }}.outcome = 'promise_to_pay'
+        and {{ add_days('coalesce(' ~ call ~ '.promised_date, ' ~ call ~ '.called_date)', 3) }} >= {{ from_date }}))
 {%- endmacro %}
 
 {#- The data date of the last good build; without meta.builds (another engine, a watermark given

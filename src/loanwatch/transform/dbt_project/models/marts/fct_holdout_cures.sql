@@ -21,6 +21,7 @@ overdue as (
     select
         call_days.called_date,
         states.loan_id,
+        states.valid_to,
         {{ dpd_at('call_days.called_date', 'states.dpd_counted_from_date') }} as dpd
     from call_days
     inner join holdout_overdue_states as states
@@ -29,6 +30,11 @@ overdue as (
 ),
 
 cured as (
+    -- still in the same overdue interval 7 days later: not cured, no need to look further
+    select called_date, loan_id, dpd, false as is_cured_7d
+    from overdue
+    where {{ add_days('called_date', 7) }} < valid_to
+    union all
     select
         overdue.called_date,
         overdue.loan_id,
@@ -39,6 +45,7 @@ cured as (
         on later.loan_id = overdue.loan_id
         and later.valid_from <= {{ add_days('overdue.called_date', 7) }}
         and {{ add_days('overdue.called_date', 7) }} < later.valid_to
+    where {{ add_days('overdue.called_date', 7) }} >= overdue.valid_to
 )
 
 select
