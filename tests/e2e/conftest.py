@@ -3,8 +3,10 @@ Playwright in Debian's chromium. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,10 +40,11 @@ def browser():
         b.close()
 
 
-@pytest.fixture(scope="session")
-def dashboard_url(golden):
+@contextlib.contextmanager
+def served(settings) -> Iterator[str]:
+    """The dashboard of a warehouse, served on a free port for the duration: its URL."""
     port = _free_port()
-    proc = start(golden, port)
+    proc = start(settings, port)
     url = f"http://127.0.0.1:{port}"
     try:
         if not wait_until_ready(url):
@@ -50,6 +53,12 @@ def dashboard_url(golden):
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+@pytest.fixture(scope="session")
+def dashboard_url(golden):
+    with served(golden) as url:
+        yield url
 
 
 @pytest.fixture()

@@ -8,10 +8,9 @@ import shutil
 
 import pytest
 
-from loanwatch.dashboard import start, wait_until_ready
 from loanwatch.reports import registry
 from tests.conftest import GOLDEN, build_home
-from tests.e2e.conftest import _free_port, shot
+from tests.e2e.conftest import served, shot
 from tests.e2e.test_dashboard import open_page
 
 pytestmark = pytest.mark.e2e
@@ -35,17 +34,8 @@ def kind_url(request, tmp_path_factory):
     raw.mkdir()
     for entity in KINDS[kind]:
         shutil.copy(GOLDEN / f"{entity}.jsonl", raw)
-    settings = build_home(root / "home", raw)
-    port = _free_port()
-    proc = start(settings, port)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        if not wait_until_ready(url):
-            pytest.fail("the dashboard did not start")
+    with served(build_home(root / "home", raw)) as url:
         yield kind, url
-    finally:
-        proc.terminate()
-        proc.wait(20)
 
 
 def test_every_page_on_every_kind_of_warehouse(browser, kind_url):
