@@ -518,19 +518,15 @@ def notify_weekly(
     fmt: Format = FormatOption,
 ) -> None:
     """The weekly management summary, against the previous week; --to emails it."""
-    from loanwatch import reports
-    from loanwatch.notify.internal import send_email, weekly_text
+    from loanwatch.notify.internal import weekly_summary
 
-    settings = _settings(ctx)
     con = _open_snapshot(ctx)
     try:
         _warn_projection(ctx, con, _date(date), "--date")
-        table = reports.weekly(con, _date(date))
     finally:
         con.close()
-    recipient = to or settings.get("notify", "management_to")
+    table, recipient = weekly_summary(_settings(ctx), _date(date), to)
     if recipient:
-        send_email(settings, recipient, f"loanwatch weekly summary, {table.columns[1].removeprefix('week_to_')}", weekly_text(table))
         console.print(f"sent to {shown(recipient)}")
     render(table, fmt, title="Weekly summary")
 
@@ -642,6 +638,83 @@ def demo(
 
     code = run_demo(_settings(ctx), clients=clients, parts=parts, seed=seed, console=console)
     raise typer.Exit(code)
+
+
+@app.command("run")
+def run_day(
+    ctx: typer.Context,
+    inbox: Optional[list[Path]] = typer.Option(None, "--inbox", help="A folder of new files (repeatable; default [run] inbox)."),
+    date: Optional[dt.datetime] = typer.Option(None, "--date", formats=["%Y-%m-%d"],
+                                               help="The day: plan date of the messages, weekday of the summary (default: today)."),
+    no_notify: bool = typer.Option(False, "--no-notify", help="Ingest and build only: send nothing."),
+    trigger: str = typer.Option("cli", "--trigger", hidden=True, help="Who started the run (recorded): cli or schedule."),
+) -> None:
+    """One day's cycle: ingest the inbox's new files, build and publish, then (as [run] says) send the
+    day's messages and, on its weekday, the weekly summary. Each run is recorded: `loanwatch runs`.
+
+    Exit codes: 0 done, or nothing new; 3 done, some rows quarantined; 4 the build failed (nothing
+    sent); 5 sending failed; 1 another error; 2 usage.
+    """
+    from loanwatch.operations.run import run as run_cycle
+
+    def on_step(step) -> None:
+        style = {"ok": "green", "quarantined": "yellow", "failed": "red"}.get(step.status, "dim")
+        detail = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in step.counts.items() if v not in (None, "", 0))
+        console.print(f"[{style}]{step.name}: {step.status}[/{style}]" + (f" - {shown(detail)}" if detail else "")
+                      + (f" ({shown(step.message)})" if step.message else ""))
+
+    result = run_cycle(_settings(ctx), inbox, _date(date), notify=not no_notify, trigger=trigger, on_step=on_step)
+    line = f"run {result.run_id}: {result.status}" + (f" - {shown(result.message)}" if result.message else "")
+    (err if result.exit_code else console).print(line)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def runs(
+    ctx: typer.Context,
+    run_id: Optional[int] = typer.Argument(None, help="One run: its steps with their counts and messages."),
+    last: int = typer.Option(30, "--last", min=1, help="How many of the latest runs."),
+    fmt: Format = FormatOption,
+) -> None:
+    """The history of `loanwatch run`: each run, newest first, with each step's status; `runs N`
+    shows run N's steps with their counts and messages."""
+    from loanwatch.operations.run import run_steps
+    from loanwatch.operations.run import runs as run_history
+
+    try:
+        table = run_history(_settings(ctx), last) if run_id is None else run_steps(_settings(ctx), run_id)
+    except (LookupError, RuntimeError) as exc:
+        _fail(str(exc))
+    if not table.rows and fmt == Format.table:
+        console.print("no runs yet: `loanwatch run` records each one")
+        return
+    render(table, fmt, title="Runs" if run_id is None else f"Run {run_id}")
+
+
+@app.command()
+def schedule(
+    ctx: typer.Context,
+    at: Optional[str] = typer.Option(None, "--at", help="Run every day at this time (HH:MM, in [schedule] timezone)."),
+    cron: Optional[str] = typer.Option(None, "--cron", help="Run on this cron expression (default [schedule] cron)."),
+    inbox: Optional[list[Path]] = typer.Option(None, "--inbox", help="Passed to each run (default [run] inbox)."),
+    no_notify: bool = typer.Option(False, "--no-notify", help="Passed to each run: send nothing."),
+) -> None:
+    """Start `loanwatch run` on a schedule and keep going, also after a failed run; stop with SIGTERM
+    or Ctrl-C. Each run is recorded (`loanwatch runs`); a run that fails is told to Slack when configured."""
+    from loanwatch.operations.schedule import cron_expression, serve, timezone
+
+    if at is not None and cron is not None:
+        _fail("--at and --cron: give one", EXIT_USAGE)
+    settings = _settings(ctx)
+    expression = cron_expression(settings, at, cron)
+    timezone(settings)
+    run_args = [a for p in (inbox or []) for a in ("--inbox", str(p))] + (["--no-notify"] if no_notify else [])
+
+    def log(line: str) -> None:
+        console.print(f"{dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} schedule: {shown(line)}")
+
+    log(f"{shown(expression)} ({settings.get('schedule', 'timezone')}); stop with SIGTERM or Ctrl-C")
+    raise typer.Exit(serve(settings, expression, run_args, log))
 
 
 def run() -> None:

@@ -61,6 +61,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "merchant_balance_floor": 0.0,
     },
     "dashboard": {"port": 8501, "url": ""},
+    # `loanwatch run`, the day's cycle: the folders whose new files it ingests (through `mapping`,
+    # a source mapping file, when set), whether it then sends the day's messages (`notify send`),
+    # and the weekday (monday ... sunday; empty: never) it also sends the weekly summary.
+    "run": {"inbox": [], "mapping": "", "notify": False, "weekly_day": ""},
+    # `loanwatch schedule`: when to start `run` (a cron expression, UTC unless timezone is set).
+    "schedule": {"cron": "0 6 * * *", "timezone": "UTC"},
     "smtp": {
         "host": "localhost",
         "port": 25,

@@ -17,7 +17,7 @@ from loanwatch.warehouse import connect
 
 
 @contextlib.contextmanager
-def _read(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+def read_warehouse(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     """The warehouse, read-only (failed builds are recorded there, not in the snapshot)."""
     if not settings.warehouse_path.exists():
         raise LookupError(f"{settings.home}: no warehouse yet; run `loanwatch ingest` and `loanwatch build`")
@@ -58,7 +58,7 @@ def rejected_rows(con: duckdb.DuckDBPyConnection, file: str | None = None, newes
 
 
 def latest_results(settings: Settings, build_id: int | None = None) -> tuple[dict, Table]:
-    with _read(settings) as con:
+    with read_warehouse(settings) as con:
         row = con.execute(
             """SELECT build_id, status, data_date, published, message FROM meta.builds
                WHERE (? IS NULL AND status <> 'running') OR build_id = ? ORDER BY build_id DESC LIMIT 1""",
@@ -71,12 +71,12 @@ def latest_results(settings: Settings, build_id: int | None = None) -> tuple[dic
 
 
 def rejects(settings: Settings, file: str | None = None) -> Table:
-    with _read(settings) as con:
+    with read_warehouse(settings) as con:
         return rejected_rows(con, file)
 
 
 def check_rows(settings: Settings, check: str, limit: int = 1000) -> Table:
-    with _read(settings) as con:
+    with read_warehouse(settings) as con:
         exists = con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'dq' AND table_name = ?", [check]
         ).fetchone()[0]

@@ -85,14 +85,32 @@ def lock_wait(settings: Settings, timeout: float | None = None) -> float:
     return float(settings.get("warehouse", "lock_timeout") if timeout is None else timeout)
 
 
+_HELD: dict[Path, int] = {}
+
+
 @contextlib.contextmanager
 def writer_lock(settings: Settings, timeout: float | None = None) -> Iterator[None]:
-    """Hold the single-writer lock of this warehouse folder for the duration of the block."""
+    """Hold the single-writer lock of this warehouse folder for the duration of the block.
+
+    Re-entrant within a process: `loanwatch run` holds it for the whole day's cycle while its
+    steps (ingest, build) take it again."""
+    path = (settings.home / ".writer.lock").resolve()
+    if _HELD.get(path):
+        _HELD[path] += 1
+        try:
+            yield
+        finally:
+            _HELD[path] -= 1
+        return
     wait = lock_wait(settings, timeout)
     busy = (f"{settings.home}: the warehouse is being written by {{holder}}; waited {wait:g} s. "
             "Try again when it has finished (or raise [warehouse] lock_timeout).")
-    with file_lock(settings.home / ".writer.lock", wait, busy):
-        yield
+    with file_lock(path, wait, busy):
+        _HELD[path] = 1
+        try:
+            yield
+        finally:
+            _HELD.pop(path, None)
 
 
 DDL = [
@@ -165,6 +183,26 @@ DDL = [
         model VARCHAR,
         status VARCHAR,
         seconds DOUBLE
+    )""",
+    # `loanwatch run`: every day's cycle and each of its steps (ingest, build, notify, weekly).
+    """CREATE TABLE IF NOT EXISTS meta.runs (
+        run_id BIGINT PRIMARY KEY,
+        started_at TIMESTAMP,
+        finished_at TIMESTAMP,
+        status VARCHAR,          -- running | success | nothing_new | quarantined | failed | interrupted
+        exit_code INTEGER,
+        run_date DATE,
+        trigger VARCHAR,         -- cli | schedule | dagster
+        message VARCHAR
+    )""",
+    """CREATE TABLE IF NOT EXISTS meta.run_steps (
+        run_id BIGINT,
+        step VARCHAR,            -- ingest | build | notify | weekly
+        started_at TIMESTAMP,
+        finished_at TIMESTAMP,
+        status VARCHAR,          -- ok | quarantined | skipped | failed
+        counts VARCHAR,          -- JSON: files, rows, build_id, sent, ...
+        message VARCHAR
     )""",
 ]
 

@@ -60,3 +60,20 @@ def weekly_text(table: Table) -> str:
         share = name in ("paid_on_time_share", "overdue_share", "par30")
         lines.append(f"{name.replace('_', ' '):{width}}  {_figure(this, share):>22}  {_figure(previous, share):>22}")
     return "\n".join(lines)
+
+
+def weekly_summary(settings: Settings, date=None, to: str | None = None) -> tuple[Table, str]:
+    """The weekly summary ending at `date` (default: the data date), emailed to `to` or
+    [notify] management_to when either is set; returns the table and the recipient ('' when none)."""
+    from loanwatch import reports
+    from loanwatch.serve import open_snapshot
+
+    con = open_snapshot(settings)
+    try:
+        table = reports.weekly(con, date)
+    finally:
+        con.close()
+    recipient = to or settings.get("notify", "management_to")
+    if recipient:
+        send_email(settings, recipient, f"loanwatch weekly summary, {table.columns[1].removeprefix('week_to_')}", weekly_text(table))
+    return table, recipient

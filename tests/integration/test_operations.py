@@ -1,0 +1,128 @@
+"""`loanwatch run` (the day's cycle and its history) and `loanwatch schedule`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import duckdb
+
+from tests.conftest import GOLDEN, OVER_SCHEDULED, PAYMENT, assert_no_traceback, cli
+
+
+def _runs(home, *run_id) -> list[dict]:
+    result = cli("runs", *map(str, run_id), "--format", "json", home=home)
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _sent(home) -> int:
+    path = home / "notify.duckdb"
+    if not path.exists():
+        return 0
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute("SELECT count(*) FROM messages WHERE status = 'sent'").fetchall()[0][0]
+    finally:
+        con.close()
+
+
+def test_run_on_an_inbox_fed_in_steps_records_each_case(tmp_path, smtp):
+    home, inbox = tmp_path / "home", tmp_path / "inbox"
+    inbox.mkdir()
+    env = {"LOANWATCH_RUN__NOTIFY": "true", "LOANWATCH_SMTP__HOST": "127.0.0.1", "LOANWATCH_SMTP__PORT": str(smtp.port),
+           "LOANWATCH_RUN__WEEKLY_DAY": "friday", "LOANWATCH_NOTIFY__MANAGEMENT_TO": "risk@example.com"}
+
+    # 1. nothing in the inbox, nothing ever loaded: nothing to do, exit 0
+    first = cli("run", "--inbox", inbox, home=home, env=env)
+    assert first.exit_code == 0, first.stderr
+    assert "nothing new" in first.stdout + first.stderr
+
+    # 2. new files: loaded, built, the day's messages sent; 2024-06-28 is a Friday: the summary too
+    for f in GOLDEN.iterdir():
+        shutil.copy(f, inbox)
+    second = cli("run", "--inbox", inbox, "--date", "2024-06-28", home=home, env=env)
+    assert second.exit_code == 0, second.stdout + second.stderr
+    sent = _sent(home)
+    assert sent > 0
+    assert any(m["To"] == "risk@example.com" for m in smtp.messages)
+
+    # 3. the same files again: nothing new, nothing built or sent
+    third = cli("run", "--inbox", inbox, home=home, env=env)
+    assert third.exit_code == 0 and "nothing new" in third.stdout + third.stderr
+
+    # 4. a bad file: its bad row quarantined, the rest loaded and built; exit 3
+    (inbox / "payments_2.jsonl").write_text(
+        json.dumps({"payment_id": "P90", "loan_id": "L01", "paid_at": "2024-07-06T10:00:00Z", "amount": 5}) + "\n"
+        + '{"payment_id": "P91", "loan_id": "L01", "paid_at": "not a date", "amount": 5}\n')
+    fourth = cli("run", "--inbox", inbox, "--no-notify", home=home, env=env)
+    assert fourth.exit_code == 3, fourth.stdout + fourth.stderr
+    assert "quarantined" in fourth.stdout
+
+    # 5. a build that fails its checks: exit 4, and nothing is sent
+    (inbox / "loans_bad.jsonl").write_text(json.dumps(OVER_SCHEDULED) + "\n")
+    (inbox / "payments_bad.jsonl").write_text(json.dumps(PAYMENT) + "\n")
+    before = len(smtp.messages)
+    fifth = cli("run", "--inbox", inbox, home=home, env=env)
+    assert fifth.exit_code == 4, fifth.stdout + fifth.stderr
+    assert "build failed" in fifth.stderr
+    assert len(smtp.messages) == before and _sent(home) == sent
+
+    history = _runs(home)
+    assert [r["run_id"] for r in history] == [5, 4, 3, 2, 1]
+    assert [r["status"] for r in history] == ["failed", "quarantined", "nothing_new", "success", "nothing_new"]
+    assert [r["exit_code"] for r in history] == [4, 3, 0, 0, 0]
+    assert [(r["ingest"], r["build"], r["notify"], r["weekly"]) for r in history] == [
+        ("ok", "failed", "skipped", "skipped"),
+        ("quarantined", "ok", "skipped", "skipped"),
+        ("ok", "skipped", "skipped", "skipped"),
+        ("ok", "ok", "ok", "ok"),
+        ("ok", "skipped", "skipped", "skipped"),
+    ]
+    steps = {run_id: {s["step"]: s for s in _runs(home, run_id)} for run_id in (2, 4, 5)}
+    assert steps[2]["ingest"]["counts"] == "files new 6, rows accepted 40"
+    assert steps[2]["notify"]["counts"].startswith("plan date 2024-06-28") and f"sent {sent}" in steps[2]["notify"]["counts"]
+    assert steps[2]["weekly"]["counts"] == "to risk@example.com"
+    assert "rows rejected 1" in steps[4]["ingest"]["counts"] and steps[4]["notify"]["message"] == "--no-notify"
+    assert "check_principal_outstanding_within_amount" in steps[5]["build"]["message"]
+    assert steps[5]["notify"]["message"] == steps[5]["weekly"]["message"] == "the build failed"
+    # the last good data stays published: reports still answer
+    assert cli("report", "summary", home=home).exit_code == 0
+
+
+def test_run_without_an_inbox_says_what_to_set(tmp_path):
+    result = cli("run", home=tmp_path)
+    assert result.exit_code == 2
+    assert "[run] inbox" in result.stderr
+    result = cli("run", "--inbox", tmp_path / "nowhere", home=tmp_path)
+    assert result.exit_code == 2 and "no such folder" in result.stderr
+
+
+def test_schedule_starts_a_run_keeps_going_and_stops_on_sigterm(tmp_path):
+    home, inbox = tmp_path / "home", tmp_path / "inbox"
+    inbox.mkdir()
+    log = tmp_path / "schedule.log"
+    cmd = [sys.executable, "-c", "from loanwatch.cli import run; run()", "--home", str(home),
+           "schedule", "--cron", "* * * * * */2", "--inbox", str(inbox)]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            deadline = time.monotonic() + 60
+            while "run finished" not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert "run finished with exit code 0" in log.read_text(), log.read_text()
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    text = log.read_text()
+    assert_no_traceback(text, what="loanwatch schedule")
+    assert text.rstrip().endswith("schedule: stopped")
+    history = _runs(home)
+    assert history and all(r["trigger"] == "schedule" and r["status"] == "nothing_new" for r in history)
