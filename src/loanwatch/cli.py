@@ -692,6 +692,24 @@ def runs(
 
 
 @app.command()
+def docs(
+    ctx: typer.Context,
+    out: Path = typer.Option(Path("loanwatch_docs"), "--out", help="Folder for the site (index.html)."),
+    serve: bool = typer.Option(False, "--serve", help="Then serve it on localhost until Ctrl-C."),
+    port: int = typer.Option(8080, "--port", min=1, max=65535, help="Port for --serve."),
+) -> None:
+    """dbt's documentation of the warehouse: every model, column and check, with the lineage graph;
+    one HTML file that opens without a network."""
+    from loanwatch.operations.docs import serve_docs, write_docs
+
+    index = write_docs(_settings(ctx), out)
+    console.print(f"written {shown(str(index))}")
+    if serve:
+        console.print(f"serving on http://localhost:{port}/ (Ctrl-C stops)")
+        serve_docs(out, port)
+
+
+@app.command()
 def schedule(
     ctx: typer.Context,
     at: Optional[str] = typer.Option(None, "--at", help="Run every day at this time (HH:MM, in [schedule] timezone)."),

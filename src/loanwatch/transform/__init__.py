@@ -154,7 +154,7 @@ def run_dbt(settings: Settings, command: str = "build", args: list[str] | None =
     profiles_dir = write_profile(settings, target, extra_outputs, command)
     work = settings.home / ".dbt"
     cli_args = [
-        command,
+        *command.split(),  # "docs generate": a group and its command
         "--project-dir", str(PROJECT_DIR),
         "--profiles-dir", str(profiles_dir),
         "--target-path", str(work / "target"),
