@@ -87,3 +87,30 @@ def check_rows(settings: Settings, check: str, limit: int = 1000) -> Table:
         # the name was just found in the catalog of schema dq; quoted as an identifier
         cur = con.execute(f'SELECT * FROM dq."{check}" LIMIT {int(limit)}')
         return Table([d[0] for d in cur.description], cur.fetchall())
+
+
+# The Operations page: builds, checks and quarantine over time (from the snapshot's meta tables,
+# as of the published build; `loanwatch runs` and <home>/runs.json have the runs since).
+def builds_over_time(con: duckdb.DuckDBPyConnection) -> Table:
+    """Every build: when, how long, full or incremental, its status and data date."""
+    return run_query(con, """
+        SELECT build_id, strftime(started_at, '%Y-%m-%d %H:%M') AS started_at,
+               round(epoch(finished_at - started_at), 1) AS seconds,
+               CASE WHEN full_refresh THEN 'full' ELSE 'incremental' END AS kind, status, data_date, message
+        FROM meta.builds ORDER BY build_id""", None)
+
+
+def checks_over_time(con: duckdb.DuckDBPyConnection) -> Table:
+    """Per build, the checks that found rows, by severity (errors keep a build from publishing)."""
+    return run_query(con, """
+        SELECT build_id, severity, count(*) FILTER (WHERE status IN ('fail', 'warn', 'error')) AS checks_failing,
+               coalesce(sum(failing_rows) FILTER (WHERE status IN ('fail', 'warn', 'error')), 0) AS failing_rows
+        FROM meta.dq_results GROUP BY build_id, severity ORDER BY build_id, severity""", None)
+
+
+def ingest_over_time(con: duckdb.DuckDBPyConnection) -> Table:
+    """Per day of ingest: files, rows accepted and rows quarantined."""
+    return run_query(con, """
+        SELECT strftime(ingested_at, '%Y-%m-%d') AS day, count(*) AS files,
+               coalesce(sum(rows_accepted), 0) AS rows_accepted, coalesce(sum(rows_rejected), 0) AS rows_quarantined
+        FROM meta.batches GROUP BY ALL ORDER BY day""", None)

@@ -225,6 +225,37 @@ def page_quality(con, f: LoanFilter) -> None:
     show_table(quality.rejected_rows(con, newest_first=True, limit=1000), "Quarantined rows", "rejects")
 
 
+def page_operations(con, f: LoanFilter) -> None:
+    header(con, "Operations")
+    from loanwatch.operations.run import read_runs_file
+
+    st.subheader("Runs")
+    runs = read_runs_file(SETTINGS)
+    if runs.rows:
+        st.caption("`loanwatch run`, newest first; `loanwatch runs N` lists a run's steps with their counts.")
+        show_table(runs, "Runs", "runs")
+    else:
+        st.info("No `loanwatch run` yet: each run (ingest, build, notify) is recorded here.")
+    builds = quality.builds_over_time(con)
+    st.subheader("Builds")
+    st.plotly_chart(charts.grouped_bars(builds, "build_id", ["seconds"], ["seconds"], "Build duration (seconds)"),
+                    use_container_width=True, config=charts.CONFIG, key="chart-builds")
+    show_table(builds, "Builds", "builds")
+    checks = quality.checks_over_time(con)
+    if checks.rows:
+        st.plotly_chart(charts.grouped_lines(checks, "build_id", "severity", "checks_failing", "Checks that found rows, per build"),
+                        use_container_width=True, config=charts.CONFIG, key="chart-checks")
+    ingested = quality.ingest_over_time(con)
+    st.subheader("Ingest")
+    if ingested.rows:
+        st.plotly_chart(charts.grouped_bars(ingested, "day", ["rows_accepted", "rows_quarantined"], ["accepted", "quarantined"],
+                                            "Rows loaded per day of ingest"),
+                        use_container_width=True, config=charts.CONFIG, key="chart-ingest")
+        show_table(ingested, "Ingest", "ingest")
+    else:
+        st.info("Nothing ingested yet.")
+
+
 def date_range(con, relation: str, column: str, key: str) -> tuple[dt.date, dt.date]:
     """From and To pickers bounded by the dates a mart holds."""
     lo, hi = con.execute(f"SELECT min({column}), max({column}) FROM {relation}").fetchall()[0]
@@ -294,7 +325,7 @@ def page_merchants(con, f: LoanFilter) -> None:
 
 # Pages whose content is the registry's reports; the others have their own function here.
 SPECIAL = {"overview": page_overview, "lookup": page_lookup, "quality": page_quality, "calls": page_calls,
-           "merchants": page_merchants}
+           "merchants": page_merchants, "operations": page_operations}
 PAGES = [(title, path, SPECIAL.get(path) or page_of_reports(path)) for path, title in registry.PAGES.items()]
 
 

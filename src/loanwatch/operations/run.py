@@ -200,8 +200,29 @@ def run(settings: Settings, inbox: list[Path] | None = None, date: dt.date | Non
             return result
         finally:
             history.finish(result)
+            write_runs_file(settings)
             if result.status == "failed":
                 _tell_slack(settings, result)
+
+
+def write_runs_file(settings: Settings, limit: int = 100) -> None:
+    """<home>/runs.json: the latest runs, for readers that must not open the warehouse (the
+    dashboard's Operations page). Replaced atomically."""
+    import os
+
+    table = runs(settings, limit)
+    path = settings.home / "runs.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"columns": table.columns, "rows": table.rows}, default=str))
+    os.replace(tmp, path)
+
+
+def read_runs_file(settings: Settings) -> Table:
+    path = settings.home / "runs.json"
+    if not path.exists():
+        return Table(RUN_COLUMNS, [])
+    data = json.loads(path.read_text())
+    return Table(data["columns"], data["rows"])
 
 
 def _build(settings: Settings) -> Step:

@@ -378,7 +378,7 @@ KPIS = ("active", "principal_outstanding", "overdue_share", "par30", "npl")
 PAGES = {  # dashboard pages, in order: path -> title
     "overview": "Overview", "delinquency": "Delinquency", "vintages": "Vintages", "portfolio": "Portfolio",
     "geography": "Geography", "calls": "Call centre", "merchants": "Merchants", "lookup": "Loan lookup",
-    "quality": "Data quality",
+    "quality": "Data quality", "operations": "Operations",
 }
 
 
