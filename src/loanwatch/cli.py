@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
+import enum
 import functools
 import inspect
 import os
@@ -19,10 +20,11 @@ from typer.core import TyperGroup
 
 from loanwatch.config import Settings, load_settings
 from loanwatch.errors import EXIT_ERROR, EXIT_USAGE, UsageProblem, explain
-from loanwatch.output import Format, render, shown
+from loanwatch.output import Format, Log, render, shown
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+log = Log(console, err)  # the operational commands' events: lines, or JSON (--log-format json)
 
 
 class _Guarded(TyperGroup):
@@ -52,7 +54,7 @@ class _Guarded(TyperGroup):
                                  "please report it with the output of the same command run with LOANWATCH_DEBUG=1"), EXIT_ERROR
             else:
                 message, code = told
-            err.print(f"[red]error:[/red] {shown(message)}")
+            log.error(message)
             raise typer.Exit(code) from None
 
 
@@ -74,13 +76,22 @@ app.add_typer(notify_app, name="notify")
 EXIT_OK, EXIT_QUARANTINED = 0, 3
 
 
+class LogFormat(enum.StrEnum):
+    text = "text"
+    json = "json"
+
+
 @app.callback()
 def main(
     ctx: typer.Context,
     home: Optional[Path] = typer.Option(
         None, "--home", envvar="LOANWATCH_HOME", help="Folder holding the warehouse (default ./loanwatch_home)."
     ),
+    log_format: LogFormat = typer.Option(
+        "text", "--log-format", envvar="LOANWATCH_LOG_FORMAT",
+        help="text for people; json: one JSON object per event (ingest, build, run, notify send, schedule) for log collectors."),
 ) -> None:
+    log.json = log_format == LogFormat.json
     ctx.obj = load_settings(home)
 
 
@@ -89,7 +100,7 @@ def _settings(ctx: typer.Context) -> Settings:
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> None:
-    err.print(f"[red]error:[/red] {shown(message)}")
+    log.error(message)
     raise typer.Exit(code)
 
 
@@ -195,18 +206,20 @@ def ingest(
     def show(r) -> None:
         name = shown(str(r.path))
         if r.status == "unmatched":
-            err.print(f"[yellow]not loaded:[/yellow] {name}: {shown(r.message)}")
+            log.warning(f"not loaded: {name}: {shown(r.message)}", "file_not_loaded", file=str(r.path), message=r.message)
             return
         if r.status == "skipped" or r.batch_id is None:
-            console.print(f"{name}: {shown(r.message)}")
+            log.info(f"{name}: {shown(r.message)}", "file_skipped", file=str(r.path), entity=r.entity, status=r.status, message=r.message)
             return
         filtered = f", left out by where {r.filtered:,}" if r.filtered else ""
-        console.print(
-            f"{name}: {r.entity or '?'}: read {r.rows_read:,}, {would}accepted {r.accepted:,}, "
-            f"duplicates {r.duplicates:,}, {would}rejected {r.rejected:,}{filtered}"
-        )
+        log.info(f"{name}: {r.entity or '?'}: read {r.rows_read:,}, {would}accepted {r.accepted:,}, "
+                 f"duplicates {r.duplicates:,}, {would}rejected {r.rejected:,}{filtered}",
+                 "file_loaded" if not dry_run else "file_checked", file=str(r.path), entity=r.entity, batch_id=r.batch_id,
+                 status=r.status, rows_read=r.rows_read, accepted=r.accepted, duplicates=r.duplicates, rejected=r.rejected,
+                 filtered=r.filtered)
         for example in r.examples:
-            err.print(f"  [yellow]{'would quarantine' if dry_run else 'quarantined'}[/yellow] {shown(example)}")
+            log.warning(f"{'would quarantine' if dry_run else 'quarantined'} {shown(example)}", "row_quarantined",
+                        file=str(r.path), reason=example)
         if r.preview:
             from loanwatch.reports import Table
 
@@ -214,7 +227,7 @@ def ingest(
             render(Table(columns, [[row.get(c) for c in columns] for row in r.preview]), Format.table,
                    title=f"first mapped {r.entity} records")
 
-    with open_writer(settings) as con:  # a held lock, a full disk: one line (the CLI's guard)
+    with open_writer(settings) as con, log.progress("ingesting…"):  # a held lock, a full disk: one line (the CLI's guard)
         latest = latest_business_date(settings.get("ingest", "max_future_days"))
         results = ingest_paths(con, paths, entity, on_file=show, latest_date=latest,
                                check_repeated_keys=settings.get("ingest", "check_repeated_keys"),
@@ -237,14 +250,16 @@ def build(
     """Run the dbt project (core history, schedules, allocation, delinquency, marts, checks), then publish."""
     from loanwatch.transform.build import build as run_build
 
-    result = run_build(_settings(ctx), full_refresh=full_refresh)
+    with log.progress("building (dbt: models and checks)…"):
+        result = run_build(_settings(ctx), full_refresh=full_refresh)
     for w in result.warnings:
-        err.print(f"[yellow]warning:[/yellow] {shown(w)}")
+        log.warning(shown(w), "check_warning", build_id=result.build_id, message=w)
     if result.status != "success":
         for e in result.errors:
-            err.print(f"[red]failed:[/red] {shown(e)}")
+            log.error(f"failed: {e}", "check_failed", build_id=result.build_id)
         _fail(f"build {result.build_id} failed; the previous serving snapshot stays published")
-    console.print(f"build {result.build_id}: success, data date {result.data_date}, snapshot published")
+    log.info(f"build {result.build_id}: success, data date {result.data_date}, snapshot published", "build_published",
+             build_id=result.build_id, data_date=result.data_date)
 
 
 def _open_snapshot(ctx: typer.Context):
@@ -494,16 +509,19 @@ def notify_send(
         _warn_projection(ctx, con, _date(date), "--date")
     finally:
         con.close()
-    result = send(settings, _date(date), dry_run, call_capacity=call_capacity)
+    with log.progress("sending…"):
+        result = send(settings, _date(date), dry_run, call_capacity=call_capacity)
     for message_id, reason in result.failures:
-        err.print(f"  [yellow]failed[/yellow] {shown(message_id)}: {shown(reason)}")
+        log.warning(f"failed {shown(message_id)}: {shown(reason)}", "message_failed", message_id=message_id, reason=reason)
     if dry_run is not None:
         console.print(f"dry run for {result.plan_date}: {len(result.written)} file(s) written to {shown(str(dry_run))}"
                       + (f"; {result.failed} message(s) cannot be sent" if result.failed else ""))
     else:
-        console.print(f"{result.plan_date}: {result.enqueued} new in the outbox; sent {result.sent}, "
-                      f"held outside contact hours {result.deferred}, failed {result.failed}"
-                      + ("; stopped on request, run again to continue" if result.stopped else ""))
+        log.info(f"{result.plan_date}: {result.enqueued} new in the outbox; sent {result.sent}, "
+                 f"held outside contact hours {result.deferred}, failed {result.failed}"
+                 + ("; stopped on request, run again to continue" if result.stopped else ""),
+                 "messages_sent", plan_date=result.plan_date, new=result.enqueued, sent=result.sent,
+                 held=result.deferred, failed=result.failed, stopped=result.stopped)
     if result.failed:
         err.print("some messages failed, each with its reason above (the rest went out); "
                   "the outbox keeps them: see notify.duckdb's attempts")
@@ -660,12 +678,17 @@ def run_day(
     def on_step(step) -> None:
         style = {"ok": "green", "quarantined": "yellow", "failed": "red"}.get(step.status, "dim")
         detail = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in step.counts.items() if v not in (None, "", 0))
-        console.print(f"[{style}]{step.name}: {step.status}[/{style}]" + (f" - {shown(detail)}" if detail else "")
-                      + (f" ({shown(step.message)})" if step.message else ""))
+        log.info(f"[{style}]{step.name}: {step.status}[/{style}]" + (f" - {shown(detail)}" if detail else "")
+                 + (f" ({shown(step.message)})" if step.message else ""),
+                 "run_step", step=step.name, status=step.status, message=step.message or None, **step.counts)
 
     result = run_cycle(_settings(ctx), inbox, _date(date), notify=not no_notify, trigger=trigger, on_step=on_step)
     line = f"run {result.run_id}: {result.status}" + (f" - {shown(result.message)}" if result.message else "")
-    (err if result.exit_code else console).print(line)
+    if log.json:
+        log.info(line, "run_finished", run_id=result.run_id, status=result.status, exit_code=result.exit_code,
+                 message=result.message or None)
+    else:
+        (err if result.exit_code else console).print(line)
     raise typer.Exit(result.exit_code)
 
 
@@ -702,8 +725,9 @@ def docs(
     one HTML file that opens without a network."""
     from loanwatch.operations.docs import serve_docs, write_docs
 
-    index = write_docs(_settings(ctx), out)
-    console.print(f"written {shown(str(index))}")
+    with log.progress("generating the documentation (dbt docs)…"):
+        index = write_docs(_settings(ctx), out)
+    log.info(f"written {shown(str(index))}", "docs_written", path=str(index))
     if serve:
         console.print(f"serving on http://localhost:{port}/ (Ctrl-C stops)")
         serve_docs(out, port)
@@ -728,11 +752,13 @@ def schedule(
     timezone(settings)
     run_args = [a for p in (inbox or []) for a in ("--inbox", str(p))] + (["--no-notify"] if no_notify else [])
 
-    def log(line: str) -> None:
-        console.print(f"{dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} schedule: {shown(line)}")
+    def say(line: str) -> None:
+        log.info(f"{dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} schedule: {shown(line)}", "schedule", message=line)
 
-    log(f"{shown(expression)} ({settings.get('schedule', 'timezone')}); stop with SIGTERM or Ctrl-C")
-    raise typer.Exit(serve(settings, expression, run_args, log))
+    say(f"{expression} ({settings.get('schedule', 'timezone')}); stop with SIGTERM or Ctrl-C")
+    if log.json:  # each run's events too
+        os.environ["LOANWATCH_LOG_FORMAT"] = "json"
+    raise typer.Exit(serve(settings, expression, run_args, say))
 
 
 def run() -> None:

@@ -111,3 +111,47 @@ def _numeric(table: Table, column: str) -> bool:
 
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, default=str, ensure_ascii=False)
+
+
+class Log:
+    """What the operational commands (ingest, build, run, notify send, schedule, docs) tell as they
+    work: lines for a person (default), or with ``--log-format json`` one JSON object per event on
+    standard output for a log collector (``ts``, ``level``, ``event``, and the event's fields; no
+    colours, no progress display). Errors go to standard error either way."""
+
+    def __init__(self, out: Console, err: Console):
+        self.out, self.err, self.json = out, err, False
+
+    def _emit(self, level: str, event: str, fields: dict) -> None:
+        record = {"ts": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), "level": level, "event": event}
+        record.update({k: _json_value(v) for k, v in fields.items()})
+        stream = sys.stderr if level == "error" else sys.stdout
+        stream.write(_dumps(record) + "\n")
+        stream.flush()
+
+    def info(self, text: str, event: str, **fields: Any) -> None:
+        """``text`` is rich markup (data in it already through shown()); ``fields`` are the event's data."""
+        if self.json:
+            self._emit("info", event, fields)
+        else:
+            self.out.print(text)
+
+    def warning(self, text: str, event: str, **fields: Any) -> None:
+        if self.json:
+            self._emit("warning", event, fields)
+        else:
+            self.err.print(f"[yellow]warning:[/yellow] {text}")
+
+    def error(self, text: str, event: str = "error", **fields: Any) -> None:
+        if self.json:
+            self._emit("error", event, {"message": literal(text), **fields})
+        else:
+            self.err.print(f"[red]error:[/red] {shown(text)}")
+
+    def progress(self, text: str):
+        """A spinner with ``text`` while a long step runs: only on a terminal, in text mode."""
+        import contextlib
+
+        if self.json or not self.out.is_terminal:
+            return contextlib.nullcontext()
+        return self.out.status(text)

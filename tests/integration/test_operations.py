@@ -126,3 +126,33 @@ def test_schedule_starts_a_run_keeps_going_and_stops_on_sigterm(tmp_path):
     assert text.rstrip().endswith("schedule: stopped")
     history = _runs(home)
     assert history and all(r["trigger"] == "schedule" and r["status"] == "nothing_new" for r in history)
+
+
+def test_log_format_json_gives_one_object_per_event(tmp_path):
+    home, inbox = tmp_path / "home", tmp_path / "inbox"
+    inbox.mkdir()
+    for name in ("clients", "loans", "payments"):
+        shutil.copy(GOLDEN / f"{name}.jsonl", inbox)
+    (inbox / "payments_bad.jsonl").write_text('{"payment_id": "P91", "loan_id": "L01", "paid_at": "not a date", "amount": 5}\n')
+    result = cli("--log-format", "json", "ingest", inbox, home=home)
+    assert result.exit_code == 3
+    events = [json.loads(line) for line in result.stdout.splitlines()]  # every line is one JSON object
+    loaded = {e["file"].rsplit("/", 1)[-1]: e for e in events if e["event"] == "file_loaded"}
+    assert loaded["loans.jsonl"]["accepted"] == 13 and loaded["loans.jsonl"]["level"] == "info"
+    assert loaded["payments_bad.jsonl"]["rejected"] == 1
+    quarantined = [e for e in events if e["event"] == "row_quarantined"]
+    assert len(quarantined) == 1 and quarantined[0]["level"] == "warning" and "paid_at" in quarantined[0]["reason"]
+    assert all(e["ts"].endswith("+00:00") for e in events)
+
+    env = {"LOANWATCH_LOG_FORMAT": "json"}
+    result = cli("run", "--inbox", inbox, home=home, env=env)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(e["event"], e.get("step"), e["status"]) for e in events] == [
+        ("run_step", "ingest", "ok"), ("run_step", "build", "ok"), ("run_step", "notify", "skipped"),
+        ("run_step", "weekly", "skipped"), ("run_finished", None, "success")]
+    assert events[1]["data_date"] == "2024-06-20" and events[0]["files_seen_before"] == 4
+
+    result = cli("--log-format", "json", "ingest", tmp_path / "nowhere", home=home)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert json.loads(result.stderr)["level"] == "error" and "no such file" in json.loads(result.stderr)["message"]
