@@ -32,7 +32,7 @@ def _sent(home) -> int:
         con.close()
 
 
-def test_run_on_an_inbox_fed_in_steps_records_each_case(tmp_path, smtp):
+def test_run_on_an_inbox_fed_in_steps_records_each_case(tmp_path, smtp, gateway):
     home, inbox = tmp_path / "home", tmp_path / "inbox"
     inbox.mkdir()
     env = {"LOANWATCH_RUN__NOTIFY": "true", "LOANWATCH_SMTP__HOST": "127.0.0.1", "LOANWATCH_SMTP__PORT": str(smtp.port),
@@ -68,10 +68,15 @@ def test_run_on_an_inbox_fed_in_steps_records_each_case(tmp_path, smtp):
     (inbox / "loans_bad.jsonl").write_text(json.dumps(OVER_SCHEDULED) + "\n")
     (inbox / "payments_bad.jsonl").write_text(json.dumps(PAYMENT) + "\n")
     before = len(smtp.messages)
-    fifth = cli("run", "--inbox", inbox, home=home, env=env)
+    slack = {**env, "LOANWATCH_SLACK__WEBHOOK_URL": gateway.url}  # a local stand-in for Slack's webhook
+    fifth = cli("run", "--inbox", inbox, home=home, env=slack)
     assert fifth.exit_code == 4, fifth.stdout + fifth.stderr
     assert "build failed" in fifth.stderr
     assert len(smtp.messages) == before and _sent(home) == sent
+    # Slack hears of it twice: the build's pipeline report, then the run's failure
+    posts = [r["body"]["text"] for r in gateway.received]
+    assert len(posts) == 2 and posts[0].startswith("loanwatch build 3: failed")
+    assert posts[1].startswith("loanwatch run 5: failed (exit 4): build failed, nothing sent")
 
     history = _runs(home)
     assert [r["run_id"] for r in history] == [5, 4, 3, 2, 1]
