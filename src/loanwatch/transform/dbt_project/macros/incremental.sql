@@ -332,3 +332,58 @@ delete from {{ this }} where call_id in ({{ recomputed_calls() }})
 1 = 1
 {%- endif -%}
 {%- endmacro %}
+
+{#
+  int_holdout_overdue_days (the hold-out's overdue loan-days on call days): its row of a loan and a
+  day reads the loan's states on that day and 7 days later, the day's calls and the data date. On
+  an incremental build it recomputes
+    - the rows of a loan of int_loans_changed whose day + 7 is on or after its recompute day (all of
+      them when that is null);
+    - every loan's rows on a new day: a day of a call in a new batch, or a day after the last good
+      build's data date - 7 (decidable only now).
+  holdout_first_new_day() is the earliest new day; the pre-hooks delete exactly those rows.
+#}
+{% macro holdout_new_calls_days() -%}
+select distinct called_date from {{ ref('calls') }} where batch_id > {{ since_batch() }}
+{%- endmacro %}
+
+{% macro holdout_first_new_day() -%}
+(select least(
+    {{ add_days(last_good_data_date(), -7) }},
+    coalesce((select min(called_date) from {{ ref('calls') }} where batch_id > {{ since_batch() }}), cast('9999-12-31' as date))))
+{%- endmacro %}
+
+{% macro holdout_row_recomputed(row, changed) -%}
+({{ row }}.contact_date > {{ add_days(last_good_data_date(), -7) }}
+    or {{ row }}.contact_date in ({{ holdout_new_calls_days() }})
+    or ({{ changed }}.loan_id is not null
+        and ({{ changed }}.recompute_from is null or {{ add_days(row ~ '.contact_date', 7) }} >= {{ changed }}.recompute_from)))
+{%- endmacro %}
+
+{% macro holdout_days_delete_new_days() -%}
+{% if is_incremental() -%}
+delete from {{ this }}
+where contact_date > {{ add_days(last_good_data_date(), -7) }}
+    or contact_date in ({{ holdout_new_calls_days() }})
+{%- endif %}
+{%- endmacro %}
+
+{% macro holdout_days_delete_changed_loans() -%}
+{% if is_incremental() -%}
+{{ return(adapter.dispatch('holdout_days_delete_changed_loans', 'loanwatch')()) }}
+{%- endif %}
+{%- endmacro %}
+{% macro default__holdout_days_delete_changed_loans() -%}
+delete from {{ this }} as t
+using {{ ref('int_loans_changed') }} as changed
+where changed.loan_id = t.loan_id
+    and (changed.recompute_from is null or {{ add_days('t.contact_date', 7) }} >= changed.recompute_from)
+{%- endmacro %}
+{% macro spark__holdout_days_delete_changed_loans() -%}
+delete from {{ this }} as t
+where exists (
+    select 1 from {{ ref('int_loans_changed') }} as changed
+    where changed.loan_id = t.loan_id
+        and (changed.recompute_from is null or {{ add_days('t.contact_date', 7) }} >= changed.recompute_from)
+)
+{%- endmacro %}
