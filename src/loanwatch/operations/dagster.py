@@ -64,9 +64,9 @@ def definitions(settings=None) -> Definitions:
                                   description=f"staging.{name}: rows loaded from the inbox's files") for name in sources],
                  name="loanwatch_ingest", can_subset=False)
     def ingest(context: AssetExecutionContext):
-        from loanwatch.operations.run import _inboxes, _ingest
+        from loanwatch.operations.run import inbox_folders, ingest_step
 
-        step = _ingest(settings, _inboxes(settings, None), on_file=None)
+        step = ingest_step(settings, inbox_folders(settings, None))
         context.log.info(f"ingest: {step.status} {step.counts} {step.message}")
         for name in sources:
             yield MaterializeResult(asset_key=AssetKey(["raw", name]), metadata={**step.counts, "status": step.status})

@@ -48,7 +48,7 @@ class RunResult:
     message: str = ""
 
 
-def _inboxes(settings: Settings, given: list[Path] | None) -> list[Path]:
+def inbox_folders(settings: Settings, given: list[Path] | None) -> list[Path]:
     folders = [Path(p) for p in (given or settings.get("run", "inbox") or [])]
     if not folders:
         raise ConfigError("no inbox: give folders (`loanwatch run --inbox DIR`) or set [run] inbox in loanwatch.toml")
@@ -101,7 +101,8 @@ def _failed(step: Step, exc: Exception) -> None:
     step.status, step.message = "failed", (told[0] if told else f"{type(exc).__name__}: {exc}")
 
 
-def _ingest(settings: Settings, inboxes: list[Path], on_file) -> Step:
+def ingest_step(settings: Settings, inboxes: list[Path], on_file=None) -> Step:
+    """The ingest step: the inbox folders' files, through [run] mapping when set; counts for the history."""
     from loanwatch.ingest.load import ingest_paths, latest_business_date
     from loanwatch.ingest.mapping import load_mapping
     from loanwatch.warehouse import open_writer
@@ -138,7 +139,7 @@ def run(settings: Settings, inbox: list[Path] | None = None, date: dt.date | Non
         trigger: str = "cli", on_file=None, on_step=None, today: dt.date | None = None) -> RunResult:
     """One day's cycle. `date` is the plan date of the messages (default: the data date) and the
     day whose weekday decides the weekly summary (default: today, UTC)."""
-    inboxes = _inboxes(settings, inbox)
+    inboxes = inbox_folders(settings, inbox)
     weekly_day = _weekly_day(settings)
     day = date or today or dt.datetime.now(dt.UTC).date()
     announce = on_step or (lambda step: None)
@@ -155,7 +156,7 @@ def run(settings: Settings, inbox: list[Path] | None = None, date: dt.date | Non
         try:
             started = _now()
             try:
-                ingest = _ingest(settings, inboxes, on_file)
+                ingest = ingest_step(settings, inboxes, on_file)
             except Exception as exc:  # noqa: BLE001 - recorded, and the run stops with its line
                 ingest = Step("ingest")
                 _failed(ingest, exc)
