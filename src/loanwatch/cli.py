@@ -673,11 +673,12 @@ def run_day(
     Exit codes: 0 done, or nothing new; 3 done, some rows quarantined; 4 the build failed (nothing
     sent); 5 sending failed; 1 another error; 2 usage.
     """
+    from loanwatch.operations.run import counts_text
     from loanwatch.operations.run import run as run_cycle
 
     def on_step(step) -> None:
         style = {"ok": "green", "quarantined": "yellow", "failed": "red"}.get(step.status, "dim")
-        detail = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in step.counts.items() if v not in (None, "", 0))
+        detail = counts_text(step.counts)
         log.info(f"[{style}]{step.name}: {step.status}[/{style}]" + (f" - {shown(detail)}" if detail else "")
                  + (f" ({shown(step.message)})" if step.message else ""),
                  "run_step", step=step.name, status=step.status, message=step.message or None, **step.counts)

@@ -36,6 +36,19 @@ def post_to_slack(settings: Settings, text: str) -> bool:
     return response.status_code == 200
 
 
+def tell_slack(settings: Settings, text: str) -> None:
+    """A courtesy post (a failed run, a failed scheduled run): nothing when no webhook is set, and a
+    warning on standard error, never an exception, when the post fails."""
+    if not settings.get("slack", "webhook_url"):
+        return
+    try:
+        post_to_slack(settings, text)
+    except Exception as exc:  # noqa: BLE001 - the caller's own record and exit code say what happened
+        import sys
+
+        print(f"warning: telling Slack failed: {exc}", file=sys.stderr)
+
+
 def send_email(settings: Settings, to: str, subject: str, text: str) -> None:
     s = settings.section("smtp")
     msg = EmailMessage()

@@ -203,7 +203,9 @@ def run(settings: Settings, inbox: list[Path] | None = None, date: dt.date | Non
             history.finish(result)
             write_runs_file(settings)
             if result.status == "failed":
-                _tell_slack(settings, result)
+                from loanwatch.notify.internal import tell_slack
+
+                tell_slack(settings, f"loanwatch run {result.run_id}: {result.status} (exit {result.exit_code}): {result.message}")
 
 
 def write_runs_file(settings: Settings, limit: int = 100) -> None:
@@ -275,19 +277,6 @@ def _weekly(settings: Settings, date: dt.date | None) -> Step:
     return step
 
 
-def _tell_slack(settings: Settings, result: RunResult) -> None:
-    if not settings.get("slack", "webhook_url"):
-        return
-    from loanwatch.notify.internal import post_to_slack
-
-    try:
-        post_to_slack(settings, f"loanwatch run {result.run_id}: {result.status} (exit {result.exit_code}): {result.message}")
-    except Exception as exc:  # noqa: BLE001 - a courtesy; the run's own record and exit code say it
-        import sys
-
-        print(f"warning: telling Slack about run {result.run_id} failed: {exc}", file=sys.stderr)
-
-
 def runs(settings: Settings, limit: int = 30) -> Table:
     """The latest runs, newest first: when, how long, the outcome and each step's status."""
     from loanwatch.quality import read_warehouse
@@ -319,7 +308,7 @@ def run_steps(settings: Settings, run_id: int) -> Table:
                       status, counts, message
                FROM meta.run_steps WHERE run_id = ? ORDER BY started_at""", [run_id]).fetchall()
     return Table(["step", "started_at", "seconds", "status", "counts", "message"],
-                 [[step, started, seconds, status, _counts_text(counts), message or None]
+                 [[step, started, seconds, status, counts_text(json.loads(counts) if counts else {}) or None, message or None]
                   for step, started, seconds, status, counts, message in rows])
 
 
@@ -331,8 +320,7 @@ STEPS = ("ingest", "build", "notify", "weekly")
 RUN_COLUMNS = ["run_id", "started_at", "seconds", "trigger", "status", "exit_code", *STEPS, "message"]
 
 
-def _counts_text(counts: str | None) -> str | None:
-    figures = json.loads(counts) if counts else {}
-    text = ", ".join(f"{k.replace('_', ' ')} {v:,}" if isinstance(v, int) else f"{k.replace('_', ' ')} {v}"
-                     for k, v in figures.items() if v not in (None, "", 0))
-    return text or None
+def counts_text(figures: dict) -> str:
+    """A step's counts for people: "files new 6, rows accepted 40" (zeros and blanks left out)."""
+    return ", ".join(f"{k.replace('_', ' ')} {v:,}" if isinstance(v, int) and not isinstance(v, bool)
+                     else f"{k.replace('_', ' ')} {v}" for k, v in figures.items() if v not in (None, "", 0))

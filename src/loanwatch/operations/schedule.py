@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 
 from loanwatch.config import ConfigError, Settings
+from loanwatch.notify.internal import tell_slack
 
 # exit codes of `loanwatch run` that it reports to Slack itself (see operations/run.py)
 _TOLD_BY_RUN = {0, 3, 4, 5}
@@ -81,7 +82,7 @@ def serve(settings: Settings, expression: str, run_args: list[str], log: Callabl
             seconds = (dt.datetime.now(zone) - started).total_seconds()
             log(f"run finished with exit code {code} after {seconds:.0f} s")
             if code not in _TOLD_BY_RUN:
-                _tell_slack(settings, f"loanwatch schedule: `loanwatch run` exited with code {code} at "
+                tell_slack(settings, f"loanwatch schedule: `loanwatch run` exited with code {code} at "
                                       f"{started.isoformat(timespec='seconds')}; the scheduler keeps going")
             # a run that outlasted its next time starts once, now, not once per missed time
             times = croniter(expression, dt.datetime.now(zone))
@@ -91,13 +92,3 @@ def serve(settings: Settings, expression: str, run_args: list[str], log: Callabl
         for s, handler in previous.items():
             signal.signal(s, handler)
 
-
-def _tell_slack(settings: Settings, text: str) -> None:
-    if not settings.get("slack", "webhook_url"):
-        return
-    from loanwatch.notify.internal import post_to_slack
-
-    try:
-        post_to_slack(settings, text)
-    except Exception as exc:  # noqa: BLE001 - the log has it anyway
-        print(f"warning: telling Slack failed: {exc}", file=sys.stderr)
