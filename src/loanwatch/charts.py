@@ -7,6 +7,7 @@ Plotly, which would otherwise render tags such as <b> in labels and hover text.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import html
 import io
 import json
@@ -17,12 +18,17 @@ from typing import Any
 import plotly.graph_objects as go
 
 from loanwatch import geo
-from loanwatch.reports import Table
+from loanwatch.reports import Table, View
 from loanwatch.reports.registry import Chart, Report
 
 COUNTRIES = Path(__file__).parent / "dashboard" / "countries.geojson"  # shipped with the dashboard
 # Offline figures: never let plotly.js reach for a CDN (fonts, topojson, mathjax).
 CONFIG = {"displaylogo": False, "responsive": True}
+# Okabe and Ito's palette: eight colours told apart with every common colour-vision deficiency.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+# Sequential scales for heat maps and the map: readable without telling red from green.
+SEQUENTIAL = "Blues"
+DIVERGING_SAFE = "Cividis"
 
 
 def num(v: Any) -> Any:
@@ -40,12 +46,33 @@ def text(values: list[Any]) -> list[str]:
 
 
 def _layout(fig: go.Figure, title: str, yaxis: str | None = None, percent: bool = False) -> go.Figure:
-    fig.update_layout(title=html.escape(title), margin=dict(l=40, r=20, t=50, b=40), height=380,
-                      legend=dict(orientation="h", y=-0.2), template="plotly_white")
+    fig.update_layout(title=dict(text=html.escape(title)), margin=dict(l=50, r=20, t=70, b=40), height=400,
+                      legend=dict(orientation="h", y=-0.2), template="plotly_white", colorway=PALETTE,
+                      separators=".,")
     if yaxis:
-        fig.update_yaxes(title=yaxis)
+        fig.update_yaxes(title=html.escape(yaxis))
     if percent:
-        fig.update_yaxes(tickformat=".0%")
+        fig.update_yaxes(tickformat=".0%", hoverformat=".1%")
+    else:
+        fig.update_yaxes(tickformat=",", hoverformat=",.2f")
+    return fig
+
+
+def with_view(fig: go.Figure, view: View | None, month_axis: bool = False) -> go.Figure:
+    """What the figure shows, under its title: as-of date (a projection after the data date),
+    currency and filters; on a month axis, the data date's month shaded as partial."""
+    if view is None:
+        return fig
+    fig.update_layout(title=dict(subtitle=dict(text=html.escape(view.describe()))))
+    if month_axis and view.partial and view.data_date is not None:
+        start = view.data_date.replace(day=1)
+        fig.add_vrect(x0=(start - dt.timedelta(days=15)).isoformat(), x1=(start + dt.timedelta(days=15)).isoformat(),
+                      fillcolor="#999", opacity=0.15, line_width=0, annotation_position="top left",
+                      annotation_text=f"partial month (data to {view.data_date:%d %b})")
+    if view.projection:
+        fig.add_annotation(text=f"PROJECTION: as of {view.as_of}, after the data date {view.data_date}",
+                           xref="paper", yref="paper", x=1, y=1.02, xanchor="right", showarrow=False,
+                           font=dict(color="#D55E00"))
     return fig
 
 
@@ -92,9 +119,10 @@ def grouped_bars(table: Table, x: str, ys: list[str], names: list[str], title: s
     return _layout(fig, title, percent=percent)
 
 
-def figure(report: Report, chart: Chart, table: Table, choice: str | None = None) -> go.Figure:
-    """The figure of one of a registry report's charts. choice: the month of a roll-rate heat map,
-    or the measure of the vintage curves (default: the latest month, the first measure)."""
+def figure(report: Report, chart: Chart, table: Table, choice: Any = None, view: View | None = None) -> go.Figure:
+    """The figure of one of a registry report's charts, with what it shows under its title (view).
+    choice: the month of a roll-rate heat map (default: the latest full month), the measure of the
+    vintages (default: the first), or (measure, cohorts) for the vintage lines."""
     rows = table.as_dicts()
     if chart.rows is not None:
         rows = [r for r in rows if chart.rows(r)]
@@ -107,22 +135,43 @@ def figure(report: Report, chart: Chart, table: Table, choice: str | None = None
     columns = list(rows[0]) if rows else [*table.columns, "label"]
     picked = Table(columns, [tuple(r.get(c) for c in columns) for r in rows])
     percent = bool(chart.y) and all(report.column(y).kind == "share" for y in chart.y)
+    money = bool(chart.y) and all(report.column(y).kind == "money" for y in chart.y)
+    currency = view.currency if view is not None else None
+    yaxis = (report.column(chart.y[0]).title + (f" ({currency})" if money and currency else "")) if len(chart.y) == 1 else None
+    month_axis = x == "month" or chart.kind == "overdue_share"
     if chart.kind == "bars":
-        return bars(picked, x, chart.y[0], chart.title, name=report.column(chart.y[0]).title, percent=percent)
-    if chart.kind == "lines":
-        return lines(picked, x, list(chart.y), chart.title, percent=percent,
-                     names=[report.column(y).title for y in chart.y])
-    if chart.kind == "overdue_share":
-        return overdue_share(picked)
-    if chart.kind == "roll_heatmap":
-        months = sorted({r["month"] for r in rows})
-        return roll_heatmap(picked, choice or (months[-1] if months else ""))
-    if chart.kind == "vintage_curves":
-        measure = choice or chart.y[0]
-        return vintage_curves(picked, measure, report.column(measure).title)
-    if chart.kind == "region_map":
-        return region_map(picked)
-    raise ValueError(f"chart {chart.key}: unknown kind {chart.kind!r}")
+        fig = bars(picked, x, chart.y[0], chart.title, name=report.column(chart.y[0]).title, percent=percent)
+        fig.update_yaxes(title=html.escape(yaxis or ""))
+        fig.update_xaxes(title=html.escape(report.column(x).title if x in report.column_names else ""))
+    elif chart.kind == "lines":
+        fig = lines(picked, x, list(chart.y), chart.title, percent=percent, names=[report.column(y).title for y in chart.y])
+        if yaxis:
+            fig.update_yaxes(title=html.escape(yaxis))
+    elif chart.kind == "overdue_share":
+        fig = overdue_share(picked)
+    elif chart.kind == "roll_heatmap":
+        fig = roll_heatmap(picked, choice or default_roll_month(rows, view))
+    elif chart.kind in ("vintage_heatmap", "vintage_curves"):
+        measure, cohorts = (choice if isinstance(choice, tuple) else (choice or chart.y[0], None))
+        title = report.column(measure).title
+        if chart.kind == "vintage_heatmap":
+            fig = vintage_heatmap(picked, measure, title)
+        else:
+            fig = vintage_curves(picked, measure, title, cohorts)
+    elif chart.kind == "region_map":
+        fig = region_map(picked, currency)
+    else:
+        raise ValueError(f"chart {chart.key}: unknown kind {chart.kind!r}")
+    return with_view(fig, view, month_axis)
+
+
+def default_roll_month(rows: list[dict[str, Any]], view: View | None = None) -> str:
+    """The roll-rate month a chart opens on: the latest full month (the data date's month is
+    partial unless the data date is its last day)."""
+    months = sorted({r["month"] for r in rows})
+    partial = view.partial if view is not None else None
+    full = [m for m in months if m != partial]
+    return (full or months or [""])[-1]
 
 
 def roll_heatmap(table: Table, month: str) -> go.Figure:
@@ -131,26 +180,62 @@ def roll_heatmap(table: Table, month: str) -> go.Figure:
     froms = [b for b in order if any(r["from_bucket"] == b for r in rows)]
     tos = [b for b in order if any(r["to_bucket"] == b for r in rows)]
     z = [[next((num(r["rate"]) for r in rows if r["from_bucket"] == f and r["to_bucket"] == t), 0) for t in tos] for f in froms]
-    fig = go.Figure(go.Heatmap(z=z, x=tos, y=froms, colorscale="Reds", zmin=0, zmax=1,
-                               text=[[f"{v:.1%}" for v in row] for row in z], texttemplate="%{text}"))
+    fig = go.Figure(go.Heatmap(z=z, x=tos, y=froms, colorscale=SEQUENTIAL, zmin=0, zmax=1,
+                               text=[[f"{v:.1%}" for v in row] for row in z], texttemplate="%{text}",
+                               colorbar=dict(title="roll rate", tickformat=".0%")))
     fig.update_yaxes(autorange="reversed", title="bucket at the previous month end")
     fig.update_xaxes(title="at this month end")
     return _layout(fig, f"Roll rates, {month}")
 
 
-def vintage_curves(table: Table, measure: str = "ever30_share", title: str | None = None) -> go.Figure:
+def spread(values: list[str], k: int = 4) -> list[str]:
+    """Up to k values spread evenly over a sorted list, the last included: the cohorts the vintage
+    lines start with."""
+    if len(values) <= k:
+        return list(values)
+    return [values[round(i * (len(values) - 1) / (k - 1))] for i in range(k)]
+
+
+def vintage_heatmap(table: Table, measure: str = "ever30_share", title: str | None = None) -> go.Figure:
+    """The vintage triangle: one row per cohort (issue month), one column per month on book, the
+    cell the measure (ever 30+ share, …); later cohorts have fewer months, hence the triangle."""
+    rows = table.as_dicts()
+    cohorts = sorted({r["cohort"] for r in rows})
+    mobs = sorted({r["months_on_book"] for r in rows})
+    cell = {(r["cohort"], r["months_on_book"]): num(r[measure]) for r in rows}
+    z = [[cell.get((c, m)) for m in mobs] for c in cohorts]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=mobs, y=text(cohorts), colorscale=SEQUENTIAL, zmin=0, xgap=1, ygap=1,
+        text=[["" if v is None else f"{v:.0%}" for v in row] for row in z], texttemplate="%{text}",
+        hovertemplate="cohort %{y}, month %{x} on book: %{z:.1%}<extra></extra>",
+        colorbar=dict(title=html.escape(title or measure), tickformat=".0%")))
+    fig.update_yaxes(autorange="reversed", title="cohort (issue month)", type="category")
+    fig.update_xaxes(title="months on book", dtick=1 if len(mobs) <= 24 else 3)
+    fig = _layout(fig, f"Vintages: {title or measure}, cohort × months on book")
+    fig.update_layout(height=max(400, 60 + 22 * len(cohorts)))
+    return fig
+
+
+def vintage_curves(table: Table, measure: str = "ever30_share", title: str | None = None,
+                   cohorts: list[str] | None = None) -> go.Figure:
+    """A line per chosen cohort (default: four spread over the cohorts), each its own colour."""
+    rows = table.as_dicts()
+    every = sorted({r["cohort"] for r in rows})
     fig = go.Figure()
-    for cohort in sorted({r["cohort"] for r in table.as_dicts()}):
-        rows = [r for r in table.as_dicts() if r["cohort"] == cohort]
-        fig.add_scatter(x=[r["months_on_book"] for r in rows], y=[num(r[measure]) for r in rows],
-                        name=cohort, mode="lines")
+    for i, cohort in enumerate(cohorts if cohorts is not None else spread(every)):
+        mine = [r for r in rows if r["cohort"] == cohort]
+        fig.add_scatter(x=[r["months_on_book"] for r in mine], y=[num(r[measure]) for r in mine],
+                        name=html.escape(str(cohort)), mode="lines+markers", line=dict(color=PALETTE[i % len(PALETTE)]))
     fig.update_xaxes(title="months on book")
-    return _layout(fig, f"Vintages: {title or measure}", percent=True)
+    fig = _layout(fig, f"Vintages: {title or measure}, chosen cohorts", percent=True)
+    fig.update_yaxes(title=html.escape(title or measure))
+    return fig
 
 
-def region_map(table: Table) -> go.Figure:
-    """Regions as bubbles (size: principal outstanding, colour: overdue share) over country
-    outlines shipped with loanwatch: plain traces, no tiles or geometry are downloaded."""
+def region_map(table: Table, currency: str | None = None) -> go.Figure:
+    """Regions as labelled bubbles (size: principal outstanding, colour: overdue share) over country
+    outlines shipped with loanwatch, framed on the regions placed: plain traces, no tiles or
+    geometry are downloaded."""
     fig = go.Figure()
     outlines = json.loads(COUNTRIES.read_text())
     for feature in outlines["features"]:
@@ -166,23 +251,29 @@ def region_map(table: Table) -> go.Figure:
     for r in table.as_dicts():
         spot = geo.locate(r["region"])
         (placed if spot else missing).append((r, spot))
+    money = f" {html.escape(currency)}" if currency else ""
     if placed:
         principal = [num(r["principal_outstanding"]) or 0 for r, _ in placed]
         biggest = max(principal) or 1
         fig.add_scatter(
-            x=[s[2] for _, s in placed], y=[s[1] for _, s in placed], mode="markers",
-            marker=dict(size=[8 + 40 * (p / biggest) ** 0.5 for p in principal],
-                        color=[num(r["overdue_share"]) or 0 for r, _ in placed], colorscale="RdYlGn_r",
+            x=[s[2] for _, s in placed], y=[s[1] for _, s in placed], mode="markers+text",
+            marker=dict(size=[10 + 34 * (p / biggest) ** 0.5 for p in principal], opacity=0.8,
+                        color=[num(r["overdue_share"]) or 0 for r, _ in placed], colorscale=DIVERGING_SAFE, reversescale=True,
                         cmin=0, cmax=max(0.3, max((num(r["overdue_share"]) or 0) for r, _ in placed)),
                         colorbar=dict(title="overdue share", tickformat=".0%"), line=dict(width=1, color="#333")),
-            text=[f"{html.escape(str(r['region']))}<br>outstanding {num(r['principal_outstanding']):,.2f}"
-                  f"<br>overdue share {(num(r['overdue_share']) or 0):.1%}" for r, _ in placed],
+            text=[html.escape(s[0]) for _, s in placed], textposition="top center", textfont=dict(size=11),
+            hovertext=[f"{html.escape(str(r['region']))}<br>outstanding {num(r['principal_outstanding']):,.2f}{money}"
+                       f"<br>overdue share {(num(r['overdue_share']) or 0):.1%}" for r, _ in placed],
             hoverinfo="text", showlegend=False,
         )
+        lons, lats = [s[2] for _, s in placed], [s[1] for _, s in placed]
+        pad_x, pad_y = max(3.0, (max(lons) - min(lons)) * 0.15), max(2.0, (max(lats) - min(lats)) * 0.15)
+        fig.update_xaxes(range=[min(lons) - pad_x, max(lons) + pad_x])
+        fig.update_yaxes(range=[min(lats) - pad_y, max(lats) + pad_y])
     fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1.3)
+    fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1.1)
     fig = _layout(fig, "Principal outstanding and overdue share by region")
-    fig.update_layout(height=520)
+    fig.update_layout(height=620)
     fig.update_layout(meta={"unplaced_regions": [str(r["region"]) for r, _ in missing]})
     return fig
 

@@ -289,6 +289,9 @@ _FILTER_OPTIONS = [
      typer.Option(None, "--issued-from", formats=["%Y-%m-%d"], help="Only loans issued on or after this date.")),
     ("issued_to", Optional[dt.datetime],
      typer.Option(None, "--issued-to", formats=["%Y-%m-%d"], help="Only loans issued on or before this date.")),
+    ("currency", Optional[str],
+     typer.Option(None, "--currency", help="Money in this currency (default [reports] currency); loans in other "
+                                           "currencies are left out, with a warning naming them.")),
 ]
 
 
@@ -321,7 +324,7 @@ def loan_filters(fn):
 
     return _option_filters(_FILTER_OPTIONS, lambda v: LoanFilter(
         _dec(v["min_amount"]), _dec(v["max_amount"]), v["product"], v["region"], v["merchant"],
-        _date(v["issued_from"]), _date(v["issued_to"])))(fn)
+        _date(v["issued_from"]), _date(v["issued_to"]), v["currency"]))(fn)
 
 
 _LEDGER_OPTIONS = [
@@ -384,14 +387,38 @@ def _warn_projection(ctx: typer.Context, con, as_of: Optional[dt.date], option: 
         err.print(f"[yellow]warning:[/yellow] {shown(message)}")
 
 
+def _loan_view(ctx: typer.Context, con, f, as_of: Optional[dt.date]):
+    """The loans' currency (--currency; others left out with a warning, never added), the
+    projection warning, and what the figures are of (the line under a table)."""
+    from loanwatch import reports
+
+    reports.require(con, "loans")
+    settings = _settings(ctx)
+    reporting = settings.get("reports", "currency") or settings.get("warehouse", "default_currency")
+    f, currency, left_out = reports.choose_currency(con, f, f.currency, reporting)
+    if left_out:
+        err.print(f"[yellow]warning:[/yellow] {shown(reports.left_out_message(currency, left_out))}")
+    _warn_projection(ctx, con, as_of)
+    view = reports.View(reports.data_date(con), as_of, currency, f.describe(), left_out=left_out)
+    return f, view
+
+
 def _report(ctx: typer.Context, entry, fmt: Format, as_of: Optional[dt.date], f) -> None:
     """Run one registry report on the serving snapshot and render it."""
+    from loanwatch import reports
+
     con = _open_snapshot(ctx)
     try:
         _warn_unmatched(con, f)
-        if entry.as_of:
-            _warn_projection(ctx, con, as_of)
-        render(entry.run(con, f=f, as_of=as_of), fmt, title=entry.title)
+        if entry.filters == "loans":
+            f, view = _loan_view(ctx, con, f, as_of if entry.as_of else None)
+        else:
+            reports.require(con, "ledger" if entry.filters == "ledger" else "calls")
+            view = reports.View(reports.data_date(con))
+        view.months = "month" in entry.column_names
+        table = entry.run(con, f=f, as_of=as_of)
+        note = view.describe() if entry.filters == "loans" else None
+        render(table, fmt, title=entry.title, columns=entry.columns, currency=view.currency, note=note)
     except ValueError as exc:
         _fail(str(exc), EXIT_USAGE)
     finally:
@@ -463,8 +490,8 @@ def report_html(
     con = _open_snapshot(ctx)
     try:
         _warn_unmatched(con, f)
-        _warn_projection(ctx, con, _date(as_of))
-        write_html(con, out, f=f, as_of=_date(as_of))
+        f, view = _loan_view(ctx, con, f, _date(as_of))
+        write_html(con, out, f=f, as_of=_date(as_of), view=view)
     finally:
         con.close()
     console.print(f"written {shown(str(out))} ({out.stat().st_size / 1e6:.1f} MB)")
@@ -479,13 +506,14 @@ def notify_plan(
     fmt: Format = FormatOption,
 ) -> None:
     """Today's planned contacts: one row per client and channel, with the rule and the reason."""
-    from loanwatch.notify.plan import contact_plan
+    from loanwatch.notify.plan import SHOWN, contact_plan
 
     settings = _settings(ctx)
     con = _open_snapshot(ctx)
     try:
         _warn_projection(ctx, con, _date(date), "--date")
-        render(contact_plan(con, settings, _date(date), call_capacity, show_all), fmt, title="Contact plan")
+        render(contact_plan(con, settings, _date(date), call_capacity, show_all), fmt, title="Contact plan",
+               columns=SHOWN, shown_columns=[c.name for c in SHOWN])
     finally:
         con.close()
 

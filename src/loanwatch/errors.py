@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import re
 
-EXIT_ERROR, EXIT_USAGE = 1, 2
+EXIT_ERROR, EXIT_USAGE, EXIT_NO_DATA = 1, 2, 6
 
 
 class Problem(Exception):
@@ -25,6 +25,13 @@ class UsageProblem(Problem):
     """A wrong option, argument or setting; exit code 2."""
 
     code = EXIT_USAGE
+
+
+class NoData(Problem):
+    """Nothing to report yet: nothing published, or no data of the kind a figure needs (no loans,
+    no calls, no ledger); exit code 6, with what to load."""
+
+    code = EXIT_NO_DATA
 
 
 _ERRNO_ADVICE = {

@@ -54,6 +54,17 @@ REGIONS: dict[str, list[tuple[str, float, float, str, float]]] = {
     ],
 }
 
+# The other Mexican states (their capitals), for maps only: the generator draws from REGIONS, so
+# these leave generated portfolios as they were. Together with es_MX above: all 32 states.
+PLACES: list[tuple[str, float, float]] = [
+    ("Aguascalientes", 21.88, -102.29), ("Baja California Sur", 24.14, -110.31), ("Campeche", 19.85, -90.53),
+    ("Coahuila", 25.42, -101.00), ("Colima", 19.24, -103.72), ("Durango", 24.02, -104.67),
+    ("Guerrero", 17.55, -99.50), ("Hidalgo", 20.10, -98.76), ("Morelos", 18.92, -99.23), ("Nayarit", 21.50, -104.89),
+    ("Querétaro", 20.59, -100.39), ("San Luis Potosí", 22.15, -100.98), ("Sinaloa", 24.80, -107.39),
+    ("Tabasco", 17.99, -92.93), ("Tamaulipas", 23.74, -99.15), ("Tlaxcala", 19.32, -98.24),
+    ("Zacatecas", 22.77, -102.58),
+]
+
 # Other spellings met in real data (the Kueski portfolio spells states this way, too).
 ALIASES = {
     "cdmx": "Ciudad de México",
@@ -62,6 +73,8 @@ ALIASES = {
     "méxico": "Estado de México",
     "veracruz de ignacio de la llave": "Veracruz",
     "michoacan de ocampo": "Michoacán",
+    "queretaro de arteaga": "Querétaro",
+    "coahuila de zaragoza": "Coahuila",
     "moscow": "Москва",
 }
 
@@ -75,6 +88,8 @@ CENTROIDS: dict[str, tuple[str, float, float]] = {}
 for _regions in REGIONS.values():
     for _name, _lat, _lon, _tz, _w in _regions:
         CENTROIDS[_fold(_name)] = (_name, _lat, _lon)
+for _name, _lat, _lon in PLACES:
+    CENTROIDS[_fold(_name)] = (_name, _lat, _lon)
 for _alias, _name in ALIASES.items():
     CENTROIDS[_fold(_alias)] = CENTROIDS[_fold(_name)]
 

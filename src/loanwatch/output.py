@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
 import sys
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TextIO
@@ -51,16 +53,62 @@ def shown(text: Any) -> str:
 
 def shown_value(kind: str, value: Any) -> str:
     """A value for people, by its column kind (reports.registry.KINDS): counts with thousands
-    separators, money with 2 decimals, shares as percentages; '-' when there is none."""
+    separators, money with separators and 2 decimals, shares as percentages with one decimal;
+    '-' when there is none. CSV and JSON keep the exact values for programs."""
     if value is None:
         return "-"
-    if kind == "count":
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if kind in ("count", "days") and isinstance(value, (int, Decimal, float)):
         return f"{value:,}"
-    if kind == "money":
+    if kind == "money" and isinstance(value, (int, Decimal, float)):
         return f"{value:,.2f}"
-    if kind == "share":
-        return f"{value:.2%}"
+    if kind == "share" and isinstance(value, (int, Decimal, float)):
+        return f"{value * 100:.1f} %"
+    if kind == "number" and isinstance(value, (int, Decimal, float)):
+        return f"{value:,}"
     return str(_plain(value))
+
+
+@dataclass(frozen=True)
+class Shown:
+    """How one column is shown to people: its kind (reports.registry.KINDS) and a human title."""
+
+    name: str
+    kind: str
+    title: str
+
+
+NUMERIC_KINDS = ("count", "money", "share", "days", "number")
+
+
+def guess_column(name: str, values: list[Any]) -> Shown:
+    """A column no registry declares (the contact plan, checks, runs): its kind from its values and
+    its name, its title from its name."""
+    sample = next((v for v in values if v is not None), None)
+    kind = "text"
+    if isinstance(sample, bool):
+        kind = "text"
+    elif isinstance(sample, int):
+        kind = "count"
+    elif isinstance(sample, (Decimal, float)):
+        kind = "share" if name.endswith(("_share", "_rate", "rate")) else "number"
+    elif isinstance(sample, dt.date):
+        kind = "date"
+    title = name.replace("_", " ")
+    return Shown(name, kind, title[:1].upper() + title[1:])
+
+
+def column_titles(table: Table, columns=None, currency: str | None = None) -> list[Shown]:
+    """Each column of a table as shown to people: declared (``columns``: objects with name, kind,
+    title, such as the registry's), or guessed; money titles carry the currency."""
+    declared = {c.name: c for c in columns or ()}
+    out = []
+    for i, name in enumerate(table.columns):
+        c = declared.get(name) or guess_column(name, [r[i] for r in table.rows[:50]])
+        title = c.title + (f" ({currency})" if c.kind == "money" and currency else "")
+        out.append(Shown(name, c.kind, title))
+    return out
 
 
 def _plain(value: Any) -> Any:
@@ -80,33 +128,71 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def render(table: Table, fmt: Format, title: str | None = None, out: TextIO | None = None) -> None:
+def render(table: Table, fmt: Format, title: str | None = None, out: TextIO | None = None, *,
+           columns=None, currency: str | None = None, note: str | None = None,
+           shown_columns: list[str] | None = None) -> None:
+    """A table for people (``fmt`` table: human titles, values formatted by column kind, fitted to
+    the terminal) or for programs (csv, json: the column names and exact values).
+
+    columns: how columns are shown (the registry's Column, or anything with name, kind, title);
+    currency: added to money titles; note: a line under the table (as-of date, filters, partial
+    month); shown_columns: the columns a person sees, in order (csv and json keep them all)."""
     out = out or sys.stdout
     if fmt == Format.csv:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(table.columns)
         for row in table.rows:
             writer.writerow(["" if v is None else _plain(v) for v in row])
-    elif fmt == Format.json:
+        return
+    if fmt == Format.json:
         rows = [{c: _json_value(v) for c, v in zip(table.columns, row)} for row in table.rows]
         out.write(_dumps(rows) + "\n")
-    else:
-        console = Console(file=out) if out is not sys.stdout else Console()
-        if not console.is_terminal:
-            # Piped: never squeeze columns to 80 characters.
-            console.width = max(console.width, 240)
-        rt = RichTable(title=shown(title) if title else None, show_lines=False)
-        for c in table.columns:
-            rt.add_column(c, justify="right" if _numeric(table, c) else "left", no_wrap=True)
-        for row in table.rows:
-            # Text from the data is shown literally: escape rich markup such as [b]…[/b].
-            rt.add_row(*["" if v is None else shown(_plain(v)) for v in row])
-        console.print(rt)
+        return
+    console = Console(file=out) if out is not sys.stdout else Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        # Piped with no width given: never squeeze columns to 80 characters.
+        console.width = max(console.width, 240)
+    specs = column_titles(table, columns, currency)
+    index = {c: i for i, c in enumerate(table.columns)}
+    picked = [c for c in (shown_columns or table.columns) if c in index]
+    cells = {c: [shown_value(specs[index[c]].kind, r[index[c]]) for r in table.rows] for c in picked}
 
+    def needed(c: str) -> int:
+        # a number is never cut; text may wrap down to 12 characters
+        widest = max((len(v) for v in cells[c]), default=0)
+        longest_word = max((len(w) for w in specs[index[c]].title.split()), default=1)
+        if specs[index[c]].kind in NUMERIC_KINDS or specs[index[c]].kind in ("date", "month"):
+            return max(widest, longest_word, 1)
+        return max(min(widest, 12), longest_word, 1)
 
-def _numeric(table: Table, column: str) -> bool:
-    i = table.columns.index(column)
-    return any(isinstance(r[i], (int, float, Decimal)) and not isinstance(r[i], bool) for r in table.rows)
+    left_out = []
+    while len(picked) > 1 and sum(needed(c) + 3 for c in picked) + 1 > console.width:
+        left_out.insert(0, picked.pop())
+    captions = [note] if note else []
+    if left_out:
+        captions.append(f"not shown at this width: {', '.join(specs[index[c]].title for c in left_out)} "
+                        "(a wider terminal, or --format csv, shows every column)")
+    # Each column gets what its values need, then the room left goes to the titles that would
+    # otherwise wrap, narrowest first (rich's own collapsing can overrun the width).
+    widths = {c: needed(c) for c in picked}
+    wants = {c: max(widths[c], len(specs[index[c]].title), max((len(v) for v in cells[c]), default=0)) for c in picked}
+    room = console.width - (sum(widths.values()) + 3 * len(picked) + 1)
+    hungry = sorted(picked, key=lambda c: wants[c] - widths[c])
+    for i, c in enumerate(hungry):
+        give = min(wants[c] - widths[c], max(room, 0) // (len(hungry) - i))
+        widths[c] += give
+        room -= give
+    rt = RichTable(title=shown(title) if title else None, show_lines=False,
+                   caption="\n".join(shown(c) for c in captions) if captions else None, caption_justify="left")
+    for c in picked:
+        spec = specs[index[c]]
+        numeric = spec.kind in NUMERIC_KINDS
+        # Titles wrap at spaces; a value is one word no narrower than min_width, so it is never cut.
+        rt.add_column(shown(spec.title), justify="right" if numeric else "left", width=widths[c], overflow="fold")
+    for i in range(len(table.rows)):
+        # Text from the data is shown literally: escape rich markup such as [b]…[/b].
+        rt.add_row(*[shown(cells[c][i]) for c in picked])
+    console.print(rt)
 
 
 def _dumps(obj: Any) -> str:

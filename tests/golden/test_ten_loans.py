@@ -216,8 +216,19 @@ def test_cli_report_formats(golden):
     loans = json.loads(cli("report", "loans", "--as-of", "2024-04-30", "-f", "json", home=golden.home).stdout)
     dpd = {r["loan_id"]: r["dpd"] for r in loans}
     assert (dpd["L03"], dpd["L04"], dpd["L06"], dpd["L08"]) == (29, 20, 15, 56)
-    table = cli("report", "overdue-monthly", home=golden.home)
-    assert "2024-06" in table.stdout and "0.666667" in table.stdout
+    # people: human titles, separators, money with its currency, shares as percentages with one
+    # decimal, what the figures are of, and every line within a 100-column terminal
+    table = cli("report", "overdue-monthly", home=golden.home, env={"COLUMNS": "100"})
+    lines = table.stdout.splitlines()
+    assert all(len(line) <= 100 for line in lines)
+    row = next(line for line in lines if "2024-02" in line)
+    assert [c.strip() for c in row.strip("│ ").split("│")] == ["2024-02", "6", "1", "16.7 %", "5,319.98", "600.00", "11.3 %"]
+    assert "as of 2024-06-30 · money in USD · all loans" in table.stdout
+    assert "Principal" in table.stdout and "(USD)" in table.stdout and "overdue_share" not in table.stdout
+    narrow = cli("report", "loans", "--as-of", "2024-04-30", home=golden.home, env={"COLUMNS": "60"})
+    assert all(len(line) <= 60 for line in narrow.stdout.splitlines())
+    assert "not shown at this width" in narrow.stdout and "--format csv" in narrow.stdout
+    assert "L03" in narrow.stdout  # the first columns stay
 
 
 def test_cli_report_with_bounds_the_wrong_way_round_is_a_usage_error(golden):

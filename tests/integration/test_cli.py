@@ -57,8 +57,26 @@ def test_init_is_idempotent(tmp_path):
 
 def test_reports_before_any_build_say_what_to_do(tmp_path):
     result = cli("report", "overdue-monthly", home=tmp_path)
-    assert result.exit_code == 1
+    assert result.exit_code == 6  # nothing to report yet (README)
     assert "no published data yet" in result.stderr and "loanwatch build" in result.stderr
+
+
+def test_every_report_on_an_empty_build_exits_6_naming_what_to_load(tmp_path):
+    """A build of nothing publishes an empty snapshot: every figure then says what it needs, with
+    the same exit code (6), never an empty table with 0 or an internal error."""
+    from loanwatch.reports import registry
+
+    assert cli("build", home=tmp_path).exit_code == 0
+    needs = {"loans": "no loans yet", "ledger": "no merchant ledger yet", "calls": "no calls yet", "contacts": "no calls yet"}
+    for name in registry.names():
+        entry = registry.by_name(name)[0]
+        result = cli("report", name, home=tmp_path)
+        assert result.exit_code == 6, (name, result.stdout, result.stderr)
+        assert needs[entry.filters] in result.stderr and "loanwatch ingest" in result.stderr, name
+        assert result.stdout == "", name
+    for args in (("notify", "plan"), ("report", "html", "--out", str(tmp_path / "r.html"))):
+        result = cli(*args, home=tmp_path)
+        assert result.exit_code == 6 and "no loans yet" in result.stderr, args
 
 
 def _hold_lock(home: str, ready, release):

@@ -313,8 +313,9 @@ def test_control_characters_are_shown_escaped_in_ingest_rejects_and_batches(tmp_
     payments(named, ["P2"])
     result = cli("ingest", path, raw_csv, named, home=tmp_path / "home")
     assert result.exit_code == 3
-    table = cli("rejects", home=tmp_path / "home")
-    listing = cli("batches", home=tmp_path / "home")
+    wide = {"COLUMNS": "240"}  # the escaped text whole on one line
+    table = cli("rejects", home=tmp_path / "home", env=wide)
+    listing = cli("batches", home=tmp_path / "home", env=wide)
     for out in (result.stdout, result.stderr, table.stdout, listing.stdout):
         assert "\x1b" not in out and "\x07" not in out
     assert 'amount "ten\\x1b]0;TITLE\\x07\\x1b[2J"' in result.stderr  # the quarantine example, escaped

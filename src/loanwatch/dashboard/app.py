@@ -20,8 +20,8 @@ import streamlit as st
 
 from loanwatch import charts, quality, reports
 from loanwatch.config import load_settings
-from loanwatch.output import shown_value
-from loanwatch.reports import LoanFilter, Table, calls, ledger, registry
+from loanwatch.output import NUMERIC_KINDS, column_titles, shown_value
+from loanwatch.reports import LoanFilter, Table, View, calls, ledger, registry
 from loanwatch.serve import NoSnapshot, open_snapshot
 
 
@@ -56,8 +56,32 @@ def connection() -> duckdb.DuckDBPyConnection | None:
     return cur
 
 
-def show_table(table: Table, title: str, key: str) -> None:
-    st.dataframe([dict(zip(table.columns, [charts.num(v) for v in r])) for r in table.rows],
+def _column_config(kind: str, title: str):
+    if kind == "money":
+        return st.column_config.NumberColumn(title, format="%,.2f")
+    if kind == "share":  # shown ×100 (the values are fractions)
+        return st.column_config.NumberColumn(title, format="%.1f %%")
+    if kind in ("count", "days"):
+        return st.column_config.NumberColumn(title, format="%,d")
+    if kind == "number":
+        return st.column_config.NumberColumn(title, format="localized")
+    return st.column_config.Column(title)
+
+
+def show_table(table: Table, title: str, key: str, columns=None, currency: str | None = None) -> None:
+    """A table for people: human titles (money with its currency), separators, shares as
+    percentages with one decimal, blanks for missing text; the CSV download keeps exact values."""
+    specs = column_titles(table, columns, currency)
+
+    def cell(kind: str, v):
+        if v is None:
+            return None if kind in NUMERIC_KINDS else ""
+        if kind == "share":
+            return float(v) * 100
+        return charts.num(v)
+
+    st.dataframe([{c.name: cell(c.kind, v) for c, v in zip(specs, r)} for r in table.rows],
+                 column_config={c.name: _column_config(c.kind, c.title) for c in specs},
                  use_container_width=True, hide_index=True)
     download(table, title, key)
 
@@ -67,68 +91,82 @@ def download(table: Table, title: str, key: str) -> None:
                        mime="text/csv", key=f"csv-{key}")
 
 
-def show_report(con, report: registry.Report, f: LoanFilter) -> None:
+def show_report(con, report: registry.Report, f: LoanFilter, view: View) -> None:
     """A registry report on its page: each of its charts (with the choice a chart needs), or its
     table when it has none; a CSV download of the table either way."""
-    table = report.run(con, f=f)
+    table = report.run(con, f=f, as_of=view.as_of)
+    view = View(view.data_date, view.as_of if report.as_of else None, view.currency, view.filters,
+                months="month" in report.column_names)
+    if not table.rows:
+        st.subheader(report.title)
+        st.info(f"Nothing to show for {view.describe()}.")
+        return
     if not report.charts:
         st.subheader(report.title)
-        show_table(table, report.title, report.key)
+        st.caption(view.describe())
+        show_table(table, report.title, report.key, report.columns, view.currency)
         return
+    measure = None
     for chart in report.charts:
         choice = None
         if chart.kind == "roll_heatmap":
             months = sorted({r["month"] for r in table.as_dicts()})
-            if not months:
-                continue
-            choice = st.selectbox("Roll-rate month", months, index=len(months) - 1)
-        elif chart.kind == "vintage_curves":
-            titles = {report.column(y).title: y for y in chart.y}
-            choice = titles[st.radio("Measure", list(titles), horizontal=True)]
-        fig = charts.figure(report, chart, table, choice)
+            default = charts.default_roll_month(table.as_dicts(), view)
+            choice = st.selectbox("Roll-rate month", months, index=months.index(default),
+                                  format_func=lambda m: f"{m} (partial month)" if m == view.partial else m)
+        elif chart.kind in ("vintage_heatmap", "vintage_curves"):
+            if measure is None:
+                titles = {report.column(y).title: y for y in chart.y}
+                measure = titles[st.radio("Measure", list(titles), horizontal=True)]
+            choice = measure
+            if chart.kind == "vintage_curves":
+                cohorts = sorted({r["cohort"] for r in table.as_dicts()})
+                chosen = st.multiselect("Cohorts", cohorts, default=charts.spread(cohorts), max_selections=len(charts.PALETTE),
+                                        key="vintage-cohorts")
+                choice = (measure, chosen)
+        fig = charts.figure(report, chart, table, choice, view)
         st.plotly_chart(fig, use_container_width=True, config=charts.CONFIG, key=f"chart-{chart.key}")
         if chart.kind == "region_map" and (unplaced := (fig.layout.meta or {}).get("unplaced_regions")):
             st.caption("Not on the map (unknown region names): " + ", ".join(unplaced).replace("<", "&lt;"))
         download(table, chart.title, chart.key)
     if report.key == "overdue-monthly":
         with st.expander("Table"):
-            show_table(table, report.title, f"{report.key}-table")
+            show_table(table, report.title, f"{report.key}-table", report.columns, view.currency)
 
 
-def header(con, title: str) -> None:
+def header(con, title: str, view: View | None = None) -> None:
     st.title(title)
     published = dt.datetime.fromtimestamp(SNAPSHOT.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
     day = reports.data_date(con)
     st.caption(f"Data date {day or 'none: no data loaded yet'} · snapshot published {published}")
-
-
-# What each kind of page needs, and what to load when it is missing.
-NEEDS = {
-    "loans": ("marts.dim_loans", "No loans yet: load loans (and payments, clients) with `loanwatch ingest FILES`, "
-                                 "then `loanwatch build`."),
-    "calls": ("marts.fct_calls", "No calls yet: load calls (and agents, logins) with `loanwatch ingest FILES`, "
-                                 "then `loanwatch build`."),
-    "ledger": ("marts.fct_merchant_balances", "No merchant ledger yet: load merchant_events (and merchants) with "
-                                              "`loanwatch ingest FILES`, then `loanwatch build`."),
-}
-
-
-def holds(con, kind: str) -> bool:
-    return con.execute(f"SELECT EXISTS (SELECT 1 FROM {NEEDS[kind][0]})").fetchall()[0][0]
+    if view is None:
+        return
+    if view.projection:
+        st.warning(f"Projection: as of {view.as_of}, after the data date {view.data_date}. No payment after the "
+                   "data date is known, so every instalment due since counts as unpaid.", icon="⚠️")
+    if view.left_out:
+        st.warning(reports.left_out_message(view.currency, view.left_out) + " (choose the currency in the sidebar).")
+    if view.partial:
+        st.caption(f"{view.partial} is a partial month: its figures cover {view.partial}-01 to {view.data_date}; "
+                   "charts shade it and the roll-rate month opens on the last full month.")
 
 
 def needs(con, kind: str) -> bool:
     """Whether the warehouse holds the data of a page; when not, the page says what to load."""
-    if holds(con, kind):
+    if reports.holds(con, kind):
         return True
-    st.info(NEEDS[kind][1])
+    message = reports.MISSING[kind][1]
+    st.info(message[0].upper() + message[1:] + ".")
     return False
 
 
-def sidebar_filter(con) -> LoanFilter:
-    """The loan filter of every page: amount range (slider and exact inputs), product, region."""
-    if not holds(con, "loans"):
-        return LoanFilter()
+def sidebar_filter(con) -> tuple[LoanFilter, View]:
+    """The loan filter of every page (amount range with slider and exact inputs, product, region),
+    the currency of money, and the as-of date of the as-of figures (after the data date: a
+    projection, up to [reports] projection_horizon_days)."""
+    day = reports.data_date(con)
+    if not reports.holds(con, "loans"):
+        return LoanFilter(), View(day)
     lo, hi, products, regions = con.execute(
         """SELECT floor(min(amount)), ceil(max(amount)), list(DISTINCT product ORDER BY product),
                   list(DISTINCT region ORDER BY region)
@@ -148,12 +186,23 @@ def sidebar_filter(con) -> LoanFilter:
         state.amount_range = (max(lo, min(state.amount_min, hi)), max(lo, min(state.amount_max, hi)))
 
     st.sidebar.subheader("Loans")
+    held = reports.currencies(con)
+    reporting = SETTINGS.get("reports", "currency") or SETTINGS.get("warehouse", "default_currency")
+    requested = None
+    if len(held) > 1:
+        codes = [c for c, _ in held]
+        requested = st.sidebar.selectbox("Currency", codes, index=codes.index(reporting) if reporting in codes else 0,
+                                         format_func=lambda c: f"{c} ({dict(held)[c]:,} loans)", key="currency")
     st.sidebar.slider("Loan amount", min_value=lo, max_value=hi, key="amount_range", on_change=from_slider)
     left, right = st.sidebar.columns(2)
     left.number_input("min amount", key="amount_min", on_change=from_inputs, step=100.0, format="%.2f")
     right.number_input("max amount", key="amount_max", on_change=from_inputs, step=100.0, format="%.2f")
     product = st.sidebar.selectbox("Product", ["(all)"] + [p for p in products if p is not None])
     region = st.sidebar.selectbox("Region", ["(all)"] + [r for r in regions if r is not None])
+    horizon = int(SETTINGS.get("reports", "projection_horizon_days"))
+    as_of = st.sidebar.date_input("As of", day, min_value=dt.date(1900, 1, 1),
+                                  max_value=day + dt.timedelta(days=horizon), key="as_of",
+                                  help="The date of the headline figures, buckets and loans; after the data date, a projection.")
     mn, mx = state.amount_min, state.amount_max
     f = LoanFilter(
         min_amount=None if mn <= lo else Decimal(str(mn)),
@@ -161,39 +210,50 @@ def sidebar_filter(con) -> LoanFilter:
         product=None if product == "(all)" else product,
         region=None if region == "(all)" else region,
     )
+    f, currency, left_out = reports.choose_currency(con, f, requested, reporting)
+    return f, View(day, as_of if as_of != day else None, currency, f.describe(), left_out=left_out)
+
+
+def contradiction(f: LoanFilter) -> bool:
+    """A range the wrong way round matches no loan: say so instead of drawing empty charts."""
     if problem := f.contradiction():
-        st.sidebar.warning(f"No loan can match: {problem}.")
-    return f
+        st.warning(f"No loan can match: {problem}. Swap the bounds in the sidebar.")
+        return True
+    return False
 
 
-def page_overview(con, f: LoanFilter) -> None:
-    header(con, "Overview")
-    if not needs(con, "loans"):
+def page_overview(con, f: LoanFilter, view: View) -> None:
+    header(con, "Overview", view)
+    if not needs(con, "loans") or contradiction(f):
         return
     summary = registry.get("summary")
-    s = summary.run(con, f=f).as_dicts()[0]
-    for card, name in zip(st.columns(len(registry.KPIS)), registry.KPIS):
-        column = summary.column(name)
-        card.metric(column.title, shown_value(column.kind, s[name]))
+    s = summary.run(con, f=f, as_of=view.as_of).as_dicts()[0]
+    st.caption(View(view.data_date, view.as_of, view.currency, view.filters).describe())
+    # Two rows of cards, so that a full amount fits at 1280 px.
+    for names in (registry.KPIS[:3], registry.KPIS[3:]):
+        for card, name in zip(st.columns(3), names):
+            column = summary.column(name)
+            label = column.title + (f" ({view.currency})" if column.kind == "money" and view.currency else "")
+            card.metric(label, shown_value(column.kind, s[name]))
     for report in registry.on_page("overview"):
         if report.charts:
-            show_report(con, report, f)
+            show_report(con, report, f, view)
 
 
 def page_of_reports(page: str):
     """A page that shows the registry's reports of that page, in order."""
 
-    def show(con, f: LoanFilter) -> None:
-        header(con, registry.PAGES[page])
-        if not needs(con, "loans"):
+    def show(con, f: LoanFilter, view: View) -> None:
+        header(con, registry.PAGES[page], view)
+        if not needs(con, "loans") or contradiction(f):
             return
         for report in registry.on_page(page):
-            show_report(con, report, f)
+            show_report(con, report, f, view)
 
     return show
 
 
-def page_lookup(con, f: LoanFilter) -> None:
+def page_lookup(con, f: LoanFilter, view: View) -> None:
     header(con, "Loan lookup")
     if not needs(con, "loans"):
         return
@@ -211,7 +271,7 @@ def page_lookup(con, f: LoanFilter) -> None:
         show_table(table, name, f"lookup-{name.replace(' ', '-')}")
 
 
-def page_quality(con, f: LoanFilter) -> None:
+def page_quality(con, f: LoanFilter, view: View) -> None:
     header(con, "Data quality")
     status_file = HOME / "last_build.json"
     if status_file.exists():
@@ -220,12 +280,20 @@ def page_quality(con, f: LoanFilter) -> None:
             st.error(f"Build {int(last['build_id'])} failed; the figures shown are from the last good build.")
             st.text("\n".join(str(e) for e in last.get("errors", [])))
     st.subheader("Checks of the published build")
-    show_table(quality.checks_of(con), "Checks", "checks")
+    checks = quality.checks_of(con)
+    if checks.rows:
+        show_table(checks, "Checks", "checks")
+    else:
+        st.info("No check results yet: `loanwatch build` runs the checks.")
     st.subheader("Quarantined rows")
-    show_table(quality.rejected_rows(con, newest_first=True, limit=1000), "Quarantined rows", "rejects")
+    rejects = quality.rejected_rows(con, newest_first=True, limit=1000)
+    if rejects.rows:
+        show_table(rejects, "Quarantined rows", "rejects")
+    else:
+        st.success("No row is quarantined: every row loaded passed the contract's checks.")
 
 
-def page_operations(con, f: LoanFilter) -> None:
+def page_operations(con, f: LoanFilter, view: View) -> None:
     header(con, "Operations")
     from loanwatch.operations.run import read_runs_file
 
@@ -265,7 +333,7 @@ def date_range(con, relation: str, column: str, key: str) -> tuple[dt.date, dt.d
     return start, end
 
 
-def page_calls(con, f: LoanFilter) -> None:
+def page_calls(con, f: LoanFilter, view: View) -> None:
     header(con, "Call centre")
     if not needs(con, "calls"):
         return
@@ -297,7 +365,7 @@ def page_calls(con, f: LoanFilter) -> None:
     show_table(by_campaign, "Contacts by campaign", "contacts-by-campaign")
 
 
-def page_merchants(con, f: LoanFilter) -> None:
+def page_merchants(con, f: LoanFilter, view: View) -> None:
     header(con, "Merchants")
     if not needs(con, "ledger"):
         return
@@ -336,8 +404,8 @@ def main() -> None:
         st.title("loanwatch")
         st.warning("No published data yet: run `loanwatch ingest FILES` and `loanwatch build`.")
         return
-    f = sidebar_filter(con)
-    pages = [st.Page(lambda fn=fn: fn(con, f), title=title, url_path=path, default=(i == 0))
+    f, view = sidebar_filter(con)
+    pages = [st.Page(lambda fn=fn: fn(con, f, view), title=title, url_path=path, default=(i == 0))
              for i, (title, path, fn) in enumerate(PAGES)]
     st.navigation(pages).run()
 

@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from loanwatch.config import Settings
 from loanwatch.notify import outbox
+from loanwatch.output import Shown
 from loanwatch.reports import Table, as_of_date, dpd_sql, run_query
 from loanwatch.transform import holdout_basis_points
 
@@ -196,6 +197,15 @@ def sent_last_week(settings: Settings, d: dt.date, outbox_con: duckdb.DuckDBPyCo
            GROUP BY client_id""",
         params={"first": d - dt.timedelta(days=6), "last": d - dt.timedelta(days=1)},
     ).to_arrow_table()
+
+
+# The plan as a person reads it in a terminal (`notify plan`): these columns, in this order, with
+# these titles; --format csv and json keep every column under its name.
+SHOWN = (
+    Shown("client_id", "text", "Client"), Shown("client_name", "text", "Name"), Shown("channel", "text", "Channel"),
+    Shown("rule", "text", "Rule"), Shown("status", "text", "Status"), Shown("open_amount", "money", "Open amount"),
+    Shown("reason", "text", "Reason"), Shown("due_date", "date", "Due"), Shown("loans", "text", "Loans"),
+)
 
 
 def contact_plan(con: duckdb.DuckDBPyConnection, settings: Settings, plan_date: dt.date | None = None,

@@ -12,6 +12,7 @@ definition. Every value is bound as a parameter.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any
 
 import duckdb
 
-from loanwatch.errors import UsageProblem
+from loanwatch.errors import NoData, UsageProblem
 
 
 @dataclass
@@ -34,11 +35,29 @@ class LoanFilter:
     merchant: str | None = None  # merchant id or name
     issued_from: dt.date | None = None
     issued_to: dt.date | None = None
+    # Set only when the portfolio holds loans in several currencies (see choose_currency): money
+    # of different currencies is never added together.
+    currency: str | None = None
 
     @property
     def amount_only(self) -> bool:
         """Only the amount bounds are set: fact tables that carry the amount need no join."""
-        return all(v is None for v in (self.product, self.region, self.merchant, self.issued_from, self.issued_to))
+        return all(v is None for v in (self.product, self.region, self.merchant, self.issued_from, self.issued_to,
+                                       self.currency))
+
+    def describe(self) -> str:
+        """The filters that are set, for the line under a table or chart ("" when none)."""
+        parts = []
+        if self.min_amount is not None or self.max_amount is not None:
+            low = f"{self.min_amount:,.2f}" if self.min_amount is not None else "any"
+            high = f"{self.max_amount:,.2f}" if self.max_amount is not None else "any"
+            parts.append(f"amount {low} to {high}")
+        for key in ("product", "region", "merchant"):
+            if getattr(self, key) is not None:
+                parts.append(f"{key} {getattr(self, key)}")
+        if self.issued_from is not None or self.issued_to is not None:
+            parts.append(f"issued {self.issued_from or 'any'} to {self.issued_to or 'any'}")
+        return ", ".join(parts)
 
     def contradiction(self) -> str | None:
         """Why no loan can match, when a range's bounds are the wrong way round (say, swapped by
@@ -81,6 +100,7 @@ class LoanFilter:
             "merchant": f"({a}.merchant_id = $f_merchant OR {a}.merchant_name = $f_merchant)",
             "issued_from": f"{a}.issue_date >= $f_issued_from",
             "issued_to": f"{a}.issue_date <= $f_issued_to",
+            "currency": f"{a}.currency = $f_currency",
         }
         used = {k: getattr(self, k) for k in parts if getattr(self, k) is not None}
         cond = " AND ".join(parts[k] for k in used) or "true"
@@ -146,8 +166,109 @@ def ratio(num: str, den: str, places: int) -> str:
 def as_of_date(con, as_of: dt.date | None) -> dt.date:
     chosen = as_of or data_date(con)
     if chosen is None:
-        raise ValueError("the warehouse has no loans yet: nothing to report")
+        raise NoData(MISSING["loans"][1])
     return chosen
+
+
+# What each kind of figure reads, and what to load when it is absent (the CLI, the dashboard and
+# the HTML report say the same).
+MISSING = {
+    "loans": ("marts.dim_loans", "no loans yet: load loans (and payments, clients) with `loanwatch ingest FILES`, "
+                                 "then `loanwatch build`"),
+    "calls": ("marts.fct_calls", "no calls yet: load calls (and agents, logins) with `loanwatch ingest FILES`, "
+                                 "then `loanwatch build`"),
+    "ledger": ("marts.fct_merchant_balances", "no merchant ledger yet: load merchant_events (and merchants) with "
+                                              "`loanwatch ingest FILES`, then `loanwatch build`"),
+}
+
+
+def holds(con: duckdb.DuckDBPyConnection, kind: str) -> bool:
+    """Whether the snapshot holds any data of a kind: loans, calls or ledger."""
+    return con.execute(f"SELECT EXISTS (SELECT 1 FROM {MISSING[kind][0]})").fetchall()[0][0]
+
+
+def require(con: duckdb.DuckDBPyConnection, kind: str) -> None:
+    """NoData (exit 6, "nothing to report yet") when the snapshot holds no data of this kind."""
+    if not holds(con, kind):
+        raise NoData(MISSING[kind][1])
+
+
+def currencies(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
+    """The currencies of the portfolio's loans with their number of loans, most loans first."""
+    return [tuple(r) for r in con.execute(
+        "SELECT currency, count(*) FROM marts.dim_loans WHERE NOT is_cancelled GROUP BY 1 ORDER BY 2 DESC, 1"
+    ).fetchall()]
+
+
+def choose_currency(con: duckdb.DuckDBPyConnection, f: LoanFilter, requested: str | None,
+                    reporting: str) -> tuple[LoanFilter, str | None, list[tuple[str, int]]]:
+    """The currency of a loan report's money (METRICS: amounts of different currencies are never
+    added): ``requested`` (--currency), else the reporting currency ([reports] currency, else
+    [warehouse] default_currency) when loans have it, else the currency of most loans. Returns
+    the filter (limited to that currency only when loans have several), the currency, and the
+    currencies left out with their number of loans. A --currency no loan has is a usage error."""
+    held = currencies(con)
+    codes = [c for c, _ in held]
+    if requested:
+        requested = requested.strip().upper()
+        if requested not in codes:
+            raise UsageProblem(f"--currency {requested}: no loan is in it; the loans' currencies: "
+                               f"{', '.join(codes) or 'none'}")
+        chosen = requested
+    elif not held:
+        return f, reporting or None, []
+    else:
+        chosen = reporting if reporting in codes else codes[0]
+    left_out = [(c, n) for c, n in held if c != chosen]
+    if left_out:
+        f = dataclasses.replace(f, currency=chosen)
+    return f, chosen, left_out
+
+
+def left_out_message(currency: str, left_out: list[tuple[str, int]]) -> str:
+    listed = ", ".join(f"{c} ({n:,} loans)" for c, n in left_out)
+    first = left_out[0][0]
+    return (f"money is shown in {currency} only: loans in {listed} are left out, never added to it; "
+            f"--currency {first} shows them")
+
+
+def partial_month(day: dt.date | None) -> str | None:
+    """The month of the data date when the data date is not its last day: its figures cover part
+    of a month, which charts mark and defaults (the roll-rate month) skip."""
+    if day is None or (day + dt.timedelta(days=1)).month != day.month:
+        return None
+    return f"{day:%Y-%m}"
+
+
+@dataclass
+class View:
+    """What a table or chart shows, said under it: the as-of date (a projection after the data
+    date), the currency, the filters and the partial month."""
+
+    data_date: dt.date | None
+    as_of: dt.date | None = None
+    currency: str | None = None
+    filters: str = ""
+    months: bool = False  # the figure has a month axis (the partial month applies)
+    left_out: list[tuple[str, int]] = dataclasses.field(default_factory=list)  # other currencies, not shown
+
+    @property
+    def projection(self) -> bool:
+        return self.as_of is not None and self.data_date is not None and self.as_of > self.data_date
+
+    @property
+    def partial(self) -> str | None:
+        return partial_month(self.data_date)
+
+    def describe(self) -> str:
+        day = self.as_of or self.data_date
+        parts = [f"as of {day}" + (" (projection)" if self.projection else "") if day else "no data yet"]
+        if self.currency:
+            parts.append(f"money in {self.currency}")
+        parts.append(f"filters: {self.filters}" if self.filters else "all loans")
+        if self.months and self.partial:
+            parts.append(f"{self.partial} is partial (data to {self.data_date})")
+        return " · ".join(parts)
 
 
 def projection(con, as_of: dt.date | None, horizon_days: int, option: str = "--as-of") -> str | None:

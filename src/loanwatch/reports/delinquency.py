@@ -73,9 +73,7 @@ def overdue_monthly(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None
     f = _with_amounts(f, min_amount, max_amount)
     where, params = f.sql("l")
     latest = data_date(con)
-    as_of = as_of or latest
-    if as_of is None:
-        raise ValueError("the warehouse has no loans yet: nothing to report")
+    as_of = as_of_date(con, as_of)
     params.update(as_of=as_of)
     if as_of == latest:
         # The usual case (every figure on the dashboard): every snapshot date was precomputed by

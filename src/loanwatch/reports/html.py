@@ -12,12 +12,12 @@ import jinja2
 from plotly.offline import get_plotlyjs
 
 from loanwatch import charts
-from loanwatch.output import shown_value
-from loanwatch.reports import LoanFilter, registry
+from loanwatch.output import column_titles, shown_value
+from loanwatch.reports import LoanFilter, View, data_date, left_out_message, registry
 
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<title>loanwatch report, data date {{ data_date }}</title>
+<title>loanwatch report, as of {{ as_of }}</title>
 <style>
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
 .kpis { display: flex; gap: 2rem; margin: 1rem 0 2rem; }
@@ -26,11 +26,17 @@ table { border-collapse: collapse; margin: 1rem 0; font-size: .85rem; }
 td, th { border-bottom: 1px solid #ddd; padding: .2rem .6rem; text-align: right; }
 td:first-child, th:first-child { text-align: left; }
 .note { color: #666; font-size: .85rem; }
+.banner { background: #fdf0e6; border-left: 4px solid #D55E00; padding: .6rem 1rem; }
 </style>
 <script>{{ plotly_js | safe }}</script>
 </head><body>
 <h1>loanwatch: portfolio report</h1>
-<p class="note">Data date {{ data_date }} · generated {{ generated }}{% if filter_text %} · loans: {{ filter_text }}{% endif %}</p>
+<p class="note">Data date {{ data_date }} · generated {{ generated }} · {{ context }}</p>
+{% if projection %}<p class="banner"><b>Projection</b>: as of {{ as_of }}, after the data date {{ data_date }}. No payment after
+the data date is known, so every instalment due since counts as unpaid.</p>{% endif %}
+{% if left_out %}<p class="banner">{{ left_out }}</p>{% endif %}
+{% if partial %}<p class="note">{{ partial }} is a partial month (data to {{ data_date }}): the charts shade it, and the
+roll-rate heat map shows the last full month.</p>{% endif %}
 <h2>Overview</h2>
 <div class="kpis">
 {% for label, value in kpis %}<div class="kpi"><div class="label">{{ label }}</div><div class="value">{{ value }}</div></div>{% endfor %}
@@ -38,8 +44,9 @@ td:first-child, th:first-child { text-align: left; }
 {% for section in sections %}
 <h2>{{ section.title }}</h2>
 {{ section.chart | safe }}
-{% if section.table %}<table><tr>{% for c in section.table.columns %}<th>{{ c }}</th>{% endfor %}</tr>
-{% for row in section.table.rows %}<tr>{% for v in row %}<td>{{ "" if v is none else v }}</td>{% endfor %}</tr>{% endfor %}
+{% if section.empty %}<p class="note">Nothing to show for these loans.</p>{% endif %}
+{% if section.table %}<table><tr>{% for c in section.titles %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for row in section.table %}<tr>{% for v in row %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}
 </table>{% endif %}
 {% endfor %}
 </body></html>
@@ -50,10 +57,13 @@ td:first-child, th:first-child { text-align: left; }
 TABLE_ROWS = 60
 
 
-def render_html(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None, as_of: dt.date | None = None) -> str:
+def render_html(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None, as_of: dt.date | None = None,
+                view: View | None = None) -> str:
     """The report: the headline figures of the summary, then every registry report marked html,
-    with its charts (and its table when short)."""
+    with its charts (and its table when short), each saying what it shows (view: as-of date,
+    currency, filters)."""
     f = f or LoanFilter()
+    view = view or View(data_date(con), as_of, None, f.describe())
     summary = registry.get("summary")
     s = summary.run(con, f=f, as_of=as_of).as_dicts()[0]
     sections = []
@@ -61,22 +71,37 @@ def render_html(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None, as_
         if not report.html:
             continue
         table = report.run(con, f=f, as_of=as_of)
-        figures = [charts.figure(report, chart, table).to_html(
-            full_html=False, include_plotlyjs=False, div_id=chart.key, config=charts.CONFIG) for chart in report.charts]
-        sections.append({"title": report.title, "chart": "".join(figures),
-                         "table": table if len(table.rows) <= TABLE_ROWS else None})
-    active = [(k, getattr(f, k)) for k in ("min_amount", "max_amount", "product", "region", "merchant", "issued_from", "issued_to")]
+        shown_view = View(view.data_date, view.as_of if report.as_of else None, view.currency, view.filters,
+                          months="month" in report.column_names)
+        figures = [charts.figure(report, chart, table, view=shown_view).to_html(
+            full_html=False, include_plotlyjs=False, div_id=chart.key, config=charts.CONFIG)
+            for chart in report.charts] if table.rows else []
+        specs = column_titles(table, report.columns, view.currency)
+        sections.append({"title": report.title, "chart": "".join(figures), "empty": not table.rows,
+                         "titles": [c.title for c in specs],
+                         "table": [[shown_value(c.kind, v) for c, v in zip(specs, row)] for row in table.rows]
+                         if 0 < len(table.rows) <= TABLE_ROWS else None})
     env = jinja2.Environment(autoescape=True)
+    kpis = []
+    for name in registry.KPIS:
+        column = summary.column(name)
+        label = column.title + (f" ({view.currency})" if column.kind == "money" and view.currency else "")
+        kpis.append((label, shown_value(column.kind, s[name])))
     return env.from_string(TEMPLATE).render(
         plotly_js=get_plotlyjs(),
-        data_date=s["as_of"],
+        data_date=view.data_date,
+        as_of=s["as_of"],
         generated=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
-        filter_text=", ".join(f"{k.replace('_', ' ')} {v}" for k, v in active if v is not None),
-        kpis=[(summary.column(name).title, shown_value(summary.column(name).kind, s[name])) for name in registry.KPIS],
+        context=View(view.data_date, view.as_of, view.currency, view.filters).describe(),
+        projection=view.projection,
+        partial=view.partial,
+        left_out=left_out_message(view.currency, view.left_out) if view.left_out else "",
+        kpis=kpis,
         sections=sections,
     )
 
 
-def write_html(con: duckdb.DuckDBPyConnection, out: Path, f: LoanFilter | None = None, as_of: dt.date | None = None) -> Path:
-    out.write_text(render_html(con, f, as_of), encoding="utf-8")
+def write_html(con: duckdb.DuckDBPyConnection, out: Path, f: LoanFilter | None = None, as_of: dt.date | None = None,
+               view: View | None = None) -> Path:
+    out.write_text(render_html(con, f, as_of, view), encoding="utf-8")
     return out

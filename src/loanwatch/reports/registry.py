@@ -26,7 +26,7 @@ from loanwatch.reports import LoanFilter, Table, calls, delinquency, ledger, loa
 # What a column holds; output formatting hangs off this.
 KINDS = {
     "count": "a number of loans, clients or rows",
-    "money": "an amount in the loans' currency, 2 decimals",
+    "money": "an amount in one currency (the report's, or the row's currency column), 2 decimals",
     "share": "a fraction between 0 and 1, 6 decimals (shown as a percentage to people)",
     "days": "a number of days",
     "date": "a calendar date",
@@ -51,7 +51,7 @@ class Column:
 @dataclass(frozen=True)
 class Chart:
     """How a report is drawn. kind: lines, bars (charts.py draws them from the named columns) or a
-    special view (overdue_share, roll_heatmap, vintage_curves, region_map). rows keeps only the
+    special view (overdue_share, roll_heatmap, vintage_heatmap, vintage_curves, region_map). rows keeps only the
     rows it accepts; sort orders them by a column, largest first (missing values last)."""
 
     key: str
@@ -277,8 +277,10 @@ REPORTS: tuple[Report, ...] = (
             "some snapshot S(v + j), j ≤ k, over the cohort's amount. Snapshots are the month ends and the data "
             'date'
         ), page="vintages",
-        charts=(Chart("vintages", "vintage_curves", "Vintages", "months_on_book",
-                      ("ever30_share", "ever60_share", "ever90_share")),),
+        charts=(Chart("vintages-triangle", "vintage_heatmap", "Vintages: cohort × months on book", "months_on_book",
+                      ("ever30_share", "ever60_share", "ever90_share")),
+                Chart("vintages", "vintage_curves", "Vintages: chosen cohorts", "months_on_book",
+                      ("ever30_share", "ever60_share", "ever90_share"))),
     ),
     Report(
         "disbursed", "Disbursed", "Loans and amount disbursed per month (non-cancelled loans, by issue date).",

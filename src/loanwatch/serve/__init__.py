@@ -22,11 +22,17 @@ from pathlib import Path
 import duckdb
 
 from loanwatch.config import Settings
-from loanwatch.errors import Problem, damaged, environmental
+from loanwatch.errors import EXIT_NO_DATA, Problem, damaged, environmental
 
 
 class NoSnapshot(Problem, RuntimeError):
-    """Nothing has been published yet."""
+    """The serving snapshot cannot be read (damaged, cut short)."""
+
+
+class NotPublished(NoSnapshot):
+    """Nothing has been published yet: nothing to report (exit 6)."""
+
+    code = EXIT_NO_DATA
 
 
 def publish(con: duckdb.DuckDBPyConnection, settings: Settings, build_id: int) -> Path:
@@ -189,7 +195,7 @@ def open_snapshot(settings: Settings) -> duckdb.DuckDBPyConnection:
     """
     path = settings.serving_path
     if not path.exists():
-        raise NoSnapshot(
+        raise NotPublished(
             f"{settings.home}: no published data yet. Run `loanwatch ingest FILES` and then `loanwatch build`."
         )
     con = duckdb.connect()
