@@ -141,6 +141,25 @@ def golden(tmp_path_factory) -> Settings:
     return build_home(tmp_path_factory.mktemp("golden"), GOLDEN)
 
 
+# Two loans in MXN beside the golden USD ones (tests/integration/test_currency.py gives their figures).
+MXN_LOANS = [
+    {"loan_id": "X1", "client_id": "C1", "product": "cash", "amount": 2000, "currency": "MXN", "issue_date": "2024-05-15",
+     "term_months": 2, "status": "active", "updated_at": "2024-05-15T10:00:00Z"},
+    {"loan_id": "X2", "client_id": "C1", "product": "cash", "amount": 1000, "currency": "MXN", "issue_date": "2024-07-10",
+     "term_months": 2, "status": "active", "updated_at": "2024-07-10T10:00:00Z"},
+]
+
+
+@pytest.fixture(scope="session")
+def two_currencies(tmp_path_factory) -> Settings:
+    """The golden fixture plus two MXN loans; the data date 2024-07-10 is inside a month."""
+    import json
+
+    extra = tmp_path_factory.mktemp("mxn")
+    (extra / "loans_mxn.jsonl").write_text("".join(json.dumps(r) + "\n" for r in MXN_LOANS))
+    return build_home(tmp_path_factory.mktemp("two_currencies"), GOLDEN, extra)
+
+
 @pytest.fixture()
 def golden_con(golden):
     from loanwatch.serve import open_snapshot

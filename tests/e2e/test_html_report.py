@@ -33,7 +33,8 @@ def test_html_report_is_self_contained(browser, golden, tmp_path):
         assert errors == []
         assert [u for u in requests if not u.startswith(("file://", "data:", "blob:"))] == []
         text = page.inner_text("body")
-        assert "Data date 2024-06-30" in text and "66.67%" in text
+        assert "Data date 2024-06-30" in text and "66.7 %" in text and "Principal outstanding (USD)" in text
+        assert "as of 2024-06-30 · money in USD · all loans" in text and "Projection" not in text
         shot(page, "html-report")
     finally:
         context.close()
@@ -41,12 +42,15 @@ def test_html_report_is_self_contained(browser, golden, tmp_path):
 
 def test_html_report_with_a_filter(browser, golden, tmp_path):
     out = tmp_path / "filtered.html"
-    assert cli("report", "html", "--out", str(out), "--min-amount", "500", "--max-amount", "1000",
+    assert cli("report", "html", "--out", str(out), "--min-amount", "500", "--max-amount", "1000", "--as-of", "2024-07-31",
                home=golden.home).exit_code == 0
     context, page, _, _ = _open_offline(browser, out)
     try:
-        assert page.evaluate("() => document.getElementById('overdue-share').data[1].y") == \
-            [float(r[6]) for r in EXPECTED_500_1000]
-        assert "min amount 500" in page.inner_text("body")
+        # the months to the data date as without --as-of, then the projected July
+        shares = page.evaluate("() => document.getElementById('overdue-share').data[1].y")
+        assert shares[:-1] == [float(r[6]) for r in EXPECTED_500_1000] and len(shares) == len(EXPECTED_500_1000) + 1
+        text = page.inner_text("body")
+        assert "filters: amount 500.00 to 1,000.00" in text
+        assert "Projection: as of 2024-07-31, after the data date 2024-06-30" in text
     finally:
         context.close()

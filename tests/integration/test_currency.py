@@ -1,12 +1,14 @@
 """A portfolio with loans in two currencies: money is never added across currencies.
 
-The ten golden loans are in USD (no currency given: [warehouse] default_currency). Two loans in MXN
-join them, neither paid, with the golden data date 2024-06-30:
-- X1: 2000 MXN issued 2024-05-15, two monthly instalments; the first, due 06-15, is unpaid: DPD 15.
-- X2: 1000 MXN issued 2024-06-01; its first instalment is due 07-01: current.
-So in MXN at 06-30: 2 loans issued, 2 active, 1 overdue (share 50.0 %), principal 3,000.00, PAR30 0.
-In USD the figures are the golden ones: 9 loans issued (L09 was cancelled), active L03, L04, L10, principal
-1,200.00.
+The fixture (`two_currencies`, tests/conftest.py): the ten golden loans in USD (no currency given:
+[warehouse] default_currency) and two loans in MXN, neither paid. X2's issue makes the data date
+2024-07-10, inside July (a partial month):
+- X1: 2000 MXN issued 2024-05-15, two monthly instalments; the first, due 06-15, is unpaid: DPD 25.
+- X2: 1000 MXN issued 2024-07-10; its first instalment is due 08-10: current.
+So in MXN at 07-10: 2 loans issued, 2 active, 1 overdue (share 50.0 %), principal 3,000.00, PAR30 0.
+In USD: 9 loans issued (L09 was cancelled); active L03 300 (DPD 60 at 06-30, 70 now), L04 500 (81, now
+91) and L10 400 (first due 07-20, current); principal 1,200.00, PAR30 800 / 1200, NPL (DPD > 90) L04's
+500 / 1200.
 """
 
 from __future__ import annotations
@@ -15,23 +17,9 @@ import json
 
 import pytest
 
-from tests.conftest import GOLDEN, build_home, cli
+from tests.conftest import cli
 
 pytestmark = pytest.mark.integration
-
-MXN_LOANS = [
-    {"loan_id": "X1", "client_id": "C1", "product": "cash", "amount": 2000, "currency": "MXN", "issue_date": "2024-05-15",
-     "term_months": 2, "status": "active", "updated_at": "2024-05-15T10:00:00Z"},
-    {"loan_id": "X2", "client_id": "C1", "product": "cash", "amount": 1000, "currency": "MXN", "issue_date": "2024-06-01",
-     "term_months": 2, "status": "active", "updated_at": "2024-06-01T10:00:00Z"},
-]
-
-
-@pytest.fixture(scope="module")
-def two_currencies(tmp_path_factory):
-    extra = tmp_path_factory.mktemp("mxn")
-    (extra / "loans_mxn.jsonl").write_text("".join(json.dumps(r) + "\n" for r in MXN_LOANS))
-    return build_home(tmp_path_factory.mktemp("two_currencies"), GOLDEN, extra)
 
 
 def summary(home, *args):
@@ -43,6 +31,7 @@ def summary(home, *args):
 def test_the_default_currency_leaves_the_other_out_and_says_so(two_currencies):
     usd, warning = summary(two_currencies.home)
     assert (usd["loans"], usd["active"], usd["overdue"], usd["principal_outstanding"]) == (9, 3, 2, 1200.0)
+    assert (usd["as_of"], usd["par30"], usd["npl"]) == ("2024-07-10", 0.666667, 0.416667)
     assert "money is shown in USD only: loans in MXN (2 loans) are left out" in warning
     assert "--currency MXN" in warning
 
@@ -57,7 +46,10 @@ def test_another_currency_on_request(two_currencies):
     current = next(line for line in table.splitlines() if "current" in line)
     late = next(line for line in table.splitlines() if "1-30" in line)
     assert "1,000.00" in current and "33.3 %" in current  # X2
-    assert "2,000.00" in late and "66.7 %" in late  # X1, DPD 15
+    assert "2,000.00" in late and "66.7 %" in late  # X1, DPD 25
+    assert "2024-07 is partial (data to 2024-07-10)" not in table  # no month in this table
+    monthly = cli("report", "overdue-monthly", home=two_currencies.home, env={"COLUMNS": "120"}).stdout
+    assert "2024-07 is partial (data to 2024-07-10)" in monthly
 
 
 def test_the_reporting_currency_is_a_setting(two_currencies):

@@ -82,7 +82,7 @@ def show_table(table: Table, title: str, key: str, columns=None, currency: str |
 
     st.dataframe([{c.name: cell(c.kind, v) for c, v in zip(specs, r)} for r in table.rows],
                  column_config={c.name: _column_config(c.kind, c.title) for c in specs},
-                 use_container_width=True, hide_index=True)
+                 width="stretch", hide_index=True)
     download(table, title, key)
 
 
@@ -125,7 +125,7 @@ def show_report(con, report: registry.Report, f: LoanFilter, view: View) -> None
                                         key="vintage-cohorts")
                 choice = (measure, chosen)
         fig = charts.figure(report, chart, table, choice, view)
-        st.plotly_chart(fig, use_container_width=True, config=charts.CONFIG, key=f"chart-{chart.key}")
+        st.plotly_chart(fig, width="stretch", config=charts.CONFIG, key=f"chart-{chart.key}")
         if chart.kind == "region_map" and (unplaced := (fig.layout.meta or {}).get("unplaced_regions")):
             st.caption("Not on the map (unknown region names): " + ", ".join(unplaced).replace("<", "&lt;"))
         download(table, chart.title, chart.key)
@@ -145,7 +145,8 @@ def header(con, title: str, view: View | None = None) -> None:
         st.warning(f"Projection: as of {view.as_of}, after the data date {view.data_date}. No payment after the "
                    "data date is known, so every instalment due since counts as unpaid.", icon="⚠️")
     if view.left_out:
-        st.warning(reports.left_out_message(view.currency, view.left_out) + " (choose the currency in the sidebar).")
+        message = reports.left_out_message(view.currency, view.left_out)
+        st.warning(message[0].upper() + message[1:] + " (choose the currency in the sidebar).")
     if view.partial:
         st.caption(f"{view.partial} is a partial month: its figures cover {view.partial}-01 to {view.data_date}; "
                    "charts shade it and the roll-rate month opens on the last full month.")
@@ -307,18 +308,18 @@ def page_operations(con, f: LoanFilter, view: View) -> None:
     builds = quality.builds_over_time(con)
     st.subheader("Builds")
     st.plotly_chart(charts.grouped_bars(builds, "build_id", ["seconds"], ["seconds"], "Build duration (seconds)"),
-                    use_container_width=True, config=charts.CONFIG, key="chart-builds")
+                    width="stretch", config=charts.CONFIG, key="chart-builds")
     show_table(builds, "Builds", "builds")
     checks = quality.checks_over_time(con)
     if checks.rows:
         st.plotly_chart(charts.grouped_lines(checks, "build_id", "severity", "checks_failing", "Checks that found rows, per build"),
-                        use_container_width=True, config=charts.CONFIG, key="chart-checks")
+                        width="stretch", config=charts.CONFIG, key="chart-checks")
     ingested = quality.ingest_over_time(con)
     st.subheader("Ingest")
     if ingested.rows:
         st.plotly_chart(charts.grouped_bars(ingested, "day", ["rows_accepted", "rows_quarantined"], ["accepted", "quarantined"],
                                             "Rows loaded per day of ingest"),
-                        use_container_width=True, config=charts.CONFIG, key="chart-ingest")
+                        width="stretch", config=charts.CONFIG, key="chart-ingest")
         show_table(ingested, "Ingest", "ingest")
     else:
         st.info("Nothing ingested yet.")
@@ -346,7 +347,7 @@ def page_calls(con, f: LoanFilter, view: View) -> None:
     for y, title, percent in (("calls", "Calls by campaign", False), ("connect_rate", "Connect rate by campaign", True),
                               ("login_rate_48h", "Login after call by campaign", True)):
         st.plotly_chart(charts.grouped_lines(by_campaign, "period", "group", y, title, percent),
-                        use_container_width=True, config=charts.CONFIG, key=f"chart-calls-{y}")
+                        width="stretch", config=charts.CONFIG, key=f"chart-calls-{y}")
     download(by_campaign, "Calls by campaign", "calls-by-campaign")
     contacts = registry.get("contacts")
     st.subheader("Agents")
@@ -359,7 +360,7 @@ def page_calls(con, f: LoanFilter, view: View) -> None:
         st.plotly_chart(charts.grouped_bars(cured, "group", ["cure_rate", "holdout_cure_rate"],
                                             ["contacted", "hold-out (same days and DPD buckets)"],
                                             "Cured within 7 days, by campaign", percent=True),
-                        use_container_width=True, config=charts.CONFIG, key="chart-contacts-cure")
+                        width="stretch", config=charts.CONFIG, key="chart-contacts-cure")
     else:
         st.info("No call about an overdue loan has 7 days of data after it yet.")
     show_table(by_campaign, "Contacts by campaign", "contacts-by-campaign")
@@ -382,9 +383,9 @@ def page_merchants(con, f: LoanFilter, view: View) -> None:
         days = Table(days.columns, [r for r in days.rows if r[days.columns.index("currency")] == currency])
     if days.rows:
         st.plotly_chart(charts.lines(days, "date", ["balance"], "Balance after each day", names=["balance"]),
-                        use_container_width=True, config=charts.CONFIG, key="chart-merchant-balance")
+                        width="stretch", config=charts.CONFIG, key="chart-merchant-balance")
         fig = charts.grouped_bars(days, "date", ["inflow", "outflow"], ["inflow", "outflow"], "Daily inflow and outflow")
-        st.plotly_chart(fig, use_container_width=True, config=charts.CONFIG, key="chart-merchant-flows")
+        st.plotly_chart(fig, width="stretch", config=charts.CONFIG, key="chart-merchant-flows")
         download(days, "Merchant balance", "merchant-balance")
     st.subheader("Lowest balances")
     st.caption("Each merchant's balance after its last event, lowest first.")
