@@ -33,6 +33,10 @@ lint: install ## ruff over the code and the tests (configured in pyproject.toml)
 docs: install ## rewrite the generated parts of the docs (the report table of docs/reports.md, from the report registry)
 	$(BIN)/python -m loanwatch.reports.registry docs/reports.md
 
+screenshots: install ## retake the dashboard's screenshots (1280x800, 1920x1080) and copy them, halved, into docs/img/dashboard
+	$(BIN)/python -m pytest -q -p no:randomly tests/e2e/test_dashboard_committee.py -k screenshots
+	$(BIN)/python tests/e2e/shrink_screens.py
+
 bench: install ## run the benchmarks (scales S and M by default; BENCH_SCALES="S M L") and write docs/benchmarks.md
 	$(BIN)/python benchmarks/run.py $(if $(BENCH_SCALES),--scales "$(BENCH_SCALES)",)
 
@@ -45,4 +49,4 @@ bench-paired: install ## HEAD against BASE (a commit) side by side: full build, 
 clean: ## remove the virtualenv and local warehouses
 	rm -rf $(VENV) loanwatch_home .pytest_cache test-artifacts
 
-.PHONY: help install demo test test-fast lint docs bench bench-mapped bench-paired clean
+.PHONY: help install demo test test-fast lint docs screenshots bench bench-mapped bench-paired clean

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any, TextIO
 
@@ -64,7 +64,8 @@ def shown_value(kind: str, value: Any) -> str:
     if kind == "money" and isinstance(value, (int, Decimal, float)):
         return f"{value:,.2f}"
     if kind == "share" and isinstance(value, (int, Decimal, float)):
-        return f"{value * 100:.1f} %"
+        # half up, as every figure is rounded (METRICS), not Python's half-to-even
+        return f"{(Decimal(str(value)) * 100).quantize(Decimal('0.1'), ROUND_HALF_UP)} %"
     if kind == "number" and isinstance(value, (int, Decimal, float)):
         return f"{value:,}"
     return str(_plain(value))
