@@ -17,7 +17,8 @@ from loanwatch.generate.portfolio import generate
 from loanwatch.generate.split import split
 from loanwatch.generate.write import write_portfolio
 from loanwatch.ingest.load import ingest_paths
-from loanwatch.output import Format, render
+from loanwatch.output import Format, render, shown_value
+from loanwatch.reports import registry
 from loanwatch.serve import open_snapshot
 from loanwatch.transform.build import build
 from loanwatch.warehouse import open_writer
@@ -47,11 +48,17 @@ def run_demo(settings: Settings, clients: int = 5000, parts: int = 5, seed: int 
                 console.print(f"  [red]{escape(e)}[/red]")
             return 1
     con = open_snapshot(settings)
-    render(reports.overdue_monthly(con), Format.table, title="Overdue share by month")
+    monthly = registry.get("overdue-monthly")
+    view = reports.View(reports.data_date(con), currency=settings.get("warehouse", "default_currency"), months=True)
+    render(monthly.run(con), Format.table, title=monthly.title, columns=monthly.columns, currency=view.currency,
+           note=view.describe())
     s = reports.summary(con)
+    column = registry.get("summary").column
     console.print(
         f"as of {s['as_of']}: loans {s['loans']:,}, active {s['active']:,}, "
-        f"overdue share {s['overdue_share']}, principal outstanding {s['principal_outstanding']:,}, PAR30 {s['par30']}"
+        f"overdue share {shown_value('share', s['overdue_share'])}, principal outstanding "
+        f"{shown_value(column('principal_outstanding').kind, s['principal_outstanding'])} {view.currency}, "
+        f"PAR30 {shown_value('share', s['par30'])}"
     )
     console.print(f"done in {time.monotonic() - t0:.0f} s. Warehouse: {escape(str(settings.home))}")
     return 0

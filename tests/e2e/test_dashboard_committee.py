@@ -9,6 +9,7 @@ the golden USD loans and two MXN loans, data date 2024-07-10.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -30,8 +31,9 @@ def committee_url(two_currencies):
 def new_page(browser, width: int, height: int):
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
-    page.errors = []
+    page.errors, page.requests = [], []
     page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.on("request", lambda r: page.requests.append(r.url))
     return context, page
 
 
@@ -143,9 +145,10 @@ def test_vintages_show_the_triangle_and_a_few_cohorts_in_distinct_colours(browse
 
 
 @pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)])
-def test_screenshots_of_every_page(browser, committee_url, size):
-    """Saved for people to look at (docs/dashboard.md shows them); each page opens cleanly at the
-    size and no KPI value is cut."""
+def test_every_page_at_both_sizes_opens_offline_with_its_charts(browser, committee_url, size):
+    """Each page opens without an error, requests nothing outside the machine, and shows every
+    chart the registry puts on it; its screenshot is saved for people to look at
+    (docs/dashboard.md shows them)."""
     width, height = size
     context, page = new_page(browser, width, height)
     out = ARTIFACTS / "screens" / f"{width}x{height}"
@@ -154,7 +157,16 @@ def test_screenshots_of_every_page(browser, committee_url, size):
         for path in registry.PAGES:
             open_page(page, f"{committee_url}/{path}")
             assert page.locator("[data-testid='stException']").count() == 0, path
+            assert "Data date 2024-07-10" in page.locator("[data-testid='stCaptionContainer']").first.inner_text()
+            for report in registry.on_page(path):
+                for chart in report.charts:
+                    assert page.locator(f".st-key-chart-{chart.key} .js-plotly-plot").count() == 1, chart.key
+                if not report.charts and report.key != "summary":
+                    assert page.get_by_text(report.title, exact=True).count() >= 1, report.key
             page.screenshot(path=str(out / f"{path}.png"), full_page=True)
         assert page.errors == []
+        outside = [u for u in page.requests
+                   if not re.match(r"^(http://127\.0\.0\.1:\d+/|ws://127\.0\.0\.1:\d+/|data:|blob:|about:)", u)]
+        assert outside == [], outside
     finally:
         context.close()

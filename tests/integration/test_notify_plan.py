@@ -8,8 +8,10 @@ a test says otherwise.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
+import io
 
 import pytest
 
@@ -133,3 +135,20 @@ def test_nothing_for_what_is_paid_or_not_yet_due(home):
     assert [r for r in rows if r["client_id"] == "C4" and r["channel"] != "call"] == []
     # 02-29: L01's first instalment is due and was paid that day: no due-day message either
     assert [r for r in plan(home, "2024-02-29") if r["client_id"] == "C1"] == []
+
+
+def test_the_plan_is_readable_at_100_columns(golden):
+    """`notify plan` for a person: the key columns first, text wrapped, nothing cut to zero width;
+    --format csv keeps every column for programs."""
+    from tests.conftest import cli
+
+    rows = list(csv.DictReader(io.StringIO(cli("notify", "plan", "--all", "-f", "csv", home=golden.home).stdout)))
+    assert rows, "the golden plan has contacts"
+    for width in (100, 160):
+        text = cli("notify", "plan", "--all", home=golden.home, env={"COLUMNS": str(width)}).stdout
+        assert all(len(line) <= width for line in text.splitlines()), width
+        header = " ".join(line for line in text.splitlines()[:4])
+        for title in ("Client", "Name", "Channel", "Rule", "Status", "Open amount"):
+            assert all(word in header for word in title.split()), (width, title)  # a title may wrap
+        for row in rows:
+            assert row["client_id"] in text and row["rule"] in text
