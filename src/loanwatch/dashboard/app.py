@@ -211,7 +211,7 @@ def sidebar_filter(con) -> tuple[LoanFilter, View]:
         product=None if product == "(all)" else product,
         region=None if region == "(all)" else region,
     )
-    f, currency, left_out = reports.choose_currency(con, f, requested, reporting)
+    f, currency, left_out = reports.choose_currency(con, f, requested, reporting, held)
     return f, View(day, as_of if as_of != day else None, currency, f.describe(), left_out=left_out)
 
 

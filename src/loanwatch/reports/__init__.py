@@ -200,14 +200,15 @@ def currencies(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
     ).fetchall()]
 
 
-def choose_currency(con: duckdb.DuckDBPyConnection, f: LoanFilter, requested: str | None,
-                    reporting: str) -> tuple[LoanFilter, str | None, list[tuple[str, int]]]:
+def choose_currency(con: duckdb.DuckDBPyConnection, f: LoanFilter, requested: str | None, reporting: str,
+                    held: list[tuple[str, int]] | None = None) -> tuple[LoanFilter, str | None, list[tuple[str, int]]]:
     """The currency of a loan report's money (METRICS: amounts of different currencies are never
     added): ``requested`` (--currency), else the reporting currency ([reports] currency, else
     [warehouse] default_currency) when loans have it, else the currency of most loans. Returns
     the filter (limited to that currency only when loans have several), the currency, and the
-    currencies left out with their number of loans. A --currency no loan has is a usage error."""
-    held = currencies(con)
+    currencies left out with their number of loans. A --currency no loan has is a usage error.
+    held: currencies(con), when the caller has it already."""
+    held = currencies(con) if held is None else held
     codes = [c for c, _ in held]
     if requested:
         requested = requested.strip().upper()
