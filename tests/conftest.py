@@ -151,6 +151,20 @@ MXN_LOANS = [
 
 
 @pytest.fixture(scope="session")
+def small_home(tmp_path_factory, small_portfolio) -> Settings:
+    """The 300-client portfolio ingested and built once; tests that change it take a copy_home."""
+    return build_home(tmp_path_factory.mktemp("small_home"), small_portfolio)
+
+
+def copy_home(settings: Settings, target: Path) -> Settings:
+    """A copy of a built home to change (a build costs seconds, a copy a fraction of one)."""
+    import shutil
+
+    shutil.copytree(settings.home, target, ignore=shutil.ignore_patterns("*.lock"))
+    return load_settings(target, environ={})
+
+
+@pytest.fixture(scope="session")
 def two_currencies(tmp_path_factory) -> Settings:
     """The golden fixture plus two MXN loans; the data date 2024-07-10 is inside a month."""
     import json

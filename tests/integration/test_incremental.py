@@ -17,7 +17,7 @@ from loanwatch.ingest.load import ingest_paths
 from loanwatch.serve import open_snapshot
 from loanwatch.transform.build import build
 from loanwatch.warehouse import open_writer
-from tests.conftest import GOLDEN, OVER_SCHEDULED, PAYMENT, build_home, golden_batches
+from tests.conftest import GOLDEN, OVER_SCHEDULED, PAYMENT, build_home, copy_home, golden_batches
 
 MARTS = {
     "marts.fct_loan_states": "loan_id, valid_from",
@@ -72,7 +72,7 @@ def _checked_snapshot_keys(settings):
 
 
 @pytest.mark.integration
-def test_parts_one_by_one_equal_all_at_once(tmp_path, small_portfolio):
+def test_parts_one_by_one_equal_all_at_once(tmp_path, small_portfolio, small_home):
     parts = split([small_portfolio], 5, tmp_path / "parts").parts
     assert sorted(parts) == [1, 2, 3, 4, 5]
 
@@ -97,7 +97,7 @@ def test_parts_one_by_one_equal_all_at_once(tmp_path, small_portfolio):
             assert written <= checked, sorted(written - checked)[:5]
             assert len(checked) < len(now)  # and only a part of the table
         snapshots = now
-    whole = build_home(tmp_path / "whole", small_portfolio)
+    whole = small_home
     # the parts exercise both incremental paths of the day-grain models: loans recomputed whole
     # (new terms, reversals, late payments) and loans recomputed from their first new payment's day
     assert all(whole_ > 0 and from_day > 0 for whole_, from_day in recomputed[1:]), recomputed
@@ -115,8 +115,8 @@ def test_parts_one_by_one_equal_all_at_once(tmp_path, small_portfolio):
 
 
 @pytest.mark.integration
-def test_rerunning_ingest_and_build_changes_nothing(tmp_path, small_portfolio):
-    settings = build_home(tmp_path / "h", small_portfolio)
+def test_rerunning_ingest_and_build_changes_nothing(tmp_path, small_portfolio, small_home):
+    settings = copy_home(small_home, tmp_path / "h")
     con = open_snapshot(settings)
     before = {t: _dump(con, t, o) for t, o in MARTS.items()}
     con.close()
@@ -153,8 +153,8 @@ def test_builds_are_incremental_until_the_project_or_settings_change(tmp_path, s
 
 
 @pytest.mark.integration
-def test_a_full_refresh_starts_published_afresh_and_one_that_fails_forces_another(tmp_path, small_portfolio):
-    settings = build_home(tmp_path / "h", small_portfolio)
+def test_a_full_refresh_starts_published_afresh_and_one_that_fails_forces_another(tmp_path, small_home):
+    settings = copy_home(small_home, tmp_path / "h")
     size = settings.serving_path.stat().st_size
     for _ in range(2):
         assert build(settings, full_refresh=True).status == "success"
