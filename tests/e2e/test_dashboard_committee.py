@@ -8,6 +8,7 @@ the golden USD loans and two MXN loans, data date 2024-07-10.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 
@@ -28,13 +29,18 @@ def committee_url(two_currencies):
         yield url
 
 
-def new_page(browser, width: int, height: int):
+@contextlib.contextmanager
+def browsing(browser, width: int = 1400, height: int = 1000):
+    """A page at this viewport, recording its errors and requests; closed afterwards."""
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     page.errors, page.requests = [], []
     page.on("pageerror", lambda e: page.errors.append(str(e)))
     page.on("request", lambda r: page.requests.append(r.url))
-    return context, page
+    try:
+        yield page
+    finally:
+        context.close()
 
 
 def figures(page) -> list[dict]:
@@ -48,8 +54,7 @@ def figures(page) -> list[dict]:
 
 
 def test_kpis_are_the_cli_figures_formatted_and_fit_at_1280(browser, committee_url, two_currencies):
-    context, page = new_page(browser, 1280, 800)
-    try:
+    with browsing(browser, 1280, 800) as page:
         open_page(page, committee_url)
         cards = kpis(page)
         summary = registry.get("summary")
@@ -67,13 +72,10 @@ def test_kpis_are_the_cli_figures_formatted_and_fit_at_1280(browser, committee_u
             .filter(el => el.scrollWidth > el.clientWidth + 1).map(el => el.innerText)""")
         assert cut == []
         assert page.errors == []
-    finally:
-        context.close()
 
 
 def test_the_partial_month_is_marked_and_skipped_by_the_roll_rate_month(browser, committee_url):
-    context, page = new_page(browser, 1400, 1000)
-    try:
+    with browsing(browser) as page:
         open_page(page, committee_url)
         captions = " ".join(page.locator("[data-testid='stCaptionContainer']").all_inner_texts())
         assert "2024-07 is a partial month: its figures cover 2024-07-01 to 2024-07-10" in captions
@@ -82,13 +84,10 @@ def test_the_partial_month_is_marked_and_skipped_by_the_roll_rate_month(browser,
         assert "as of 2024-07-10 · money in USD · all loans · 2024-07 is partial" in overdue["subtitle"]
         open_page(page, f"{committee_url}/delinquency")
         assert any(f["title"] == "Roll rates, 2024-06" for f in figures(page))
-    finally:
-        context.close()
 
 
 def test_an_as_of_after_the_data_date_is_labelled_a_projection(browser, committee_url):
-    context, page = new_page(browser, 1400, 1000)
-    try:
+    with browsing(browser) as page:
         open_page(page, committee_url)
         # Streamlit's date field has a part per unit: type the month and the day, then leave it
         page.get_by_role("spinbutton", name="month, As of").click()
@@ -104,13 +103,10 @@ def test_an_as_of_after_the_data_date_is_labelled_a_projection(browser, committe
         subtitles = [f["subtitle"] or "" for f in figures(page)]
         assert any("as of 2024-08-31 (projection)" in s for s in subtitles)
         assert page.errors == []
-    finally:
-        context.close()
 
 
 def test_money_is_shown_one_currency_at_a_time(browser, committee_url):
-    context, page = new_page(browser, 1400, 1000)
-    try:
+    with browsing(browser) as page:
         open_page(page, committee_url)
         alerts = " ".join(page.locator("[data-testid='stAlert']").all_inner_texts())
         assert "Money is shown in USD only: loans in MXN (2 loans) are left out" in alerts
@@ -123,13 +119,10 @@ def test_money_is_shown_one_currency_at_a_time(browser, committee_url):
         cards = kpis(page)
         assert cards["Principal outstanding (MXN)"] == "3,000.00" and cards["Overdue share"] == "50.0 %"
         assert "USD (9 loans) are left out" in " ".join(page.locator("[data-testid='stAlert']").all_inner_texts())
-    finally:
-        context.close()
 
 
 def test_vintages_show_the_triangle_and_a_few_cohorts_in_distinct_colours(browser, committee_url):
-    context, page = new_page(browser, 1400, 1000)
-    try:
+    with browsing(browser) as page:
         open_page(page, f"{committee_url}/vintages")
         shown = figures(page)
         triangle = next(f for f in shown if f["title"].startswith("Vintages: Ever 30+, cohort"))
@@ -140,8 +133,6 @@ def test_vintages_show_the_triangle_and_a_few_cohorts_in_distinct_colours(browse
             .filter(g => g.layout.title.text.includes('chosen cohorts'))
             .flatMap(g => g.data.map(t => t.line.color))""")
         assert len(set(colours)) == len(colours)
-    finally:
-        context.close()
 
 
 @pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)])
@@ -150,10 +141,9 @@ def test_every_page_at_both_sizes_opens_offline_with_its_charts(browser, committ
     chart the registry puts on it; its screenshot is saved for people to look at
     (docs/dashboard.md shows them)."""
     width, height = size
-    context, page = new_page(browser, width, height)
     out = ARTIFACTS / "screens" / f"{width}x{height}"
     out.mkdir(parents=True, exist_ok=True)
-    try:
+    with browsing(browser, width, height) as page:
         for path in registry.PAGES:
             open_page(page, f"{committee_url}/{path}")
             assert page.locator("[data-testid='stException']").count() == 0, path
@@ -168,5 +158,3 @@ def test_every_page_at_both_sizes_opens_offline_with_its_charts(browser, committ
         outside = [u for u in page.requests
                    if not re.match(r"^(http://127\.0\.0\.1:\d+/|ws://127\.0\.0\.1:\d+/|data:|blob:|about:)", u)]
         assert outside == [], outside
-    finally:
-        context.close()
