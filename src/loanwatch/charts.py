@@ -58,12 +58,18 @@ def _layout(fig: go.Figure, title: str, yaxis: str | None = None, percent: bool 
     return fig
 
 
+def subtitle(fig: go.Figure, text: str) -> go.Figure:
+    """What the figure shows, in small type under its title (data text escaped)."""
+    fig.update_layout(title=dict(subtitle=dict(text=html.escape(text))))
+    return fig
+
+
 def with_view(fig: go.Figure, view: View | None, month_axis: bool = False) -> go.Figure:
     """What the figure shows, under its title: as-of date (a projection after the data date),
     currency and filters; on a month axis, the data date's month shaded as partial."""
     if view is None:
         return fig
-    fig.update_layout(title=dict(subtitle=dict(text=html.escape(view.describe()))))
+    subtitle(fig, view.describe())
     if month_axis and view.partial and view.data_date is not None:
         start = view.data_date.replace(day=1)
         fig.add_vrect(x0=(start - dt.timedelta(days=15)).isoformat(), x1=(start + dt.timedelta(days=15)).isoformat(),

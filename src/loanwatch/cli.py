@@ -394,8 +394,7 @@ def _loan_view(ctx: typer.Context, con, f, as_of: Optional[dt.date]):
 
     reports.require(con, "loans")
     settings = _settings(ctx)
-    reporting = settings.get("reports", "currency") or settings.get("warehouse", "default_currency")
-    f, currency, left_out = reports.choose_currency(con, f, f.currency, reporting)
+    f, currency, left_out = reports.choose_currency(con, f, f.currency, reports.reporting_currency(settings))
     if left_out:
         err.print(f"[yellow]warning:[/yellow] {shown(reports.left_out_message(currency, left_out))}")
     _warn_projection(ctx, con, as_of)

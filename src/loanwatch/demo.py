@@ -49,7 +49,7 @@ def run_demo(settings: Settings, clients: int = 5000, parts: int = 5, seed: int 
             return 1
     con = open_snapshot(settings)
     monthly = registry.get("overdue-monthly")
-    view = reports.View(reports.data_date(con), currency=settings.get("warehouse", "default_currency"), months=True)
+    view = reports.View(reports.data_date(con), currency=reports.reporting_currency(settings), months=True)
     render(monthly.run(con), Format.table, title=monthly.title, columns=monthly.columns, currency=view.currency,
            note=view.describe())
     s = reports.summary(con)

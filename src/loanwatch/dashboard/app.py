@@ -188,7 +188,7 @@ def sidebar_filter(con) -> tuple[LoanFilter, View]:
 
     st.sidebar.subheader("Loans")
     held = reports.currencies(con)
-    reporting = SETTINGS.get("reports", "currency") or SETTINGS.get("warehouse", "default_currency")
+    reporting = reports.reporting_currency(SETTINGS)
     requested = None
     if len(held) > 1:
         codes = [c for c, _ in held]
@@ -346,8 +346,9 @@ def page_calls(con, f: LoanFilter, view: View) -> None:
     by_campaign = calls.calls_report(con, calls.CallFilter(period, "campaign", start, end))
     for y, title, percent in (("calls", "Calls by campaign", False), ("connect_rate", "Connect rate by campaign", True),
                               ("login_rate_48h", "Login after call by campaign", True)):
-        st.plotly_chart(charts.grouped_lines(by_campaign, "period", "group", y, title, percent),
-                        width="stretch", config=charts.CONFIG, key=f"chart-calls-{y}")
+        fig = charts.subtitle(charts.grouped_lines(by_campaign, "period", "group", y, title, percent),
+                              f"calls from {start} to {end} (UTC), by {period}")
+        st.plotly_chart(fig, width="stretch", config=charts.CONFIG, key=f"chart-calls-{y}")
     download(by_campaign, "Calls by campaign", "calls-by-campaign")
     contacts = registry.get("contacts")
     st.subheader("Agents")
@@ -357,10 +358,11 @@ def page_calls(con, f: LoanFilter, view: View) -> None:
     by_campaign = contacts.run(con, f=calls.ContactFilter("campaign", start, end))
     cured = Table(by_campaign.columns, [r for r in by_campaign.rows if r[by_campaign.columns.index("overdue_contacted")]])
     if cured.rows:
-        st.plotly_chart(charts.grouped_bars(cured, "group", ["cure_rate", "holdout_cure_rate"],
-                                            ["contacted", "hold-out (same days and DPD buckets)"],
-                                            "Cured within 7 days, by campaign", percent=True),
-                        width="stretch", config=charts.CONFIG, key="chart-contacts-cure")
+        fig = charts.grouped_bars(cured, "group", ["cure_rate", "holdout_cure_rate"],
+                                  ["contacted", "hold-out (same days and DPD buckets)"],
+                                  "Cured within 7 days, by campaign", percent=True)
+        st.plotly_chart(charts.subtitle(fig, f"calls about overdue loans from {start} to {end}"), width="stretch",
+                        config=charts.CONFIG, key="chart-contacts-cure")
     else:
         st.info("No call about an overdue loan has 7 days of data after it yet.")
     show_table(by_campaign, "Contacts by campaign", "contacts-by-campaign")
@@ -382,10 +384,11 @@ def page_merchants(con, f: LoanFilter, view: View) -> None:
         currency = st.radio("Currency", currencies, horizontal=True, key="merchant-currency")
         days = Table(days.columns, [r for r in days.rows if r[days.columns.index("currency")] == currency])
     if days.rows:
-        st.plotly_chart(charts.lines(days, "date", ["balance"], "Balance after each day", names=["balance"]),
-                        width="stretch", config=charts.CONFIG, key="chart-merchant-balance")
+        shown = f"merchant {labels[merchant]}, {start} to {end}, in {days.rows[0][days.columns.index('currency')]}"
+        fig = charts.lines(days, "date", ["balance"], "Balance after each day", names=["balance"])
+        st.plotly_chart(charts.subtitle(fig, shown), width="stretch", config=charts.CONFIG, key="chart-merchant-balance")
         fig = charts.grouped_bars(days, "date", ["inflow", "outflow"], ["inflow", "outflow"], "Daily inflow and outflow")
-        st.plotly_chart(fig, width="stretch", config=charts.CONFIG, key="chart-merchant-flows")
+        st.plotly_chart(charts.subtitle(fig, shown), width="stretch", config=charts.CONFIG, key="chart-merchant-flows")
         download(days, "Merchant balance", "merchant-balance")
     st.subheader("Lowest balances")
     st.caption("Each merchant's balance after its last event, lowest first.")

@@ -200,6 +200,12 @@ def currencies(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
     ).fetchall()]
 
 
+def reporting_currency(settings) -> str:
+    """The currency reports show money in unless told: [reports] currency, else the warehouse's
+    default currency."""
+    return settings.get("reports", "currency") or settings.get("warehouse", "default_currency")
+
+
 def choose_currency(con: duckdb.DuckDBPyConnection, f: LoanFilter, requested: str | None, reporting: str,
                     held: list[tuple[str, int]] | None = None) -> tuple[LoanFilter, str | None, list[tuple[str, int]]]:
     """The currency of a loan report's money (METRICS: amounts of different currencies are never
