@@ -43,10 +43,14 @@ bench: install ## run the benchmarks (scales S and M by default; BENCH_SCALES="S
 bench-mapped: install ## mapped ingest (a "foreign" export of the M portfolio through a source mapping) against plain ingest of the same rows
 	$(BIN)/python benchmarks/mapped.py $(if $(CLIENTS),--clients $(CLIENTS),)
 
+bench-spark: install ## the dbt project on an in-process Spark session (local[1], local[2]) against DuckDB, on the golden fixture
+	$(PIP) install --quiet -e '.[spark]'
+	$(BIN)/python benchmarks/spark_golden.py
+
 bench-paired: install ## HEAD against BASE (a commit) side by side: full build, 1 % batch, queries (BENCH_SCALES, PAIRS)
 	$(BIN)/python benchmarks/paired.py --base $(or $(BASE),HEAD) --scales "$(or $(BENCH_SCALES),S M)" --pairs $(or $(PAIRS),3)
 
 clean: ## remove the virtualenv and local warehouses
 	rm -rf $(VENV) loanwatch_home .pytest_cache test-artifacts
 
-.PHONY: help install demo test test-fast lint docs screenshots bench bench-mapped bench-paired clean
+.PHONY: help install demo test test-fast lint docs screenshots bench bench-spark bench-mapped bench-paired clean

@@ -333,6 +333,7 @@ def write_markdown(results: list[dict], path: Path) -> None:
         "`force_compression = 'uncompressed'`; the two files' sizes are `ingest_floor_mib` and",
         "`ingest_floor_uncompressed_mib` below.",
         "",
+        *kept_by_hand(path),
         "Raw results (JSON):",
         "",
         "```json",
@@ -341,6 +342,17 @@ def write_markdown(results: list[dict], path: Path) -> None:
         "",
     ]
     path.write_text("\n".join(lines))
+
+
+HAND_START, HAND_END = "<!-- measured by hand: kept as it is by make bench -->", "<!-- end of what was measured by hand -->"
+
+
+def kept_by_hand(path: Path) -> list[str]:
+    """The page's section measured by hand (other scripts, paired runs), between its markers."""
+    if not path.exists() or HAND_START not in (text := path.read_text()):
+        return []
+    section = HAND_START + text.split(HAND_START, 1)[1].split(HAND_END, 1)[0] + HAND_END
+    return [*section.splitlines(), ""]
 
 
 def merge_previous(results: list[dict], path: Path) -> list[dict]:

@@ -19,7 +19,7 @@ select
         when records.loan_id is null then 'repayment is schedule but no schedule or instalment records have arrived'
         when loans.has_schedule then 'has a schedule array and instalment records: the array is used'
         when loans.repayment <> 'schedule' then 'instalment records for a loan whose repayment is ' || loans.repayment || ': not used'
-        else 'instalment principals sum to ' || cast(records.principal_total as varchar) || ', not the amount ' || cast(loans.amount as varchar)
+        else 'instalment principals sum to ' || cast(records.principal_total as {{ dbt.type_string() }}) || ', not the amount ' || cast(loans.amount as {{ dbt.type_string() }})
     end as reason
 from {{ ref('loans') }} as loans
 left join records on records.loan_id = loans.loan_id

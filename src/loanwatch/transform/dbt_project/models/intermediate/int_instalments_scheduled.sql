@@ -109,7 +109,7 @@ cumulative as (
         interest_amount,
         principal_amount + interest_amount as due_amount,
         {{ money('sum(principal_amount + interest_amount) over w') }} as cum_due_amount,
-        {{ money('sum(principal_amount) over w - principal_amount') }} as cum_principal_before_amount,
+        {{ money('(sum(principal_amount) over w) - principal_amount') }} as cum_principal_before_amount,
         count(*) over (partition by loan_id) as instalment_count
     from instalments
     window w as (partition by loan_id order by instalment_number rows between unbounded preceding and current row)
