@@ -13,7 +13,7 @@
 #}
 {% macro changed_loans_only(column='loan_id') -%}
 {%- if incremental_build() -%}
-{%- set changed = api.Relation.create(database=target.database, schema=generate_schema_name('core', none), identifier='int_loans_changed') -%}
+{%- set changed = api.Relation.create(database=target_database(), schema=generate_schema_name('core', none), identifier='int_loans_changed') -%}
 {{ column }} in (select loan_id from {{ changed }})
 {%- else -%}
 1 = 1
@@ -31,12 +31,12 @@
 {% macro changed_snapshots_only(loan_column='loan_id', date_column='snapshot_date') -%}
 {#- without meta.builds (another engine, the watermark given as a --vars value) the last good
     build's data date is unknown: everything is checked -#}
-{%- set builds = adapter.get_relation(database=target.database, schema='meta', identifier='builds') if execute else none -%}
+{%- set builds = adapter.get_relation(database=target_database(), schema='meta', identifier='builds') if execute else none -%}
 {%- if incremental_build() and builds is not none -%}
 {%- set core = generate_schema_name('core', none) -%}
-{%- set changed = api.Relation.create(database=target.database, schema=core, identifier='int_loans_changed') -%}
-{%- set dates = api.Relation.create(database=target.database, schema=core, identifier='int_snapshot_dates') -%}
-{%- set data_date = api.Relation.create(database=target.database, schema=core, identifier='int_data_date') -%}
+{%- set changed = api.Relation.create(database=target_database(), schema=core, identifier='int_loans_changed') -%}
+{%- set dates = api.Relation.create(database=target_database(), schema=core, identifier='int_snapshot_dates') -%}
+{%- set data_date = api.Relation.create(database=target_database(), schema=core, identifier='int_data_date') -%}
 ({{ loan_column }} in (select loan_id from {{ changed }})
     or {{ date_column }} >= (
         select coalesce(max(d.snapshot_date), cast('0001-01-01' as date))

@@ -20,3 +20,8 @@
 {% macro duckdb__generate_database_name(custom_database_name=none, node=none) -%}
     {%- if custom_database_name is none -%}{{ target.database }}{%- else -%}{{ custom_database_name | trim }}{%- endif -%}
 {%- endmacro %}
+
+{# The target's database for relations built by name: Spark has none (dbt-spark leaves it undefined). #}
+{% macro target_database() -%}
+    {{- return(target.database if target.database is defined else none) -}}
+{%- endmacro %}

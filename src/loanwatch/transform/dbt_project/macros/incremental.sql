@@ -26,7 +26,7 @@
 {%- elif not execute -%}
 0
 {%- else -%}
-{%- set builds = adapter.get_relation(database=target.database, schema='meta', identifier='builds') -%}
+{%- set builds = adapter.get_relation(database=target_database(), schema='meta', identifier='builds') -%}
 {%- if builds is none -%}
 0
 {%- else -%}
@@ -310,7 +310,7 @@ where {{ add_days('k.called_date', 7) }} > previous.d
 {#- The data date of the last good build; without meta.builds (another engine, a watermark given
     as --vars) the first day there is: every undecided call is recomputed. -#}
 {% macro last_good_data_date() -%}
-{%- set builds = adapter.get_relation(database=target.database, schema='meta', identifier='builds') if execute else none -%}
+{%- set builds = adapter.get_relation(database=target_database(), schema='meta', identifier='builds') if execute else none -%}
 {%- if builds is not none -%}
 (select coalesce(max(b.data_date), cast('0001-01-01' as date)) from {{ builds }} as b
  where b.build_id = (select max(build_id) from {{ builds }} where status = 'success'))
