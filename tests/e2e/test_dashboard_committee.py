@@ -43,8 +43,12 @@ def browsing(browser, width: int = 1400, height: int = 1000):
         context.close()
 
 
-def figures(page) -> list[dict]:
-    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some(g => g.layout)", timeout=30000)
+def figures(page, drawn: str) -> list[dict]:
+    """The page's Plotly figures, once one whose title holds `drawn` is drawn (they draw one by one)."""
+    page.wait_for_function(
+        """drawn => [...document.querySelectorAll('.js-plotly-plot')]
+                      .some(g => g.layout && g.layout.title && g.layout.title.text.includes(drawn))""",
+        arg=drawn, timeout=30000)
     return page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(g => ({
         traces: (g.data || []).map(t => ({type: t.type || 'scatter', name: t.name, y: t.y})),
         title: g.layout.title && g.layout.title.text.replace(/<[^>]+>/g, ''),  // Streamlit adds <b>
@@ -79,11 +83,11 @@ def test_the_partial_month_is_marked_and_skipped_by_the_roll_rate_month(browser,
         open_page(page, committee_url)
         captions = " ".join(page.locator("[data-testid='stCaptionContainer']").all_inner_texts())
         assert "2024-07 is a partial month: its figures cover 2024-07-01 to 2024-07-10" in captions
-        overdue = next(f for f in figures(page) if f["title"] == "Overdue share by month")
+        overdue = next(f for f in figures(page, "Overdue share") if f["title"] == "Overdue share by month")
         assert overdue["shapes"] == 1 and "partial month (data to 10 Jul)" in overdue["annotations"]
         assert "as of 2024-07-10 · money in USD · all loans · 2024-07 is partial" in overdue["subtitle"]
         open_page(page, f"{committee_url}/delinquency")
-        assert any(f["title"] == "Roll rates, 2024-06" for f in figures(page))
+        assert any(f["title"] == "Roll rates, 2024-06" for f in figures(page, "Roll rates"))
 
 
 def test_an_as_of_after_the_data_date_is_labelled_a_projection(browser, committee_url):
@@ -100,7 +104,7 @@ def test_an_as_of_after_the_data_date_is_labelled_a_projection(browser, committe
         page.wait_for_selector("text=Projection: as of 2024-08-31", timeout=30000)
         alerts = " ".join(page.locator("[data-testid='stAlert']").all_inner_texts())
         assert "after the data date 2024-07-10" in alerts
-        subtitles = [f["subtitle"] or "" for f in figures(page)]
+        subtitles = [f["subtitle"] or "" for f in figures(page, "Overdue share")]
         assert any("as of 2024-08-31 (projection)" in s for s in subtitles)
         assert page.errors == []
 
@@ -124,7 +128,8 @@ def test_money_is_shown_one_currency_at_a_time(browser, committee_url):
 def test_vintages_show_the_triangle_and_a_few_cohorts_in_distinct_colours(browser, committee_url):
     with browsing(browser) as page:
         open_page(page, f"{committee_url}/vintages")
-        shown = figures(page)
+        figures(page, "cohort × months on book")
+        shown = figures(page, "chosen cohorts")
         triangle = next(f for f in shown if f["title"].startswith("Vintages: Ever 30+, cohort"))
         assert triangle["traces"][0]["type"] == "heatmap"
         lines = next(f for f in shown if f["title"].startswith("Vintages: Ever 30+, chosen cohorts"))
