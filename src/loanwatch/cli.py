@@ -414,7 +414,7 @@ def _report(ctx: typer.Context, entry, fmt: Format, as_of: Optional[dt.date], f)
         else:
             reports.require(con, "ledger" if entry.filters == "ledger" else "calls")
             view = reports.View(reports.data_date(con))
-        view.months = "month" in entry.column_names
+        view = view.for_report(entry)
         table = entry.run(con, f=f, as_of=as_of)
         note = view.describe() if entry.filters == "loans" else None
         render(table, fmt, title=entry.title, columns=entry.columns, currency=view.currency, note=note)

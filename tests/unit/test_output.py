@@ -89,3 +89,13 @@ def test_the_states_of_the_kueski_portfolio_are_placed():
     unplaced = {s: n for s, n in counts if s not in (None, "NA") and geo.locate(s) is None}
     # what is left are one-off typos and city names in the state column (Coyoacán, Mazatlán), 1 loan each
     assert unplaced and max(unplaced.values()) == 1, unplaced
+
+
+def test_a_reports_view_keeps_the_as_of_and_the_partial_month_only_where_they_apply():
+    from loanwatch.reports import registry
+
+    view = View(dt.date(2024, 7, 10), dt.date(2024, 8, 31), "USD")
+    summary, par = view.for_report(registry.get("summary")), view.for_report(registry.get("par"))
+    assert (summary.as_of, summary.months) == (dt.date(2024, 8, 31), False)  # takes --as-of, no month column
+    assert (par.as_of, par.months) == (None, True)  # every month end: no as-of; its last month is partial
+    assert par.describe() == "as of 2024-07-10 · money in USD · all loans · 2024-07 is partial (data to 2024-07-10)"

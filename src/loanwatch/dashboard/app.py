@@ -95,8 +95,7 @@ def show_report(con, report: registry.Report, f: LoanFilter, view: View) -> None
     """A registry report on its page: each of its charts (with the choice a chart needs), or its
     table when it has none; a CSV download of the table either way."""
     table = report.run(con, f=f, as_of=view.as_of)
-    view = View(view.data_date, view.as_of if report.as_of else None, view.currency, view.filters,
-                months="month" in report.column_names)
+    view = view.for_report(report)
     if not table.rows:
         st.subheader(report.title)
         st.info(f"Nothing to show for {view.describe()}.")
@@ -229,7 +228,7 @@ def page_overview(con, f: LoanFilter, view: View) -> None:
         return
     summary = registry.get("summary")
     s = summary.run(con, f=f, as_of=view.as_of).as_dicts()[0]
-    st.caption(View(view.data_date, view.as_of, view.currency, view.filters).describe())
+    st.caption(view.describe())
     # Two rows of cards, so that a full amount fits at 1280 px.
     for names in (registry.KPIS[:3], registry.KPIS[3:]):
         for card, name in zip(st.columns(3), names):

@@ -259,6 +259,12 @@ class View:
     months: bool = False  # the figure has a month axis (the partial month applies)
     left_out: list[tuple[str, int]] = dataclasses.field(default_factory=list)  # other currencies, not shown
 
+    def for_report(self, report) -> View:
+        """This view as one registry report shows it: the as-of date only if the report takes one,
+        the partial month only if it has a month column."""
+        return dataclasses.replace(self, as_of=self.as_of if report.as_of else None,
+                                   months="month" in report.column_names)
+
     @property
     def projection(self) -> bool:
         return self.as_of is not None and self.data_date is not None and self.as_of > self.data_date

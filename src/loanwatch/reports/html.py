@@ -71,8 +71,7 @@ def render_html(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None, as_
         if not report.html:
             continue
         table = report.run(con, f=f, as_of=as_of)
-        shown_view = View(view.data_date, view.as_of if report.as_of else None, view.currency, view.filters,
-                          months="month" in report.column_names)
+        shown_view = view.for_report(report)
         figures = [charts.figure(report, chart, table, view=shown_view).to_html(
             full_html=False, include_plotlyjs=False, div_id=chart.key, config=charts.CONFIG)
             for chart in report.charts] if table.rows else []
@@ -92,7 +91,7 @@ def render_html(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None, as_
         data_date=view.data_date,
         as_of=s["as_of"],
         generated=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
-        context=View(view.data_date, view.as_of, view.currency, view.filters).describe(),
+        context=view.describe(),
         projection=view.projection,
         partial=view.partial,
         left_out=left_out_message(view.currency, view.left_out) if view.left_out else "",
