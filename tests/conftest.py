@@ -198,3 +198,15 @@ def small_portfolio(tmp_path_factory) -> Path:
 def notify_home(tmp_path_factory) -> Path:
     """The golden fixture plus tests/golden/notify_extra (calls, a phone, a loan), built once."""
     return build_home(tmp_path_factory.mktemp("notify"), GOLDEN, GOLDEN.parent / "notify_extra").home
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throwaway PostgreSQL server for the whole test run (tests/pg.py)."""
+    from tests.pg import start_server
+
+    server, stop = start_server()
+    try:
+        yield server
+    finally:
+        stop()

@@ -187,6 +187,7 @@ def ingest(
 
     Exit codes: 0 all accepted; 3 loaded, some rows or files quarantined; 1 error, nothing loaded; 2 usage.
     """
+    from loanwatch.engines import land_pending
     from loanwatch.ingest.contract import ENTITIES
     from loanwatch.ingest.load import ingest_paths, latest_business_date
     from loanwatch.ingest.mapping import load_mapping
@@ -232,6 +233,8 @@ def ingest(
         results = ingest_paths(con, paths, entity, on_file=show, latest_date=latest,
                                check_repeated_keys=settings.get("ingest", "check_repeated_keys"),
                                mapping=source_mapping, dry_run=dry_run)
+        if not dry_run:
+            land_pending(settings, con)
     if not results:
         _fail("no input files found (expected .json, .jsonl, .ndjson or .csv, optionally .gz)")
     if dry_run:

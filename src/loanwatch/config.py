@@ -24,6 +24,8 @@ from loanwatch.errors import UsageProblem
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "warehouse": {
+        # Where the dbt project builds: duckdb (the local file), postgres ([postgres]) or spark.
+        "engine": "duckdb",
         "default_currency": "USD",
         "default_timezone": "UTC",
         # METRICS §2: an instalment counts as paid when the shortfall is at most this.
@@ -35,6 +37,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # DuckDB's memory limit for ingest and build; beyond it, work spills to disk.
         "memory_limit": "5GB",
     },
+    # [warehouse] engine = "postgres": the server (the password only from LOANWATCH_POSTGRES__PASSWORD).
+    "postgres": {"host": "localhost", "port": 5432, "user": "loanwatch", "dbname": "loanwatch", "password": "",
+                 "connect_timeout": 10, "threads": 2},
     "ingest": {
         # A business date (issue_date, paid_at, called_at, occurred_at, updated_at) more than this
         # many days after the day of ingest is quarantined as a typo (9999-12-31 for 2024-12-31).
@@ -109,7 +114,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
 }
 
-SECRETS = {("smtp", "password"), ("slack", "webhook_url"), ("sms", "token")}
+SECRETS = {("postgres", "password"), ("smtp", "password"), ("slack", "webhook_url"), ("sms", "token")}
 
 
 @dataclass

@@ -103,6 +103,7 @@ def _failed(step: Step, exc: Exception) -> None:
 
 def ingest_step(settings: Settings, inboxes: list[Path], on_file=None) -> Step:
     """The ingest step: the inbox folders' files, through [run] mapping when set; counts for the history."""
+    from loanwatch.engines import land_pending
     from loanwatch.ingest.load import ingest_paths, latest_business_date
     from loanwatch.ingest.mapping import load_mapping
     from loanwatch.warehouse import open_writer
@@ -114,6 +115,7 @@ def ingest_step(settings: Settings, inboxes: list[Path], on_file=None) -> Step:
         results = ingest_paths(con, inboxes, None, on_file=on_file,
                                latest_date=latest_business_date(settings.get("ingest", "max_future_days")),
                                check_repeated_keys=settings.get("ingest", "check_repeated_keys"), mapping=mapping)
+        land_pending(settings, con)
     loaded = [r for r in results if r.batch_id is not None and r.status != "skipped"]
     step.counts = {"files_new": len(loaded), "files_seen_before": sum(r.status == "skipped" for r in results),
                    "rows_accepted": sum(r.accepted for r in loaded), "rows_rejected": sum(r.rejected for r in results),

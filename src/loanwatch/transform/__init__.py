@@ -32,6 +32,8 @@ class NodeResult:
     model: str | None
     relation: str | None = None  # where a check stored its failing rows
     seconds: float = 0.0  # dbt's execution time of the node
+    schema: str | None = None
+    published: bool = False  # a model readers need (configured `database: published`)
 
 
 @dataclass
@@ -142,15 +144,19 @@ def _before_connect(wait: Callable[[], Any]) -> Iterator[None]:
 def run_dbt(settings: Settings, command: str = "build", args: list[str] | None = None,
             target: str = "duckdb", extra_outputs: dict[str, Any] | None = None,
             extra_vars: dict[str, Any] | None = None,
-            before_connect: Callable[[], Any] | None = None) -> DbtRun:
+            before_connect: Callable[[], Any] | None = None, engine=None) -> DbtRun:
     """Run one dbt command against this warehouse and collect every node's result.
 
     ``before_connect`` is called (once) before dbt opens its first DuckDB connection, which
-    attaches the published file: `loanwatch build` waits there for that file's copy.
+    attaches the published file: `loanwatch build` waits there for that file's copy. ``engine``
+    (``loanwatch.engines``) runs the project on another engine: its profile output, and its
+    secrets in the environment while dbt runs.
     """
     from dbt.cli.main import dbtRunner
 
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    if engine is not None:
+        target, extra_outputs = engine.target, {**engine.outputs(), **(extra_outputs or {})}
     profiles_dir = write_profile(settings, target, extra_outputs, command)
     work = settings.home / ".dbt"
     cli_args = [
@@ -168,7 +174,9 @@ def run_dbt(settings: Settings, command: str = "build", args: list[str] | None =
         "--no-write-json",
         *(args or []),
     ]
-    with _before_connect(before_connect) if before_connect else contextlib.nullcontext():
+    from loanwatch.engines import environment
+
+    with _before_connect(before_connect) if before_connect else contextlib.nullcontext(), environment(engine):
         result = dbtRunner().invoke(cli_args)
     run = DbtRun(success=bool(result.success))
     if result.exception is not None:
@@ -190,6 +198,8 @@ def run_dbt(settings: Settings, command: str = "build", args: list[str] | None =
                     model=attached.split(".")[-1] if attached else None,
                     relation=getattr(node, "relation_name", None),
                     seconds=float(getattr(r, "execution_time", 0.0) or 0.0),
+                    schema=getattr(node, "schema", None),
+                    published=getattr(config, "database", None) == "published",
                 )
             )
     return run

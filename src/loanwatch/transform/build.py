@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from loanwatch.config import Settings
+from loanwatch.engines import open_engine
 from loanwatch.errors import is_damage as explain_damage
 from loanwatch.serve import clear_published, publish, restore_published, unreadable_snapshot
 from loanwatch.transform import PROJECT_DIR, DbtRun, dbt_vars, release_dbt, run_dbt
@@ -29,15 +30,18 @@ class BuildResult:
 
 
 def build(settings: Settings, full_refresh: bool = False, select: list[str] | None = None) -> BuildResult:
+    engine = open_engine(settings)  # None: the embedded DuckDB
     with writer_lock(settings):
         con = connect(settings.warehouse_path)
         try:
             init_warehouse(con)
+            if engine is not None:  # batches an interrupted ingest left unlanded
+                engine.land(con)
             # A build that was killed leaves its row 'running': say so, then start afresh.
             con.execute("UPDATE meta.builds SET status = 'interrupted' WHERE status = 'running'")
             build_id = con.execute("SELECT coalesce(max(build_id), 0) + 1 FROM meta.builds").fetchone()[0]
             through = con.execute("SELECT coalesce(max(batch_id), 0) FROM meta.batches").fetchone()[0]
-            project = project_hash(settings)
+            project = project_hash(settings, engine)
             last = con.execute(
                 """SELECT through_batch_id, project_hash FROM meta.builds
                    WHERE status = 'success' ORDER BY build_id DESC LIMIT 1"""
@@ -59,11 +63,14 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
                 [build_id, full_refresh, through, project, since],
             )
             con.execute("CHECKPOINT")
+            if engine is not None:  # the models read the watermark on the engine they run on
+                engine.mirror_builds(con)
         finally:
             con.close()
 
-        run = _run_dbt_build(settings, full_refresh, select, from_snapshot=not damaged)
-        if not run.success and not full_refresh and (unreadable := _unreadable_start(run, settings)):
+        run = _run_dbt_build(settings, full_refresh, select, from_snapshot=not damaged, engine=engine)
+        if (engine is None and not run.success and not full_refresh
+                and (unreadable := _unreadable_start(run, settings))):
             # The snapshot opened, but a part of it cannot be read (a file cut short): start again
             # from the warehouse alone, as a full build.
             damaged, full_refresh = unreadable, True
@@ -77,7 +84,7 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
 
         con = connect(settings.warehouse_path)
         try:
-            errors, warnings = _record_checks(con, build_id, run)
+            errors, warnings = _record_checks(con, build_id, run, engine)
             if damaged:
                 warnings.insert(0, f"{damaged}: rebuilt everything from the warehouse instead of starting from it")
             if run.error:
@@ -85,7 +92,8 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
             ok = run.success and not errors
             data_date = None
             if ok:
-                data_date = con.execute("SELECT data_date FROM core.int_data_date").fetchone()[0]
+                data_date = (engine.query if engine is not None else lambda sql: con.execute(sql).fetchall())(
+                    "SELECT data_date FROM core.int_data_date")[0][0]
             message = "" if ok else "; ".join(errors[:5])
             # A good build's row says 'success' in the warehouse only once its snapshot is in
             # place: the next build starts from the snapshot of the last build that says so. A
@@ -102,6 +110,8 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
             if ok:
                 con.execute("CHECKPOINT")
                 try:
+                    if engine is not None:
+                        _export(settings, engine, run, full_refresh and not select, from_snapshot=not damaged)
                     publish(con, settings, build_id)
                     published = True
                 except Exception as exc:
@@ -120,11 +130,13 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
     return result
 
 
-def _run_dbt_build(settings: Settings, full_refresh: bool, select, from_snapshot: bool) -> DbtRun:
+def _run_dbt_build(settings: Settings, full_refresh: bool, select, from_snapshot: bool, engine=None) -> DbtRun:
     # dbt unit tests check the SQL, not the data: the test suite runs them (`tests/integration`).
     args = ["--exclude-resource-type", "unit_test"] + (["--full-refresh"] if full_refresh else [])
     if select:
         args += ["--select", *select]
+    if engine is not None:  # the engine's tables are where incremental models start from
+        return run_dbt(settings, "build", args, engine=engine)
     # The build writes published.duckdb: from nothing on a full refresh, otherwise from a copy
     # of the snapshot (a selection rebuilds only its models and keeps the rest), made while
     # dbt loads; dbt opens the file only when the copy is complete.
@@ -139,6 +151,21 @@ def _run_dbt_build(settings: Settings, full_refresh: bool, select, from_snapshot
     # into the snapshot (or started again).
     release_dbt()
     return run
+
+
+def _export(settings: Settings, engine, run: DbtRun, everything: bool, from_snapshot: bool) -> None:
+    """Another engine's build: the tables readers need, copied into the build's DuckDB file.
+
+    As on DuckDB, the file starts from nothing when the build rebuilt everything, otherwise from
+    a copy of the snapshot; the published models the build ran replace their copies in it.
+    """
+    if everything or not from_snapshot or not settings.serving_path.exists():
+        clear_published(settings)
+    else:
+        restore_published(settings)
+    tables = [f"{r.schema}.{r.name}" for r in run.results
+              if r.resource_type == "model" and r.published and r.status == "success"]
+    engine.export(tables, settings.published_path)
 
 
 def _unreadable_start(run: DbtRun, settings: Settings) -> str | None:
@@ -187,23 +214,27 @@ def _write_status(settings: Settings, build_id, ok, published, data_date, messag
     os.replace(tmp, path)
 
 
-def _sample_keys(con, relation: str | None, limit: int = 5) -> str | None:
-    """Up to five distinct keys (first column) of the failing rows a check stored (store_failures)."""
+def _sample_keys(con, relation: str | None, limit: int = 5, engine=None) -> str | None:
+    """Up to five distinct keys (first column, the lowest) of the failing rows a check stored (store_failures)."""
     if not relation:
         return None
     try:
         # relation_name is dbt's own quoted identifier of the audit table, not user input
-        rows = con.execute(f"SELECT * FROM {relation} LIMIT 200").fetchall()
+        sql = f"SELECT * FROM {relation} ORDER BY 1 LIMIT 200"  # the first keys: the same on every engine
+        rows = engine.query(sql) if engine is not None else con.execute(sql).fetchall()
     except Exception:  # the audit table may not exist when the test errored before writing it
         return None
     keys = list(dict.fromkeys(str(r[0]) for r in rows))[:limit]
     return ", ".join(keys) or None
 
 
-def project_hash(settings: Settings) -> str:
-    """SHA-256 of the dbt project's files and of the settings it is run with: an upgraded project
-    or a changed setting (tolerance, DPD convention, defaults) forces a full refresh."""
+def project_hash(settings: Settings, engine=None) -> str:
+    """SHA-256 of the dbt project's files and of the settings it is run with: an upgraded project,
+    a changed setting (tolerance, DPD convention, defaults) or another engine or server forces a
+    full refresh."""
     h = hashlib.sha256(json.dumps(dbt_vars(settings), sort_keys=True).encode())
+    if engine is not None:
+        h.update(engine.where().encode())
     for path in sorted(PROJECT_DIR.rglob("*")):
         if path.is_file() and "target" not in path.parts and "logs" not in path.parts:
             h.update(str(path.relative_to(PROJECT_DIR)).encode())
@@ -211,7 +242,7 @@ def project_hash(settings: Settings) -> str:
     return h.hexdigest()
 
 
-def _record_checks(con, build_id: int, run: DbtRun) -> tuple[list[str], list[str]]:
+def _record_checks(con, build_id: int, run: DbtRun, engine=None) -> tuple[list[str], list[str]]:
     errors: list[str] = []
     warnings: list[str] = []
     rows = []
@@ -222,7 +253,7 @@ def _record_checks(con, build_id: int, run: DbtRun) -> tuple[list[str], list[str
             continue
         severity = (r.severity or "error").lower()
         status = r.status
-        sample = _sample_keys(con, r.relation) if status in ("fail", "warn", "error") and r.failures else None
+        sample = _sample_keys(con, r.relation, engine=engine) if status in ("fail", "warn", "error") and r.failures else None
         rows.append([build_id, r.name, r.model, severity, status, r.failures or 0, sample, r.message[:1000]])
         if status in ("fail", "error"):
             errors.append(f"check {r.name} failed ({r.failures or 0} rows)" + (f" on {r.model}" if r.model else ""))

@@ -58,8 +58,8 @@ cast({{ loanwatch.int_div('2 * ' ~ loanwatch.big_int(num) ~ ' + ' ~ loanwatch.bi
 
 {# Whole days from start to end. #}
 {% macro days_between(start_expr, end_expr) -%}{{ return(adapter.dispatch('days_between', 'loanwatch')(start_expr, end_expr)) }}{%- endmacro %}
-{% macro default__days_between(start_expr, end_expr) -%}(cast({{ end_expr }} as date) - cast({{ start_expr }} as date)){%- endmacro %}
-{% macro spark__days_between(start_expr, end_expr) -%}datediff({{ end_expr }}, {{ start_expr }}){%- endmacro %}
+{% macro default__days_between(start_expr, end_expr) -%}cast(cast({{ end_expr }} as date) - cast({{ start_expr }} as date) as bigint){%- endmacro %}
+{% macro spark__days_between(start_expr, end_expr) -%}cast(datediff({{ end_expr }}, {{ start_expr }}) as bigint){%- endmacro %}
 
 {# The last day of the month of a date. #}
 {% macro month_end(date_expr) -%}{{ return(adapter.dispatch('month_end', 'loanwatch')(date_expr)) }}{%- endmacro %}

@@ -106,8 +106,9 @@ cumulative as (
         instalment_number,
         due_date,
         principal_amount,
-        interest_amount,
-        principal_amount + interest_amount as due_amount,
+        {{ money('interest_amount') }} as interest_amount,
+        -- one digit wider than money: an instalment's principal and interest may pass 10^16 together
+        cast(principal_amount + interest_amount as decimal(19,2)) as due_amount,
         {{ money('sum(principal_amount + interest_amount) over w') }} as cum_due_amount,
         {{ money('(sum(principal_amount) over w) - principal_amount') }} as cum_principal_before_amount,
         count(*) over (partition by loan_id) as instalment_count

@@ -15,7 +15,7 @@ select
     days.contact_date,
     buckets.bucket as dpd_bucket,
     count(*) as holdout_overdue,
-    sum(case when days.is_cured_7d then 1 else 0 end) as holdout_cured
+    cast(sum(case when days.is_cured_7d then 1 else 0 end) as bigint) as holdout_cured
 from {{ ref('int_holdout_overdue_days') }} as days
 inner join contact_days on contact_days.contact_date = days.contact_date
 inner join {{ ref('dpd_buckets') }} as buckets on days.dpd between buckets.min_dpd and buckets.max_dpd

@@ -12,7 +12,7 @@ renamed as (
         product,
         amount,
         coalesce(currency, '{{ var("default_currency") | replace("'", "''") }}') as currency,
-        coalesce(interest_rate, 0) as interest_rate,
+        cast(coalesce(interest_rate, 0) as decimal(18,8)) as interest_rate,
         issue_date,
         term_months,
         coalesce(repayment, 'annuity') as repayment,

@@ -12,7 +12,7 @@ renamed as (
         coalesce(currency, '{{ var("default_currency") | replace("'", "''") }}') as currency,
         -- amounts: inflow positive, outflow negative
         amount,
-        case when event_type in ('order_paid', 'payout_reversed') then amount else -amount end as signed_amount,
+        {{ money("case when event_type in ('order_paid', 'payout_reversed') then amount else -amount end") }} as signed_amount,
         -- dates
         occurred_at,
         cast(occurred_at as date) as occurred_date,

@@ -1,0 +1,82 @@
+"""The engine the dbt project runs on: `[warehouse] engine` = duckdb (default), postgres or spark.
+
+Whatever the engine, ingest validates and quarantines in the local DuckDB file (the ingest
+ledger: every batch, every reject, the rows it compares new content against) and readers read the
+DuckDB serving snapshot. What changes is where the models are built:
+
+* duckdb: in the local file itself (``warehouse.duckdb``, core and marts in ``published.duckdb``);
+* postgres: in a PostgreSQL database. Ingest then *lands* each new batch's accepted rows in the
+  server's staging tables (``COPY``, in one transaction with the server's batch manifest
+  ``meta.landed_batches``), the build runs dbt-postgres there, and a good build *exports* the
+  tables readers need into the serving snapshot (``engines.postgres``).
+
+An engine object has what the build needs of it: the dbt profile output (``target``,
+``outputs``), ``land``, ``mirror_builds``, ``query``, ``export``; ``None`` stands for DuckDB,
+whose build needs none of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+from loanwatch.config import ConfigError, Settings
+
+ENGINES = ("duckdb", "postgres", "spark")
+
+
+def engine_name(settings: Settings) -> str:
+    """The configured engine, checked: a name loanwatch does not know is a usage error."""
+    name = str(settings.get("warehouse", "engine") or "duckdb").strip().lower()
+    if name not in ENGINES:
+        raise ConfigError(f"[warehouse] engine = {name!r}: use one of {', '.join(ENGINES)} "
+                          "(LOANWATCH_WAREHOUSE__ENGINE)")
+    if name == "spark":
+        raise ConfigError("[warehouse] engine = 'spark': the dbt project builds on Spark (make bench-spark), but "
+                          "ingest and incremental builds do not run there yet (docs/engines.md); use duckdb or postgres")
+    return name
+
+
+def open_engine(settings: Settings):
+    """The engine the build runs on, or None for the embedded DuckDB."""
+    name = engine_name(settings)
+    if name == "postgres":
+        from loanwatch.engines.postgres import PostgresEngine
+
+        return PostgresEngine(settings)
+    return None
+
+
+def land_pending(settings: Settings, con) -> int:
+    """After ingest: land the batches the engine does not have yet (none on DuckDB). Returns the
+    number of batches landed."""
+    engine = open_engine(settings)
+    if engine is None:
+        return 0
+    from loanwatch.engines.postgres import EngineUnreachable
+
+    try:
+        return engine.land(con)
+    except EngineUnreachable as exc:
+        raise EngineUnreachable(f"{exc}. The files are loaded in the ingest ledger ({settings.warehouse_path.name}); "
+                                "they land on the server with the next ingest or build") from None
+
+
+def environment(engine) -> contextlib.AbstractContextManager:
+    """The engine's secrets in the environment for the block (dbt reads them from there)."""
+    return _set_env(engine.secrets() if engine is not None else {})
+
+
+@contextlib.contextmanager
+def _set_env(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

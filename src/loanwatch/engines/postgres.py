@@ -1,0 +1,269 @@
+"""PostgreSQL as the engine: land staging, mirror the build watermark, export what readers need.
+
+* ``land``: the accepted rows of every batch the server does not have yet are copied (``COPY``,
+  as CSV streamed from Arrow) into its ``staging`` tables, and the batches are written to its
+  manifest ``meta.landed_batches``, in one transaction. The manifest is the single source of
+  truth: a process killed before the commit leaves nothing on the server, and the next ingest or
+  build lands those batches again; one killed after it has them counted once.
+* ``mirror_builds``: the models read the last good build's watermark and data date from
+  ``meta.builds`` on the engine they run on (macros/incremental.sql), so the build's rows are
+  copied there before and after dbt runs.
+* ``export``: after a good build, the tables readers need (models configured
+  ``database: published``) are copied from the server into the build's DuckDB file, which then
+  becomes the serving snapshot, as on DuckDB.
+
+The password is read only from the environment (``LOANWATCH_POSTGRES__PASSWORD``); dbt gets it
+through a ``DBT_ENV_SECRET_`` variable for the duration of its run, never through a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from loanwatch.config import Settings
+from loanwatch.errors import Problem
+from loanwatch.ingest.contract import ENTITIES
+
+# The staging tables the dbt sources read (the raw record stays in the local ingest ledger:
+# no model reads it, and it is most of a row's bytes).
+STAGING_TABLES = [*(e.table for e in ENTITIES.values()), "staging.loan_schedules"]
+NOT_LANDED = {"record"}
+PASSWORD_VARIABLE = "DBT_ENV_SECRET_LOANWATCH_POSTGRES_PASSWORD"
+
+_TO_PG = {"VARCHAR": "TEXT", "BIGINT": "BIGINT", "INTEGER": "INTEGER", "BOOLEAN": "BOOLEAN", "DATE": "DATE",
+          "TIMESTAMP": "TIMESTAMP", "DOUBLE": "DOUBLE PRECISION", "HUGEINT": "NUMERIC(38,0)"}
+
+
+class EngineUnreachable(Problem):
+    """The server cannot be reached or refuses the login: one line, exit 1."""
+
+
+def pg_type(duck_type: str) -> str:
+    t = duck_type.upper()
+    if t.startswith("DECIMAL"):
+        return "NUMERIC" + t[len("DECIMAL"):]
+    return _TO_PG.get(t, "TEXT")
+
+
+def duck_type(data_type: str, precision: int | None, scale: int | None) -> str:
+    """The DuckDB type of a PostgreSQL column (information_schema names)."""
+    t = data_type.lower()
+    if t == "numeric":
+        if precision is None:  # unconstrained (a model that casts none): wide, and exact to 10 places
+            return "DECIMAL(38,10)"
+        return f"DECIMAL({min(int(precision), 38)},{int(scale or 0)})"
+    return {"bigint": "BIGINT", "integer": "INTEGER", "smallint": "SMALLINT", "double precision": "DOUBLE",
+            "real": "FLOAT", "boolean": "BOOLEAN", "date": "DATE", "timestamp without time zone": "TIMESTAMP",
+            "timestamp with time zone": "TIMESTAMPTZ", "interval": "INTERVAL"}.get(t, "VARCHAR")
+
+
+def _ident(name: str) -> str:
+    """A quoted identifier (names come from the engines' own catalogs, quoted all the same)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _qualified(table: str) -> str:
+    return ".".join(_ident(part) for part in table.split("."))
+
+
+class PostgresEngine:
+    name = "postgres"
+    target = "postgres"
+
+    def __init__(self, settings: Settings):
+        pg = settings.section("postgres")
+        self.settings = settings
+        self.host = str(pg.get("host") or "localhost")
+        self.port = int(pg.get("port") or 5432)
+        self.user = str(pg.get("user") or "")
+        self.dbname = str(pg.get("dbname") or "")
+        self.timeout = int(pg.get("connect_timeout") or 10)
+        self.threads = int(pg.get("threads") or 2)
+        self._password = str(pg.get("password") or "")
+
+    # --- connections -------------------------------------------------------------------------
+
+    def where(self) -> str:
+        return f"PostgreSQL {self.user}@{self.host}:{self.port}/{self.dbname}"
+
+    def connect(self):
+        import psycopg2
+
+        try:
+            conn = psycopg2.connect(host=self.host, port=self.port, user=self.user, dbname=self.dbname,
+                                    password=self._password or None, connect_timeout=self.timeout,
+                                    application_name="loanwatch")
+        except psycopg2.Error as exc:
+            raise EngineUnreachable(f"{self.where()}: cannot connect ({self._first_line(exc)}); check [postgres] host, "
+                                    "port, user and dbname, and LOANWATCH_POSTGRES__PASSWORD") from None
+        conn.autocommit = False
+        return conn
+
+    def _first_line(self, exc: BaseException) -> str:
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
+        return text.replace(self._password, "***") if self._password else text
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator:
+        conn = self.connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def outputs(self) -> dict:
+        """The dbt profile output: everything but the password, which dbt reads from the
+        environment while it runs (``secrets()``)."""
+        return {self.target: {"type": "postgres", "host": self.host, "port": self.port, "user": self.user,
+                              "password": "{{ env_var('" + PASSWORD_VARIABLE + "', '') }}",
+                              "dbname": self.dbname, "schema": "public", "threads": self.threads,
+                              "connect_timeout": self.timeout}}
+
+    def secrets(self) -> dict[str, str]:
+        return {PASSWORD_VARIABLE: self._password}
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self.session() as conn, conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+
+    # --- landing -----------------------------------------------------------------------------
+
+    def _prepare(self, cur, duck) -> dict[str, list[str]]:
+        """Create (or widen) the server's staging tables like the ingest ledger's; the columns landed."""
+        cur.execute("CREATE SCHEMA IF NOT EXISTS staging")
+        cur.execute("CREATE SCHEMA IF NOT EXISTS meta")
+        cur.execute("""CREATE TABLE IF NOT EXISTS meta.landed_batches (
+                           batch_id BIGINT PRIMARY KEY, entity TEXT, file_name TEXT, content_hash TEXT,
+                           rows_landed BIGINT, landed_at TIMESTAMP DEFAULT (now() AT TIME ZONE 'UTC'))""")
+        landed: dict[str, list[str]] = {}
+        for table in STAGING_TABLES:
+            schema, name = table.split(".")
+            columns = [(c, t) for c, t, *_ in duck.execute(
+                """SELECT column_name, data_type FROM information_schema.columns
+                   WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?
+                   ORDER BY ordinal_position""", [schema, name]).fetchall() if c not in NOT_LANDED]
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {_qualified(table)} "
+                        f"({', '.join(f'{_ident(c)} {pg_type(t)}' for c, t in columns)})")
+            for c, t in columns:
+                cur.execute(f"ALTER TABLE {_qualified(table)} ADD COLUMN IF NOT EXISTS {_ident(c)} {pg_type(t)}")
+            landed[table] = [c for c, _ in columns]
+        return landed
+
+    def land(self, duck) -> int:
+        """Land every batch of the ingest ledger (``duck``, the warehouse connection) that the
+        server's manifest does not list. Returns how many batches were landed."""
+        import psycopg2.errors
+        import pyarrow.csv as pacsv
+
+        with self.session() as conn:
+            cur = conn.cursor()
+            columns = self._prepare(cur, duck)
+            cur.execute("SELECT batch_id FROM meta.landed_batches")
+            have = {row[0] for row in cur.fetchall()}
+            batches = [b for b in duck.execute(
+                "SELECT batch_id, entity, file_name, content_hash, rows_accepted FROM meta.batches ORDER BY batch_id"
+            ).fetchall() if b[0] not in have]
+            if not batches:
+                conn.rollback()
+                return 0
+            ids = [int(b[0]) for b in batches]
+            options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+            for table, cols in columns.items():
+                names = ", ".join(_ident(c) for c in cols)
+                reader = duck.sql(f"SELECT {names} FROM {_qualified(table)} WHERE batch_id IN (SELECT unnest($ids))",
+                                  params={"ids": ids}).to_arrow_reader(200_000)
+                with tempfile.TemporaryFile() as buffer:
+                    rows = 0
+                    for chunk in reader:
+                        if chunk.num_rows:
+                            pacsv.write_csv(chunk, buffer, options)
+                            rows += chunk.num_rows
+                    if rows:
+                        buffer.seek(0)
+                        cur.copy_expert(f"COPY {_qualified(table)} ({names}) FROM STDIN WITH (FORMAT csv)", buffer)
+            from psycopg2.extras import execute_values
+
+            # Last, the manifest: its key makes a second lander of the same batches (another
+            # machine sharing the server) fail here, and roll its copies back with it.
+            try:
+                execute_values(cur, "INSERT INTO meta.landed_batches (batch_id, entity, file_name, content_hash, rows_landed) VALUES %s",
+                               [(int(b[0]), b[1], b[2], b[3], int(b[4] or 0)) for b in batches])
+            except psycopg2.errors.UniqueViolation:
+                conn.rollback()
+                raise EngineUnreachable(f"{self.where()}: another loanwatch landed the same batches meanwhile; "
+                                        "nothing was landed twice: run the command again") from None
+            conn.commit()
+            return len(batches)
+
+    # --- builds ------------------------------------------------------------------------------
+
+    def mirror_builds(self, duck) -> None:
+        """Copy the warehouse's build rows to the server's meta.builds (what the models read)."""
+        from psycopg2.extras import execute_values
+
+        rows = duck.execute("""SELECT build_id, status, full_refresh, through_batch_id, since_batch_id, data_date
+                               FROM meta.builds ORDER BY build_id""").fetchall()
+        with self.session() as conn:
+            cur = conn.cursor()
+            cur.execute("CREATE SCHEMA IF NOT EXISTS meta")
+            cur.execute("""CREATE TABLE IF NOT EXISTS meta.builds (build_id BIGINT PRIMARY KEY, status TEXT,
+                               full_refresh BOOLEAN, through_batch_id BIGINT, since_batch_id BIGINT, data_date DATE)""")
+            cur.execute("DELETE FROM meta.builds")
+            if rows:
+                execute_values(cur, "INSERT INTO meta.builds VALUES %s", rows)
+            conn.commit()
+
+    # --- export ------------------------------------------------------------------------------
+
+    def export(self, tables: list[str], target: Path) -> None:
+        """Copy ``schema.table`` relations from the server into the DuckDB file ``target``
+        (replacing tables of the same name), streamed as CSV through Arrow."""
+        import duckdb
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        duck = duckdb.connect(str(target))
+        try:
+            with self.session() as conn:
+                cur = conn.cursor()
+                for table in tables:
+                    schema, name = table.split(".")
+                    cur.execute("""SELECT column_name, data_type, numeric_precision, numeric_scale
+                                   FROM information_schema.columns WHERE table_schema = %s AND table_name = %s
+                                   ORDER BY ordinal_position""", (schema, name))
+                    columns = [(c, duck_type(t, p, s)) for c, t, p, s in cur.fetchall()]
+                    if not columns:
+                        raise RuntimeError(f"{self.where()}: table {table} is missing after the build")
+                    duck.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
+                    duck.execute(f"CREATE OR REPLACE TABLE {_qualified(table)} "
+                                 f"({', '.join(f'{_ident(c)} {t}' for c, t in columns)})")
+                    with tempfile.TemporaryFile() as buffer:
+                        cur.copy_expert(f"COPY (SELECT * FROM {_qualified(table)}) TO STDOUT WITH (FORMAT csv)", buffer)
+                        if not buffer.tell():
+                            continue
+                        buffer.seek(0)
+                        read = pacsv.ReadOptions(column_names=[c for c, _ in columns], block_size=16 << 20)
+                        convert = pacsv.ConvertOptions(column_types={c: _arrow_type(t, pa) for c, t in columns},
+                                                       strings_can_be_null=True, quoted_strings_can_be_null=False,
+                                                       true_values=["t"], false_values=["f"])
+                        for chunk in pacsv.open_csv(io.BufferedReader(buffer), read_options=read, convert_options=convert):
+                            duck.register("_landed_chunk", chunk)
+                            duck.execute(f"INSERT INTO {_qualified(table)} SELECT * FROM _landed_chunk")
+                            duck.unregister("_landed_chunk")
+            duck.execute("CHECKPOINT")
+        finally:
+            duck.close()
+
+
+def _arrow_type(duck: str, pa):
+    if duck.startswith("DECIMAL"):
+        precision, scale = duck[len("DECIMAL("):-1].split(",")
+        return pa.decimal128(int(precision), int(scale))
+    return {"BIGINT": pa.int64(), "INTEGER": pa.int32(), "SMALLINT": pa.int16(), "DOUBLE": pa.float64(),
+            "FLOAT": pa.float32(), "BOOLEAN": pa.bool_(), "DATE": pa.date32(), "TIMESTAMP": pa.timestamp("us"),
+            "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"), "VARCHAR": pa.string()}.get(duck, pa.string())
