@@ -47,10 +47,13 @@ bench-spark: install ## the dbt project on an in-process Spark session (local[1]
 	$(PIP) install --quiet -e '.[spark]'
 	$(BIN)/python benchmarks/spark_golden.py
 
+bench-postgres: install ## the M portfolio on DuckDB and on a throwaway PostgreSQL server side by side: ingest, full build, 1 % batch, filter query (CLIENTS)
+	$(BIN)/python benchmarks/engines.py $(if $(CLIENTS),--clients $(CLIENTS),)
+
 bench-paired: install ## HEAD against BASE (a commit) side by side: full build, 1 % batch, queries (BENCH_SCALES, PAIRS)
 	$(BIN)/python benchmarks/paired.py --base $(or $(BASE),HEAD) --scales "$(or $(BENCH_SCALES),S M)" --pairs $(or $(PAIRS),3)
 
 clean: ## remove the virtualenv and local warehouses
 	rm -rf $(VENV) loanwatch_home .pytest_cache test-artifacts
 
-.PHONY: help install demo test test-fast lint docs screenshots bench bench-spark bench-mapped bench-paired clean
+.PHONY: help install demo test test-fast lint docs screenshots bench bench-spark bench-postgres bench-mapped bench-paired clean

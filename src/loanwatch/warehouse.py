@@ -120,6 +120,8 @@ DDL = [
     "CREATE SCHEMA IF NOT EXISTS meta",
     "CREATE TABLE IF NOT EXISTS meta.schema_version (version INTEGER, applied_at TIMESTAMP)",
     "CREATE SEQUENCE IF NOT EXISTS meta.batch_ids START 1",
+    # This ledger's identity: another engine's server records which ledger its batches came from.
+    "CREATE TABLE IF NOT EXISTS meta.ledger (ledger_id VARCHAR, created_at TIMESTAMP)",
     # One row per file load attempt that changed the warehouse: its counts and its fate.
     """CREATE TABLE IF NOT EXISTS meta.batches (
         batch_id BIGINT PRIMARY KEY,
@@ -214,6 +216,7 @@ def init_warehouse(con: duckdb.DuckDBPyConnection) -> None:
     for entity in ENTITIES.values():
         for statement in staging_ddl(entity):
             con.execute(statement)
+    con.execute("INSERT INTO meta.ledger SELECT uuid()::VARCHAR, now() WHERE NOT EXISTS (SELECT 1 FROM meta.ledger)")
     current = con.execute("SELECT max(version) FROM meta.schema_version").fetchone()[0]
     if current is not None and current < 2:
         for entity in ENTITIES.values():

@@ -62,10 +62,14 @@ def assert_same_snapshot(pg_settings, duck_settings) -> None:
 def pg_golden(pg_server, tmp_path_factory):
     """The golden fixture through the CLI on PostgreSQL: ingest, build."""
     home = tmp_path_factory.mktemp("pg_golden")
-    env = _env(home, new_database(pg_server, "golden"))
-    result = cli("ingest", str(GOLDEN), env=env)
+    db = new_database(pg_server, "golden")
+    # as a user would: the server in the home's loanwatch.toml, the password in the environment
+    (home / "loanwatch.toml").write_text(f"""[warehouse]\nengine = "postgres"\n\n[postgres]\nhost = "{db['host']}"
+port = {db['port']}\nuser = "{db['user']}"\ndbname = "{db['dbname']}"\n""")
+    env = {"LOANWATCH_POSTGRES__PASSWORD": db["password"]}
+    result = cli("ingest", str(GOLDEN), home=home, env=env)
     assert result.exit_code == 0, result.stderr
-    result = cli("build", env=env)
+    result = cli("build", home=home, env=env)
     assert result.exit_code == 0, result.stderr
     return load_settings(home, environ=env)
 
@@ -98,6 +102,12 @@ def test_every_report_and_the_contact_plan_on_postgres_equal_duckdb(pg_golden, g
         on_pg, on_duck = cli(*args, home=pg_golden.home), cli(*args, home=golden.home)
         assert on_pg.exit_code == on_duck.exit_code == 0, (args, on_pg.stderr)
         assert on_pg.stdout == on_duck.stdout and on_pg.stdout.count("\n") > 1, args
+    # a check's failing rows are kept on the server; `check --rows` reads them there
+    args = ["check", "--rows", "warn_source_status_mismatch", "-f", "csv"]
+    password = {"LOANWATCH_POSTGRES__PASSWORD": pg_golden.get("postgres", "password")}
+    on_pg, on_duck = cli(*args, home=pg_golden.home, env=password), cli(*args, home=golden.home)
+    assert on_pg.exit_code == on_duck.exit_code == 0, on_pg.stderr
+    assert sorted(on_pg.stdout.splitlines()) == sorted(on_duck.stdout.splitlines()) and "L05" in on_pg.stdout
 
 
 def test_a_wrong_password_or_no_server_is_one_line_and_exit_1(pg_server, tmp_path):
@@ -123,6 +133,22 @@ def test_a_wrong_password_or_no_server_is_one_line_and_exit_1(pg_server, tmp_pat
             assert db["password"] not in path.read_text(errors="replace"), path
 
 
+def test_a_second_home_on_the_same_database_is_refused(pg_golden, golden, pg_server, tmp_path):
+    """Batch ids are a home's own: another home's batch 1 landing beside this one's would be
+    taken for it. So a database that holds another home's batches is refused, and left as it was."""
+    import psycopg2
+
+    env = _env(tmp_path / "other", {**pg_server, "dbname": "golden"})
+    result = cli("ingest", str(GOLDEN), env=env)
+    assert result.exit_code == 1
+    assert "holds batches another loanwatch home loaded" in result.stderr.strip().splitlines()[-1], result.stderr
+    conn = psycopg2.connect(**{**pg_server, "dbname": "golden"})
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*), count(DISTINCT ledger_id) FROM meta.landed_batches")
+        assert cur.fetchone() == (open_snapshot(golden).execute("SELECT count(*) FROM meta.batches").fetchone()[0], 1)
+    conn.close()
+
+
 def test_an_unknown_engine_is_a_usage_error(tmp_path):
     result = cli("build", home=tmp_path, env={"LOANWATCH_WAREHOUSE__ENGINE": "oracle"})
     assert result.exit_code == 2 and "use one of duckdb, postgres, spark" in result.stderr
@@ -140,7 +166,8 @@ def test_ingest_killed_while_landing_lands_nothing_then_everything(pg_server, go
     cur = holder.cursor()
     cur.execute("CREATE SCHEMA meta")
     cur.execute("""CREATE TABLE meta.landed_batches (batch_id BIGINT PRIMARY KEY, entity TEXT, file_name TEXT,
-                   content_hash TEXT, rows_landed BIGINT, landed_at TIMESTAMP DEFAULT (now() AT TIME ZONE 'UTC'))""")
+                   content_hash TEXT, rows_landed BIGINT, landed_at TIMESTAMP DEFAULT (now() AT TIME ZONE 'UTC'),
+                   ledger_id TEXT)""")
     holder.commit()
     cur.execute("LOCK TABLE meta.landed_batches IN SHARE MODE")
 

@@ -39,7 +39,7 @@ _TO_PG = {"VARCHAR": "TEXT", "BIGINT": "BIGINT", "INTEGER": "INTEGER", "BOOLEAN"
 
 
 class EngineUnreachable(Problem):
-    """The server cannot be reached or refuses the login: one line, exit 1."""
+    """The server cannot be reached, refuses the login, or holds another home's batches: one line, exit 1."""
 
 
 def pg_type(duck_type: str) -> str:
@@ -127,9 +127,13 @@ class PostgresEngine:
         return {PASSWORD_VARIABLE: self._password}
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        return self.query_table(sql, params)[1]
+
+    def query_table(self, sql: str, params: tuple = ()) -> tuple[list[str], list[tuple]]:
+        """Column names and rows of a query on the server."""
         with self.session() as conn, conn.cursor() as cur:
             cur.execute(sql, params)
-            return cur.fetchall()
+            return [d[0] for d in cur.description], cur.fetchall()
 
     # --- landing -----------------------------------------------------------------------------
 
@@ -139,7 +143,12 @@ class PostgresEngine:
         cur.execute("CREATE SCHEMA IF NOT EXISTS meta")
         cur.execute("""CREATE TABLE IF NOT EXISTS meta.landed_batches (
                            batch_id BIGINT PRIMARY KEY, entity TEXT, file_name TEXT, content_hash TEXT,
-                           rows_landed BIGINT, landed_at TIMESTAMP DEFAULT (now() AT TIME ZONE 'UTC'))""")
+                           rows_landed BIGINT, landed_at TIMESTAMP DEFAULT (now() AT TIME ZONE 'UTC'), ledger_id TEXT)""")
+        cur.execute("SELECT table_schema || '.' || table_name, column_name FROM information_schema.columns "
+                    "WHERE table_schema = 'staging'")
+        present: dict[str, set[str]] = {}
+        for table, column in cur.fetchall():
+            present.setdefault(table, set()).add(column)
         landed: dict[str, list[str]] = {}
         for table in STAGING_TABLES:
             schema, name = table.split(".")
@@ -147,10 +156,11 @@ class PostgresEngine:
                 """SELECT column_name, data_type FROM information_schema.columns
                    WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?
                    ORDER BY ordinal_position""", [schema, name]).fetchall() if c not in NOT_LANDED]
-            cur.execute(f"CREATE TABLE IF NOT EXISTS {_qualified(table)} "
-                        f"({', '.join(f'{_ident(c)} {pg_type(t)}' for c, t in columns)})")
-            for c, t in columns:
-                cur.execute(f"ALTER TABLE {_qualified(table)} ADD COLUMN IF NOT EXISTS {_ident(c)} {pg_type(t)}")
+            if table not in present:
+                cur.execute(f"CREATE TABLE {_qualified(table)} ({', '.join(f'{_ident(c)} {pg_type(t)}' for c, t in columns)})")
+            for c, t in columns:  # a column a newer version of the ledger added (locks the table: only when needed)
+                if table in present and c not in present[table]:
+                    cur.execute(f"ALTER TABLE {_qualified(table)} ADD COLUMN {_ident(c)} {pg_type(t)}")
             landed[table] = [c for c, _ in columns]
         return landed
 
@@ -163,8 +173,14 @@ class PostgresEngine:
         with self.session() as conn:
             cur = conn.cursor()
             columns = self._prepare(cur, duck)
-            cur.execute("SELECT batch_id FROM meta.landed_batches")
-            have = {row[0] for row in cur.fetchall()}
+            ledger = duck.execute("SELECT min(ledger_id) FROM meta.ledger").fetchone()[0]
+            cur.execute("SELECT batch_id, ledger_id FROM meta.landed_batches")
+            landed = cur.fetchall()
+            if any(other != ledger for _, other in landed):
+                # batch ids are the ledger's own: another home's batch 1 is not this one's
+                raise EngineUnreachable(f"{self.where()} holds batches another loanwatch home loaded; point this home "
+                                        "at an empty database ([postgres] dbname), or use the home that loaded them")
+            have = {row[0] for row in landed}
             batches = [b for b in duck.execute(
                 "SELECT batch_id, entity, file_name, content_hash, rows_accepted FROM meta.batches ORDER BY batch_id"
             ).fetchall() if b[0] not in have]
@@ -191,8 +207,8 @@ class PostgresEngine:
             # Last, the manifest: its key makes a second lander of the same batches (another
             # machine sharing the server) fail here, and roll its copies back with it.
             try:
-                execute_values(cur, "INSERT INTO meta.landed_batches (batch_id, entity, file_name, content_hash, rows_landed) VALUES %s",
-                               [(int(b[0]), b[1], b[2], b[3], int(b[4] or 0)) for b in batches])
+                execute_values(cur, "INSERT INTO meta.landed_batches (batch_id, entity, file_name, content_hash, rows_landed, "
+                               "ledger_id) VALUES %s", [(int(b[0]), b[1], b[2], b[3], int(b[4] or 0), ledger) for b in batches])
             except psycopg2.errors.UniqueViolation:
                 conn.rollback()
                 raise EngineUnreachable(f"{self.where()}: another loanwatch landed the same batches meanwhile; "

@@ -1,0 +1,95 @@
+"""`make bench-postgres`: the same portfolio on DuckDB and on PostgreSQL, side by side in one run.
+
+A throwaway PostgreSQL server (Debian's package, as the tests start it: tests/pg.py) on this
+machine. For each engine, in its own home: 99 of 100 chronological parts ingested (rows/s; on
+PostgreSQL that includes landing the batches on the server), a full build (on PostgreSQL: dbt
+there, then the export of what readers need into the serving snapshot), then the last ~1 % part
+ingested and built incrementally, and the dashboard's filter query on the snapshot. Each stage is
+its own `loanwatch` process (wall time and peak memory, as `make bench`).
+
+    python benchmarks/engines.py --clients 50000     (M, the default)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.run import END, count_rows, query_times, run_measured  # noqa: E402
+
+
+def export_seconds(home: Path) -> float:
+    """The last build's export into the snapshot (PostgreSQL; none on DuckDB)."""
+    import duckdb
+
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute("""SELECT coalesce(sum(seconds), 0) FROM meta.build_nodes
+                              WHERE node = 'export' AND build_id = (SELECT max(build_id) FROM meta.builds)""").fetchone()[0]
+    finally:
+        con.close()
+
+
+def stages(lw: str, root: Path, name: str, env: dict, bulk: list[Path], last: Path) -> dict:
+    home = root / name
+    env = {**env, "LOANWATCH_HOME": str(home), "BENCH_WORK": str(root)}
+    res: dict = {"engine": name}
+    rows = sum(count_rows(p) for p in bulk)
+    t, mem, _ = run_measured([lw, "ingest", *map(str, bulk)], env)
+    res.update(ingest_rows=rows, ingest_s=t, ingest_rows_per_s=rows / t, ingest_mib=mem)
+    t, mem, _ = run_measured([lw, "build"], env)
+    res.update(build_s=t, build_mib=mem, build_export_s=export_seconds(home))
+    t1, _, _ = run_measured([lw, "ingest", str(last)], env)
+    t2, mem, _ = run_measured([lw, "build"], env)
+    res.update(batch_rows=count_rows(last), batch_ingest_s=t1, batch_build_s=t2, batch_total_s=t1 + t2, batch_mib=mem,
+               batch_export_s=export_seconds(home))
+    q = query_times(home / "serving.duckdb")
+    res.update(filter_query_s=q["filter_query_s"], overview_query_s=q["overview_query_s"], loans=q["loans"],
+               snapshot_rows=q["snapshot_rows"])
+    for path in ("stderr.txt",):
+        text = (root / path).read_text()
+        if "error" in text.lower():
+            res["stderr"] = text[-500:]
+    return res
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=50_000)
+    parser.add_argument("--work", type=Path, default=ROOT / ".bench" / "engines")
+    args = parser.parse_args()
+    from tests.pg import engine_env, new_database, start_server
+
+    lw = str(ROOT / ".venv" / "bin" / "loanwatch")
+    root = args.work
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    env = {**os.environ, "BENCH_WORK": str(root)}
+    run_measured([lw, "generate", "--clients", str(args.clients), "--seed", "1", "--end", END, "--out", str(root / "raw")], env)
+    run_measured([lw, "split", str(root / "raw"), "--parts", "100", "--out", str(root / "parts")], env)
+    parts = sorted((root / "parts").iterdir())
+    server, stop = start_server()
+    try:
+        db = new_database(server, "bench")
+        results = [stages(lw, root, "duckdb", env, parts[:-1], parts[-1]),
+                   stages(lw, root, "postgres", {**env, **engine_env(db)}, parts[:-1], parts[-1])]
+    finally:
+        stop()
+    for r in results:
+        print(json.dumps(r))
+    duck, pg = results
+    print(f"clients {args.clients:,}: ingest {duck['ingest_rows_per_s']:,.0f} / {pg['ingest_rows_per_s']:,.0f} rows/s; "
+          f"full build {duck['build_s']:.1f} / {pg['build_s']:.1f} s; 1 % batch {duck['batch_total_s']:.1f} / "
+          f"{pg['batch_total_s']:.1f} s; filter query {duck['filter_query_s'] * 1000:.0f} / {pg['filter_query_s'] * 1000:.0f} ms "
+          "(DuckDB / PostgreSQL)")
+
+
+if __name__ == "__main__":
+    main()

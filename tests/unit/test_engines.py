@@ -1,0 +1,58 @@
+"""The engine setting and the PostgreSQL engine's pieces that need no server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from loanwatch.config import ConfigError, load_settings
+from loanwatch.engines import engine_name, open_engine
+from loanwatch.engines.postgres import PASSWORD_VARIABLE, duck_type, pg_type
+from loanwatch.transform import write_profile
+
+pytestmark = pytest.mark.unit
+
+
+def test_the_engine_is_duckdb_unless_set(tmp_path):
+    assert engine_name(load_settings(tmp_path, environ={})) == "duckdb"
+    assert open_engine(load_settings(tmp_path, environ={})) is None
+    assert engine_name(load_settings(tmp_path, environ={"LOANWATCH_WAREHOUSE__ENGINE": " Postgres "})) == "postgres"
+    with pytest.raises(ConfigError, match="use one of duckdb, postgres, spark"):
+        engine_name(load_settings(tmp_path, environ={"LOANWATCH_WAREHOUSE__ENGINE": "oracle"}))
+    with pytest.raises(ConfigError, match="not run there yet"):
+        engine_name(load_settings(tmp_path, environ={"LOANWATCH_WAREHOUSE__ENGINE": "spark"}))
+
+
+def test_the_password_comes_only_from_the_environment_and_never_reaches_a_file(tmp_path):
+    (tmp_path / "loanwatch.toml").write_text('[warehouse]\nengine = "postgres"\n[postgres]\npassword = "in-a-file"\nport = 6543\n')
+    with pytest.warns(UserWarning, match=r"\[postgres\] password is a secret"):
+        settings = load_settings(tmp_path, environ={})
+    assert open_engine(settings).secrets() == {PASSWORD_VARIABLE: ""}
+    with pytest.warns(UserWarning):
+        settings = load_settings(tmp_path, environ={"LOANWATCH_POSTGRES__PASSWORD": "s3cr3t-from-env"})
+    engine = open_engine(settings)
+    assert engine.port == 6543 and engine.secrets() == {PASSWORD_VARIABLE: "s3cr3t-from-env"}
+    profile = write_profile(settings, engine.target, engine.outputs()) / "profiles.yml"
+    text = profile.read_text()
+    assert "s3cr3t-from-env" not in text
+    assert json.loads(text)["loanwatch"]["outputs"]["postgres"]["password"] == "{{ env_var('" + PASSWORD_VARIABLE + "', '') }}"
+
+
+@pytest.mark.parametrize(("pg", "precision", "scale", "duck"), [
+    ("numeric", 18, 2, "DECIMAL(18,2)"),
+    ("numeric", 18, 8, "DECIMAL(18,8)"),
+    ("numeric", None, None, "DECIMAL(38,10)"),  # unconstrained: exact to 10 places, never rounded to cents
+    ("integer", 32, 0, "INTEGER"),
+    ("bigint", 64, 0, "BIGINT"),
+    ("timestamp without time zone", None, None, "TIMESTAMP"),
+    ("text", None, None, "VARCHAR"),
+    ("boolean", None, None, "BOOLEAN"),
+])
+def test_server_types_map_to_duckdb_types(pg, precision, scale, duck):
+    assert duck_type(pg, precision, scale) == duck
+
+
+def test_ledger_types_map_to_server_types():
+    assert pg_type("DECIMAL(18,2)") == "NUMERIC(18,2)"
+    assert pg_type("VARCHAR") == "TEXT" and pg_type("TIMESTAMP") == "TIMESTAMP" and pg_type("DOUBLE") == "DOUBLE PRECISION"
