@@ -157,7 +157,7 @@ def test_an_unknown_engine_is_a_usage_error(tmp_path):
 def test_ingest_killed_while_landing_lands_nothing_then_everything(pg_server, golden, tmp_path):
     """SIGKILL after ingest copied every table to the server, while it waits to write the manifest
     (the test holds a lock that lets it read the manifest but not write it): the server has none of
-    the rows; the next ingest lands each batch once; the build equals DuckDB's."""
+    the rows; the day's run (`loanwatch run`) lands each batch once and builds, equal to DuckDB."""
     import psycopg2
 
     db = new_database(pg_server, "killed")
@@ -194,7 +194,8 @@ def test_ingest_killed_while_landing_lands_nothing_then_everything(pg_server, go
     assert cur.fetchone() == (0, None)  # the copies went with the transaction
     holder.commit()
 
-    again = cli("ingest", str(GOLDEN), env=env)  # every file already in the ledger: it lands them
+    # the day's run (`loanwatch run`): every file is in the ledger already; its ingest lands them
+    again = cli("run", "--inbox", str(GOLDEN), env=env)
     assert again.exit_code == 0, again.stderr
     assert_no_traceback(again.stdout, again.stderr)
     from loanwatch.warehouse import connect
@@ -208,8 +209,11 @@ def test_ingest_killed_while_landing_lands_nothing_then_everything(pg_server, go
     cur.execute("SELECT count(*) FROM staging.payments")
     assert cur.fetchone()[0] == 16  # P01..P16, once
     holder.close()
-    assert cli("build", env=env).exit_code == 0
-    assert_same_snapshot(load_settings(tmp_path / "home", environ=env), golden)
+    settings = load_settings(tmp_path / "home", environ=env)
+    assert_same_snapshot(settings, golden)
+    assert cli("run", "--inbox", str(GOLDEN), env=env).exit_code == 0
+    with open_snapshot(settings) as con:
+        assert con.execute("SELECT count(*) FROM meta.builds").fetchone()[0] == 1  # nothing new: no build
 
 
 def test_two_incremental_batches_of_a_generated_portfolio_on_postgres_equal_duckdb(pg_server, tmp_path):

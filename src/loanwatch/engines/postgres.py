@@ -19,9 +19,10 @@ through a ``DBT_ENV_SECRET_`` variable for the duration of its run, never throug
 from __future__ import annotations
 
 import contextlib
-import io
+import shutil
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from loanwatch.config import Settings
@@ -238,48 +239,52 @@ class PostgresEngine:
 
     def export(self, tables: list[str], target: Path) -> None:
         """Copy ``schema.table`` relations from the server into the DuckDB file ``target``
-        (replacing tables of the same name), streamed as CSV through Arrow."""
-        import duckdb
-        import pyarrow as pa
-        import pyarrow.csv as pacsv
+        (replacing tables of the same name).
 
+        Each table goes out of the server as CSV (``COPY … TO STDOUT``) into a temporary file,
+        which DuckDB's own reader loads in parallel with the column types the server declares.
+        One thread copies the next table out while DuckDB loads the one before (at M: 9 s of
+        copying out, in 5.5 million rows).
+        """
+        import duckdb
+
+        work = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
         duck = duckdb.connect(str(target))
         try:
-            with self.session() as conn:
+            with self.session() as conn, ThreadPoolExecutor(1, thread_name_prefix="export") as pool:
                 cur = conn.cursor()
-                for table in tables:
-                    schema, name = table.split(".")
-                    cur.execute("""SELECT column_name, data_type, numeric_precision, numeric_scale
-                                   FROM information_schema.columns WHERE table_schema = %s AND table_name = %s
-                                   ORDER BY ordinal_position""", (schema, name))
-                    columns = [(c, duck_type(t, p, s)) for c, t, p, s in cur.fetchall()]
-                    if not columns:
-                        raise RuntimeError(f"{self.where()}: table {table} is missing after the build")
-                    duck.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
+                cur.execute("""SELECT table_schema || '.' || table_name, column_name, data_type, numeric_precision,
+                                      numeric_scale
+                               FROM information_schema.columns WHERE table_schema IN ('core', 'marts')
+                               ORDER BY table_schema, table_name, ordinal_position""")
+                declared: dict[str, list[tuple[str, str]]] = {}
+                for table, column, data_type, precision, scale in cur.fetchall():
+                    declared.setdefault(table, []).append((column, duck_type(data_type, precision, scale)))
+                missing = [t for t in tables if not declared.get(t)]
+                if missing:
+                    raise RuntimeError(f"{self.where()}: {', '.join(missing)} missing after the build")
+
+                def copy_out(index: int) -> Path:
+                    path = work / f"{index}.csv"
+                    with open(path, "wb") as fh:
+                        cur.copy_expert(f"COPY (SELECT * FROM {_qualified(tables[index])}) TO STDOUT WITH (FORMAT csv)", fh)
+                    return path
+
+                pending = pool.submit(copy_out, 0) if tables else None
+                for index, table in enumerate(tables):
+                    path = pending.result()
+                    pending = pool.submit(copy_out, index + 1) if index + 1 < len(tables) else None
+                    columns = declared[table]
+                    duck.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(table.split('.')[0])}")
                     duck.execute(f"CREATE OR REPLACE TABLE {_qualified(table)} "
                                  f"({', '.join(f'{_ident(c)} {t}' for c, t in columns)})")
-                    with tempfile.TemporaryFile() as buffer:
-                        cur.copy_expert(f"COPY (SELECT * FROM {_qualified(table)}) TO STDOUT WITH (FORMAT csv)", buffer)
-                        if not buffer.tell():
-                            continue
-                        buffer.seek(0)
-                        read = pacsv.ReadOptions(column_names=[c for c, _ in columns], block_size=16 << 20)
-                        convert = pacsv.ConvertOptions(column_types={c: _arrow_type(t, pa) for c, t in columns},
-                                                       strings_can_be_null=True, quoted_strings_can_be_null=False,
-                                                       true_values=["t"], false_values=["f"])
-                        for chunk in pacsv.open_csv(io.BufferedReader(buffer), read_options=read, convert_options=convert):
-                            duck.register("_landed_chunk", chunk)
-                            duck.execute(f"INSERT INTO {_qualified(table)} SELECT * FROM _landed_chunk")
-                            duck.unregister("_landed_chunk")
+                    if path.stat().st_size:
+                        # NULL is an empty field, an empty text a quoted one (PostgreSQL's CSV)
+                        duck.execute(f"INSERT INTO {_qualified(table)} SELECT * FROM read_csv($path, header = false, "
+                                     "auto_detect = false, columns = $columns, allow_quoted_nulls = false)",
+                                     {"path": str(path), "columns": dict(columns)})
+                    path.unlink()
             duck.execute("CHECKPOINT")
         finally:
             duck.close()
-
-
-def _arrow_type(duck: str, pa):
-    if duck.startswith("DECIMAL"):
-        precision, scale = duck[len("DECIMAL("):-1].split(",")
-        return pa.decimal128(int(precision), int(scale))
-    return {"BIGINT": pa.int64(), "INTEGER": pa.int32(), "SMALLINT": pa.int16(), "DOUBLE": pa.float64(),
-            "FLOAT": pa.float32(), "BOOLEAN": pa.bool_(), "DATE": pa.date32(), "TIMESTAMP": pa.timestamp("us"),
-            "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"), "VARCHAR": pa.string()}.get(duck, pa.string())
+            shutil.rmtree(work, ignore_errors=True)
