@@ -187,7 +187,7 @@ def ingest(
 
     Exit codes: 0 all accepted; 3 loaded, some rows or files quarantined; 1 error, nothing loaded; 2 usage.
     """
-    from loanwatch.engines import land_pending
+    from loanwatch.engines import engine_name, land_pending
     from loanwatch.ingest.contract import ENTITIES
     from loanwatch.ingest.load import ingest_paths, latest_business_date
     from loanwatch.ingest.mapping import load_mapping
@@ -201,6 +201,7 @@ def ingest(
     if missing:
         _fail(f"{missing[0]}: no such file or folder", EXIT_USAGE)
     settings = _settings(ctx)
+    engine_name(settings)  # a wrong [warehouse] engine stops before anything is loaded
     source_mapping = load_mapping(mapping) if mapping is not None else None
     would = "would be " if dry_run else ""
 

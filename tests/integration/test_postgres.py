@@ -152,6 +152,9 @@ def test_a_second_home_on_the_same_database_is_refused(pg_golden, golden, pg_ser
 def test_an_unknown_engine_is_a_usage_error(tmp_path):
     result = cli("build", home=tmp_path, env={"LOANWATCH_WAREHOUSE__ENGINE": "oracle"})
     assert result.exit_code == 2 and "use one of duckdb, postgres, spark" in result.stderr
+    result = cli("ingest", str(GOLDEN), home=tmp_path, env={"LOANWATCH_WAREHOUSE__ENGINE": "oracle"})
+    assert result.exit_code == 2 and "use one of duckdb, postgres, spark" in result.stderr
+    assert not (tmp_path / "warehouse.duckdb").exists()  # stopped before anything was loaded
 
 
 def test_ingest_killed_while_landing_lands_nothing_then_everything(pg_server, golden, tmp_path):

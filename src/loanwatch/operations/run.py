@@ -103,12 +103,13 @@ def _failed(step: Step, exc: Exception) -> None:
 
 def ingest_step(settings: Settings, inboxes: list[Path], on_file=None) -> Step:
     """The ingest step: the inbox folders' files, through [run] mapping when set; counts for the history."""
-    from loanwatch.engines import land_pending
+    from loanwatch.engines import engine_name, land_pending
     from loanwatch.ingest.load import ingest_paths, latest_business_date
     from loanwatch.ingest.mapping import load_mapping
     from loanwatch.warehouse import open_writer
 
     step = Step("ingest")
+    engine_name(settings)  # a wrong [warehouse] engine stops before anything is loaded
     mapping_file = settings.get("run", "mapping")
     mapping = load_mapping(Path(mapping_file)) if mapping_file else None
     with open_writer(settings) as con:

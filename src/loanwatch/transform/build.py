@@ -92,8 +92,7 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
             ok = run.success and not errors
             data_date = None
             if ok:
-                data_date = (engine.query if engine is not None else lambda sql: con.execute(sql).fetchall())(
-                    "SELECT data_date FROM core.int_data_date")[0][0]
+                data_date = _query(con, engine, "SELECT data_date FROM core.int_data_date")[0][0]
             message = "" if ok else "; ".join(errors[:5])
             # A good build's row says 'success' in the warehouse only once its snapshot is in
             # place: the next build starts from the snapshot of the last build that says so. A
@@ -222,6 +221,11 @@ def _write_status(settings: Settings, build_id, ok, published, data_date, messag
     os.replace(tmp, path)
 
 
+def _query(con, engine, sql: str) -> list[tuple]:
+    """Rows of a query on the engine the build ran on (``con``, the warehouse, for DuckDB)."""
+    return engine.query(sql) if engine is not None else con.execute(sql).fetchall()
+
+
 def _sample_keys(con, relation: str | None, limit: int = 5, engine=None) -> str | None:
     """Up to five distinct keys (first column, the lowest) of the failing rows a check stored (store_failures)."""
     if not relation:
@@ -229,7 +233,7 @@ def _sample_keys(con, relation: str | None, limit: int = 5, engine=None) -> str 
     try:
         # relation_name is dbt's own quoted identifier of the audit table, not user input
         sql = f"SELECT * FROM {relation} ORDER BY 1 LIMIT 200"  # the first keys: the same on every engine
-        rows = engine.query(sql) if engine is not None else con.execute(sql).fetchall()
+        rows = _query(con, engine, sql)
     except Exception:  # the audit table may not exist when the test errored before writing it
         return None
     keys = list(dict.fromkeys(str(r[0]) for r in rows))[:limit]
