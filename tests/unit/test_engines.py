@@ -28,11 +28,11 @@ def test_the_password_comes_only_from_the_environment_and_never_reaches_a_file(t
     (tmp_path / "loanwatch.toml").write_text('[warehouse]\nengine = "postgres"\n[postgres]\npassword = "in-a-file"\nport = 6543\n')
     with pytest.warns(UserWarning, match=r"\[postgres\] password is a secret"):
         settings = load_settings(tmp_path, environ={})
-    assert open_engine(settings).secrets() == {PASSWORD_VARIABLE: ""}
+    assert open_engine(settings).dbt_environment()[PASSWORD_VARIABLE] == ""
     with pytest.warns(UserWarning):
         settings = load_settings(tmp_path, environ={"LOANWATCH_POSTGRES__PASSWORD": "s3cr3t-from-env"})
     engine = open_engine(settings)
-    assert engine.port == 6543 and engine.secrets() == {PASSWORD_VARIABLE: "s3cr3t-from-env"}
+    assert engine.port == 6543 and engine.dbt_environment()[PASSWORD_VARIABLE] == "s3cr3t-from-env"
     profile = write_profile(settings, engine.target, engine.outputs()) / "profiles.yml"
     text = profile.read_text()
     assert "s3cr3t-from-env" not in text
@@ -56,3 +56,11 @@ def test_server_types_map_to_duckdb_types(pg, precision, scale, duck):
 def test_ledger_types_map_to_server_types():
     assert pg_type("DECIMAL(18,2)") == "NUMERIC(18,2)"
     assert pg_type("VARCHAR") == "TEXT" and pg_type("TIMESTAMP") == "TIMESTAMP" and pg_type("DOUBLE") == "DOUBLE PRECISION"
+
+
+def test_dbt_runs_on_postgres_with_jit_off_and_the_users_own_options(tmp_path, monkeypatch):
+    engine = open_engine(load_settings(tmp_path, environ={"LOANWATCH_WAREHOUSE__ENGINE": "postgres"}))
+    monkeypatch.delenv("PGOPTIONS", raising=False)
+    assert engine.dbt_environment()["PGOPTIONS"] == "-c jit=off"
+    monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=0")
+    assert engine.dbt_environment()["PGOPTIONS"] == "-c statement_timeout=0 -c jit=off"

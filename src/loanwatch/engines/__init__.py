@@ -64,8 +64,8 @@ def land_pending(settings: Settings, con) -> int:
 
 
 def environment(engine) -> contextlib.AbstractContextManager:
-    """The engine's secrets in the environment for the block (dbt reads them from there)."""
-    return _set_env(engine.secrets() if engine is not None else {})
+    """What dbt needs of the environment on this engine (its password, its session options), for the block."""
+    return _set_env(engine.dbt_environment() if engine is not None else {})
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ through a ``DBT_ENV_SECRET_`` variable for the duration of its run, never throug
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -118,14 +119,20 @@ class PostgresEngine:
 
     def outputs(self) -> dict:
         """The dbt profile output: everything but the password, which dbt reads from the
-        environment while it runs (``secrets()``)."""
+        environment while it runs (``dbt_environment()``)."""
         return {self.target: {"type": "postgres", "host": self.host, "port": self.port, "user": self.user,
                               "password": "{{ env_var('" + PASSWORD_VARIABLE + "', '') }}",
                               "dbname": self.dbname, "schema": "public", "threads": self.threads,
                               "connect_timeout": self.timeout}}
 
-    def secrets(self) -> dict[str, str]:
-        return {PASSWORD_VARIABLE: self._password}
+    def dbt_environment(self) -> dict[str, str]:
+        """What dbt's connections need from the environment while it runs: the password, and
+        PostgreSQL's JIT compilation off (libpq's PGOPTIONS, added to any the user set). The JIT
+        compiles each model's plan for seconds (3.4 s of fct_loan_states' 13 s at M) and gains
+        nothing back on these queries: a 1 % batch at M, fct_calls 3.9 -> 1.3 s, the hold-out's
+        loan-days 3.5 -> 1.7 s, transitions 2.2 -> 1.0 s."""
+        options = " ".join(filter(None, [os.environ.get("PGOPTIONS", ""), "-c jit=off"]))
+        return {PASSWORD_VARIABLE: self._password, "PGOPTIONS": options}
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         return self.query_table(sql, params)[1]
