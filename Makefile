@@ -44,7 +44,6 @@ bench-mapped: install ## mapped ingest (a "foreign" export of the M portfolio th
 	$(BIN)/python benchmarks/mapped.py $(if $(CLIENTS),--clients $(CLIENTS),)
 
 bench-spark: install ## the dbt project on an in-process Spark session (local[1], local[2]) against DuckDB, on the golden fixture
-	$(PIP) install --quiet -e '.[spark]'
 	$(BIN)/python benchmarks/spark_golden.py
 
 bench-postgres: install ## the M portfolio on DuckDB and on a throwaway PostgreSQL server side by side: ingest, full build, 1 % batch, filter query (CLIENTS)

@@ -40,6 +40,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # [warehouse] engine = "postgres": the server (the password only from LOANWATCH_POSTGRES__PASSWORD).
     "postgres": {"host": "localhost", "port": 5432, "user": "loanwatch", "dbname": "loanwatch", "password": "",
                  "connect_timeout": 10, "threads": 2},
+    # [warehouse] engine = "spark": method "session" runs Spark in-process (pyspark) on `master`
+    # (local[2], spark://host:7077, yarn); its tables live under warehouse_dir (empty: <home>/spark).
+    "spark": {"method": "session", "master": "local[2]", "warehouse_dir": "", "shuffle_partitions": 4},
     "ingest": {
         # A business date (issue_date, paid_at, called_at, occurred_at, updated_at) more than this
         # many days after the day of ingest is quarantined as a typo (9999-12-31 for 2024-12-31).

@@ -80,12 +80,10 @@ def check_rows(settings: Settings, check: str, limit: int = 1000) -> Table:
 
     engine = open_engine(settings)
     if engine is not None:  # the checks' failing rows are kept where the build ran
-        known = [r[0] for r in engine.query(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'dq' ORDER BY 1")]
+        known = engine.dq_tables()
         if check not in known:
             raise LookupError(f"no check named {check!r}; checks: {', '.join(known)}")
-        columns, rows = engine.query_table(f'SELECT * FROM dq."{check}" LIMIT %s', (int(limit),))
-        return Table(columns, rows)
+        return Table(*engine.dq_rows(check, limit))
     with read_warehouse(settings) as con:
         exists = con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'dq' AND table_name = ?", [check]

@@ -20,8 +20,23 @@ def test_the_engine_is_duckdb_unless_set(tmp_path):
     assert engine_name(load_settings(tmp_path, environ={"LOANWATCH_WAREHOUSE__ENGINE": " Postgres "})) == "postgres"
     with pytest.raises(ConfigError, match="use one of duckdb, postgres, spark"):
         engine_name(load_settings(tmp_path, environ={"LOANWATCH_WAREHOUSE__ENGINE": "oracle"}))
-    with pytest.raises(ConfigError, match="not run there yet"):
-        engine_name(load_settings(tmp_path, environ={"LOANWATCH_WAREHOUSE__ENGINE": "spark"}))
+    spark = load_settings(tmp_path, environ={"LOANWATCH_WAREHOUSE__ENGINE": "spark", "LOANWATCH_SPARK__MASTER": "local[1]"})
+    assert engine_name(spark) == "spark"
+    engine = open_engine(spark)  # starts nothing until used
+    assert engine.master == "local[1]" and engine.warehouse_dir == tmp_path.resolve() / "spark"
+    assert not engine.resumes_after_failure and engine._session is None
+
+
+def test_spark_types_map_both_ways():
+    from loanwatch.engines.spark import duck_type as from_spark
+    from loanwatch.engines.spark import spark_type, valid_master
+
+    assert [spark_type(t) for t in ("VARCHAR", "DECIMAL(18,2)", "HUGEINT", "TIMESTAMP", "INTEGER")] == [
+        "STRING", "DECIMAL(18,2)", "DECIMAL(38,0)", "TIMESTAMP", "INT"]
+    assert [from_spark(t) for t in ("string", "decimal(28,2)", "int", "timestamp", "bigint", "array<int>")] == [
+        "VARCHAR", "DECIMAL(28,2)", "INTEGER", "TIMESTAMP", "BIGINT", "VARCHAR"]
+    assert all(valid_master(m) for m in ("local", "local[2]", "local[*]", "spark://h:7077", "yarn"))
+    assert not any(valid_master(m) for m in ("local[two]", "", "spark://", "yarn; rm -rf /"))
 
 
 def test_the_password_comes_only_from_the_environment_and_never_reaches_a_file(tmp_path):

@@ -8,7 +8,9 @@ DuckDB serving snapshot. What changes is where the models are built:
 * postgres: in a PostgreSQL database. Ingest then *lands* each new batch's accepted rows in the
   server's staging tables (``COPY``, in one transaction with the server's batch manifest
   ``meta.landed_batches``), the build runs dbt-postgres there, and a good build *exports* the
-  tables readers need into the serving snapshot (``engines.postgres``).
+  tables readers need into the serving snapshot (``engines.postgres``);
+* spark: in Spark tables, the same way: each batch lands in its own partition of the staging
+  tables, then in the manifest; dbt-spark builds in the session loanwatch starts (``engines.spark``).
 
 An engine object has what the build needs of it: the dbt profile output (``target``,
 ``outputs``), ``land``, ``mirror_builds``, ``query``, ``export``; ``None`` stands for DuckDB,
@@ -22,8 +24,14 @@ import os
 from collections.abc import Iterator
 
 from loanwatch.config import ConfigError, Settings
+from loanwatch.errors import Problem
 
 ENGINES = ("duckdb", "postgres", "spark")
+
+
+class EngineUnreachable(Problem):
+    """The engine cannot be reached or started, refuses the login, or holds another home's
+    batches: one line, exit 1."""
 
 
 def engine_name(settings: Settings) -> str:
@@ -32,9 +40,10 @@ def engine_name(settings: Settings) -> str:
     if name not in ENGINES:
         raise ConfigError(f"[warehouse] engine = {name!r}: use one of {', '.join(ENGINES)} "
                           "(LOANWATCH_WAREHOUSE__ENGINE)")
-    if name == "spark":
-        raise ConfigError("[warehouse] engine = 'spark': the dbt project builds on Spark (make bench-spark), but "
-                          "ingest and incremental builds do not run there yet (docs/engines.md); use duckdb or postgres")
+    if name == "spark":  # its settings too, before anything is loaded (starts nothing)
+        from loanwatch.engines.spark import SparkEngine
+
+        SparkEngine(settings)
     return name
 
 
@@ -45,6 +54,10 @@ def open_engine(settings: Settings):
         from loanwatch.engines.postgres import PostgresEngine
 
         return PostgresEngine(settings)
+    if name == "spark":
+        from loanwatch.engines.spark import SparkEngine
+
+        return SparkEngine(settings)
     return None
 
 
@@ -54,13 +67,11 @@ def land_pending(settings: Settings, con) -> int:
     engine = open_engine(settings)
     if engine is None:
         return 0
-    from loanwatch.engines.postgres import EngineUnreachable
-
     try:
         return engine.land(con)
     except EngineUnreachable as exc:
         raise EngineUnreachable(f"{exc}. The files are loaded in the ingest ledger ({settings.warehouse_path.name}); "
-                                "they land on the server with the next ingest or build") from None
+                                f"they land {engine.place} with the next ingest or build") from None
 
 
 def environment(engine) -> contextlib.AbstractContextManager:

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from loanwatch.config import Settings
-from loanwatch.errors import Problem
+from loanwatch.engines import EngineUnreachable
 from loanwatch.ingest.contract import ENTITIES
 
 # The staging tables the dbt sources read (the raw record stays in the local ingest ledger:
@@ -38,10 +38,6 @@ PASSWORD_VARIABLE = "DBT_ENV_SECRET_LOANWATCH_POSTGRES_PASSWORD"
 
 _TO_PG = {"VARCHAR": "TEXT", "BIGINT": "BIGINT", "INTEGER": "INTEGER", "BOOLEAN": "BOOLEAN", "DATE": "DATE",
           "TIMESTAMP": "TIMESTAMP", "DOUBLE": "DOUBLE PRECISION", "HUGEINT": "NUMERIC(38,0)"}
-
-
-class EngineUnreachable(Problem):
-    """The server cannot be reached, refuses the login, or holds another home's batches: one line, exit 1."""
 
 
 def pg_type(duck_type: str) -> str:
@@ -74,6 +70,7 @@ def _qualified(table: str) -> str:
 
 class PostgresEngine:
     name = "postgres"
+    place = "on the server"  # where batches land, in messages
     target = "postgres"
 
     def __init__(self, settings: Settings):
@@ -142,6 +139,14 @@ class PostgresEngine:
         with self.session() as conn, conn.cursor() as cur:
             cur.execute(sql, params)
             return [d[0] for d in cur.description], cur.fetchall()
+
+    def dq_tables(self) -> list[str]:
+        """The checks whose failing rows the build kept (schema dq)."""
+        return [r[0] for r in self.query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'dq' ORDER BY 1")]
+
+    def dq_rows(self, check: str, limit: int) -> tuple[list[str], list[tuple]]:
+        return self.query_table(f"SELECT * FROM dq.{_ident(check)} LIMIT %s", (int(limit),))
 
     # --- landing -----------------------------------------------------------------------------
 

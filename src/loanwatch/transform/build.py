@@ -52,7 +52,9 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
             # starting from its snapshot. A changed dbt project (an upgrade), no good build yet,
             # no snapshot to start from, or a full refresh that did not finish means everything.
             damaged = unreadable_snapshot(settings)
+            # On Spark, whatever did not finish well (getattr: None is DuckDB, which resumes).
             if (last is None or last[1] != project or (attempt[0] and attempt[1] != "success")
+                    or (not getattr(engine, "resumes_after_failure", True) and attempt[1] != "success")
                     or not settings.serving_path.exists() or damaged):
                 full_refresh = True
             since = 0 if full_refresh else int(last[0] or 0)

@@ -67,9 +67,33 @@ select merchant_id from {{ source('raw', 'merchants') }} where batch_id > {{ sin
 
 {% macro incremental_hook(column='loan_id', changed='loans', extra_condition=none) -%}
 {% if is_incremental() -%}
-delete from {{ this }} where {{ column }} in ({{ changed_keys(changed) }})
-{%- if extra_condition %} or {{ extra_condition }}{% endif %}
+{{ delete_rows(column ~ ' in (' ~ changed_keys(changed) ~ ')' ~ (' or ' ~ extra_condition if extra_condition else '')) }}
 {%- endif %}
+{%- endmacro %}
+
+{#
+  delete_rows(condition): delete this model's rows matching a condition on its columns (the row is
+  `t`). Spark's Parquet tables have no DELETE (nor UPDATE): there the table is rewritten without
+  them (spark_rewrite), which costs a pass over the whole table rather than over the changed rows.
+#}
+{% macro delete_rows(condition) -%}{{ return(adapter.dispatch('delete_rows', 'loanwatch')(condition)) }}{%- endmacro %}
+{% macro default__delete_rows(condition) -%}
+delete from {{ this }} where {{ condition }}
+{%- endmacro %}
+{% macro spark__delete_rows(condition) -%}
+{{ spark_rewrite('select * from ' ~ this ~ ' as t where not ((' ~ condition ~ ') <=> true)') }}
+{%- endmacro %}
+
+{#- Replace this model's rows by a query's (over them): into a scratch table, then back, as the
+    pre-hook runs. Renders to nothing, so the hook runs no statement of its own. -#}
+{% macro spark_rewrite(select_sql) -%}
+{%- if execute -%}
+{%- set scratch = this.incorporate(path={'identifier': this.identifier ~ '__rewrite'}) -%}
+{%- do run_query('drop table if exists ' ~ scratch) -%}
+{%- do run_query('create table ' ~ scratch ~ ' using parquet as ' ~ select_sql) -%}
+{%- do run_query('insert overwrite table ' ~ this ~ ' select * from ' ~ scratch) -%}
+{%- do run_query('drop table ' ~ scratch) -%}
+{%- endif -%}
 {%- endmacro %}
 
 {#- An ephemeral model is inlined into the incremental models that use it: it filters when the
@@ -124,14 +148,12 @@ using {{ ref('int_loans_changed') }} as recomputed
 where recomputed.loan_id = t.loan_id
     and (recomputed.recompute_from is null or t.{{ day_column }} >= recomputed.recompute_from)
 {%- endmacro %}
-{#- Spark SQL has no DELETE ... USING: a subquery names the rows (Delta tables). -#}
+{#- Spark SQL has no DELETE ... USING: a subquery names the rows. -#}
 {% macro spark__delete_recomputed_rows(day_column) -%}
-delete from {{ this }} as t
-where exists (
-    select 1 from {{ ref('int_loans_changed') }} as recomputed
+{{ spark__delete_rows('exists (
+    select 1 from ' ~ ref('int_loans_changed') ~ ' as recomputed
     where recomputed.loan_id = t.loan_id
-        and (recomputed.recompute_from is null or t.{{ day_column }} >= recomputed.recompute_from)
-)
+        and (recomputed.recompute_from is null or t.' ~ day_column ~ ' >= recomputed.recompute_from))') }}
 {%- endmacro %}
 
 {#
@@ -176,17 +198,15 @@ using ({{ instalment_paid_totals() }}) as totals
 where totals.loan_id = t.loan_id and not {{ instalment_row_kept('t', 'totals') }}
 {%- endmacro %}
 {% macro spark__delete_recomputed_instalments() -%}
-delete from {{ this }} as t
-where exists (
-    select 1 from ({{ instalment_paid_totals() }}) as totals
-    where totals.loan_id = t.loan_id and not {{ instalment_row_kept('t', 'totals') }}
-)
+{{ spark__delete_rows('exists (
+    select 1 from (' ~ instalment_paid_totals() ~ ') as totals
+    where totals.loan_id = t.loan_id and not ' ~ instalment_row_kept('t', 'totals') ~ ')') }}
 {%- endmacro %}
 
 {#- A pre-hook that deletes the rows matching a condition, on incremental builds. -#}
 {% macro incremental_delete(condition) -%}
 {% if is_incremental() -%}
-delete from {{ this }} where {{ condition }}
+{{ delete_rows(condition) }}
 {%- endif %}
 {%- endmacro %}
 
@@ -195,6 +215,10 @@ delete from {{ this }} where {{ condition }}
     it would have passed 90 DPD is in it only if before that. -#}
 {% macro close_kept_intervals() -%}
 {% if is_incremental() -%}
+{{ return(adapter.dispatch('close_kept_intervals', 'loanwatch')()) }}
+{%- endif %}
+{%- endmacro %}
+{% macro default__close_kept_intervals() -%}
 update {{ this }} as s
 set valid_to = c.recompute_from,
     dpd_over_90_date = case when s.dpd_over_90_date < c.recompute_from then s.dpd_over_90_date end
@@ -202,7 +226,22 @@ from {{ ref('int_loans_changed') }} as c
 where c.loan_id = s.loan_id
     and s.valid_from < c.recompute_from
     and s.valid_to > c.recompute_from
-{%- endif %}
+{%- endmacro %}
+{#- Spark: the same change, as a rewrite of the table. -#}
+{% macro spark__close_kept_intervals() -%}
+{%- set changed = "c.loan_id is not null" -%}
+{%- set columns = [] -%}
+{%- for column in adapter.get_columns_in_relation(this) -%}
+{%- if column.name == 'valid_to' -%}
+{%- do columns.append('case when ' ~ changed ~ ' then c.recompute_from else s.valid_to end as valid_to') -%}
+{%- elif column.name == 'dpd_over_90_date' -%}
+{%- do columns.append('case when not (' ~ changed ~ ') or s.dpd_over_90_date < c.recompute_from then s.dpd_over_90_date end as dpd_over_90_date') -%}
+{%- else -%}
+{%- do columns.append('s.' ~ adapter.quote(column.name)) -%}
+{%- endif -%}
+{%- endfor -%}
+{{ spark_rewrite('select ' ~ columns | join(', ') ~ ' from ' ~ this ~ ' as s left join ' ~ ref('int_loans_changed') ~ ' as c
+    on c.loan_id = s.loan_id and s.valid_from < c.recompute_from and s.valid_to > c.recompute_from') }}
 {%- endmacro %}
 
 {#
@@ -213,7 +252,7 @@ where c.loan_id = s.loan_id
 #}
 {% macro batch_incremental_hook() -%}
 {% if is_incremental() -%}
-delete from {{ this }} where batch_id > {{ since_batch() }}
+{{ delete_rows('batch_id > ' ~ since_batch()) }}
 {%- endif %}
 {%- endmacro %}
 
@@ -321,7 +360,7 @@ cast('0001-01-01' as date)
 
 {% macro calls_incremental_hook() -%}
 {% if is_incremental() -%}
-delete from {{ this }} where call_id in ({{ recomputed_calls() }})
+{{ delete_rows('call_id in (' ~ recomputed_calls() ~ ')') }}
 {%- endif %}
 {%- endmacro %}
 
@@ -362,9 +401,8 @@ select distinct called_date from {{ ref('calls') }} where batch_id > {{ since_ba
 
 {% macro holdout_days_delete_new_days() -%}
 {% if is_incremental() -%}
-delete from {{ this }}
-where contact_date > {{ add_days(last_good_data_date(), -7) }}
-    or contact_date in ({{ holdout_new_calls_days() }})
+{{ delete_rows('contact_date > ' ~ add_days(last_good_data_date(), -7) ~ '
+    or contact_date in (' ~ holdout_new_calls_days() ~ ')') }}
 {%- endif %}
 {%- endmacro %}
 
@@ -380,10 +418,8 @@ where changed.loan_id = t.loan_id
     and (changed.recompute_from is null or {{ add_days('t.contact_date', 7) }} >= changed.recompute_from)
 {%- endmacro %}
 {% macro spark__holdout_days_delete_changed_loans() -%}
-delete from {{ this }} as t
-where exists (
-    select 1 from {{ ref('int_loans_changed') }} as changed
+{{ spark__delete_rows('exists (
+    select 1 from ' ~ ref('int_loans_changed') ~ ' as changed
     where changed.loan_id = t.loan_id
-        and (changed.recompute_from is null or {{ add_days('t.contact_date', 7) }} >= changed.recompute_from)
-)
+        and (changed.recompute_from is null or ' ~ add_days('t.contact_date', 7) ~ ' >= changed.recompute_from))') }}
 {%- endmacro %}

@@ -23,11 +23,9 @@ delete from {{ this }} as t
 using ({{ merchant_days_recomputed() }}) as r
 where r.merchant_id = t.merchant_id and r.currency = t.currency and t.balance_date >= r.from_date
 {%- endmacro %}
-{#- Spark SQL has no DELETE ... USING: a subquery names the rows (Delta tables). -#}
+{#- Spark SQL has no DELETE ... USING: a subquery names the rows. -#}
 {% macro spark__delete_recomputed_merchant_days() -%}
-delete from {{ this }} as t
-where exists (
-    select 1 from ({{ merchant_days_recomputed() }}) as r
-    where r.merchant_id = t.merchant_id and r.currency = t.currency and t.balance_date >= r.from_date
-)
+{{ spark__delete_rows('exists (
+    select 1 from (' ~ merchant_days_recomputed() ~ ') as r
+    where r.merchant_id = t.merchant_id and r.currency = t.currency and t.balance_date >= r.from_date)') }}
 {%- endmacro %}

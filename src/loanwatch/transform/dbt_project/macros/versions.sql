@@ -8,7 +8,7 @@
 with ordered as (
     select
         *,
-        row_number() over (partition by {{ key }} order by updated_at) as version_number,
+        cast(row_number() over (partition by {{ key }} order by updated_at) as bigint) as version_number,
         lead(updated_at) over (partition by {{ key }} order by updated_at) as next_updated_at
     from {{ relation }}
     where {{ where }}

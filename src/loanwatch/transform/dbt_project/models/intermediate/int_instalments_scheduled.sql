@@ -28,7 +28,7 @@ given_instalments as (
 explicit as (
     select
         loan_id,
-        row_number() over (partition by loan_id order by due_date, position) as instalment_number,
+        cast(row_number() over (partition by loan_id order by due_date, position) as bigint) as instalment_number,
         due_date,
         principal_amount,
         interest_amount

@@ -1,0 +1,186 @@
+"""`[warehouse] engine = "spark"`: the whole cycle on a local Spark session equals DuckDB's.
+
+Every Spark run is a `loanwatch` process of its own (a JVM each, `local[2]`, the tables and the
+Derby catalog under the home's `spark/` folder), as a user runs it; readers (reports, the contact
+plan) read the serving snapshot in-process, as on every engine. Needs pyspark (the dev extras) and
+Java 17 (`.ci/run` installs Debian's openjdk-17-jre-headless): without them the tests skip, saying
+which is missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from loanwatch.config import load_settings
+from loanwatch.reports import registry
+from loanwatch.serve import open_snapshot
+from tests.conftest import GOLDEN, assert_no_traceback, cli, run_cli
+from tests.integration.test_postgres import assert_same_snapshot
+
+pytestmark = [pytest.mark.spark, pytest.mark.integration]
+
+try:
+    import pyspark  # noqa: F401
+except ImportError:
+    pytest.skip("pyspark is not installed: pip install -e '.[spark]'", allow_module_level=True)
+if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
+    pytest.skip("no Java: install openjdk-17-jre-headless (.ci/run does)", allow_module_level=True)
+
+SPARK = {"LOANWATCH_WAREHOUSE__ENGINE": "spark", "LOANWATCH_SPARK__MASTER": "local[2]"}
+
+# A child process that kills itself (SIGKILL) when ingest writes the batch manifest: every batch
+# is in its partitions, none in the manifest, as if the machine died between the two.
+KILLED_AT_THE_MANIFEST = textwrap.dedent("""
+    import os, signal, sys
+    from pyspark.sql import DataFrameWriter
+    insert_into = DataFrameWriter.insertInto
+    def insert(self, table, overwrite=None):
+        if table == "meta.landed_batches":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return insert_into(self, table, overwrite)
+    DataFrameWriter.insertInto = insert
+    from loanwatch.cli import run
+    sys.argv = ["loanwatch", *sys.argv[1:]]
+    run()
+""")
+
+
+def _staging_counts(spark_home: Path) -> dict[str, tuple]:
+    """Rows, batches and the sum of batch ids of each staging table, read from Spark's Parquet files."""
+    import duckdb
+
+    out = {}
+    for table in ("clients", "loans", "loan_schedules", "payments", "calls"):
+        folder = spark_home / "spark" / "staging.db" / table
+        out[table] = duckdb.execute(
+            f"SELECT count(*), count(DISTINCT batch_id), sum(batch_id) FROM read_parquet('{folder}/*/*.parquet', "
+            "hive_partitioning = true)").fetchone()
+    return out
+
+
+@pytest.fixture(scope="module")
+def spark_golden(tmp_path_factory):
+    """The golden fixture on Spark through the CLI, the hard way: the ingest is killed between
+    landing the batches and writing the manifest; the build lands them again, then builds."""
+    home = tmp_path_factory.mktemp("spark_golden")
+    env = {**SPARK, "LOANWATCH_HOME": str(home)}
+    killed = subprocess.run([sys.executable, "-c", KILLED_AT_THE_MANIFEST, "ingest", str(GOLDEN)],
+                            env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    landed_before = _staging_counts(home)
+    built = run_cli("build", env=env, timeout=900)
+    assert built.returncode == 0, built.stderr[-3000:]
+    return load_settings(home, environ=env), landed_before
+
+
+def test_the_golden_fixture_on_spark_equals_duckdb_after_a_killed_landing(spark_golden, golden):
+    settings, landed_before = spark_golden
+    # the killed ingest had written every batch's partition, and no manifest row
+    assert landed_before["payments"][0] == 16
+    ledger = open_snapshot(golden)
+    # landed again by the build: each batch once, as in the home's ingest ledger
+    from loanwatch.warehouse import connect
+
+    con = connect(settings.warehouse_path, read_only=True)
+    for table, counts in _staging_counts(settings.home).items():
+        query = f"SELECT count(*), count(DISTINCT batch_id), sum(batch_id) FROM staging.{table}"
+        assert counts == con.execute(query).fetchone(), table
+    con.close()
+    assert_same_snapshot(settings, golden)
+    checks = "SELECT check_name, status, failing_rows, sample_keys FROM meta.dq_results WHERE build_id = 1 ORDER BY 1"
+    assert open_snapshot(settings).execute(checks).fetchall() == ledger.execute(checks).fetchall()
+    ledger.close()
+
+
+def test_every_report_and_the_contact_plan_on_spark_equal_duckdb(spark_golden, golden):
+    settings, _ = spark_golden
+    runs = [["report", r.name, "-f", "csv"] + (["--view", r.view] if r.view else []) for r in registry.REPORTS]
+    runs.append(["notify", "plan", "-f", "csv"])
+    for args in runs:
+        on_spark, on_duck = cli(*args, home=settings.home), cli(*args, home=golden.home)
+        assert on_spark.exit_code == on_duck.exit_code == 0, (args, on_spark.stderr)
+        assert on_spark.stdout == on_duck.stdout and on_spark.stdout.count("\n") > 1, args
+    # a check's failing rows are kept in Spark; `check --rows` reads them there (its own JVM)
+    args = ["check", "--rows", "warn_source_status_mismatch", "-f", "csv"]
+    on_spark = run_cli("--home", settings.home, *args, env=SPARK)
+    on_duck = cli(*args, home=golden.home)
+    assert on_spark.returncode == on_duck.exit_code == 0, on_spark.stderr[-2000:]
+    assert sorted(on_spark.stdout.splitlines()) == sorted(on_duck.stdout.splitlines()) and "L05" in on_spark.stdout
+    assert on_spark.stderr == "", on_spark.stderr  # Spark's own log goes to spark/spark.log
+
+
+def test_two_incremental_batches_of_a_generated_portfolio_on_spark_equal_duckdb(tmp_path):
+    """2,000 generated clients split in two batches: built on Spark batch by batch (the second
+    build incremental: its pre-hooks rewrite tables without the rows to recompute), equal to
+    DuckDB built the same way."""
+    from loanwatch.generate.portfolio import generate
+    from loanwatch.generate.split import split
+    from loanwatch.generate.write import write_portfolio
+    from tests.conftest import build_home
+
+    raw = tmp_path / "raw"
+    write_portfolio(generate(2000, seed=25, start=dt.date(2024, 1, 1), end=dt.date(2025, 3, 31)), raw)
+    parts = sorted(split([raw], 2, tmp_path / "parts").parts.items())
+    # Spark: both batches in one process (one JVM), through the library as the CLI does
+    child = textwrap.dedent("""
+        import json, sys
+        from loanwatch.config import load_settings
+        from loanwatch.engines import land_pending
+        from loanwatch.ingest.load import ingest_paths
+        from loanwatch.transform.build import build
+        from loanwatch.warehouse import open_writer
+        settings = load_settings(sys.argv[1])
+        for files in json.loads(sys.argv[2]):
+            with open_writer(settings) as con:
+                ingest_paths(con, files)
+                land_pending(settings, con)
+            result = build(settings)
+            assert result.status == "success", result.errors
+    """)
+    import json
+
+    batches = json.dumps([[str(p) for p in files] for _, files in parts])
+    done = subprocess.run([sys.executable, "-c", child, str(tmp_path / "spark"), batches],
+                          env={**os.environ, **SPARK}, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert_no_traceback(done.stdout)
+    on_duck = None
+    for _, files in parts:
+        on_duck = build_home(tmp_path / "duck", *files)
+    on_spark = load_settings(tmp_path / "spark", environ=SPARK)
+    for settings in (on_spark, on_duck):  # the second build incremental on each engine
+        with open_snapshot(settings) as con:
+            assert con.execute("SELECT full_refresh FROM meta.builds ORDER BY build_id").fetchall() == [(True,), (False,)]
+    assert_same_snapshot(on_spark, on_duck)
+
+
+def test_spark_that_cannot_start_is_one_line_and_exit_1(tmp_path):
+    """No Java where JAVA_HOME points: one line naming the master and what to install, exit 1;
+    ingest keeps the files in its ledger and says they land later."""
+    env = {**SPARK, "JAVA_HOME": str(tmp_path / "no-java")}
+    result = run_cli("--home", tmp_path / "home", "ingest", GOLDEN, env=env)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot start a Spark session" in lines[0] and "local[2]" in lines[0], result.stderr
+    assert "land in Spark with the next ingest or build" in lines[0]
+    from loanwatch.warehouse import connect
+
+    con = connect(tmp_path / "home" / "warehouse.duckdb", read_only=True)
+    assert con.execute("SELECT count(*) FROM staging.payments").fetchone()[0] == 16
+    con.close()
+
+
+def test_a_master_loanwatch_cannot_use_is_a_usage_error(tmp_path):
+    result = cli("build", home=tmp_path, env={**SPARK, "LOANWATCH_SPARK__MASTER": "local[two]; rm -rf /"})
+    assert result.exit_code == 2 and "[spark] master" in result.stderr and "local[N]" in result.stderr
+    result = cli("ingest", str(GOLDEN), home=tmp_path, env={**SPARK, "LOANWATCH_SPARK__METHOD": "thrift"})
+    assert result.exit_code == 2 and "[spark] method = 'thrift'" in result.stderr
+    assert not (tmp_path / "warehouse.duckdb").exists()  # stopped before anything was loaded
