@@ -1,13 +1,16 @@
-"""`make bench-postgres`: the same portfolio on DuckDB and on PostgreSQL, side by side in one run.
+"""`make bench-postgres`, `make bench-spark`: the same portfolio on DuckDB and on another engine,
+side by side in one run.
 
-A throwaway PostgreSQL server (Debian's package, as the tests start it: tests/pg.py) on this
-machine. For each engine, in its own home: 99 of 100 chronological parts ingested (rows/s; on
+PostgreSQL: a throwaway server (Debian's package, as the tests start it: tests/pg.py) on this
+machine. Spark: in loanwatch's process, `local[1]` and `local[2]` (the speed-up of a second core,
+as a ratio in one run). For each engine, in its own home: 99 of 100 chronological parts ingested (rows/s; on
 PostgreSQL that includes landing the batches on the server), a full build (on PostgreSQL: dbt
 there, then the export of what readers need into the serving snapshot), then the last ~1 % part
 ingested and built incrementally, and the dashboard's filter query on the snapshot. Each stage is
 its own `loanwatch` process (wall time and peak memory, as `make bench`).
 
-    python benchmarks/engines.py --clients 50000     (M, the default)
+    python benchmarks/engines.py --clients 50000 --engines duckdb,postgres     (M, the default)
+    python benchmarks/engines.py --engines duckdb,spark:local[1],spark:local[2]
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from benchmarks.run import END, count_rows, query_times, run_measured  # noqa: E
 
 
 def export_seconds(home: Path) -> float:
-    """The last build's export into the snapshot (PostgreSQL; none on DuckDB)."""
+    """The last build's export into the snapshot (another engine's; none on DuckDB)."""
     import duckdb
 
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
@@ -64,9 +67,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=50_000)
     parser.add_argument("--work", type=Path, default=ROOT / ".bench" / "engines")
+    parser.add_argument("--engines", default="duckdb,postgres", help="duckdb, postgres, spark:<master>, comma-separated")
     args = parser.parse_args()
-    from tests.pg import engine_env, new_database, start_server
-
     lw = str(ROOT / ".venv" / "bin" / "loanwatch")
     root = args.work
     shutil.rmtree(root, ignore_errors=True)
@@ -75,21 +77,38 @@ def main() -> None:
     run_measured([lw, "generate", "--clients", str(args.clients), "--seed", "1", "--end", END, "--out", str(root / "raw")], env)
     run_measured([lw, "split", str(root / "raw"), "--parts", "100", "--out", str(root / "parts")], env)
     parts = sorted((root / "parts").iterdir())
-    server, stop = start_server()
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    stop = None
+    results = []
     try:
-        db = new_database(server, "bench")
-        results = [stages(lw, root, "duckdb", env, parts[:-1], parts[-1]),
-                   stages(lw, root, "postgres", {**env, **engine_env(db)}, parts[:-1], parts[-1])]
+        for name in engines:
+            if name == "duckdb":
+                extra = {}
+            elif name == "postgres":
+                from tests.pg import engine_env, new_database, start_server
+
+                server, stop = start_server()
+                extra = engine_env(new_database(server, "bench"))
+            elif name.startswith("spark:"):
+                extra = {"LOANWATCH_WAREHOUSE__ENGINE": "spark", "LOANWATCH_SPARK__MASTER": name.split(":", 1)[1]}
+            else:
+                parser.error(f"unknown engine {name!r}: duckdb, postgres, spark:<master>")
+            # (a folder name without brackets: Hadoop reads them in a path as a glob)
+            folder = name.replace(":", "-").replace("[", "-").replace("]", "")
+            results.append(stages(lw, root, folder, {**env, **extra}, parts[:-1], parts[-1]))
     finally:
-        stop()
+        if stop:
+            stop()
     for r in results:
         print(json.dumps(r))
-    duck, pg = results
-    print(f"clients {args.clients:,}: ingest {duck['ingest_rows_per_s']:,.0f} / {pg['ingest_rows_per_s']:,.0f} rows/s; "
-          f"full build {duck['build_s']:.1f} / {pg['build_s']:.1f} s; 1 % batch {duck['batch_total_s']:.1f} / "
-          f"{pg['batch_total_s']:.1f} s; filter query {duck['filter_query_s'] * 1000:.0f} / {pg['filter_query_s'] * 1000:.0f} ms "
-          "(DuckDB / PostgreSQL)")
-
+    print(f"clients {args.clients:,}, " + "; ".join(
+        f"{r['engine']}: ingest {r['ingest_rows_per_s']:,.0f} rows/s, full build {r['build_s']:.1f} s, "
+        f"1 % batch {r['batch_total_s']:.1f} s, filter query {r['filter_query_s'] * 1000:.0f} ms" for r in results))
+    by_name = {r["engine"]: r for r in results}
+    if "spark-local-1" in by_name and "spark-local-2" in by_name:
+        one, two = by_name["spark-local-1"], by_name["spark-local-2"]
+        print(f"Spark local[1] / local[2]: full build {one['build_s'] / two['build_s']:.2f}, "
+              f"1 % batch {one['batch_total_s'] / two['batch_total_s']:.2f}")
 
 if __name__ == "__main__":
     main()

@@ -42,7 +42,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                  "connect_timeout": 10, "threads": 2},
     # [warehouse] engine = "spark": method "session" runs Spark in-process (pyspark) on `master`
     # (local[2], spark://host:7077, yarn); its tables live under warehouse_dir (empty: <home>/spark).
-    "spark": {"method": "session", "master": "local[2]", "warehouse_dir": "", "shuffle_partitions": 4},
+    # driver_memory: the JVM's heap in this process (with local[N], all of Spark's work).
+    # method "thrift": a Spark Thrift server at host:port, which shares warehouse_dir with this machine.
+    "spark": {"method": "session", "master": "local[2]", "warehouse_dir": "", "shuffle_partitions": 4,
+              "driver_memory": "4g", "host": "localhost", "port": 10000, "user": "loanwatch"},
     "ingest": {
         # A business date (issue_date, paid_at, called_at, occurred_at, updated_at) more than this
         # many days after the day of ingest is quarantined as a typo (9999-12-31 for 2024-12-31).

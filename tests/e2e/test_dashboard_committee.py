@@ -13,6 +13,7 @@ import json
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from loanwatch.output import shown_value
 from loanwatch.reports import registry
@@ -158,7 +159,8 @@ def test_every_page_at_both_sizes_opens_offline_with_its_charts(browser, committ
             assert "Data date 2024-07-10" in page.locator("[data-testid='stCaptionContainer']").first.inner_text()
             for report in registry.on_page(path):
                 for chart in report.charts:
-                    assert page.locator(f".st-key-chart-{chart.key} .js-plotly-plot").count() == 1, chart.key
+                    # (Plotly draws after the page settles: on a loaded machine, seconds later)
+                    expect(page.locator(f".st-key-chart-{chart.key} .js-plotly-plot"), chart.key).to_have_count(1, timeout=30000)
                 if not report.charts and report.key != "summary":
                     assert page.get_by_text(report.title, exact=True).count() >= 1, report.key
             page.screenshot(path=str(out / f"{path}.png"), full_page=True)

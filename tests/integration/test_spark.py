@@ -181,6 +181,45 @@ def test_spark_that_cannot_start_is_one_line_and_exit_1(tmp_path):
 def test_a_master_loanwatch_cannot_use_is_a_usage_error(tmp_path):
     result = cli("build", home=tmp_path, env={**SPARK, "LOANWATCH_SPARK__MASTER": "local[two]; rm -rf /"})
     assert result.exit_code == 2 and "[spark] master" in result.stderr and "local[N]" in result.stderr
-    result = cli("ingest", str(GOLDEN), home=tmp_path, env={**SPARK, "LOANWATCH_SPARK__METHOD": "thrift"})
-    assert result.exit_code == 2 and "[spark] method = 'thrift'" in result.stderr
+    result = cli("ingest", str(GOLDEN), home=tmp_path, env={**SPARK, "LOANWATCH_SPARK__METHOD": "jdbc"})
+    assert result.exit_code == 2 and "[spark] method = 'jdbc'" in result.stderr
     assert not (tmp_path / "warehouse.duckdb").exists()  # stopped before anything was loaded
+
+
+@pytest.fixture(scope="module")
+def thrift_server(tmp_path_factory):
+    from tests.spark_thrift import start_thrift_server
+
+    server, stop = start_thrift_server(tmp_path_factory.mktemp("thrift") / "warehouse")
+    try:
+        yield server
+    finally:
+        stop()
+
+
+def test_the_golden_fixture_through_a_spark_thrift_server_equals_duckdb(thrift_server, golden, tmp_path):
+    """`[spark] method = "thrift"`: loanwatch starts no JVM; batches land as Parquet in the shared
+    warehouse directory and are inserted by the server, dbt-spark builds over Thrift, the export
+    comes back as Parquet. The same snapshot, reports and checks as on DuckDB."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "loanwatch.toml").write_text(f"""[warehouse]\nengine = "spark"\n\n[spark]\nmethod = "thrift"
+host = "{thrift_server['host']}"\nport = {thrift_server['port']}\nwarehouse_dir = "{thrift_server['warehouse_dir']}"\n""")
+    for args in (["ingest", str(GOLDEN)], ["build"]):
+        result = cli(*args, home=home)
+        assert result.exit_code == 0, result.stderr
+    settings = load_settings(home, environ={})
+    assert_same_snapshot(settings, golden)
+    on_thrift = cli("report", "overdue-monthly", "-f", "csv", home=home)
+    assert on_thrift.stdout == cli("report", "overdue-monthly", "-f", "csv", home=golden.home).stdout
+    args = ["check", "--rows", "warn_source_status_mismatch", "-f", "csv"]
+    on_thrift, on_duck = cli(*args, home=home), cli(*args, home=golden.home)
+    assert sorted(on_thrift.stdout.splitlines()) == sorted(on_duck.stdout.splitlines()) and "L05" in on_thrift.stdout
+    # nothing of the exchange is left behind in the shared directory
+    assert not list((Path(thrift_server["warehouse_dir"]) / "loanwatch-io").iterdir())
+
+    # a server that is not there: one line, exit 1
+    result = cli("build", home=home, env={"LOANWATCH_SPARK__PORT": "1"})
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Spark Thrift server 127.0.0.1:1" in lines[0] and "cannot connect" in lines[0], result.stderr

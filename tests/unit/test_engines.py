@@ -25,6 +25,8 @@ def test_the_engine_is_duckdb_unless_set(tmp_path):
     engine = open_engine(spark)  # starts nothing until used
     assert engine.master == "local[1]" and engine.warehouse_dir == tmp_path.resolve() / "spark"
     assert not engine.resumes_after_failure and engine._session is None
+    with pytest.raises(ConfigError, match=r"\[spark\] driver_memory = 'lots'"):
+        engine_name(load_settings(tmp_path, environ={"LOANWATCH_WAREHOUSE__ENGINE": "spark", "LOANWATCH_SPARK__DRIVER_MEMORY": "lots"}))
 
 
 def test_spark_types_map_both_ways():

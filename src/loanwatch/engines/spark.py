@@ -27,6 +27,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
+import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,22 +99,30 @@ class SparkEngine:
         spark = settings.section("spark")
         self.settings = settings
         self.method = str(spark.get("method") or "session").strip().lower()
-        if self.method != "session":
-            raise ConfigError(f"[spark] method = {self.method!r}: loanwatch runs Spark in its own process (\"session\", "
-                              "with [spark] master local[N], spark://host:port or yarn); a Thrift server cannot be "
-                              "landed to yet (docs/engines.md)")
+        if self.method not in ("session", "thrift"):
+            raise ConfigError(f"[spark] method = {self.method!r}: use \"session\" (Spark in loanwatch's process, on [spark] "
+                              "master) or \"thrift\" (a Spark Thrift server at [spark] host and port)")
         self.master = str(spark.get("master") or "local[2]").strip()
-        if not valid_master(self.master):
+        if self.method == "session" and not valid_master(self.master):
             raise ConfigError(f"[spark] master = {self.master!r}: use local[N], spark://host:port, k8s://…, or yarn "
                               "(LOANWATCH_SPARK__MASTER)")
+        self.host = str(spark.get("host") or "localhost").strip()
+        self.port = int(spark.get("port") or 10000)
+        self.user = str(spark.get("user") or "loanwatch")
         self.warehouse_dir = Path(str(spark.get("warehouse_dir") or settings.home / "spark")).expanduser().resolve()
         self.shuffle_partitions = int(spark.get("shuffle_partitions") or 4)
+        self.driver_memory = str(spark.get("driver_memory") or "4g").strip()
+        if not re.fullmatch(r"[0-9]+[kmgt]?", self.driver_memory.lower()):
+            raise ConfigError(f"[spark] driver_memory = {self.driver_memory!r}: use a size such as 4g (LOANWATCH_SPARK__DRIVER_MEMORY)")
         self._session = None
-
-    # --- the session -------------------------------------------------------------------------
+        self._cursor = None
 
     def where(self) -> str:
+        if self.method == "thrift":
+            return f"Spark Thrift server {self.host}:{self.port} ({self.warehouse_dir})"
         return f"Spark {self.master} ({self.warehouse_dir})"
+
+    # --- the session, or the Thrift server ---------------------------------------------------
 
     def session(self):
         """The process's Spark session, started on first use (dbt-spark's `session` method finds it)."""
@@ -126,12 +136,14 @@ class SparkEngine:
         self.warehouse_dir.mkdir(parents=True, exist_ok=True)
         log4j = self.warehouse_dir / "log4j2.properties"
         log4j.write_text(_LOG4J)
-        java = f"-Dderby.stream.error.file={self.warehouse_dir / 'derby.log'} -Dlog4j2.configurationFile=file:{log4j}"
+        # (quoted: Spark splits the options at spaces outside quotes, and a home may have one)
+        java = f'"-Dderby.stream.error.file={self.warehouse_dir / "derby.log"}" "-Dlog4j2.configurationFile=file:{log4j}"'
         builder = (SparkSession.builder.master(self.master).appName("loanwatch")
                    .config("spark.sql.warehouse.dir", str(self.warehouse_dir))
                    .config("spark.hadoop.javax.jdo.option.ConnectionURL",
                            f"jdbc:derby:;databaseName={self.warehouse_dir / 'metastore_db'};create=true")
                    .config("spark.driver.extraJavaOptions", java)
+                   .config("spark.driver.memory", self.driver_memory)
                    .config("spark.sql.session.timeZone", "UTC")
                    .config("spark.sql.shuffle.partitions", str(self.shuffle_partitions))
                    .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
@@ -142,49 +154,147 @@ class SparkEngine:
             with _jvm_output_to(self.warehouse_dir / "spark.log"):
                 self._session = builder.enableHiveSupport().getOrCreate()
         except Exception as exc:  # no Java, a master that does not answer, a metastore in use
-            text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-            raise EngineUnreachable(f"{self.where()}: cannot start a Spark session ({text}); check [spark] master and "
-                                    "warehouse_dir, and that Java 17 is installed (openjdk-17-jre-headless)") from None
+            raise EngineUnreachable(f"{self.where()}: cannot start a Spark session ({_first_line(exc, 200)}); check "
+                                    "[spark] master and warehouse_dir, and that Java 17 is installed "
+                                    "(openjdk-17-jre-headless)") from None
         self._session.sparkContext.setLogLevel("ERROR")
         return self._session
 
+    def _thrift(self):
+        """A cursor on the Thrift server, opened on first use."""
+        if self._cursor is not None:
+            return self._cursor
+        try:
+            from pyhive import hive
+        except ImportError:
+            raise EngineUnreachable("[spark] method = 'thrift' needs PyHive: pip install 'loanwatch[spark]'") from None
+        import logging
+
+        # the Thrift library logs each failed attempt (dbt-spark routes those loggers to its own
+        # output once imported); the one line below says it once
+        for name in ("thrift", "thrift.transport", "thrift.protocol", "pyhive", "pyhive.hive"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        try:
+            connection = hive.connect(host=self.host, port=self.port, username=self.user)
+            cursor = connection.cursor()
+            # the session's settings the landing relies on (the server's own defaults may differ)
+            for setting in ("spark.sql.sources.partitionOverwriteMode=dynamic", "spark.sql.session.timeZone=UTC"):
+                cursor.execute(f"SET {setting}")
+        except Exception as exc:
+            raise EngineUnreachable(f"{self.where()}: cannot connect ({_first_line(exc, 200)}); check [spark] host, "
+                                    "port and user, and that the server runs") from None
+        self._cursor = cursor
+        return cursor
+
     def outputs(self) -> dict:
-        """The dbt profile output: dbt-spark's `session` method uses the session started here."""
+        """The dbt profile output: dbt-spark's `session` method uses the session started here;
+        its `thrift` method connects to the same server."""
+        if self.method == "thrift":
+            self._thrift()
+            return {self.target: {"type": "spark", "method": "thrift", "host": self.host, "port": self.port,
+                                  "user": self.user, "schema": "default", "threads": 2}}
         self.session()
-        return {self.target: {"type": "spark", "method": "session", "host": "NA", "schema": "default", "threads": 2}}
+        return {self.target: {"type": "spark", "method": "session", "host": "NA", "schema": "default", "threads": 4}}
 
     def dbt_environment(self) -> dict[str, str]:
         return {}
 
-    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
-        return self.query_table(sql, params)[1]
-
-    def query_table(self, sql: str, params: tuple = ()) -> tuple[list[str], list[tuple]]:
-        """Column names and rows of a query (positional ``?`` parameters)."""
-        frame = self.session().sql(sql, args=list(params) if params else None)
+    def _sql(self, statement: str) -> tuple[list[str], list[tuple]]:
+        """Run one statement; its column names and rows."""
+        if self.method == "thrift":
+            cursor = self._thrift()
+            cursor.execute(statement)
+            if not cursor.description:
+                return [], []
+            return [d[0].split(".")[-1] for d in cursor.description], [tuple(r) for r in cursor.fetchall()]
+        frame = self.session().sql(statement)
         return list(frame.columns), [tuple(r) for r in frame.collect()]
+
+    def _columns(self, table: str) -> list[tuple[str, str]]:
+        """A table's columns and their Spark types, in order (the partition column last)."""
+        out = []
+        for name, kind, *_ in self._sql(f"DESCRIBE {_qualified(table)}")[1]:
+            if not name or name.startswith("#"):
+                break
+            out.append((name, kind))
+        return out
+
+    def _exists(self, table: str) -> bool:
+        schema, name = table.split(".")
+        return any(r[1] == name for r in self._sql(f"SHOW TABLES IN {_ident(schema)}")[1])
+
+    def _put(self, table: str, rows, overwrite: bool = False) -> None:
+        """Write an Arrow table's rows into a Spark table (columns in the table's order). With
+        ``overwrite``, a partitioned table has the partitions the rows fall in replaced whole, an
+        unpartitioned one all its rows."""
+        import pyarrow as pa
+
+        # naive UTC timestamps, labelled as such: Spark's TIMESTAMP is an instant
+        rows = rows.cast(pa.schema([pa.field(f.name, pa.timestamp("us", tz="UTC")) if pa.types.is_timestamp(f.type)
+                                    else f for f in rows.schema]))
+        if self.method == "session":
+            self.session().createDataFrame(rows).write.insertInto(table, overwrite=overwrite)
+            return
+        # Through the Thrift server: a Parquet file under the warehouse directory, which the
+        # server reads (the directory is shared between this machine and the server).
+        import pyarrow.parquet as pq
+
+        folder = self.warehouse_dir / "loanwatch-io" / uuid.uuid4().hex
+        folder.mkdir(parents=True)
+        try:
+            pq.write_table(rows, folder / "part-0.parquet")
+            names = ", ".join(_ident(f.name) for f in rows.schema)
+            self._sql(f"INSERT {'OVERWRITE' if overwrite else 'INTO'} TABLE {_qualified(table)} "
+                      f"SELECT {names} FROM parquet.{_ident(str(folder))}")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _get(self, table: str):
+        """A table's rows as Arrow."""
+        if self.method == "session":
+            return self.session().table(_qualified(table)).toArrow()
+        import pyarrow.parquet as pq
+
+        folder = self.warehouse_dir / "loanwatch-io" / uuid.uuid4().hex
+        try:
+            self._sql(f"INSERT OVERWRITE DIRECTORY {_literal(str(folder))} USING parquet SELECT * FROM {_qualified(table)}")
+            files = sorted(folder.glob("*.parquet"))
+            return pq.read_table(files) if files else None
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def query(self, sql: str) -> list[tuple]:
+        return self._sql(sql)[1]
 
     def dq_tables(self) -> list[str]:
         """The checks whose failing rows the build kept (schema dq)."""
-        spark = self.session()
-        if not spark.catalog.databaseExists("dq"):
+        if not any(r[0] == "dq" for r in self._sql("SHOW DATABASES")[1]):
             return []
-        return sorted(t.name for t in spark.catalog.listTables("dq"))
+        return sorted(r[1] for r in self._sql("SHOW TABLES IN dq")[1])
 
     def dq_rows(self, check: str, limit: int) -> tuple[list[str], list[tuple]]:
-        frame = self.session().table(_qualified(f"dq.{check}")).limit(int(limit))
-        return list(frame.columns), [tuple(r) for r in frame.collect()]
+        # (the name is one dq_tables() listed; quoted as an identifier all the same)
+        return self._sql(f"SELECT * FROM {_qualified('dq.' + check)} LIMIT {int(limit)}")
+
+    @contextlib.contextmanager
+    def _failing_as(self, what: str) -> Iterator[None]:
+        """Spark's errors (a Java stack under a Python one) as one line naming what failed."""
+        try:
+            yield
+        except EngineUnreachable:
+            raise
+        except Exception as exc:
+            raise EngineUnreachable(f"{self.where()}: {what} failed ({_first_line(exc, 300)}); Spark's log: "
+                                    f"{self.warehouse_dir / 'spark.log'}") from None
 
     # --- landing -----------------------------------------------------------------------------
 
     def _prepare(self, duck) -> dict[str, list[str]]:
         """Create (or widen) the staging tables like the ingest ledger's; their columns, in the
         table's order (the partition column last)."""
-        spark = self.session()
-        spark.sql("CREATE DATABASE IF NOT EXISTS staging")
-        spark.sql("CREATE DATABASE IF NOT EXISTS meta")
-        spark.sql("""CREATE TABLE IF NOT EXISTS meta.landed_batches (batch_id BIGINT, entity STRING, file_name STRING,
-                         content_hash STRING, rows_landed BIGINT, landed_at TIMESTAMP, ledger_id STRING) USING parquet""")
+        self._sql("CREATE DATABASE IF NOT EXISTS staging")
+        self._sql("CREATE DATABASE IF NOT EXISTS meta")
+        self._sql(f"CREATE TABLE IF NOT EXISTS meta.landed_batches ({_MANIFEST}) USING parquet")
         landed: dict[str, list[str]] = {}
         for table in STAGING_TABLES:
             schema, name = table.split(".")
@@ -193,28 +303,31 @@ class SparkEngine:
                    WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?
                    ORDER BY ordinal_position""", [schema, name]).fetchall() if c not in NOT_LANDED]
             data = [(c, t) for c, t in columns if c != PARTITION]
-            if not spark.catalog.tableExists(f"{schema}.{name}"):
-                spark.sql(f"CREATE TABLE {_qualified(table)} ({', '.join(f'{_ident(c)} {spark_type(t)}' for c, t in data)}, "
+            if not self._exists(table):
+                self._sql(f"CREATE TABLE {_qualified(table)} ({', '.join(f'{_ident(c)} {spark_type(t)}' for c, t in data)}, "
                           f"{PARTITION} BIGINT) USING parquet PARTITIONED BY ({PARTITION})")
-            present = {f.name for f in spark.table(_qualified(table)).schema.fields}
+            present = {c for c, _ in self._columns(table)}
             missing = [(c, t) for c, t in data if c not in present]
             if missing:  # a column a newer version of the ledger added
-                spark.sql(f"ALTER TABLE {_qualified(table)} ADD COLUMNS "
+                self._sql(f"ALTER TABLE {_qualified(table)} ADD COLUMNS "
                           f"({', '.join(f'{_ident(c)} {spark_type(t)}' for c, t in missing)})")
-            landed[table] = [f.name for f in spark.table(_qualified(table)).schema.fields]
+            landed[table] = [c for c, _ in self._columns(table)]
         return landed
 
     def land(self, duck) -> int:
         """Land every batch of the ingest ledger (``duck``) that the manifest does not list.
         Returns how many batches were landed."""
+        with self._failing_as("landing the batches"):
+            return self._land(duck)
+
+    def _land(self, duck) -> int:
         import datetime
 
         import pyarrow as pa
 
-        spark = self.session()
         columns = self._prepare(duck)
         ledger = duck.execute("SELECT min(ledger_id) FROM meta.ledger").fetchone()[0]
-        landed = [tuple(r) for r in spark.table("meta.landed_batches").select("batch_id", "ledger_id").collect()]
+        landed = self._sql("SELECT batch_id, ledger_id FROM meta.landed_batches")[1]
         if any(other != ledger for _, other in landed):
             raise EngineUnreachable(f"{self.where()} holds batches another loanwatch home loaded; point this home at "
                                     "its own [spark] warehouse_dir, or use the home that loaded them")
@@ -229,59 +342,72 @@ class SparkEngine:
             names = ", ".join(f'"{c}"' for c in cols)
             rows = duck.sql(f"SELECT {names} FROM {table} WHERE batch_id IN (SELECT unnest($ids))",
                             params={"ids": ids}).to_arrow_table()
-            if not rows.num_rows:
-                continue
-            # naive UTC timestamps, labelled as such: Spark's TIMESTAMP is an instant
-            rows = rows.cast(pa.schema([pa.field(f.name, pa.timestamp("us", tz="UTC")) if pa.types.is_timestamp(f.type)
-                                        else f for f in rows.schema]))
-            # the batches' partitions are replaced whole: what a killed landing left there goes
-            spark.createDataFrame(rows).write.insertInto(table, overwrite=True)
+            if rows.num_rows:  # the batches' partitions are replaced whole: what a killed landing left there goes
+                self._put(table, rows, overwrite=True)
         # Last, the manifest (see the module's doc).
         now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
-        manifest = spark.createDataFrame(
-            [(int(b[0]), b[1], b[2], b[3], int(b[4] or 0), now, ledger) for b in batches],
-            schema=spark.table("meta.landed_batches").schema)
-        manifest.write.insertInto("meta.landed_batches")
+        manifest = pa.table({
+            "batch_id": pa.array([int(b[0]) for b in batches], pa.int64()),
+            "entity": [b[1] for b in batches], "file_name": [b[2] for b in batches],
+            "content_hash": [b[3] for b in batches],
+            "rows_landed": pa.array([int(b[4] or 0) for b in batches], pa.int64()),
+            "landed_at": pa.array([now] * len(batches), pa.timestamp("us")), "ledger_id": [ledger] * len(batches)})
+        self._put("meta.landed_batches", manifest)
         return len(batches)
 
     # --- builds ------------------------------------------------------------------------------
 
     def mirror_builds(self, duck) -> None:
         """Copy the warehouse's build rows to Spark's meta.builds (what the models read)."""
-        spark = self.session()
-        rows = duck.execute("""SELECT build_id, status, full_refresh, through_batch_id, since_batch_id, data_date
-                               FROM meta.builds ORDER BY build_id""").fetchall()
-        spark.sql("CREATE DATABASE IF NOT EXISTS meta")
-        spark.sql("""CREATE TABLE IF NOT EXISTS meta.builds (build_id BIGINT, status STRING, full_refresh BOOLEAN,
-                         through_batch_id BIGINT, since_batch_id BIGINT, data_date DATE) USING parquet""")
-        frame = spark.createDataFrame([tuple(r) for r in rows], schema=spark.table("meta.builds").schema)
-        frame.write.insertInto("meta.builds", overwrite=True)
+        with self._failing_as("copying meta.builds"):
+            rows = duck.sql("""SELECT build_id, status, full_refresh, through_batch_id, since_batch_id, data_date
+                               FROM meta.builds ORDER BY build_id""").to_arrow_table()
+            self._sql("CREATE DATABASE IF NOT EXISTS meta")
+            self._sql("""CREATE TABLE IF NOT EXISTS meta.builds (build_id BIGINT, status STRING, full_refresh BOOLEAN,
+                             through_batch_id BIGINT, since_batch_id BIGINT, data_date DATE) USING parquet""")
+            self._put("meta.builds", rows, overwrite=True)
 
     # --- export ------------------------------------------------------------------------------
 
     def export(self, tables: list[str], target: Path) -> None:
         """Copy ``schema.table`` relations from Spark into the DuckDB file ``target`` (replacing
-        tables of the same name), as Arrow through the driver, with the types Spark declares."""
+        tables of the same name), as Arrow, with the types Spark declares."""
         import duckdb
 
-        spark = self.session()
         duck = duckdb.connect(str(target))
         try:
             duck.execute("SET TimeZone = 'UTC'")  # Spark's instants, back to naive UTC timestamps
             for table in tables:
-                frame = spark.table(_qualified(table))
-                columns = [(f.name, duck_type(f.dataType.simpleString())) for f in frame.schema.fields]
-                duck.execute(f"CREATE SCHEMA IF NOT EXISTS {_qualified(table.split('.')[0])}".replace("`", '"'))
-                name = '"' + '"."'.join(part.replace('"', '""') for part in table.split(".")) + '"'
-                duck.execute(f"CREATE OR REPLACE TABLE {name} ({', '.join(_duck_column(c, t) for c, t in columns)})")
-                arrow = frame.toArrow()
-                if arrow.num_rows:
+                columns = [(c, duck_type(t)) for c, t in self._columns(table)]
+                schema = table.split(".")[0]
+                duck.execute(f"CREATE SCHEMA IF NOT EXISTS {_duck_ident(schema)}")
+                name = ".".join(_duck_ident(part) for part in table.split("."))
+                duck.execute(f"CREATE OR REPLACE TABLE {name} ({', '.join(f'{_duck_ident(c)} {t}' for c, t in columns)})")
+                arrow = self._get(table)
+                if arrow is not None and arrow.num_rows:
                     duck.register("exported", arrow)
                     duck.execute(f"INSERT INTO {name} BY NAME SELECT * FROM exported")
                     duck.unregister("exported")
             duck.execute("CHECKPOINT")
         finally:
             duck.close()
+
+
+_MANIFEST = ("batch_id BIGINT, entity STRING, file_name STRING, content_hash STRING, rows_landed BIGINT, "
+             "landed_at TIMESTAMP, ledger_id STRING")
+
+
+def _first_line(exc: BaseException, width: int) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:width]
+
+
+def _literal(text: str) -> str:
+    """A Spark SQL string literal (a path of the settings, never a user's value)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _duck_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 @contextlib.contextmanager
@@ -305,10 +431,6 @@ def _jvm_output_to(path: Path) -> Iterator[None]:
         os.dup2(saved[1], 2)
         for fd in (*saved, log):
             os.close(fd)
-
-
-def _duck_column(name: str, kind: str) -> str:
-    return '"' + name.replace('"', '""') + '" ' + kind
 
 
 def valid_master(master: str) -> bool:

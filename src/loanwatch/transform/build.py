@@ -119,7 +119,8 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
                     publish(con, settings, build_id)
                     published = True
                 except Exception as exc:
-                    ok, message = False, f"publishing the serving snapshot failed: {exc}"
+                    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]  # (a JVM's error: its first line)
+                    ok, message = False, f"publishing the serving snapshot failed: {first}"
                     errors.append(message)
                 con.execute(
                     "UPDATE meta.builds SET status = ?, published = ?, message = ? WHERE build_id = ?",
