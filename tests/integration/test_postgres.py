@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from loanwatch.config import load_settings
-from loanwatch.reports import registry
 from loanwatch.serve import open_snapshot
 from tests.conftest import GOLDEN, assert_no_traceback, build_home, cli
+from tests.engine_checks import assert_same_reports, assert_same_snapshot
 from tests.pg import engine_env, new_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.integration]
@@ -30,32 +30,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.integration]
 
 def _env(home: Path, db: dict) -> dict[str, str]:
     return {"LOANWATCH_HOME": str(home), **engine_env(db)}
-
-
-def snapshot_tables(settings) -> dict[str, tuple[list, list]]:
-    """Every table of the serving snapshot's core and marts: (column names and types, rows in order)."""
-    con = open_snapshot(settings)
-    try:
-        out = {}
-        tables = con.execute("""SELECT schema_name || '.' || table_name FROM duckdb_tables()
-                                WHERE schema_name IN ('core', 'marts') ORDER BY 1""").fetchall()
-        for (table,) in tables:
-            columns = con.execute(f"DESCRIBE {table}").fetchall()
-            order = ", ".join(str(i + 1) for i in range(len(columns)))
-            rows = con.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
-            out[table] = ([(c[0], c[1]) for c in columns], rows)
-        return out
-    finally:
-        con.close()
-
-
-def assert_same_snapshot(pg_settings, duck_settings) -> None:
-    pg, duck = snapshot_tables(pg_settings), snapshot_tables(duck_settings)
-    assert sorted(pg) == sorted(duck)
-    assert "marts.fct_loan_snapshots" in pg and "core.loan_versions" in pg
-    for table in duck:
-        assert pg[table][0] == duck[table][0], f"{table}: column types differ"
-        assert pg[table][1] == duck[table][1], f"{table}: rows differ"
 
 
 @pytest.fixture(scope="module")
@@ -96,12 +70,7 @@ def test_the_golden_fixture_on_postgres_equals_duckdb(pg_golden, golden, pg_serv
 
 
 def test_every_report_and_the_contact_plan_on_postgres_equal_duckdb(pg_golden, golden):
-    runs = [["report", r.name, "-f", "csv"] + (["--view", r.view] if r.view else []) for r in registry.REPORTS]
-    runs.append(["notify", "plan", "-f", "csv"])
-    for args in runs:
-        on_pg, on_duck = cli(*args, home=pg_golden.home), cli(*args, home=golden.home)
-        assert on_pg.exit_code == on_duck.exit_code == 0, (args, on_pg.stderr)
-        assert on_pg.stdout == on_duck.stdout and on_pg.stdout.count("\n") > 1, args
+    assert_same_reports(pg_golden, golden)
     # a check's failing rows are kept on the server; `check --rows` reads them there
     args = ["check", "--rows", "warn_source_status_mismatch", "-f", "csv"]
     password = {"LOANWATCH_POSTGRES__PASSWORD": pg_golden.get("postgres", "password")}

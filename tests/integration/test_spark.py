@@ -20,10 +20,9 @@ from pathlib import Path
 import pytest
 
 from loanwatch.config import load_settings
-from loanwatch.reports import registry
 from loanwatch.serve import open_snapshot
 from tests.conftest import GOLDEN, assert_no_traceback, cli, run_cli
-from tests.integration.test_postgres import assert_same_snapshot
+from tests.engine_checks import assert_same_reports, assert_same_snapshot
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
 
@@ -102,12 +101,7 @@ def test_the_golden_fixture_on_spark_equals_duckdb_after_a_killed_landing(spark_
 
 def test_every_report_and_the_contact_plan_on_spark_equal_duckdb(spark_golden, golden):
     settings, _ = spark_golden
-    runs = [["report", r.name, "-f", "csv"] + (["--view", r.view] if r.view else []) for r in registry.REPORTS]
-    runs.append(["notify", "plan", "-f", "csv"])
-    for args in runs:
-        on_spark, on_duck = cli(*args, home=settings.home), cli(*args, home=golden.home)
-        assert on_spark.exit_code == on_duck.exit_code == 0, (args, on_spark.stderr)
-        assert on_spark.stdout == on_duck.stdout and on_spark.stdout.count("\n") > 1, args
+    assert_same_reports(settings, golden)
     # a check's failing rows are kept in Spark; `check --rows` reads them there (its own JVM)
     args = ["check", "--rows", "warn_source_status_mismatch", "-f", "csv"]
     on_spark = run_cli("--home", settings.home, *args, env=SPARK)

@@ -81,3 +81,22 @@ def test_dbt_runs_on_postgres_with_jit_off_and_the_users_own_options(tmp_path, m
     assert engine.dbt_environment()["PGOPTIONS"] == "-c jit=off"
     monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=0")
     assert engine.dbt_environment()["PGOPTIONS"] == "-c statement_timeout=0 -c jit=off"
+
+
+def test_a_manifest_of_another_ledger_is_refused_and_only_missing_batches_are_pending():
+    """What every engine lands: the ledger's batches its manifest lacks; never beside another home's."""
+    import duckdb
+
+    from loanwatch.engines import EngineUnreachable, pending_batches
+
+    duck = duckdb.connect()
+    duck.execute("CREATE SCHEMA meta")
+    duck.execute("CREATE TABLE meta.ledger AS SELECT 'ours' AS ledger_id")
+    duck.execute("""CREATE TABLE meta.batches AS SELECT * FROM (VALUES (1, 'loans', 'a.csv', 'h1', 10),
+                    (2, 'payments', 'b.csv', 'h2', 5), (3, 'payments', 'c.csv', 'h3', 0))
+                    AS t(batch_id, entity, file_name, content_hash, rows_accepted)""")
+    ledger, batches = pending_batches(duck, [(2, "ours")], "Spark local[2] (/w)", "its own [spark] warehouse_dir")
+    assert ledger == "ours" and [b[0] for b in batches] == [1, 3]
+    with pytest.raises(EngineUnreachable, match=r"Spark local\[2\] \(/w\) holds batches another loanwatch home loaded; "
+                                                r"point this home at its own \[spark\] warehouse_dir"):
+        pending_batches(duck, [(1, "ours"), (2, "theirs")], "Spark local[2] (/w)", "its own [spark] warehouse_dir")

@@ -47,6 +47,32 @@ def engine_name(settings: Settings) -> str:
     return name
 
 
+def quoted(name: str, quote: str = '"') -> str:
+    """A quoted identifier (``"`` for DuckDB and PostgreSQL, a backtick for Spark). Names come
+    from the engines' own catalogs, and are quoted all the same."""
+    return quote + name.replace(quote, quote * 2) + quote
+
+
+def qualified(table: str, quote: str = '"') -> str:
+    """``schema.table``, each part quoted."""
+    return ".".join(quoted(part, quote) for part in table.split("."))
+
+
+def pending_batches(duck, landed: list[tuple], where: str, own_place: str) -> tuple[str, list[tuple]]:
+    """The ingest ledger's id, and its batches an engine's manifest lacks (``landed``: the
+    manifest's (batch_id, ledger_id) rows), as (batch_id, entity, file_name, content_hash,
+    rows_accepted). Batch ids are a ledger's own (another home's batch 1 is not this one's), so
+    a manifest holding another ledger's batches is refused; ``own_place`` says what to use instead."""
+    ledger = duck.execute("SELECT min(ledger_id) FROM meta.ledger").fetchone()[0]
+    if any(other != ledger for _, other in landed):
+        raise EngineUnreachable(f"{where} holds batches another loanwatch home loaded; point this home at "
+                                f"{own_place}, or use the home that loaded them")
+    have = {row[0] for row in landed}
+    return ledger, [b for b in duck.execute(
+        "SELECT batch_id, entity, file_name, content_hash, rows_accepted FROM meta.batches ORDER BY batch_id"
+    ).fetchall() if b[0] not in have]
+
+
 def open_engine(settings: Settings):
     """The engine the build runs on, or None for the embedded DuckDB."""
     name = engine_name(settings)

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from loanwatch.config import Settings
-from loanwatch.engines import EngineUnreachable
+from loanwatch.engines import EngineUnreachable, pending_batches, qualified, quoted
 from loanwatch.ingest.contract import ENTITIES
 
 # The staging tables the dbt sources read (the raw record stays in the local ingest ledger:
@@ -59,13 +59,7 @@ def duck_type(data_type: str, precision: int | None, scale: int | None) -> str:
             "timestamp with time zone": "TIMESTAMPTZ", "interval": "INTERVAL"}.get(t, "VARCHAR")
 
 
-def _ident(name: str) -> str:
-    """A quoted identifier (names come from the engines' own catalogs, quoted all the same)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _qualified(table: str) -> str:
-    return ".".join(_ident(part) for part in table.split("."))
+_ident, _qualified = quoted, qualified
 
 
 class PostgresEngine:
@@ -186,17 +180,8 @@ class PostgresEngine:
         with self.session() as conn:
             cur = conn.cursor()
             columns = self._prepare(cur, duck)
-            ledger = duck.execute("SELECT min(ledger_id) FROM meta.ledger").fetchone()[0]
             cur.execute("SELECT batch_id, ledger_id FROM meta.landed_batches")
-            landed = cur.fetchall()
-            if any(other != ledger for _, other in landed):
-                # batch ids are the ledger's own: another home's batch 1 is not this one's
-                raise EngineUnreachable(f"{self.where()} holds batches another loanwatch home loaded; point this home "
-                                        "at an empty database ([postgres] dbname), or use the home that loaded them")
-            have = {row[0] for row in landed}
-            batches = [b for b in duck.execute(
-                "SELECT batch_id, entity, file_name, content_hash, rows_accepted FROM meta.batches ORDER BY batch_id"
-            ).fetchall() if b[0] not in have]
+            ledger, batches = pending_batches(duck, cur.fetchall(), self.where(), "an empty database ([postgres] dbname)")
             if not batches:
                 conn.rollback()
                 return 0

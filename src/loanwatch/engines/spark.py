@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from loanwatch.config import ConfigError, Settings
-from loanwatch.engines import EngineUnreachable
+from loanwatch.engines import EngineUnreachable, pending_batches, qualified, quoted
 from loanwatch.ingest.contract import ENTITIES
 
 STAGING_TABLES = [*(e.table for e in ENTITIES.values()), "staging.loan_schedules"]
@@ -81,11 +81,11 @@ def duck_type(spark_type: str) -> str:
 
 
 def _ident(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
+    return quoted(name, "`")
 
 
 def _qualified(table: str) -> str:
-    return ".".join(_ident(part) for part in table.split("."))
+    return qualified(table, "`")
 
 
 class SparkEngine:
@@ -326,15 +326,8 @@ class SparkEngine:
         import pyarrow as pa
 
         columns = self._prepare(duck)
-        ledger = duck.execute("SELECT min(ledger_id) FROM meta.ledger").fetchone()[0]
         landed = self._sql("SELECT batch_id, ledger_id FROM meta.landed_batches")[1]
-        if any(other != ledger for _, other in landed):
-            raise EngineUnreachable(f"{self.where()} holds batches another loanwatch home loaded; point this home at "
-                                    "its own [spark] warehouse_dir, or use the home that loaded them")
-        have = {row[0] for row in landed}
-        batches = [b for b in duck.execute(
-            "SELECT batch_id, entity, file_name, content_hash, rows_accepted FROM meta.batches ORDER BY batch_id"
-        ).fetchall() if b[0] not in have]
+        ledger, batches = pending_batches(duck, landed, self.where(), "its own [spark] warehouse_dir")
         if not batches:
             return 0
         ids = [int(b[0]) for b in batches]
@@ -380,9 +373,9 @@ class SparkEngine:
             for table in tables:
                 columns = [(c, duck_type(t)) for c, t in self._columns(table)]
                 schema = table.split(".")[0]
-                duck.execute(f"CREATE SCHEMA IF NOT EXISTS {_duck_ident(schema)}")
-                name = ".".join(_duck_ident(part) for part in table.split("."))
-                duck.execute(f"CREATE OR REPLACE TABLE {name} ({', '.join(f'{_duck_ident(c)} {t}' for c, t in columns)})")
+                duck.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(schema)}")
+                name = qualified(table)
+                duck.execute(f"CREATE OR REPLACE TABLE {name} ({', '.join(f'{quoted(c)} {t}' for c, t in columns)})")
                 arrow = self._get(table)
                 if arrow is not None and arrow.num_rows:
                     duck.register("exported", arrow)
@@ -404,10 +397,6 @@ def _first_line(exc: BaseException, width: int) -> str:
 def _literal(text: str) -> str:
     """A Spark SQL string literal (a path of the settings, never a user's value)."""
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _duck_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 @contextlib.contextmanager

@@ -1,0 +1,44 @@
+"""Comparing another engine's build with DuckDB's: the serving snapshot, every report, the plan."""
+
+from __future__ import annotations
+
+from loanwatch.reports import registry
+from loanwatch.serve import open_snapshot
+from tests.conftest import cli
+
+
+def snapshot_tables(settings) -> dict[str, tuple[list, list]]:
+    """Every table of the serving snapshot's core and marts: (column names and types, rows in order)."""
+    con = open_snapshot(settings)
+    try:
+        out = {}
+        tables = con.execute("""SELECT schema_name || '.' || table_name FROM duckdb_tables()
+                                WHERE schema_name IN ('core', 'marts') ORDER BY 1""").fetchall()
+        for (table,) in tables:
+            columns = con.execute(f"DESCRIBE {table}").fetchall()
+            order = ", ".join(str(i + 1) for i in range(len(columns)))
+            rows = con.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
+            out[table] = ([(c[0], c[1]) for c in columns], rows)
+        return out
+    finally:
+        con.close()
+
+
+def assert_same_snapshot(other_settings, duck_settings) -> None:
+    """Another engine's serving snapshot equals DuckDB's: the same tables, types and rows."""
+    other, duck = snapshot_tables(other_settings), snapshot_tables(duck_settings)
+    assert sorted(other) == sorted(duck)
+    assert "marts.fct_loan_snapshots" in other and "core.loan_versions" in other
+    for table in duck:
+        assert other[table][0] == duck[table][0], f"{table}: column types differ"
+        assert other[table][1] == duck[table][1], f"{table}: rows differ"
+
+
+def assert_same_reports(other_settings, duck_settings) -> None:
+    """Every report of the registry and the contact plan, as CSV, the same on both homes."""
+    runs = [["report", r.name, "-f", "csv"] + (["--view", r.view] if r.view else []) for r in registry.REPORTS]
+    runs.append(["notify", "plan", "-f", "csv"])
+    for args in runs:
+        on_other, on_duck = cli(*args, home=other_settings.home), cli(*args, home=duck_settings.home)
+        assert on_other.exit_code == on_duck.exit_code == 0, (args, on_other.stderr)
+        assert on_other.stdout == on_duck.stdout and on_other.stdout.count("\n") > 1, args
