@@ -21,15 +21,8 @@ demo: install ## set up, generate/split/ingest/build a sample portfolio, print t
 	$(BIN)/loanwatch demo
 	$(BIN)/loanwatch dashboard
 
-# Spark's tests (tests/integration/test_spark.py: about 10 minutes of Spark's per-statement
-# overhead) run in a second pytest beside the rest, at the lowest CPU priority so that they take
-# only what the rest leaves idle; their report follows the main one.
 test: install lint ## set up, lint, then run the whole test suite
-	@mkdir -p test-artifacts; \
-	nice -n 19 $(BIN)/python -m pytest -q -m spark > test-artifacts/spark-tests.log 2>&1 & spark=$$!; \
-	$(BIN)/python -m pytest -q -m "not spark"; main=$$?; \
-	wait $$spark; sparkrc=$$?; echo "--- the Spark tests (tests/integration/test_spark.py):"; \
-	cat test-artifacts/spark-tests.log; [ $$main -eq 0 ] && [ $$sparkrc -eq 0 ]
+	$(BIN)/python -m pytest -q
 
 test-fast: install ## the unit tier only (no dbt build, no browser, no server): under a minute
 	$(BIN)/python -m pytest -q -m unit -n 2

@@ -1,10 +1,12 @@
-"""`[warehouse] engine = "spark"`: the whole cycle on a local Spark session equals DuckDB's.
+"""`[warehouse] engine = "spark"`: the whole cycle on Spark equals DuckDB's.
 
-Every Spark run is a `loanwatch` process of its own (a JVM each, `local[2]`, the tables and the
-Derby catalog under the home's `spark/` folder), as a user runs it; readers (reports, the contact
-plan) read the serving snapshot in-process, as on every engine. Needs pyspark (the dev extras) and
-Java 17 (`.ci/run` installs Debian's openjdk-17-jre-headless): without them the tests skip, saying
-which is missing.
+Two ways, as users run them: Spark in loanwatch's process (`method = "session"`, `local[2]`;
+every such run a `loanwatch` process of its own, a JVM each, the tables and the Derby catalog
+under the home's `spark/` folder), on the golden fixture; and a Spark Thrift server
+(`method = "thrift"`, a throwaway one: tests/spark_thrift.py), on 2,000 generated clients in two
+incremental batches. Readers (reports, the contact plan) read the serving snapshot in-process, as
+on every engine. Needs pyspark (the dev extras) and Java 17 (`.ci/run` installs Debian's
+openjdk-17-jre-headless): without them the tests skip, saying which is missing.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pytest
 
 from loanwatch.config import load_settings
 from loanwatch.serve import open_snapshot
-from tests.conftest import GOLDEN, assert_no_traceback, cli, run_cli
+from tests.conftest import GOLDEN, cli, run_cli
 from tests.engine_checks import assert_same_reports, assert_same_snapshot
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
@@ -67,8 +69,9 @@ def _staging_counts(spark_home: Path) -> dict[str, tuple]:
 
 @pytest.fixture(scope="module")
 def spark_golden(tmp_path_factory):
-    """The golden fixture on Spark through the CLI, the hard way: the ingest is killed between
-    landing the batches and writing the manifest; the build lands them again, then builds."""
+    """The golden fixture on Spark in-process (`local[2]`) through the CLI, the hard way: the
+    ingest is killed between landing the batches and writing the manifest; the build lands them
+    again, then builds."""
     home = tmp_path_factory.mktemp("spark_golden")
     env = {**SPARK, "LOANWATCH_HOME": str(home)}
     killed = subprocess.run([sys.executable, "-c", KILLED_AT_THE_MANIFEST, "ingest", str(GOLDEN)],
@@ -111,51 +114,6 @@ def test_every_report_and_the_contact_plan_on_spark_equal_duckdb(spark_golden, g
     assert on_spark.stderr == "", on_spark.stderr  # Spark's own log goes to spark/spark.log
 
 
-def test_two_incremental_batches_of_a_generated_portfolio_on_spark_equal_duckdb(tmp_path):
-    """2,000 generated clients split in two batches: built on Spark batch by batch (the second
-    build incremental: its pre-hooks rewrite tables without the rows to recompute), equal to
-    DuckDB built the same way."""
-    from loanwatch.generate.portfolio import generate
-    from loanwatch.generate.split import split
-    from loanwatch.generate.write import write_portfolio
-    from tests.conftest import build_home
-
-    raw = tmp_path / "raw"
-    write_portfolio(generate(2000, seed=25, start=dt.date(2024, 1, 1), end=dt.date(2025, 3, 31)), raw)
-    parts = sorted(split([raw], 2, tmp_path / "parts").parts.items())
-    # Spark: both batches in one process (one JVM), through the library as the CLI does
-    child = textwrap.dedent("""
-        import json, sys
-        from loanwatch.config import load_settings
-        from loanwatch.engines import land_pending
-        from loanwatch.ingest.load import ingest_paths
-        from loanwatch.transform.build import build
-        from loanwatch.warehouse import open_writer
-        settings = load_settings(sys.argv[1])
-        for files in json.loads(sys.argv[2]):
-            with open_writer(settings) as con:
-                ingest_paths(con, files)
-                land_pending(settings, con)
-            result = build(settings)
-            assert result.status == "success", result.errors
-    """)
-    import json
-
-    batches = json.dumps([[str(p) for p in files] for _, files in parts])
-    done = subprocess.run([sys.executable, "-c", child, str(tmp_path / "spark"), batches],
-                          env={**os.environ, **SPARK}, capture_output=True, text=True, timeout=1200)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert_no_traceback(done.stdout)
-    on_duck = None
-    for _, files in parts:
-        on_duck = build_home(tmp_path / "duck", *files)
-    on_spark = load_settings(tmp_path / "spark", environ=SPARK)
-    for settings in (on_spark, on_duck):  # the second build incremental on each engine
-        with open_snapshot(settings) as con:
-            assert con.execute("SELECT full_refresh FROM meta.builds ORDER BY build_id").fetchall() == [(True,), (False,)]
-    assert_same_snapshot(on_spark, on_duck)
-
-
 def test_spark_that_cannot_start_is_one_line_and_exit_1(tmp_path):
     """No Java where JAVA_HOME points: one line naming the master and what to install, exit 1;
     ingest keeps the files in its ledger and says they land later."""
@@ -191,24 +149,42 @@ def thrift_server(tmp_path_factory):
         stop()
 
 
-def test_the_golden_fixture_through_a_spark_thrift_server_equals_duckdb(thrift_server, golden, tmp_path):
-    """`[spark] method = "thrift"`: loanwatch starts no JVM; batches land as Parquet in the shared
-    warehouse directory and are inserted by the server, dbt-spark builds over Thrift, the export
-    comes back as Parquet. The same snapshot, reports and checks as on DuckDB."""
-    home = tmp_path / "home"
+def test_two_incremental_batches_of_2000_clients_through_a_thrift_server_equal_duckdb(thrift_server, tmp_path):
+    """`[spark] method = "thrift"`, with 2,000 generated clients split in two batches, built batch
+    by batch (the second build incremental: its pre-hooks rewrite tables without the rows to
+    recompute), equal to DuckDB built the same way. loanwatch starts no JVM: batches land as
+    Parquet in the shared warehouse directory and the server inserts them, dbt-spark builds over
+    Thrift, the export comes back as Parquet."""
+    from loanwatch.engines import land_pending
+    from loanwatch.generate.portfolio import generate
+    from loanwatch.generate.split import split
+    from loanwatch.generate.write import write_portfolio
+    from loanwatch.ingest.load import ingest_paths
+    from loanwatch.transform.build import build
+    from loanwatch.warehouse import open_writer
+
+    raw = tmp_path / "raw"
+    write_portfolio(generate(2000, seed=25, start=dt.date(2024, 1, 1), end=dt.date(2025, 3, 31)), raw)
+    parts = split([raw], 2, tmp_path / "parts").parts
+    home = tmp_path / "thrift"
     home.mkdir()
     (home / "loanwatch.toml").write_text(f"""[warehouse]\nengine = "spark"\n\n[spark]\nmethod = "thrift"
 host = "{thrift_server['host']}"\nport = {thrift_server['port']}\nwarehouse_dir = "{thrift_server['warehouse_dir']}"\n""")
-    for args in (["ingest", str(GOLDEN)], ["build"]):
-        result = cli(*args, home=home)
-        assert result.exit_code == 0, result.stderr
-    settings = load_settings(home, environ={})
-    assert_same_snapshot(settings, golden)
-    on_thrift = cli("report", "overdue-monthly", "-f", "csv", home=home)
-    assert on_thrift.stdout == cli("report", "overdue-monthly", "-f", "csv", home=golden.home).stdout
-    args = ["check", "--rows", "warn_source_status_mismatch", "-f", "csv"]
-    on_thrift, on_duck = cli(*args, home=home), cli(*args, home=golden.home)
-    assert sorted(on_thrift.stdout.splitlines()) == sorted(on_duck.stdout.splitlines()) and "L05" in on_thrift.stdout
+    on_thrift = load_settings(home, environ={})
+    on_duck = load_settings(tmp_path / "duck", environ={})
+    for part in sorted(parts):
+        for settings in (on_thrift, on_duck):
+            with open_writer(settings) as con:
+                ingest_paths(con, parts[part])
+                land_pending(settings, con)
+            result = build(settings)
+            assert result.status == "success", result.errors
+    for settings in (on_thrift, on_duck):  # the second build incremental on each engine
+        with open_snapshot(settings) as con:
+            assert con.execute("SELECT full_refresh FROM meta.builds ORDER BY build_id").fetchall() == [(True,), (False,)]
+    assert_same_snapshot(on_thrift, on_duck)
+    on_server = cli("report", "overdue-monthly", "-f", "csv", home=home)
+    assert on_server.stdout == cli("report", "overdue-monthly", "-f", "csv", home=on_duck.home).stdout
     # nothing of the exchange is left behind in the shared directory
     assert not list((Path(thrift_server["warehouse_dir"]) / "loanwatch-io").iterdir())
 
