@@ -20,6 +20,7 @@ warehouse, port = sys.argv[1], sys.argv[2]
 spark = (SparkSession.builder.master("local[2]").appName("thrift-server")
          .config("spark.sql.warehouse.dir", warehouse)
          .config("spark.hadoop.javax.jdo.option.ConnectionURL", f"jdbc:derby:;databaseName={warehouse}/metastore_db;create=true")
+         .config("spark.driver.extraJavaOptions", f"-Dderby.stream.error.file={warehouse}/derby.log")  # not the cwd
          .config("spark.hadoop.hive.server2.thrift.port", port)
          .config("spark.hadoop.hive.server2.thrift.bind.host", "127.0.0.1")
          .config("spark.sql.session.timeZone", "UTC")
