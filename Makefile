@@ -21,8 +21,8 @@ demo: install ## set up, generate/split/ingest/build a sample portfolio, print t
 	$(BIN)/loanwatch demo
 	$(BIN)/loanwatch dashboard
 
-test: install lint ## set up, lint, then run the whole test suite
-	$(BIN)/python -m pytest -q
+test: install lint ## set up, lint, then run the whole test suite (two workers, a file at a time each)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test-fast: install ## the unit tier only (no dbt build, no browser, no server): under a minute
 	$(BIN)/python -m pytest -q -m unit -n 2

@@ -96,11 +96,10 @@ def main() -> None:
             # (a folder name without brackets: Hadoop reads them in a path as a glob)
             folder = name.replace(":", "-").replace("[", "-").replace("]", "")
             results.append(stages(lw, root, folder, {**env, **extra}, parts[:-1], parts[-1]))
+            print(json.dumps(results[-1]), flush=True)  # each engine as it ends: a long run stopped early keeps them
     finally:
         if stop:
             stop()
-    for r in results:
-        print(json.dumps(r))
     print(f"clients {args.clients:,}, " + "; ".join(
         f"{r['engine']}: ingest {r['ingest_rows_per_s']:,.0f} rows/s, full build {r['build_s']:.1f} s, "
         f"1 % batch {r['batch_total_s']:.1f} s, filter query {r['filter_query_s'] * 1000:.0f} ms" for r in results))

@@ -8,7 +8,6 @@ are compared with a DuckDB home of the same input.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import signal
 import subprocess
@@ -22,7 +21,7 @@ import pytest
 from loanwatch.config import load_settings
 from loanwatch.serve import open_snapshot
 from tests.conftest import GOLDEN, assert_no_traceback, build_home, cli
-from tests.engine_checks import assert_same_reports, assert_same_snapshot
+from tests.engine_checks import assert_same_reports, assert_same_snapshot, build_in_batches
 from tests.pg import engine_env, new_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.integration]
@@ -188,36 +187,12 @@ def test_ingest_killed_while_landing_lands_nothing_then_everything(pg_server, go
         assert con.execute("SELECT count(*) FROM meta.builds").fetchone()[0] == 1  # nothing new: no build
 
 
-def test_two_incremental_batches_of_a_generated_portfolio_on_postgres_equal_duckdb(pg_server, tmp_path):
+def test_two_incremental_batches_of_a_generated_portfolio_on_postgres_equal_duckdb(pg_server, two_batches, tmp_path):
     """2,000 generated clients split in two batches: built on PostgreSQL batch by batch
     (the second build incremental), equal to DuckDB built the same way."""
-    from loanwatch.engines import land_pending
-    from loanwatch.generate.portfolio import generate
-    from loanwatch.generate.split import split
-    from loanwatch.generate.write import write_portfolio
-    from loanwatch.ingest.load import ingest_paths
-    from loanwatch.transform.build import build
-    from loanwatch.warehouse import open_writer
-
-    def ingest_files(settings, files):
-        with open_writer(settings) as con:
-            ingest_paths(con, files)
-            land_pending(settings, con)
-
-    raw = tmp_path / "raw"
-    write_portfolio(generate(2000, seed=25, start=dt.date(2024, 1, 1), end=dt.date(2025, 3, 31)), raw)
-    parts = split([raw], 2, tmp_path / "parts").parts
-    db = new_database(pg_server, "portfolio")
-    on_pg = load_settings(tmp_path / "pg", environ=engine_env(db))
-    on_duck = load_settings(tmp_path / "duck", environ={})
-    for part in sorted(parts):
-        for settings in (on_pg, on_duck):
-            ingest_files(settings, parts[part])
-            result = build(settings)
-            assert result.status == "success", result.errors
-    for settings in (on_pg, on_duck):  # the second build incremental on each engine
-        with open_snapshot(settings) as con:
-            assert con.execute("SELECT full_refresh FROM meta.builds ORDER BY build_id").fetchall() == [(True,), (False,)]
+    batches, on_duck = two_batches
+    on_pg = load_settings(tmp_path / "pg", environ=engine_env(new_database(pg_server, "portfolio")))
+    build_in_batches(on_pg, batches)
     assert_same_snapshot(on_pg, on_duck)
 
 

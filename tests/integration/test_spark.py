@@ -11,7 +11,6 @@ openjdk-17-jre-headless): without them the tests skip, saying which is missing.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import subprocess
@@ -24,7 +23,7 @@ import pytest
 from loanwatch.config import load_settings
 from loanwatch.serve import open_snapshot
 from tests.conftest import GOLDEN, cli, run_cli
-from tests.engine_checks import assert_same_reports, assert_same_snapshot
+from tests.engine_checks import assert_same_reports, assert_same_snapshot, build_in_batches
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
 
@@ -149,39 +148,19 @@ def thrift_server(tmp_path_factory):
         stop()
 
 
-def test_two_incremental_batches_of_2000_clients_through_a_thrift_server_equal_duckdb(thrift_server, tmp_path):
+def test_two_incremental_batches_of_2000_clients_through_a_thrift_server_equal_duckdb(thrift_server, two_batches, tmp_path):
     """`[spark] method = "thrift"`, with 2,000 generated clients split in two batches, built batch
     by batch (the second build incremental: its pre-hooks rewrite tables without the rows to
     recompute), equal to DuckDB built the same way. loanwatch starts no JVM: batches land as
     Parquet in the shared warehouse directory and the server inserts them, dbt-spark builds over
     Thrift, the export comes back as Parquet."""
-    from loanwatch.engines import land_pending
-    from loanwatch.generate.portfolio import generate
-    from loanwatch.generate.split import split
-    from loanwatch.generate.write import write_portfolio
-    from loanwatch.ingest.load import ingest_paths
-    from loanwatch.transform.build import build
-    from loanwatch.warehouse import open_writer
-
-    raw = tmp_path / "raw"
-    write_portfolio(generate(2000, seed=25, start=dt.date(2024, 1, 1), end=dt.date(2025, 3, 31)), raw)
-    parts = split([raw], 2, tmp_path / "parts").parts
+    batches, on_duck = two_batches
     home = tmp_path / "thrift"
     home.mkdir()
     (home / "loanwatch.toml").write_text(f"""[warehouse]\nengine = "spark"\n\n[spark]\nmethod = "thrift"
 host = "{thrift_server['host']}"\nport = {thrift_server['port']}\nwarehouse_dir = "{thrift_server['warehouse_dir']}"\n""")
     on_thrift = load_settings(home, environ={})
-    on_duck = load_settings(tmp_path / "duck", environ={})
-    for part in sorted(parts):
-        for settings in (on_thrift, on_duck):
-            with open_writer(settings) as con:
-                ingest_paths(con, parts[part])
-                land_pending(settings, con)
-            result = build(settings)
-            assert result.status == "success", result.errors
-    for settings in (on_thrift, on_duck):  # the second build incremental on each engine
-        with open_snapshot(settings) as con:
-            assert con.execute("SELECT full_refresh FROM meta.builds ORDER BY build_id").fetchall() == [(True,), (False,)]
+    build_in_batches(on_thrift, batches)
     assert_same_snapshot(on_thrift, on_duck)
     on_server = cli("report", "overdue-monthly", "-f", "csv", home=home)
     assert on_server.stdout == cli("report", "overdue-monthly", "-f", "csv", home=on_duck.home).stdout
