@@ -44,8 +44,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # (local[2], spark://host:7077, yarn); its tables live under warehouse_dir (empty: <home>/spark).
     # driver_memory: the JVM's heap in this process (with local[N], all of Spark's work).
     # method "thrift": a Spark Thrift server at host:port, which shares warehouse_dir with this machine.
+    # threads: dbt's, the statements Spark is given at once (0: 4 in-process, 2 through Thrift).
     "spark": {"method": "session", "master": "local[2]", "warehouse_dir": "", "shuffle_partitions": 4,
-              "driver_memory": "4g", "host": "localhost", "port": 10000, "user": "loanwatch"},
+              "driver_memory": "4g", "host": "localhost", "port": 10000, "user": "loanwatch", "threads": 0},
     "ingest": {
         # A business date (issue_date, paid_at, called_at, occurred_at, updated_at) more than this
         # many days after the day of ingest is quarantined as a typo (9999-12-31 for 2024-12-31).

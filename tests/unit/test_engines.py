@@ -24,7 +24,17 @@ def test_the_engine_is_duckdb_unless_set(tmp_path):
     assert engine_name(spark) == "spark"
     engine = open_engine(spark)  # starts nothing until used
     assert engine.master == "local[1]" and engine.warehouse_dir == tmp_path.resolve() / "spark"
-    assert not engine.resumes_after_failure and engine._session is None
+    assert not engine.resumes_after_failure and engine._session is None and engine.threads == 4
+    thrift = {"LOANWATCH_WAREHOUSE__ENGINE": "spark", "LOANWATCH_SPARK__METHOD": "thrift"}
+    assert open_engine(load_settings(tmp_path, environ=thrift)).threads == 2
+    assert open_engine(load_settings(tmp_path, environ={**thrift, "LOANWATCH_SPARK__THREADS": " 8 "})).threads == 8
+    (tmp_path / "loanwatch.toml").write_text("[spark]\nthreads = 3\n")
+    assert open_engine(load_settings(tmp_path, environ=thrift)).threads == 3
+    (tmp_path / "loanwatch.toml").unlink()
+    with pytest.raises(ConfigError, match=r"\[spark\] threads = -1: use 1 or more, or 0"):
+        engine_name(load_settings(tmp_path, environ={**thrift, "LOANWATCH_SPARK__THREADS": "-1"}))
+    with pytest.raises(ConfigError, match="LOANWATCH_SPARK__THREADS"):
+        engine_name(load_settings(tmp_path, environ={**thrift, "LOANWATCH_SPARK__THREADS": "two"}))
     with pytest.raises(ConfigError, match=r"\[spark\] driver_memory = 'lots'"):
         engine_name(load_settings(tmp_path, environ={"LOANWATCH_WAREHOUSE__ENGINE": "spark", "LOANWATCH_SPARK__DRIVER_MEMORY": "lots"}))
 
@@ -100,3 +110,13 @@ def test_a_manifest_of_another_ledger_is_refused_and_only_missing_batches_are_pe
     with pytest.raises(EngineUnreachable, match=r"Spark local\[2\] \(/w\) holds batches another loanwatch home loaded; "
                                                 r"point this home at its own \[spark\] warehouse_dir"):
         pending_batches(duck, [(1, "ours"), (2, "theirs")], "Spark local[2] (/w)", "its own [spark] warehouse_dir")
+
+
+def test_dbt_reaches_a_thrift_server_with_its_threads_and_retries(tmp_path, monkeypatch):
+    from loanwatch.engines.spark import SparkEngine
+
+    monkeypatch.setattr(SparkEngine, "_thrift", lambda self: None)  # no server here: the profile only
+    env = {"LOANWATCH_WAREHOUSE__ENGINE": "spark", "LOANWATCH_SPARK__METHOD": "thrift", "LOANWATCH_SPARK__HOST": "sql.internal"}
+    [output] = open_engine(load_settings(tmp_path, environ=env)).outputs().values()
+    assert (output["method"], output["host"], output["port"], output["threads"]) == ("thrift", "sql.internal", 10000, 2)
+    assert output["connect_retries"] == 3 and output["retry_all"] is True

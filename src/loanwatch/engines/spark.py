@@ -111,6 +111,13 @@ class SparkEngine:
         self.user = str(spark.get("user") or "loanwatch")
         self.warehouse_dir = Path(str(spark.get("warehouse_dir") or settings.home / "spark")).expanduser().resolve()
         self.shuffle_partitions = int(spark.get("shuffle_partitions") or 4)
+        # dbt's threads: 4 in-process (statements overlap: 103 against 112 s for the golden build),
+        # 2 through a Thrift server (4 were no faster there: 170 and 207 against 165 and 171 s)
+        threads = int(spark.get("threads") or 0)
+        if threads < 0:
+            raise ConfigError(f"[spark] threads = {threads}: use 1 or more, or 0 for loanwatch's choice (dbt's "
+                              "parallel models; LOANWATCH_SPARK__THREADS)")
+        self.threads = threads or (2 if self.method == "thrift" else 4)
         self.driver_memory = str(spark.get("driver_memory") or "4g").strip()
         if not re.fullmatch(r"[0-9]+[kmgt]?", self.driver_memory.lower()):
             raise ConfigError(f"[spark] driver_memory = {self.driver_memory!r}: use a size such as 4g (LOANWATCH_SPARK__DRIVER_MEMORY)")
@@ -192,9 +199,12 @@ class SparkEngine:
         if self.method == "thrift":
             self._thrift()
             return {self.target: {"type": "spark", "method": "thrift", "host": self.host, "port": self.port,
-                                  "user": self.user, "schema": "default", "threads": 2}}
+                                  "user": self.user, "schema": "default", "threads": self.threads,
+                                  # a server busy opening another session can drop a new connection
+                                  # ("TSocket read 0 bytes"): dbt tries again, three times, 3 s apart
+                                  "connect_retries": 3, "connect_timeout": 3, "retry_all": True}}
         self.session()
-        return {self.target: {"type": "spark", "method": "session", "host": "NA", "schema": "default", "threads": 4}}
+        return {self.target: {"type": "spark", "method": "session", "host": "NA", "schema": "default", "threads": self.threads}}
 
     def dbt_environment(self) -> dict[str, str]:
         return {}
