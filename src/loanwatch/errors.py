@@ -63,6 +63,13 @@ _DAMAGED = re.compile(
 )
 
 
+def first_line(exc: BaseException, width: int | None = None) -> str:
+    """The first line of an error's text (a JVM's or a driver's message runs on into its stack),
+    or the error's type where it has no text; at most ``width`` characters."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
+    return text[:width] if width else text
+
+
 def environmental(exc: BaseException) -> bool:
     """Is this the machine's fault (a full disk, a read-only or unwritable folder, a device
     error), not the input's? Such an error is never blamed on a file being read."""

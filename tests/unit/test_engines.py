@@ -120,3 +120,12 @@ def test_dbt_reaches_a_thrift_server_with_its_threads_and_retries(tmp_path, monk
     [output] = open_engine(load_settings(tmp_path, environ=env)).outputs().values()
     assert (output["method"], output["host"], output["port"], output["threads"]) == ("thrift", "sql.internal", 10000, 2)
     assert output["connect_retries"] == 3 and output["retry_all"] is True
+
+
+def test_an_engines_error_is_told_by_its_first_line():
+    from loanwatch.errors import first_line
+
+    jvm = RuntimeError("  [TABLE_OR_VIEW_NOT_FOUND] The table `core`.`x` cannot be found.  \n\tat org.apache.spark.sql...\n")
+    assert first_line(jvm) == "[TABLE_OR_VIEW_NOT_FOUND] The table `core`.`x` cannot be found."
+    assert first_line(jvm, 11) == "[TABLE_OR_V"
+    assert first_line(EOFError()) == "EOFError"  # no text: the error's type

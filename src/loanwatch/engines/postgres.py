@@ -28,6 +28,7 @@ from pathlib import Path
 
 from loanwatch.config import Settings
 from loanwatch.engines import EngineUnreachable, pending_batches, qualified, quoted
+from loanwatch.errors import first_line
 from loanwatch.ingest.contract import ENTITIES
 
 # The staging tables the dbt sources read (the raw record stays in the local ingest ledger:
@@ -57,9 +58,6 @@ def duck_type(data_type: str, precision: int | None, scale: int | None) -> str:
     return {"bigint": "BIGINT", "integer": "INTEGER", "smallint": "SMALLINT", "double precision": "DOUBLE",
             "real": "FLOAT", "boolean": "BOOLEAN", "date": "DATE", "timestamp without time zone": "TIMESTAMP",
             "timestamp with time zone": "TIMESTAMPTZ", "interval": "INTERVAL"}.get(t, "VARCHAR")
-
-
-_ident, _qualified = quoted, qualified
 
 
 class PostgresEngine:
@@ -97,7 +95,7 @@ class PostgresEngine:
         return conn
 
     def _first_line(self, exc: BaseException) -> str:
-        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
+        text = first_line(exc)
         return text.replace(self._password, "***") if self._password else text
 
     @contextlib.contextmanager
@@ -140,7 +138,7 @@ class PostgresEngine:
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'dq' ORDER BY 1")]
 
     def dq_rows(self, check: str, limit: int) -> tuple[list[str], list[tuple]]:
-        return self.query_table(f"SELECT * FROM dq.{_ident(check)} LIMIT %s", (int(limit),))
+        return self.query_table(f"SELECT * FROM dq.{quoted(check)} LIMIT %s", (int(limit),))
 
     # --- landing -----------------------------------------------------------------------------
 
@@ -164,10 +162,10 @@ class PostgresEngine:
                    WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?
                    ORDER BY ordinal_position""", [schema, name]).fetchall() if c not in NOT_LANDED]
             if table not in present:
-                cur.execute(f"CREATE TABLE {_qualified(table)} ({', '.join(f'{_ident(c)} {pg_type(t)}' for c, t in columns)})")
+                cur.execute(f"CREATE TABLE {qualified(table)} ({', '.join(f'{quoted(c)} {pg_type(t)}' for c, t in columns)})")
             for c, t in columns:  # a column a newer version of the ledger added (locks the table: only when needed)
                 if table in present and c not in present[table]:
-                    cur.execute(f"ALTER TABLE {_qualified(table)} ADD COLUMN {_ident(c)} {pg_type(t)}")
+                    cur.execute(f"ALTER TABLE {qualified(table)} ADD COLUMN {quoted(c)} {pg_type(t)}")
             landed[table] = [c for c, _ in columns]
         return landed
 
@@ -188,8 +186,8 @@ class PostgresEngine:
             ids = [int(b[0]) for b in batches]
             options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
             for table, cols in columns.items():
-                names = ", ".join(_ident(c) for c in cols)
-                reader = duck.sql(f"SELECT {names} FROM {_qualified(table)} WHERE batch_id IN (SELECT unnest($ids))",
+                names = ", ".join(quoted(c) for c in cols)
+                reader = duck.sql(f"SELECT {names} FROM {qualified(table)} WHERE batch_id IN (SELECT unnest($ids))",
                                   params={"ids": ids}).to_arrow_reader(200_000)
                 with tempfile.TemporaryFile() as buffer:
                     rows = 0
@@ -199,7 +197,7 @@ class PostgresEngine:
                             rows += chunk.num_rows
                     if rows:
                         buffer.seek(0)
-                        cur.copy_expert(f"COPY {_qualified(table)} ({names}) FROM STDIN WITH (FORMAT csv)", buffer)
+                        cur.copy_expert(f"COPY {qualified(table)} ({names}) FROM STDIN WITH (FORMAT csv)", buffer)
             from psycopg2.extras import execute_values
 
             # Last, the manifest: its key makes a second lander of the same batches (another
@@ -264,7 +262,7 @@ class PostgresEngine:
                 def copy_out(index: int) -> Path:
                     path = work / f"{index}.csv"
                     with open(path, "wb") as fh:
-                        cur.copy_expert(f"COPY (SELECT * FROM {_qualified(tables[index])}) TO STDOUT WITH (FORMAT csv)", fh)
+                        cur.copy_expert(f"COPY (SELECT * FROM {qualified(tables[index])}) TO STDOUT WITH (FORMAT csv)", fh)
                     return path
 
                 pending = pool.submit(copy_out, 0) if tables else None
@@ -272,12 +270,12 @@ class PostgresEngine:
                     path = pending.result()
                     pending = pool.submit(copy_out, index + 1) if index + 1 < len(tables) else None
                     columns = declared[table]
-                    duck.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(table.split('.')[0])}")
-                    duck.execute(f"CREATE OR REPLACE TABLE {_qualified(table)} "
-                                 f"({', '.join(f'{_ident(c)} {t}' for c, t in columns)})")
+                    duck.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(table.split('.')[0])}")
+                    duck.execute(f"CREATE OR REPLACE TABLE {qualified(table)} "
+                                 f"({', '.join(f'{quoted(c)} {t}' for c, t in columns)})")
                     if path.stat().st_size:
                         # NULL is an empty field, an empty text a quoted one (PostgreSQL's CSV)
-                        duck.execute(f"INSERT INTO {_qualified(table)} SELECT * FROM read_csv($path, header = false, "
+                        duck.execute(f"INSERT INTO {qualified(table)} SELECT * FROM read_csv($path, header = false, "
                                      "auto_detect = false, columns = $columns, allow_quoted_nulls = false)",
                                      {"path": str(path), "columns": dict(columns)})
                     path.unlink()

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from loanwatch.config import ConfigError, Settings
 from loanwatch.engines import EngineUnreachable, pending_batches, qualified, quoted
+from loanwatch.errors import first_line
 from loanwatch.ingest.contract import ENTITIES
 
 STAGING_TABLES = [*(e.table for e in ENTITIES.values()), "staging.loan_schedules"]
@@ -161,7 +162,7 @@ class SparkEngine:
             with _jvm_output_to(self.warehouse_dir / "spark.log"):
                 self._session = builder.enableHiveSupport().getOrCreate()
         except Exception as exc:  # no Java, a master that does not answer, a metastore in use
-            raise EngineUnreachable(f"{self.where()}: cannot start a Spark session ({_first_line(exc, 200)}); check "
+            raise EngineUnreachable(f"{self.where()}: cannot start a Spark session ({first_line(exc, 200)}); check "
                                     "[spark] master and warehouse_dir, and that Java 17 is installed "
                                     "(openjdk-17-jre-headless)") from None
         self._session.sparkContext.setLogLevel("ERROR")
@@ -188,7 +189,7 @@ class SparkEngine:
             for setting in ("spark.sql.sources.partitionOverwriteMode=dynamic", "spark.sql.session.timeZone=UTC"):
                 cursor.execute(f"SET {setting}")
         except Exception as exc:
-            raise EngineUnreachable(f"{self.where()}: cannot connect ({_first_line(exc, 200)}); check [spark] host, "
+            raise EngineUnreachable(f"{self.where()}: cannot connect ({first_line(exc, 200)}); check [spark] host, "
                                     "port and user, and that the server runs") from None
         self._cursor = cursor
         return cursor
@@ -294,7 +295,7 @@ class SparkEngine:
         except EngineUnreachable:
             raise
         except Exception as exc:
-            raise EngineUnreachable(f"{self.where()}: {what} failed ({_first_line(exc, 300)}); Spark's log: "
+            raise EngineUnreachable(f"{self.where()}: {what} failed ({first_line(exc, 300)}); Spark's log: "
                                     f"{self.warehouse_dir / 'spark.log'}") from None
 
     # --- landing -----------------------------------------------------------------------------
@@ -398,10 +399,6 @@ class SparkEngine:
 
 _MANIFEST = ("batch_id BIGINT, entity STRING, file_name STRING, content_hash STRING, rows_landed BIGINT, "
              "landed_at TIMESTAMP, ledger_id STRING")
-
-
-def _first_line(exc: BaseException, width: int) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:width]
 
 
 def _literal(text: str) -> str:

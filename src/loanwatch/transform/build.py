@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from loanwatch.config import Settings
 from loanwatch.engines import open_engine
+from loanwatch.errors import first_line
 from loanwatch.errors import is_damage as explain_damage
 from loanwatch.serve import clear_published, publish, restore_published, unreadable_snapshot
 from loanwatch.transform import PROJECT_DIR, DbtRun, dbt_vars, release_dbt, run_dbt
@@ -119,8 +120,7 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
                     publish(con, settings, build_id)
                     published = True
                 except Exception as exc:
-                    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]  # (a JVM's error: its first line)
-                    ok, message = False, f"publishing the serving snapshot failed: {first}"
+                    ok, message = False, f"publishing the serving snapshot failed: {first_line(exc, 300)}"
                     errors.append(message)
                 con.execute(
                     "UPDATE meta.builds SET status = ?, published = ?, message = ? WHERE build_id = ?",
