@@ -170,11 +170,12 @@ def test_same_content_again_is_a_no_op(settings, tmp_path):
 
 
 @pytest.mark.parametrize("name, content, reason", [
-    ("loans.jsonl.gz", gzip.compress(b'{"loan_id": "L1"}\n' * 500)[:-40], "the gzip stream is truncated or corrupt"),
+    # (mtime=0: a test's id must be the same in every pytest worker, and gzip stamps the time)
+    ("loans.jsonl.gz", gzip.compress(b'{"loan_id": "L1"}\n' * 500, mtime=0)[:-40], "the gzip stream is truncated or corrupt"),
     ("loans.json", b'[{"loan_id": "L1"}, {"loan_id": ', "the JSON array is malformed or cut off"),
     ("loans.jsonl", b'{"loan_id": "L1"}\n{"name": "\xff\xfe"}\n', "the file is not UTF-8 encoded (line 2)"),
     ("loans.bin", b"\x00\x01\x02", "unknown file type"),
-])
+], ids=["gzip-cut", "json-array-cut", "not-utf8", "unknown-type"])
 def test_unreadable_files_are_quarantined_whole(settings, tmp_path, name, content, reason):
     path = tmp_path / name
     path.write_bytes(content)
