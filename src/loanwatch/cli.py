@@ -27,6 +27,16 @@ err = Console(stderr=True, soft_wrap=True)
 log = Log(console, err)  # the operational commands' events: lines, or JSON (--log-format json)
 
 
+# What the command-line layer raises on purpose (usage errors, --help, Ctrl-C at a prompt) passes
+# through to it, which prints click's own message and exits 2 for a usage error. Typer >= 0.20
+# vendors click (typer._click) and raises its own classes, all under typer.TyperException; older
+# Typer raises click's. Both are listed, so neither is mistaken for a bug.
+_CLI_SIGNALS: tuple[type[BaseException], ...] = tuple({
+    typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException,
+    getattr(typer, "TyperException", click.ClickException),
+})
+
+
 class _Guarded(TyperGroup):
     """Every command runs inside this: an error becomes one line and its exit code, never a
     traceback (``LOANWATCH_DEBUG=1`` adds it, for a bug report)."""
@@ -34,7 +44,7 @@ class _Guarded(TyperGroup):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except _CLI_SIGNALS:
             raise
         except KeyboardInterrupt:
             err.print("interrupted")
@@ -803,7 +813,7 @@ def run() -> None:
     flushes output and ends the process; the operating system takes the memory back at once.
     """
     try:
-        app()
+        app(prog_name="loanwatch")  # also under `python -m` or `python -c`: usage lines name the command
         code = 0
     except SystemExit as exc:
         code = exc.code
