@@ -58,7 +58,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "reports": {
         # An --as-of date after the data date is a projection; at most this many days after it.
         "projection_horizon_days": 366,
-        # The currency of money in reports and on the dashboard (empty: [warehouse] default_currency).
+        # The currency of money in reports and on the dashboard (empty: the currency holding the most
+        # principal outstanding).
         # Loans in other currencies are left out with a warning (--currency picks one), never summed.
         "currency": "",
     },

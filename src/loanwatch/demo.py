@@ -49,10 +49,11 @@ def run_demo(settings: Settings, clients: int = 5000, parts: int = 5, seed: int 
             return 1
     con = open_snapshot(settings)
     monthly = registry.get("overdue-monthly")
-    view = reports.View(reports.data_date(con), currency=reports.reporting_currency(settings), months=True)
-    render(monthly.run(con), Format.table, title=monthly.title, columns=monthly.columns, currency=view.currency,
+    f, currency, _ = reports.choose_currency(con, reports.LoanFilter(), None, reports.reporting_currency(settings))
+    view = reports.View(reports.data_date(con), currency=currency, months=True)
+    render(monthly.run(con, f), Format.table, title=monthly.title, columns=monthly.columns, currency=view.currency,
            note=view.describe())
-    s = reports.summary(con)
+    s = reports.summary(con, f=f)
     column = registry.get("summary").column
     console.print(
         f"as of {s['as_of']}: loans {s['loans']:,}, active {s['active']:,}, "

@@ -28,12 +28,23 @@ def summary(home, *args):
     return json.loads(result.stdout)[0], result.stderr
 
 
-def test_the_default_currency_leaves_the_other_out_and_says_so(two_currencies):
-    usd, warning = summary(two_currencies.home)
+def test_the_default_currency_holds_the_most_principal_and_says_what_is_left_out(two_currencies):
+    """No [reports] currency: the currency holding the most principal outstanding, MXN's 3,000.00
+    against USD's 1,200.00 (though USD has more loans, 9 against 2, and is [warehouse] default_currency)."""
+    mxn, warning = summary(two_currencies.home)
+    assert (mxn["loans"], mxn["principal_outstanding"]) == (2, 3000.0)
+    assert "money is shown in MXN only: loans in USD (9 loans) are left out" in warning
+    assert "--currency USD" in warning
+
+
+def test_usd_on_request_leaves_mxn_out_and_says_so(two_currencies):
+    usd, warning = summary(two_currencies.home, "--currency", "USD")
     assert (usd["loans"], usd["active"], usd["overdue"], usd["principal_outstanding"]) == (9, 3, 2, 1200.0)
     assert (usd["as_of"], usd["par30"], usd["npl"]) == ("2024-07-10", 0.666667, 0.416667)
     assert "money is shown in USD only: loans in MXN (2 loans) are left out" in warning
     assert "--currency MXN" in warning
+    monthly = cli("report", "overdue-monthly", "-f", "csv", home=two_currencies.home)
+    assert "MXN" in monthly.stderr  # the same default in every report
 
 
 def test_another_currency_on_request(two_currencies):
@@ -48,19 +59,19 @@ def test_another_currency_on_request(two_currencies):
     assert "1,000.00" in current and "33.3 %" in current  # X2
     assert "2,000.00" in late and "66.7 %" in late  # X1, DPD 25
     assert "2024-07 is partial (data to 2024-07-10)" not in table  # no month in this table
-    monthly = cli("report", "overdue-monthly", home=two_currencies.home, env={"COLUMNS": "120"}).stdout
+    monthly = cli("report", "overdue-monthly", "--currency", "USD", home=two_currencies.home, env={"COLUMNS": "120"}).stdout
     assert "2024-07 is partial (data to 2024-07-10)" in monthly
 
 
 def test_the_reporting_currency_is_a_setting(two_currencies):
-    result = cli("report", "summary", "-f", "json", home=two_currencies.home, env={"LOANWATCH_REPORTS__CURRENCY": "MXN"})
-    assert json.loads(result.stdout)[0]["principal_outstanding"] == 3000.0
+    result = cli("report", "summary", "-f", "json", home=two_currencies.home, env={"LOANWATCH_REPORTS__CURRENCY": "usd"})
+    assert json.loads(result.stdout)[0]["principal_outstanding"] == 1200.0
 
 
 def test_a_currency_no_loan_has_is_a_usage_error(two_currencies):
     result = cli("report", "summary", "--currency", "EUR", home=two_currencies.home)
     assert result.exit_code == 2
-    assert "--currency EUR: no loan is in it; the loans' currencies: USD, MXN" in result.stderr
+    assert "--currency EUR: no loan is in it; the loans' currencies: MXN, USD" in result.stderr  # most principal first
 
 
 def test_the_html_report_is_in_one_currency(two_currencies, tmp_path):

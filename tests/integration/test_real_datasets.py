@@ -21,7 +21,7 @@ from loanwatch.reports.calls import CallFilter, calls_report
 from loanwatch.reports.ledger import merchant_balance
 from loanwatch.serve import open_snapshot
 from tests import reference
-from tests.conftest import ingest_mapped, real_data
+from tests.conftest import cli, ingest_mapped, real_data
 
 pytestmark = pytest.mark.real
 
@@ -211,6 +211,12 @@ def test_kueski_loans_instalments_and_repayments_match_the_reference(tmp_path):
     # by hand: loan_3749096, 8737.369999999999 disbursed 2021-11-10 is 8737.37 (half-up to cents)
     assert con.execute("SELECT amount, risk_score FROM marts.dim_loans WHERE loan_id = 'loan_3749096'").fetchone() == (
         Decimal("8737.37"), Decimal("0.1"))
+    # no [reports] currency: the currency holding the most principal, MXN, not the 16 USD loans
+    held = dict(con.execute("SELECT currency, count(*) FROM marts.dim_loans WHERE NOT is_cancelled GROUP BY 1").fetchall())
+    assert held["USD"] == 16 and held["MXN"] > 4900
+    shown = cli("report", "summary", "-f", "json", home=settings.home)
+    assert json.loads(shown.stdout)[0]["loans"] == held["MXN"]
+    assert "money is shown in MXN only: loans in USD (16 loans) are left out" in shown.stderr
 
 
 def test_berka_loans_and_their_payments_load_by_mapping(tmp_path):

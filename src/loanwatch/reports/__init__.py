@@ -194,24 +194,28 @@ def require(con: duckdb.DuckDBPyConnection, kind: str) -> None:
 
 
 def currencies(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
-    """The currencies of the portfolio's loans with their number of loans, most loans first."""
+    """The currencies of the portfolio's loans with their number of loans, the currency holding the
+    most principal outstanding (at the data date) first, then the one with most loans."""
     return [tuple(r) for r in con.execute(
-        "SELECT currency, count(*) FROM marts.dim_loans WHERE NOT is_cancelled GROUP BY 1 ORDER BY 2 DESC, 1"
+        "SELECT l.currency, count(*) FROM marts.dim_loans l "
+        "LEFT JOIN marts.fct_loan_states s ON s.loan_id = l.loan_id AND s.valid_to = DATE '9999-12-31' "
+        "WHERE NOT l.is_cancelled GROUP BY 1 "
+        "ORDER BY coalesce(sum(s.principal_outstanding_amount), 0) DESC, 2 DESC, 1"
     ).fetchall()]
 
 
-def reporting_currency(settings) -> str:
-    """The currency reports show money in unless told: [reports] currency, else the warehouse's
-    default currency."""
-    return settings.get("reports", "currency") or settings.get("warehouse", "default_currency")
+def reporting_currency(settings) -> str | None:
+    """The currency reports show money in unless told: [reports] currency; None when it is not
+    set (then the loans decide: ``choose_currency``)."""
+    return (settings.get("reports", "currency") or "").strip().upper() or None
 
 
-def choose_currency(con: duckdb.DuckDBPyConnection, f: LoanFilter, requested: str | None, reporting: str,
+def choose_currency(con: duckdb.DuckDBPyConnection, f: LoanFilter, requested: str | None, reporting: str | None,
                     held: list[tuple[str, int]] | None = None) -> tuple[LoanFilter, str | None, list[tuple[str, int]]]:
     """The currency of a loan report's money (METRICS: amounts of different currencies are never
-    added): ``requested`` (--currency), else the reporting currency ([reports] currency, else
-    [warehouse] default_currency) when loans have it, else the currency of most loans. Returns
-    the filter (limited to that currency only when loans have several), the currency, and the
+    added): ``requested`` (--currency), else the reporting currency ([reports] currency) when loans
+    have it, else the currency holding the most principal outstanding (``currencies``). Returns the
+    filter (limited to that currency only when loans have several), the currency, and the
     currencies left out with their number of loans. A --currency no loan has is a usage error.
     held: currencies(con), when the caller has it already."""
     held = currencies(con) if held is None else held
@@ -223,7 +227,7 @@ def choose_currency(con: duckdb.DuckDBPyConnection, f: LoanFilter, requested: st
                                f"{', '.join(codes) or 'none'}")
         chosen = requested
     elif not held:
-        return f, reporting or None, []
+        return f, reporting, []
     else:
         chosen = reporting if reporting in codes else codes[0]
     left_out = [(c, n) for c, n in held if c != chosen]
