@@ -142,3 +142,25 @@ def test_split_part_names_sort_in_chronological_order_with_100_parts(tmp_path):
     assert len(names) == 100
     assert "P2" in (tmp_path / "parts" / "part_100" / "payments.jsonl").read_text()
     assert "P0" in (tmp_path / "parts" / "part_001" / "payments.jsonl").read_text()
+
+
+def test_nothing_happens_after_the_end_date(tmp_path):
+    """`generate --end D` writes no event, version or date after D: the demo's data date is its
+    --end (today), never tomorrow."""
+    end = dt.date(2025, 3, 31)
+    write_portfolio(generate(600, seed=11, end=end), tmp_path)
+    con = duckdb.connect()
+    latest = {}
+    for path in sorted(tmp_path.glob("*.jsonl")):
+        columns = con.execute(f"DESCRIBE SELECT * FROM read_json_auto('{path}')").fetchall()
+        for name, kind, *_ in columns:
+            if name.endswith(("_at", "_date")) and kind in ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "VARCHAR"):
+                value = con.execute(f"SELECT max(CAST(CAST(\"{name}\" AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS DATE)) "
+                                    f"FROM read_json_auto('{path}')").fetchone()[0]
+                if value is not None:
+                    latest[f"{path.stem}.{name}"] = value
+    assert "merchant_events.occurred_at" in latest and "payments.paid_at" in latest
+    # due dates and promised dates lie ahead by nature; what happened does not
+    after = {k: v for k, v in latest.items() if v > end and not k.endswith((".due_date", ".promised_date"))}
+    assert after == {}
+    assert latest["merchant_events.occurred_at"] == end  # the ledger runs to the end date

@@ -490,6 +490,9 @@ def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: 
                               np.full(len(s_amt), 3)])
     ev_amt = np.concatenate([o_amt, fee_amt, o_amt[refund][ref_ok], po_amt, po_amt[por], s_amt, s_fee])
     ev_sec = np.concatenate([o_sec, o_sec + 60, ref_sec[ref_ok], po_sec, po_sec[por] + 2 * 86400, s_sec, s_sec + 60])
+    # nothing after the last second of --end: a fee a minute after a sale clipped to that second
+    # would make the data date tomorrow
+    ev_sec = np.minimum(ev_sec, d1 * 86400 + 86399)
     keep_ev = ev_amt > 0
     ev_merchant, ev_type, ev_amt, ev_sec = ev_merchant[keep_ev], ev_type[keep_ev], ev_amt[keep_ev], ev_sec[keep_ev]
     order = np.argsort(ev_sec, kind="stable")
