@@ -77,7 +77,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-report_app = typer.Typer(help="Figures from the serving snapshot (METRICS.md).", no_args_is_help=True, rich_markup_mode=None)
+report_app = typer.Typer(help="Figures from the serving snapshot; every figure is defined in docs/metrics.md, every report's columns in docs/reports.md.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(report_app, name="report")
 notify_app = typer.Typer(help="Client notifications: the contact plan.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(notify_app, name="notify")

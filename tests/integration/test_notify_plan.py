@@ -152,3 +152,33 @@ def test_the_plan_is_readable_at_100_columns(golden):
             assert all(word in header for word in title.split()), (width, title)  # a title may wrap
         for row in rows:
             assert row["client_id"] in text and row["rule"] in text
+
+
+def test_a_loan_with_two_rules_is_one_loan_and_one_day_is_singular(tmp_path):
+    """L1 (200.00, two instalments of 100.00 due 03-01 and 03-31, nothing paid): on 03-31 its
+    first instalment is 30 days past due (overdue_30) and its second is due today (due_day). The
+    client's one message takes the higher rule and names L1 once, not "L1 L1 (2 loans)"; its open
+    amount is both instalments, 200.00. On 03-02 L1 is 1 day past due: "1 day", not "1 days".
+    L2 (C2) is paid on 03-31, which makes 03-31 the data date."""
+    import json
+
+    from tests.conftest import build_home
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    clients = [{"client_id": c, "name": c, "email": f"{c.lower()}@example.com", "updated_at": "2024-01-01T00:00:00Z"}
+               for c in ("C1", "C2")]
+    loans = [{"loan_id": "L1", "client_id": "C1", "amount": 200, "issue_date": "2024-01-15", "updated_at": "2024-01-15T00:00:00Z",
+              "schedule": [{"due_date": "2024-03-01", "principal": 100}, {"due_date": "2024-03-31", "principal": 100}]},
+             {"loan_id": "L2", "client_id": "C2", "amount": 50, "issue_date": "2024-01-15", "updated_at": "2024-01-15T00:00:00Z",
+              "schedule": [{"due_date": "2024-03-31", "principal": 50}]}]
+    payments = [{"payment_id": "P2", "loan_id": "L2", "paid_at": "2024-03-31T09:00:00Z", "amount": 50}]
+    for name, rows in (("clients", clients), ("loans", loans), ("payments", payments)):
+        (raw / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    settings = build_home(tmp_path / "home", raw)
+    rows = plan(settings.home, "2024-03-31")
+    m = row(rows, "C1", "email")
+    assert (m["rule"], m["loans"], m["open_amount"]) == ("overdue_30", "L1", "200.00")
+    assert m["reason"] == "30 days past due, 200.00 past due"
+    one = row(plan(settings.home, "2024-03-02"), "C1", "email")
+    assert (one["rule"], one["reason"]) == ("overdue_1", "1 day past due, 100.00 past due")

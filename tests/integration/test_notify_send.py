@@ -118,6 +118,13 @@ def test_templates_follow_the_client_language():
     assert subject == "Платёж просрочен на 7 дн."
     subject, _, _ = render({**base, "rule": "final_notice", "language": "de"}, settings)  # no German: default
     assert subject == "Final notice: 1,234.50 USD past due"
+    # one day is singular, in every language that says it with a number
+    subject, text, _ = render({**base, "rule": "overdue_1", "language": "en"}, settings)
+    assert subject == "Your payment is 1 day late" and "now 1 day past due" in text
+    subject, text, _ = render({**base, "rule": "overdue_7", "language": "en"}, settings)
+    assert subject == "Your payment is 7 days late" and "now 7 days past due" in text
+    subject, text, _ = render({**base, "rule": "overdue_1", "language": "es"}, settings)
+    assert subject == "Su pago tiene 1 día de atraso" and "con 1 día de atraso" in text
 
 
 def test_killed_mid_batch_then_rerun_delivers_each_message_once(tmp_path):

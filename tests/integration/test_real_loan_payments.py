@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 
 import pytest
 
@@ -24,14 +25,17 @@ AS_OF = dt.date(2016, 12, 8)
 def test_dpd_equals_past_due_days_and_paid_off_loans_are_closed(tmp_path):
     rows = list(csv.DictReader(open(real_data("loan_payments_500") / "loan_payments.csv", encoding="utf-8")))
     settings, loaded = ingest_mapped(tmp_path / "home", "loan_payments_500")
-    # one CSV of 500 rows read as three entities: every loan and instalment accepted; the 100
+    # one CSV of 500 rows read as four entities: every loan, client and instalment accepted; the 100
     # loans never paid off have no payment (left out by skip_if_empty, counted)
     counts = {k: (r.rows_read, r.accepted, r.duplicates, r.rejected, r.filtered) for k, r in loaded.items()}
     assert counts == {
         ("loan_payments.csv", "loans"): (500, 500, 0, 0, 0),
+        ("loan_payments.csv", "clients"): (500, 500, 0, 0, 0),
         ("loan_payments.csv", "instalments"): (500, 500, 0, 0, 0),
         ("loan_payments.csv", "payments"): (500, 400, 0, 0, 100),
     }
+    # each loan's client arrives with it: the build warns of no orphan loan
+    assert not [w for w in json.loads((settings.home / "last_build.json").read_text())["warnings"] if "orphan" in w]
     con = open_snapshot(settings)
     got = {r[0]: r for r in reports.loans(con, as_of=AS_OF).rows}
     assert len(got) == 500

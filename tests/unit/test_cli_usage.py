@@ -48,3 +48,25 @@ def test_an_unforeseen_error_is_still_an_internal_error(monkeypatch, tmp_path):
     result = CliRunner().invoke(cli_module.app, ["--home", str(tmp_path), "init"], catch_exceptions=False)
     assert result.exit_code == 1
     assert "internal error: ZeroDivisionError: boom" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_help_texts_cite_only_files_in_the_repository():
+    """`report --help` once cited METRICS.md, which a clone does not have: every file a help text
+    names is in the repository."""
+    import re
+    from pathlib import Path
+
+    import typer
+
+    from loanwatch.cli import app
+
+    root = Path(__file__).resolve().parents[2]
+    seen, stack = [], [typer.main.get_command(app)]
+    while stack:
+        command = stack.pop()
+        seen.append(command.help or "")
+        seen.extend(getattr(p, "help", None) or "" for p in command.params)
+        stack.extend(getattr(command, "commands", {}).values())
+    cited = {m for text in seen for m in re.findall(r"[\w./-]+\.md\b", text)}
+    assert cited, "no help text names a document"
+    assert sorted(c for c in cited if not (root / c).is_file()) == []

@@ -80,7 +80,9 @@ suppressed AS (
     FROM clients c
 ),
 messages AS (
-    SELECT l.client_id, arg_max(r.rule, r.priority) AS rule, list(r.loan_id ORDER BY r.loan_id) AS loan_ids,
+    -- one message per client: its loans' most urgent rule; a loan with two rules (an instalment
+    -- due today and an older one past due) is one loan
+    SELECT l.client_id, arg_max(r.rule, r.priority) AS rule, list(DISTINCT r.loan_id ORDER BY r.loan_id) AS loan_ids,
            CAST(sum(r.open_amount) AS DECIMAL(38,2)) AS open_amount, min(r.due_date) AS due_date, max(r.priority) AS priority
     FROM loan_rules r JOIN marts.dim_loans l USING (loan_id)
     GROUP BY l.client_id
@@ -104,7 +106,8 @@ message_rows AS (
             WHEN m.rule = 'pre_due' THEN format('{} due on {}, in {} days', CAST(m.open_amount AS VARCHAR), m.due_date, m.due_date - $d)
             WHEN m.rule = 'due_day' THEN format('{} due today', CAST(m.open_amount AS VARCHAR))
             WHEN m.rule = 'final_notice' THEN format('{} days past due, {} past due: final notice before write-off', $final_dpd, CAST(m.open_amount AS VARCHAR))
-            ELSE format('{} days past due, {} past due', substr(m.rule, 9), CAST(m.open_amount AS VARCHAR))
+            ELSE format('{} day{} past due, {} past due', substr(m.rule, 9),
+                        CASE WHEN m.rule = 'overdue_1' THEN '' ELSE 's' END, CAST(m.open_amount AS VARCHAR))
         END || CASE WHEN len(m.loan_ids) > 1 THEN format(' ({} loans)', len(m.loan_ids)) ELSE '' END AS reason,
         CAST(NULL AS DOUBLE) AS score
     FROM messages m JOIN clients c USING (client_id)

@@ -137,7 +137,8 @@ def products(con: duckdb.DuckDBPyConnection, view: str = "terms", as_of: dt.date
 
 
 def clients(con: duckdb.DuckDBPyConnection, view: str = "repeat", f: LoanFilter | None = None, top: int = 10) -> Table:
-    """Repeat borrowing (loans by the client's nth loan, share of repeat clients), top and bottom
+    """Repeat borrowing (loans by the client's nth loan, and of the clients who took an nth loan the
+    share who took another: on the first row, the share of repeat clients), top and bottom
     clients by profit (paid - lent), or default rate by interest-rate band (default: written off
     or ever more than 90 days past due)."""
     where, params = (f or NO_FILTER).sql("l")
@@ -148,11 +149,16 @@ def clients(con: duckdb.DuckDBPyConnection, view: str = "repeat", f: LoanFilter 
         nth AS (
             SELECT client_id, row_number() OVER (PARTITION BY client_id ORDER BY issue_date, loan_id) AS n FROM sel
         ),
-        per_client AS (SELECT client_id, count(*) AS loans FROM sel GROUP BY client_id)
-        SELECT CASE WHEN n >= 4 THEN '4+' ELSE CAST(n AS VARCHAR) END AS nth_loan, count(*) AS loans,
+        per_client AS (SELECT client_id, count(*) AS loans FROM sel GROUP BY client_id),
+        -- of the clients who took a kth loan (4: a 4th or later), how many took another
+        funnel AS (
+            SELECT k, count(*) FILTER (WHERE loans >= k) AS reached, count(*) FILTER (WHERE loans > k) AS again
+            FROM per_client CROSS JOIN generate_series(1, 4) AS t(k) GROUP BY k
+        )
+        SELECT CASE WHEN k >= 4 THEN '4+' ELSE CAST(k AS VARCHAR) END AS nth_loan, count(*) AS loans,
                {ratio6('count(*)', '(SELECT count(*) FROM sel)')} AS share_of_loans,
-               {ratio6('(SELECT count(*) FROM per_client WHERE loans > 1)', '(SELECT count(*) FROM per_client)')} AS repeat_client_share
-        FROM nth GROUP BY 1 ORDER BY 1
+               {ratio6('any_value(f.again)', 'any_value(f.reached)')} AS repeat_client_share
+        FROM (SELECT least(n, 4) AS k FROM nth) x JOIN funnel f USING (k) GROUP BY k ORDER BY k
         """
     elif view == "profit":
         params["top"] = top

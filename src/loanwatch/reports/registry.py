@@ -344,13 +344,14 @@ REPORTS: tuple[Report, ...] = (
         rows='merchant', definition='the top 20 merchants by loans: amount, active loans, overdue share at the as-of date', view="merchants", as_of=True, page="portfolio",
     ),
     Report(
-        "clients", "Repeat borrowing", "Repeat borrowing: loans by the client's nth loan, and the share of repeat clients.",
+        "clients", "Repeat borrowing", "Repeat borrowing: loans by the client's nth loan, and how many of those clients borrowed again.",
         functools.partial(portfolio.clients, view="repeat"),
         (_c("nth_loan", "text", "Client's nth loan"), LOANS, _c("share_of_loans", "share", "Share of loans"),
-         _c("repeat_client_share", "share", "Repeat clients")),
+         _c("repeat_client_share", "share", "Borrowed again")),
         rows='nth loan', definition=(
-            "loans by the client's nth loan (by issue date; 4+ together), share of loans, and the share of "
-            'clients with more than one loan'
+            "loans by the client's nth loan (by issue date; 4+ together), share of loans, and of the clients "
+            'who took an nth loan the share who took another (4+: a 4th or later, then another; on the first '
+            'row, the share of clients with more than one loan)'
         ), view="repeat", page="portfolio",
         charts=(Chart("repeat", "bars", "Loans by the client's nth loan", "nth_loan", ("loans",)),),
     ),
