@@ -775,6 +775,21 @@ def docs(
         serve_docs(out, port)
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def dbt(
+    ctx: typer.Context,
+    args: Optional[list[str]] = typer.Argument(None, help="dbt's command and options, as for dbt itself.", show_default=False),
+) -> None:
+    """dbt itself on this home, with its profile, settings (as dbt vars) and folders, from any folder:
+    `loanwatch dbt ls`, `loanwatch dbt test`, `loanwatch dbt docs generate`, `loanwatch dbt build
+    --select fct_calls+` (dbt's own help: `loanwatch dbt -- build --help`). Reading commands read the
+    serving snapshot; build, run, seed and snapshot write a working copy and never publish: `loanwatch
+    build` publishes, and rebuilds everything after them (docs/architecture.md, For analytics engineers)."""
+    from loanwatch.transform.passthrough import run as run_passthrough
+
+    raise typer.Exit(run_passthrough(_settings(ctx), list(args or []) + list(ctx.args)))
+
+
 @app.command()
 def schedule(
     ctx: typer.Context,

@@ -144,13 +144,14 @@ def _before_connect(wait: Callable[[], Any]) -> Iterator[None]:
 def run_dbt(settings: Settings, command: str = "build", args: list[str] | None = None,
             target: str = "duckdb", extra_outputs: dict[str, Any] | None = None,
             extra_vars: dict[str, Any] | None = None,
-            before_connect: Callable[[], Any] | None = None, engine=None) -> DbtRun:
+            before_connect: Callable[[], Any] | None = None, engine=None, quiet: bool = True) -> DbtRun:
     """Run one dbt command against this warehouse and collect every node's result.
 
     ``before_connect`` is called (once) before dbt opens its first DuckDB connection, which
     attaches the published file: `loanwatch build` waits there for that file's copy. ``engine``
     (``loanwatch.engines``) runs the project on another engine: its profile output, and its
-    secrets in the environment while dbt runs.
+    secrets in the environment while dbt runs. ``quiet=False`` leaves dbt's own output and files
+    (`loanwatch dbt`).
     """
     from dbt.cli.main import dbtRunner
 
@@ -167,11 +168,10 @@ def run_dbt(settings: Settings, command: str = "build", args: list[str] | None =
         "--log-path", str(work / "logs"),
         "--target", target,
         "--vars", json.dumps({**dbt_vars(settings), **(extra_vars or {})}),
-        "--quiet",
         # nothing reads manifest.json or run_results.json (results come back in-process);
         # writing them cost about 0.7 s of an L batch build's dbt run. The partial-parse file
         # is written anyway.
-        "--no-write-json",
+        *(["--quiet", "--no-write-json"] if quiet else []),
         *(args or []),
     ]
     from loanwatch.engines import environment
