@@ -45,6 +45,8 @@ _ERRNO_ADVICE = {
     errno.ENOTDIR: ("a part of the path is not a folder", "check the path"),
     errno.EISDIR: ("it is a folder", "give a file"),
     errno.ENAMETOOLONG: ("the name is too long for the file system", "use a shorter name"),
+    errno.ENOMEM: ("the machine ran out of memory", "free memory, or give loanwatch more ([warehouse] "
+                   "memory_limit), then run the same command again: what was being written is rolled back"),
 }
 
 # Engine messages about the world, by their text (DuckDB reports OS errors inside its own).
@@ -53,6 +55,7 @@ _TEXT_ADVICE = [
     (r"disk quota exceeded", errno.EDQUOT),
     (r"read-only file system", errno.EROFS),
     (r"permission denied", errno.EACCES),
+    (r"out of memory|cannot allocate memory|could not allocate|failed to allocate", errno.ENOMEM),
 ]
 
 _DAMAGED = re.compile(
@@ -63,6 +66,11 @@ _DAMAGED = re.compile(
 )
 
 
+class MachineFault(Problem):
+    """A file could not be loaded for a fault of the machine, not of its content (memory, disk,
+    temp space, an interrupted read): nothing of it was recorded, so the next run loads it."""
+
+
 def first_line(exc: BaseException, width: int | None = None) -> str:
     """The first line of an error's text (a JVM's or a driver's message runs on into its stack),
     or the error's type where it has no text; at most ``width`` characters."""
@@ -71,9 +79,13 @@ def first_line(exc: BaseException, width: int | None = None) -> str:
 
 
 def environmental(exc: BaseException) -> bool:
-    """Is this the machine's fault (a full disk, a read-only or unwritable folder, a device
-    error), not the input's? Such an error is never blamed on a file being read."""
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO):
+    """Is this the machine's fault (a full disk or temp folder, memory, a read-only or unwritable
+    folder, a device error, an interrupted read), not the input's? Such an error is never blamed
+    on a file being read: the file is not quarantined, nor recorded as seen."""
+    if isinstance(exc, MemoryError):
+        return True
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO,
+                                                  errno.ENOMEM, errno.EINTR):
         return True
     lower = str(exc).lower()
     return any(re.search(pattern, lower) for pattern, _ in _TEXT_ADVICE) or "input/output error" in lower
@@ -89,6 +101,9 @@ def explain(exc: BaseException) -> tuple[str, int] | None:
     error is not one of those (a bug)."""
     if isinstance(exc, Problem):
         return str(exc), exc.code
+    if isinstance(exc, MemoryError):
+        cause, advice = _ERRNO_ADVICE[errno.ENOMEM]
+        return f"loanwatch: {cause}; {advice}", EXIT_ERROR
     if isinstance(exc, OSError) and exc.errno in _ERRNO_ADVICE:
         cause, advice = _ERRNO_ADVICE[exc.errno]
         where = exc.filename or "the warehouse folder"
@@ -98,7 +113,7 @@ def explain(exc: BaseException) -> tuple[str, int] | None:
     for pattern, number in _TEXT_ADVICE:
         if re.search(pattern, lower):
             cause, advice = _ERRNO_ADVICE[number]
-            where = _file_of(text) or "the warehouse folder"
+            where = "loanwatch" if number == errno.ENOMEM else _file_of(text) or "the warehouse folder"
             return f"{where}: {cause}; {advice}", EXIT_ERROR
     if _is_engine_error(exc) and _DAMAGED.search(text):
         return damaged(_file_of(text) or "a database file", text), EXIT_ERROR

@@ -17,7 +17,8 @@ from zoneinfo import available_timezones
 
 import duckdb
 
-from loanwatch.errors import environmental
+from loanwatch.errors import MachineFault, environmental
+from loanwatch.errors import explain as explain_error
 from loanwatch.ingest.contract import ENTITIES, Entity, validation_sql
 from loanwatch.ingest.mapping import FileMapping, Mapping, as_utf8, check_columns, mapped_sql
 from loanwatch.ingest.read import InputFile, UnreadableFile, content_hash, csv_header, entity_of, explain, format_of, read_lines, special_kind
@@ -306,7 +307,9 @@ def source_columns(con: duckdb.DuckDBPyConnection, path: Path, fm: FileMapping) 
             keys = con.execute("SELECT DISTINCT unnest(json_keys(raw)) FROM _lines WHERE json_valid(raw) "
                                "AND json_type(raw) = 'OBJECT'").fetchall()
             return sorted(k for (k,) in keys) or None
-    except (UnreadableFile, duckdb.Error):
+    except (UnreadableFile, duckdb.Error) as exc:
+        if environmental(exc):
+            raise
         return None
     finally:
         con.execute("DROP VIEW IF EXISTS _lines; DROP TABLE IF EXISTS _text")
@@ -321,11 +324,29 @@ def plan_mapped(con: duckdb.DuckDBPyConnection, mapping: Mapping, files: list[Pa
         if not tables:
             unmatched.append(path)
         for fm in tables:
-            columns = source_columns(con, path, fm)
+            with _machine_faults(path):
+                columns = source_columns(con, path, fm)
             if columns is not None:
                 check_columns(mapping, fm, path, columns)
             pairs.append((path, fm))
     return pairs, unmatched
+
+
+@contextlib.contextmanager
+def _machine_faults(path: Path):
+    """A fault of the machine while a file loads (memory, disk, temp space, an interrupted read)
+    is one line naming the file, never its quarantine: its transaction is rolled back and nothing
+    of it is recorded as seen, so the next run loads it. The files before it stay loaded."""
+    try:
+        yield
+    except MachineFault:
+        raise
+    except Exception as exc:
+        if not environmental(exc):
+            raise
+        told = explain_error(exc)
+        cause = told[0] if told else str(exc).splitlines()[0][:200]
+        raise MachineFault(f"{path.name} was not loaded (nothing of it is recorded): {cause.removeprefix('loanwatch: ')}") from None
 
 
 def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str | None = None, on_file=None,
@@ -359,7 +380,8 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str 
         digests: dict[Path, str] = {}  # a file several tables read is hashed once
         for path, fm in pairs:
             digest = digests.setdefault(path, content_hash(path))
-            result = ingest_file(con, path, None, digest, latest_date, check_repeated_keys, mapping=fm, dry_run=dry_run)
+            with _machine_faults(path):
+                result = ingest_file(con, path, None, digest, latest_date, check_repeated_keys, mapping=fm, dry_run=dry_run)
             results.append(result)
             if on_file:
                 on_file(result)
@@ -375,7 +397,8 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str 
             version, digest = hashed.result()
             if _version(path) != version:
                 digest = None
-            result = ingest_file(con, path, entity, digest, latest_date, check_repeated_keys, dry_run=dry_run)
+            with _machine_faults(path):
+                result = ingest_file(con, path, entity, digest, latest_date, check_repeated_keys, dry_run=dry_run)
             results.append(result)
             if on_file:
                 on_file(result)

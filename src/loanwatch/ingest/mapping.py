@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import available_timezones
 
-from loanwatch.errors import UsageProblem
+from loanwatch.errors import UsageProblem, environmental
 from loanwatch.ingest.contract import ENTITIES, Entity, Field, shown_sql
 from loanwatch.ingest.read import UnreadableFile
 
@@ -302,6 +302,8 @@ def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
             raise UnreadableFile(f"the file is not valid {encoding} (byte {exc.start} of a block: {exc.reason}); "
                                  "check the mapping's encoding") from None
         except (OSError, EOFError) as exc:
+            if environmental(exc):  # a full temp folder is not the file's fault
+                raise
             raise UnreadableFile(f"cannot read the file: {exc}") from None
         yield target
     finally:
