@@ -80,7 +80,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # `loanwatch run`, the day's cycle: the folders whose new files it ingests (through `mapping`,
     # a source mapping file, when set), whether it then sends the day's messages (`notify send`),
     # and the weekday (monday ... sunday; empty: never) it also sends the weekly summary.
-    "run": {"inbox": [], "mapping": "", "notify": False, "weekly_day": ""},
+    # settle_seconds: a file of the inbox modified less than this long ago may still be being
+    # written, and is left for the next run (0: every file; writers should write, then rename).
+    "run": {"inbox": [], "mapping": "", "notify": False, "weekly_day": "", "settle_seconds": 0.0},
     # `loanwatch schedule`: when to start `run` (a cron expression, UTC unless timezone is set).
     "schedule": {"cron": "0 6 * * *", "timezone": "UTC"},
     "smtp": {

@@ -351,15 +351,27 @@ def _machine_faults(path: Path):
 
 def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str | None = None, on_file=None,
                  latest_date: dt.date | None = None, check_repeated_keys: bool = True,
-                 mapping: Mapping | None = None, dry_run: bool = False) -> list[FileResult]:
+                 mapping: Mapping | None = None, dry_run: bool = False, settle_seconds: float = 0) -> list[FileResult]:
+    """Load files and folders (recursively), a file a batch. ``settle_seconds``: a file modified
+    less than this long ago may still be being written: it is left for the next run, and said so."""
+    import time
+
     from loanwatch.ingest.read import discover
 
     # with a mapping, every file in a folder is looked at: one that no table matches is reported
     found = discover([Path(p) for p in paths], every_file=mapping is not None)
     results = []
     files = []
+    now = time.time()
     for path in found:
-        if kind := special_kind(path):
+        if settle_seconds > 0 and not special_kind(path) and (age := now - path.stat().st_mtime) < settle_seconds:
+            result = FileResult(path, entity or entity_of(path), "waiting",
+                                message=f"modified {max(age, 0):.0f} s ago, within [run] settle_seconds ({settle_seconds:g}): "
+                                        "it may still be being written; left for the next run")
+            results.append(result)
+            if on_file:
+                on_file(result)
+        elif kind := special_kind(path):
             # found inside a folder: reported, never read (a FIFO would wait forever)
             result = FileResult(path, entity or entity_of(path), "rejected",
                                 message=f"{kind}, not a file: not read",

@@ -233,9 +233,13 @@ def read_lines(con: duckdb.DuckDBPyConnection, f: InputFile, delimiter: str = ",
             if f.fmt in ("ndjson", "array"):
                 if f.fmt == "ndjson":
                     _read_long_lines(con, _NDJSON, path)
+                    held = _hold_back_unended(con, f, "SELECT rowid + 1, raw FROM _text WHERE rowid = (SELECT max(rowid) FROM _text)",
+                                              "DELETE FROM _text WHERE rowid = (SELECT max(rowid) FROM _text)")
                 else:
                     con.execute(_ARRAY, [path])
+                    held = []
                 con.execute(_LINES_BY_POSITION)
+                return held
             elif f.fmt == "csv":
                 if _is_empty(f.path):
                     con.execute("CREATE OR REPLACE TEMP TABLE _text (raw VARCHAR)")
@@ -250,7 +254,12 @@ def read_lines(con: duckdb.DuckDBPyConnection, f: InputFile, delimiter: str = ",
                     """SELECT line, string_agg(DISTINCT error_type, ', '), any_value(csv_line)
                        FROM _csv_reject_errors GROUP BY line ORDER BY line"""
                 ).fetchall()
-                return [(int(line), _malformed(kind), raw) for line, kind, raw in rows]
+                rejected = [(int(line), _malformed(kind), raw) for line, kind, raw in rows]
+                # the last record, unless the reader rejected it already (a quote left open)
+                last = "(SELECT max(line_no) FROM _text) AND line_no > (SELECT coalesce(max(line), 0) FROM _csv_reject_errors)"
+                held = _hold_back_unended(con, f, f"SELECT line_no, raw FROM _text WHERE line_no = {last}",
+                                          f"DELETE FROM _text WHERE line_no = {last}")
+                return rejected + held
             else:
                 raise UnreadableFile("unknown file type: expected .json, .jsonl, .ndjson or .csv (optionally .gz)")
     except duckdb.Error as exc:
@@ -258,6 +267,37 @@ def read_lines(con: duckdb.DuckDBPyConnection, f: InputFile, delimiter: str = ",
             raise  # a full disk is not the file's fault: it must not be quarantined for it
         raise UnreadableFile(explain(exc, f)) from None
     return []
+
+
+UNENDED = ("the last line has no line end: the file was still being written (writers: write, then rename "
+           "into the inbox), or its writer does not end lines; not loaded: a complete copy of the file loads it")
+
+
+def _ends_with_line_break(path: Path) -> bool:
+    """Does the file end with a line break (or hold nothing)? A gzip file counts as ended: a
+    stream cut short is a corrupt stream, quarantined whole."""
+    if path.name.lower().endswith(".gz"):
+        return True
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() == 0:
+            return True
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) in (b"\n", b"\r")
+
+
+def _hold_back_unended(con: duckdb.DuckDBPyConnection, f: InputFile, last_sql: str, delete_sql: str) -> list[tuple[int, str, str]]:
+    """A CSV or NDJSON file whose last line has no line end is still being written, or was cut:
+    that line is never loaded (a cut amount would load as another number), but kept in the
+    quarantine with its reason; the rest of the file loads. The finished file has another
+    content hash, so the next run reads it again: the rows loaded now are duplicates then."""
+    if _ends_with_line_break(f.path):
+        return []
+    row = con.execute(last_sql).fetchone()
+    if row is None or row[1] is None or not row[1].strip():
+        return []
+    con.execute(delete_sql)
+    return [(int(row[0]), UNENDED, row[1])]
 
 
 _NOT_UTF8_HINT = ("if it is in another encoding, load it through a source mapping that names it "

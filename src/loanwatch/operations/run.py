@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loanwatch.config import ConfigError, Settings
-from loanwatch.errors import EXIT_ERROR, explain
+from loanwatch.errors import EXIT_ERROR, UsageProblem, explain
 from loanwatch.reports import Table
 from loanwatch.warehouse import connect, init_warehouse, writer_lock
 
@@ -101,6 +101,13 @@ def _failed(step: Step, exc: Exception) -> None:
     step.status, step.message = "failed", (told[0] if told else f"{type(exc).__name__}: {exc}")
 
 
+def _settle_seconds(settings: Settings) -> float:
+    value = float(settings.get("run", "settle_seconds"))
+    if value < 0:
+        raise UsageProblem(f"[run] settle_seconds = {value:g}: give 0 (load every file) or more seconds")
+    return value
+
+
 def ingest_step(settings: Settings, inboxes: list[Path], on_file=None) -> Step:
     """The ingest step: the inbox folders' files, through [run] mapping when set; counts for the history."""
     from loanwatch.engines import engine_name, land_pending
@@ -115,16 +122,24 @@ def ingest_step(settings: Settings, inboxes: list[Path], on_file=None) -> Step:
     with open_writer(settings) as con:
         results = ingest_paths(con, inboxes, None, on_file=on_file,
                                latest_date=latest_business_date(settings.get("ingest", "max_future_days")),
-                               check_repeated_keys=settings.get("ingest", "check_repeated_keys"), mapping=mapping)
+                               check_repeated_keys=settings.get("ingest", "check_repeated_keys"), mapping=mapping,
+                               settle_seconds=_settle_seconds(settings))
         land_pending(settings, con)
     loaded = [r for r in results if r.batch_id is not None and r.status != "skipped"]
     step.counts = {"files_new": len(loaded), "files_seen_before": sum(r.status == "skipped" for r in results),
+                   "files_waiting": sum(r.status == "waiting" for r in results),
                    "rows_accepted": sum(r.accepted for r in loaded), "rows_rejected": sum(r.rejected for r in results),
                    "files_not_loaded": sum(r.status in ("rejected", "unmatched") and r.batch_id is None for r in results)}
     quarantined = [r for r in results if r.quarantined]
+    waiting = [r.path.name for r in results if r.status == "waiting"]
     step.status = "quarantined" if quarantined else "ok"
+    notes = []
     if quarantined:
-        step.message = f"{len(quarantined)} file(s) with quarantined rows: see `loanwatch rejects`"
+        notes.append(f"{len(quarantined)} file(s) with quarantined rows: see `loanwatch rejects`")
+    if waiting:
+        notes.append(f"left for the next run, modified within [run] settle_seconds: {', '.join(waiting[:5])}"
+                     + (f" and {len(waiting) - 5} more" if len(waiting) > 5 else ""))
+    step.message = "; ".join(notes)
     return step
 
 
@@ -144,6 +159,7 @@ def run(settings: Settings, inbox: list[Path] | None = None, date: dt.date | Non
     day whose weekday decides the weekly summary (default: today, UTC)."""
     inboxes = inbox_folders(settings, inbox)
     weekly_day = _weekly_day(settings)
+    _settle_seconds(settings)  # a setting that cannot be used stops the run before it starts (exit 2)
     day = date or today or dt.datetime.now(dt.UTC).date()
     announce = on_step or (lambda step: None)
     with writer_lock(settings):
