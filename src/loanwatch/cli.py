@@ -790,6 +790,19 @@ def dbt(
     raise typer.Exit(run_passthrough(_settings(ctx), list(args or []) + list(ctx.args)))
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def mf(
+    ctx: typer.Context,
+    args: Optional[list[str]] = typer.Argument(None, help="mf's command and options, as for mf itself.", show_default=False),
+) -> None:
+    """The semantic layer: MetricFlow's `mf` on the serving snapshot, e.g. `loanwatch mf query --metrics
+    overdue_share --group-by metric_time__month`, `loanwatch mf list metrics` (mf's own help:
+    `loanwatch mf -- query --help`). Needs the semantic extra (docs/architecture.md, Semantic layer)."""
+    from loanwatch.transform.passthrough import run_mf
+
+    raise typer.Exit(run_mf(_settings(ctx), list(args or []) + list(ctx.args)))
+
+
 @app.command()
 def schedule(
     ctx: typer.Context,

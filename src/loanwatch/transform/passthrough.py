@@ -1,4 +1,5 @@
-"""`loanwatch dbt ARGS`: dbt itself, on a home, with the home's profile, vars and folders.
+"""`loanwatch dbt ARGS`: dbt itself, on a home, with the home's profile, vars and folders; and
+`loanwatch mf ARGS`: MetricFlow's `mf` on the home's serving snapshot (the semantic layer).
 
 For analytics engineers (docs/architecture.md, "For analytics engineers"): `loanwatch dbt ls`,
 `loanwatch dbt test`, `loanwatch dbt docs generate`, `loanwatch dbt build --select fct_calls+`
@@ -18,9 +19,12 @@ Both hold the writer lock, so neither runs beside a build or an ingest.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from loanwatch.config import Settings
 from loanwatch.errors import Problem, UsageProblem
-from loanwatch.transform import WRITING_COMMANDS, dbt_vars, release_dbt, run_dbt
+from loanwatch.transform import PROJECT_DIR, WRITING_COMMANDS, dbt_vars, release_dbt, run_dbt
 
 # dbt's commands that take a sub-command: `docs generate`, `docs serve`, `source freshness`
 _GROUPS = {"docs", "source"}
@@ -88,3 +92,77 @@ def run(settings: Settings, args: list[str]) -> int:
         result = run_dbt(settings, command, rest, engine=engine, quiet=False, extra_vars=values)
         release_dbt()
     return 0 if result.success else 1
+
+
+def _project_stamp() -> str:
+    """Changes whenever a file of the dbt project does (its semantic manifest must be parsed again)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in sorted(PROJECT_DIR.rglob("*")):
+        if p.is_file() and not {"target", "logs"} & set(p.relative_to(PROJECT_DIR).parts):
+            st = p.stat()
+            h.update(f"{p.relative_to(PROJECT_DIR)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _absolute_outputs(args: list[str]) -> list[str]:
+    """mf runs in loanwatch's work folder: a relative `--csv FILE` is made relative to the
+    user's folder, where they expect it."""
+    out, i = [], 0
+    while i < len(args):
+        a = args[i]
+        if a == "--csv" and i + 1 < len(args):
+            out += [a, str(Path(args[i + 1]).expanduser().resolve())]
+            i += 2
+            continue
+        if a.startswith("--csv="):
+            a = "--csv=" + str(Path(a.split("=", 1)[1]).expanduser().resolve())
+        out.append(a)
+        i += 1
+    return out
+
+
+def run_mf(settings: Settings, args: list[str]) -> int:
+    """MetricFlow's `mf` on the home's serving snapshot (docs/architecture.md, "Semantic layer"):
+    a work folder `<home>/.dbt/mf/` with a copy of dbt_project.yml, a profile that attaches the
+    snapshot read-only as `published` (the main database in memory: mf never opens the warehouse,
+    so it neither waits for a build nor blocks one), and the semantic manifest, parsed again
+    whenever the project changed. Returns mf's exit code."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    mf = Path(sys.executable).parent / "mf"
+    if not mf.exists():
+        found = shutil.which("mf")
+        if not found:
+            raise Problem("loanwatch mf needs MetricFlow: pip install 'loanwatch[semantic]' (make install has it)")
+        mf = Path(found)
+    if not args:
+        raise UsageProblem("loanwatch mf: give an mf command, e.g. `loanwatch mf query --metrics overdue_share "
+                           "--group-by metric_time__month` or `loanwatch mf list metrics`")
+    if not settings.serving_path.exists():
+        raise Problem(f"{settings.home}: nothing built yet; run `loanwatch build` first (mf reads what it published)")
+    work = settings.home / ".dbt" / "mf"
+    work.mkdir(parents=True, exist_ok=True)
+    profile = {"loanwatch": {"target": "duckdb", "outputs": {"duckdb": {
+        "type": "duckdb", "path": ":memory:", "threads": 1,
+        "attach": [{"path": str(settings.serving_path), "alias": "published", "read_only": True}]}}}}
+    (work / "profiles.yml").write_text(json.dumps(profile, indent=2))  # JSON is YAML
+    shutil.copyfile(PROJECT_DIR / "dbt_project.yml", work / "dbt_project.yml")
+    stamp, manifest = _project_stamp(), work / "target" / "semantic_manifest.json"
+    env = {**os.environ, "DBT_PROFILES_DIR": str(work), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    stale = not manifest.exists() or not (work / "stamp").exists() or (work / "stamp").read_text() != stamp
+    if stale:
+        from dbt.cli.main import dbtRunner
+
+        os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        parsed = dbtRunner().invoke(["parse", "--quiet", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(work),
+                                     "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
+                                     "--vars", json.dumps(dbt_vars(settings))])
+        if not parsed.success or not manifest.exists():
+            raise Problem(f"the semantic layer could not be parsed: {parsed.exception or 'dbt parse failed'}")
+        (work / "stamp").write_text(stamp)
+    return subprocess.run([str(mf), *_absolute_outputs(args)], cwd=work, env=env).returncode
