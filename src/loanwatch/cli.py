@@ -199,7 +199,7 @@ def ingest(
     """
     from loanwatch.engines import engine_name, land_pending
     from loanwatch.ingest.contract import ENTITIES
-    from loanwatch.ingest.load import ingest_paths, latest_business_date
+    from loanwatch.ingest.load import Limits, ingest_paths, latest_business_date
     from loanwatch.ingest.mapping import load_mapping
     from loanwatch.warehouse import open_writer
 
@@ -217,7 +217,7 @@ def ingest(
 
     def show(r) -> None:
         name = shown(str(r.path))
-        if r.status == "unmatched":
+        if r.status in ("unmatched", "not_read"):
             log.warning(f"not loaded: {name}: {shown(r.message)}", "file_not_loaded", file=str(r.path), message=r.message)
             return
         if r.status == "skipped" or r.batch_id is None:
@@ -243,7 +243,7 @@ def ingest(
         latest = latest_business_date(settings.get("ingest", "max_future_days"))
         results = ingest_paths(con, paths, entity, on_file=show, latest_date=latest,
                                check_repeated_keys=settings.get("ingest", "check_repeated_keys"),
-                               mapping=source_mapping, dry_run=dry_run)
+                               mapping=source_mapping, dry_run=dry_run, home=settings.home, limits=Limits.of(settings))
         if not dry_run:
             land_pending(settings, con)
     if not results:
@@ -251,7 +251,7 @@ def ingest(
     if dry_run:
         console.print("dry run: nothing was loaded")
     if any(r.quarantined for r in results):
-        if not dry_run:
+        if not dry_run and any(r.quarantined and r.status != "not_read" for r in results):
             err.print("some rows were quarantined: see `loanwatch rejects`")
         raise typer.Exit(EXIT_QUARANTINED)
 

@@ -54,6 +54,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # JSON records that give a field twice are quarantined (ambiguous); checking costs a
         # second parse of every record: false leaves it out for producers that cannot repeat one.
         "check_repeated_keys": True,
+        # A record (a line) longer than this many bytes is quarantined alone (64 MB); the rest of
+        # its file loads.
+        "max_record_bytes": 64 << 20,
+        # A gzip file that inflates to more than this many bytes is quarantined unread (20 GB).
+        "max_uncompressed_bytes": 20_000_000_000,
     },
     "reports": {
         # An --as-of date after the data date is a projection; at most this many days after it.

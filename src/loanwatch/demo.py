@@ -37,7 +37,7 @@ def run_demo(settings: Settings, clients: int = 5000, parts: int = 5, seed: int 
     result = split([raw], parts, parted)
     for part, files in sorted(result.parts.items()):
         with open_writer(settings) as con:
-            loaded = ingest_paths(con, files)
+            loaded = ingest_paths(con, files, home=settings.home)
         rows = sum(r.accepted for r in loaded)
         skipped = sum(1 for r in loaded if r.status == "skipped")
         b = build(settings)

@@ -158,3 +158,109 @@ def test_settle_seconds_leaves_a_fresh_file_for_the_next_run(tmp_path):
     assert set(_staged(home)) == {"P1", "P2", "Q1", "Q2"}
     bad = run_cli("--home", home, "run", "--inbox", inbox, env={"LOANWATCH_RUN__SETTLE_SECONDS": "-1"})
     assert bad.returncode == 2 and "[run] settle_seconds = -1" in bad.stderr
+
+
+PAYMENT = '{"payment_id":"%s","loan_id":"L1","paid_at":"2024-01-01T10:00:00Z","amount":10%s}\n'
+
+
+def test_links_out_of_the_inbox_are_not_followed_and_nothing_blocks_the_rest(tmp_path):
+    """A link to a file outside the inbox is not followed (its lines would show in `rejects`), a
+    link to nothing is reported, hidden folders (a writer's temporary names) and a home inside the
+    inbox are never read, a file this user may not read is passed over: the rest loads, exit 3,
+    the next run says the same and loads what became readable."""
+    import os
+
+    inbox = tmp_path / "inbox"
+    (inbox / ".partial").mkdir(parents=True)
+    (inbox / "payments_ok.jsonl").write_text(PAYMENT % ("P1", ""))
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:secret line\n")
+    (inbox / "clients_x.csv").symlink_to(secret)
+    (inbox / "payments_gone.jsonl").symlink_to(tmp_path / "nowhere.jsonl")
+    (inbox / ".partial" / "payments_half.jsonl").write_text(PAYMENT % ("P9", ""))
+    (inbox / "sub").mkdir()
+    (inbox / "sub" / "payments_in.jsonl").write_text(PAYMENT % ("P2", ""))
+    (inbox / "link_in.jsonl").symlink_to(inbox / "sub" / "payments_in.jsonl")  # inside: followed
+    locked = inbox / "payments_locked.jsonl"
+    locked.write_text(PAYMENT % ("P3", ""))
+    locked.chmod(0)
+    home = inbox / "home"  # a home inside the inbox
+    env = {"LOANWATCH_RUN__NOTIFY": "false"}
+    try:
+        first = run_cli("--home", home, "run", "--inbox", inbox, env=env)
+        assert first.returncode == 3, first.stdout + first.stderr
+        assert "clients_x.csv: a link to" in first.stdout and "outside the folders given: not followed" in first.stdout
+        assert "payments_gone.jsonl: a link to nothing" in first.stdout
+        rejected = run_cli("--home", home, "rejects", "--format", "csv")
+        assert "secret" not in rejected.stdout
+        if os.geteuid() != 0:  # root reads any file: the permission case is for everyone else
+            assert "payments_locked.jsonl: permission denied" in first.stdout
+        staged = set(_staged(home))
+        assert {"P1", "P2"} <= staged and "P9" not in staged
+        again = run_cli("--home", home, "run", "--inbox", inbox, env=env)  # nothing new: said again, no error
+        assert again.returncode in (0, 3), again.stdout + again.stderr
+        by_hand = run_cli("--home", home, "ingest", inbox)
+        assert by_hand.returncode == 3 and "not loaded: " in by_hand.stderr and "outside the folders given" in by_hand.stderr
+        assert "warehouse.duckdb" not in by_hand.stdout + by_hand.stderr  # the home's own files are not input
+    finally:
+        locked.chmod(0o644)
+
+
+def test_a_file_a_mapping_cannot_read_is_passed_over_by_run_but_stops_ingest_by_hand(tmp_path):
+    """[run] mapping with one export whose column was renamed: the daily run reports that file and
+    loads the others (exit 3); `ingest --mapping` by hand keeps its strict usage error (exit 2,
+    nothing loaded)."""
+    inbox, home = tmp_path / "inbox", tmp_path / "home"
+    inbox.mkdir()
+    (tmp_path / "mapping.toml").write_text(MAPPING.replace('encoding = "latin-1"\n', ""))
+    (inbox / "pagos_1.csv").write_text("id,prestamo,fecha,monto\nP1,L1,2024-01-01T10:00:00Z,10\n")
+    (inbox / "pagos_2.csv").write_text("id,prestamo,fecha,importe\nP2,L1,2024-01-01T10:00:00Z,10\n")  # renamed
+    env = {"LOANWATCH_RUN__MAPPING": str(tmp_path / "mapping.toml"), "LOANWATCH_RUN__NOTIFY": "false"}
+    ran = run_cli("--home", home, "run", "--inbox", inbox, env=env)
+    assert ran.returncode == 3, ran.stdout + ran.stderr
+    assert "pagos_2.csv" in ran.stdout and "monto" in ran.stdout
+    assert set(_staged(home)) == {"P1"}
+    by_hand = run_cli("--home", tmp_path / "home2", "ingest", "--mapping", tmp_path / "mapping.toml", inbox)
+    assert by_hand.returncode == 2 and "monto" in by_hand.stderr
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "jsonl.gz"])
+def test_a_record_of_31_mb_loads_with_the_rest(tmp_path, fmt):
+    """A 31 MB record among 60,000 small ones: every row loads (the reader once failed the whole
+    NDJSON file, and dropped the CSV row without a word); above [ingest] max_record_bytes an NDJSON
+    record is quarantined alone, a CSV file whole, each with the setting named."""
+    import gzip
+
+    n, big = 60_000, 30_000  # the size at which the reader failed the file (NDJSON) or lost the row (CSV)
+    if fmt == "csv":
+        text = "payment_id,loan_id,paid_at,amount,note\n" + "".join(
+            f"P{i},L1,2024-01-01T10:00:00Z,10,{'x' * 31_000_000 if i == big else ''}\n" for i in range(n))
+    else:
+        text = "".join(PAYMENT % (f"P{i}", ', "note": "%s"' % ("x" * 31_000_000) if i == big else "") for i in range(n))
+    path = tmp_path / f"payments_big.{fmt}"
+    path.write_bytes(gzip.compress(text.encode()) if fmt.endswith(".gz") else text.encode())
+    loaded = run_cli("--home", tmp_path / "home", "ingest", path)
+    assert loaded.returncode == 0, loaded.stderr
+    assert len(_staged(tmp_path / "home")) == n
+    small = run_cli("--home", tmp_path / "home2", "ingest", path, env={"LOANWATCH_INGEST__MAX_RECORD_BYTES": "10000000"})
+    assert small.returncode == 3
+    assert "more than [ingest] max_record_bytes (10,000,000)" in small.stderr
+    if fmt == "csv":
+        assert _staged(tmp_path / "home2") == {}
+    else:
+        assert len(_staged(tmp_path / "home2")) == n - 1 and f"P{big}" not in _staged(tmp_path / "home2")
+
+
+def test_a_gzip_file_that_inflates_without_limit_is_quarantined_unread(tmp_path):
+    import gzip
+
+    bomb = tmp_path / "payments_bomb.jsonl.gz"
+    with gzip.open(bomb, "wb") as f:
+        for _ in range(40):
+            f.write(b" " * (1 << 20))  # 40 MB of spaces: a few kilobytes compressed
+        f.write((PAYMENT % ("P1", "")).encode())
+    assert bomb.stat().st_size < 200_000
+    out = run_cli("--home", tmp_path / "home", "ingest", bomb, env={"LOANWATCH_INGEST__MAX_UNCOMPRESSED_BYTES": "10000000"})
+    assert out.returncode == 3
+    assert "inflates to more than [ingest] max_uncompressed_bytes (10,000,000 bytes)" in out.stderr
+    assert run_cli("--home", tmp_path / "home3", "ingest", bomb).returncode == 0  # under the default, it loads

@@ -17,18 +17,31 @@ from zoneinfo import available_timezones
 
 import duckdb
 
-from loanwatch.errors import MachineFault, environmental
+from loanwatch.errors import MachineFault, UsageProblem, environmental
 from loanwatch.errors import explain as explain_error
 from loanwatch.ingest.contract import ENTITIES, Entity, validation_sql
 from loanwatch.ingest.mapping import FileMapping, Mapping, as_utf8, check_columns, mapped_sql
-from loanwatch.ingest.read import InputFile, UnreadableFile, content_hash, csv_header, entity_of, explain, format_of, read_lines, special_kind
+from loanwatch.ingest.read import InputFile, Scan, UnreadableFile, csv_header, entity_of, explain, format_of, read_lines, scan, special_kind
+
+
+@dataclass(frozen=True)
+class Limits:
+    """[ingest] max_record_bytes: a longer record is quarantined alone; max_uncompressed_bytes: a
+    gzip file that inflates past it is quarantined unread."""
+
+    max_record_bytes: int = 64 << 20
+    max_uncompressed_bytes: int = 20_000_000_000
+
+    @classmethod
+    def of(cls, settings) -> Limits:
+        return cls(int(settings.get("ingest", "max_record_bytes")), int(settings.get("ingest", "max_uncompressed_bytes")))
 
 
 @dataclass
 class FileResult:
     path: Path
     entity: str | None
-    status: str  # loaded | partial | rejected | skipped
+    status: str  # loaded | partial | rejected | skipped | unmatched | waiting | not_read (passed over, said)
     batch_id: int | None = None
     rows_read: int = 0
     accepted: int = 0
@@ -41,7 +54,8 @@ class FileResult:
 
     @property
     def quarantined(self) -> bool:
-        return self.status in ("partial", "rejected")
+        """Rows or the file were quarantined, or the file was passed over (not_read): exit 3."""
+        return self.status in ("partial", "rejected", "not_read")
 
 
 def _ensure_timezones(con: duckdb.DuckDBPyConnection) -> None:
@@ -60,10 +74,10 @@ def latest_business_date(max_future_days: int = 1, today: dt.date | None = None)
 
 
 def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, entity_name: str | None = None,
-                digest: str | None = None, latest_date: dt.date | None = None,
+                scanned: Scan | None = None, latest_date: dt.date | None = None,
                 check_repeated_keys: bool = True, mapping: FileMapping | None = None,
-                dry_run: bool = False) -> FileResult:
-    """Load one file as one batch. ``digest`` is the file's content hash, when already computed;
+                dry_run: bool = False, limits: Limits | None = None) -> FileResult:
+    """Load one file as one batch. ``scanned``: its content hash and longest line, when already taken;
     ``latest_date`` the last day a business date may fall on (default: tomorrow, UTC);
     ``check_repeated_keys``: quarantine JSON records that give a field twice; ``mapping``: the
     source mapping's table for this file (its entity wins); ``dry_run``: do everything, report,
@@ -71,7 +85,9 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, entity_name: str | N
     path = Path(path)
     con.execute("SET VARIABLE loanwatch_latest_date = CAST(? AS DATE)", [latest_date or latest_business_date()])
     entity_name = mapping.entity.name if mapping else (entity_name or entity_of(path))
-    digest = digest or content_hash(path)
+    limits = limits or Limits()
+    scanned = scanned or scan(path, limits.max_uncompressed_bytes)
+    digest = scanned.digest
     mapping_hash = mapping.digest if mapping else None
     seen = con.execute(
         "SELECT batch_id, file_name FROM meta.batches WHERE content_hash = ? AND entity IS NOT DISTINCT FROM ? "
@@ -91,11 +107,16 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, entity_name: str | N
     if entity is None:
         unreadable = ("cannot tell the entity from the file name: name it after one of "
                       + ", ".join(ENTITIES) + " (e.g. loans_01.jsonl) or pass --entity")
+    elif scanned.inflates_past is not None:
+        unreadable = (f"the gzip file inflates to more than [ingest] max_uncompressed_bytes ({scanned.inflates_past:,} bytes): "
+                      "not read (raise the setting if the file is genuine)")
     else:
         try:
             with as_utf8(path, mapping.encoding) if mapping else contextlib.nullcontext(path) as readable:
                 f = InputFile(readable, entity.name, mapping.format_of(readable) if mapping else format_of(readable))
-                reader_rejects = read_lines(con, f, delimiter=mapping.delimiter if mapping else ",")
+                reader_rejects = read_lines(con, f, delimiter=mapping.delimiter if mapping else ",",
+                                            longest=None if mapping and readable != path else scanned.longest,
+                                            max_record=limits.max_record_bytes)
             try:
                 # Lines are numbered by now: the rest needs no order (line_no travels along).
                 con.execute("SET preserve_insertion_order = false")
@@ -290,9 +311,9 @@ def _version(path: Path) -> tuple[int, int, int]:
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def _hash_with_version(path: Path) -> tuple[tuple[int, int, int], str]:
+def _hash_with_version(path: Path, limits: Limits) -> tuple[tuple[int, int, int], Scan]:
     version = _version(path)  # taken before reading: a change during hashing shows too
-    return version, content_hash(path)
+    return version, scan(path, limits.max_uncompressed_bytes)
 
 
 def source_columns(con: duckdb.DuckDBPyConnection, path: Path, fm: FileMapping) -> list[str] | None:
@@ -315,9 +336,12 @@ def source_columns(con: duckdb.DuckDBPyConnection, path: Path, fm: FileMapping) 
         con.execute("DROP VIEW IF EXISTS _lines; DROP TABLE IF EXISTS _text")
 
 
-def plan_mapped(con: duckdb.DuckDBPyConnection, mapping: Mapping, files: list[Path]) -> tuple[list[tuple[Path, FileMapping]], list[Path]]:
+def plan_mapped(con: duckdb.DuckDBPyConnection, mapping: Mapping, files: list[Path], strict: bool = True,
+                results: list | None = None, on_file=None) -> tuple[list[tuple[Path, FileMapping]], list[Path]]:
     """Every (file, mapping table) pair to load, and the files no table matches. A table that
-    reads a column its file does not have is a usage error, before anything is loaded."""
+    reads a column its file does not have is a usage error, before anything is loaded; unless not
+    ``strict``: then that pair is a FileResult appended to ``results`` (not loaded, not recorded:
+    once the mapping or the file is fixed, it loads) and the rest goes on."""
     pairs, unmatched = [], []
     for path in files:
         tables = mapping.for_file(path)
@@ -327,7 +351,16 @@ def plan_mapped(con: duckdb.DuckDBPyConnection, mapping: Mapping, files: list[Pa
             with _machine_faults(path):
                 columns = source_columns(con, path, fm)
             if columns is not None:
-                check_columns(mapping, fm, path, columns)
+                try:
+                    check_columns(mapping, fm, path, columns)
+                except UsageProblem as exc:
+                    if strict:
+                        raise
+                    result = FileResult(path, fm.entity.name, "not_read", message=str(exc), examples=[f"{path.name}: {exc}"])
+                    results.append(result)
+                    if on_file:
+                        on_file(result)
+                    continue
             pairs.append((path, fm))
     return pairs, unmatched
 
@@ -351,20 +384,33 @@ def _machine_faults(path: Path):
 
 def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str | None = None, on_file=None,
                  latest_date: dt.date | None = None, check_repeated_keys: bool = True,
-                 mapping: Mapping | None = None, dry_run: bool = False, settle_seconds: float = 0) -> list[FileResult]:
+                 mapping: Mapping | None = None, dry_run: bool = False, settle_seconds: float = 0,
+                 home: Path | None = None, strict: bool = True, limits: Limits | None = None) -> list[FileResult]:
     """Load files and folders (recursively), a file a batch. ``settle_seconds``: a file modified
-    less than this long ago may still be being written: it is left for the next run, and said so."""
+    less than this long ago may still be being written: it is left for the next run, and said so.
+    ``home``: the warehouse folder, whose files are never input. ``strict``: a mapped file whose
+    columns the mapping does not find is a usage error that loads nothing (by hand); otherwise
+    (the daily run) that file is reported and passed over, and the rest loads."""
     import time
 
-    from loanwatch.ingest.read import discover
+    from loanwatch.ingest.read import discover, not_read
 
+    limits = limits or Limits()
+    given = [Path(p) for p in paths]
+    roots = [p.resolve() for p in given if p.exists()]
     # with a mapping, every file in a folder is looked at: one that no table matches is reported
-    found = discover([Path(p) for p in paths], every_file=mapping is not None)
+    found = discover(given, every_file=mapping is not None)
     results = []
     files = []
     now = time.time()
     for path in found:
-        if settle_seconds > 0 and not special_kind(path) and (age := now - path.stat().st_mtime) < settle_seconds:
+        if (reason := (None if special_kind(path) else not_read(path, roots, home))) is not None:
+            result = FileResult(path, entity or entity_of(path), "not_read", message=reason,
+                                examples=[f"{path.name}: {reason}"])
+            results.append(result)
+            if on_file:
+                on_file(result)
+        elif settle_seconds > 0 and not special_kind(path) and (age := now - path.stat().st_mtime) < settle_seconds:
             result = FileResult(path, entity or entity_of(path), "waiting",
                                 message=f"modified {max(age, 0):.0f} s ago, within [run] settle_seconds ({settle_seconds:g}): "
                                         "it may still be being written; left for the next run")
@@ -382,18 +428,19 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str 
         else:
             files.append(path)
     if mapping is not None:
-        pairs, unmatched = plan_mapped(con, mapping, files)
+        pairs, unmatched = plan_mapped(con, mapping, files, strict, results, on_file)
         for path in unmatched:
             result = FileResult(path, None, "unmatched",
                                 message=f"no [[files]] match of {mapping.path.name} covers this file name: left alone")
             results.append(result)
             if on_file:
                 on_file(result)
-        digests: dict[Path, str] = {}  # a file several tables read is hashed once
+        scans: dict[Path, Scan] = {}  # a file several tables read is hashed once
         for path, fm in pairs:
-            digest = digests.setdefault(path, content_hash(path))
+            scanned = scans.get(path) or scans.setdefault(path, scan(path, limits.max_uncompressed_bytes))
             with _machine_faults(path):
-                result = ingest_file(con, path, None, digest, latest_date, check_repeated_keys, mapping=fm, dry_run=dry_run)
+                result = ingest_file(con, path, None, scanned, latest_date, check_repeated_keys, mapping=fm, dry_run=dry_run,
+                                     limits=limits)
             results.append(result)
             if on_file:
                 on_file(result)
@@ -404,13 +451,14 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str 
     # recorded hash is always that of the content loaded ("already ingested" relies on it).
     hasher = ThreadPoolExecutor(max_workers=1)
     try:
-        pending = [hasher.submit(_hash_with_version, path) for path in files]
+        pending = [hasher.submit(_hash_with_version, path, limits) for path in files]
         for path, hashed in zip(files, pending):
-            version, digest = hashed.result()
+            version, scanned = hashed.result()
             if _version(path) != version:
-                digest = None
+                scanned = None
             with _machine_faults(path):
-                result = ingest_file(con, path, entity, digest, latest_date, check_repeated_keys, dry_run=dry_run)
+                result = ingest_file(con, path, entity, scanned, latest_date, check_repeated_keys, dry_run=dry_run,
+                                     limits=limits)
             results.append(result)
             if on_file:
                 on_file(result)

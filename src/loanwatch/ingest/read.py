@@ -103,9 +103,11 @@ def discover(paths: list[Path], every_file: bool = False) -> list[Path]:
     found: list[Path] = []
     for p in paths:
         if p.is_dir():
+            # hidden files and folders are never read (a writer's temporary names, a home's .dbt/)
             found += sorted(
                 f for f in p.rglob("*")
-                if not f.name.startswith(".") and (every_file or _base_suffix(f) in SUFFIXES) and not f.is_dir()
+                if not any(part.startswith(".") for part in f.relative_to(p).parts)
+                and (every_file or _base_suffix(f) in SUFFIXES) and not f.is_dir()
             )
         elif kind := special_kind(p):
             raise UsageProblem(f"{p}: {kind}, not a file; name files or folders to read "
@@ -115,12 +117,95 @@ def discover(paths: list[Path], every_file: bool = False) -> list[Path]:
     return found
 
 
+def not_read(path: Path, roots: list[Path], home: Path | None = None) -> str | None:
+    """Why a file found in a folder is not read, or None. A link that leads outside the folders
+    and files given (``roots``, resolved) is not followed: it could show any file of the machine
+    (its lines would land in the quarantine); a link to nothing is reported, not an error; the
+    home's own files (a home inside the inbox) are never its input; a file this user may not
+    read is passed over, said, and read once it may be."""
+    try:
+        target = path.resolve(strict=True)
+    except (FileNotFoundError, RuntimeError):
+        return f"a link to nothing ({os.readlink(path) if path.is_symlink() else 'missing'}): not read"
+    except OSError as exc:
+        return f"cannot be opened ({exc.strerror or exc}): not read"
+    if home is not None and target.is_relative_to(home.resolve()):
+        return "inside the warehouse's own folder (--home): not read"
+    if path.is_symlink() and not any(target == r or target.is_relative_to(r) for r in roots):
+        return f"a link to {target}, outside the folders given: not followed"
+    if not os.access(target, os.R_OK):
+        return "permission denied: not read (make it readable; the next run loads it)"
+    return None
+
+
 def content_hash(path: Path) -> str:
+    return scan(path).digest
+
+
+@dataclass
+class Scan:
+    """What one pass over a file tells before it is read: its content hash (of the bytes as
+    stored), its longest line and its size (uncompressed), or that it inflates past a limit."""
+
+    digest: str
+    longest: int
+    size: int
+    inflates_past: int | None = None  # a gzip file that inflates past [ingest] max_uncompressed_bytes
+
+
+class _Lines:
+    """The longest line of a byte stream fed in chunks (numpy: about 1 GB/s; no loop over lines)."""
+
+    def __init__(self) -> None:
+        self.longest, self.run, self.size = 0, 0, 0
+
+    def feed(self, chunk: bytes) -> None:
+        import numpy as np
+
+        self.size += len(chunk)
+        ends = np.flatnonzero(np.frombuffer(chunk, np.uint8) == 10)
+        if len(ends) == 0:
+            self.run += len(chunk)
+            return
+        first = self.run + int(ends[0])
+        inner = int(np.diff(ends).max()) - 1 if len(ends) > 1 else 0
+        self.longest = max(self.longest, first, inner)
+        self.run = len(chunk) - 1 - int(ends[-1])
+
+    def done(self) -> int:
+        return max(self.longest, self.run)
+
+
+def scan(path: Path, max_uncompressed: int | None = None) -> Scan:
+    """Hash the file and measure its longest line in one read (a gzip file's lines inflated as
+    they stream; past ``max_uncompressed`` bytes it stops inflating and says so)."""
+    import zlib
+
     h = hashlib.sha256()
+    lines = _Lines()
+    inflate = zlib.decompressobj(wbits=47) if path.name.lower().endswith(".gz") else None
+    measuring, past = True, None
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
-    return h.hexdigest()
+            if not measuring:
+                continue
+            if inflate is None:
+                lines.feed(chunk)
+                continue
+            try:
+                while chunk:
+                    # at most 16 MB out per step: a small chunk can inflate a thousandfold
+                    lines.feed(inflate.decompress(chunk, 16 << 20))
+                    chunk = inflate.unconsumed_tail
+                    if inflate.eof and inflate.unused_data:  # another gzip member follows
+                        chunk, inflate = inflate.unused_data, zlib.decompressobj(wbits=47)
+                    if max_uncompressed is not None and lines.size > max_uncompressed:
+                        measuring, past = False, max_uncompressed
+                        break
+            except zlib.error:
+                measuring = False  # corrupt: the reader says so, for the whole file
+    return Scan(h.hexdigest(), lines.done(), lines.size, past)
 
 
 # Every format reads the file into the temp table ``_text`` in file order (the insertion order is
@@ -139,7 +224,7 @@ FROM read_csv(?, columns = {{'raw': 'VARCHAR'}}, header = false, delim = E'\\x01
 _ARRAY = """
 CREATE OR REPLACE TEMP TABLE _text AS
 SELECT json::VARCHAR AS raw
-FROM read_json_objects(?, format = 'array')
+FROM read_json_objects(?, format = 'array', maximum_object_size = {max_record})
 """
 
 # The line (NDJSON) or element (JSON array) a record came from; blank lines are not records.
@@ -191,52 +276,80 @@ def engine_path(path: Path) -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-_LINE_TOO_LONG = re.compile(r"Maximum line size of \d+ bytes exceeded")
+# DuckDB's reader takes lines up to 2,097,152 bytes by default. A longer one made it fail a whole
+# NDJSON file ("the Parallel CSV Reader currently does not support a full read") and, in a CSV
+# file read with store_rejects, vanish without a word. So the longest line is measured first (in
+# the same pass as the content hash, ``scan``) and a file that has a long one is read with a limit
+# above it: one long record is read (and loaded or quarantined) alone. The limit is raised only
+# for such a file: a large one slows reading.
+_DEFAULT_LINE = 2_000_000
 
 
-def _read_long_lines(con: duckdb.DuckDBPyConnection, template: str, path: str, *params: str) -> None:
-    """Run a reading statement; where a line is longer than the reader's default limit (2 MB),
-    again with a limit of the whole file's size, so that one long record is read (and loaded or
-    quarantined) alone. The limit is raised only for such a file: a large one slows reading. (A
-    limit between the first long line and a longer one is not safe: the reader was seen to drop
-    the longer line without a word.)"""
-    try:
-        con.execute(template.format(long_lines=""), [path, *params])
-    except duckdb.InvalidInputException as exc:
-        if not _LINE_TOO_LONG.search(str(exc)):
-            raise
-        limit = _content_size(Path(path)) + 1024
-        con.execute(template.format(long_lines=f", max_line_size = {limit}, buffer_size = {limit + 1024}"), [path, *params])
+def _line_options(longest: int) -> str:
+    if longest < _DEFAULT_LINE:
+        return ""
+    # a buffer of about one line failed the NDJSON read and dropped the CSV line (measured on a
+    # 31 MB line); twice the line read both whole: three times leaves room
+    limit = longest + 4096
+    return f", max_line_size = {limit}, buffer_size = {3 * limit}"
 
 
-def _content_size(path: Path) -> int:
-    """The file's size in bytes, uncompressed."""
-    if not path.name.lower().endswith(".gz"):
-        return path.stat().st_size
-    total = 0
-    with gzip.open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            total += len(chunk)
-    return total
+def _set_aside_long_lines(path: Path, longest: int, max_record: int, folder: Path) -> tuple[Path, list[tuple[int, str, str]]]:
+    """An NDJSON file with records over ``max_record`` bytes: a copy with each such line blanked
+    (line numbers kept), and a quarantine row for each. Only for that rare file: a Python pass."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    target, rejected = folder / "input.jsonl", []
+    with opener(path, "rb") as src, open(target, "wb") as dst:
+        for number, line in enumerate(src, start=1):
+            if len(line.rstrip(b"\r\n")) > max_record:
+                reason = (f"the record is {len(line):,} bytes, more than [ingest] max_record_bytes ({max_record:,}): "
+                          "not loaded (raise the setting if such records are genuine)")
+                rejected.append((number, reason, line[:200].decode("utf-8", "replace") + "…"))
+                dst.write(b"\n")
+            else:
+                dst.write(line)
+    return target, rejected
 
 
-def read_lines(con: duckdb.DuckDBPyConnection, f: InputFile, delimiter: str = ",") -> list[tuple[int, str, str]]:
-    """Fill ``_lines`` from the file. Returns CSV rows the reader itself rejected: (line, reason, raw).
-    ``delimiter``: of a CSV file (a source mapping's; the contract's is a comma).
+def read_lines(con: duckdb.DuckDBPyConnection, f: InputFile, delimiter: str = ",", longest: int | None = None,
+               max_record: int = 64 << 20) -> list[tuple[int, str, str]]:
+    """Fill ``_lines`` from the file. Returns the rows the reader itself rejected or held back:
+    (line, reason, raw). ``delimiter``: of a CSV file (a source mapping's; the contract's is a
+    comma); ``longest``: the file's longest line (``scan``), measured here when not given;
+    ``max_record``: a longer record is quarantined alone (NDJSON), or the file (CSV, JSON array).
 
     Raises UnreadableFile when nothing of the file can be read.
     """
+    if f.fmt == "array":  # one line may be the whole file: records are bounded as objects instead
+        longest = 0
+    elif longest is None:
+        longest = scan(f.path).longest if f.path.stat().st_size >= _DEFAULT_LINE else 0
+    set_aside: list[tuple[int, str, str]] = []
+    with contextlib.ExitStack() as stack:
+        if longest > max_record:
+            if f.fmt != "ndjson":
+                raise UnreadableFile(f"a record is {longest:,} bytes, more than [ingest] max_record_bytes ({max_record:,}): "
+                                     "not read (raise the setting if such records are genuine)")
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="loanwatch-long-")))
+            source, set_aside = _set_aside_long_lines(f.path, longest, max_record, folder)
+            f = InputFile(source, f.entity, f.fmt)
+            longest = max_record
+        return set_aside + _read(con, f, delimiter, longest, max_record)
+
+
+def _read(con: duckdb.DuckDBPyConnection, f: InputFile, delimiter: str, longest: int, max_record: int) -> list[tuple[int, str, str]]:
     # Lines are numbered by position in _text (rowid), which needs the file's order kept.
     con.execute("SET preserve_insertion_order = true")
+    options = _line_options(longest)
     try:
         with engine_path(f.path) as path:
             if f.fmt in ("ndjson", "array"):
                 if f.fmt == "ndjson":
-                    _read_long_lines(con, _NDJSON, path)
+                    con.execute(_NDJSON.format(long_lines=options), [path])
                     held = _hold_back_unended(con, f, "SELECT rowid + 1, raw FROM _text WHERE rowid = (SELECT max(rowid) FROM _text)",
                                               "DELETE FROM _text WHERE rowid = (SELECT max(rowid) FROM _text)")
                 else:
-                    con.execute(_ARRAY, [path])
+                    con.execute(_ARRAY.format(max_record=int(max_record)), [path])
                     held = []
                 con.execute(_LINES_BY_POSITION)
                 return held
@@ -248,7 +361,7 @@ def read_lines(con: duckdb.DuckDBPyConnection, f: InputFile, delimiter: str = ",
                 if repeated := _repeated_column(f.path, delimiter):
                     raise UnreadableFile(f"the header names column \"{repeated}\" twice: its values are ambiguous")
                 con.execute("DROP TABLE IF EXISTS _csv_reject_errors; DROP TABLE IF EXISTS _csv_reject_scans")
-                _read_long_lines(con, _CSV, path, delimiter)
+                con.execute(_CSV.format(long_lines=options), [path, delimiter])
                 con.execute(_CSV_LINES)
                 rows = con.execute(
                     """SELECT line, string_agg(DISTINCT error_type, ', '), any_value(csv_line)

@@ -111,7 +111,7 @@ def _settle_seconds(settings: Settings) -> float:
 def ingest_step(settings: Settings, inboxes: list[Path], on_file=None) -> Step:
     """The ingest step: the inbox folders' files, through [run] mapping when set; counts for the history."""
     from loanwatch.engines import engine_name, land_pending
-    from loanwatch.ingest.load import ingest_paths, latest_business_date
+    from loanwatch.ingest.load import Limits, ingest_paths, latest_business_date
     from loanwatch.ingest.mapping import load_mapping
     from loanwatch.warehouse import open_writer
 
@@ -123,19 +123,24 @@ def ingest_step(settings: Settings, inboxes: list[Path], on_file=None) -> Step:
         results = ingest_paths(con, inboxes, None, on_file=on_file,
                                latest_date=latest_business_date(settings.get("ingest", "max_future_days")),
                                check_repeated_keys=settings.get("ingest", "check_repeated_keys"), mapping=mapping,
-                               settle_seconds=_settle_seconds(settings))
+                               settle_seconds=_settle_seconds(settings), home=settings.home, strict=False,
+                               limits=Limits.of(settings))
         land_pending(settings, con)
     loaded = [r for r in results if r.batch_id is not None and r.status != "skipped"]
     step.counts = {"files_new": len(loaded), "files_seen_before": sum(r.status == "skipped" for r in results),
                    "files_waiting": sum(r.status == "waiting" for r in results),
                    "rows_accepted": sum(r.accepted for r in loaded), "rows_rejected": sum(r.rejected for r in results),
-                   "files_not_loaded": sum(r.status in ("rejected", "unmatched") and r.batch_id is None for r in results)}
+                   "files_not_loaded": sum(r.status in ("rejected", "unmatched", "not_read") and r.batch_id is None for r in results)}
     quarantined = [r for r in results if r.quarantined]
     waiting = [r.path.name for r in results if r.status == "waiting"]
     step.status = "quarantined" if quarantined else "ok"
     notes = []
-    if quarantined:
-        notes.append(f"{len(quarantined)} file(s) with quarantined rows: see `loanwatch rejects`")
+    passed_over = [r for r in quarantined if r.status == "not_read"]
+    if len(quarantined) > len(passed_over):
+        notes.append(f"{len(quarantined) - len(passed_over)} file(s) with quarantined rows: see `loanwatch rejects`")
+    if passed_over:
+        notes.append(f"{len(passed_over)} file(s) passed over: " + "; ".join(r.examples[0] for r in passed_over[:3])
+                     + (f"; and {len(passed_over) - 3} more" if len(passed_over) > 3 else ""))
     if waiting:
         notes.append(f"left for the next run, modified within [run] settle_seconds: {', '.join(waiting[:5])}"
                      + (f" and {len(waiting) - 5} more" if len(waiting) > 5 else ""))
