@@ -22,8 +22,8 @@ from loanwatch.config import Settings, load_settings
 from loanwatch.errors import EXIT_ERROR, EXIT_USAGE, UsageProblem, explain
 from loanwatch.output import Format, Log, render, shown
 
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+console = Console(soft_wrap=True, emoji=False)  # ":x:" in data is text, never an emoji
+err = Console(stderr=True, soft_wrap=True, emoji=False)
 log = Log(console, err)  # the operational commands' events: lines, or JSON (--log-format json)
 
 

@@ -26,7 +26,7 @@ from loanwatch.warehouse import open_writer
 
 def run_demo(settings: Settings, clients: int = 5000, parts: int = 5, seed: int = 42,
              console: Console | None = None) -> int:
-    console = console or Console()
+    console = console or Console(emoji=False)
     work = settings.home / "demo"
     raw, parted = work / "raw", work / "parts"
     t0 = time.monotonic()

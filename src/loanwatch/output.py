@@ -149,7 +149,8 @@ def render(table: Table, fmt: Format, title: str | None = None, out: TextIO | No
         rows = [{c: _json_value(v) for c, v in zip(table.columns, row)} for row in table.rows]
         out.write(_dumps(rows) + "\n")
         return
-    console = Console(file=out) if out is not sys.stdout else Console()
+    # emoji=False: ":x:" or ":warning:" in the data is shown as written, never as an emoji
+    console = Console(file=out, emoji=False) if out is not sys.stdout else Console(emoji=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         # Piped with no width given: never squeeze columns to 80 characters.
         console.width = max(console.width, 240)
