@@ -144,25 +144,43 @@ def generate(
         "duplicates, conflicts) and write answer_key.tsv beside the files. NDJSON only."),
 ) -> None:
     """Write a synthetic portfolio that follows the input contract (or breaks it, on purpose)."""
-    from loanwatch.generate.portfolio import generate as make
-    from loanwatch.generate.write import write_portfolio
+    from loanwatch.generate.memory import advice, out_of_memory
 
     if fmt not in ("jsonl", "json", "csv"):
         _fail(f"--format {fmt!r}: use jsonl, json or csv", EXIT_USAGE)
     if dirty_fraction is not None and (fmt != "jsonl" or not 0 < dirty_fraction < 0.5):
         _fail("--dirty-fraction takes a share between 0 and 0.5, with --format jsonl", EXIT_USAGE)
+    writing = False
     try:
-        portfolio = make(clients, seed, start.date() if start else None, end.date() if end else None)
-    except ValueError as exc:
-        _fail(str(exc), EXIT_USAGE)
-    written = write_portfolio(portfolio, out, fmt)
-    for entity, path in written.items():
-        console.print(f"{entity:16} {shown(str(path))}")
-    if dirty_fraction is not None:
-        from loanwatch.generate.dirty import make_dirty
+        # imported here, inside the guard: under a tight memory limit numpy's or Arrow's libraries
+        # may not even map into memory
+        from loanwatch.generate.portfolio import generate as make
+        from loanwatch.generate.write import write_portfolio
 
-        key = make_dirty(out, dirty_fraction, seed)
-        console.print(f"answer key       {shown(str(key))}")
+        try:
+            portfolio = make(clients, seed, start.date() if start else None, end.date() if end else None)
+        except ValueError as exc:
+            _fail(str(exc), EXIT_USAGE)
+        writing = True
+        written = write_portfolio(portfolio, out, fmt)
+        del portfolio
+        for entity, path in written.items():
+            console.print(f"{entity:16} {shown(str(path))}")
+        if dirty_fraction is not None:
+            from loanwatch.generate.dirty import make_dirty
+
+            key = make_dirty(out, dirty_fraction, seed)
+            console.print(f"answer key       {shown(str(key))}")
+    except _CLI_SIGNALS:
+        raise
+    except Exception as exc:  # noqa: BLE001 - only running out of memory is told here; the rest goes on
+        if not out_of_memory(exc):
+            raise
+        if os.environ.get("LOANWATCH_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        _fail(advice(clients, out, writing))
 
 
 @app.command()
@@ -609,19 +627,19 @@ def notify_simulate(
 
 @app.command()
 def batches(ctx: typer.Context, fmt: Format = FormatOption) -> None:
-    """List ingested files with their counts (read = accepted + duplicates + rejected) and status."""
+    """List ingested files with their counts (read = accepted + duplicates + rejected) and status.
+    While a writer (ingest, build, run) holds the warehouse, it waits ([warehouse] lock_timeout),
+    then says the warehouse is busy."""
     from loanwatch.reports import Table
-    from loanwatch.warehouse import connect
+    from loanwatch.warehouse import read_warehouse
 
-    settings = _settings(ctx)
-    if not settings.warehouse_path.exists():
-        _fail(f"{settings.home}: no warehouse yet; run `loanwatch ingest`")
-    con = connect(settings.warehouse_path, read_only=True)
-    cur = con.execute(
-        """SELECT batch_id, entity, file_name, rows_read, rows_accepted, rows_duplicate, rows_rejected,
-                  status, message, ingested_at FROM meta.batches ORDER BY batch_id"""
-    )
-    render(Table([d[0] for d in cur.description], cur.fetchall()), fmt, title="Batches")
+    with read_warehouse(_settings(ctx)) as con:
+        cur = con.execute(
+            """SELECT batch_id, entity, file_name, rows_read, rows_accepted, rows_duplicate, rows_rejected,
+                      status, message, ingested_at FROM meta.batches ORDER BY batch_id"""
+        )
+        table = Table([d[0] for d in cur.description], cur.fetchall())
+    render(table, fmt, title="Batches")
 
 
 @app.command()

@@ -6,35 +6,11 @@ transform/dbt_project/tests/); each stores its failing rows in schema `dq`. See 
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import duckdb
 
 from loanwatch.config import Settings
 from loanwatch.reports import Table, run_query
-from loanwatch.warehouse import connect
-
-
-@contextlib.contextmanager
-def read_warehouse(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The warehouse, read-only (failed builds are recorded there, not in the snapshot)."""
-    if not settings.warehouse_path.exists():
-        raise LookupError(f"{settings.home}: no warehouse yet; run `loanwatch ingest` and `loanwatch build`")
-    try:
-        con = connect(settings.warehouse_path, read_only=True)
-    except duckdb.ConnectionException:
-        # This process already has it open (a build ran in-process): share that configuration.
-        con = connect(settings.warehouse_path)
-    except duckdb.IOException as exc:
-        if "lock" not in str(exc).lower():
-            raise  # a damaged file or a full disk: the CLI names it
-        raise RuntimeError(f"{settings.home}: the warehouse is being written (a build is running); "
-                           "try again when it has finished") from exc
-    try:
-        yield con
-    finally:
-        con.close()
+from loanwatch.warehouse import read_warehouse
 
 
 def checks_of(con: duckdb.DuckDBPyConnection, build_id: int | None = None) -> Table:

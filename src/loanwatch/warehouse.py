@@ -23,6 +23,10 @@ from loanwatch.ingest.contract import ENTITIES, staging_ddl
 SCHEMA_VERSION = 2  # 2: staging rows no longer carry record_hash (content is compared where keys meet)
 
 
+class NoWarehouse(Problem, LookupError):
+    """Nothing ingested into this home yet."""
+
+
 class WarehouseBusy(Problem, RuntimeError):
     """Another loanwatch process holds the writer lock."""
 
@@ -232,6 +236,51 @@ def open_writer(settings: Settings, timeout: float | None = None) -> Iterator[du
         con = connect(settings.warehouse_path, memory_limit=settings.get("warehouse", "memory_limit"))
         try:
             init_warehouse(con)
+            yield con
+        finally:
+            con.close()
+
+
+@contextlib.contextmanager
+def read_warehouse(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse, read-only, for the commands that read its manifest and history (batches,
+    rejects, check, runs): they wait for a writer (ingest, build, run) as a second writer does,
+    up to [warehouse] lock_timeout, then say the warehouse is busy (one line, exit 1).
+
+    While it reads (milliseconds) it holds the writer lock, so a writer never meets this reader's
+    open file when it opens the warehouse again. A home whose lock file cannot be written (a
+    read-only copy, a full disk) is read without it; a process outside loanwatch's lock (a duckdb
+    shell) holding the file is waited for in the same way.
+    """
+    import errno
+    import time
+
+    if not settings.warehouse_path.exists():
+        raise NoWarehouse(f"{settings.home}: no warehouse yet; run `loanwatch ingest` and `loanwatch build`")
+    wait = lock_wait(settings)
+    deadline = time.monotonic() + wait
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(writer_lock(settings))
+        except OSError as exc:
+            if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT):
+                raise
+        while True:
+            try:
+                con = connect(settings.warehouse_path, read_only=True)
+                break
+            except duckdb.ConnectionException:
+                con = connect(settings.warehouse_path)  # this process has it open already (a library caller)
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise  # a damaged file or a full disk: the CLI's guard names it
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusy(f"{settings.home}: the warehouse is busy (another process has "
+                                        f"{settings.warehouse_path.name} open); waited {wait:g} s. "
+                                        "Try again when it has finished (or raise [warehouse] lock_timeout).") from None
+                time.sleep(0.2)
+        try:
             yield con
         finally:
             con.close()

@@ -15,10 +15,13 @@ parameter; only contract field names, which are constants of this package, are w
 from __future__ import annotations
 
 import codecs
+import datetime as dt
 import fnmatch
+import functools
 import gzip
 import hashlib
 import json
+import math
 import shutil
 import tempfile
 import tomllib
@@ -28,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import available_timezones
 
-from loanwatch.errors import UsageProblem, environmental
+from loanwatch.errors import UsageProblem, environmental, first_line
 from loanwatch.ingest.contract import ENTITIES, Entity, Field, shown_sql
 from loanwatch.ingest.read import UnreadableFile
 
@@ -83,6 +86,7 @@ class FileMapping:
     constants: dict[str, str] = field(default_factory=dict)
     values: dict[str, dict[str, str]] = field(default_factory=dict)
     digest: str = ""
+    context: str = ""  # [[files]] #N, match "…": which table, for messages
 
     def matches(self, path: Path) -> bool:
         return fnmatch.fnmatchcase(path.name, self.match)
@@ -129,15 +133,121 @@ def _problem(mapping: Path, key: str, what: str) -> UsageProblem:
     return UsageProblem(f"{mapping}: {key}: {what}")
 
 
-def _text(mapping: Path, key: str, value: object) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise _problem(mapping, key, f"expected a string, not {type(value).__name__}")
-    return str(value) if not isinstance(value, bool) else str(value).lower()
+def _kind(value: object) -> str:
+    """What a TOML value is, in TOML's words, for 'expected …, not …'."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"a string ({json.dumps(value, ensure_ascii=False)})"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, dt.datetime):
+        return "a date-time"
+    if isinstance(value, dt.date):
+        return "a date"
+    if isinstance(value, dt.time):
+        return "a time"
+    return type(value).__name__  # pragma: no cover - TOML has no other types
 
 
-def _texts(mapping: Path, key: str, value: object) -> tuple[str, ...]:
-    items = value if isinstance(value, list) else [value]
-    return tuple(_text(mapping, key, v) for v in items)
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    """IANA zone names both Python (zoneinfo) and the engine know. zoneinfo lists every file of
+    the system's zone folder, which can hold ``localtime`` (a link to this machine's zone, not a
+    name): the engine refuses it, so a mapping naming it is refused when it is read."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        engine = {name for (name,) in con.execute("SELECT name FROM pg_timezone_names()").fetchall()}
+    finally:
+        con.close()
+    return frozenset(available_timezones() & engine)
+
+
+@functools.cache
+def _format_error(fmt: str) -> str | None:
+    """Why the engine's strptime refuses a format (an unknown directive such as %Q, a trailing %),
+    or None: the format is tried on a sample in memory, as the load would use it."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("SELECT try_strptime('x', ?)", [fmt]).fetchall()
+    except duckdb.Error as exc:
+        text = first_line(exc)  # "Invalid Input Error: Failed to parse format specifier %Q: Unrecognized format …"
+        why = text.split(f"{fmt}: ", 1)[-1] if f"{fmt}: " in text else text
+        return why[:1].lower() + why[1:]
+    finally:
+        con.close()
+    return None
+
+
+class _Table:
+    """The checks of one ``[[files]]`` table: every wrong value is one usage line naming the file,
+    the key (``files[0].where``), what the key takes, and the table (``[[files]] #1, match "…"``)."""
+
+    def __init__(self, path: Path, i: int, t: object) -> None:
+        self.path = path
+        self.at = f"files[{i}]"
+        match = t.get("match") if isinstance(t, dict) else None
+        self.context = f"[[files]] #{i + 1}" + (f", match {json.dumps(match, ensure_ascii=False)}"
+                                                if isinstance(match, str) else "")
+
+    def problem(self, key: str, what: str) -> UsageProblem:
+        return UsageProblem(f"{self.path}: {key}: {what} ({self.context})")
+
+    def wrong(self, key: str, takes: str, value: object) -> UsageProblem:
+        hint = ""
+        if isinstance(value, int | float) and not isinstance(value, bool) and "string" in takes:
+            hint = f' (quote it, "{value}", if that text is meant)'
+        return self.problem(key, f"expected {takes}, not {_kind(value)}{hint}")
+
+    def text(self, key: str, value: object, takes: str = "a string") -> str:
+        if not isinstance(value, str):
+            raise self.wrong(key, takes, value)
+        return value
+
+    def texts(self, key: str, value: object, takes: str, empty: bool = True) -> tuple[str, ...]:
+        """A string, or a list of strings (``empty``: the list may be empty)."""
+        if isinstance(value, str):
+            return (value,)
+        if not isinstance(value, list) or any(not isinstance(v, str) for v in value):
+            bad = next((v for v in value if not isinstance(v, str)), value) if isinstance(value, list) else value
+            raise self.wrong(key, takes, bad)
+        if not value and not empty:
+            raise self.problem(key, f"an empty list; expected {takes}")
+        return tuple(value)
+
+    def table(self, key: str, value: object, takes: str) -> dict:
+        if not isinstance(value, dict):
+            raise self.wrong(key, takes, value)
+        return value
+
+    def constant(self, key: str, value: object, takes: str) -> str:
+        """A contract value: a string, a number, a boolean (true/false), or a date or date-time."""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.problem(key, f"expected {takes}, not {value} (a number the contract cannot hold)")
+        if isinstance(value, str | int | float):
+            return str(value)
+        if isinstance(value, dt.date):  # also a date-time: ISO 8601, with its offset when it has one
+            return value.isoformat()
+        raise self.wrong(key, takes, value)
+
+    def strptime(self, key: str, value: object) -> str:
+        fmt = self.text(key, value, 'a strptime format such as "%m/%d/%Y" (a string)')
+        if "%" not in fmt:
+            raise self.problem(key, f'a strptime format such as "%m/%d/%Y" (it has no %): {fmt!r}')
+        if why := _format_error(fmt):
+            raise self.problem(key, f"{fmt!r} is not a strptime format the engine reads ({why}); use its "
+                                    "directives, such as %Y %m %d %H %M %S %y %b")
+        return fmt
 
 
 def load_mapping(path: Path) -> Mapping:
@@ -146,66 +256,78 @@ def load_mapping(path: Path) -> Mapping:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageProblem(f"{path}: no such mapping file") from None
+    except IsADirectoryError:
+        raise UsageProblem(f"{path}: a folder, not a mapping file (a TOML file, docs/mappings.md)") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageProblem(f"{path}: not a valid TOML file: {exc}") from None
     unknown = [k for k in data if k != "files"]
     if unknown:
         raise _problem(path, unknown[0], "unknown key (a mapping has only [[files]] tables)")
     tables = data.get("files")
-    if not isinstance(tables, list) or not tables:
+    if isinstance(tables, dict):
+        raise _problem(path, "files", "expected [[files]] tables (an array of tables: write [[files]], with two "
+                                      "brackets), not a single [files] table")
+    if tables is not None and not isinstance(tables, list):
+        raise _problem(path, "files", f"expected [[files]] tables (one per kind of source file), not {_kind(tables)}")
+    if not tables:
         raise _problem(path, "files", "no [[files]] table: add one per kind of source file")
     return Mapping(Path(path), tuple(_file_mapping(path, i, t) for i, t in enumerate(tables)))
 
 
-def _file_mapping(path: Path, i: int, t: dict) -> FileMapping:
-    at = f"files[{i}]"
+def _file_mapping(path: Path, i: int, t: object) -> FileMapping:
+    c = _Table(path, i, t)
+    at = c.at
+    if not isinstance(t, dict):
+        raise c.wrong(at, "a [[files]] table (match, entity, fields, …)", t)
     for key in t:
         if key not in FILE_KEYS:
-            raise _problem(path, f"{at}.{key}", "unknown key; the keys are " + ", ".join(FILE_KEYS))
+            raise c.problem(f"{at}.{key}", "unknown key; the keys are " + ", ".join(FILE_KEYS))
     for key in ("match", "entity"):
         if key not in t:
-            raise _problem(path, f"{at}.{key}", "missing")
-    entity = ENTITIES.get(_text(path, f"{at}.entity", t["entity"]))
+            raise c.problem(f"{at}.{key}", "missing")
+    match = c.text(f"{at}.match", t["match"], 'a glob on the file\'s name (a string such as "Llamadas_*.csv")')
+    if not match:
+        raise c.problem(f"{at}.match", 'empty: give a glob on the file\'s name, such as "Llamadas_*.csv"')
+    entity = ENTITIES.get(c.text(f"{at}.entity", t["entity"], "an entity name (a string): " + ", ".join(ENTITIES)))
     if entity is None:
-        raise _problem(path, f"{at}.entity", f"unknown entity {t['entity']!r}; use one of {', '.join(ENTITIES)}")
+        raise c.problem(f"{at}.entity", f"unknown entity {t['entity']!r}; use one of {', '.join(ENTITIES)}")
     names = {f.name: f for f in entity.fields}
 
     def known_field(key: str, name: str) -> Field:
         if name not in names:
-            raise _problem(path, key, f"{entity.name} has no field {name!r}; its fields are {', '.join(names)}")
+            raise c.problem(key, f"{entity.name} has no field {name!r}; its fields are {', '.join(names)}")
         return names[name]
 
     file_format = t.get("format")
-    if file_format is not None and file_format not in ("csv", "json", "ndjson"):
-        raise _problem(path, f"{at}.format", 'must be "csv", "json" (an array) or "ndjson"')
-    encoding = _text(path, f"{at}.encoding", t.get("encoding", "utf-8"))
+    if file_format is not None and (not isinstance(file_format, str) or file_format not in ("csv", "json", "ndjson")):
+        raise c.problem(f"{at}.format", 'must be "csv", "json" (an array) or "ndjson"'
+                        + ("" if isinstance(file_format, str) else f", not {_kind(file_format)}"))
+    encoding = c.text(f"{at}.encoding", t.get("encoding", "utf-8"), "a Python codec name (a string such as \"latin-1\")")
     try:
-        codecs.lookup(encoding)
+        codec = codecs.lookup(encoding)
     except LookupError:
-        raise _problem(path, f"{at}.encoding", f"unknown encoding {encoding!r} (a Python codec name such as latin-1 or cp1251)") from None
-    delimiter = _text(path, f"{at}.delimiter", t.get("delimiter", ","))
+        raise c.problem(f"{at}.encoding", f"unknown encoding {encoding!r} (a Python codec name such as latin-1 or cp1251)") from None
+    if not getattr(codec, "_is_text_encoding", True) or codec.name == "undefined":
+        raise c.problem(f"{at}.encoding", f"{encoding!r} is a Python codec but not a text encoding (it does not turn "
+                                          "bytes into text); use one such as utf-8, latin-1, cp1251 or utf-16")
+    delimiter = c.text(f"{at}.delimiter", t.get("delimiter", ","), 'one character (a string such as "," or ";")')
     if len(delimiter) != 1 or delimiter in "\"\r\n":
-        raise _problem(path, f"{at}.delimiter", "must be one character (not a quote or a line end), e.g. \",\" or \";\"")
-    decimal = _text(path, f"{at}.decimal", t.get("decimal", "."))
-    if decimal not in (".", ","):
-        raise _problem(path, f"{at}.decimal", 'must be "." or ","')
-    thousands = _text(path, f"{at}.thousands", t.get("thousands", ""))
-    if thousands == decimal or len(thousands) > 1:
-        raise _problem(path, f"{at}.thousands", "must be one character other than the decimal separator, or empty")
+        raise c.problem(f"{at}.delimiter", "must be one character (not a quote or a line end), e.g. \",\" or \";\"")
+    decimal = t.get("decimal", ".")
+    if decimal not in (".", ",") or not isinstance(decimal, str):
+        raise c.problem(f"{at}.decimal", 'must be "." or ","' + ("" if isinstance(decimal, str) else f", not {_kind(decimal)}"))
+    thousands = c.text(f"{at}.thousands", t.get("thousands", ""), 'one character (a string such as "." or " ")')
+    if thousands == decimal or len(thousands) > 1 or thousands.isdigit():
+        raise c.problem(f"{at}.thousands", "must be one character other than the decimal separator and the digits, or empty")
     timezone = t.get("timezone")
-    if timezone is not None and _text(path, f"{at}.timezone", timezone) not in available_timezones():
-        raise _problem(path, f"{at}.timezone", f"{timezone!r} is not an IANA time zone (e.g. America/Mexico_City)")
-    formats = {}
-    for key in ("timestamp_format", "date_format"):
-        if key in t:
-            formats[key] = _text(path, f"{at}.{key}", t[key])
-            if "%" not in formats[key]:
-                raise _problem(path, f"{at}.{key}", "a strptime format such as \"%m/%d/%Y\" (it has no %)")
+    if timezone is not None and c.text(f"{at}.timezone", timezone, "an IANA time zone name (a string such as "
+                                       '"America/Mexico_City")') not in _time_zones():
+        raise c.problem(f"{at}.timezone", f"{timezone!r} is not an IANA time zone (e.g. America/Mexico_City, "
+                                          "Europe/Moscow, UTC)")
+    formats = {key: c.strptime(f"{at}.{key}", t[key]) for key in ("timestamp_format", "date_format") if key in t}
 
     fields: dict[str, Source] = {}
-    raw_fields = t.get("fields", {})
-    if not isinstance(raw_fields, dict):
-        raise _problem(path, f"{at}.fields", "expected a table: contract field = source column")
+    raw_fields = c.table(f"{at}.fields", t.get("fields", {}), "a table: contract field = source column")
     for name, spec in raw_fields.items():
         key = f"{at}.fields.{name}"
         known_field(key, name)
@@ -213,73 +335,80 @@ def _file_mapping(path: Path, i: int, t: dict) -> FileMapping:
             fields[name] = Source(column=spec)
             continue
         if not isinstance(spec, dict):
-            raise _problem(path, key, "expected a column name, or a table with column or sum")
+            raise c.wrong(key, "a column name (a string), or a table with column, sum or join", spec)
         for k in spec:
             if k not in FIELD_KEYS:
-                raise _problem(path, f"{key}.{k}", "unknown key; the keys are " + ", ".join(FIELD_KEYS))
+                raise c.problem(f"{key}.{k}", "unknown key; the keys are " + ", ".join(FIELD_KEYS))
         if sum(k in spec for k in ("column", "sum", "join")) != 1:
-            raise _problem(path, key, "give exactly one of column, sum and join")
+            raise c.problem(key, "give exactly one of column, sum and join")
         convert = spec.get("convert")
-        if convert is not None and convert not in CONVERSIONS:
-            raise _problem(path, f"{key}.convert", f"unknown conversion {convert!r}; use one of {', '.join(CONVERSIONS)}")
-        fmt = spec.get("format")
-        if fmt is not None and (not isinstance(fmt, str) or "%" not in fmt):
-            raise _problem(path, f"{key}.format", "a strptime format such as \"%Y-%m-%d\"")
+        if convert is not None and (not isinstance(convert, str) or convert not in CONVERSIONS):
+            raise c.problem(f"{key}.convert", f"unknown conversion {convert!r}; use one of {', '.join(CONVERSIONS)}")
+        fmt = c.strptime(f"{key}.format", spec["format"]) if "format" in spec else None
+        columns = "a list of column names (strings), at least one"
         fields[name] = Source(
-            column=_text(path, f"{key}.column", spec["column"]) if "column" in spec else None,
-            sum=_texts(path, f"{key}.sum", spec["sum"]) if "sum" in spec else (),
-            join=_texts(path, f"{key}.join", spec["join"]) if "join" in spec else (),
-            separator=_text(path, f"{key}.separator", spec.get("separator", " ")),
+            column=c.text(f"{key}.column", spec["column"], "a column name (a string)") if "column" in spec else None,
+            sum=c.texts(f"{key}.sum", spec["sum"], columns, empty=False) if "sum" in spec else (),
+            join=c.texts(f"{key}.join", spec["join"], columns, empty=False) if "join" in spec else (),
+            separator=c.text(f"{key}.separator", spec.get("separator", " "), 'a string such as " " or "/"'),
             convert=convert, format=fmt)
 
     constants: dict[str, str] = {}
-    for name, value in (t.get("constants") or {}).items():
+    takes = "a contract value (a string, a number, true or false, or a date)"
+    for name, value in c.table(f"{at}.constants", t.get("constants", {}), "a table: contract field = constant").items():
         key = f"{at}.constants.{name}"
         known_field(key, name)
         if name in fields:
-            raise _problem(path, key, "given both as a field and as a constant")
-        constants[name] = _text(path, key, value)
+            raise c.problem(key, "given both as a field and as a constant")
+        constants[name] = c.constant(key, value, takes)
 
     values: dict[str, dict[str, str]] = {}
-    for name, table in (t.get("values") or {}).items():
+    for name, table in c.table(f"{at}.values", t.get("values", {}),
+                               "[files.values.FIELD] tables: a field's source code = contract value").items():
         key = f"{at}.values.{name}"
         known_field(key, name)
-        if not isinstance(table, dict):
-            raise _problem(path, key, "expected a table: source code = contract value")
-        values[name] = {str(k): _text(path, f"{key}.{k}", v) for k, v in table.items()}
+        table = c.table(key, table, "a table: source code = contract value")
+        values[name] = {str(k): c.constant(f"{key}.{k}", v, takes) for k, v in table.items()}
 
-    id_from = _texts(path, f"{at}.id_from", t["id_from"]) if "id_from" in t else ()
+    columns = "a column name or a list of column names (strings)"
+    id_from = c.texts(f"{at}.id_from", t["id_from"], columns + ", at least one", empty=False) if "id_from" in t else ()
     if id_from and (entity.key in fields or entity.key in constants):
-        raise _problem(path, f"{at}.id_from", f"{entity.key} is also given in fields or constants: give one")
+        raise c.problem(f"{at}.id_from", f"{entity.key} is also given in fields or constants: give one")
     keep = {}
-    for column, allowed in (t.get("where") or {}).items():
-        keep[str(column)] = _texts(path, f"{at}.where.{column}", allowed)
+    where = c.table(f"{at}.where", t.get("where", {}),
+                    'a table: column = the value to keep, or a list of them (where = { status = ["paid", "late"] })')
+    for column, allowed in where.items():
+        keep[str(column)] = c.texts(f"{at}.where.{column}", allowed,
+                                    "the value to keep (a string) or a list of them, at least one", empty=False)
     for f in entity.fields:
         given = f.name in fields or f.name in constants or (f.name == entity.key and id_from)
         if f.required and not given:
-            raise _problem(path, f"{at}.fields", f"{entity.name} needs {f.name}: map it to a column "
-                           f"(fields.{f.name}), give a constant" + (", or use id_from" if f.name == entity.key else ""))
-    nulls = _texts(path, f"{at}.nulls", t["nulls"]) if "nulls" in t else ("",)
-    skip_if_empty = _texts(path, f"{at}.skip_if_empty", t["skip_if_empty"]) if "skip_if_empty" in t else ()
+            raise c.problem(f"{at}.fields", f"{entity.name} needs {f.name}: map it to a column "
+                            f"(fields.{f.name}), give a constant" + (", or use id_from" if f.name == entity.key else ""))
+    nulls = c.texts(f"{at}.nulls", t["nulls"], 'a list of texts that mean no value (strings, e.g. ["", "NA"])') \
+        if "nulls" in t else ("",)
+    skip_if_empty = c.texts(f"{at}.skip_if_empty", t["skip_if_empty"], columns) if "skip_if_empty" in t else ()
     digest = hashlib.sha256(json.dumps(t, sort_keys=True, default=str).encode()).hexdigest()
-    return FileMapping(at, _text(path, f"{at}.match", t["match"]), entity, file_format, encoding, delimiter, decimal, thousands,
+    return FileMapping(at, match, entity, file_format, encoding, delimiter, decimal, thousands,
                        formats.get("timestamp_format"), formats.get("date_format"),
-                       timezone, id_from, nulls, keep, skip_if_empty, fields, constants, values, digest)
+                       timezone, id_from, nulls, keep, skip_if_empty, fields, constants, values, digest, c.context)
 
 
 def check_columns(mapping: Mapping, fm: FileMapping, path: Path, columns: list[str]) -> None:
     """A column the mapping reads that the file does not have is a usage error naming the key."""
     have = set(columns)
+    context = f" ({fm.context})" if fm.context else ""
     for name, source in fm.fields.items():
         for column in source.columns:
             if column not in have:
                 raise _problem(mapping.path, f"{fm.where}.fields.{name}",
-                               f"column {column!r} is not in {path.name} (its columns: {', '.join(columns)})")
+                               f"column {column!r} is not in {path.name} (its columns: {', '.join(columns)}){context}")
     for key, names in ((f"{fm.where}.id_from", fm.id_from), (f"{fm.where}.where", tuple(fm.keep)),
                        (f"{fm.where}.skip_if_empty", fm.skip_if_empty)):
         for column in names:
             if column not in have:
-                raise _problem(mapping.path, key, f"column {column!r} is not in {path.name} (its columns: {', '.join(columns)})")
+                raise _problem(mapping.path, key,
+                               f"column {column!r} is not in {path.name} (its columns: {', '.join(columns)}){context}")
 
 
 @contextmanager
