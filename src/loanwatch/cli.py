@@ -583,7 +583,7 @@ def notify_send(
                  held=result.deferred, failed=result.failed, stopped=result.stopped)
     if result.failed:
         err.print("some messages failed, each with its reason above (the rest went out); "
-                  "the outbox keeps them: see notify.duckdb's attempts")
+                  "`loanwatch outbox --status failed` lists them, with why")
         raise typer.Exit(EXIT_ERROR)
 
 
@@ -602,10 +602,40 @@ def notify_weekly(
         _warn_projection(ctx, con, _date(date), "--date")
     finally:
         con.close()
-    table, recipient = weekly_summary(_settings(ctx), _date(date), to)
-    if recipient:
+    table, recipient, not_sent = weekly_summary(_settings(ctx), _date(date), to)
+    if not_sent:
+        err.print(shown(not_sent))
+    elif recipient:
         console.print(f"sent to {shown(recipient)}")
     render(table, fmt, title="Weekly summary")
+
+
+class OutboxStatus(enum.StrEnum):
+    pending = "pending"
+    failed = "failed"
+    sent = "sent"
+    expired = "expired"
+    all = "all"
+
+
+@app.command("outbox")
+def outbox_messages(
+    ctx: typer.Context,
+    status: OutboxStatus = typer.Option(OutboxStatus.all, "--status",
+                                        help="Only messages in this state (pending: not sent yet; failed: for good)."),
+    fmt: Format = FormatOption,
+) -> None:
+    """The notifier's outbox: each message with its status, attempts, next attempt and last error,
+    the unsent first, so that stuck messages show (docs/operations.md)."""
+    from loanwatch.notify.outbox import SHOWN, listing
+
+    table = listing(_settings(ctx), status.value)
+    if not table.rows and fmt == Format.table:
+        console.print("no messages" + ("" if status == OutboxStatus.all else f" {status.value}")
+                      + " in the outbox (`loanwatch notify send` fills it)")
+        return
+    render(table, fmt, title="Outbox" if status == OutboxStatus.all else f"Outbox: {status.value}",
+           columns=SHOWN, shown_columns=[c.name for c in SHOWN])
 
 
 @notify_app.command("simulate")

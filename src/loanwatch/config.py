@@ -89,7 +89,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # written, and is left for the next run (0: every file; writers should write, then rename).
     "run": {"inbox": [], "mapping": "", "notify": False, "weekly_day": "", "settle_seconds": 0.0},
     # `loanwatch schedule`: when to start `run` (a cron expression, UTC unless timezone is set).
-    "schedule": {"cron": "0 6 * * *", "timezone": "UTC"},
+    # Hourly: messages go out only within each client's contact hours (08:00-21:00 in their time
+    # zone), which one early run a day would miss for whole continents; a run with nothing new
+    # costs seconds and sends what the outbox holds once a window opens, and the retries due.
+    "schedule": {"cron": "0 * * * *", "timezone": "UTC"},
     "smtp": {
         "host": "localhost",
         "port": 25,
@@ -118,11 +121,20 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # The hold-out is a hash of the client id with this salt: change it to draw a new group.
         "holdout_salt": "loanwatch",
         "call_capacity": 200,
-        # Delivery: attempts per message, first back-off in seconds (doubling), per-second rates (0: no limit).
-        "max_attempts": 3,
-        "backoff_seconds": 0.5,
+        # Delivery: attempts per message across sends, the first back-off in seconds (doubling: 5, 10,
+        # 20, 40, 80 minutes, so an hourly run retries a server that is down for hours), per-second
+        # rates (0: no limit).
+        "max_attempts": 6,
+        "backoff_seconds": 300.0,
         "email_per_second": 0,
         "sms_per_second": 0,
+        # At most this many messages (email and SMS) reach a client per day, however many runs.
+        "max_messages_per_day": 1,
+        # A message still unsent this many hours after it entered the outbox expires (0: never).
+        "expire_hours": 48,
+        # A send stops starting deliveries after this many seconds (what is left waits for the next
+        # send), and no network wait of a message outlasts it: the outbox lock is never held longer.
+        "send_deadline_seconds": 300,
         "payment_reference": "LW-{client_id}",
         # Who gets the weekly management summary (`loanwatch notify weekly`); empty: print only.
         "management_to": "",

@@ -33,7 +33,7 @@ def home(notify_home, tmp_path):
 
 
 def settings_for(home, smtp=None, gateway=None, **env):
-    base = {"LOANWATCH_NOTIFY__HOLDOUT_SHARE": "0", "LOANWATCH_NOTIFY__BACKOFF_SECONDS": "0.01",
+    base = {"LOANWATCH_NOTIFY__HOLDOUT_SHARE": "0", "LOANWATCH_NOTIFY__BACKOFF_SECONDS": "0.01", "LOANWATCH_NOTIFY__MAX_ATTEMPTS": "3",
             "LOANWATCH_SMTP__HOST": "127.0.0.1", "LOANWATCH_SMTP__PORT": str(smtp.port if smtp else _port()),
             "LOANWATCH_SMS__URL": gateway.url if gateway else "", "LOANWATCH_SMS__TOKEN": "s3cret"}
     return load_settings(home, environ={**base, **env})

@@ -12,7 +12,7 @@ def test_at_is_a_daily_cron_and_the_default_comes_from_the_config(tmp_path):
     settings = load_settings(tmp_path, environ={})
     assert cron_expression(settings, at="06:30") == "30 6 * * *"
     assert cron_expression(settings, at="0:05") == "5 0 * * *"
-    assert cron_expression(settings) == "0 6 * * *"
+    assert cron_expression(settings) == "0 * * * *"  # hourly by default: contact hours differ by zone
     env = load_settings(tmp_path, environ={"LOANWATCH_SCHEDULE__CRON": "15 2 * * 1-5"})
     assert cron_expression(env) == "15 2 * * 1-5"
     assert cron_expression(env, cron="*/10 * * * *") == "*/10 * * * *"

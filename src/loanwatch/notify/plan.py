@@ -13,8 +13,10 @@ A client gets at most one message a day, for the highest rule among their loans,
 them. Suppressed (and listed with the reason when asked): the hold-out group (a fixed share of
 clients, by a hash of the client id, never contacted so that the effect can be measured),
 do_not_contact, an open dispute (a call with outcome dispute in the last 60 days), the weekly
-message cap, no email or phone. Calls: none on a loan with `max_calls_per_loan_week` attempts in
-the last 7 days, none within 7 days after a conversation (US Regulation F), then the best
+message cap, the daily cap (a message for the client and day already in the outbox, under another
+rule: a second plan that day after a late file), no email or phone. Calls: none on a loan with
+`max_calls_per_loan_week` attempts in the last 7 days, none within 7 days after a conversation
+(US Regulation F), then the best
 `call_capacity` clients by expected recovery = P(cure within 7 days after a call, estimated per
 DPD bucket from the warehouse's calls and outcomes) x past-due amount. The 08:00-21:00 window in
 the client's time zone is enforced when sending; the plan carries the time zone.
@@ -99,6 +101,13 @@ message_rows AS (
         CASE WHEN c.preferred_channel = 'sms' AND c.phone IS NOT NULL THEN c.phone
              WHEN c.email IS NOT NULL THEN c.email ELSE c.phone END AS recipient,
         coalesce(s.reason,
+                 -- at most daily_cap messages a day: one already in the outbox for this day (under
+                 -- another rule: the same key is this message itself) holds back a second plan
+                 -- made later that day, after a late file changed the client's rule
+                 (SELECT format('daily cap: {} already in the outbox for {} ([notify] max_messages_per_day = {})',
+                                string_agg(dm.message_id, ', ' ORDER BY dm.message_id), $d, $daily_cap)
+                  FROM _day_messages dm WHERE dm.client_id = m.client_id AND dm.rule <> m.rule
+                  HAVING $daily_cap > 0 AND count(*) >= $daily_cap),
                  CASE WHEN coalesce(w.n, 0) >= $weekly_cap
                       THEN format('weekly cap: {} messages sent in the last 7 days', w.n) END,
                  CASE WHEN c.email IS NULL AND c.phone IS NULL THEN 'no email or phone' END) AS suppressed_because,
@@ -202,6 +211,22 @@ def sent_last_week(settings: Settings, d: dt.date, outbox_con: duckdb.DuckDBPyCo
     ).to_arrow_table()
 
 
+def messages_of_day(settings: Settings, d: dt.date, outbox_con: duckdb.DuckDBPyConnection | None = None):
+    """Each client's messages (email, SMS) for plan date d in the outbox, pending or sent (an
+    Arrow table: client_id, rule, message_id)."""
+    if outbox_con is None:
+        with outbox.opened(settings, read_only=True) as own:
+            if own is None:
+                return pa.table({"client_id": pa.array([], pa.string()), "rule": pa.array([], pa.string()),
+                                 "message_id": pa.array([], pa.string())})
+            return messages_of_day(settings, d, own)
+    return outbox_con.sql(
+        """SELECT client_id, rule, message_id FROM messages
+           WHERE plan_date = $d AND channel IN ('email', 'sms') AND status IN ('pending', 'sent')""",
+        params={"d": d},
+    ).to_arrow_table()
+
+
 # The plan as a person reads it in a terminal (`notify plan`): these columns, in this order, with
 # these titles; --format csv and json keep every column under its name.
 SHOWN = (
@@ -218,11 +243,13 @@ def contact_plan(con: duckdb.DuckDBPyConnection, settings: Settings, plan_date: 
     n = settings.section("notify")
     d = as_of_date(con, plan_date)
     con.register("_sent_week", sent_last_week(settings, d, outbox_con))
+    con.register("_day_messages", messages_of_day(settings, d, outbox_con))
     params = {
         "d": d, "data_date": as_of_date(con, None),
         "pre_due_days": int(n["pre_due_days"]), "overdue_days": [int(x) for x in n["overdue_days"]],
         "escalate_dpd": int(n["escalate_dpd"]), "final_dpd": int(n["final_notice_dpd"]),
-        "weekly_cap": int(n["max_messages_per_week"]), "max_calls": int(n["max_calls_per_loan_week"]),
+        "weekly_cap": int(n["max_messages_per_week"]), "daily_cap": int(n["max_messages_per_day"]),
+        "max_calls": int(n["max_calls_per_loan_week"]),
         "holdout": holdout_basis_points(settings), "salt": str(n["holdout_salt"]),
         "capacity": int(call_capacity if call_capacity is not None else n["call_capacity"]),
         "default_language": str(n["default_language"]), "show_all": bool(show_all),
@@ -233,3 +260,4 @@ def contact_plan(con: duckdb.DuckDBPyConnection, settings: Settings, plan_date: 
         return run_query(con, sql, params)
     finally:
         con.unregister("_sent_week")
+        con.unregister("_day_messages")

@@ -1,26 +1,37 @@
 """`loanwatch notify send`: put today's plan in the outbox, then deliver what is pending.
 
-Idempotency: a message's key is client:rule:date; enqueuing the same plan again adds nothing, and
-only `pending` messages are delivered. Each delivery is committed as `sent` right after the
-channel accepts it, and every attempt is recorded. SIGTERM (or Ctrl-C) finishes the message in
-flight and stops, so a rerun delivers the rest exactly once. After a SIGKILL, the one message that
-was in flight may go again, with the same Message-ID (mail systems drop repeats of a Message-ID).
+Idempotency: a message's key is client:rule:date; enqueuing the same plan again adds nothing.
+Every pending message that is due goes, whatever its plan date (one held outside contact hours,
+one waiting for a retry, one left by a killed run). Each delivery is committed as `sent` right
+after the channel accepts it, and every attempt is recorded. SIGTERM (or Ctrl-C) finishes the
+message in flight and stops, so a rerun delivers the rest exactly once. After a SIGKILL, the one
+message that was in flight may go again, with the same Message-ID (mail systems drop repeats).
+
+Failures: permanent ones (an invalid address, an SMTP 5xx to the message, an SMS gateway 4xx)
+fail the message at once; passing ones (an SMTP 4xx, a dropped or silent connection, a gateway
+5xx or 429) are retried with back-off, in this send when the wait fits in its deadline, else by a
+later send, up to [notify] max_attempts in all. A message expires unsent after expire_hours, or
+when a newer message to the same client supersedes it. At most max_messages_per_day reach a
+client per day. No delivery starts after send_deadline_seconds, and no network wait outlasts it.
 
 Channels: email over SMTP (one connection for the batch, STARTTLS when configured), SMS through an
-HTTP gateway (JSON POST), the call-centre queue as a CSV file per day. Retries with back-off, an
-optional rate per channel, and the 08:00-21:00 window in the client's time zone (messages outside
-it stay pending for a later run).
+HTTP gateway (JSON POST), the call-centre queue as a CSV file per day. An optional rate per
+channel, and the 08:00-21:00 window in the client's time zone (messages outside it are held until
+it opens).
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import email.utils
 import hashlib
+import http.client
 import json
 import re
 import signal
 import smtplib
+import socket
 import ssl
 import time
 import urllib.error
@@ -34,8 +45,9 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from loanwatch.config import Settings
-from loanwatch.errors import UsageProblem
+from loanwatch.errors import Problem, UsageProblem
 from loanwatch.notify import outbox
+from loanwatch.notify.internal import redact
 from loanwatch.notify.plan import contact_plan
 from loanwatch.reports import as_of_date
 from loanwatch.serve import open_snapshot
@@ -51,12 +63,44 @@ class SendResult:
     plan_date: dt.date
     enqueued: int = 0
     sent: int = 0
+    # held for later, not failed: outside the client's contact hours, or over the daily cap
     deferred: int = 0
     failed: int = 0
     written: list[Path] = field(default_factory=list)
     stopped: bool = False
-    # (message id, reason) of each message that failed in this run
+    # (message id, reason) of each message that failed in this run, or that met a passing failure
+    # and waits for a later send, or that expired unsent
     failures: list[tuple[str, str]] = field(default_factory=list)
+    # a passing failure (4xx, a dropped connection): pending, tried again by a later send
+    retrying: int = 0
+    # not tried in this send: the deadline came, or the channel's server failed on another message
+    not_tried: int = 0
+    # expired unsent (expire_hours), or superseded by a newer message to the same client
+    expired: int = 0
+
+
+class Clock:
+    """The send's time: `now` (given by tests, else the wall clock) moved on by the monotonic clock,
+    so that every time the outbox records (entered, attempted, sent, next attempt) follows it;
+    and the deadline (`[notify] send_deadline_seconds`) after which no delivery starts and no
+    network wait lasts."""
+
+    def __init__(self, now: dt.datetime | None = None, budget: float | None = None):
+        self.start = now or dt.datetime.now(dt.UTC)
+        if self.start.tzinfo is None:
+            self.start = self.start.replace(tzinfo=dt.UTC)
+        self.t0 = time.monotonic()
+        self.budget = budget
+
+    def now(self) -> dt.datetime:
+        return self.start + dt.timedelta(seconds=time.monotonic() - self.t0)
+
+    def stamp(self) -> dt.datetime:
+        """Now as the outbox stores it: UTC without a zone."""
+        return outbox.utc_naive(self.now())
+
+    def left(self) -> float:
+        return float("inf") if self.budget is None else self.budget - (time.monotonic() - self.t0)
 
 
 class Undeliverable(Exception):
@@ -131,35 +175,61 @@ def render(message: dict, settings: Settings) -> tuple[str, str, str]:
     return subject, body, html
 
 
-def enqueue(ob, plan_rows: list[dict], plan_date: dt.date) -> int:
+def enqueue(ob, plan_rows: list[dict], plan_date: dt.date, entered: dt.datetime | None = None) -> int:
+    """The plan's planned rows into the outbox as pending; a key already there is left alone.
+    `entered` (UTC, naive) is when they entered: expire_hours counts from it."""
     before = ob.execute("SELECT count(*) FROM messages").fetchall()[0][0]
+    entered = entered or outbox.utc_naive(dt.datetime.now(dt.UTC))
     rows = [
         [f"{r['client_id']}:{r['rule']}:{plan_date}", r["client_id"], r["channel"], r["rule"], plan_date,
          r["recipient"], r["client_name"], r["language"], r["timezone"], r["loans"], r["open_amount"],
-         r["due_date"], r["expected_recovery"], r["reason"]]
+         r["due_date"], r["expected_recovery"], r["reason"], entered]
         for r in plan_rows if r["status"] == "planned"
     ]
     if rows:
         ob.executemany(
             """INSERT INTO messages (message_id, client_id, channel, rule, plan_date, recipient, client_name, language,
-                                     timezone, loans, open_amount, due_date, expected_recovery, reason, status, created_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', now())
+                                     timezone, loans, open_amount, due_date, expected_recovery, reason, status, created_at,
+                                     attempts)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, 0)
                ON CONFLICT DO NOTHING""",
             rows,
         )
     return ob.execute("SELECT count(*) FROM messages").fetchall()[0][0] - before
 
 
-def in_contact_hours(timezone: str | None, now: dt.datetime, settings: Settings) -> bool:
-    n = settings.section("notify")
+def _zone(timezone: str | None, settings: Settings) -> ZoneInfo:
     try:
-        zone = ZoneInfo(timezone or settings.get("warehouse", "default_timezone"))
+        return ZoneInfo(timezone or settings.get("warehouse", "default_timezone"))
     except Exception:
-        zone = ZoneInfo("UTC")
-    local = now.astimezone(zone).time()
-    start = dt.time.fromisoformat(str(n["quiet_start"]))
-    end = dt.time.fromisoformat(str(n["quiet_end"]))
+        return ZoneInfo("UTC")
+
+
+def _window(settings: Settings) -> tuple[dt.time, dt.time]:
+    n = settings.section("notify")
+    return dt.time.fromisoformat(str(n["quiet_start"])), dt.time.fromisoformat(str(n["quiet_end"]))
+
+
+def in_contact_hours(timezone: str | None, now: dt.datetime, settings: Settings) -> bool:
+    start, end = _window(settings)
+    local = now.astimezone(_zone(timezone, settings)).time()
     return start <= local < end
+
+
+def next_contact_time(timezone: str | None, now: dt.datetime, settings: Settings) -> dt.datetime:
+    """When the client's contact hours next open (UTC): today's start if it is still to come,
+    else tomorrow's."""
+    zone = _zone(timezone, settings)
+    start, _ = _window(settings)
+    local = now.astimezone(zone)
+    day = local.date() if local.time() < start else local.date() + dt.timedelta(days=1)
+    return dt.datetime.combine(day, start, tzinfo=zone).astimezone(dt.UTC)
+
+
+def next_local_midnight(timezone: str | None, now: dt.datetime, settings: Settings) -> dt.datetime:
+    zone = _zone(timezone, settings)
+    day = now.astimezone(zone).date() + dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(0, 0), tzinfo=zone).astimezone(dt.UTC)
 
 
 class _Stop:
@@ -179,44 +249,106 @@ class _Stop:
         for s, h in self._old.items():
             signal.signal(s, h)
 
+    def sleep(self, seconds: float) -> None:
+        """Sleep, but wake up for a stop request (checked every tenth of a second)."""
+        end = time.monotonic() + max(0.0, seconds)
+        while not self.requested and time.monotonic() < end:
+            time.sleep(min(0.1, end - time.monotonic()))
+
 
 def send(settings: Settings, plan_date: dt.date | None = None, dry_run: Path | None = None,
          now: dt.datetime | None = None, call_capacity: int | None = None) -> SendResult:
-    now = now or dt.datetime.now(dt.UTC)
+    """Plan the day into the outbox, then deliver everything pending and due, whatever its plan
+    date: a message held, retried or left by a killed run goes with the next send."""
     snapshot = open_snapshot(settings)
     try:
         with outbox.opened(settings) as ob:
-            return _send(settings, snapshot, ob, plan_date, dry_run, now, call_capacity)
+            # the deadline bounds how long the outbox lock is held: it starts once it is taken
+            clock = Clock(now, float(settings.get("notify", "send_deadline_seconds")))
+            return _send(settings, snapshot, ob, plan_date, dry_run, clock, call_capacity)
+    except Exception as exc:
+        # whatever stops a send is told in one line; a secret in it (an HTTP library's error
+        # quoting the SMS token, say) is taken out before anyone sees or records it
+        text = str(exc)
+        if redact(text, settings) != text:
+            kind = UsageProblem if isinstance(exc, UsageProblem) else Problem
+            raise kind(redact(text, settings)) from None
+        raise
     finally:
         snapshot.close()
 
 
-def _send(settings, snapshot, ob, plan_date, dry_run, now, call_capacity) -> SendResult:
+def _send(settings, snapshot, ob, plan_date, dry_run, clock: Clock, call_capacity) -> SendResult:
     d = as_of_date(snapshot, plan_date)
     result = SendResult(d)
     plan = contact_plan(snapshot, settings, d, call_capacity, show_all=False, outbox_con=ob).as_dicts()
     if dry_run is not None:
         return _dry_run(plan, d, dry_run, settings, result)
-    result.enqueued = enqueue(ob, plan, d)
-    cur = ob.execute("SELECT * FROM messages WHERE status = 'pending' AND plan_date = ? ORDER BY channel, message_id", [d])
+    result.enqueued = enqueue(ob, plan, d, clock.stamp())
+    _expire(ob, settings, clock, result)
+    # every due message, of any plan date; the newest plan first, so that a client's current
+    # message is the one that goes when the daily cap allows one
+    cur = ob.execute(
+        """SELECT * FROM messages WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+           ORDER BY plan_date DESC, channel, message_id""", [clock.stamp()])
     columns = [c[0] for c in cur.description]
     pending = [dict(zip(columns, row)) for row in cur.fetchall()]
     with _Stop() as stop:
-        _deliver_calls(ob, settings, d, [m for m in pending if m["channel"] == "call"], result)
+        calls = [m for m in pending if m["channel"] == "call"]
+        for day in sorted({m["plan_date"] for m in calls}):
+            _deliver_calls(ob, settings, day, [m for m in calls if m["plan_date"] == day], result, clock)
         messages = [m for m in pending if m["channel"] != "call"]
-        _deliver(ob, settings, messages, now, result, stop)
+        _deliver(ob, settings, messages, clock, result, stop)
         result.stopped = stop.requested
     return result
 
 
-def _record(ob, message_id: str, ok: bool, detail: str, status: str | None = None) -> None:
+def _expire(ob, settings: Settings, clock: Clock, result: SendResult) -> None:
+    """The two rules by which a pending message is dropped unsent (docs/notify.md):
+    - expire_hours after it entered the outbox (0: never), it is stale: expired, and told;
+    - a newer message (a later plan date) to the same client, pending or sent, says what is
+      current: the older is expired as superseded (not told: nothing is lost)."""
+    now = clock.stamp()
+    hours = float(settings.get("notify", "expire_hours") or 0)
+    if hours > 0:
+        stale = ob.execute("SELECT message_id, created_at FROM messages WHERE status = 'pending' AND created_at < ?",
+                           [now - dt.timedelta(hours=hours)]).fetchall()
+        for message_id, created in stale:
+            why = (f"expired unsent: in the outbox since {created:%Y-%m-%d %H:%M} UTC, more than "
+                   f"{hours:g} hours ([notify] expire_hours)")
+            _update(ob, message_id, status="expired", last_error=why)
+            result.expired += 1
+            result.failures.append((message_id, why))
+    superseded = ob.execute(
+        """SELECT m.message_id, arg_max(n.message_id, n.plan_date)
+           FROM messages m JOIN messages n
+             ON n.client_id = m.client_id AND n.plan_date > m.plan_date AND n.status IN ('pending', 'sent')
+                AND n.channel IN ('email', 'sms')
+           WHERE m.status = 'pending' AND m.channel IN ('email', 'sms')
+           GROUP BY m.message_id""").fetchall()
+    for message_id, newer in superseded:
+        _update(ob, message_id, status="expired", last_error=f"superseded by {newer}, a newer message to the same client")
+        result.expired += 1
+
+
+_KEEP = object()
+
+
+def _update(ob, message_id: str, attempt: tuple[dt.datetime, bool, str] | None = None, **fields) -> None:
+    """Change a message's delivery state (and record an attempt) in one transaction."""
     ob.execute("BEGIN TRANSACTION")
-    ob.execute("INSERT INTO attempts VALUES (?, now(), ?, ?)", [message_id, ok, detail[:500]])
-    if status == "sent":
-        ob.execute("UPDATE messages SET status = 'sent', sent_at = now() WHERE message_id = ?", [message_id])
-    elif status:
-        ob.execute("UPDATE messages SET status = ? WHERE message_id = ?", [status, message_id])
-    ob.execute("COMMIT")
+    try:
+        if attempt is not None:
+            ob.execute("INSERT INTO attempts (message_id, attempted_at, ok, detail) VALUES (?, ?, ?, ?)",
+                       [message_id, attempt[0], attempt[1], attempt[2][:500]])
+        if fields:
+            # column names are this module's own (never input); values are parameters
+            assignments = ", ".join(f"{name} = ?" for name in fields)
+            ob.execute(f"UPDATE messages SET {assignments} WHERE message_id = ?", [*fields.values(), message_id])
+        ob.execute("COMMIT")
+    except BaseException:
+        ob.execute("ROLLBACK")
+        raise
 
 
 def _email(message: dict, settings: Settings) -> EmailMessage:
@@ -252,39 +384,85 @@ def message_id_header(key: str) -> str:
     return f"<{safe}.{hashlib.md5(key.encode()).hexdigest()[:8]}@loanwatch>"
 
 
+class _Session(Exception):
+    """The mail server failed before any message: connecting, its greeting, EHLO, STARTTLS or
+    login. Not this message's fault: a passing failure, and the server's, for the whole channel."""
+
+    def __init__(self, cause: BaseException):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 class _Smtp:
-    """One SMTP connection for the batch, opened on first use and reopened if the server drops it."""
+    """One SMTP connection for the batch, opened on first use and reopened if the server drops it.
+    Every network wait is at most `timeout` seconds: [smtp] timeout, or less, what is left of the
+    send's deadline."""
 
     def __init__(self, settings: Settings):
         self.s = settings.section("smtp")
         self.conn: smtplib.SMTP | None = None
 
-    def send(self, msg: EmailMessage) -> None:
-        if self.conn is None:
-            conn = smtplib.SMTP(self.s["host"], int(self.s["port"]), timeout=float(self.s["timeout"]))
+    def _open(self, timeout: float) -> smtplib.SMTP:
+        try:
+            conn = smtplib.SMTP(self.s["host"], int(self.s["port"]), timeout=timeout)
+        except (smtplib.SMTPException, OSError) as exc:
+            raise _Session(exc) from None
+        try:
+            conn.ehlo()
             if self.s["starttls"]:
                 conn.starttls(context=ssl.create_default_context(cafile=self.s.get("tls_ca_file") or None))
+                conn.ehlo()
             if self.s["user"]:
                 conn.login(self.s["user"], self.s["password"])
-            self.conn = conn
-        try:
-            self.conn.send_message(msg)
-        except smtplib.SMTPServerDisconnected:
-            self.conn = None
-            raise
+        except Exception as exc:  # noqa: BLE001 - whatever stops the session is the server's or a setting's
+            conn.close()
+            raise _Session(exc) from None
+        return conn
 
-    def close(self) -> None:
+    def send(self, msg: EmailMessage, timeout: float) -> None:
+        timeout = max(0.1, min(float(self.s["timeout"]), timeout))
+        for last_try in (False, True):
+            reused = self.conn is not None
+            if self.conn is None:
+                self.conn = self._open(timeout)
+            try:
+                self.conn.sock.settimeout(timeout)
+                self.conn.send_message(msg)
+                return
+            except smtplib.SMTPResponseException:
+                # an answer: the connection goes on, unless smtplib closed it (after a 421)
+                if self.conn is not None and self.conn.sock is None:
+                    self.conn = None
+                raise
+            except (smtplib.SMTPException, OSError) as exc:
+                self.drop()  # a timeout or a broken connection: its state is unknown
+                # a server may close a connection left idle (while this send waited for a retry
+                # or a rate): reconnect once for this message before calling it a failure
+                if reused and not last_try and isinstance(exc, (smtplib.SMTPServerDisconnected, ConnectionError)):
+                    continue
+                raise
+
+    def drop(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def close(self, timeout: float) -> None:
         if self.conn is not None:
             try:
-                self.conn.quit()
-            except smtplib.SMTPException:
+                if timeout > 0.5:
+                    self.conn.sock.settimeout(min(5.0, timeout))
+                    self.conn.quit()
+            except (smtplib.SMTPException, OSError):
                 pass
+            finally:
+                self.drop()
 
 
-def _sms(message: dict, settings: Settings) -> None:
+def _sms(message: dict, settings: Settings, timeout: float = 30) -> None:
     sms = settings.section("sms")
     if not sms["url"]:
-        raise RuntimeError("no SMS gateway: set [sms] url")
+        raise _NoGateway("no SMS gateway: set [sms] url")
     to = sms_number(message["recipient"])
     _, text, _ = render(message, settings)
     body = json.dumps(sms_payload(sms["payload"], message["message_id"], to, text)).encode()
@@ -292,9 +470,13 @@ def _sms(message: dict, settings: Settings) -> None:
     if sms.get("token"):
         headers["Authorization"] = f"Bearer {sms['token']}"
     req = urllib.request.Request(sms["url"], data=body, headers=headers, method="POST")
-    with urllib.request.urlopen(req, timeout=30) as resp:
+    with urllib.request.urlopen(req, timeout=max(0.1, min(30.0, timeout))) as resp:
         if resp.status >= 300:
             raise RuntimeError(f"SMS gateway answered {resp.status}")
+
+
+class _NoGateway(RuntimeError):
+    """[sms] url is not set."""
 
 
 def sms_payload(template: str, message_id: str, to: str, text: str):
@@ -316,80 +498,221 @@ def sms_payload(template: str, message_id: str, to: str, text: str):
     return fill(json.loads(template))
 
 
-def _deliver(ob, settings: Settings, messages: list[dict], now: dt.datetime, result: SendResult, stop: _Stop) -> None:
+@dataclass
+class Failure:
+    """What a failed delivery means: permanent (the message cannot go: fail it now) or passing
+    (try again later); whether the channel's server itself failed (the channel's other messages
+    then wait for the next send); the reason; how long the other side asked to wait."""
+
+    permanent: bool
+    channel_down: bool
+    reason: str
+    retry_after: float | None = None
+
+
+def _smtp_text(value) -> str:
+    return (value.decode(errors="replace") if isinstance(value, bytes) else str(value)).strip()
+
+
+def classify(exc: BaseException) -> Failure:
+    """SMTP: a 5xx answer to this message (MAIL, RCPT, DATA) is permanent, a 4xx passing (421:
+    the server is closing, for every message); a failure before any message (connect, greeting,
+    STARTTLS, login) and a dropped or silent connection are passing, and the server's. SMS
+    gateway: 429, 408 and 5xx are passing (Retry-After is honoured), another 4xx permanent; no
+    answer is passing. An invalid address or number is permanent."""
+    if isinstance(exc, Undeliverable):
+        return Failure(True, False, str(exc))
+    if isinstance(exc, _Session):
+        inner = classify(exc.cause)
+        return Failure(False, True, "mail server: " + inner.reason.removeprefix("mail server "), None)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        text = "; ".join(f"{code} {_smtp_text(said)}" for code, said in exc.recipients.values())
+        permanent = bool(codes) and all(500 <= c < 600 for c in codes)
+        return Failure(permanent, 421 in codes, "mail server refused the recipient: " + text)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        what = {smtplib.SMTPSenderRefused: "the sender", smtplib.SMTPDataError: "the message",
+                smtplib.SMTPAuthenticationError: "the login"}.get(type(exc), "the command")
+        code = exc.smtp_code
+        reason = f"mail server refused {what}: {code} {_smtp_text(exc.smtp_error)}"
+        return Failure(500 <= code < 600, not (400 <= code < 600) or code == 421, reason)
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return Failure(False, True, "no answer in time (the server is silent)")
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        if "timed out" in str(exc):  # smtplib reports a silent server as a closed connection
+            return Failure(False, True, "no answer in time (the server is silent)")
+        return Failure(False, True, f"mail server closed the connection ({exc})")
+    if isinstance(exc, smtplib.SMTPException):
+        return Failure(False, True, f"mail server: {exc}")
+    if isinstance(exc, urllib.error.HTTPError):
+        code = exc.code
+        if code in (408, 429) or code >= 500:
+            return Failure(False, True, f"SMS gateway answered {code} {exc.reason}",
+                           _retry_after_seconds(exc.headers))
+        return Failure(True, False, f"SMS gateway refused the message ({code} {exc.reason})")
+    if isinstance(exc, urllib.error.URLError):
+        reason = exc.reason
+        said = "no answer in time" if isinstance(reason, (TimeoutError, socket.timeout)) else (
+            reason.strerror.lower() if isinstance(reason, OSError) and reason.strerror else str(reason))
+        return Failure(False, True, f"SMS gateway: {said}")
+    if isinstance(exc, ssl.SSLError):
+        return Failure(False, True, f"TLS failed: {exc.reason or exc}")
+    if isinstance(exc, OSError):
+        return Failure(False, True, exc.strerror.lower() if exc.strerror else str(exc) or type(exc).__name__)
+    if isinstance(exc, UnicodeError):
+        return Failure(False, True, "a setting holds characters the mail server's login cannot carry (not ASCII): "
+                                    "check [smtp] user and LOANWATCH_SMTP__PASSWORD")
+    if isinstance(exc, _NoGateway):
+        return Failure(False, True, str(exc))
+    # a malformed [sms] url, a header the HTTP library refuses (a token with a line break), …:
+    # a setting's fault, for every message; passing, so that the message goes once it is fixed
+    # (the text may quote the token: every reason is redacted before it is kept or shown)
+    if isinstance(exc, ValueError):
+        return Failure(False, True, f"the request cannot be made ({type(exc).__name__}: {exc}); check [sms] url "
+                                    "and LOANWATCH_SMS__TOKEN")
+    return Failure(False, True, f"{type(exc).__name__}: {exc}")
+
+
+# What a delivery may raise that is about the message, the server or the connection (classify
+# tells them apart); anything else is a bug, or a setting that stops the send, and propagates.
+_DELIVERY_ERRORS = (Undeliverable, _Session, smtplib.SMTPException, OSError, http.client.HTTPException,
+                    ssl.SSLError, ValueError, RuntimeError)
+
+
+def _retry_after_seconds(headers) -> float | None:
+    value = headers.get("Retry-After") if headers is not None else None
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+            return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+        except (TypeError, ValueError):
+            return None
+
+
+def _sent_today(ob, clients: set[str], since: dt.datetime) -> dict[str, list[dt.datetime]]:
+    """When each client was last sent email or SMS, from `since` on (UTC)."""
+    if not clients:
+        return {}
+    rows = ob.execute(
+        """SELECT client_id, sent_at FROM messages
+           WHERE status = 'sent' AND channel IN ('email', 'sms') AND sent_at >= ? AND list_contains(?, client_id)""",
+        [since, sorted(clients)]).fetchall()
+    found: dict[str, list[dt.datetime]] = {}
+    for client, sent_at in rows:
+        found.setdefault(client, []).append(sent_at.replace(tzinfo=dt.UTC))
+    return found
+
+
+def _deliver(ob, settings: Settings, messages: list[dict], now, result: SendResult, stop: _Stop) -> None:
+    """Deliver each message on its own (docs/notify.md, "Retries"). `now` is the send's Clock
+    (or a moment, for a test of this function alone)."""
+    clock = now if isinstance(now, Clock) else Clock(now, float(settings.get("notify", "send_deadline_seconds")))
     n = settings.section("notify")
+    max_attempts = max(1, int(n["max_attempts"]))
+    per_day = int(n["max_messages_per_day"])
+    backoff = float(n["backoff_seconds"])
     smtp = _Smtp(settings)
     last = {"email": 0.0, "sms": 0.0}
+    down: dict[str, str] = {}  # channel -> why its server failed in this send
+    sent = _sent_today(ob, {m["client_id"] for m in messages}, clock.stamp() - dt.timedelta(days=2))
+
+    def leave(message: dict, why: str) -> None:
+        result.not_tried += 1
+        _update(ob, message["message_id"], last_error=why)
+
     try:
         for message in messages:
             if stop.requested:
                 break
-            if not in_contact_hours(message["timezone"], now, settings):
-                result.deferred += 1
-                _record(ob, message["message_id"], False, "outside contact hours in " + str(message["timezone"]))
+            key, channel = message["message_id"], message["channel"]
+            if clock.left() <= 0.5:
+                leave(message, "not tried: the send's deadline passed ([notify] send_deadline_seconds); "
+                               "the next send takes it")
                 continue
-            rate = float(n.get(f"{message['channel']}_per_second") or 0)
+            if channel in down:
+                leave(message, f"not tried: the {channel} server failed on another message ({down[channel]})")
+                continue
+            moment = clock.now()
+            if not in_contact_hours(message["timezone"], moment, settings):
+                opens = next_contact_time(message["timezone"], moment, settings)
+                result.deferred += 1
+                _update(ob, key, next_attempt_at=outbox.utc_naive(opens),
+                        last_error=f"held: outside contact hours in {message['timezone'] or 'UTC'} until {opens:%Y-%m-%d %H:%M} UTC")
+                continue
+            zone = _zone(message["timezone"], settings)
+            today = [t for t in sent.get(message["client_id"], []) if t.astimezone(zone).date() == moment.astimezone(zone).date()]
+            if per_day > 0 and len(today) >= per_day:
+                tomorrow = next_local_midnight(message["timezone"], moment, settings)
+                result.deferred += 1
+                _update(ob, key, next_attempt_at=outbox.utc_naive(tomorrow),
+                        last_error=f"held: {len(today)} message(s) already sent to this client today "
+                                   f"([notify] max_messages_per_day = {per_day})")
+                continue
+            rate = float(n.get(f"{channel}_per_second") or 0)
             if rate > 0:
-                wait = last[message["channel"]] + 1 / rate - time.monotonic()
+                wait = last[channel] + 1 / rate - time.monotonic()
                 if wait > 0:
-                    time.sleep(wait)
-            for attempt in range(1, int(n["max_attempts"]) + 1):
+                    stop.sleep(wait)
+            attempts = int(message.get("attempts") or 0)
+            while True:
                 try:
-                    if message["channel"] == "email":
-                        smtp.send(_email(message, settings))
+                    if channel == "email":
+                        smtp.send(_email(message, settings), clock.left())
                     else:
-                        _sms(message, settings)
-                    last[message["channel"]] = time.monotonic()
-                    _record(ob, message["message_id"], True, f"{message['channel']} accepted", "sent")
+                        _sms(message, settings, clock.left())
+                except _DELIVERY_ERRORS as exc:  # a setting that stops every message (BadSetting) is not one
+                    failure = classify(exc)
+                    reason = redact(failure.reason, settings)
+                    attempts += 1
+                    at = clock.stamp()
+                    detail = f"attempt {attempts}: {reason}"
+                    if failure.permanent or attempts >= max_attempts:
+                        why = reason if failure.permanent else f"{reason} (attempt {attempts} of {max_attempts}: no more)"
+                        _update(ob, key, (at, False, detail), status="failed", attempts=attempts, last_error=why,
+                                next_attempt_at=None)
+                        result.failed += 1
+                        result.failures.append((key, why))
+                        if failure.channel_down:
+                            down[channel] = reason
+                        break
+                    wait = max(backoff * 2 ** (attempts - 1), failure.retry_after or 0.0)
+                    retry_at = at + dt.timedelta(seconds=wait)
+                    _update(ob, key, (at, False, detail), attempts=attempts, last_error=reason, next_attempt_at=retry_at)
+                    if wait + 0.5 < clock.left() and not stop.requested:
+                        stop.sleep(wait)  # the retry fits in this send
+                        if not stop.requested:
+                            continue
+                    result.retrying += 1
+                    result.failures.append((key, f"{reason} (attempt {attempts} of {max_attempts}; it stays pending and "
+                                                 f"is tried again from {retry_at:%Y-%m-%d %H:%M:%S} UTC)"))
+                    if failure.channel_down:
+                        down[channel] = reason
+                    break
+                else:
+                    last[channel] = time.monotonic()
+                    at = clock.stamp()
+                    _update(ob, key, (at, True, f"{channel} accepted"), status="sent", sent_at=at,
+                            attempts=attempts, last_error=None, next_attempt_at=None)
+                    sent.setdefault(message["client_id"], []).append(at.replace(tzinfo=dt.UTC))
                     result.sent += 1
                     break
-                except (Undeliverable, smtplib.SMTPRecipientsRefused, urllib.error.HTTPError) as exc:
-                    if isinstance(exc, urllib.error.HTTPError) and exc.code >= 500:
-                        if _retry(ob, message, attempt, f"SMS gateway answered {exc.code}", n, result):
-                            continue
-                        break
-                    # this message cannot go, however often it is tried: fail it alone
-                    reason = _why(exc)
-                    _record(ob, message["message_id"], False, f"attempt {attempt}: {reason}", "failed")
-                    result.failed += 1
-                    result.failures.append((message["message_id"], reason))
-                    break
-                except (smtplib.SMTPException, OSError, urllib.error.URLError, RuntimeError, ValueError) as exc:
-                    if not _retry(ob, message, attempt, str(exc), n, result):
-                        break
     finally:
-        smtp.close()
-
-
-def _why(exc: Exception) -> str:
-    if isinstance(exc, urllib.error.HTTPError):
-        return f"SMS gateway refused the message ({exc.code} {exc.reason})"
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return "mail server refused the recipient: " + "; ".join(
-            f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
-            for code, text in exc.recipients.values())
-    return str(exc)
-
-
-def _retry(ob, message: dict, attempt: int, reason: str, n: dict, result: SendResult) -> bool:
-    """Record a failed attempt that may pass later; True when another attempt follows."""
-    final = attempt == int(n["max_attempts"])
-    _record(ob, message["message_id"], False, f"attempt {attempt}: {reason}", "failed" if final else None)
-    if final:
-        result.failed += 1
-        result.failures.append((message["message_id"], reason))
-        return False
-    time.sleep(float(n["backoff_seconds"]) * 2 ** (attempt - 1))
-    return True
+        smtp.close(clock.left())
 
 
 CALL_COLUMNS = ["message_id", "client_id", "client_name", "phone", "loans", "open_amount", "expected_recovery", "reason"]
 
 
-def _deliver_calls(ob, settings: Settings, d: dt.date, calls: list[dict], result: SendResult) -> None:
+def _deliver_calls(ob, settings: Settings, d: dt.date, calls: list[dict], result: SendResult,
+                   clock: Clock | None = None) -> None:
     """The day's call-centre queue as a CSV file, rewritten from the outbox (so reruns add no rows)."""
     if not calls:
         return
+    clock = clock or Clock()
     folder = settings.home / "call_queue"
     folder.mkdir(parents=True, exist_ok=True)
     rows = ob.execute(
@@ -404,7 +727,8 @@ def _deliver_calls(ob, settings: Settings, d: dt.date, calls: list[dict], result
         w.writerows(rows)
     tmp.replace(path)
     for m in calls:
-        _record(ob, m["message_id"], True, f"queued in {path.name}", "sent")
+        at = clock.stamp()
+        _update(ob, m["message_id"], (at, True, f"queued in {path.name}"), status="sent", sent_at=at, last_error=None)
         result.sent += 1
     result.written.append(path)
 

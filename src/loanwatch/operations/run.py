@@ -10,7 +10,8 @@ The steps, each recorded with its start, end, status, counts and message:
 
 A failed step stops the steps that depend on it: a failed build sends nothing. The run holds the
 warehouse's writer lock throughout, so no other writer interleaves with it. With nothing new,
-the run records so and stops (exit 0).
+the run records so and stops (exit 0), after sending when the outbox has pending messages that
+are due (held, retried, or left by a killed run).
 """
 
 from __future__ import annotations
@@ -190,8 +191,19 @@ def run(settings: Settings, inbox: list[Path] | None = None, date: dt.date | Non
                 return result
             if _up_to_date(settings):
                 result.status, result.message = "nothing_new", "nothing new since the last build: nothing to do"
-                for name in ("build", "notify", "weekly"):
-                    record(Step(name, message="nothing new"), _now())
+                record(Step("build", message="nothing new"), _now())
+                # nothing to build, but the outbox may still hold messages to send: held outside
+                # contact hours, waiting for a retry, or left by a run that was killed
+                waiting = _outbox_waiting(settings, history.run_id) if notify and settings.get("run", "notify") else ""
+                if waiting:
+                    started = _now()
+                    send = record(_send(settings, date), started)
+                    result.message = f"nothing new since the last build; {waiting}: sent {send.counts.get('sent', 0)}"
+                    if send.status == "failed":
+                        result.status, result.exit_code, result.message = "failed", EXIT_SEND_FAILED, send.message
+                else:
+                    record(Step("notify", message="nothing new"), _now())
+                record(Step("weekly", message="nothing new"), _now())
                 return result
 
             started = _now()
@@ -269,6 +281,31 @@ def _build(settings: Settings) -> Step:
     return step
 
 
+def _outbox_waiting(settings: Settings, run_id: int) -> str:
+    """Why a run with nothing new still sends ('' when it need not): the outbox has pending
+    messages that are due (or due to expire), or the last run that built was stopped before its
+    notify step, so the day's plan may never have reached the outbox."""
+    from loanwatch.notify import outbox
+
+    try:
+        due = outbox.pending_due(settings)
+    except Exception:  # noqa: BLE001 - a damaged or busy outbox: the send step says what it is
+        return "the outbox could not be read"
+    if due:
+        return f"{due} message(s) pending in the outbox"
+    with connect(settings.warehouse_path) as con:
+        # made good: that run's own notify step (whatever it did, --no-notify included), or a
+        # later run's send
+        last = con.execute(
+            """SELECT r.run_id, EXISTS (SELECT 1 FROM meta.run_steps n WHERE n.step = 'notify' AND (
+                                            n.run_id = r.run_id OR (n.run_id > r.run_id AND n.status IN ('ok', 'failed'))))
+               FROM meta.runs r JOIN meta.run_steps b ON b.run_id = r.run_id AND b.step = 'build' AND b.status = 'ok'
+               WHERE r.run_id < ? ORDER BY r.run_id DESC LIMIT 1""", [run_id]).fetchall()
+    if last and not last[0][1]:
+        return f"run {last[0][0]} built but was stopped before sending"
+    return ""
+
+
 def _send(settings: Settings, date: dt.date | None) -> Step:
     from loanwatch.notify.send import send
 
@@ -282,7 +319,7 @@ def _send(settings: Settings, date: dt.date | None) -> Step:
                    "held": outcome.deferred, "failed": outcome.failed}
     step.status = "failed" if outcome.failed else "ok"
     if outcome.failed:
-        step.message = f"{outcome.failed} message(s) failed (the outbox keeps them; `loanwatch notify send` retries)"
+        step.message = f"{outcome.failed} message(s) failed for good: `loanwatch outbox --status failed` lists them, with why"
     return step
 
 
@@ -291,13 +328,13 @@ def _weekly(settings: Settings, date: dt.date | None) -> Step:
 
     step = Step("weekly")
     try:
-        _, recipient = weekly_summary(settings, date)
+        _, recipient, not_sent = weekly_summary(settings, date)
     except Exception as exc:  # noqa: BLE001
         _failed(step, exc)
         return step
     step.status = "ok"
-    step.counts = {"to": recipient}
-    step.message = "" if recipient else "[notify] management_to is not set: summary made, not sent"
+    step.counts = {"to": recipient} if recipient and not not_sent else {}
+    step.message = not_sent or ("" if recipient else "[notify] management_to is not set: summary made, not sent")
     return step
 
 
