@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loanwatch.config import ConfigError, Settings
-from loanwatch.errors import EXIT_ERROR, UsageProblem, explain
+from loanwatch.errors import EXIT_ERROR, NoData, UsageProblem, explain
 from loanwatch.reports import Table
 from loanwatch.warehouse import connect, init_warehouse, writer_lock
 
@@ -312,6 +312,9 @@ def _send(settings: Settings, date: dt.date | None) -> Step:
     step = Step("notify")
     try:
         outcome = send(settings, date)
+    except NoData as exc:  # no loans yet (a first batch of clients alone): nothing to plan, not a failure
+        step.message = f"nothing to plan: {exc}"
+        return step
     except Exception as exc:  # noqa: BLE001
         _failed(step, exc)
         return step
@@ -329,6 +332,9 @@ def _weekly(settings: Settings, date: dt.date | None) -> Step:
     step = Step("weekly")
     try:
         _, recipient, not_sent = weekly_summary(settings, date)
+    except NoData as exc:
+        step.message = f"nothing to summarise: {exc}"
+        return step
     except Exception as exc:  # noqa: BLE001
         _failed(step, exc)
         return step
