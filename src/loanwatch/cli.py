@@ -215,11 +215,10 @@ def ingest(
 
     Exit codes: 0 all accepted; 3 loaded, some rows or files quarantined; 1 error, nothing loaded; 2 usage.
     """
-    from loanwatch.engines import engine_name, land_pending
+    from loanwatch.engines import engine_name
+    from loanwatch.ingest import run as ingest_files
     from loanwatch.ingest.contract import ENTITIES
-    from loanwatch.ingest.load import Limits, ingest_paths, latest_business_date
     from loanwatch.ingest.mapping import load_mapping
-    from loanwatch.warehouse import open_writer
 
     if entity is not None and entity not in ENTITIES:
         _fail(f"--entity {entity!r}: use one of {', '.join(ENTITIES)}", EXIT_USAGE)
@@ -257,13 +256,8 @@ def ingest(
             render(Table(columns, [[row.get(c) for c in columns] for row in r.preview]), Format.table,
                    title=f"first mapped {r.entity} records")
 
-    with open_writer(settings) as con, log.progress("ingesting…"):  # a held lock, a full disk: one line (the CLI's guard)
-        latest = latest_business_date(settings.get("ingest", "max_future_days"))
-        results = ingest_paths(con, paths, entity, on_file=show, latest_date=latest,
-                               check_repeated_keys=settings.get("ingest", "check_repeated_keys"),
-                               mapping=source_mapping, dry_run=dry_run, home=settings.home, limits=Limits.of(settings))
-        if not dry_run:
-            land_pending(settings, con)
+    with log.progress("ingesting…"):  # a held lock, a full disk: one line (the CLI's guard)
+        results = ingest_files(settings, paths, source_mapping, dry_run, entity=entity, on_file=show)
     if not results:
         _fail("no input files found (expected .json, .jsonl, .ndjson or .csv, optionally .gz)")
     if dry_run:

@@ -16,12 +16,11 @@ from loanwatch.config import Settings
 from loanwatch.generate.portfolio import generate
 from loanwatch.generate.split import split
 from loanwatch.generate.write import write_portfolio
-from loanwatch.ingest.load import ingest_paths
+from loanwatch.ingest import run as ingest_files
 from loanwatch.output import Format, render, shown_value
 from loanwatch.reports import registry
 from loanwatch.serve import open_snapshot
 from loanwatch.transform.build import build
-from loanwatch.warehouse import open_writer
 
 
 def run_demo(settings: Settings, clients: int = 5000, parts: int = 5, seed: int = 42,
@@ -36,8 +35,7 @@ def run_demo(settings: Settings, clients: int = 5000, parts: int = 5, seed: int 
                   f"{portfolio.tables['payments'].num_rows:,} payment events) into {escape(str(raw))}")
     result = split([raw], parts, parted)
     for part, files in sorted(result.parts.items()):
-        with open_writer(settings) as con:
-            loaded = ingest_paths(con, files, home=settings.home)
+        loaded = ingest_files(settings, files)
         rows = sum(r.accepted for r in loaded)
         skipped = sum(1 for r in loaded if r.status == "skipped")
         b = build(settings)

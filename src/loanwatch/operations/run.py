@@ -111,22 +111,12 @@ def _settle_seconds(settings: Settings) -> float:
 
 def ingest_step(settings: Settings, inboxes: list[Path], on_file=None) -> Step:
     """The ingest step: the inbox folders' files, through [run] mapping when set; counts for the history."""
-    from loanwatch.engines import engine_name, land_pending
-    from loanwatch.ingest.load import Limits, ingest_paths, latest_business_date
-    from loanwatch.ingest.mapping import load_mapping
-    from loanwatch.warehouse import open_writer
+    from loanwatch.ingest import run as ingest_files
 
     step = Step("ingest")
-    engine_name(settings)  # a wrong [warehouse] engine stops before anything is loaded
     mapping_file = settings.get("run", "mapping")
-    mapping = load_mapping(Path(mapping_file)) if mapping_file else None
-    with open_writer(settings) as con:
-        results = ingest_paths(con, inboxes, None, on_file=on_file,
-                               latest_date=latest_business_date(settings.get("ingest", "max_future_days")),
-                               check_repeated_keys=settings.get("ingest", "check_repeated_keys"), mapping=mapping,
-                               settle_seconds=_settle_seconds(settings), home=settings.home, strict=False,
-                               limits=Limits.of(settings))
-        land_pending(settings, con)
+    results = ingest_files(settings, inboxes, Path(mapping_file) if mapping_file else None, on_file=on_file,
+                           strict=False, settle_seconds=_settle_seconds(settings))
     loaded = [r for r in results if r.batch_id is not None and r.status != "skipped"]
     step.counts = {"files_new": len(loaded), "files_seen_before": sum(r.status == "skipped" for r in results),
                    "files_waiting": sum(r.status == "waiting" for r in results),
