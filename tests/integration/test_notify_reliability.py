@@ -558,3 +558,19 @@ def test_the_default_schedule_reaches_every_clients_contact_hours():
     day = [t for t in day if t < start + dt.timedelta(days=1)]
     for zone in ("UTC", "America/Mexico_City", "Europe/Moscow"):
         assert any(in_contact_hours(zone, t, settings) for t in day), zone
+
+
+def test_the_weekly_summary_is_keyed_by_the_runs_week_not_the_data_date(home, smtp):
+    """`run` gives no --date: the week is the run's day's, not the data date's (which moves as
+    files arrive within a day, and stays put in a week without files): two runs on one Monday
+    send one summary, the next Monday's sends the next week's, however old the data."""
+    from loanwatch.notify.internal import weekly_due, weekly_summary
+
+    settings = settings_for(home, smtp.port, LOANWATCH_NOTIFY__MANAGEMENT_TO="cfo@example.com")
+    monday = dt.date(2024, 6, 3)
+    assert weekly_due(settings, monday)
+    assert weekly_summary(settings, None, today=monday)[2] == ""
+    assert "not sent again" in weekly_summary(settings, None, today=monday + dt.timedelta(days=1))[2]
+    assert not weekly_due(settings, monday)
+    assert weekly_summary(settings, None, today=monday + dt.timedelta(days=7))[2] == ""
+    assert len(smtp.messages) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -12,7 +13,7 @@ import time
 
 import duckdb
 
-from tests.conftest import GOLDEN, OVER_SCHEDULED, PAYMENT, assert_no_traceback, cli
+from tests.conftest import GOLDEN, OVER_SCHEDULED, PAYMENT, assert_no_traceback, cli, run_cli
 
 
 def _runs(home, *run_id) -> list[dict]:
@@ -53,7 +54,8 @@ def test_run_on_an_inbox_fed_in_steps_records_each_case(tmp_path, smtp, gateway)
     assert any(m["To"] == "risk@example.com" for m in smtp.messages)
 
     # 3. the same files again: nothing new, nothing built or sent (told as JSON events this time)
-    third = cli("run", "--inbox", inbox, home=home, env={**env, "LOANWATCH_LOG_FORMAT": "json"})
+    # a Saturday: not the weekly day, whatever day the suite runs on
+    third = cli("run", "--inbox", inbox, "--date", "2024-06-29", home=home, env={**env, "LOANWATCH_LOG_FORMAT": "json"})
     assert third.exit_code == 0
     events = [json.loads(line) for line in third.stdout.splitlines()]  # every line is one JSON object
     assert [(e["event"], e.get("step"), e["status"]) for e in events] == [
@@ -158,3 +160,17 @@ def test_log_format_json_gives_one_object_per_ingest_event(tmp_path):
     result = cli("--log-format", "json", "ingest", tmp_path / "nowhere", home=home)
     assert result.exit_code == 2 and result.stdout == ""
     assert json.loads(result.stderr)["level"] == "error" and "no such file" in json.loads(result.stderr)["message"]
+
+
+def test_the_demo_loads_every_part_and_its_figures_end_today(tmp_path):
+    """`loanwatch demo` (what `make demo` runs): each part loads rows and builds, the data date is
+    today (generate ends at today), and the summary line has figures."""
+    import re
+
+    result = run_cli("--home", tmp_path / "home", "demo", "--clients", "300", "--parts", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    loaded = [int(n.replace(",", "")) for n in re.findall(r"part \d/2: ([\d,]+) rows loaded", result.stdout)]
+    assert len(loaded) == 2 and all(n > 0 for n in loaded), result.stdout
+    assert "build 2: success" in result.stdout
+    today = dt.datetime.now(dt.UTC).date()
+    assert f"as of {today}: loans " in result.stdout or f"as of {today - dt.timedelta(days=1)}: loans " in result.stdout

@@ -181,6 +181,10 @@ def test_links_out_of_the_inbox_are_not_followed_and_nothing_blocks_the_rest(tmp
     (inbox / "sub").mkdir()
     (inbox / "sub" / "payments_in.jsonl").write_text(PAYMENT % ("P2", ""))
     (inbox / "link_in.jsonl").symlink_to(inbox / "sub" / "payments_in.jsonl")  # inside: followed
+    outside = tmp_path / "partner"
+    outside.mkdir()
+    (outside / "payments_partner.jsonl").write_text(PAYMENT % ("P7", ""))
+    (inbox / "partner").symlink_to(outside)  # a linked folder out of the inbox: said, not followed
     locked = inbox / "payments_locked.jsonl"
     locked.write_text(PAYMENT % ("P3", ""))
     locked.chmod(0)
@@ -191,14 +195,16 @@ def test_links_out_of_the_inbox_are_not_followed_and_nothing_blocks_the_rest(tmp
         assert first.returncode == 3, first.stdout + first.stderr
         assert "clients_x.csv: a link to" in first.stdout and "outside the folders given: not followed" in first.stdout
         assert "payments_gone.jsonl: a link to nothing" in first.stdout
+        assert f"partner: a link to the folder {outside.resolve()}, outside the folders given: not followed" in first.stdout
         rejected = run_cli("--home", home, "rejects", "--format", "csv")
         assert "secret" not in rejected.stdout
         if os.geteuid() != 0:  # root reads any file: the permission case is for everyone else
             assert "payments_locked.jsonl: permission denied" in first.stdout
         staged = set(_staged(home))
-        assert {"P1", "P2"} <= staged and "P9" not in staged
-        again = run_cli("--home", home, "run", "--inbox", inbox, env=env)  # nothing new: said again, no error
-        assert again.returncode in (0, 3), again.stdout + again.stderr
+        assert {"P1", "P2"} <= staged and "P9" not in staged and "P7" not in staged
+        again = run_cli("--home", home, "run", "--inbox", inbox, env=env)  # nothing new: said again, exit 3
+        assert again.returncode == 3, again.stdout + again.stderr
+        assert "nothing new since the last build; " in again.stderr and "file(s) passed over: clients_x.csv" in again.stderr
         by_hand = run_cli("--home", home, "ingest", inbox)
         assert by_hand.returncode == 3 and "not loaded: " in by_hand.stderr and "outside the folders given" in by_hand.stderr
         assert "warehouse.duckdb" not in by_hand.stdout + by_hand.stderr  # the home's own files are not input
@@ -264,3 +270,29 @@ def test_a_gzip_file_that_inflates_without_limit_is_quarantined_unread(tmp_path)
     assert out.returncode == 3
     assert "inflates to more than [ingest] max_uncompressed_bytes (10,000,000 bytes)" in out.stderr
     assert run_cli("--home", tmp_path / "home3", "ingest", bomb).returncode == 0  # under the default, it loads
+
+
+def test_a_file_written_to_while_it_is_read_is_left_for_the_next_run(tmp_path, monkeypatch):
+    """The hash, the line ends and the rows must speak of the same bytes: a file appended to after
+    it was hashed (here: while it is read) is not recorded at all, and the next run loads it whole."""
+    from loanwatch.config import load_settings
+    from loanwatch.ingest import load, run
+
+    path = tmp_path / "payments_1.csv"
+    path.write_text(HALF_CSV)
+    original = load.read_lines
+
+    def read_then_finish(*args, **kwargs):
+        out = original(*args, **kwargs)
+        with path.open("a") as f:
+            f.write("5.67\n")  # the writer finishes the file while loanwatch reads it
+        return out
+
+    settings = load_settings(tmp_path / "home", environ={})
+    monkeypatch.setattr(load, "read_lines", read_then_finish)
+    [first] = run(settings, [path])
+    assert first.status == "waiting" and "changed while it was being read" in first.message
+    monkeypatch.setattr(load, "read_lines", original)
+    [second] = run(settings, [path])
+    assert (second.status, second.accepted, second.rejected) == ("loaded", 2, 0)
+    assert _staged(tmp_path / "home") == {"P1": "100.00", "P2": "12345.67"}

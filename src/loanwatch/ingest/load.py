@@ -21,7 +21,19 @@ from loanwatch.errors import MachineFault, UsageProblem, environmental
 from loanwatch.errors import explain as explain_error
 from loanwatch.ingest.contract import ENTITIES, Entity, validation_sql
 from loanwatch.ingest.mapping import FileMapping, Mapping, as_utf8, check_columns, mapped_sql
-from loanwatch.ingest.read import InputFile, Scan, UnreadableFile, csv_header, entity_of, explain, format_of, read_lines, scan, special_kind
+from loanwatch.ingest.read import (
+    InputFile,
+    Scan,
+    UnreadableFile,
+    csv_header,
+    entity_of,
+    explain,
+    file_version,
+    format_of,
+    read_lines,
+    scan,
+    special_kind,
+)
 
 
 @dataclass(frozen=True)
@@ -116,7 +128,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, entity_name: str | N
                 f = InputFile(readable, entity.name, mapping.format_of(readable) if mapping else format_of(readable))
                 reader_rejects = read_lines(con, f, delimiter=mapping.delimiter if mapping else ",",
                                             longest=None if mapping and readable != path else scanned.longest,
-                                            max_record=limits.max_record_bytes)
+                                            max_record=limits.max_record_bytes, ended=scanned.ended)
             try:
                 # Lines are numbered by now: the rest needs no order (line_no travels along).
                 con.execute("SET preserve_insertion_order = false")
@@ -136,6 +148,12 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, entity_name: str | N
                 con.execute("DROP VIEW IF EXISTS _lines; DROP TABLE IF EXISTS _text")
         except UnreadableFile as exc:
             unreadable = str(exc)
+        if file_version(path) != scanned.version:
+            # written to since it was hashed (still being written?): what was read may not be
+            # what the hash names, so nothing of it is recorded; the next run reads it whole
+            con.execute("DROP TABLE IF EXISTS _valid; DROP TABLE IF EXISTS _mapped")
+            return FileResult(path, entity_name, "waiting",
+                              message="changed while it was being read (still being written?): left for the next run")
 
     con.execute("BEGIN TRANSACTION")
     try:
@@ -305,15 +323,6 @@ def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_re
                       filtered)
 
 
-def _version(path: Path) -> tuple[int, int, int]:
-    """What changes when a file is rewritten or appended to: inode, size, modification time."""
-    st = path.stat()
-    return st.st_ino, st.st_size, st.st_mtime_ns
-
-
-def _hash_with_version(path: Path, limits: Limits) -> tuple[tuple[int, int, int], Scan]:
-    version = _version(path)  # taken before reading: a change during hashing shows too
-    return version, scan(path, limits.max_uncompressed_bytes)
 
 
 def source_columns(con: duckdb.DuckDBPyConnection, path: Path, fm: FileMapping) -> list[str] | None:
@@ -398,13 +407,20 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str 
     limits = limits or Limits()
     given = [Path(p) for p in paths]
     roots = [p.resolve() for p in given if p.exists()]
-    # with a mapping, every file in a folder is looked at: one that no table matches is reported
-    found = discover(given, every_file=mapping is not None)
+    # the home's own files are never input when the home lies inside a folder given (a home in
+    # the inbox); folders given inside the home (the demo's parts, an inbox under the home) are
+    home = home.resolve() if home is not None else None
+    if home is not None and not any(home != r and home.is_relative_to(r) for r in roots if r.is_dir()):
+        home = None
+    # with a mapping, every file in a folder is looked at: one that no table matches is reported;
+    # the home's own files (a home inside the inbox) are no one's input, and not worth a word
+    found = [f for f in discover(given, every_file=mapping is not None)
+             if home is None or not f.absolute().is_relative_to(home)]
     results = []
     files = []
     now = time.time()
     for path in found:
-        if (reason := (None if special_kind(path) else not_read(path, roots, home))) is not None:
+        if (reason := (None if special_kind(path) else not_read(path, roots))) is not None:
             result = FileResult(path, entity or entity_of(path), "not_read", message=reason,
                                 examples=[f"{path.name}: {reason}"])
             results.append(result)
@@ -451,10 +467,10 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str 
     # recorded hash is always that of the content loaded ("already ingested" relies on it).
     hasher = ThreadPoolExecutor(max_workers=1)
     try:
-        pending = [hasher.submit(_hash_with_version, path, limits) for path in files]
+        pending = [hasher.submit(scan, path, limits.max_uncompressed_bytes) for path in files]
         for path, hashed in zip(files, pending):
-            version, scanned = hashed.result()
-            if _version(path) != version:
+            scanned = hashed.result()
+            if file_version(path) != scanned.version:
                 scanned = None
             with _machine_faults(path):
                 result = ingest_file(con, path, entity, scanned, latest_date, check_repeated_keys, dry_run=dry_run,

@@ -16,6 +16,7 @@ import re
 import shutil
 import stat
 import tempfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,10 +105,11 @@ def discover(paths: list[Path], every_file: bool = False) -> list[Path]:
     for p in paths:
         if p.is_dir():
             # hidden files and folders are never read (a writer's temporary names, a home's .dbt/)
+            # a linked folder is not descended into: it is returned, to be reported (not_read)
             found += sorted(
                 f for f in p.rglob("*")
                 if not any(part.startswith(".") for part in f.relative_to(p).parts)
-                and (every_file or _base_suffix(f) in SUFFIXES) and not f.is_dir()
+                and ((f.is_symlink() and f.is_dir()) or ((every_file or _base_suffix(f) in SUFFIXES) and not f.is_dir()))
             )
         elif kind := special_kind(p):
             raise UsageProblem(f"{p}: {kind}, not a file; name files or folders to read "
@@ -117,20 +119,21 @@ def discover(paths: list[Path], every_file: bool = False) -> list[Path]:
     return found
 
 
-def not_read(path: Path, roots: list[Path], home: Path | None = None) -> str | None:
+def not_read(path: Path, roots: list[Path]) -> str | None:
     """Why a file found in a folder is not read, or None. A link that leads outside the folders
     and files given (``roots``, resolved) is not followed: it could show any file of the machine
-    (its lines would land in the quarantine); a link to nothing is reported, not an error; the
-    home's own files (a home inside the inbox) are never its input; a file this user may not
-    read is passed over, said, and read once it may be."""
+    (its lines would land in the quarantine); a link to nothing is reported, not an error; a file
+    this user may not read is passed over, said, and read once it may be."""
     try:
         target = path.resolve(strict=True)
     except (FileNotFoundError, RuntimeError):
         return f"a link to nothing ({os.readlink(path) if path.is_symlink() else 'missing'}): not read"
     except OSError as exc:
         return f"cannot be opened ({exc.strerror or exc}): not read"
-    if home is not None and target.is_relative_to(home.resolve()):
-        return "inside the warehouse's own folder (--home): not read"
+    if target.is_dir():
+        where = "inside" if any(target == r or target.is_relative_to(r) for r in roots) else "outside"
+        return (f"a link to the folder {target}, {where} the folders given: not followed"
+                + (" (its files are read where they are)" if where == "inside" else ""))
     if path.is_symlink() and not any(target == r or target.is_relative_to(r) for r in roots):
         return f"a link to {target}, outside the folders given: not followed"
     if not os.access(target, os.R_OK):
@@ -151,6 +154,8 @@ class Scan:
     longest: int
     size: int
     inflates_past: int | None = None  # a gzip file that inflates past [ingest] max_uncompressed_bytes
+    ended: bool = True  # the last byte hashed is a line end (or nothing, or gzip): no line is cut
+    version: tuple[int, int, int] = (0, 0, 0)  # the file's inode, size and mtime when the scan began
 
 
 class _Lines:
@@ -179,15 +184,15 @@ class _Lines:
 def scan(path: Path, max_uncompressed: int | None = None) -> Scan:
     """Hash the file and measure its longest line in one read (a gzip file's lines inflated as
     they stream; past ``max_uncompressed`` bytes it stops inflating and says so)."""
-    import zlib
-
     h = hashlib.sha256()
     lines = _Lines()
     inflate = zlib.decompressobj(wbits=47) if path.name.lower().endswith(".gz") else None
-    measuring, past = True, None
+    measuring, past, last = True, None, b""
+    version = file_version(path)  # taken before reading: a change during the scan shows too
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
+            last = chunk[-1:]
             if not measuring:
                 continue
             if inflate is None:
@@ -205,7 +210,16 @@ def scan(path: Path, max_uncompressed: int | None = None) -> Scan:
                         break
             except zlib.error:
                 measuring = False  # corrupt: the reader says so, for the whole file
-    return Scan(h.hexdigest(), lines.done(), lines.size, past)
+    if measuring and inflate is not None:
+        with contextlib.suppress(zlib.error):
+            lines.feed(inflate.flush())  # what the last step's limit held back
+    return Scan(h.hexdigest(), lines.done(), lines.size, past, inflate is not None or last in (b"", b"\n", b"\r"), version)
+
+
+def file_version(path: Path) -> tuple[int, int, int]:
+    """What changes when a file is rewritten or appended to: inode, size, modification time."""
+    st = path.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 # Every format reads the file into the temp table ``_text`` in file order (the insertion order is
@@ -294,12 +308,21 @@ def _line_options(longest: int) -> str:
     return f", max_line_size = {limit}, buffer_size = {3 * limit}"
 
 
+@contextlib.contextmanager
+def _gzip_faults():
+    """A gzip stream cut short or corrupt is the file's fault: it is quarantined whole."""
+    try:
+        yield
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise UnreadableFile(f"the gzip stream is truncated or corrupt ({exc})") from None
+
+
 def _set_aside_long_lines(path: Path, longest: int, max_record: int, folder: Path) -> tuple[Path, list[tuple[int, str, str]]]:
     """An NDJSON file with records over ``max_record`` bytes: a copy with each such line blanked
     (line numbers kept), and a quarantine row for each. Only for that rare file: a Python pass."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     target, rejected = folder / "input.jsonl", []
-    with opener(path, "rb") as src, open(target, "wb") as dst:
+    with opener(path, "rb") as src, open(target, "wb") as dst, _gzip_faults():
         for number, line in enumerate(src, start=1):
             if len(line.rstrip(b"\r\n")) > max_record:
                 reason = (f"the record is {len(line):,} bytes, more than [ingest] max_record_bytes ({max_record:,}): "
@@ -312,14 +335,18 @@ def _set_aside_long_lines(path: Path, longest: int, max_record: int, folder: Pat
 
 
 def read_lines(con: duckdb.DuckDBPyConnection, f: InputFile, delimiter: str = ",", longest: int | None = None,
-               max_record: int = 64 << 20) -> list[tuple[int, str, str]]:
+               max_record: int = 64 << 20, ended: bool | None = None) -> list[tuple[int, str, str]]:
     """Fill ``_lines`` from the file. Returns the rows the reader itself rejected or held back:
     (line, reason, raw). ``delimiter``: of a CSV file (a source mapping's; the contract's is a
     comma); ``longest``: the file's longest line (``scan``), measured here when not given;
-    ``max_record``: a longer record is quarantined alone (NDJSON), or the file (CSV, JSON array).
+    ``max_record``: a longer record is quarantined alone (NDJSON), or the file (CSV, JSON array);
+    ``ended``: whether the file ended with a line end when it was hashed (``scan``; taken from the
+    file when not given): the last line of a file that did not is held back.
 
     Raises UnreadableFile when nothing of the file can be read.
     """
+    if ended is None:
+        ended = _ends_with_line_break(f.path)
     if f.fmt == "array":  # one line may be the whole file: records are bounded as objects instead
         longest = 0
     elif longest is None:
@@ -334,10 +361,11 @@ def read_lines(con: duckdb.DuckDBPyConnection, f: InputFile, delimiter: str = ",
             source, set_aside = _set_aside_long_lines(f.path, longest, max_record, folder)
             f = InputFile(source, f.entity, f.fmt)
             longest = max_record
-        return set_aside + _read(con, f, delimiter, longest, max_record)
+        return set_aside + _read(con, f, delimiter, longest, max_record, ended)
 
 
-def _read(con: duckdb.DuckDBPyConnection, f: InputFile, delimiter: str, longest: int, max_record: int) -> list[tuple[int, str, str]]:
+def _read(con: duckdb.DuckDBPyConnection, f: InputFile, delimiter: str, longest: int, max_record: int,
+          ended: bool) -> list[tuple[int, str, str]]:
     # Lines are numbered by position in _text (rowid), which needs the file's order kept.
     con.execute("SET preserve_insertion_order = true")
     options = _line_options(longest)
@@ -346,7 +374,7 @@ def _read(con: duckdb.DuckDBPyConnection, f: InputFile, delimiter: str, longest:
             if f.fmt in ("ndjson", "array"):
                 if f.fmt == "ndjson":
                     con.execute(_NDJSON.format(long_lines=options), [path])
-                    held = _hold_back_unended(con, f, "SELECT rowid + 1, raw FROM _text WHERE rowid = (SELECT max(rowid) FROM _text)",
+                    held = _hold_back_unended(con, ended, "SELECT rowid + 1, raw FROM _text WHERE rowid = (SELECT max(rowid) FROM _text)",
                                               "DELETE FROM _text WHERE rowid = (SELECT max(rowid) FROM _text)")
                 else:
                     con.execute(_ARRAY.format(max_record=int(max_record)), [path])
@@ -370,7 +398,7 @@ def _read(con: duckdb.DuckDBPyConnection, f: InputFile, delimiter: str, longest:
                 rejected = [(int(line), _malformed(kind), raw) for line, kind, raw in rows]
                 # the last record, unless the reader rejected it already (a quote left open)
                 last = "(SELECT max(line_no) FROM _text) AND line_no > (SELECT coalesce(max(line), 0) FROM _csv_reject_errors)"
-                held = _hold_back_unended(con, f, f"SELECT line_no, raw FROM _text WHERE line_no = {last}",
+                held = _hold_back_unended(con, ended, f"SELECT line_no, raw FROM _text WHERE line_no = {last}",
                                           f"DELETE FROM _text WHERE line_no = {last}")
                 return rejected + held
             else:
@@ -399,12 +427,13 @@ def _ends_with_line_break(path: Path) -> bool:
         return fh.read(1) in (b"\n", b"\r")
 
 
-def _hold_back_unended(con: duckdb.DuckDBPyConnection, f: InputFile, last_sql: str, delete_sql: str) -> list[tuple[int, str, str]]:
+def _hold_back_unended(con: duckdb.DuckDBPyConnection, ended: bool, last_sql: str, delete_sql: str) -> list[tuple[int, str, str]]:
     """A CSV or NDJSON file whose last line has no line end is still being written, or was cut:
     that line is never loaded (a cut amount would load as another number), but kept in the
     quarantine with its reason; the rest of the file loads. The finished file has another
-    content hash, so the next run reads it again: the rows loaded now are duplicates then."""
-    if _ends_with_line_break(f.path):
+    content hash, so the next run reads it again: the rows loaded now are duplicates then.
+    ``ended`` is taken in the pass that hashed the file, so it speaks of the bytes recorded."""
+    if ended:
         return []
     row = con.execute(last_sql).fetchone()
     if row is None or row[1] is None or not row[1].strip():

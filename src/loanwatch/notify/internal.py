@@ -230,13 +230,28 @@ def iso_week(day: dt.date) -> str:
     return f"{year}-W{week:02d}"
 
 
-def weekly_summary(settings: Settings, date=None, to: str | None = None) -> tuple[Table, str, str]:
+def weekly_due(settings: Settings, day: dt.date) -> bool:
+    """Is a weekly summary to [notify] management_to still to go for the ISO week of `day`? (A run
+    with nothing new on the weekly day sends it when an earlier run of the day failed to.)"""
+    from loanwatch.notify import outbox
+
+    recipient = settings.get("notify", "management_to")
+    if not recipient or not (settings.home / "notify.duckdb").exists():
+        return bool(recipient)
+    with outbox.opened(settings) as ob:
+        return not ob.execute("SELECT 1 FROM summaries WHERE summary_id = ?",
+                              [f"weekly:{iso_week(day)}:{recipient}"]).fetchall()
+
+
+def weekly_summary(settings: Settings, date=None, to: str | None = None, today: dt.date | None = None) -> tuple[Table, str, str]:
     """The weekly summary ending at `date` (default: the data date), emailed to `to` or
     [notify] management_to when either is set; returns the table, the recipient ('' when none)
     and why it was not sent ('' when it was, or when there is no recipient).
 
-    One email per ISO week (of the summary's last day) and recipient, however many runs fall on
-    the weekly day: the outbox keeps the summaries sent, and a repeat is not sent."""
+    One email per ISO week and recipient, however many runs fall on the weekly day: the outbox
+    keeps the summaries sent, and a repeat is not sent. The week is that of `date` when given,
+    else of `today` (the run's day; default: today, UTC), never of the data date, which moves
+    between runs of one day as files arrive."""
     from loanwatch import reports
     from loanwatch.notify import outbox
     from loanwatch.serve import open_snapshot
@@ -250,7 +265,7 @@ def weekly_summary(settings: Settings, date=None, to: str | None = None) -> tupl
     if not recipient:
         return table, recipient, ""
     end = dt.date.fromisoformat(table.columns[1].removeprefix("week_to_"))
-    week = iso_week(end)
+    week = iso_week(date if date is not None else (today or dt.datetime.now(dt.UTC).date()))
     key = f"weekly:{week}:{recipient}"
     with outbox.opened(settings) as ob:
         earlier = ob.execute("SELECT sent_at FROM summaries WHERE summary_id = ?", [key]).fetchall()

@@ -193,7 +193,17 @@ def run(settings: Settings, inbox: list[Path] | None = None, date: dt.date | Non
                         result.status, result.exit_code, result.message = "failed", EXIT_SEND_FAILED, send.message
                 else:
                     record(Step("notify", message="nothing new"), _now())
-                record(Step("weekly", message="nothing new"), _now())
+                if notify and weekly_day and WEEKDAYS[day.weekday()] == weekly_day and _weekly_due(settings, date or day):
+                    # the weekly day's summary has not gone yet (an earlier run failed or was killed)
+                    weekly = record(_weekly(settings, date, today=day), _now())
+                    if weekly.status == "failed":
+                        result.status, result.exit_code, result.message = "failed", EXIT_SEND_FAILED, weekly.message
+                else:
+                    record(Step("weekly", message="nothing new"), _now())
+                if ingest.status == "quarantined" and result.exit_code == 0:
+                    # files passed over (a link to nothing, one the mapping cannot map) are said on
+                    # every run until they are resolved, with exit 3
+                    result.exit_code, result.message = EXIT_QUARANTINED, f"nothing new since the last build; {ingest.message}"
                 return result
 
             started = _now()
@@ -213,7 +223,7 @@ def run(settings: Settings, inbox: list[Path] | None = None, date: dt.date | Non
 
             started = _now()
             if notify and weekly_day and WEEKDAYS[day.weekday()] == weekly_day:
-                weekly = _weekly(settings, date)
+                weekly = _weekly(settings, date, today=day)
             else:
                 weekly = Step("weekly", message="--no-notify" if not notify else
                               (f"not {weekly_day}" if weekly_day else "[run] weekly_day is not set"))
@@ -316,12 +326,21 @@ def _send(settings: Settings, date: dt.date | None) -> Step:
     return step
 
 
-def _weekly(settings: Settings, date: dt.date | None) -> Step:
+def _weekly_due(settings: Settings, day: dt.date) -> bool:
+    from loanwatch.notify.internal import weekly_due
+
+    try:
+        return weekly_due(settings, day)
+    except Exception:  # noqa: BLE001 - a damaged or busy outbox: the weekly step says what it is
+        return True
+
+
+def _weekly(settings: Settings, date: dt.date | None, today: dt.date | None = None) -> Step:
     from loanwatch.notify.internal import weekly_summary
 
     step = Step("weekly")
     try:
-        _, recipient, not_sent = weekly_summary(settings, date)
+        _, recipient, not_sent = weekly_summary(settings, date, today=today)
     except NoData as exc:
         step.message = f"nothing to summarise: {exc}"
         return step
@@ -336,7 +355,7 @@ def _weekly(settings: Settings, date: dt.date | None) -> Step:
 
 def runs(settings: Settings, limit: int = 30) -> Table:
     """The latest runs, newest first: when, how long, the outcome and each step's status."""
-    from loanwatch.quality import read_warehouse
+    from loanwatch.warehouse import read_warehouse
 
     with read_warehouse(settings) as con:
         if not _has_history(con):
@@ -354,7 +373,7 @@ def runs(settings: Settings, limit: int = 30) -> Table:
 
 def run_steps(settings: Settings, run_id: int) -> Table:
     """One run's steps in order: when, how long, the status, the counts and the message."""
-    from loanwatch.quality import read_warehouse
+    from loanwatch.warehouse import read_warehouse
 
     with read_warehouse(settings) as con:
         found = _has_history(con) and con.execute("SELECT count(*) FROM meta.runs WHERE run_id = ?", [run_id]).fetchall()[0][0]
