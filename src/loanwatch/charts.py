@@ -11,6 +11,7 @@ import datetime as dt
 import html
 import io
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -64,21 +65,95 @@ def subtitle(fig: go.Figure, text: str) -> go.Figure:
     return fig
 
 
+def shade(fig: go.Figure, x0: Any, x1: Any, text: str, at_end: bool = True) -> go.Figure:
+    """A period that covers only part of its span (the partial month), shaded and labelled, the
+    same on every chart: a light grey band with its label at the top, inside the band's edge
+    nearest the end of the axis (at_end) or its start."""
+    fig.add_vrect(x0=x0, x1=x1, fillcolor="#999", opacity=0.15, line_width=0,
+                  annotation_position="top right" if at_end else "top left", annotation_text=html.escape(text))
+    return fig
+
+
+MONTH = re.compile(r"\d{4}-\d{2}")
+
+
+def _months(fig: go.Figure) -> list[str]:
+    """The months (YYYY-MM) a figure's traces are drawn at, in order."""
+    return sorted({x for t in fig.data for x in (t.x if t.x is not None else ()) if isinstance(x, str) and MONTH.fullmatch(x)})
+
+
+def month_axis_end(view: View) -> dt.date | None:
+    """Where a time axis of months ends: the date its figures are as of (the data date, or the
+    as-of date, a projection when later)."""
+    return view.as_of or view.data_date
+
+
 def with_view(fig: go.Figure, view: View | None, month_axis: bool = False) -> go.Figure:
     """What the figure shows, under its title: as-of date (a projection after the data date),
-    currency and filters; on a month axis, the data date's month shaded as partial."""
+    currency and filters. On a month axis (months are drawn at their first day) the axis runs
+    from half a month before the first month to the date the figures are as of, no further, and
+    the data date's month, when partial, is shaded."""
     if view is None:
         return fig
     subtitle(fig, view.describe())
-    if month_axis and view.partial and view.data_date is not None:
-        start = view.data_date.replace(day=1)
-        fig.add_vrect(x0=(start - dt.timedelta(days=15)).isoformat(), x1=(start + dt.timedelta(days=15)).isoformat(),
-                      fillcolor="#999", opacity=0.15, line_width=0, annotation_position="top left",
-                      annotation_text=f"partial month (data to {view.data_date:%d %b})")
+    months = _months(fig) if month_axis else []
+    end = month_axis_end(view)
+    if months and end is not None:
+        first = dt.date.fromisoformat(months[0] + "-01")
+        end = max(end, dt.date.fromisoformat(months[-1] + "-01"))
+        fig.update_xaxes(type="date", range=[(first - dt.timedelta(days=15)).isoformat(), end.isoformat()])
+        if view.partial in months and view.data_date is not None:
+            start = view.data_date.replace(day=1)
+            shade(fig, (start - dt.timedelta(days=15)).isoformat(), min(start + dt.timedelta(days=15), end).isoformat(),
+                  f"partial month (data to {view.data_date:%d %b})")
     if view.projection:
         fig.add_annotation(text=f"PROJECTION: as of {view.as_of}, after the data date {view.data_date}",
                            xref="paper", yref="paper", x=1, y=1.02, xanchor="right", showarrow=False,
                            font=dict(color="#D55E00"))
+    return fig
+
+
+def period_of(day: dt.date, period: str) -> tuple[str, dt.date, dt.date]:
+    """The period (month, week or day) holding a day: its label as the marts write it (2024-07,
+    2024-W27, 2024-07-10), its first day and its last."""
+    if period == "month":
+        first = day.replace(day=1)
+        return f"{day:%Y-%m}", first, (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    if period == "week":
+        year, week, weekday = day.isocalendar()
+        first = day - dt.timedelta(days=weekday - 1)
+        return f"{year}-W{week:02d}", first, first + dt.timedelta(days=6)
+    return day.isoformat(), day, day
+
+
+def partial_periods(period: str, end: dt.date, start: dt.date | None = None) -> dict[str, str]:
+    """The months or weeks of a chart that hold only some of their days, with the label of their
+    shading: the period of ``end`` (the last day the figures cover) unless it is the period's last
+    day, and the period of ``start`` (a first day chosen after the first day held; None when the
+    figures start with the data) unless it is the period's first day."""
+    if period not in ("month", "week") or (start is not None and start > end):
+        return {}
+    last, _, last_day = period_of(end, period)
+    marks = {}
+    if start is not None:
+        first, first_day, _ = period_of(start, period)
+        if first == last and (start != first_day or end != last_day):
+            return {first: f"partial {period} (data {start:%d %b} to {end:%d %b})"}
+        if start != first_day:
+            marks[first] = f"partial {period} (data from {start:%d %b})"
+    if end != last_day:
+        marks[last] = f"partial {period} (data to {end:%d %b})"
+    return marks
+
+
+def shade_periods(fig: go.Figure, marks: dict[str, str]) -> go.Figure:
+    """Shade the partial periods (partial_periods) of a chart whose x axis lists periods as
+    categories in ascending order (grouped_lines), as with_view shades the partial month."""
+    categories = sorted({x for t in fig.data for x in (t.x if t.x is not None else ())})
+    for label, text in marks.items():
+        if label in categories:
+            i = categories.index(label)
+            shade(fig, i - 0.5, i + 0.5, text, at_end=i > 0)
     return fig
 
 
@@ -156,7 +231,10 @@ def figure(report: Report, chart: Chart, table: Table, choice: Any = None, view:
     elif chart.kind == "overdue_share":
         fig = overdue_share(picked)
     elif chart.kind == "roll_heatmap":
-        fig = roll_heatmap(picked, choice or default_roll_month(rows, view))
+        month = choice or default_roll_month(rows, view)
+        fig = roll_heatmap(picked, month)
+        if view is not None and view.data_date is not None and month == view.partial:
+            fig.update_layout(title_text=html.escape(f"Roll rates, {month} (partial month: data to {view.data_date:%d %b})"))
     elif chart.kind in ("vintage_heatmap", "vintage_curves"):
         measure, cohorts = (choice if isinstance(choice, tuple) else (choice or chart.y[0], None))
         title = report.column(measure).title
@@ -238,10 +316,94 @@ def vintage_curves(table: Table, measure: str = "ever30_share", title: str | Non
     return fig
 
 
+# The map's labels. A label is placed only where it overlaps no other label and stays inside the
+# map, at every scale the map is drawn at in a window 1280 pixels wide or wider (MAP_MIN_WIDTH: the
+# plot's width there, measured 642, less a margin), away from the other bubbles where it can be;
+# regions with more principal outstanding are placed first. The others are named on hover (and in
+# the bar charts under the map on the dashboard).
+LABEL_FONT = 11
+MAP_MIN_WIDTH = 580
+MAP_WIDTH = 642  # the plot's width in a 1280-pixel window, which sets the figure's height
+MAP_MARGINS = 110  # _layout's top and bottom margins
+RATIO = 1.1  # a degree of latitude is drawn this many times as tall as a degree of longitude is wide
+# Text width per character, as a share of the font size: generous (Source Sans, the dashboard's
+# font, takes 0.5; wider fallback fonts about 0.55).
+CHAR_EM = 0.6
+LABEL_GAP = 2  # pixels kept free around a label
+POSITIONS = ("top center", "bottom center", "middle right", "middle left", "top right", "top left", "bottom right",
+             "bottom left")
+
+
+def _label_box(position: str, width: float, height: float, marker: float) -> tuple[float, float, float, float]:
+    """Where Plotly draws a point's text, in pixels from the point (x right, y up): beside the
+    marker by its radius / 0.8 + 1 (plotly.js Drawing.textPointPosition)."""
+    r = marker / 2 / 0.8 + 1
+    vertical, horizontal = position.split()
+    x = {"center": (-width / 2, width / 2), "right": (r, r + width), "left": (-r - width, -r)}[horizontal]
+    y = {"middle": (-height / 2, height / 2), "top": (r, r + height), "bottom": (-r - height, -r)}[vertical]
+    return (*x, *y)
+
+
+def _clash(a, b, scales: tuple[float, float]) -> bool:
+    """Whether two boxes overlap at some scale between scales[0] and scales[1] (pixels per unit).
+    A box is (X, Y, x0, x1, y0, y1): its anchor in map units, and its sides in pixels from the
+    anchor; at scale s its left side is X·s + x0. Each side's condition for an overlap is linear
+    in s, so the scales where they all hold are an interval, found exactly."""
+    lo, hi = scales
+    conditions = []  # each (p, q): an overlap needs p·s + q < 0
+    for i, (k0, k1) in ((0, (2, 3)), (1, (4, 5))):
+        conditions.append((a[i] - b[i], a[k0] - b[k1] - LABEL_GAP))  # a's low side below b's high side
+        conditions.append((b[i] - a[i], b[k0] - a[k1] - LABEL_GAP))
+    for p, q in conditions:
+        if p == 0:
+            if q >= 0:
+                return False
+        elif p > 0:
+            hi = min(hi, -q / p)
+        else:
+            lo = max(lo, -q / p)
+    if lo > hi:
+        return False
+    s = (lo + hi) / 2
+    return all(p * s + q < 0 for p, q in conditions)
+
+
+def place_labels(points: list[tuple[float, float]], names: list[str], markers: list[float],
+                 bounds: tuple[float, float, float, float], scales: tuple[float, float]) -> list[str | None]:
+    """A text position for each point (None: no label), in the order given (the most important
+    first): the first of POSITIONS whose label box overlaps no label placed before it and lies
+    within bounds (x0, x1, y0, y1 in map units), at every scale between scales[0] and scales[1]
+    pixels per map unit; of those, one over the fewest other markers. points
+    are (x, y) in map units, y already multiplied by the map's y/x scale ratio; markers are
+    diameters in pixels."""
+    height = LABEL_FONT * 1.25
+    x_lo, x_hi, y_lo, y_hi = bounds
+    bubbles = [(x, y, -m / 2, m / 2, -m / 2, m / 2) for (x, y), m in zip(points, markers)]
+    placed, out = [], []
+    for i, ((x, y), name, marker) in enumerate(zip(points, names, markers)):
+        width = len(name) * LABEL_FONT * CHAR_EM
+        fits = []
+        for position in POSITIONS:
+            box = (x, y, *_label_box(position, width, height, marker))
+            inside = all((x - x_lo) * s + box[2] >= 0 and (x_hi - x) * s - box[3] >= 0 and
+                         (y - y_lo) * s + box[4] >= 0 and (y_hi - y) * s - box[5] >= 0 for s in scales)
+            if inside and not any(_clash(box, other, scales) for other in placed):
+                covered = sum(_clash(box, bubble, scales) for j, bubble in enumerate(bubbles) if j != i)
+                fits.append((covered, position, box))
+        if fits:
+            _, position, box = min(fits, key=lambda f: (f[0], POSITIONS.index(f[1])))
+            placed.append(box)
+            out.append(position)
+        else:
+            out.append(None)
+    return out
+
+
 def region_map(table: Table, currency: str | None = None) -> go.Figure:
-    """Regions as labelled bubbles (size: principal outstanding, colour: overdue share) over country
+    """Regions as bubbles (size: principal outstanding, colour: overdue share) over country
     outlines shipped with loanwatch, framed on the regions placed: plain traces, no tiles or
-    geometry are downloaded."""
+    geometry are downloaded. Bubbles are labelled, the largest first, where a label fits
+    (place_labels); every region is named on hover."""
     fig = go.Figure()
     outlines = json.loads(COUNTRIES.read_text())
     for feature in outlines["features"]:
@@ -258,29 +420,50 @@ def region_map(table: Table, currency: str | None = None) -> go.Figure:
         spot = geo.locate(r["region"])
         (placed if spot else missing).append((r, spot))
     money = f" {html.escape(currency)}" if currency else ""
+    unlabelled, height = [], 620
     if placed:
+        # the largest first: drawn below the smaller ones, and labelled first
+        placed.sort(key=lambda p: -(num(p[0]["principal_outstanding"]) or 0))
         principal = [num(r["principal_outstanding"]) or 0 for r, _ in placed]
         biggest = max(principal) or 1
+        sizes = [10 + 34 * (p / biggest) ** 0.5 for p in principal]
+        lons, lats = [s[2] for _, s in placed], [s[1] for _, s in placed]
+        pad_x, pad_y = max(3.0, (max(lons) - min(lons)) * 0.15), max(2.0, (max(lats) - min(lats)) * 0.15)
+        x_range = (min(lons) - pad_x, max(lons) + pad_x)
+        y_range = (min(lats) - pad_y, max(lats) + pad_y)
+        # as high as the regions' frame is at MAP_WIDTH (within 200 to 510 pixels): no empty bands
+        # above and below a wide map. Pixels per degree of longitude: the plot is as wide as the page
+        # allows (MAP_MIN_WIDTH at least) and plot_height high, a degree of latitude RATIO times as tall.
+        tall = (y_range[1] - y_range[0]) * RATIO
+        plot_height = min(510.0, max(200.0, MAP_WIDTH * tall / (x_range[1] - x_range[0])))
+        most = plot_height / tall
+        height = round(plot_height + MAP_MARGINS)
+        scales = (min(MAP_MIN_WIDTH / (x_range[1] - x_range[0]), most), most)
+        names = [s[0] for _, s in placed]
+        positions = place_labels([(lon, lat * RATIO) for lon, lat in zip(lons, lats)], names, sizes,
+                                 (*x_range, y_range[0] * RATIO, y_range[1] * RATIO), scales)
+        unlabelled = [name for name, at in zip(names, positions) if at is None]
         fig.add_scatter(
-            x=[s[2] for _, s in placed], y=[s[1] for _, s in placed], mode="markers+text",
-            marker=dict(size=[10 + 34 * (p / biggest) ** 0.5 for p in principal], opacity=0.8,
+            x=lons, y=lats, mode="markers+text",
+            marker=dict(size=sizes, opacity=0.8,
                         color=[num(r["overdue_share"]) or 0 for r, _ in placed], colorscale=DIVERGING_SAFE, reversescale=True,
                         cmin=0, cmax=max(0.3, max((num(r["overdue_share"]) or 0) for r, _ in placed)),
                         colorbar=dict(title="overdue share", tickformat=".0%"), line=dict(width=1, color="#333")),
-            text=[html.escape(s[0]) for _, s in placed], textposition="top center", textfont=dict(size=11),
+            text=[html.escape(name) if at else "" for name, at in zip(names, positions)],
+            # shadow: a halo of the background's colour, so that a label over a bubble stays legible
+            textposition=[at or "top center" for at in positions], textfont=dict(size=LABEL_FONT, shadow="auto"),
+            customdata=[html.escape(name) for name in names],
             hovertext=[f"{html.escape(str(r['region']))}<br>outstanding {num(r['principal_outstanding']):,.2f}{money}"
                        f"<br>overdue share {(num(r['overdue_share']) or 0):.1%}" for r, _ in placed],
             hoverinfo="text", showlegend=False,
         )
-        lons, lats = [s[2] for _, s in placed], [s[1] for _, s in placed]
-        pad_x, pad_y = max(3.0, (max(lons) - min(lons)) * 0.15), max(2.0, (max(lats) - min(lats)) * 0.15)
-        fig.update_xaxes(range=[min(lons) - pad_x, max(lons) + pad_x])
-        fig.update_yaxes(range=[min(lats) - pad_y, max(lats) + pad_y])
+        fig.update_xaxes(range=list(x_range))
+        fig.update_yaxes(range=list(y_range))
     fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1.1)
+    fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=RATIO)
     fig = _layout(fig, "Principal outstanding and overdue share by region")
-    fig.update_layout(height=620)
-    fig.update_layout(meta={"unplaced_regions": [str(r["region"]) for r, _ in missing]})
+    fig.update_layout(height=height)
+    fig.update_layout(meta={"unplaced_regions": [str(r["region"]) for r, _ in missing], "unlabelled_regions": unlabelled})
     return fig
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -96,8 +97,35 @@ def guess_column(name: str, values: list[Any]) -> Shown:
         kind = "share" if name.endswith(("_share", "_rate", "rate")) else "number"
     elif isinstance(sample, dt.date):
         kind = "date"
-    title = name.replace("_", " ")
-    return Shown(name, kind, title[:1].upper() + title[1:])
+    return Shown(name, kind, human_title(name))
+
+
+# Words that are written in capitals in a title (days past due, portfolio at risk, …).
+ACRONYMS = {"dpd": "DPD", "npl": "NPL", "par30": "PAR30", "par60": "PAR60", "par90": "PAR90", "utc": "UTC",
+            "sms": "SMS", "csv": "CSV", "url": "URL"}
+
+
+def human_title(name: str) -> str:
+    """A title for a column no registry declares, from its name: words apart, the first
+    capitalised, acronyms in capitals, and a flag's ``is_`` left off (``is_reversed``: Reversed,
+    ``dpd``: DPD)."""
+    words = name.split("_")
+    if len(words) > 1 and words[0] == "is":
+        words = words[1:]
+    words = [ACRONYMS.get(w.lower(), w) for w in words if w]
+    title = " ".join(words)
+    return title[:1].upper() + title[1:]
+
+
+def parse_amount(text: str) -> float | None:
+    """An amount a person typed, as shown to people (``120,000.00``, ``1000``, ``1 500.5``): the
+    thousands separators and spaces are left out. None when it is not a finite number."""
+    cleaned = "".join(str(text).split()).replace(",", "").replace("_", "")
+    try:
+        value = float(cleaned)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def column_titles(table: Table, columns=None, currency: str | None = None) -> list[Shown]:

@@ -1,5 +1,10 @@
 """Browser tests: the dashboard served on a free port against the golden warehouse, driven by
-Playwright in Debian's chromium. Screenshots go to test-artifacts/."""
+Playwright in Debian's chromium. Screenshots go to test-artifacts/.
+
+Waiting: a test waits for the element or figure it reads (Playwright's expect, wait_for_selector,
+wait_for_function on that thing), never for a time. On a loaded machine a page can take far longer
+than on an idle one, so every wait may last up to WAIT; it ends as soon as the thing is there.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from loanwatch.dashboard import start, wait_until_ready
 
@@ -18,6 +24,9 @@ CHROMIUM = "/usr/bin/chromium"
 # As root, in a closed network: no sandbox, and no background traffic to Google's hosts.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# How long any wait may last, in milliseconds (Playwright's unit): generous, for a busy machine.
+WAIT = 180_000
+expect.set_options(timeout=WAIT)
 
 
 def _free_port() -> int:
@@ -40,6 +49,23 @@ def browser():
         b.close()
 
 
+def stop(proc) -> None:
+    """End a server this test started: terminated, killed if it does not end in a minute."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def ready(url: str) -> bool:
+    """The server answers its health check (waiting up to WAIT)."""
+    return wait_until_ready(url, timeout=WAIT / 1000)
+
+
 @contextlib.contextmanager
 def served(settings) -> Iterator[str]:
     """The dashboard of a warehouse, served on a free port for the duration: its URL."""
@@ -47,12 +73,11 @@ def served(settings) -> Iterator[str]:
     proc = start(settings, port)
     url = f"http://127.0.0.1:{port}"
     try:
-        if not wait_until_ready(url):
+        if not ready(url):
             pytest.fail("the dashboard did not start")
         yield url
     finally:
-        proc.terminate()
-        proc.wait(20)
+        stop(proc)
 
 
 @pytest.fixture(scope="session")
@@ -61,16 +86,47 @@ def dashboard_url(golden):
         yield url
 
 
-@pytest.fixture()
-def page(browser, dashboard_url):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+@pytest.fixture(scope="session")
+def partial_month_home(tmp_path_factory):
+    """A generated portfolio of 300 clients (seed 7) whose data date, 2024-12-11, falls inside a
+    month, with loans up to 120,000.00 and regions in Mexico, Russia and the United States."""
+    import datetime as dt
+
+    from loanwatch.generate.portfolio import generate
+    from loanwatch.generate.write import write_portfolio
+    from tests.conftest import build_home
+
+    raw = tmp_path_factory.mktemp("partial_raw")
+    write_portfolio(generate(300, seed=7, start=dt.date(2024, 1, 1), end=dt.date(2024, 12, 10)), raw)
+    return build_home(tmp_path_factory.mktemp("partial_home"), raw)
+
+
+@pytest.fixture(scope="session")
+def partial_month_url(partial_month_home):
+    with served(partial_month_home) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def browsing(browser, width: int = 1400, height: int = 1000, **options):
+    """A page at this viewport whose waits last up to WAIT, recording its errors and requests
+    (page.errors, page.requests); closed afterwards."""
+    context = browser.new_context(viewport={"width": width, "height": height}, **options)
+    context.set_default_timeout(WAIT)
     pg = context.new_page()
-    pg.errors = []
-    pg.requests = []
+    pg.errors, pg.requests = [], []
     pg.on("pageerror", lambda e: pg.errors.append(str(e)))
     pg.on("request", lambda r: pg.requests.append(r.url))
-    yield pg
-    context.close()
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+@pytest.fixture()
+def page(browser, dashboard_url):
+    with browsing(browser, accept_downloads=True) as pg:
+        yield pg
 
 
 def shot(page, name: str) -> None:

@@ -7,10 +7,11 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from playwright.sync_api import expect
 
 from loanwatch.reports import registry
 from tests.conftest import GOLDEN, build_home
-from tests.e2e.conftest import served, shot
+from tests.e2e.conftest import WAIT, served, shot
 from tests.e2e.test_dashboard import open_page
 
 pytestmark = pytest.mark.e2e
@@ -41,21 +42,22 @@ def kind_url(request, tmp_path_factory):
 def test_every_page_on_every_kind_of_warehouse(browser, kind_url):
     kind, url = kind_url
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(WAIT)
     try:
         for path in registry.PAGES:
             page = context.new_page()
             errors = []
             page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
-            open_page(page, f"{url}/{path}")
-            assert page.locator("[data-testid='stException']").count() == 0, (kind, path)
+            open_page(page, f"{url}/{path}")  # (its run has ended: what it says is on the page)
+            assert page.get_by_test_id("stException").count() == 0, (kind, path)
             assert errors == [], (kind, path, errors)
-            alerts = " ".join(page.locator("[data-testid='stAlert']").all_inner_texts())
+            alerts = " ".join(page.get_by_test_id("stAlert").all_inner_texts())
             if path in NEEDS and path not in HOLDS[kind]:
                 assert NEEDS[path] in alerts and "loanwatch ingest" in alerts, (kind, path, alerts)
             else:
                 assert "yet: load" not in alerts, (kind, path, alerts)
             if kind == "empty":
-                assert "Data date none" in page.locator("[data-testid='stCaptionContainer']").first.inner_text()
+                expect(page.get_by_test_id("stCaptionContainer").first).to_contain_text("Data date none")
             shot(page, f"{kind}-{path}")
             page.close()
     finally:

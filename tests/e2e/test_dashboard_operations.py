@@ -11,13 +11,17 @@ import pytest
 
 from loanwatch.config import load_settings
 from tests.conftest import GOLDEN, cli
-from tests.e2e.conftest import served, shot
+from tests.e2e.conftest import browsing, served, shot
 from tests.e2e.test_dashboard import open_page
 
 pytestmark = pytest.mark.e2e
 
 
 def _trace(page, key: str, name: str):
+    """A trace of a chart, once the chart has drawn it."""
+    page.wait_for_function(
+        """([key, name]) => { const g = document.querySelector(`.st-key-chart-${key} .js-plotly-plot`);
+                             return g && g.data && g.data.some(t => t.name === name); }""", arg=[key, name])
     return page.evaluate(
         """([key, name]) => { const g = document.querySelector(`.st-key-chart-${key} .js-plotly-plot`);
                              const t = g && g.data && g.data.find(t => t.name === name);
@@ -35,24 +39,16 @@ def test_operations_page_shows_runs_builds_and_quarantine(browser, tmp_path):
     assert cli("run", "--inbox", inbox, home=home).exit_code == 3
     assert cli("run", "--inbox", inbox, home=home).exit_code == 0  # nothing new: no build
 
-    with served(load_settings(home, environ={})) as url:
-        context = browser.new_context(viewport={"width": 1280, "height": 1600}, accept_downloads=True)
-        page = context.new_page()
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        try:
-            open_page(page, f"{url}/operations")
-            page.wait_for_selector(".st-key-chart-builds .js-plotly-plot", timeout=30000)
-            builds = _trace(page, "builds", "seconds")
-            assert builds["x"] == ["1"] and builds["y"][0] > 0
-            assert sum(_trace(page, "ingest", "quarantined")["y"]) == 1
-            assert sum(_trace(page, "ingest", "accepted")["y"]) == 41  # the golden 40 rows and P90
-            with page.expect_download() as download:
-                page.get_by_role("button", name="Download CSV: Runs").click()
-            rows = list(csv.DictReader(io.StringIO(open(download.value.path()).read())))
-            assert [(r["run_id"], r["status"], r["exit_code"], r["ingest"], r["build"]) for r in rows] == [
-                ("2", "nothing_new", "0", "ok", "skipped"), ("1", "quarantined", "3", "quarantined", "ok")]
-            assert errors == []
-            shot(page, "operations")
-        finally:
-            context.close()
+    with served(load_settings(home, environ={})) as url, browsing(browser, 1280, 1600, accept_downloads=True) as page:
+        open_page(page, f"{url}/operations")
+        builds = _trace(page, "builds", "seconds")
+        assert builds["x"] == ["1"] and builds["y"][0] > 0
+        assert sum(_trace(page, "ingest", "quarantined")["y"]) == 1
+        assert sum(_trace(page, "ingest", "accepted")["y"]) == 41  # the golden 40 rows and P90
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Download CSV: Runs").click()
+        rows = list(csv.DictReader(io.StringIO(open(download.value.path()).read())))
+        assert [(r["run_id"], r["status"], r["exit_code"], r["ingest"], r["build"]) for r in rows] == [
+            ("2", "nothing_new", "0", "ok", "skipped"), ("1", "quarantined", "3", "quarantined", "ok")]
+        assert page.errors == []
+        shot(page, "operations")

@@ -20,7 +20,7 @@ import streamlit as st
 
 from loanwatch import charts, quality, reports
 from loanwatch.config import load_settings
-from loanwatch.output import NUMERIC_KINDS, column_titles, shown_value
+from loanwatch.output import column_titles, human_title, parse_amount, shown_value
 from loanwatch.reports import LoanFilter, Table, View, calls, ledger, registry
 from loanwatch.serve import NoSnapshot, open_snapshot
 
@@ -70,19 +70,20 @@ def _column_config(kind: str, title: str):
 
 def show_table(table: Table, title: str, key: str, columns=None, currency: str | None = None) -> None:
     """A table for people: human titles (money with its currency), separators, shares as
-    percentages with one decimal, blanks for missing text; the CSV download keeps exact values."""
+    percentages with one decimal, blank cells for missing values; the CSV download keeps exact
+    values."""
     specs = column_titles(table, columns, currency)
 
     def cell(kind: str, v):
         if v is None:
-            return None if kind in NUMERIC_KINDS else ""
+            return None  # shown blank (placeholder), never "None"
         if kind == "share":
             return float(v) * 100
         return charts.num(v)
 
     st.dataframe([{c.name: cell(c.kind, v) for c, v in zip(specs, r)} for r in table.rows],
                  column_config={c.name: _column_config(c.kind, c.title) for c in specs},
-                 width="stretch", hide_index=True)
+                 width="stretch", hide_index=True, placeholder="")
     download(table, title, key)
 
 
@@ -125,6 +126,9 @@ def show_report(con, report: registry.Report, f: LoanFilter, view: View) -> None
                 choice = (measure, chosen)
         fig = charts.figure(report, chart, table, choice, view)
         st.plotly_chart(fig, width="stretch", config=charts.CONFIG, key=f"chart-{chart.key}")
+        if chart.kind == "region_map" and (unlabelled := (fig.layout.meta or {}).get("unlabelled_regions")):
+            st.caption(f"{len(unlabelled)} regions have no label (it would overlap another): hover over a bubble for "
+                       "its name, or see the bars below.")
         if chart.kind == "region_map" and (unplaced := (fig.layout.meta or {}).get("unplaced_regions")):
             st.caption("Not on the map (unknown region names): " + ", ".join(unplaced).replace("<", "&lt;"))
         download(table, chart.title, chart.key)
@@ -174,16 +178,29 @@ def sidebar_filter(con) -> tuple[LoanFilter, View]:
     ).fetchall()[0]
     lo, hi = float(lo or 0), float(hi or 1)
     state = st.session_state
+
+    def show_bounds(low: float, high: float) -> None:
+        # the exact inputs are text, so that amounts show separators (number inputs cannot)
+        state.amount_min, state.amount_max = low, high
+        state.amount_min_text, state.amount_max_text = shown_value("money", low), shown_value("money", high)
+
     if state.get("amount_bounds") != (lo, hi):
         state.amount_bounds = (lo, hi)
         state.amount_range = (lo, hi)
-        state.amount_min, state.amount_max = lo, hi
+        show_bounds(lo, hi)
 
     def from_slider():
-        state.amount_min, state.amount_max = state.amount_range
+        show_bounds(*state.amount_range)
+        state.amount_problem = None
 
     def from_inputs():
-        state.amount_range = (max(lo, min(state.amount_min, hi)), max(lo, min(state.amount_max, hi)))
+        typed = {side: parse_amount(state[f"amount_{side}_text"]) for side in ("min", "max")}
+        wrong = [f"{side} amount {state[f'amount_{side}_text']!r}" for side, v in typed.items() if v is None]
+        state.amount_problem = f"Not an amount: {', '.join(wrong)}; kept the last one." if wrong else None
+        low = state.amount_min if typed["min"] is None else typed["min"]
+        high = state.amount_max if typed["max"] is None else typed["max"]
+        show_bounds(low, high)
+        state.amount_range = (max(lo, min(low, hi)), max(lo, min(high, hi)))
 
     st.sidebar.subheader("Loans")
     held = reports.currencies(con)
@@ -193,10 +210,13 @@ def sidebar_filter(con) -> tuple[LoanFilter, View]:
         codes = [c for c, _ in held]
         requested = st.sidebar.selectbox("Currency", codes, index=codes.index(reporting) if reporting in codes else 0,
                                          format_func=lambda c: f"{c} ({dict(held)[c]:,} loans)", key="currency")
-    st.sidebar.slider("Loan amount", min_value=lo, max_value=hi, key="amount_range", on_change=from_slider)
+    st.sidebar.slider("Loan amount", min_value=lo, max_value=hi, key="amount_range", on_change=from_slider,
+                      format="%,.2f")
     left, right = st.sidebar.columns(2)
-    left.number_input("min amount", key="amount_min", on_change=from_inputs, step=100.0, format="%.2f")
-    right.number_input("max amount", key="amount_max", on_change=from_inputs, step=100.0, format="%.2f")
+    left.text_input("min amount", key="amount_min_text", on_change=from_inputs)
+    right.text_input("max amount", key="amount_max_text", on_change=from_inputs)
+    if state.get("amount_problem"):
+        st.sidebar.warning(state.amount_problem)
     product = st.sidebar.selectbox("Product", ["(all)"] + [p for p in products if p is not None])
     region = st.sidebar.selectbox("Region", ["(all)"] + [r for r in regions if r is not None])
     horizon = int(SETTINGS.get("reports", "projection_horizon_days"))
@@ -264,11 +284,22 @@ def page_lookup(con, f: LoanFilter, view: View) -> None:
     if not found.rows:
         st.info("No loan matches.")
         return
-    show_table(found, "Matches", "lookup-matches")
-    loan_id = st.selectbox("Loan", [r["loan_id"] for r in found.as_dicts()])
+    ids = [r["loan_id"] for r in found.as_dicts()]
+    currency_of = dict(con.execute("SELECT loan_id, currency FROM marts.dim_loans WHERE list_contains($ids, loan_id)",
+                                   {"ids": ids}).fetchall())
+    held = sorted({c for c in currency_of.values() if c})
+    title, columns = registry.LOOKUP["matches"]
+    if len(held) > 1 and "amount" in found.columns:
+        # loans in several currencies: each amount with its currency beside it, never one currency for all
+        i = found.columns.index("amount") + 1
+        found = Table([*found.columns[:i], "currency", *found.columns[i:]],
+                      [(*r[:i], currency_of.get(r[0]), *r[i:]) for r in found.rows])
+    show_table(found, title, "lookup-matches", columns, held[0] if len(held) == 1 else None)
+    loan_id = st.selectbox("Loan", ids)
     for name, table in reports.loan_detail(con, loan_id).items():
-        st.subheader(name.capitalize())
-        show_table(table, name, f"lookup-{name.replace(' ', '-')}")
+        title, columns = registry.LOOKUP.get(name, (human_title(name.replace(" ", "_")), ()))
+        st.subheader(title)
+        show_table(table, title, f"lookup-{name.replace(' ', '-')}", columns, currency_of.get(loan_id))
 
 
 def page_quality(con, f: LoanFilter, view: View) -> None:
@@ -324,13 +355,13 @@ def page_operations(con, f: LoanFilter, view: View) -> None:
         st.info("Nothing ingested yet.")
 
 
-def date_range(con, relation: str, column: str, key: str) -> tuple[dt.date, dt.date]:
-    """From and To pickers bounded by the dates a mart holds."""
+def date_range(con, relation: str, column: str, key: str) -> tuple[dt.date, dt.date, dt.date, dt.date]:
+    """From and To pickers bounded by the dates a mart holds: the dates chosen, then those bounds."""
     lo, hi = con.execute(f"SELECT min({column}), max({column}) FROM {relation}").fetchall()[0]
     left, right = st.columns(2)
     start = left.date_input("From", lo, min_value=lo, max_value=hi, key=f"{key}-from")
     end = right.date_input("To", hi, min_value=lo, max_value=hi, key=f"{key}-to")
-    return start, end
+    return start, end, lo, hi
 
 
 def page_calls(con, f: LoanFilter, view: View) -> None:
@@ -338,16 +369,22 @@ def page_calls(con, f: LoanFilter, view: View) -> None:
     if not needs(con, "calls"):
         return
     period = st.radio("Period", calls.PERIODS, horizontal=True, key="calls-period")
-    start, end = date_range(con, "marts.fct_calls", "called_date", "calls")
+    start, end, first, last = date_range(con, "marts.fct_calls", "called_date", "calls")
     if start > end:
         st.warning(f"The date range is empty: from {start} to {end}.")
         return
     by_campaign = calls.calls_report(con, calls.CallFilter(period, "campaign", start, end))
+    # The months (or weeks) the range covers only in part are shaded as on every chart over months:
+    # the last one ends at the data date when To is the last day with calls, else at To.
+    covered_to = max(end, view.data_date or end) if end == last else end
+    partial = charts.partial_periods(period, covered_to, start if start > first else None)
+    shown = f"calls from {start} to {end} (UTC), by {period}"
+    if partial:
+        shown += " · " + ", ".join(f"{label} is partial" for label in partial)
     for y, title, percent in (("calls", "Calls by campaign", False), ("connect_rate", "Connect rate by campaign", True),
                               ("login_rate_48h", "Login after call by campaign", True)):
-        fig = charts.subtitle(charts.grouped_lines(by_campaign, "period", "group", y, title, percent),
-                              f"calls from {start} to {end} (UTC), by {period}")
-        st.plotly_chart(fig, width="stretch", config=charts.CONFIG, key=f"chart-calls-{y}")
+        fig = charts.subtitle(charts.grouped_lines(by_campaign, "period", "group", y, title, percent), shown)
+        st.plotly_chart(charts.shade_periods(fig, partial), width="stretch", config=charts.CONFIG, key=f"chart-calls-{y}")
     download(by_campaign, "Calls by campaign", "calls-by-campaign")
     contacts = registry.get("contacts")
     st.subheader("Agents")
@@ -374,7 +411,7 @@ def page_merchants(con, f: LoanFilter, view: View) -> None:
     merchants = ledger.merchants_with_events(con)
     labels = {m: f"{m} · {name}" if name else m for m, name in merchants}
     merchant = st.selectbox("Merchant", list(labels), format_func=labels.get, key="merchant")
-    start, end = date_range(con, "marts.fct_merchant_balances", "balance_date", "ledger")
+    start, end, _, _ = date_range(con, "marts.fct_merchant_balances", "balance_date", "ledger")
     days = ledger.merchant_balance(con, ledger.LedgerFilter(merchant, start, end))
     currencies = sorted({r["currency"] for r in days.as_dicts()})
     if not currencies:

@@ -12,7 +12,7 @@ import jinja2
 from plotly.offline import get_plotlyjs
 
 from loanwatch import charts
-from loanwatch.output import column_titles, shown_value
+from loanwatch.output import NUMERIC_KINDS, column_titles, shown_value
 from loanwatch.reports import LoanFilter, View, data_date, left_out_message, registry
 
 TEMPLATE = """<!doctype html>
@@ -25,6 +25,8 @@ body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px;
 table { border-collapse: collapse; margin: 1rem 0; font-size: .85rem; }
 td, th { border-bottom: 1px solid #ddd; padding: .2rem .6rem; text-align: right; }
 td:first-child, th:first-child { text-align: left; }
+td.nowrap { white-space: nowrap; }
+.table { overflow-x: auto; }
 .note { color: #666; font-size: .85rem; }
 .banner { background: #fdf0e6; border-left: 4px solid #D55E00; padding: .6rem 1rem; }
 </style>
@@ -45,9 +47,9 @@ roll-rate heat map shows the last full month.</p>{% endif %}
 <h2>{{ section.title }}</h2>
 {{ section.chart | safe }}
 {% if section.empty %}<p class="note">Nothing to show for these loans.</p>{% endif %}
-{% if section.table %}<table><tr>{% for c in section.titles %}<th>{{ c }}</th>{% endfor %}</tr>
-{% for row in section.table %}<tr>{% for v in row %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}
-</table>{% endif %}
+{% if section.table %}<div class="table"><table><tr>{% for c in section.titles %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for row in section.table %}<tr>{% for v, nowrap in zip(row, section.nowrap) %}<td{% if nowrap %} class="nowrap"{% endif %}>{{ v }}</td>{% endfor %}</tr>{% endfor %}
+</table></div>{% endif %}
 {% endfor %}
 </body></html>
 """
@@ -78,9 +80,12 @@ def render_html(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None, as_
         specs = column_titles(table, report.columns, view.currency)
         sections.append({"title": report.title, "chart": "".join(figures), "empty": not table.rows,
                          "titles": [c.title for c in specs],
+                         # a month, a date or a number is one word: never broken over lines (2024-/12)
+                         "nowrap": [c.kind in (*NUMERIC_KINDS, "date", "month") for c in specs],
                          "table": [[shown_value(c.kind, v) for c, v in zip(specs, row)] for row in table.rows]
                          if 0 < len(table.rows) <= TABLE_ROWS else None})
     env = jinja2.Environment(autoescape=True)
+    env.globals["zip"] = zip
     kpis = []
     for name in registry.KPIS:
         column = summary.column(name)

@@ -385,6 +385,43 @@ PAGES = {  # dashboard pages, in order: path -> title
 }
 
 
+# The loan lookup's tables (reports.lookup: find_loans, then loan_detail's tables by name): each
+# one's title and columns, shown like every report's table (money in the loan's currency).
+_VERSION, _FROM = _c("version_number", "number", "Version"), _c("valid_from", "date", "Valid from")
+_TO = _c("valid_to", "date", "Valid to")
+_CURRENT, _FILE, _LINE = _c("is_current", "text", "Current"), _c("file_name", "text", "File"), _c("line_no", "number", "Line")
+LOOKUP: dict[str, tuple[str, tuple[Column, ...]]] = {
+    "matches": ("Matches", (
+        _c("loan_id", "text", "Loan"), _c("client_id", "text", "Client"), _c("client_name", "text", "Name"),
+        _c("product", "text", "Product"), AMOUNT, _c("currency", "text", "Currency"), _c("issue_date", "date", "Issued"),
+        _c("source_status", "text", "Status"))),
+    "loan versions": ("Loan versions", (
+        _VERSION, _FROM, _TO, _CURRENT, AMOUNT, _c("interest_rate", "share", "Interest rate"),
+        _c("issue_date", "date", "Issued"), _c("term_months", "number", "Term (months)"),
+        _c("repayment", "text", "Repayment"), _c("source_status", "text", "Status"), _c("is_deleted", "text", "Deleted"),
+        _FILE, _LINE)),
+    "client versions": ("Client versions", (
+        _VERSION, _FROM, _TO, _CURRENT, _c("client_name", "text", "Name"), _c("email", "text", "Email"),
+        _c("phone", "text", "Phone"), _c("region", "text", "Region"), _c("city", "text", "City"),
+        _c("timezone", "text", "Time zone"), _c("is_do_not_contact", "text", "Do not contact"), _FILE, _LINE)),
+    "schedule": ("Schedule", (
+        _c("instalment_number", "number", "Instalment"), _c("due_date", "date", "Due date"),
+        _c("principal_amount", "money", "Principal"), _c("interest_amount", "money", "Interest"),
+        _c("due_amount", "money", "Due"), _c("allocated_amount", "money", "Paid"),
+        _c("paid_on_date", "date", "Paid on"))),
+    "payments": ("Payments", (
+        _c("payment_id", "text", "Payment"), _c("paid_at", "date", "Paid at"), _c("amount", "money", "Amount"),
+        _c("payment_type", "text", "Type"), _c("reversed_payment_id", "text", "Reverses"),
+        _c("is_reversed", "text", "Reversed"), _c("interest_amount", "money", "To interest"),
+        _c("principal_amount", "money", "To principal"), _c("credit_amount", "money", "To credit"),
+        _c("channel", "text", "Channel"))),
+    "dpd history": ("DPD history", (
+        _c("snapshot_date", "date", "Date"), _c("state", "text", "State"), _c("dpd", "days", "DPD"),
+        _c("bucket", "text", "DPD bucket"), _c("principal_outstanding_amount", "money", "Principal outstanding"),
+        _c("past_due_amount", "money", "Past due"))),
+}
+
+
 def by_name(name: str) -> list[Report]:
     """The entries of one report verb: one, or one per --view (the first is the default)."""
     return [r for r in REPORTS if r.name == name]
