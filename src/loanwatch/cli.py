@@ -234,6 +234,9 @@ def ingest(
 
     def show(r) -> None:
         name = shown(str(r.path))
+        if r.status == "fault":  # the machine's, not the file's: said as an error, exit 1
+            log.error(shown(r.message), "file_fault", file=str(r.path), message=r.message)
+            return
         if r.status in ("unmatched", "not_read"):
             log.warning(f"not loaded: {name}: {shown(r.message)}", "file_not_loaded", file=str(r.path), message=r.message)
             return
@@ -262,6 +265,8 @@ def ingest(
         _fail("no input files found (expected .json, .jsonl, .ndjson or .csv, optionally .gz)")
     if dry_run:
         console.print("dry run: nothing was loaded")
+    if any(r.status == "fault" for r in results):
+        raise typer.Exit(EXIT_ERROR)
     if any(r.quarantined for r in results):
         if not dry_run and any(r.quarantined and r.status != "not_read" for r in results):
             err.print("some rows were quarantined: see `loanwatch rejects`")
@@ -760,7 +765,7 @@ def run_day(
     from loanwatch.operations.run import run as run_cycle
 
     def on_step(step) -> None:
-        style = {"ok": "green", "quarantined": "yellow", "failed": "red"}.get(step.status, "dim")
+        style = {"ok": "green", "quarantined": "yellow", "failed": "red", "faulted": "red"}.get(step.status, "dim")
         detail = counts_text(step.counts)
         log.info(f"[{style}]{step.name}: {step.status}[/{style}]" + (f" - {shown(detail)}" if detail else "")
                  + (f" ({shown(step.message)})" if step.message else ""),

@@ -68,7 +68,12 @@ _DAMAGED = re.compile(
 
 class MachineFault(Problem):
     """A file could not be loaded for a fault of the machine, not of its content (memory, disk,
-    temp space, an interrupted read): nothing of it was recorded, so the next run loads it."""
+    temp space, an interrupted read): nothing of it was recorded, so the next run loads it.
+    ``memory``: the machine ran out of memory on this file; the other files may still load."""
+
+    def __init__(self, message: str, memory: bool = False):
+        super().__init__(message)
+        self.memory = memory
 
 
 def first_line(exc: BaseException, width: int | None = None) -> str:

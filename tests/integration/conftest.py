@@ -56,13 +56,17 @@ def smtp():
 
 @pytest.fixture()
 def gateway():
-    """A local SMS gateway: it answers 503 to the first fail_first["n"] posts, and 400 to the
-    numbers in `refuse`."""
-    received, fail_first, refuse = [], {"n": 0}, set()
+    """A local SMS gateway: it answers 503 to the first fail_first["n"] posts, 400 to the
+    numbers in `refuse`, and answer["code"] to every post while it is set (401: a token refused)."""
+    received, fail_first, refuse, answer = [], {"n": 0}, set(), {"code": None}
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if answer["code"]:
+                self.send_response(answer["code"])
+                self.end_headers()
+                return
             if body.get("to") in refuse:
                 self.send_response(400)
                 self.end_headers()
@@ -82,7 +86,7 @@ def gateway():
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    server.received, server.fail_first, server.refuse = received, fail_first, refuse
+    server.received, server.fail_first, server.refuse, server.answer = received, fail_first, refuse, answer
     server.url = f"http://127.0.0.1:{server.server_address[1]}/sms"
     yield server
     server.shutdown()

@@ -88,6 +88,7 @@ def _run(home: Path, inbox: Path, env: dict, kill_after: str | None = None) -> s
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL, f"the run ended ({proc.returncode}) before the kill landed"
     return None
 
 
@@ -143,7 +144,9 @@ def test_ten_days_equal_a_clean_load_and_every_message_goes_once(tmp_path, gatew
         _run(home, inbox, env)
         payments.write_text(text)                             # day 6: finished, and part 6
         arrive(5)
+        smtp.inbox.delay = 0.5                                # a slow mail server: the kill lands mid-send
         _run(home, inbox, env, kill_after="build")            # killed while it sends
+        smtp.inbox.delay = 0.0
         _run(home, inbox, env)
         arrive(6)                                       # day 7: part 7, part 2 again, a broken file
         (inbox / "resent").mkdir()

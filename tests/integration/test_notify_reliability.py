@@ -222,6 +222,30 @@ def test_a_held_message_goes_in_the_next_window_whatever_its_plan_date(home, gat
     assert [r["key"] for r in gateway.received] == ["C4:pre_due:2024-04-08"]
 
 
+def test_a_refused_token_or_sender_is_a_setting_to_fix_not_a_failed_message(home, gateway):
+    """An SMS gateway's 401 (the token) and an SMTP 5xx to MAIL FROM ([smtp] sender) are the same
+    for every message: the messages wait, pending, for the setting to be fixed, then go."""
+    settings = settings_for(home, gateway=gateway)
+    gateway.answer["code"] = 401
+    refused = send(settings, dt.date(2024, 4, 8), now=dt.datetime(2024, 4, 8, 9, 0, tzinfo=dt.UTC))
+    assert (refused.failed, refused.retrying) == (0, 1)
+    row = state(settings, "C4:pre_due:2024-04-08")
+    assert row["status"] == "pending" and "refused the credentials (401" in row["last_error"]
+    gateway.answer["code"] = None  # the token is fixed
+    send(settings, dt.date(2024, 4, 8), now=dt.datetime(2024, 4, 8, 11, 0, tzinfo=dt.UTC))
+    assert [r["key"] for r in gateway.received] == ["C4:pre_due:2024-04-08"]
+
+    class RefusingSender(Inbox):
+        async def handle_MAIL(self, server, session, envelope, address, mail_options):
+            return "550 5.7.1 Sender not allowed"
+
+    with serving(RefusingSender()) as server:
+        smtp_settings = settings_for(home, server.port)
+        first = send(smtp_settings, D, now=NOON)
+    assert first.failed == 0 and state(smtp_settings, C3)["status"] == "pending"
+    assert "refused the sender ([smtp] sender): 550" in state(smtp_settings, C3)["last_error"]
+
+
 def test_a_newer_message_supersedes_a_held_one(home, gateway):
     settings = settings_for(home, gateway=gateway)
     send(settings, dt.date(2024, 4, 11), now=dt.datetime(2024, 4, 11, 19, 0, tzinfo=dt.UTC))  # held

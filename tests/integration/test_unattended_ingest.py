@@ -40,6 +40,7 @@ def test_out_of_memory_is_not_the_files_fault_and_the_next_run_loads_it(tmp_path
     batches, rejects = _manifest(home)
     assert failed not in batches and rejects == []  # neither seen nor quarantined
     assert "quarantined" not in starved.stderr
+    assert batches and set(batches.values()) == {"loaded"}  # the files that fit loaded all the same
     again = run_cli("--home", home, "ingest", raw)
     assert again.returncode == 0, again.stderr
     batches, rejects = _manifest(home)
@@ -296,3 +297,18 @@ def test_a_file_written_to_while_it_is_read_is_left_for_the_next_run(tmp_path, m
     [second] = run(settings, [path])
     assert (second.status, second.accepted, second.rejected) == ("loaded", 2, 0)
     assert _staged(tmp_path / "home") == {"P1": "100.00", "P2": "12345.67"}
+
+
+def test_a_csv_record_spanning_many_lines_past_the_readers_limit_loads_whole(tmp_path):
+    """A quoted note of 30,000 lines (3 MB in all, each line short) in one record: the reader's
+    2 MB limit is on the record, which broke into thousands of rows missing columns; it loads
+    as one record, and the file's truly malformed row is still quarantined alone."""
+    note = '"' + "\n".join(["x" * 99] * 30_000) + '"'
+    rows = ["payment_id,loan_id,paid_at,amount,note"] + [
+        f"P{i},L1,2024-01-01T10:00:00Z,10," + (note if i == 50 else "") for i in range(100)] + ["P100,L1,too,many,columns,here"]
+    path = tmp_path / "payments_ml.csv"
+    path.write_text("\n".join(rows) + "\n")
+    out = run_cli("--home", tmp_path / "home", "ingest", path)
+    assert out.returncode == 3, out.stderr
+    assert "read 101, accepted 100, duplicates 0, rejected 1" in out.stdout
+    assert len(_staged(tmp_path / "home")) == 100

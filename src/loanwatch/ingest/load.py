@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -53,7 +54,7 @@ class Limits:
 class FileResult:
     path: Path
     entity: str | None
-    status: str  # loaded | partial | rejected | skipped | unmatched | waiting | not_read (passed over, said)
+    status: str  # loaded | partial | rejected | skipped | unmatched | waiting | not_read (passed over, said) | fault (the machine's: exit 1)
     batch_id: int | None = None
     rows_read: int = 0
     accepted: int = 0
@@ -388,7 +389,22 @@ def _machine_faults(path: Path):
             raise
         told = explain_error(exc)
         cause = told[0] if told else str(exc).splitlines()[0][:200]
-        raise MachineFault(f"{path.name} was not loaded (nothing of it is recorded): {cause.removeprefix('loanwatch: ')}") from None
+        raise MachineFault(f"{path.name} was not loaded (nothing of it is recorded): {cause.removeprefix('loanwatch: ')}",
+                           memory="ran out of memory" in cause) from None
+
+
+def _one_file(path: Path, entity: str | None, load) -> FileResult:
+    """Load one file; when the machine runs out of memory on it (a file larger than the memory
+    allows), say so in its result ("fault": exit 1, nothing recorded) and go on with the other
+    files, which may well fit. A full disk or temp folder stops everything: nothing else would
+    load either."""
+    try:
+        with _machine_faults(path):
+            return load()
+    except MachineFault as exc:
+        if not exc.memory:
+            raise
+        return FileResult(path, entity, "fault", message=str(exc), examples=[str(exc)])
 
 
 def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str | None = None, on_file=None,
@@ -454,9 +470,8 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str 
         scans: dict[Path, Scan] = {}  # a file several tables read is hashed once
         for path, fm in pairs:
             scanned = scans.get(path) or scans.setdefault(path, scan(path, limits.max_uncompressed_bytes))
-            with _machine_faults(path):
-                result = ingest_file(con, path, None, scanned, latest_date, check_repeated_keys, mapping=fm, dry_run=dry_run,
-                                     limits=limits)
+            result = _one_file(path, fm.entity.name, functools.partial(
+                ingest_file, con, path, None, scanned, latest_date, check_repeated_keys, mapping=fm, dry_run=dry_run, limits=limits))
             results.append(result)
             if on_file:
                 on_file(result)
@@ -472,9 +487,8 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str 
             scanned = hashed.result()
             if file_version(path) != scanned.version:
                 scanned = None
-            with _machine_faults(path):
-                result = ingest_file(con, path, entity, scanned, latest_date, check_repeated_keys, dry_run=dry_run,
-                                     limits=limits)
+            result = _one_file(path, entity or entity_of(path), functools.partial(
+                ingest_file, con, path, entity, scanned, latest_date, check_repeated_keys, dry_run=dry_run, limits=limits))
             results.append(result)
             if on_file:
                 on_file(result)

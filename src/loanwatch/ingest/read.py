@@ -388,13 +388,16 @@ def _read(con: duckdb.DuckDBPyConnection, f: InputFile, delimiter: str, longest:
                     return []
                 if repeated := _repeated_column(f.path, delimiter):
                     raise UnreadableFile(f"the header names column \"{repeated}\" twice: its values are ambiguous")
-                con.execute("DROP TABLE IF EXISTS _csv_reject_errors; DROP TABLE IF EXISTS _csv_reject_scans")
-                con.execute(_CSV.format(long_lines=options), [path, delimiter])
-                con.execute(_CSV_LINES)
-                rows = con.execute(
-                    """SELECT line, string_agg(DISTINCT error_type, ', '), any_value(csv_line)
-                       FROM _csv_reject_errors GROUP BY line ORDER BY line"""
-                ).fetchall()
+                rows = _read_csv(con, path, delimiter, options)
+                if rows and not options and f.path.stat().st_size >= _DEFAULT_LINE:
+                    # a record can span lines (a quoted value with line breaks): longer than the
+                    # reader's limit, it breaks into rows that each miss columns. Read again with
+                    # room for any record up to max_record; keep that reading if it rejects fewer.
+                    roomy = _read_csv(con, path, delimiter, _line_options(max_record))
+                    if len(roomy) < len(rows):
+                        rows = roomy
+                    else:
+                        rows = _read_csv(con, path, delimiter, options)
                 rejected = [(int(line), _malformed(kind), raw) for line, kind, raw in rows]
                 # the last record, unless the reader rejected it already (a quote left open)
                 last = "(SELECT max(line_no) FROM _text) AND line_no > (SELECT coalesce(max(line), 0) FROM _csv_reject_errors)"
@@ -425,6 +428,17 @@ def _ends_with_line_break(path: Path) -> bool:
             return True
         fh.seek(-1, os.SEEK_END)
         return fh.read(1) in (b"\n", b"\r")
+
+
+def _read_csv(con: duckdb.DuckDBPyConnection, path: str, delimiter: str, options: str) -> list[tuple]:
+    """Read a CSV file into ``_text`` (line-numbered rows as JSON); the rows the reader rejected."""
+    con.execute("DROP TABLE IF EXISTS _csv_reject_errors; DROP TABLE IF EXISTS _csv_reject_scans")
+    con.execute(_CSV.format(long_lines=options), [path, delimiter])
+    con.execute(_CSV_LINES)
+    return con.execute(
+        """SELECT line, string_agg(DISTINCT error_type, ', '), any_value(csv_line)
+           FROM _csv_reject_errors GROUP BY line ORDER BY line"""
+    ).fetchall()
 
 
 def _hold_back_unended(con: duckdb.DuckDBPyConnection, ended: bool, last_sql: str, delete_sql: str) -> list[tuple[int, str, str]]:

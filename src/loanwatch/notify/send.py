@@ -517,9 +517,10 @@ def _smtp_text(value) -> str:
 def classify(exc: BaseException) -> Failure:
     """SMTP: a 5xx answer to this message (MAIL, RCPT, DATA) is permanent, a 4xx passing (421:
     the server is closing, for every message); a failure before any message (connect, greeting,
-    STARTTLS, login) and a dropped or silent connection are passing, and the server's. SMS
-    gateway: 429, 408 and 5xx are passing (Retry-After is honoured), another 4xx permanent; no
-    answer is passing. An invalid address or number is permanent."""
+    STARTTLS, login), a refused sender (a setting) and a dropped or silent connection are passing,
+    and the server's. SMS gateway: 429, 408 and 5xx are passing (Retry-After is honoured), 401 and
+    403 (the token) passing and the channel's, another 4xx permanent; no answer is passing. An
+    invalid address or number is permanent."""
     if isinstance(exc, Undeliverable):
         return Failure(True, False, str(exc))
     if isinstance(exc, _Session):
@@ -530,9 +531,13 @@ def classify(exc: BaseException) -> Failure:
         text = "; ".join(f"{code} {_smtp_text(said)}" for code, said in exc.recipients.values())
         permanent = bool(codes) and all(500 <= c < 600 for c in codes)
         return Failure(permanent, 421 in codes, "mail server refused the recipient: " + text)
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        # the sender is a setting ([smtp] sender), the same for every message: the channel is
+        # down until it is fixed, and the messages wait for it rather than fail for good
+        return Failure(False, True, f"mail server refused the sender ([smtp] sender): {exc.smtp_code} "
+                                    f"{_smtp_text(exc.smtp_error)}")
     if isinstance(exc, smtplib.SMTPResponseException):
-        what = {smtplib.SMTPSenderRefused: "the sender", smtplib.SMTPDataError: "the message",
-                smtplib.SMTPAuthenticationError: "the login"}.get(type(exc), "the command")
+        what = {smtplib.SMTPDataError: "the message", smtplib.SMTPAuthenticationError: "the login"}.get(type(exc), "the command")
         code = exc.smtp_code
         reason = f"mail server refused {what}: {code} {_smtp_text(exc.smtp_error)}"
         return Failure(500 <= code < 600, not (400 <= code < 600) or code == 421, reason)
@@ -549,6 +554,8 @@ def classify(exc: BaseException) -> Failure:
         if code in (408, 429) or code >= 500:
             return Failure(False, True, f"SMS gateway answered {code} {exc.reason}",
                            _retry_after_seconds(exc.headers))
+        if code in (401, 403):  # the token ([sms] token), for every message: wait for it to be fixed
+            return Failure(False, True, f"SMS gateway refused the credentials ({code} {exc.reason}): check LOANWATCH_SMS__TOKEN")
         return Failure(True, False, f"SMS gateway refused the message ({code} {exc.reason})")
     if isinstance(exc, urllib.error.URLError):
         reason = exc.reason

@@ -124,6 +124,9 @@ def ingest_step(settings: Settings, inboxes: list[Path], on_file=None) -> Step:
                    "files_not_loaded": sum(r.status in ("rejected", "unmatched", "not_read") and r.batch_id is None for r in results)}
     quarantined = [r for r in results if r.quarantined]
     waiting = [r.path.name for r in results if r.status == "waiting"]
+    faults = [r for r in results if r.status == "fault"]
+    if faults:
+        step.counts["files_not_loaded"] += len(faults)
     step.status = "quarantined" if quarantined else "ok"
     notes = []
     passed_over = [r for r in quarantined if r.status == "not_read"]
@@ -135,6 +138,9 @@ def ingest_step(settings: Settings, inboxes: list[Path], on_file=None) -> Step:
     if waiting:
         notes.append(f"left for the next run, modified within [run] settle_seconds: {', '.join(waiting[:5])}"
                      + (f" and {len(waiting) - 5} more" if len(waiting) > 5 else ""))
+    if faults:  # the machine ran out of memory on these: the run goes on and ends with exit 1
+        step.status = "faulted"
+        notes.insert(0, "; ".join(r.message for r in faults[:3]) + (f"; and {len(faults) - 3} more" if len(faults) > 3 else ""))
     step.message = "; ".join(notes)
     return step
 
@@ -200,7 +206,9 @@ def run(settings: Settings, inbox: list[Path] | None = None, date: dt.date | Non
                         result.status, result.exit_code, result.message = "failed", EXIT_SEND_FAILED, weekly.message
                 else:
                     record(Step("weekly", message="nothing new"), _now())
-                if ingest.status == "quarantined" and result.exit_code == 0:
+                if ingest.status == "faulted" and result.exit_code == 0:
+                    result.status, result.exit_code, result.message = "failed", EXIT_ERROR, ingest.message
+                elif ingest.status == "quarantined" and result.exit_code == 0:
                     # files passed over (a link to nothing, one the mapping cannot map) are said on
                     # every run until they are resolved, with exit 3
                     result.exit_code, result.message = EXIT_QUARANTINED, f"nothing new since the last build; {ingest.message}"
@@ -232,6 +240,8 @@ def run(settings: Settings, inbox: list[Path] | None = None, date: dt.date | Non
             if send.status == "failed" or weekly.status == "failed":
                 result.status, result.exit_code = "failed", EXIT_SEND_FAILED
                 result.message = "; ".join(s.message for s in (send, weekly) if s.status == "failed")
+            elif ingest.status == "faulted":
+                result.status, result.exit_code, result.message = "failed", EXIT_ERROR, ingest.message
             elif ingest.status == "quarantined":
                 result.status, result.exit_code, result.message = "quarantined", EXIT_QUARANTINED, ingest.message
             return result
