@@ -56,7 +56,7 @@ docs: install ## rewrite the generated parts of the docs (the report table of do
 	$(BIN)/python -m loanwatch.reports.registry docs/reports.md
 
 screenshots: install ## retake the dashboard's screenshots (1280x800, 1920x1080) and copy them, halved, into docs/img/dashboard
-	$(BIN)/python -m pytest -q -p no:randomly tests/e2e/test_dashboard_committee.py -k screenshots
+	$(BIN)/python -m pytest -q -p no:randomly tests/e2e/test_dashboard_committee.py -k every_page_at_both_sizes
 	$(BIN)/python tests/e2e/shrink_screens.py
 
 bench: install ## run the benchmarks (scales S and M by default; BENCH_SCALES="S M L") and write docs/benchmarks.md
