@@ -11,6 +11,22 @@ from loanwatch.serve import open_snapshot
 from tests.conftest import cli
 
 
+def published_rows(home: Path, tables: dict[str, str]) -> dict[str, list]:
+    """The published rows of `tables` (name: order by), without where each row came from (batch,
+    file, line): what two homes that loaded the same data in different ways must share."""
+    from loanwatch.config import load_settings
+
+    con = open_snapshot(load_settings(home, environ={}))
+    try:
+        out = {}
+        for table, order in tables.items():
+            cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall() if r[0] not in ("batch_id", "file_name", "line_no")]
+            out[table] = con.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order}").fetchall()
+        return out
+    finally:
+        con.close()
+
+
 def snapshot_tables(settings) -> dict[str, tuple[list, list]]:
     """Every table of the serving snapshot's core and marts: (column names and types, rows in order)."""
     con = open_snapshot(settings)

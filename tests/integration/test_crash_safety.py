@@ -17,6 +17,7 @@ from loanwatch.generate.portfolio import generate
 from loanwatch.generate.write import write_portfolio
 from loanwatch.serve import open_snapshot
 from tests.conftest import assert_no_traceback, build_home
+from tests.engine_checks import published_rows
 
 LOANWATCH = [sys.executable, "-m", "loanwatch.cli"]
 TABLES = {
@@ -27,14 +28,8 @@ TABLES = {
 }
 
 
-def _dump(home: Path):
-    con = open_snapshot(load_settings(home, environ={}))
-    out = {}
-    for table, order in TABLES.items():
-        cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall() if r[0] not in ("batch_id", "file_name", "line_no")]
-        out[table] = con.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order}").fetchall()
-    con.close()
-    return out
+def _dump(home: Path) -> dict:
+    return published_rows(home, TABLES)
 
 
 def _run(args, home, kill_after=None):

@@ -17,11 +17,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from loanwatch.config import load_settings
 from loanwatch.generate.portfolio import generate
 from loanwatch.generate.write import write_portfolio
-from loanwatch.serve import open_snapshot
 from tests.conftest import assert_no_traceback, build_home, cli
+from tests.engine_checks import published_rows
 from tests.integration.conftest import Inbox, _port
 
 pytestmark = pytest.mark.integration
@@ -35,18 +34,6 @@ TABLES = {
     "core.loan_versions": "loan_id, valid_from",
     "core.client_versions": "client_id, valid_from",
 }
-
-
-def _dump(home: Path) -> dict:
-    con = open_snapshot(load_settings(home, environ={}))
-    try:
-        out = {}
-        for table, order in TABLES.items():
-            cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall() if r[0] not in ("batch_id", "file_name", "line_no")]
-            out[table] = con.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order}").fetchall()
-        return out
-    finally:
-        con.close()
 
 
 class Smtp:
@@ -172,7 +159,7 @@ def test_ten_days_equal_a_clean_load_and_every_message_goes_once(tmp_path, gatew
 
     clean = tmp_path / "clean"
     build_home(clean, *sorted(good.iterdir()))
-    assert _dump(home) == _dump(clean)
+    assert published_rows(home, TABLES) == published_rows(clean, TABLES)
 
     # every message went once: no key twice at the mail server or the SMS gateway, none left
     # pending or failed, and the ones the server was down for went the next day

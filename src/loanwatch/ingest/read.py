@@ -141,10 +141,6 @@ def not_read(path: Path, roots: list[Path]) -> str | None:
     return None
 
 
-def content_hash(path: Path) -> str:
-    return scan(path).digest
-
-
 @dataclass
 class Scan:
     """What one pass over a file tells before it is read: its content hash (of the bytes as

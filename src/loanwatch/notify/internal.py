@@ -115,17 +115,6 @@ def _slack_error(exc: BaseException) -> str:
     return f"{type(exc).__name__} while posting"
 
 
-def _retry_after(headers) -> float | None:
-    value = None
-    for key, v in (headers or {}).items():
-        if str(key).lower() == "retry-after":
-            value = v[0] if isinstance(v, list) else v
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
 def post_to_slack(settings: Settings, text: str) -> bool:
     """Post to the [slack] webhook (from the environment): True when posted, False when no webhook
     is set. A post that fails raises SlackFailed, whose message never holds the URL. A 429 (rate
@@ -146,7 +135,9 @@ def post_to_slack(settings: Settings, text: str) -> bool:
         if response.status_code == 200:
             return True
         if response.status_code == 429 and waited is None:
-            wait = _retry_after(response.headers)
+            from loanwatch.notify.send import retry_after_seconds
+
+            wait = retry_after_seconds(response.headers)
             wait = 1.0 if wait is None else wait
             if wait <= SLACK_MAX_RETRY_AFTER:
                 time.sleep(wait)

@@ -553,7 +553,7 @@ def classify(exc: BaseException) -> Failure:
         code = exc.code
         if code in (408, 429) or code >= 500:
             return Failure(False, True, f"SMS gateway answered {code} {exc.reason}",
-                           _retry_after_seconds(exc.headers))
+                           retry_after_seconds(exc.headers))
         if code in (401, 403):  # the token ([sms] token), for every message: wait for it to be fixed
             return Failure(False, True, f"SMS gateway refused the credentials ({code} {exc.reason}): check LOANWATCH_SMS__TOKEN")
         return Failure(True, False, f"SMS gateway refused the message ({code} {exc.reason})")
@@ -586,8 +586,13 @@ _DELIVERY_ERRORS = (Undeliverable, _Session, smtplib.SMTPException, OSError, htt
                     ssl.SSLError, ValueError, RuntimeError)
 
 
-def _retry_after_seconds(headers) -> float | None:
-    value = headers.get("Retry-After") if headers is not None else None
+def retry_after_seconds(headers) -> float | None:
+    """The wait a 429 or 503 asks for (Retry-After: seconds, or an HTTP date), from any mapping of
+    headers (an HTTP library's, or slack_sdk's dict, whose values may be lists)."""
+    value = None
+    for key, v in (headers or {}).items():
+        if str(key).lower() == "retry-after":
+            value = v[0] if isinstance(v, list) else v
     if value is None:
         return None
     try:

@@ -94,18 +94,6 @@ def run(settings: Settings, args: list[str]) -> int:
     return 0 if result.success else 1
 
 
-def _project_stamp() -> str:
-    """Changes whenever a file of the dbt project does (its semantic manifest must be parsed again)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for p in sorted(PROJECT_DIR.rglob("*")):
-        if p.is_file() and not {"target", "logs"} & set(p.relative_to(PROJECT_DIR).parts):
-            st = p.stat()
-            h.update(f"{p.relative_to(PROJECT_DIR)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
-
-
 def _absolute_outputs(args: list[str]) -> list[str]:
     """mf runs in loanwatch's work folder: a relative `--csv FILE` is made relative to the
     user's folder, where they expect it."""
@@ -152,7 +140,10 @@ def run_mf(settings: Settings, args: list[str]) -> int:
         "attach": [{"path": str(settings.serving_path), "alias": "published", "read_only": True}]}}}}
     (work / "profiles.yml").write_text(json.dumps(profile, indent=2))  # JSON is YAML
     shutil.copyfile(PROJECT_DIR / "dbt_project.yml", work / "dbt_project.yml")
-    stamp, manifest = _project_stamp(), work / "target" / "semantic_manifest.json"
+    from loanwatch.transform.build import project_hash
+
+    # the build's own fingerprint of the project and its vars: parsed again whenever it changes
+    stamp, manifest = project_hash(settings), work / "target" / "semantic_manifest.json"
     env = {**os.environ, "DBT_PROFILES_DIR": str(work), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     stale = not manifest.exists() or not (work / "stamp").exists() or (work / "stamp").read_text() != stamp
     if stale:
