@@ -52,8 +52,9 @@ test-fast: install ## the unit tier only (no dbt build, no browser, no server): 
 lint: install ## ruff over the code and the tests (configured in pyproject.toml)
 	$(BIN)/ruff check src tests benchmarks
 
-docs: install ## rewrite the generated parts of the docs (the report table of docs/reports.md, from the report registry)
+docs: install ## rewrite the generated parts of the docs and the project (the report table of docs/reports.md, from the report registry; dbt_project.yml's vars, from the settings' defaults)
 	$(BIN)/python -m loanwatch.reports.registry docs/reports.md
+	$(BIN)/python -m loanwatch.transform
 
 screenshots: install ## retake the dashboard's screenshots (1280x800, 1920x1080) and copy them, halved, into docs/img/dashboard
 	$(BIN)/python -m pytest -q -p no:randomly tests/e2e/test_dashboard_committee.py -k every_page_at_both_sizes

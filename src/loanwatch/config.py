@@ -73,6 +73,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # first login of the client within this many hours is its login after call.
         "connect_min_talk_seconds": 30,
         "login_window_hours": 48,
+        # METRICS §6: a call cures its overdue loan when the loan is current or closed this many
+        # days later (fct_calls.is_cured_7d, the hold-out's baseline, the contact plan's odds).
+        "cure_window_days": 7,
+        # METRICS §6: a promise to pay is kept when paid by the end of the promised day + this many days.
+        "promise_grace_days": 3,
     },
     "checks": {
         "freshness_days": 7,

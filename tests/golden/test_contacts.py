@@ -165,6 +165,38 @@ def test_the_holdout_draw_is_the_plans(contacts):
 
 
 @pytest.mark.integration
+def test_the_published_holdout_and_conversation_flags(contacts):
+    """core.clients.is_holdout holds C5 and C6 (the plan reads it); fct_calls.is_conversation is any
+    talk or a right-party outcome: K3 (no_answer, talk 0) alone is not one."""
+    _, con = contacts
+    assert con.sql("SELECT client_id FROM core.clients WHERE is_holdout ORDER BY 1").fetchall() == [("C5",), ("C6",)]
+    assert con.sql("SELECT call_id FROM marts.fct_calls WHERE NOT is_conversation").fetchall() == [("K3",)]
+
+
+@pytest.mark.integration
+def test_the_cure_window_and_promise_grace_are_settings(tmp_path):
+    """[callcentre] cure_window_days = 3 and promise_grace_days = 0, by hand on the same calls:
+    cured means current or closed on 06-13 (06-10 + 3): L1 closed on 06-12, cured; L2 (50 of 100 paid
+    on 06-13) and L3 overdue; K7's 07-29 + 3 is after the data date 07-30: no figure. A promise is kept
+    when paid by the end of the promised day itself: K1's 100 came on 06-12, a day after 06-11, so not
+    kept; K6 (no date: its own day 06-20, nothing paid) not kept; K7's deadline (07-31) is after the
+    data date: pending. The hold-out on 06-13: L5 (paid 06-15) and L6 both still overdue: 2, 0 cured."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name, records in [("loans", LOANS), ("clients", CLIENTS), ("payments", PAYMENTS), ("agents", AGENTS),
+                          ("calls", CALLS)]:
+        _jsonl(raw / f"{name}.jsonl", records)
+    settings = build_home(tmp_path / "home", raw, settings_env={
+        **SETTINGS, "LOANWATCH_CALLCENTRE__CURE_WINDOW_DAYS": "3", "LOANWATCH_CALLCENTRE__PROMISE_GRACE_DAYS": "0"})
+    with open_snapshot(settings) as con:
+        rows = con.sql("SELECT call_id, is_promise_kept, is_cured_7d FROM marts.fct_calls ORDER BY call_id").fetchall()
+        assert rows == [("K1", False, True), ("K2", False, False), ("K3", None, False), ("K4", None, False),
+                        ("K5", None, None), ("K6", False, None), ("K7", None, None)]
+        assert con.sql("SELECT contact_date, dpd_bucket, holdout_overdue, holdout_cured FROM marts.fct_holdout_cures").fetchall() == [
+            (dt.date(2024, 6, 10), "1-30", 2, 0)]
+
+
+@pytest.mark.integration
 def test_report_contacts_cli(contacts):
     settings, _ = contacts
     result = cli("report", "contacts", "--by", "agent", "--format", "csv", home=settings.home)

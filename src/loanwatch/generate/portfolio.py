@@ -170,16 +170,19 @@ def _name_pools(seed: int, size: int = 150) -> dict[str, dict[str, list[str]]]:
 
 def holdout_clients(n: int, share: float = 0.05, salt: str = "loanwatch") -> np.ndarray:
     """Which of the clients 0..n-1 are in the contact hold-out group of the default configuration
-    ([notify] holdout_share and holdout_salt): the draw of macros/delinquency.sql is_holdout, over
-    the ids the files give them, computed by DuckDB in one statement."""
+    ([notify] holdout_share and holdout_salt), so that the generated calls spare them as loanwatch
+    would: the draw of reports/rules.py holdout_sql over the ids the files give them, in one
+    statement. The generator writes files before any warehouse exists, so it draws for itself."""
     import duckdb
+
+    from loanwatch.reports.rules import holdout_sql
 
     con = duckdb.connect()
     try:
+        client_id = "'C' || lpad(CAST(i AS VARCHAR), 7, '0')"
         held = con.execute(
-            """SELECT ('0x' || substr(md5('C' || lpad(CAST(i AS VARCHAR), 7, '0') || $salt), 1, 8))::UBIGINT % 10000
-                      < $bp FROM range($n) t(i) ORDER BY i""",
-            {"salt": salt, "bp": int(round(share * 10000)), "n": n}).fetchnumpy()
+            f"SELECT {holdout_sql(client_id)} FROM range($n) t(i) ORDER BY i",
+            {"holdout_salt": salt, "holdout_basis_points": int(round(share * 10000)), "n": n}).fetchnumpy()
     finally:
         con.close()
     return next(iter(held.values())).astype(bool)

@@ -11,15 +11,16 @@ notifier's outbox (what was already sent). The ladder ([notify] in loanwatch.tom
 
 A client gets at most one message a day, for the highest rule among their loans, covering all of
 them. Suppressed (and listed with the reason when asked): the hold-out group (a fixed share of
-clients, by a hash of the client id, never contacted so that the effect can be measured),
-do_not_contact, an open dispute (a call with outcome dispute in the last 60 days), the weekly
-message cap, the daily cap (a message for the client and day already in the outbox, under another
-rule: a second plan that day after a late file), no email or phone. Calls: none on a loan with
-`max_calls_per_loan_week` attempts in the last 7 days, none within 7 days after a conversation
-(US Regulation F), then the best
-`call_capacity` clients by expected recovery = P(cure within 7 days after a call, estimated per
-DPD bucket from the warehouse's calls and outcomes) x past-due amount. The 08:00-21:00 window in
-the client's time zone is enforced when sending; the plan carries the time zone.
+clients drawn by a hash of the client id with the settings of the moment, reports/rules.py
+holdout_sql, never contacted so that the effect can be measured), do_not_contact, an open dispute (a call with outcome dispute in the last
+60 days), the weekly message cap, the daily cap (a message for the client and day already in the
+outbox, under another rule: a second plan that day after a late file), no email or phone. Calls:
+none on a loan with `max_calls_per_loan_week` attempts in the last 7 days, none within 7 days
+after a conversation (US Regulation F; marts.fct_calls.is_conversation), then the best
+`call_capacity` clients by expected recovery = P(cure within [callcentre] cure_window_days (7)
+days after a call, estimated per DPD bucket from the warehouse's calls and outcomes) x past-due
+amount. The 08:00-21:00 window in the client's time zone is enforced when sending; the plan
+carries the time zone.
 """
 
 from __future__ import annotations
@@ -33,14 +34,13 @@ from loanwatch.config import Settings
 from loanwatch.notify import outbox
 from loanwatch.output import Shown
 from loanwatch.reports import Table, as_of_date, dpd_sql, run_query
-from loanwatch.transform import holdout_basis_points
-
-RIGHT_PARTY = ("promise_to_pay", "refused", "callback", "paid", "dispute")
+from loanwatch.reports.rules import holdout_sql, timeline_flags
+from loanwatch.transform import dbt_vars
 
 _PLAN = """
 WITH states AS (
     SELECT st.loan_id, st.state, st.past_due_amount, st.cum_paid_amount,
-           {dpd} AS dpd
+           {dpd} AS dpd, {flags}
     FROM marts.fct_loan_states st
     WHERE st.valid_from <= $d AND $d < st.valid_to AND st.is_active
 ),
@@ -55,7 +55,7 @@ overdue_rules AS (
     SELECT loan_id, CASE WHEN dpd = $final_dpd THEN 'final_notice' ELSE 'overdue_' || dpd END AS rule,
            past_due_amount AS open_amount, CAST(NULL AS DATE) AS due_date
     FROM states
-    WHERE state = 'overdue' AND (list_contains($overdue_days, dpd) OR dpd = $final_dpd)
+    WHERE is_overdue AND (list_contains($overdue_days, dpd) OR dpd = $final_dpd)
 ),
 loan_rules AS (
     SELECT *, CASE WHEN rule = 'final_notice' THEN 1000
@@ -64,15 +64,14 @@ loan_rules AS (
     FROM (SELECT * FROM due_rules UNION ALL SELECT * FROM overdue_rules)
 ),
 clients AS (
-    SELECT client_id, client_name, email, phone, preferred_channel, is_do_not_contact, timezone,
+    SELECT client_id, client_name, email, phone, preferred_channel, is_do_not_contact, {holdout} AS is_holdout, timezone,
            coalesce(language, $default_language) AS language
     FROM core.clients
 ),
 suppressed AS (
     SELECT c.client_id,
         CASE
-            -- the same draw as fct_calls.is_holdout (macros/delinquency.sql is_holdout)
-            WHEN ('0x' || substr(md5(c.client_id || $salt), 1, 8))::UBIGINT % 10000 < $holdout
+            WHEN c.is_holdout
                 THEN 'hold-out group: never contacted, so that the effect can be measured'
             WHEN c.is_do_not_contact THEN 'do_not_contact'
             WHEN EXISTS (SELECT 1 FROM core.calls k WHERE k.client_id = c.client_id AND k.outcome = 'dispute'
@@ -123,18 +122,18 @@ message_rows AS (
     LEFT JOIN suppressed s USING (client_id) LEFT JOIN sent_week w USING (client_id)
 ),
 cure_history AS (
-    -- past calls on overdue loans, cured or not 7 days later (marts.fct_calls, METRICS §6)
+    -- past calls on overdue loans, cured or not cure_window_days later (marts.fct_calls, METRICS §6)
     SELECT b.bucket, count(*) AS calls, count(*) FILTER (WHERE k.is_cured_7d) AS cured
     FROM marts.fct_calls k
     JOIN marts.dpd_buckets b ON k.dpd_at_call BETWEEN b.min_dpd AND b.max_dpd
-    WHERE k.is_cured_7d IS NOT NULL AND k.called_date + 7 <= $data_date AND k.called_date < $d
+    WHERE k.is_cured_7d IS NOT NULL AND k.called_date + $cure_window_days <= $data_date AND k.called_date < $d
     GROUP BY b.bucket
 ),
 call_limits AS (
     SELECT loan_id,
            count(*) FILTER (WHERE called_date BETWEEN $d - 6 AND $d) AS attempts_week,
-           max(called_date) FILTER (WHERE talk_seconds > 0 OR outcome IN {right_party}) AS last_conversation
-    FROM core.calls
+           max(called_date) FILTER (WHERE is_conversation) AS last_conversation
+    FROM marts.fct_calls
     -- only what had happened by the plan date (a later call must not shape an earlier plan)
     WHERE loan_id IS NOT NULL AND called_date <= $d
     GROUP BY loan_id
@@ -150,7 +149,7 @@ call_loans AS (
     FROM states s JOIN marts.dim_loans l USING (loan_id)
     JOIN marts.dpd_buckets b ON s.dpd BETWEEN b.min_dpd AND b.max_dpd
     LEFT JOIN cure_history h USING (bucket) LEFT JOIN call_limits cl USING (loan_id)
-    WHERE s.state = 'overdue' AND s.dpd >= $escalate_dpd
+    WHERE s.is_overdue AND s.dpd >= $escalate_dpd
 ),
 call_clients AS (
     SELECT client_id,
@@ -250,12 +249,14 @@ def contact_plan(con: duckdb.DuckDBPyConnection, settings: Settings, plan_date: 
         "escalate_dpd": int(n["escalate_dpd"]), "final_dpd": int(n["final_notice_dpd"]),
         "weekly_cap": int(n["max_messages_per_week"]), "daily_cap": int(n["max_messages_per_day"]),
         "max_calls": int(n["max_calls_per_loan_week"]),
-        "holdout": holdout_basis_points(settings), "salt": str(n["holdout_salt"]),
+        "cure_window_days": int(settings.get("callcentre", "cure_window_days")),
+        "holdout_basis_points": dbt_vars(settings)["holdout_basis_points"], "holdout_salt": str(n["holdout_salt"]),
         "capacity": int(call_capacity if call_capacity is not None else n["call_capacity"]),
         "default_language": str(n["default_language"]), "show_all": bool(show_all),
     }
-    right_party = "(" + ", ".join(f"'{o}'" for o in RIGHT_PARTY) + ")"
-    sql = _PLAN.replace("{right_party}", right_party).replace("{dpd}", dpd_sql("$d", "st.dpd_counted_from_date"))
+    dpd = dpd_sql("$d", "st.dpd_counted_from_date")
+    sql = (_PLAN.replace("{dpd}", dpd).replace("{flags}", timeline_flags("st.state", dpd, "st.is_active"))
+           .replace("{holdout}", holdout_sql("client_id")))
     try:
         return run_query(con, sql, params)
     finally:

@@ -21,6 +21,7 @@ from loanwatch.reports import (
     ratio6,
     run_query,
 )
+from loanwatch.reports.rules import FLAGS, PAR_DAYS, amount_share, count_of, overdue_share, principal_of, timeline_flags
 
 
 def _with_amounts(f: LoanFilter | None, min_amount, max_amount) -> LoanFilter:
@@ -37,7 +38,8 @@ def _with_amounts(f: LoanFilter | None, min_amount, max_amount) -> LoanFilter:
 # The snapshot dates of METRICS §4 for an as-of date: month ends from the first issue month,
 # and the as-of date itself for its own month. Rows that the build precomputed (every month end
 # and the data date) come from fct_loan_snapshots; any other date is looked up in the state
-# timeline (the interval that contains it), with the same DPD rule as the mart.
+# timeline (the interval that contains it), with the same DPD rule as the mart, and the same flags.
+_DPD_AT_DATE = dpd_sql('c.snapshot_date', 'st.dpd_counted_from_date')
 _LOANS_AT_DATES = f"""
 calendar AS (
     SELECT strftime(m, '%Y-%m') AS month,
@@ -50,14 +52,14 @@ precomputed AS (
     SELECT snapshot_date FROM marts.snapshot_dates
 ),
 loans_at_dates AS (
-    SELECT c.month, c.snapshot_date, s.loan_id, s.state, s.dpd,
+    SELECT c.month, c.snapshot_date, s.loan_id, s.state, s.dpd, s.is_active, {", ".join("s." + f for f in FLAGS)},
            s.principal_outstanding_amount, s.past_due_amount
     FROM calendar c
     JOIN marts.fct_loan_snapshots s ON s.snapshot_date = c.snapshot_date
     WHERE c.snapshot_date IN (SELECT snapshot_date FROM precomputed)
     UNION ALL
-    SELECT c.month, c.snapshot_date, st.loan_id, st.state,
-           {dpd_sql('c.snapshot_date', 'st.dpd_counted_from_date')},
+    SELECT c.month, c.snapshot_date, st.loan_id, st.state, {_DPD_AT_DATE}, st.is_active,
+           {timeline_flags('st.state', _DPD_AT_DATE, 'st.is_active')},
            st.principal_outstanding_amount, st.past_due_amount
     FROM calendar c
     JOIN marts.fct_loan_states st ON st.valid_from <= c.snapshot_date AND c.snapshot_date < st.valid_to
@@ -80,14 +82,14 @@ def overdue_monthly(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None
         # the build, and the snapshot rows carry the loan amount.
         source = """calendar AS (SELECT month FROM marts.snapshot_dates),
         active AS (
-            SELECT month, loan_id, amount, state, principal_outstanding_amount
+            SELECT month, loan_id, amount, state, is_overdue, principal_outstanding_amount
             FROM marts.fct_loan_snapshots WHERE is_active)"""
     else:
         source = _LOANS_AT_DATES + """,
         active AS (
-            SELECT d.month, d.loan_id, l.amount, d.state, d.principal_outstanding_amount
+            SELECT d.month, d.loan_id, l.amount, d.state, d.is_overdue, d.principal_outstanding_amount
             FROM loans_at_dates d JOIN marts.dim_loans l USING (loan_id)
-            WHERE d.state IN ('current', 'overdue'))"""
+            WHERE d.is_active)"""
     selected = (f"SELECT * FROM active AS l WHERE {where}" if f.amount_only
                 else f"SELECT a.* FROM active a JOIN marts.dim_loans l USING (loan_id) WHERE {where}")
     sql = f"""
@@ -96,18 +98,18 @@ def overdue_monthly(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None
     monthly AS (
         SELECT month,
                count(*) AS loans_active,
-               count(*) FILTER (WHERE state = 'overdue') AS loans_overdue,
+               {count_of('is_overdue')} AS loans_overdue,
                sum(principal_outstanding_amount) AS principal_outstanding,
-               coalesce(sum(principal_outstanding_amount) FILTER (WHERE state = 'overdue'), 0) AS principal_overdue
+               {principal_of('is_overdue', 'principal_outstanding_amount')} AS principal_overdue
         FROM selected GROUP BY month
     )
     SELECT c.month,
            coalesce(m.loans_active, 0) AS loans_active,
            coalesce(m.loans_overdue, 0) AS loans_overdue,
-           {ratio6('m.loans_overdue', 'm.loans_active')} AS overdue_share,
+           {overdue_share('m.loans_overdue', 'm.loans_active')} AS overdue_share,
            CAST(coalesce(m.principal_outstanding, 0) AS DECIMAL(38,2)) AS principal_outstanding,
            CAST(coalesce(m.principal_overdue, 0) AS DECIMAL(38,2)) AS principal_overdue,
-           {ratio6('round(m.principal_overdue * 100)', 'round(coalesce(m.principal_outstanding, 0) * 100)')} AS overdue_amount_share
+           {amount_share('m.principal_overdue', 'coalesce(m.principal_outstanding, 0)')} AS overdue_amount_share
     FROM calendar c LEFT JOIN monthly m USING (month)
     ORDER BY c.month
     """
@@ -115,11 +117,12 @@ def overdue_monthly(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None
 
 
 # Every loan at one date (METRICS §3): the state interval containing the date, with the DPD
-# rule of the marts and the bucket bounds of marts.dpd_buckets.
+# rule of the marts, the snapshot's flags and the bucket bounds of marts.dpd_buckets.
+_DPD_AS_OF = dpd_sql('$as_of', 'st.dpd_counted_from_date')
 LOANS_AT = f"""
 at_date AS (
     SELECT st.loan_id, st.state, st.principal_outstanding_amount, st.past_due_amount,
-           {dpd_sql('$as_of', 'st.dpd_counted_from_date')} AS dpd
+           {_DPD_AS_OF} AS dpd, st.is_active, {timeline_flags('st.state', _DPD_AS_OF, 'st.is_active')}
     FROM marts.fct_loan_states st
     WHERE st.valid_from <= $as_of AND $as_of < st.valid_to
 ),
@@ -129,6 +132,8 @@ loans_at AS (
                 WHEN l.issue_date > $as_of THEN 'not_issued'
                 ELSE coalesce(a.state, 'not_issued') END AS state,
            coalesce(a.dpd, 0) AS dpd,
+           coalesce(a.is_active, false) AS is_active,
+           {", ".join(f"coalesce(a.{flag}, false) AS {flag}" for flag in FLAGS)},
            b.bucket,
            b.sort_order AS bucket_order,
            CAST(coalesce(a.principal_outstanding_amount, 0) AS DECIMAL(38,2)) AS principal_outstanding,
@@ -136,7 +141,7 @@ loans_at AS (
     FROM marts.dim_loans l
     LEFT JOIN at_date a ON a.loan_id = l.loan_id
     LEFT JOIN marts.dpd_buckets b
-        ON a.state IN ('current', 'overdue') AND a.dpd BETWEEN b.min_dpd AND b.max_dpd
+        ON a.is_active AND a.dpd BETWEEN b.min_dpd AND b.max_dpd
 )
 """
 
@@ -161,9 +166,9 @@ def _loans_at(con, as_of: dt.date) -> str:
     data date), else the state timeline. Figures over active loans are the same either way."""
     if not is_snapshot_date(con, as_of):
         return LOANS_AT
-    return """
+    return f"""
 loans_at AS (
-    SELECT l.*, s.state, s.dpd, s.bucket,
+    SELECT l.*, s.state, s.dpd, s.is_active, {", ".join("s." + f for f in FLAGS)}, s.bucket,
            CAST(s.principal_outstanding_amount AS DECIMAL(38,2)) AS principal_outstanding,
            CAST(s.past_due_amount AS DECIMAL(38,2)) AS past_due_amount
     FROM marts.fct_loan_snapshots s JOIN marts.dim_loans l USING (loan_id)
@@ -182,20 +187,20 @@ def summary(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: Loa
     WITH {_loans_at(con, as_of)},
     totals AS (
         SELECT {loans_issued} AS loans,
-               count(*) FILTER (WHERE state IN ('current', 'overdue')) AS active,
-               count(*) FILTER (WHERE state = 'overdue') AS overdue,
-               coalesce(sum(principal_outstanding) FILTER (WHERE state IN ('current', 'overdue')), 0) AS outstanding,
-               coalesce(sum(principal_outstanding) FILTER (WHERE state = 'overdue'), 0) AS overdue_principal,
-               coalesce(sum(principal_outstanding) FILTER (WHERE state IN ('current', 'overdue') AND dpd > 30), 0) AS over30,
-               coalesce(sum(principal_outstanding) FILTER (WHERE state IN ('current', 'overdue') AND dpd > 90), 0) AS over90
+               {count_of('is_active')} AS active,
+               {count_of('is_overdue')} AS overdue,
+               {principal_of('is_active')} AS outstanding,
+               {principal_of('is_overdue')} AS overdue_principal,
+               {principal_of('is_par30')} AS over30,
+               {principal_of('is_par90')} AS over90
         FROM loans_at AS l WHERE {where}
     )
     SELECT $as_of AS as_of, loans, active, overdue,
-           {ratio6('overdue', 'active')} AS overdue_share,
+           {overdue_share('overdue', 'active')} AS overdue_share,
            CAST(outstanding AS DECIMAL(38,2)) AS principal_outstanding,
-           {ratio6('round(overdue_principal * 100)', 'round(outstanding * 100)')} AS overdue_amount_share,
-           {ratio6('round(over30 * 100)', 'round(outstanding * 100)')} AS par30,
-           {ratio6('round(over90 * 100)', 'round(outstanding * 100)')} AS npl
+           {amount_share('overdue_principal', 'outstanding')} AS overdue_amount_share,
+           {amount_share('over30', 'outstanding')} AS par30,
+           {amount_share('over90', 'outstanding')} AS npl
     FROM totals
     """
     return run_query(con, sql, params).as_dicts()[0]
@@ -207,8 +212,7 @@ def summary_table(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, 
     return Table(list(row), [tuple(row.values())])
 
 
-# The portfolio-at-risk thresholds (METRICS §5): the rows after the buckets in `buckets`.
-PAR_DAYS = (30, 60, 90)
+# The rows after the buckets in `buckets`: the portfolio-at-risk thresholds (rules.PAR_DAYS), and NPL.
 PAR_ROWS = (*(f"PAR{x}" for x in PAR_DAYS), "NPL")
 
 
@@ -220,7 +224,7 @@ def buckets(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: Loa
     params.update(as_of=as_of)
     sql = f"""
     WITH {_loans_at(con, as_of)},
-    active AS (SELECT * FROM loans_at AS l WHERE state IN ('current', 'overdue') AND {where}),
+    active AS (SELECT * FROM loans_at AS l WHERE is_active AND {where}),
     total AS (SELECT coalesce(sum(principal_outstanding), 0) AS principal FROM active),
     by_bucket AS (
         SELECT b.bucket AS name, b.sort_order, count(a.loan_id) AS loans,
@@ -229,11 +233,8 @@ def buckets(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: Loa
         GROUP BY b.bucket, b.sort_order
     ),
     par AS (
-        SELECT 'PAR' || x AS name, 100 + x AS sort_order,
-               count(*) FILTER (WHERE dpd > x) AS loans,
-               coalesce(sum(principal_outstanding) FILTER (WHERE dpd > x), 0) AS principal
-        FROM (VALUES {", ".join(f"({x})" for x in PAR_DAYS)}) AS t(x) LEFT JOIN active ON true
-        GROUP BY x
+        {" UNION ALL ".join(f"SELECT 'PAR{x}' AS name, {100 + x} AS sort_order, {count_of(f'is_par{x}')} AS loans, "
+                            f"{principal_of(f'is_par{x}')} AS principal FROM active" for x in PAR_DAYS)}
     ),
     npl AS (SELECT 'NPL' AS name, 200 AS sort_order, loans, principal FROM par WHERE name = 'PAR90'),
     rows AS (SELECT * FROM by_bucket UNION ALL SELECT * FROM par UNION ALL SELECT * FROM npl)
@@ -323,7 +324,7 @@ def vintages(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Tab
     where, params = (f or NO_FILTER).sql("l")
     sql = f"""
     WITH cohort AS (
-        SELECT l.loan_id, l.amount, m.cohort, m.months_to_dpd30, m.months_to_dpd60, m.months_to_dpd90
+        SELECT l.loan_id, l.amount, m.cohort, {", ".join(f"m.months_to_dpd{x}" for x in PAR_DAYS)}
         FROM marts.dim_loans l JOIN marts.fct_loan_milestones m USING (loan_id)
         WHERE {where}
     ),
@@ -336,9 +337,8 @@ def vintages(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Tab
     sizes AS (SELECT cohort, count(*) AS loans, sum(amount) AS amount FROM cohort GROUP BY 1)
     SELECT g.cohort, g.k AS months_on_book, s.loans,
            CAST(s.amount AS DECIMAL(38,2)) AS amount,
-           {ratio6('round(coalesce(sum(c.amount) FILTER (WHERE c.months_to_dpd30 <= g.k), 0) * 100)', 'round(s.amount * 100)')} AS ever30_share,
-           {ratio6('round(coalesce(sum(c.amount) FILTER (WHERE c.months_to_dpd60 <= g.k), 0) * 100)', 'round(s.amount * 100)')} AS ever60_share,
-           {ratio6('round(coalesce(sum(c.amount) FILTER (WHERE c.months_to_dpd90 <= g.k), 0) * 100)', 'round(s.amount * 100)')} AS ever90_share
+           {", ".join(f"{amount_share(f'coalesce(sum(c.amount) FILTER (WHERE c.months_to_dpd{x} <= g.k), 0)', 's.amount')} AS ever{x}_share"
+                      for x in PAR_DAYS)}
     FROM grid g
     JOIN sizes s USING (cohort)
     JOIN cohort c USING (cohort)
@@ -353,21 +353,17 @@ def par_monthly(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> 
     where, params = (f or NO_FILTER).sql("l")
     sql = f"""
     WITH active AS (
-        SELECT s.month, s.dpd, s.principal_outstanding_amount AS principal
+        SELECT s.month, s.principal_outstanding_amount AS principal, {", ".join("s." + f for f in FLAGS)}
         FROM marts.fct_loan_snapshots s JOIN marts.dim_loans l USING (loan_id)
         WHERE s.is_active AND {where}
     ),
     monthly AS (
         SELECT month, sum(principal) AS total,
-               coalesce(sum(principal) FILTER (WHERE dpd > 30), 0) AS p30,
-               coalesce(sum(principal) FILTER (WHERE dpd > 60), 0) AS p60,
-               coalesce(sum(principal) FILTER (WHERE dpd > 90), 0) AS p90
+               {", ".join(f"{principal_of(f'is_par{x}', 'principal')} AS p{x}" for x in PAR_DAYS)}
         FROM active GROUP BY month
     )
     SELECT d.month, CAST(coalesce(m.total, 0) AS DECIMAL(38,2)) AS principal_outstanding,
-           {ratio6('round(m.p30 * 100)', 'round(coalesce(m.total, 0) * 100)')} AS par30,
-           {ratio6('round(m.p60 * 100)', 'round(coalesce(m.total, 0) * 100)')} AS par60,
-           {ratio6('round(m.p90 * 100)', 'round(coalesce(m.total, 0) * 100)')} AS par90
+           {", ".join(f"{amount_share(f'm.p{x}', 'coalesce(m.total, 0)')} AS par{x}" for x in PAR_DAYS)}
     FROM marts.snapshot_dates d LEFT JOIN monthly m USING (month)
     ORDER BY d.month
     """

@@ -9,9 +9,7 @@ import duckdb
 
 from loanwatch.reports import NO_FILTER, LoanFilter, Table, as_of_date, ratio6, run_query
 from loanwatch.reports.delinquency import LOANS_AT
-
-# The overdue share of a group of loans at a date (METRICS §4): overdue loans / active loans.
-OVERDUE_SHARE = ratio6("count(*) FILTER (WHERE state = 'overdue')", "count(*) FILTER (WHERE state IN ('current', 'overdue'))")
+from loanwatch.reports.rules import amount_share, count_of, overdue_share, principal_of
 
 
 def disbursed(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None) -> Table:
@@ -62,12 +60,12 @@ def regions(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: Loa
     WITH {LOANS_AT}
     SELECT coalesce(l.region, '(unknown)') AS region,
            count(*) FILTER (WHERE state NOT IN ('cancelled', 'not_issued')) AS loans,
-           count(*) FILTER (WHERE state IN ('current', 'overdue')) AS active,
-           count(*) FILTER (WHERE state = 'overdue') AS overdue,
+           {count_of('is_active')} AS active,
+           {count_of('is_overdue')} AS overdue,
            CAST(coalesce(sum(principal_outstanding), 0) AS DECIMAL(38,2)) AS principal_outstanding,
-           CAST(coalesce(sum(principal_outstanding) FILTER (WHERE state = 'overdue'), 0) AS DECIMAL(38,2)) AS principal_overdue,
-           {OVERDUE_SHARE} AS overdue_share,
-           {ratio6("round(coalesce(sum(principal_outstanding) FILTER (WHERE state = 'overdue'), 0) * 100)", "round(coalesce(sum(principal_outstanding), 0) * 100)")} AS overdue_amount_share
+           CAST({principal_of('is_overdue')} AS DECIMAL(38,2)) AS principal_overdue,
+           {overdue_share()} AS overdue_share,
+           {amount_share(principal_of('is_overdue'), 'coalesce(sum(principal_outstanding), 0)')} AS overdue_amount_share
     FROM loans_at AS l WHERE {where}
     GROUP BY 1
     HAVING count(*) FILTER (WHERE state NOT IN ('cancelled', 'not_issued')) > 0
@@ -97,7 +95,7 @@ def risk(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: LoanFi
            CASE WHEN value IS NULL THEN '(none)'
                 ELSE format('{{:.1f}}-{{:.1f}}', least(floor(value * 5), 4) / 5, least(floor(value * 5), 4) / 5 + 0.2) END AS band,
            count(*) AS loans,
-           {OVERDUE_SHARE} AS overdue_share,
+           {overdue_share()} AS overdue_share,
            {ratio6("count(*) FILTER (WHERE was_dpd60)", "count(*)")} AS ever60_share,
            {ratio6("count(*) FILTER (WHERE state = 'written_off')", "count(*)")} AS write_off_rate
     FROM banded GROUP BY 1, 2 ORDER BY 1 DESC, 2
@@ -127,8 +125,8 @@ def products(con: duckdb.DuckDBPyConnection, view: str = "terms", as_of: dt.date
     WITH {LOANS_AT}
     SELECT l.merchant_id, any_value(l.merchant_name) AS merchant_name,
            count(*) AS loans, CAST(sum(l.amount) AS DECIMAL(38,2)) AS amount,
-           count(*) FILTER (WHERE state IN ('current', 'overdue')) AS active,
-           {OVERDUE_SHARE} AS overdue_share
+           {count_of('is_active')} AS active,
+           {overdue_share()} AS overdue_share
     FROM loans_at AS l
     WHERE l.merchant_id IS NOT NULL AND l.state NOT IN ('cancelled', 'not_issued') AND {where}
     GROUP BY l.merchant_id ORDER BY loans DESC, amount DESC, l.merchant_id LIMIT $top

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loanwatch.config import Settings
+from loanwatch.config import DEFAULTS, Settings
 
 PROJECT_DIR = Path(__file__).parent / "dbt_project"
 
@@ -73,26 +73,65 @@ def write_profile(settings: Settings, target: str = "duckdb", extra: dict[str, A
     return profiles_dir
 
 
+# The dbt vars loanwatch runs the project with, each from one setting: var -> (section, key). Their
+# defaults are the settings' (config.DEFAULTS, the one table); dbt_project.yml's `vars:` repeats
+# them for plain dbt in the project folder, written from here by `make docs` (a test checks).
+DBT_VARS: dict[str, tuple[str, str]] = {
+    "tolerance": ("warehouse", "tolerance"),
+    "dpd_counts_due_day": ("warehouse", "dpd_counts_due_day"),
+    "default_currency": ("warehouse", "default_currency"),
+    "default_timezone": ("warehouse", "default_timezone"),
+    "memory_limit": ("warehouse", "memory_limit"),
+    "amount_outlier_factor": ("checks", "amount_outlier_factor"),
+    "merchant_balance_floor": ("checks", "merchant_balance_floor"),
+    "freshness_days": ("checks", "freshness_days"),
+    "connect_min_talk_seconds": ("callcentre", "connect_min_talk_seconds"),
+    "login_window_hours": ("callcentre", "login_window_hours"),
+    "cure_window_days": ("callcentre", "cure_window_days"),
+    "promise_grace_days": ("callcentre", "promise_grace_days"),
+    # [notify] holdout_share as basis points: the hold-out draw compares a hash modulo 10000
+    "holdout_basis_points": ("notify", "holdout_share"),
+    "holdout_salt": ("notify", "holdout_salt"),
+}
+
+
+def _var_value(name: str, value: Any) -> Any:
+    section, key = DBT_VARS[name]
+    like = DEFAULTS[section][key]
+    if name == "holdout_basis_points":
+        return int(round(float(value) * 10000))
+    return type(like)(value)
+
+
 def dbt_vars(settings: Settings) -> dict[str, Any]:
-    return {
-        "tolerance": float(settings.get("warehouse", "tolerance")),
-        "dpd_counts_due_day": bool(settings.get("warehouse", "dpd_counts_due_day")),
-        "default_currency": str(settings.get("warehouse", "default_currency")),
-        "default_timezone": str(settings.get("warehouse", "default_timezone")),
-        "amount_outlier_factor": float(settings.get("checks", "amount_outlier_factor")),
-        "merchant_balance_floor": float(settings.get("checks", "merchant_balance_floor")),
-        "freshness_days": int(settings.get("checks", "freshness_days")),
-        "memory_limit": str(settings.get("warehouse", "memory_limit")),
-        "connect_min_talk_seconds": int(settings.get("callcentre", "connect_min_talk_seconds")),
-        "login_window_hours": int(settings.get("callcentre", "login_window_hours")),
-        "holdout_basis_points": holdout_basis_points(settings),
-        "holdout_salt": str(settings.get("notify", "holdout_salt")),
-    }
+    """The dbt vars of these settings (``DBT_VARS``)."""
+    return {name: _var_value(name, settings.get(section, key)) for name, (section, key) in DBT_VARS.items()}
 
 
-def holdout_basis_points(settings: Settings) -> int:
-    """[notify] holdout_share as basis points: the hold-out draw compares a hash modulo 10000."""
-    return int(round(float(settings.get("notify", "holdout_share")) * 10000))
+def project_vars_yaml() -> str:
+    """dbt_project.yml's `vars:` block: every var at its setting's default (``make docs``)."""
+    lines = ["vars:",
+             "  # Written by `make docs` from loanwatch's settings (src/loanwatch/transform/__init__.py DBT_VARS,",
+             "  # defaults in src/loanwatch/config.py): edit those. loanwatch passes every one of them from its",
+             "  # settings; these values serve plain dbt in this folder. since_batch, the incremental",
+             "  # watermark, is read from meta.builds when the SQL runs (macro since_batch()).",
+             ]
+    for name, (section, key) in DBT_VARS.items():
+        value = _var_value(name, DEFAULTS[section][key])
+        lines.append(f"  {name}: {json.dumps(value)}  # [{section}] {key}")
+    return "\n".join(lines) + "\n"
+
+
+def write_project_vars(path: Path = PROJECT_DIR / "dbt_project.yml") -> bool:
+    """Rewrite the `vars:` block of dbt_project.yml (the lines from `vars:` to the next top-level
+    key); True when it changed."""
+    text = path.read_text()
+    start = text.index("\nvars:\n") + 1
+    end = text.index("\n\n", start) + 1
+    new = text[:start] + project_vars_yaml() + text[end:]
+    if new != text:
+        path.write_text(new)
+    return new != text
 
 
 def release_dbt() -> None:

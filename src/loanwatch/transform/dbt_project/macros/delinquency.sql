@@ -17,7 +17,8 @@ coalesce({{ days_between(dpd_counted_from_expr, date_expr) }}, 0)
 {#
   The contact hold-out group (config [notify] holdout_share, holdout_salt): a client is in it when
   the first 32 bits of md5(client_id || salt), modulo 10000, fall below the share in basis points.
-  The contact plan (notify/plan.py, holdout_sql) draws the same group with the same expression.
+  core.clients publishes it (is_holdout); readers that draw with the settings of the moment (the
+  contact plan, the generator) use the same expression (reports/rules.py holdout_sql).
 #}
 {% macro is_holdout(client_expr) -%}{{ return(adapter.dispatch('is_holdout', 'loanwatch')(client_expr)) }}{%- endmacro %}
 {% macro default__is_holdout(client_expr) -%}
@@ -28,4 +29,27 @@ coalesce({{ days_between(dpd_counted_from_expr, date_expr) }}, 0)
 {%- endmacro %}
 {% macro spark__is_holdout(client_expr) -%}
 (cast(conv(substr(md5(concat({{ client_expr }}, '{{ var("holdout_salt") | replace("'", "\\'") }}')), 1, 8), 16, 10) as bigint) % 10000 < {{ var('holdout_basis_points') | int }})
+{%- endmacro %}
+
+{#
+  The portfolio-at-risk thresholds (METRICS §5): a loan is at risk past X days when it is active
+  with DPD > X. fct_loan_snapshots publishes is_par30, is_par60 and is_par90, fct_loan_milestones
+  reads them; the reports read the flags (reports/rules.py PAR_DAYS names the same thresholds for
+  dates between snapshots).
+#}
+{% macro par_days() -%}{{ return([30, 60, 90]) }}{%- endmacro %}
+
+{#
+  A right-party contact (METRICS §6): the call reached the client, by its outcome. fct_calls
+  publishes is_right_party, and is_connected and is_conversation use it.
+#}
+{% macro is_right_party(outcome_expr) -%}
+coalesce({{ outcome_expr }} in ('promise_to_pay', 'refused', 'callback', 'paid', 'dispute'), false)
+{%- endmacro %}
+
+{#
+  Cure (METRICS §4-6): an overdue loan is cured when it is current or closed (repaid) afterwards.
+#}
+{% macro is_cured(state_expr) -%}
+{{ state_expr }} in ('current', 'closed')
 {%- endmacro %}

@@ -2,10 +2,10 @@
           pre_hook=["{{ holdout_days_delete_changed_loans() }}", "{{ holdout_days_delete_new_days() }}"]) }}
 -- depends_on: {{ ref('int_loans_changed') }}
 -- The hold-out's overdue loan-days (METRICS §6, the baseline of cure after contact): for every day
--- with a call (contact_date, with contact_date + 7 on or before the data date), each loan of a
+-- with a call (contact_date, with contact_date + var('cure_window_days') on or before the data date), each loan of a
 -- hold-out client (macros/delinquency.sql is_holdout) overdue at the end of that day, its DPD, and
--- whether it was current or closed 7 days later. fct_holdout_cures counts them by day and bucket.
--- Incremental: a build recomputes the rows of changed loans whose day or day + 7 reaches their
+-- whether it was current or closed that many days later. fct_holdout_cures counts them by day and bucket.
+-- Incremental: a build recomputes the rows of changed loans whose day or day + cure_window_days reaches their
 -- recompute day (macros/incremental.sql holdout_row_recomputed), and every loan's rows on new
 -- days: days of new calls, and days that the new data date makes decidable. A call never goes
 -- away, so a day never leaves the set.
@@ -17,7 +17,7 @@ call_days as (
     select distinct calls.called_date as contact_date
     from {{ ref('calls') }} as calls
     cross join data_date
-    where {{ add_days('calls.called_date', 7) }} <= data_date.data_date
+    where {{ add_days('calls.called_date', var('cure_window_days')) }} <= data_date.data_date
 ),
 
 holdout_overdue_states as (
@@ -62,22 +62,22 @@ recomputed as (
 {%- endif %}
 
 cured as (
-    -- still in the same overdue interval 7 days later: not cured, no need to look further
+    -- still in the same overdue interval cure_window_days later: not cured, no need to look further
     select contact_date, loan_id, dpd, false as is_cured_7d
     from recomputed
-    where {{ add_days('contact_date', 7) }} < valid_to
+    where {{ add_days('contact_date', var('cure_window_days')) }} < valid_to
     union all
     select
         recomputed.contact_date,
         recomputed.loan_id,
         recomputed.dpd,
-        later.state in ('current', 'closed') as is_cured_7d
+        {{ is_cured('later.state') }} as is_cured_7d
     from recomputed
     inner join {{ ref('fct_loan_states') }} as later
         on later.loan_id = recomputed.loan_id
-        and later.valid_from <= {{ add_days('recomputed.contact_date', 7) }}
-        and {{ add_days('recomputed.contact_date', 7) }} < later.valid_to
-    where {{ add_days('recomputed.contact_date', 7) }} >= recomputed.valid_to
+        and later.valid_from <= {{ add_days('recomputed.contact_date', var('cure_window_days')) }}
+        and {{ add_days('recomputed.contact_date', var('cure_window_days')) }} < later.valid_to
+    where {{ add_days('recomputed.contact_date', var('cure_window_days')) }} >= recomputed.valid_to
 )
 
 select contact_date, loan_id, dpd, is_cured_7d from cured

@@ -4,8 +4,11 @@
 -- One row per call: the call centre's figures (METRICS §7) and the contact figures (METRICS §6).
 -- Calls are grouped by the UTC date of called_at (called_month and called_week are its labels,
 -- YYYY-MM and ISO YYYY-Www, for the reports).
+-- * is_right_party: the outcome reached the client (macros/delinquency.sql is_right_party).
 -- * is_connected: talk_seconds at least var('connect_min_talk_seconds'); without talk time, a
 --   right-party outcome.
+-- * is_conversation: any talk time, or a right-party outcome (the contact plan's "no calls within
+--   7 days after a conversation").
 -- * first_login_at, login_channel: for a connected call, the client's first login within
 --   var('login_window_hours') after it. A login may follow several calls: each of them counts it.
 -- * agent_name, agent_team, agent_level: the agent's version current at the call (a call older
@@ -14,10 +17,11 @@
 --   call about no loan, dpd_at_call is the client's highest DPD that day.
 -- * is_promise_kept: a promise_to_pay whose promised_amount (any amount when absent) is paid on
 --   the loan (the client's loans, when the call names none) from the call until the end of
---   promised_date + 3 days (the call's day when no date was promised); null while that is still
---   ahead of the data date and not yet paid.
--- * is_cured_7d: for a loan overdue on the call's day, whether it is current or closed 7 days later;
---   null when the call is about no overdue loan, or that day is after the data date.
+--   promised_date + var('promise_grace_days') days (the call's day when no date was promised);
+--   null while that is still ahead of the data date and not yet paid.
+-- * is_cured_7d: for a loan overdue on the call's day, whether it is current or closed
+--   var('cure_window_days') days later (7 unless configured: the column keeps its name); null when
+--   the call is about no overdue loan, or that day is after the data date.
 -- * is_holdout: the client is in the contact hold-out group (macros/delinquency.sql is_holdout).
 -- Incremental: a build recomputes the calls whose row can have changed (macros/incremental.sql
 -- recomputed_calls): new calls, calls of changed loans, of clients with new logins, of agents with
@@ -38,12 +42,13 @@ with calls as {{ materialized_if_incremental() }} (
         outcome,
         promised_amount,
         promised_date,
-        coalesce(outcome in ('promise_to_pay', 'refused', 'callback', 'paid', 'dispute'), false) as is_right_party,
+        {{ is_right_party('outcome') }} as is_right_party,
         coalesce(outcome = 'promise_to_pay', false) as is_promise,
         case
             when talk_seconds is not null then talk_seconds >= {{ var('connect_min_talk_seconds') }}
-            else coalesce(outcome in ('promise_to_pay', 'refused', 'callback', 'paid', 'dispute'), false)
-        end as is_connected
+            else {{ is_right_party('outcome') }}
+        end as is_connected,
+        coalesce(talk_seconds > 0, false) or {{ is_right_party('outcome') }} as is_conversation
     from {{ ref('calls') }}
     where {{ for_recomputed_calls() }}
 ),
@@ -87,8 +92,8 @@ loan_at_call as (
         states.state as loan_state_at_call,
         {{ dpd_at('calls.called_date', 'states.dpd_counted_from_date') }} as dpd_at_call,
         case
-            when states.state = 'overdue' and {{ add_days('calls.called_date', 7) }} <= data_date.data_date
-                then later.state in ('current', 'closed')
+            when states.state = 'overdue' and {{ add_days('calls.called_date', var('cure_window_days')) }} <= data_date.data_date
+                then {{ is_cured('later.state') }}
         end as is_cured_7d
     from calls
     cross join data_date
@@ -99,8 +104,8 @@ loan_at_call as (
     left join {{ ref('fct_loan_states') }} as later
         on states.state = 'overdue'
         and later.loan_id = calls.loan_id
-        and later.valid_from <= {{ add_days('calls.called_date', 7) }}
-        and {{ add_days('calls.called_date', 7) }} < later.valid_to
+        and later.valid_from <= {{ add_days('calls.called_date', var('cure_window_days')) }}
+        and {{ add_days('calls.called_date', var('cure_window_days')) }} < later.valid_to
 ),
 
 client_at_call as (
@@ -125,7 +130,7 @@ promises as (
         loan_id,
         called_at,
         promised_amount,
-        {{ add_days('coalesce(promised_date, called_date)', 4) }} as kept_before
+        {{ add_days('coalesce(promised_date, called_date)', var('promise_grace_days') + 1) }} as kept_before
     from calls
     where is_promise
 ),

@@ -4,7 +4,8 @@
 -- depends_on: {{ ref('int_loans_changed') }}
 -- Loan x snapshot date (METRICS §3-4): for every month end of the calendar and the data date,
 -- every loan active at that date, and every loan that closed or was written off since the
--- previous snapshot (so roll rates see the exits). State, DPD, bucket, balances.
+-- previous snapshot (so roll rates see the exits). State, DPD, bucket, balances, and the flags the
+-- reports count: is_overdue and is_par30/60/90 (active with DPD > X, macros/delinquency.sql par_days).
 with dates as (
     select * from {{ ref('int_snapshot_dates') }}
 ),
@@ -68,7 +69,11 @@ select
     at_dates.principal_outstanding_amount,
     at_dates.past_due_amount,
     at_dates.cum_paid_amount,
-    at_dates.cum_interest_paid_amount
+    at_dates.cum_interest_paid_amount,
+    at_dates.state = 'overdue' as is_overdue,
+    {%- for days in par_days() %}
+    at_dates.is_active and at_dates.dpd > {{ days }} as is_par{{ days }}{{ ',' if not loop.last }}
+    {%- endfor %}
 from at_dates
 inner join loans on loans.loan_id = at_dates.loan_id
 left join {{ ref('dpd_buckets') }} as buckets

@@ -115,6 +115,10 @@ closed as (
     group by loan_id
 )
 
+{#- METRICS §3: a loan is active (on the book) when current or overdue; the reports read is_active #}
+{%- set active = "stated.state in ('current', 'overdue')" %}
+{#- METRICS §5: a loan defaults (NPL) when more than the last PAR threshold (90) days past due #}
+{%- set npl_from = add_days(dpd_counted_from('stated.first_unpaid_due_date'), par_days() | last + 1) %}
 select
     -- ids and interval
     stated.loan_id,
@@ -122,21 +126,21 @@ select
     stated.valid_to,
     -- state
     stated.state,
-    stated.state in ('current', 'overdue') as is_active,
+    {{ active }} as is_active,
     case when stated.state = 'overdue' then stated.first_unpaid_due_date end as overdue_since_date,
     -- DPD at a day D of the interval is D - dpd_counted_from_date (macros/delinquency.sql)
     case when stated.state = 'overdue' then {{ dpd_counted_from('stated.first_unpaid_due_date') }} end as dpd_counted_from_date,
     -- the day within the interval on which DPD passes 90 (a default, METRICS §5 NPL), if it does
     case
         when stated.state = 'overdue'
-            and {{ add_days(dpd_counted_from('stated.first_unpaid_due_date'), 91) }} >= stated.valid_from
-            and {{ add_days(dpd_counted_from('stated.first_unpaid_due_date'), 91) }} < stated.valid_to
-            then {{ add_days(dpd_counted_from('stated.first_unpaid_due_date'), 91) }}
+            and {{ npl_from }} >= stated.valid_from
+            and {{ npl_from }} < stated.valid_to
+            then {{ npl_from }}
     end as dpd_over_90_date,
     -- amounts (on-book balance: zero unless active)
-    {{ money("case when stated.state in ('current', 'overdue') then stated.amount - stated.cum_principal_paid_amount else 0 end") }}
+    {{ money("case when " ~ active ~ " then stated.amount - stated.cum_principal_paid_amount else 0 end") }}
         as principal_outstanding_amount,
-    {{ money("case when stated.state in ('current', 'overdue') then greatest(stated.cum_due_past_amount - stated.cum_paid_amount, 0) else 0 end") }}
+    {{ money("case when " ~ active ~ " then greatest(stated.cum_due_past_amount - stated.cum_paid_amount, 0) else 0 end") }}
         as past_due_amount,
     -- running totals
     stated.cum_paid_amount,

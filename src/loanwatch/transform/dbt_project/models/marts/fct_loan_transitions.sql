@@ -62,5 +62,5 @@ select
     principal_after_amount,
     case when to_bucket in ('closed', 'written_off') then principal_before_amount else principal_after_amount end
         as rolled_principal_amount,
-    from_bucket <> 'current' and to_bucket in ('current', 'closed') as is_cure
+    from_bucket <> 'current' and {{ is_cured('to_bucket') }} as is_cure
 from moves
