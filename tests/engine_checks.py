@@ -78,7 +78,7 @@ def portfolio_in_two_batches(out: Path) -> list[list[Path]]:
 def build_in_batches(settings, batches: list[list[Path]]) -> None:
     """Ingest and build batch by batch (as a daily run does), landing each batch on the engine;
     the first build full, every later one incremental (asserted)."""
-    from loanwatch.engines import land_pending
+    from loanwatch.engines import open_engine
     from loanwatch.ingest.load import ingest_paths
     from loanwatch.transform.build import build
     from loanwatch.warehouse import open_writer
@@ -86,7 +86,7 @@ def build_in_batches(settings, batches: list[list[Path]]) -> None:
     for files in batches:
         with open_writer(settings) as con:
             ingest_paths(con, files)
-            land_pending(settings, con)
+            open_engine(settings).land_pending(con)
         result = build(settings)
         assert result.status == "success", result.errors
     with open_snapshot(settings) as con:

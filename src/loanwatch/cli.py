@@ -215,7 +215,6 @@ def ingest(
 
     Exit codes: 0 all accepted; 3 loaded, some rows or files quarantined; 1 error, nothing loaded; 2 usage.
     """
-    from loanwatch.engines import engine_name
     from loanwatch.ingest import run as ingest_files
     from loanwatch.ingest.contract import ENTITIES
     from loanwatch.ingest.mapping import load_mapping
@@ -228,7 +227,6 @@ def ingest(
     if missing:
         _fail(f"{missing[0]}: no such file or folder", EXIT_USAGE)
     settings = _settings(ctx)
-    engine_name(settings)  # a wrong [warehouse] engine stops before anything is loaded
     source_mapping = load_mapping(mapping) if mapping is not None else None
     would = "would be " if dry_run else ""
 

@@ -52,25 +52,14 @@ def rejects(settings: Settings, file: str | None = None) -> Table:
 
 
 def check_rows(settings: Settings, check: str, limit: int = 1000) -> Table:
+    """A check's failing rows, where the build ran and kept them (schema dq)."""
     from loanwatch.engines import open_engine
 
     engine = open_engine(settings)
-    if engine is not None:  # the checks' failing rows are kept where the build ran
-        known = engine.dq_tables()
-        if check not in known:
-            raise LookupError(f"no check named {check!r}; checks: {', '.join(known)}")
-        return Table(*engine.dq_rows(check, limit))
-    with read_warehouse(settings) as con:
-        exists = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'dq' AND table_name = ?", [check]
-        ).fetchone()[0]
-        if not exists:
-            known = [r[0] for r in con.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'dq' ORDER BY 1").fetchall()]
-            raise LookupError(f"no check named {check!r}; checks: {', '.join(known)}")
-        # the name was just found in the catalog of schema dq; quoted as an identifier
-        cur = con.execute(f'SELECT * FROM dq."{check}" LIMIT {int(limit)}')
-        return Table([d[0] for d in cur.description], cur.fetchall())
+    known = engine.dq_tables()
+    if check not in known:
+        raise LookupError(f"no check named {check!r}; checks: {', '.join(known)}")
+    return Table(*engine.dq_rows(check, limit))
 
 
 # The Operations page: builds, checks and quarantine over time (from the snapshot's meta tables,

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from loanwatch.config import ConfigError, load_settings
-from loanwatch.engines import engine_name, open_engine
+from loanwatch.engines import open_engine
+from loanwatch.engines.duckdb import DuckDBEngine
 from loanwatch.engines.postgres import PASSWORD_VARIABLE, duck_type, pg_type
 from loanwatch.transform import write_profile
 
@@ -15,13 +16,13 @@ pytestmark = pytest.mark.unit
 
 
 def test_the_engine_is_duckdb_unless_set(tmp_path):
-    assert engine_name(load_settings(tmp_path, environ={})) == "duckdb"
-    assert open_engine(load_settings(tmp_path, environ={})) is None
-    assert engine_name(load_settings(tmp_path, environ={"LOANWATCH_WAREHOUSE__ENGINE": " Postgres "})) == "postgres"
+    assert open_engine(load_settings(tmp_path, environ={})).name == "duckdb"
+    assert type(open_engine(load_settings(tmp_path, environ={}))) is DuckDBEngine
+    assert open_engine(load_settings(tmp_path, environ={"LOANWATCH_WAREHOUSE__ENGINE": " Postgres "})).name == "postgres"
     with pytest.raises(ConfigError, match="use one of duckdb, postgres, spark"):
-        engine_name(load_settings(tmp_path, environ={"LOANWATCH_WAREHOUSE__ENGINE": "oracle"}))
+        open_engine(load_settings(tmp_path, environ={"LOANWATCH_WAREHOUSE__ENGINE": "oracle"}))
     spark = load_settings(tmp_path, environ={"LOANWATCH_WAREHOUSE__ENGINE": "spark", "LOANWATCH_SPARK__MASTER": "local[1]"})
-    assert engine_name(spark) == "spark"
+    assert open_engine(spark).name == "spark"
     engine = open_engine(spark)  # starts nothing until used
     assert engine.master == "local[1]" and engine.warehouse_dir == tmp_path.resolve() / "spark"
     assert not engine.resumes_after_failure and engine._session is None and engine.threads == 4
@@ -32,11 +33,11 @@ def test_the_engine_is_duckdb_unless_set(tmp_path):
     assert open_engine(load_settings(tmp_path, environ=thrift)).threads == 3
     (tmp_path / "loanwatch.toml").unlink()
     with pytest.raises(ConfigError, match=r"\[spark\] threads = -1: use 1 or more, or 0"):
-        engine_name(load_settings(tmp_path, environ={**thrift, "LOANWATCH_SPARK__THREADS": "-1"}))
+        open_engine(load_settings(tmp_path, environ={**thrift, "LOANWATCH_SPARK__THREADS": "-1"}))
     with pytest.raises(ConfigError, match="LOANWATCH_SPARK__THREADS"):
-        engine_name(load_settings(tmp_path, environ={**thrift, "LOANWATCH_SPARK__THREADS": "two"}))
+        open_engine(load_settings(tmp_path, environ={**thrift, "LOANWATCH_SPARK__THREADS": "two"}))
     with pytest.raises(ConfigError, match=r"\[spark\] driver_memory = 'lots'"):
-        engine_name(load_settings(tmp_path, environ={"LOANWATCH_WAREHOUSE__ENGINE": "spark", "LOANWATCH_SPARK__DRIVER_MEMORY": "lots"}))
+        open_engine(load_settings(tmp_path, environ={"LOANWATCH_WAREHOUSE__ENGINE": "spark", "LOANWATCH_SPARK__DRIVER_MEMORY": "lots"}))
 
 
 def test_spark_types_map_both_ways():
@@ -129,3 +130,69 @@ def test_an_engines_error_is_told_by_its_first_line():
     assert first_line(jvm) == "[TABLE_OR_VIEW_NOT_FOUND] The table `core`.`x` cannot be found."
     assert first_line(jvm, 11) == "[TABLE_OR_V"
     assert first_line(EOFError()) == "EOFError"  # no text: the error's type
+
+
+def test_every_engine_is_a_class_with_every_member_of_the_interface():
+    """DuckDB included: callers hold an engine and call it, never asking which one it is."""
+    import inspect
+
+    from loanwatch.engines import Engine, engine_classes
+
+    classes = engine_classes()
+    assert list(classes) == ["duckdb", "postgres", "spark"]
+    methods = {name for name, member in vars(Engine).items() if getattr(member, "__isabstractmethod__", False)}
+    assert {"where", "outputs", "dbt_environment", "land", "mirror_builds", "query", "dq_tables", "dq_rows",
+            "export"} <= methods
+    for name, cls in classes.items():
+        assert issubclass(cls, Engine) and not inspect.isabstract(cls), name
+        # the names and capabilities are said by each class itself, none inherited by default
+        for attribute in ("name", "target", "place", "exports_published", "resumes_after_failure"):
+            assert attribute in vars(cls), (name, attribute)
+        assert cls.name == name and isinstance(cls.exports_published, bool) and isinstance(cls.resumes_after_failure, bool)
+        for method in methods:  # called the same way on every engine
+            assert list(inspect.signature(getattr(cls, method)).parameters) == \
+                list(inspect.signature(getattr(Engine, method)).parameters), (name, method)
+    assert not classes["duckdb"].exports_published and classes["postgres"].exports_published
+    assert classes["spark"].exports_published and not classes["spark"].resumes_after_failure
+
+
+def test_duckdb_builds_in_the_homes_own_files(tmp_path):
+    """Nothing to land, mirror or export; queries run on the warehouse connection; the profile's
+    output attaches the build's own file to write, the serving snapshot read-only to read."""
+    import duckdb
+
+    from loanwatch.transform.build import project_hash
+
+    settings = load_settings(tmp_path, environ={})
+    engine = open_engine(settings)
+    duck = duckdb.connect()
+    assert engine.land(duck) == 0 and engine.land_pending(duck) == 0 and engine.mirror_builds(duck) is None
+    assert engine.query("SELECT 42", duck) == [(42,)]
+    assert engine.dbt_environment() == {}
+    [(target, output)] = engine.outputs().items()
+    assert target == engine.target == "duckdb" and output["path"] == str(settings.warehouse_path)
+    assert output["attach"] == [{"path": str(settings.published_path), "alias": "published"}]
+    [reading] = engine.outputs(writes_models=False).values()
+    assert reading["attach"] == [{"path": str(settings.serving_path), "alias": "published", "read_only": True}]
+    profile = json.loads((write_profile(settings, command="ls") / "profiles.yml").read_text())["loanwatch"]
+    assert profile == {"target": "duckdb", "outputs": {"duckdb": reading}}
+    # the home's own files are nothing beside the project: a DuckDB home's hash is the project's
+    assert engine.fingerprint() == "" and project_hash(settings, engine.fingerprint()) == project_hash(settings)
+    postgres = open_engine(load_settings(tmp_path, environ={"LOANWATCH_WAREHOUSE__ENGINE": "postgres"}))
+    assert project_hash(settings, postgres.fingerprint()) != project_hash(settings)
+
+
+def test_an_unknown_engine_is_one_usage_line_and_checked_once_per_command(tmp_path, monkeypatch):
+    from loanwatch import engines
+    from tests.conftest import GOLDEN, cli
+
+    for args in (["build"], ["ingest", str(GOLDEN)], ["check", "--rows", "any"]):
+        result = cli(*args, home=tmp_path, env={"LOANWATCH_WAREHOUSE__ENGINE": "oracle"})
+        assert result.exit_code == 2, args
+        assert result.stderr.strip().splitlines() == [
+            "error: [warehouse] engine = 'oracle': use one of duckdb, postgres, spark (LOANWATCH_WAREHOUSE__ENGINE)"], args
+    assert not (tmp_path / "warehouse.duckdb").exists()  # stopped before anything was loaded
+    opened = []
+    monkeypatch.setattr(engines, "engine_classes", lambda real=engines.engine_classes: opened.append(1) or real())
+    assert cli("ingest", str(GOLDEN / "clients.jsonl"), home=tmp_path).exit_code == 0
+    assert len(opened) == 1  # one engine for the command: its setting read and checked once

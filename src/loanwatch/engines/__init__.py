@@ -4,7 +4,8 @@ Whatever the engine, ingest validates and quarantines in the local DuckDB file (
 ledger: every batch, every reject, the rows it compares new content against) and readers read the
 DuckDB serving snapshot. What changes is where the models are built:
 
-* duckdb: in the local file itself (``warehouse.duckdb``, core and marts in ``published.duckdb``);
+* duckdb: in the local file itself (``warehouse.duckdb``, core and marts in ``published.duckdb``;
+  ``engines.duckdb``);
 * postgres: in a PostgreSQL database. Ingest then *lands* each new batch's accepted rows in the
   server's staging tables (``COPY``, in one transaction with the server's batch manifest
   ``meta.landed_batches``), the build runs dbt-postgres there, and a good build *exports* the
@@ -12,21 +13,23 @@ DuckDB serving snapshot. What changes is where the models are built:
 * spark: in Spark tables, the same way: each batch lands in its own partition of the staging
   tables, then in the manifest; dbt-spark builds in the session loanwatch starts (``engines.spark``).
 
-An engine object has what the build needs of it: the dbt profile output (``target``,
-``outputs``), ``land``, ``mirror_builds``, ``query``, ``export``; ``None`` stands for DuckDB,
-whose build needs none of it.
+Every engine, DuckDB included, is a class of its own with the members of ``Engine`` (as ibis's
+backends are): callers hold one and call it, never asking which engine it is. Where the build's
+flow itself differs, the class says so in a capability (``exports_published``,
+``resumes_after_failure``). ``open_engine`` is the one place that reads and checks the setting.
 """
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
 
 from loanwatch.config import ConfigError, Settings
 from loanwatch.errors import Problem
-
-ENGINES = ("duckdb", "postgres", "spark")
 
 
 class EngineUnreachable(Problem):
@@ -34,17 +37,100 @@ class EngineUnreachable(Problem):
     batches: one line, exit 1."""
 
 
-def engine_name(settings: Settings) -> str:
-    """The configured engine, checked: a name loanwatch does not know is a usage error."""
-    name = str(settings.get("warehouse", "engine") or "duckdb").strip().lower()
-    if name not in ENGINES:
-        raise ConfigError(f"[warehouse] engine = {name!r}: use one of {', '.join(ENGINES)} "
-                          "(LOANWATCH_WAREHOUSE__ENGINE)")
-    if name == "spark":  # its settings too, before anything is loaded (starts nothing)
-        from loanwatch.engines.spark import SparkEngine
+class Engine(abc.ABC):
+    """What ingest, the build, `loanwatch dbt` and `loanwatch check` need of an engine.
 
-        SparkEngine(settings)
-    return name
+    ``duck`` below is always the warehouse's connection (the ingest ledger, ``meta.builds``),
+    which the build holds open; DuckDB builds in it, the other engines read it to land and mirror.
+    Constructing an engine checks its settings and starts nothing: a server is reached, Spark
+    started, when first used.
+    """
+
+    name: ClassVar[str]  # the [warehouse] engine setting
+    target: ClassVar[str]  # the dbt profile's output
+    place: ClassVar[str]  # where batches land, in messages ("on the server")
+    # Capabilities: where the build's flow differs, declared rather than asked of the class's name.
+    # The models are built in the engine's own tables (where incremental models start from) and
+    # ``export`` copies those readers need into the build's DuckDB file after a good build; False:
+    # dbt writes them into that file itself, which starts as a copy of the serving snapshot.
+    exports_published: ClassVar[bool]
+    # An incremental build may follow one that did not finish well; False: it rebuilds everything.
+    resumes_after_failure: ClassVar[bool]
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @abc.abstractmethod
+    def where(self) -> str:
+        """The engine and its place, for messages: ``PostgreSQL user@host:port/db``."""
+
+    def fingerprint(self) -> str:
+        """What, besides the dbt project and its vars, makes the tables a build starts from
+        another's (part of the build's project hash): the server, or Spark's warehouse."""
+        return self.where()
+
+    @abc.abstractmethod
+    def outputs(self, writes_models: bool = True) -> dict:
+        """The dbt profile's outputs, ``{target: output}``, for a dbt command that writes models
+        or one that only reads them."""
+
+    @abc.abstractmethod
+    def dbt_environment(self) -> dict[str, str]:
+        """What dbt needs in the environment while it runs (a password, session options)."""
+
+    @abc.abstractmethod
+    def land(self, duck) -> int:
+        """Land the ledger's batches the engine does not have yet; how many were landed."""
+
+    def land_pending(self, duck) -> int:
+        """After ingest: ``land``, and when the engine cannot be reached, say that the files are
+        loaded and land with the next ingest or build."""
+        try:
+            return self.land(duck)
+        except EngineUnreachable as exc:
+            raise EngineUnreachable(f"{exc}. The files are loaded in the ingest ledger "
+                                    f"({self.settings.warehouse_path.name}); they land {self.place} with the "
+                                    "next ingest or build") from None
+
+    @abc.abstractmethod
+    def mirror_builds(self, duck) -> None:
+        """Make the warehouse's ``meta.builds`` (the build watermark) readable where the models run."""
+
+    @abc.abstractmethod
+    def query(self, sql: str, duck) -> list[tuple]:
+        """Rows of a query where the build ran (its data date, a check's failing rows)."""
+
+    @abc.abstractmethod
+    def dq_tables(self) -> list[str]:
+        """The checks whose failing rows the last build kept (schema dq)."""
+
+    @abc.abstractmethod
+    def dq_rows(self, check: str, limit: int) -> tuple[list[str], list[tuple]]:
+        """Column names and up to ``limit`` failing rows of a check ``dq_tables`` lists."""
+
+    @abc.abstractmethod
+    def export(self, tables: list[str], target: Path) -> None:
+        """Copy ``schema.table`` relations into the DuckDB file ``target`` (``exports_published``)."""
+
+
+def engine_classes() -> dict[str, type[Engine]]:
+    """Every engine by its setting's name, in the order messages list them."""
+    from loanwatch.engines.duckdb import DuckDBEngine
+    from loanwatch.engines.postgres import PostgresEngine
+    from loanwatch.engines.spark import SparkEngine
+
+    return {cls.name: cls for cls in (DuckDBEngine, PostgresEngine, SparkEngine)}
+
+
+def open_engine(settings: Settings) -> Engine:
+    """The engine the dbt project runs on, its settings checked: an engine loanwatch does not know,
+    or a setting of its own it cannot use, is a usage error (before anything is loaded)."""
+    name = str(settings.get("warehouse", "engine") or "duckdb").strip().lower()
+    classes = engine_classes()
+    if name not in classes:
+        raise ConfigError(f"[warehouse] engine = {name!r}: use one of {', '.join(classes)} "
+                          "(LOANWATCH_WAREHOUSE__ENGINE)")
+    return classes[name](settings)
 
 
 def quoted(name: str, quote: str = '"') -> str:
@@ -73,36 +159,9 @@ def pending_batches(duck, landed: list[tuple], where: str, own_place: str) -> tu
     ).fetchall() if b[0] not in have]
 
 
-def open_engine(settings: Settings):
-    """The engine the build runs on, or None for the embedded DuckDB."""
-    name = engine_name(settings)
-    if name == "postgres":
-        from loanwatch.engines.postgres import PostgresEngine
-
-        return PostgresEngine(settings)
-    if name == "spark":
-        from loanwatch.engines.spark import SparkEngine
-
-        return SparkEngine(settings)
-    return None
-
-
-def land_pending(settings: Settings, con) -> int:
-    """After ingest: land the batches the engine does not have yet (none on DuckDB). Returns the
-    number of batches landed."""
-    engine = open_engine(settings)
-    if engine is None:
-        return 0
-    try:
-        return engine.land(con)
-    except EngineUnreachable as exc:
-        raise EngineUnreachable(f"{exc}. The files are loaded in the ingest ledger ({settings.warehouse_path.name}); "
-                                f"they land {engine.place} with the next ingest or build") from None
-
-
-def environment(engine) -> contextlib.AbstractContextManager:
+def environment(engine: Engine) -> contextlib.AbstractContextManager:
     """What dbt needs of the environment on this engine (its password, its session options), for the block."""
-    return _set_env(engine.dbt_environment() if engine is not None else {})
+    return _set_env(engine.dbt_environment())
 
 
 @contextlib.contextmanager

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from loanwatch.config import Settings
-from loanwatch.engines import EngineUnreachable, pending_batches, qualified, quoted
+from loanwatch.engines import Engine, EngineUnreachable, pending_batches, qualified, quoted
 from loanwatch.errors import first_line
 from loanwatch.ingest.contract import ENTITIES
 
@@ -60,14 +60,16 @@ def duck_type(data_type: str, precision: int | None, scale: int | None) -> str:
             "timestamp with time zone": "TIMESTAMPTZ", "interval": "INTERVAL"}.get(t, "VARCHAR")
 
 
-class PostgresEngine:
+class PostgresEngine(Engine):
     name = "postgres"
     place = "on the server"  # where batches land, in messages
     target = "postgres"
+    exports_published = True
+    resumes_after_failure = True
 
     def __init__(self, settings: Settings):
+        super().__init__(settings)
         pg = settings.section("postgres")
-        self.settings = settings
         self.host = str(pg.get("host") or "localhost")
         self.port = int(pg.get("port") or 5432)
         self.user = str(pg.get("user") or "")
@@ -106,7 +108,7 @@ class PostgresEngine:
         finally:
             conn.close()
 
-    def outputs(self) -> dict:
+    def outputs(self, writes_models: bool = True) -> dict:
         """The dbt profile output: everything but the password, which dbt reads from the
         environment while it runs (``dbt_environment()``)."""
         return {self.target: {"type": "postgres", "host": self.host, "port": self.port, "user": self.user,
@@ -123,8 +125,8 @@ class PostgresEngine:
         options = " ".join(filter(None, [os.environ.get("PGOPTIONS", ""), "-c jit=off"]))
         return {PASSWORD_VARIABLE: self._password, "PGOPTIONS": options}
 
-    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
-        return self.query_table(sql, params)[1]
+    def query(self, sql: str, duck) -> list[tuple]:
+        return self.query_table(sql)[1]  # (on the server: ``duck`` is not read)
 
     def query_table(self, sql: str, params: tuple = ()) -> tuple[list[str], list[tuple]]:
         """Column names and rows of a query on the server."""
@@ -134,8 +136,8 @@ class PostgresEngine:
 
     def dq_tables(self) -> list[str]:
         """The checks whose failing rows the build kept (schema dq)."""
-        return [r[0] for r in self.query(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'dq' ORDER BY 1")]
+        return [r[0] for r in self.query_table(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'dq' ORDER BY 1")[1]]
 
     def dq_rows(self, check: str, limit: int) -> tuple[list[str], list[tuple]]:
         return self.query_table(f"SELECT * FROM dq.{quoted(check)} LIMIT %s", (int(limit),))

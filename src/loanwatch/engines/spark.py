@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from loanwatch.config import ConfigError, Settings
-from loanwatch.engines import EngineUnreachable, pending_batches, qualified, quoted
+from loanwatch.engines import Engine, EngineUnreachable, pending_batches, qualified, quoted
 from loanwatch.errors import first_line
 from loanwatch.ingest.contract import ENTITIES
 
@@ -89,16 +89,17 @@ def _qualified(table: str) -> str:
     return qualified(table, "`")
 
 
-class SparkEngine:
+class SparkEngine(Engine):
     name = "spark"
     place = "in Spark"  # where batches land, in messages
     target = "spark"
+    exports_published = True
     # a killed rewrite (see the module's doc) can leave a table short: start again from nothing
     resumes_after_failure = False
 
     def __init__(self, settings: Settings):
+        super().__init__(settings)
         spark = settings.section("spark")
-        self.settings = settings
         self.method = str(spark.get("method") or "session").strip().lower()
         if self.method not in ("session", "thrift"):
             raise ConfigError(f"[spark] method = {self.method!r}: use \"session\" (Spark in loanwatch's process, on [spark] "
@@ -194,7 +195,7 @@ class SparkEngine:
         self._cursor = cursor
         return cursor
 
-    def outputs(self) -> dict:
+    def outputs(self, writes_models: bool = True) -> dict:
         """The dbt profile output: dbt-spark's `session` method uses the session started here;
         its `thrift` method connects to the same server."""
         if self.method == "thrift":
@@ -274,8 +275,8 @@ class SparkEngine:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def query(self, sql: str) -> list[tuple]:
-        return self._sql(sql)[1]
+    def query(self, sql: str, duck) -> list[tuple]:
+        return self._sql(sql)[1]  # (in Spark: ``duck`` is not read)
 
     def dq_tables(self) -> list[str]:
         """The checks whose failing rows the build kept (schema dq)."""

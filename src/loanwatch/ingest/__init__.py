@@ -30,12 +30,12 @@ def run(settings: Settings, paths: list[Path], mapping: Mapping | Path | None = 
     everything (by hand) rather than being passed over (the daily run); ``settle_seconds``: a file
     modified that recently is left for the next run.
     """
-    from loanwatch.engines import engine_name, land_pending
+    from loanwatch.engines import open_engine
     from loanwatch.ingest.load import Limits, ingest_paths, latest_business_date
     from loanwatch.ingest.mapping import load_mapping
     from loanwatch.warehouse import open_writer
 
-    engine_name(settings)  # a wrong [warehouse] engine stops before anything is loaded
+    engine = open_engine(settings)  # a wrong [warehouse] engine stops before anything is loaded
     if isinstance(mapping, Path):
         mapping = load_mapping(mapping)
     with open_writer(settings) as con:
@@ -45,5 +45,5 @@ def run(settings: Settings, paths: list[Path], mapping: Mapping | Path | None = 
                                dry_run=dry_run, settle_seconds=settle_seconds, home=settings.home, strict=strict,
                                limits=Limits.of(settings))
         if not dry_run:
-            land_pending(settings, con)
+            engine.land_pending(con)
     return results

@@ -13,9 +13,12 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loanwatch.config import DEFAULTS, Settings
+
+if TYPE_CHECKING:
+    from loanwatch.engines import Engine
 
 PROJECT_DIR = Path(__file__).parent / "dbt_project"
 
@@ -49,23 +52,13 @@ WRITING_COMMANDS = {"build", "run", "seed", "snapshot"}
 
 def write_profile(settings: Settings, target: str = "duckdb", extra: dict[str, Any] | None = None,
                   command: str = "build") -> Path:
+    """``<home>/.dbt/profiles.yml`` for a dbt command: the home's DuckDB output (in every profile)
+    and ``extra``, another engine's outputs; ``target``, the one dbt runs on."""
+    from loanwatch.engines.duckdb import DuckDBEngine
+
     profiles_dir = settings.home / ".dbt"
     profiles_dir.mkdir(parents=True, exist_ok=True)
-    # Models configured `database: published` (what readers need) live in the build's own file,
-    # which exists only while a build runs (it becomes the snapshot): a command that writes no
-    # model reads them in the snapshot.
-    if command in WRITING_COMMANDS:
-        published = {"path": str(settings.published_path), "alias": "published"}
-    else:
-        published = {"path": str(settings.serving_path), "alias": "published", "read_only": True}
-    outputs: dict[str, Any] = {
-        # Models use naive UTC timestamps only, so no session time zone is needed here; and the
-        # default configuration lets the same process open the file again after dbt (publish).
-        "duckdb": {"type": "duckdb", "path": str(settings.warehouse_path), "threads": 2,
-                   "attach": [published]},
-    }
-    if extra:
-        outputs.update(extra)
+    outputs = {**DuckDBEngine(settings).outputs(command in WRITING_COMMANDS), **(extra or {})}
     profile = {"loanwatch": {"target": target, "outputs": outputs}}
     path = profiles_dir / "profiles.yml"
     # JSON is valid YAML, and needs no YAML writer.
@@ -181,23 +174,25 @@ def _before_connect(wait: Callable[[], Any]) -> Iterator[None]:
 
 
 def run_dbt(settings: Settings, command: str = "build", args: list[str] | None = None,
-            target: str = "duckdb", extra_outputs: dict[str, Any] | None = None,
-            extra_vars: dict[str, Any] | None = None,
-            before_connect: Callable[[], Any] | None = None, engine=None, quiet: bool = True) -> DbtRun:
+            extra_vars: dict[str, Any] | None = None, before_connect: Callable[[], Any] | None = None,
+            engine: Engine | None = None, quiet: bool = True) -> DbtRun:
     """Run one dbt command against this warehouse and collect every node's result.
 
     ``before_connect`` is called (once) before dbt opens its first DuckDB connection, which
     attaches the published file: `loanwatch build` waits there for that file's copy. ``engine``
-    (``loanwatch.engines``) runs the project on another engine: its profile output, and its
-    secrets in the environment while dbt runs. ``quiet=False`` leaves dbt's own output and files
-    (`loanwatch dbt`).
+    (``loanwatch.engines``) is where the project runs: its profile output, and its secrets in
+    the environment while dbt runs; by default the home's DuckDB file, whatever the home's engine
+    (`loanwatch docs`, dbt's parse and unit tests read it). ``quiet=False`` leaves dbt's own output
+    and files (`loanwatch dbt`).
     """
     from dbt.cli.main import dbtRunner
 
+    from loanwatch.engines.duckdb import DuckDBEngine
+
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    if engine is not None:
-        target, extra_outputs = engine.target, {**engine.outputs(), **(extra_outputs or {})}
-    profiles_dir = write_profile(settings, target, extra_outputs, command)
+    engine = engine or DuckDBEngine(settings)
+    target = engine.target
+    profiles_dir = write_profile(settings, target, engine.outputs(command in WRITING_COMMANDS), command)
     work = settings.home / ".dbt"
     cli_args = [
         *command.split(),  # "docs generate": a group and its command

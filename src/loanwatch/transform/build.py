@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from loanwatch.config import Settings
-from loanwatch.engines import open_engine
+from loanwatch.engines import Engine, open_engine
 from loanwatch.errors import first_line
 from loanwatch.errors import is_damage as explain_damage
 from loanwatch.serve import clear_published, publish, restore_published, unreadable_snapshot
@@ -31,18 +31,17 @@ class BuildResult:
 
 
 def build(settings: Settings, full_refresh: bool = False, select: list[str] | None = None) -> BuildResult:
-    engine = open_engine(settings)  # None: the embedded DuckDB
+    engine = open_engine(settings)
     with writer_lock(settings):
         con = connect(settings.warehouse_path)
         try:
             init_warehouse(con)
-            if engine is not None:  # batches an interrupted ingest left unlanded
-                engine.land(con)
+            engine.land(con)  # batches an interrupted ingest left unlanded
             # A build that was killed leaves its row 'running': say so, then start afresh.
             con.execute("UPDATE meta.builds SET status = 'interrupted' WHERE status = 'running'")
             build_id = con.execute("SELECT coalesce(max(build_id), 0) + 1 FROM meta.builds").fetchone()[0]
             through = con.execute("SELECT coalesce(max(batch_id), 0) FROM meta.batches").fetchone()[0]
-            project = project_hash(settings, engine)
+            project = project_hash(settings, engine.fingerprint())
             last = con.execute(
                 """SELECT through_batch_id, project_hash FROM meta.builds
                    WHERE status = 'success' ORDER BY build_id DESC LIMIT 1"""
@@ -53,9 +52,9 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
             # starting from its snapshot. A changed dbt project (an upgrade), no good build yet,
             # no snapshot to start from, or a full refresh that did not finish means everything.
             damaged = unreadable_snapshot(settings)
-            # On Spark, whatever did not finish well (getattr: None is DuckDB, which resumes).
+            # On an engine that does not resume (Spark), whatever did not finish well.
             if (last is None or last[1] != project or (attempt[0] and attempt[1] != "success")
-                    or (not getattr(engine, "resumes_after_failure", True) and attempt[1] != "success")
+                    or (not engine.resumes_after_failure and attempt[1] != "success")
                     or not settings.serving_path.exists() or damaged):
                 full_refresh = True
             since = 0 if full_refresh else int(last[0] or 0)
@@ -66,16 +65,15 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
                 [build_id, full_refresh, through, project, since],
             )
             con.execute("CHECKPOINT")
-            if engine is not None:  # the models read the watermark on the engine they run on
-                engine.mirror_builds(con)
+            engine.mirror_builds(con)  # the models read the watermark on the engine they run on
         finally:
             con.close()
 
-        run = _run_dbt_build(settings, full_refresh, select, from_snapshot=not damaged, engine=engine)
-        if (engine is None and not run.success and not full_refresh
+        run = _run_dbt_build(settings, engine, full_refresh, select, from_snapshot=not damaged)
+        if (not engine.exports_published and not run.success and not full_refresh
                 and (unreadable := _unreadable_start(run, settings))):
-            # The snapshot opened, but a part of it cannot be read (a file cut short): start again
-            # from the warehouse alone, as a full build.
+            # dbt started from a copy of the snapshot, which opened, but a part of it cannot be
+            # read (a file cut short): start again from the warehouse alone, as a full build.
             damaged, full_refresh = unreadable, True
             con = connect(settings.warehouse_path)
             try:
@@ -83,7 +81,7 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
                 con.execute("CHECKPOINT")
             finally:
                 con.close()
-            run = _run_dbt_build(settings, True, select, from_snapshot=False)
+            run = _run_dbt_build(settings, engine, True, select, from_snapshot=False)
 
         con = connect(settings.warehouse_path)
         try:
@@ -95,7 +93,7 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
             ok = run.success and not errors
             data_date = None
             if ok:
-                data_date = _query(con, engine, "SELECT data_date FROM core.int_data_date")[0][0]
+                data_date = engine.query("SELECT data_date FROM core.int_data_date", con)[0][0]
             message = "" if ok else "; ".join(errors[:5])
             # A good build's row says 'success' in the warehouse only once its snapshot is in
             # place: the next build starts from the snapshot of the last build that says so. A
@@ -112,7 +110,7 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
             if ok:
                 con.execute("CHECKPOINT")
                 try:
-                    if engine is not None:
+                    if engine.exports_published:
                         seconds = _export(settings, engine, run, full_refresh and not select, from_snapshot=not damaged)
                         # beside dbt's nodes, where the build's time went (`make bench-postgres`)
                         con.execute("INSERT INTO meta.build_nodes VALUES (?, 'export', 'export', NULL, 'success', ?)",
@@ -135,31 +133,37 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
     return result
 
 
-def _run_dbt_build(settings: Settings, full_refresh: bool, select, from_snapshot: bool, engine=None) -> DbtRun:
+def _run_dbt_build(settings: Settings, engine: Engine, full_refresh: bool, select, from_snapshot: bool) -> DbtRun:
     # dbt unit tests check the SQL, not the data: the test suite runs them (`tests/integration`).
     args = ["--exclude-resource-type", "unit_test"] + (["--full-refresh"] if full_refresh else [])
     if select:
         args += ["--select", *select]
-    if engine is not None:  # the engine's tables are where incremental models start from
+    if engine.exports_published:  # the engine's tables are where incremental models start from
         return run_dbt(settings, "build", args, engine=engine)
     # The build writes published.duckdb: from nothing on a full refresh, otherwise from a copy
     # of the snapshot (a selection rebuilds only its models and keeps the rest), made while
     # dbt loads; dbt opens the file only when the copy is complete.
     with ThreadPoolExecutor(1, thread_name_prefix="restore-published") as pool:
-        if (full_refresh and not select) or not settings.serving_path.exists() or not from_snapshot:
+        if _starts_empty(settings, full_refresh and not select, from_snapshot):
             clear_published(settings)
             restored = None
         else:
             restored = pool.submit(restore_published, settings)
-        run = run_dbt(settings, "build", args, before_connect=restored.result if restored else None)
+        run = run_dbt(settings, "build", args, before_connect=restored.result if restored else None, engine=engine)
     # Close dbt's DuckDB instance: its files are complete, and published.duckdb is renamed
     # into the snapshot (or started again).
     release_dbt()
     return run
 
 
-def _export(settings: Settings, engine, run: DbtRun, everything: bool, from_snapshot: bool) -> float:
-    """Another engine's build: the tables readers need, copied into the build's DuckDB file.
+def _starts_empty(settings: Settings, everything: bool, from_snapshot: bool) -> bool:
+    """Whether the build's DuckDB file starts from nothing (a build of everything, no snapshot,
+    or one that cannot be read) rather than from a copy of the snapshot, on every engine."""
+    return everything or not from_snapshot or not settings.serving_path.exists()
+
+
+def _export(settings: Settings, engine: Engine, run: DbtRun, everything: bool, from_snapshot: bool) -> float:
+    """An exporting engine's build: the tables readers need, copied into the build's DuckDB file.
 
     As on DuckDB, the file starts from nothing when the build rebuilt everything, otherwise from
     a copy of the snapshot; the published models the build ran replace their copies in it.
@@ -168,7 +172,7 @@ def _export(settings: Settings, engine, run: DbtRun, everything: bool, from_snap
     import time
 
     start = time.monotonic()
-    if everything or not from_snapshot or not settings.serving_path.exists():
+    if _starts_empty(settings, everything, from_snapshot):
         clear_published(settings)
     else:
         restore_published(settings)
@@ -224,32 +228,26 @@ def _write_status(settings: Settings, build_id, ok, published, data_date, messag
     os.replace(tmp, path)
 
 
-def _query(con, engine, sql: str) -> list[tuple]:
-    """Rows of a query on the engine the build ran on (``con``, the warehouse, for DuckDB)."""
-    return engine.query(sql) if engine is not None else con.execute(sql).fetchall()
-
-
-def _sample_keys(con, relation: str | None, limit: int = 5, engine=None) -> str | None:
+def _sample_keys(con, relation: str | None, engine: Engine, limit: int = 5) -> str | None:
     """Up to five distinct keys (first column, the lowest) of the failing rows a check stored (store_failures)."""
     if not relation:
         return None
     try:
         # relation_name is dbt's own quoted identifier of the audit table, not user input
         sql = f"SELECT * FROM {relation} ORDER BY 1 LIMIT 200"  # the first keys: the same on every engine
-        rows = _query(con, engine, sql)
+        rows = engine.query(sql, con)
     except Exception:  # the audit table may not exist when the test errored before writing it
         return None
     keys = list(dict.fromkeys(str(r[0]) for r in rows))[:limit]
     return ", ".join(keys) or None
 
 
-def project_hash(settings: Settings, engine=None) -> str:
+def project_hash(settings: Settings, engine_fingerprint: str = "") -> str:
     """SHA-256 of the dbt project's files and of the settings it is run with: an upgraded project,
-    a changed setting (tolerance, DPD convention, defaults) or another engine or server forces a
-    full refresh."""
+    a changed setting (tolerance, DPD convention, defaults) or another engine or server
+    (``Engine.fingerprint``; none for DuckDB, the home's own files) forces a full refresh."""
     h = hashlib.sha256(json.dumps(dbt_vars(settings), sort_keys=True).encode())
-    if engine is not None:
-        h.update(engine.where().encode())
+    h.update(engine_fingerprint.encode())
     for path in sorted(PROJECT_DIR.rglob("*")):
         if path.is_file() and "target" not in path.parts and "logs" not in path.parts:
             h.update(str(path.relative_to(PROJECT_DIR)).encode())
@@ -257,7 +255,7 @@ def project_hash(settings: Settings, engine=None) -> str:
     return h.hexdigest()
 
 
-def _record_checks(con, build_id: int, run: DbtRun, engine=None) -> tuple[list[str], list[str]]:
+def _record_checks(con, build_id: int, run: DbtRun, engine: Engine) -> tuple[list[str], list[str]]:
     errors: list[str] = []
     warnings: list[str] = []
     rows = []
@@ -268,7 +266,7 @@ def _record_checks(con, build_id: int, run: DbtRun, engine=None) -> tuple[list[s
             continue
         severity = (r.severity or "error").lower()
         status = r.status
-        sample = _sample_keys(con, r.relation, engine=engine) if status in ("fail", "warn", "error") and r.failures else None
+        sample = _sample_keys(con, r.relation, engine) if status in ("fail", "warn", "error") and r.failures else None
         rows.append([build_id, r.name, r.model, severity, status, r.failures or 0, sample, r.message[:1000]])
         if status in ("fail", "error"):
             errors.append(f"check {r.name} failed ({r.failures or 0} rows)" + (f" on {r.model}" if r.model else ""))

@@ -80,7 +80,7 @@ def run(settings: Settings, args: list[str]) -> int:
     writes = command in WRITING_COMMANDS
     with writer_lock(settings):
         if writes:
-            if engine is None:
+            if not engine.exports_published:  # dbt writes the build's own file: a copy of the snapshot
                 restore_published(settings)
             # the next build recomputes everything: this run's project may not be the last build's
             con = connect(settings.warehouse_path)
