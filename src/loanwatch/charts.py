@@ -19,8 +19,9 @@ from typing import Any
 import plotly.graph_objects as go
 
 from loanwatch import geo
-from loanwatch.reports import Table, View
+from loanwatch.reports import View
 from loanwatch.reports.registry import Chart, Report
+from loanwatch.reports.table import Table
 
 COUNTRIES = Path(__file__).parent / "dashboard" / "countries.geojson"  # shipped with the dashboard
 # Offline figures: never let plotly.js reach for a CDN (fonts, topojson, mathjax).

@@ -253,7 +253,7 @@ def ingest(
             log.warning(f"{'would quarantine' if dry_run else 'quarantined'} {shown(example)}", "row_quarantined",
                         file=str(r.path), reason=example)
         if r.preview:
-            from loanwatch.reports import Table
+            from loanwatch.reports.table import Table
 
             columns = list(dict.fromkeys(k for row in r.preview for k in row))
             render(Table(columns, [[row.get(c) for c in columns] for row in r.preview]), Format.table,
@@ -648,7 +648,7 @@ def notify_simulate(
     """Run the baseline (message every late client daily, calls at random) and loanwatch's plan forward
     on the generator's behaviour model; compare contacts, money collected, cures, cap breaches."""
     from loanwatch.notify.simulate import as_rows, simulate
-    from loanwatch.reports import Table
+    from loanwatch.reports.table import Table
 
     cols, rows = as_rows(simulate(clients, seed=seed, horizon=days, call_capacity=call_capacity))
     render(Table(cols, rows), fmt, title=f"Contact policies over {days} days, {clients:,} clients")
@@ -659,7 +659,7 @@ def batches(ctx: typer.Context, fmt: Format = FormatOption) -> None:
     """List ingested files with their counts (read = accepted + duplicates + rejected) and status.
     While a writer (ingest, build, run) holds the warehouse, it waits ([warehouse] lock_timeout),
     then says the warehouse is busy."""
-    from loanwatch.reports import Table
+    from loanwatch.reports.table import Table
     from loanwatch.warehouse import read_warehouse
 
     with read_warehouse(_settings(ctx)) as con:

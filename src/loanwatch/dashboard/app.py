@@ -21,7 +21,8 @@ import streamlit as st
 from loanwatch import charts, quality, reports
 from loanwatch.config import load_settings
 from loanwatch.output import column_titles, human_title, parse_amount, shown_value
-from loanwatch.reports import LoanFilter, Table, View, calls, ledger, registry
+from loanwatch.reports import LoanFilter, View, calls, ledger, registry
+from loanwatch.reports.table import Table
 from loanwatch.serve import NoSnapshot, open_snapshot
 
 

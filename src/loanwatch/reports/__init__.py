@@ -8,13 +8,15 @@ definition. Every value is bound as a parameter.
 - delinquency.py: overdue-monthly, loans, summary, buckets (PAR, NPL), roll-rates, vintages
 - portfolio.py: disbursed, revenue, regions, risk, products, clients
 - lookup.py: finding a loan or client, and one loan's full record
+- calls.py, ledger.py: the call centre's and the merchant ledger's figures
+- table.py: the result Table and run_query (re-exported here for the modules outside the package)
+- registry.py: every report declared once, for the CLI, the dashboard, the HTML report and the docs
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 import duckdb
 
 from loanwatch.errors import NoData, UsageProblem
+from loanwatch.reports.table import Table, run_query  # (re-exported: modules outside the report package import it here)
 
 
 @dataclass
@@ -108,24 +111,6 @@ class LoanFilter:
 
 
 NO_FILTER = LoanFilter()
-
-
-@dataclass
-class Table:
-    columns: list[str]
-    rows: list[tuple[Any, ...]]
-
-    def as_dicts(self) -> list[dict[str, Any]]:
-        return [dict(zip(self.columns, r)) for r in self.rows]
-
-
-def run_query(con: duckdb.DuckDBPyConnection, sql: str, params) -> Table:
-    """Run a query with bound parameters; its result as a Table (every report goes through here)."""
-    if isinstance(params, dict):
-        # DuckDB refuses named parameters the statement does not use; queries vary by path.
-        params = {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)}
-    cur = con.execute(sql, params)
-    return Table([d[0] for d in cur.description], cur.fetchall())
 
 
 def loan_query(sql: str):

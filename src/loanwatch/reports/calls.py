@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import duckdb
 
-from loanwatch.reports import Table, ratio, ratio6, run_query
+from loanwatch.reports import ratio, ratio6
+from loanwatch.reports.table import Table, run_query
 
 PERIODS = ("month", "week", "day")
 GROUPS = ("campaign", "agent", "channel", "all")

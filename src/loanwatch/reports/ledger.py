@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from loanwatch.reports import Table, run_query
+from loanwatch.reports.table import Table, run_query
 
 
 @dataclass

@@ -21,7 +21,8 @@ from typing import Any
 
 import duckdb
 
-from loanwatch.reports import LoanFilter, Table, calls, delinquency, ledger, loan_query, portfolio
+from loanwatch.reports import LoanFilter, calls, delinquency, ledger, loan_query, portfolio
+from loanwatch.reports.table import Table
 
 # What a column holds; output formatting hangs off this.
 KINDS = {
