@@ -22,6 +22,7 @@ from loanwatch import geo
 from loanwatch.reports import View
 from loanwatch.reports.registry import Chart, Report
 from loanwatch.reports.table import Table
+from loanwatch.reports.view import partial_periods, period_of  # noqa: F401  (the periods charts shade: reports/view.py)
 
 COUNTRIES = Path(__file__).parent / "dashboard" / "countries.geojson"  # shipped with the dashboard
 # Offline figures: never let plotly.js reach for a CDN (fonts, topojson, mathjax).
@@ -112,39 +113,6 @@ def with_view(fig: go.Figure, view: View | None, month_axis: bool = False) -> go
                            xref="paper", yref="paper", x=1, y=1.02, xanchor="right", showarrow=False,
                            font=dict(color="#D55E00"))
     return fig
-
-
-def period_of(day: dt.date, period: str) -> tuple[str, dt.date, dt.date]:
-    """The period (month, week or day) holding a day: its label as the marts write it (2024-07,
-    2024-W27, 2024-07-10), its first day and its last."""
-    if period == "month":
-        first = day.replace(day=1)
-        return f"{day:%Y-%m}", first, (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
-    if period == "week":
-        year, week, weekday = day.isocalendar()
-        first = day - dt.timedelta(days=weekday - 1)
-        return f"{year}-W{week:02d}", first, first + dt.timedelta(days=6)
-    return day.isoformat(), day, day
-
-
-def partial_periods(period: str, end: dt.date, start: dt.date | None = None) -> dict[str, str]:
-    """The months or weeks of a chart that hold only some of their days, with the label of their
-    shading: the period of ``end`` (the last day the figures cover) unless it is the period's last
-    day, and the period of ``start`` (a first day chosen after the first day held; None when the
-    figures start with the data) unless it is the period's first day."""
-    if period not in ("month", "week") or (start is not None and start > end):
-        return {}
-    last, _, last_day = period_of(end, period)
-    marks = {}
-    if start is not None:
-        first, first_day, _ = period_of(start, period)
-        if first == last and (start != first_day or end != last_day):
-            return {first: f"partial {period} (data {start:%d %b} to {end:%d %b})"}
-        if start != first_day:
-            marks[first] = f"partial {period} (data from {start:%d %b})"
-    if end != last_day:
-        marks[last] = f"partial {period} (data to {end:%d %b})"
-    return marks
 
 
 def shade_periods(fig: go.Figure, marks: dict[str, str]) -> go.Figure:

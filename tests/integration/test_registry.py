@@ -110,3 +110,23 @@ def test_the_html_report_has_every_registry_section(golden, tmp_path):
                 assert f'id="{chart.key}"' in text, chart.key
     for name in registry.KPIS:
         assert registry.get("summary").column(name).title in text
+
+
+def test_one_function_prepares_the_view_of_every_kind_of_filter(golden_con):
+    """reports.prepare: the loans' currency and as-of date; the calls or ledger days selected,
+    from the first to the last day held unless chosen."""
+    from loanwatch.reports import LoanFilter, prepare
+    from loanwatch.reports.calls import CallFilter, ContactFilter
+    from loanwatch.reports.ledger import LedgerFilter
+
+    f, view = prepare(golden_con, registry.FILTERS["loans"], LoanFilter(min_amount=Decimal(500)), as_of=dt.date(2024, 6, 30))
+    assert (view.as_of, view.currency, view.left_out) == (None, "USD", [])  # the data date: no as-of of its own
+    assert view.describe() == "as of 2024-06-30 · money in USD · filters: amount 500.00 to any"
+    _, view = prepare(golden_con, registry.FILTERS["calls"], CallFilter(period="week"))
+    assert view.describe() == "calls from 2024-06-30 to 2024-06-30 (UTC), by week"
+    _, view = prepare(golden_con, registry.FILTERS["contacts"], ContactFilter(date_to=dt.date(2024, 7, 31)))
+    assert view.describe() == "calls about loans from 2024-06-30 to 2024-07-31"
+    opening = LedgerFilter.opening(golden_con)
+    assert opening == LedgerFilter("M1")
+    _, view = prepare(golden_con, registry.FILTERS["ledger"], opening)
+    assert view.describe() == "merchant M1 · <i>Tienda</i> & Co, 2024-01-31 to 2024-02-07"

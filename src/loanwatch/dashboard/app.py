@@ -169,9 +169,10 @@ def sidebar_filter(con) -> tuple[LoanFilter, View]:
     """The loan filter of every page (amount range with slider and exact inputs, product, region),
     the currency of money, and the as-of date of the as-of figures (after the data date: a
     projection, up to [reports] projection_horizon_days)."""
-    day = reports.data_date(con)
+    loans = registry.FILTERS["loans"]
     if not reports.holds(con, "loans"):
-        return LoanFilter(), View(day)
+        return reports.prepare(con, loans, LoanFilter(), strict=False)
+    day = reports.data_date(con)
     lo, hi, products, regions = con.execute(
         """SELECT floor(min(amount)), ceil(max(amount)), list(DISTINCT product ORDER BY product),
                   list(DISTINCT region ORDER BY region)
@@ -230,9 +231,9 @@ def sidebar_filter(con) -> tuple[LoanFilter, View]:
         max_amount=None if mx >= hi else Decimal(str(mx)),
         product=None if product == "(all)" else product,
         region=None if region == "(all)" else region,
+        currency=requested,
     )
-    f, currency, left_out = reports.choose_currency(con, f, requested, reporting, held)
-    return f, View(day, as_of if as_of != day else None, currency, f.describe(), left_out=left_out)
+    return reports.prepare(con, loans, f, as_of=as_of, reporting=reporting, held=held)
 
 
 def contradiction(f: LoanFilter) -> bool:

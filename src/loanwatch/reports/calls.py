@@ -42,6 +42,15 @@ class CallFilter:
     def unmatched(self, con: duckdb.DuckDBPyConnection) -> list[str]:
         return []
 
+    def describe(self, con: duckdb.DuckDBPyConnection | None = None) -> str:
+        """The calls selected, under a chart or table (reports.view.prepare fills in the dates)."""
+        return f"calls from {self.date_from} to {self.date_to} (UTC), by {self.period}"
+
+    @classmethod
+    def opening(cls, con: duckdb.DuckDBPyConnection) -> CallFilter:
+        """What a page shows before anything is chosen (the HTML report too): every call, by month."""
+        return cls()
+
 
 CALLS = f"""
 WITH grouped AS (
@@ -101,6 +110,13 @@ class ContactFilter:
 
     def unmatched(self, con: duckdb.DuckDBPyConnection) -> list[str]:
         return []
+
+    def describe(self, con: duckdb.DuckDBPyConnection | None = None) -> str:
+        return f"calls about loans from {self.date_from} to {self.date_to}"
+
+    @classmethod
+    def opening(cls, con: duckdb.DuckDBPyConnection) -> ContactFilter:
+        return cls()
 
 
 CONTACTS = f"""

@@ -13,7 +13,7 @@ from plotly.offline import get_plotlyjs
 
 from loanwatch import charts
 from loanwatch.output import NUMERIC_KINDS, column_titles, shown_value
-from loanwatch.reports import LoanFilter, View, data_date, left_out_message, registry
+from loanwatch.reports import LoanFilter, View, left_out_message, prepare, registry
 
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -64,8 +64,8 @@ def render_html(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None, as_
     """The report: the headline figures of the summary, then every registry report marked html,
     with its charts (and its table when short), each saying what it shows (view: as-of date,
     currency, filters)."""
-    f = f or LoanFilter()
-    view = view or View(data_date(con), as_of, None, f.describe())
+    if view is None:
+        f, view = prepare(con, registry.FILTERS["loans"], f or LoanFilter(), as_of=as_of)
     summary = registry.get("summary")
     s = summary.run(con, f=f, as_of=as_of).as_dicts()[0]
     sections = []

@@ -39,6 +39,22 @@ class LedgerFilter:
         shown = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
         return [f'no ledger event has merchant "{self.merchant}"; merchants with events: {shown or "none"}']
 
+    def describe(self, con: duckdb.DuckDBPyConnection | None = None) -> str:
+        """The merchant (with its name, given con) and days selected, under a chart or table."""
+        if self.merchant is None:
+            who = "every merchant"
+        else:
+            name = dict(merchants_with_events(con)).get(self.merchant) if con is not None else None
+            who = f"merchant {self.merchant}" + (f" · {name}" if name else "")
+        return f"{who}, {self.date_from} to {self.date_to}"
+
+    @classmethod
+    def opening(cls, con: duckdb.DuckDBPyConnection) -> LedgerFilter:
+        """What a page shows before anything is chosen (the HTML report too): the first merchant
+        with events, every day (one merchant's balance is one line)."""
+        merchants = merchants_with_events(con)
+        return cls(merchants[0][0] if merchants else None)
+
 
 MERCHANT_BALANCE = """
 SELECT balance_date AS date, merchant_id, currency, events,

@@ -35,7 +35,31 @@ KINDS = {
     "number": "a plain number (months on book, a rank)",
     "text": "an identifier, a name or a label",
 }
-FILTERS = ("loans", "ledger", "calls", "contacts")
+
+
+@dataclass(frozen=True)
+class FilterKind:
+    """A kind of row selection, and so of page. data: what the snapshot must hold (reports.MISSING:
+    loans, calls or ledger); filter: its dataclass (contradiction, unmatched, describe, opening: the
+    choice a page opens on, which the HTML report shows); controls: what a dashboard page asks for
+    it (loans: the sidebar, on every page; the CLI's options are in cli.py, by kind); dates: the
+    relation and column whose first and last day bound its From and To."""
+
+    name: str
+    data: str
+    filter: type
+    controls: tuple[str, ...] = ()
+    dates: tuple[str, str] | None = None
+
+
+# which rows a report selects: loans (the loan filters, at loan grain), ledger (--merchant, --from,
+# --to over the merchant ledger), calls (--period, --by, --from, --to) or contacts (--by, --from, --to)
+FILTERS = {k.name: k for k in (
+    FilterKind("loans", "loans", LoanFilter),
+    FilterKind("ledger", "ledger", ledger.LedgerFilter, ("merchant", "dates"), ("marts.fct_merchant_balances", "balance_date")),
+    FilterKind("calls", "calls", calls.CallFilter, ("period", "dates"), ("marts.fct_calls", "called_date")),
+    FilterKind("contacts", "calls", calls.ContactFilter, ("dates",), ("marts.fct_calls", "called_date")),
+)}
 
 
 @dataclass(frozen=True)
@@ -78,10 +102,11 @@ class Report:
     page: str | None = None  # dashboard page
     charts: tuple[Chart, ...] = ()
     html: bool = False  # a section of `report html`
-    # which rows a user selects: loans (the loan filters, at loan grain), ledger (--merchant,
-    # --from, --to over the merchant ledger), calls (--period, --by, --from, --to) or contacts
-    # (--by, --from, --to)
-    filters: str = "loans"
+    filters: str = "loans"  # its kind of filter: a key of FILTERS
+
+    @property
+    def kind(self) -> FilterKind:
+        return FILTERS[self.filters]
 
     @property
     def key(self) -> str:
