@@ -196,8 +196,8 @@ def choose_currency(con: duckdb.DuckDBPyConnection, f: LoanFilter, requested: st
     else:
         chosen = reporting if reporting in codes else codes[0]
     left_out = [(c, n) for c, n in held if c != chosen]
-    if left_out:
-        f = dataclasses.replace(f, currency=chosen)
+    # the filter names the currency as loans spell it (not as typed: usd), and only when it leaves some out
+    f = dataclasses.replace(f, currency=chosen if left_out else None)
     return f, chosen, left_out
 
 
