@@ -188,15 +188,21 @@ def figure(report: Report, chart: Chart, table: Table, choice: Any = None, view:
     money = bool(chart.y) and all(report.column(y).kind == "money" for y in chart.y)
     currency = view.currency if view is not None else None
     yaxis = (report.column(chart.y[0]).title + (f" ({currency})" if money and currency else "")) if len(chart.y) == 1 else None
+    names = list(chart.names) or [report.column(y).title for y in chart.y]
     month_axis = x == "month" or chart.kind == "overdue_share"
     if chart.kind == "bars":
-        fig = bars(picked, x, chart.y[0], chart.title, name=report.column(chart.y[0]).title, percent=percent)
+        fig = bars(picked, x, chart.y[0], chart.title, name=names[0], percent=percent)
         fig.update_yaxes(title=html.escape(yaxis or ""))
         fig.update_xaxes(title=html.escape(report.column(x).title if x in report.column_names else ""))
     elif chart.kind == "lines":
-        fig = lines(picked, x, list(chart.y), chart.title, percent=percent, names=[report.column(y).title for y in chart.y])
+        fig = lines(picked, x, list(chart.y), chart.title, percent=percent, names=names)
         if yaxis:
             fig.update_yaxes(title=html.escape(yaxis))
+    elif chart.kind == "grouped_lines":
+        fig = shade_periods(grouped_lines(picked, x, chart.group, chart.y[0], chart.title, percent),
+                            view.periods if view is not None else {})
+    elif chart.kind == "grouped_bars":
+        fig = grouped_bars(picked, x, list(chart.y), names, chart.title, percent=percent)
     elif chart.kind == "overdue_share":
         fig = overdue_share(picked)
     elif chart.kind == "roll_heatmap":
@@ -215,6 +221,10 @@ def figure(report: Report, chart: Chart, table: Table, choice: Any = None, view:
         fig = region_map(picked, currency)
     else:
         raise ValueError(f"chart {chart.key}: unknown kind {chart.kind!r}")
+    if not rows:  # the table has rows, none of them this chart's: it says so, with no axes of made-up ranges
+        fig.add_annotation(text=html.escape(chart.empty), xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False)
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
     return with_view(fig, view, month_axis)
 
 

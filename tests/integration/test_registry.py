@@ -3,6 +3,7 @@ against it here (the dashboard's pages in tests/e2e/test_dashboard.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -52,6 +53,11 @@ def test_names_and_columns_are_declared_once():
                 assert name in report.column_names, (report.key, chart.key, name)
     for name in registry.KPIS:
         registry.get("summary").column(name)
+    for page in registry.PAGES:  # a page's reports read one kind of data: its page says what to load when absent
+        assert len({r.kind.data for r in registry.on_page(page)}) <= 1, page
+    for report in registry.REPORTS:  # a part's options are fields of the report's filter
+        fields = {f.name for f in dataclasses.fields(report.kind.filter)}
+        assert all(set(part.options) <= fields for part in report.parts), report.key
     with pytest.raises(ValueError, match="unknown kind"):
         registry.Column("x", "percent", "X")
 

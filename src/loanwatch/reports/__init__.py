@@ -213,7 +213,8 @@ def dpd_sql(date_expr: str, counted_from_expr: str) -> str:
 
 
 __all__ = [
-    "LoanFilter", "Table", "View", "data_date", "prepare", "choose_currency", "currencies", "left_out_message",
+    "LoanFilter", "Table", "View", "data_date", "prepare", "choose_currency", "currencies", "currencies_in", "in_currency",
+    "left_out_message",
     "partial_month", "reporting_currency", "buckets", "cure_rates", "loans", "overdue_monthly", "par_monthly", "roll_rates",
     "summary", "vintages", "find_loans", "loan_detail", "clients", "disbursed", "products", "regions",
     "revenue", "risk", "weekly",
@@ -235,6 +236,8 @@ from loanwatch.reports.view import (  # noqa: E402  (what a figure shows: report
     View,
     choose_currency,
     currencies,
+    currencies_in,
+    in_currency,
     left_out_message,
     partial_month,
     prepare,

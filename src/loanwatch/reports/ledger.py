@@ -77,15 +77,21 @@ LOWEST_BALANCES = """
 SELECT b.merchant_id, m.merchant_name, b.currency, b.balance_date AS last_event_date, b.balance_amount AS balance
 FROM marts.fct_merchant_balances b
 LEFT JOIN core.merchants m USING (merchant_id)
+WHERE ($merchant IS NULL OR b.merchant_id = $merchant)
+  AND ($date_from IS NULL OR b.balance_date >= $date_from)
+  AND ($date_to IS NULL OR b.balance_date <= $date_to)
 QUALIFY row_number() OVER (PARTITION BY b.merchant_id, b.currency ORDER BY b.balance_date DESC) = 1
 ORDER BY b.balance_amount, b.merchant_id, b.currency
 LIMIT $limit
 """
 
 
-def lowest_balances(con: duckdb.DuckDBPyConnection, limit: int = 20) -> Table:
-    """The merchants (and currencies) with the lowest balance after their last event."""
-    return run_query(con, LOWEST_BALANCES, {"limit": int(limit)})
+def lowest_balances(con: duckdb.DuckDBPyConnection, f: LedgerFilter | None = None, limit: int = 20) -> Table:
+    """The merchants (and currencies) with the lowest balance after their last event (of the days
+    the filter selects: the balance then)."""
+    f = f or LedgerFilter()
+    return run_query(con, LOWEST_BALANCES, {"merchant": f.merchant, "date_from": f.date_from, "date_to": f.date_to,
+                                            "limit": int(limit)})
 
 
 def merchants_with_events(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str | None]]:
