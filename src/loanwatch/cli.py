@@ -502,7 +502,7 @@ def report_html(
     out: Path = typer.Option(..., "--out", help="The HTML file to write."),
     as_of: Optional[dt.datetime] = AsOfOption,
 ) -> None:
-    """A self-contained HTML report (overview and delinquency, interactive charts, no network needed)."""
+    """A self-contained HTML report (the reports of every dashboard page, interactive charts, no network needed)."""
     from loanwatch.reports import registry
 
     try:

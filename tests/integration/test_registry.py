@@ -116,6 +116,30 @@ def test_the_html_report_has_every_registry_section(golden, tmp_path):
                 assert f'id="{chart.key}"' in text, chart.key
     for name in registry.KPIS:
         assert registry.get("summary").column(name).title in text
+    # every report with a page reaches it (the summary as its cards): write-offs, the call centre's, the ledger's
+    assert all(r.html for r in registry.REPORTS if r.page is not None and r.key != "summary")
+    for title in ("Write-offs", "Calls", "Contacts", "Merchant balances", "Lowest balances"):
+        assert f"<h2>{title}</h2>" in text, title
+    sections = re.findall(r"<h2>([^<]+)</h2>", text)[1:]  # (after the overview's cards) page by page
+    pages = [next(r.page for r in registry.REPORTS if r.html and r.title == t) for t in sections]
+    assert pages == sorted(pages, key=list(registry.PAGES).index)
+
+
+def test_the_html_report_of_loans_only_leaves_out_the_call_centre_and_the_ledger(tmp_path):
+    pytest.importorskip("plotly")
+    import shutil
+
+    from tests.conftest import GOLDEN, build_home
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for entity in ("clients", "loans", "payments"):
+        shutil.copy(GOLDEN / f"{entity}.jsonl", raw)
+    home = build_home(tmp_path / "home", raw).home
+    out = tmp_path / "r.html"
+    assert cli("report", "html", "--out", str(out), home=home).exit_code == 0
+    text = out.read_text()
+    assert "<h2>Write-offs</h2>" in text and "<h2>Calls</h2>" not in text and "<h2>Lowest balances</h2>" not in text
 
 
 def test_one_function_prepares_the_view_of_every_kind_of_filter(golden_con):

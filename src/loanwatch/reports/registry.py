@@ -118,8 +118,12 @@ class Report:
     # what its page and the HTML report show of it, in order: charts, and tables (Chart kind table);
     # none: its table
     shown: tuple[Chart, ...] = ()
-    html: bool = False  # a section of `report html`
+    html: bool | None = None  # a section of `report html`; default: when it has a page (every page reaches it)
     filters: str = "loans"  # its kind of filter: a key of FILTERS
+
+    def __post_init__(self) -> None:
+        if self.html is None:
+            object.__setattr__(self, "html", self.page is not None)
 
     @property
     def kind(self) -> FilterKind:
@@ -190,14 +194,14 @@ REPORTS: tuple[Report, ...] = (
             'headline figures at the as-of date: loans issued by then, active and overdue loans, overdue share '
             "(count and principal), principal outstanding, PAR30 and NPL as in `buckets`; the dashboard's cards "
             'and the top of the HTML report'
-        ), as_of=True, page="overview",
+        ), as_of=True, page="overview", html=False,  # (its figures are the cards atop the HTML report, not a section)
     ),
     Report(
         "overdue-monthly", "Overdue share by month", "Overdue share by month (METRICS §4), count and amount versions.",
         delinquency.overdue_monthly,
         (MONTH, _c("loans_active", "count", "Active loans"), _c("loans_overdue", "count", "Overdue loans"), OVERDUE_SHARE,
          PRINCIPAL, _c("principal_overdue", "money", "Principal overdue"), OVERDUE_AMOUNT_SHARE),
-        rows='month', definition='METRICS §4', as_of=True, page="overview", html=True,
+        rows='month', definition='METRICS §4', as_of=True, page="overview",
         shown=(Chart("overdue-share", "overdue_share", "Overdue share by month"),),
     ),
     Report(
@@ -217,7 +221,7 @@ REPORTS: tuple[Report, ...] = (
             'active loans and principal per DPD bucket at the as-of date; `share` = principal / principal of all '
             'active loans. The PAR rows use the same columns: loans and principal with DPD > X, and PAR_X as '
             '`share`. NPL = PAR90'
-        ), as_of=True, page="delinquency", html=True,
+        ), as_of=True, page="delinquency",
         shown=(Chart("buckets", "bars", "Principal outstanding by DPD bucket", "bucket", ("principal_outstanding",),
                       rows=_bucket_rows),),
     ),
@@ -228,7 +232,7 @@ REPORTS: tuple[Report, ...] = (
         rows='month', definition=(
             'PAR30, PAR60, PAR90 (METRICS §5) at each snapshot: principal of active loans with DPD > X / '
             'principal of all active loans'
-        ), page="delinquency", html=True,
+        ), page="delinquency",
         shown=(Chart("par", "lines", "PAR over time", "month", ("par30", "par60", "par90")),),
     ),
     Report(
@@ -245,7 +249,7 @@ REPORTS: tuple[Report, ...] = (
             'cured`, the loans overdue at S(m−1) that are current (principal at S(m)) or closed (principal at '
             'S(m−1)) at S(m), over the principal of all loans overdue at S(m−1). S(m) is the month end, or the '
             'data date for its month'
-        ), page="delinquency", html=True,
+        ), page="delinquency",
         shown=(Chart("roll-rates", "roll_heatmap", "Roll rates"),),
     ),
     Report(
@@ -256,7 +260,7 @@ REPORTS: tuple[Report, ...] = (
         rows='month', definition=(
             'the `overdue → cured` rows of `roll-rates`: loans past due at S(m−1) now current (principal at S(m)) '
             'or closed (principal at S(m−1)), over the principal of all loans past due at S(m−1)'
-        ), page="delinquency", html=True,
+        ), page="delinquency",
         shown=(Chart("cure", "lines", "Cure rate", "month", ("cure_rate",)),),
     ),
     Report(
