@@ -23,7 +23,7 @@ from typing import Any
 
 import duckdb
 
-from loanwatch.reports import LoanFilter, calls, delinquency, ledger, loan_query, portfolio
+from loanwatch.reports import LoanFilter, calls, delinquency, ledger, loan_query, portfolio, ratio6
 from loanwatch.reports.table import Table
 
 # What a column holds; output formatting hangs off this.
@@ -324,6 +324,23 @@ REPORTS: tuple[Report, ...] = (
         shown=tuple(Chart(f"calls-{y}", "grouped_lines", title, "period", (y,), group="group", options={"by": "campaign"})
                     for y, title in (("calls", "Calls by campaign"), ("connect_rate", "Connect rate by campaign"),
                                      ("login_rate_48h", "Login after call by campaign"))),
+    ),
+    Report(
+        "call-outcomes", "Call outcomes", "Calls by outcome (busy, no answer, promise to pay, …) per period and campaign, "
+        "agent or login channel, with each outcome's share of the calls.",
+        calls.call_query(f"""
+            SELECT period, "group", outcome, calls, {ratio6('calls', 'sum(calls) OVER (PARTITION BY period, "group")')} AS share
+            FROM (SELECT {{period}} AS period, {{group}} AS "group", coalesce(k.outcome, '(none)') AS outcome, count(*) AS calls
+                  FROM marts.fct_calls k WHERE {{where}} GROUP BY 1, 2, 3)
+            ORDER BY period, "group", outcome"""),
+        (_c("period", "text", "Period"), _c("group", "text", "Group"), _c("outcome", "text", "Outcome"),
+         _c("calls", "count", "Calls"), _c("share", "share", "Share of calls")),
+        rows="period × group (as in `calls`) × outcome",
+        definition="the outcome as the call file gives it ((none) when absent); share = the outcome's calls / the calls "
+                   "of its period and group (marts.fct_calls)",
+        filters="calls", page="calls",
+        shown=(Chart("call-outcomes", "grouped_lines", "Call outcomes (share of calls)", "period", ("share",),
+                     group="outcome", options={"by": "all"}),),
     ),
     Report(
         "contacts", "Contacts", "Right-party contacts, promises to pay, promises kept and cure after contact against "
