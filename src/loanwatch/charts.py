@@ -19,8 +19,10 @@ from typing import Any
 import plotly.graph_objects as go
 
 from loanwatch import geo
-from loanwatch.reports import Table, View
+from loanwatch.reports import View
 from loanwatch.reports.registry import Chart, Report
+from loanwatch.reports.table import Table
+from loanwatch.reports.view import partial_periods, period_of  # noqa: F401  (the periods charts shade: reports/view.py)
 
 COUNTRIES = Path(__file__).parent / "dashboard" / "countries.geojson"  # shipped with the dashboard
 # Offline figures: never let plotly.js reach for a CDN (fonts, topojson, mathjax).
@@ -113,39 +115,6 @@ def with_view(fig: go.Figure, view: View | None, month_axis: bool = False) -> go
     return fig
 
 
-def period_of(day: dt.date, period: str) -> tuple[str, dt.date, dt.date]:
-    """The period (month, week or day) holding a day: its label as the marts write it (2024-07,
-    2024-W27, 2024-07-10), its first day and its last."""
-    if period == "month":
-        first = day.replace(day=1)
-        return f"{day:%Y-%m}", first, (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
-    if period == "week":
-        year, week, weekday = day.isocalendar()
-        first = day - dt.timedelta(days=weekday - 1)
-        return f"{year}-W{week:02d}", first, first + dt.timedelta(days=6)
-    return day.isoformat(), day, day
-
-
-def partial_periods(period: str, end: dt.date, start: dt.date | None = None) -> dict[str, str]:
-    """The months or weeks of a chart that hold only some of their days, with the label of their
-    shading: the period of ``end`` (the last day the figures cover) unless it is the period's last
-    day, and the period of ``start`` (a first day chosen after the first day held; None when the
-    figures start with the data) unless it is the period's first day."""
-    if period not in ("month", "week") or (start is not None and start > end):
-        return {}
-    last, _, last_day = period_of(end, period)
-    marks = {}
-    if start is not None:
-        first, first_day, _ = period_of(start, period)
-        if first == last and (start != first_day or end != last_day):
-            return {first: f"partial {period} (data {start:%d %b} to {end:%d %b})"}
-        if start != first_day:
-            marks[first] = f"partial {period} (data from {start:%d %b})"
-    if end != last_day:
-        marks[last] = f"partial {period} (data to {end:%d %b})"
-    return marks
-
-
 def shade_periods(fig: go.Figure, marks: dict[str, str]) -> go.Figure:
     """Shade the partial periods (partial_periods) of a chart whose x axis lists periods as
     categories in ascending order (grouped_lines), as with_view shades the partial month."""
@@ -219,15 +188,21 @@ def figure(report: Report, chart: Chart, table: Table, choice: Any = None, view:
     money = bool(chart.y) and all(report.column(y).kind == "money" for y in chart.y)
     currency = view.currency if view is not None else None
     yaxis = (report.column(chart.y[0]).title + (f" ({currency})" if money and currency else "")) if len(chart.y) == 1 else None
+    names = list(chart.names) or [report.column(y).title for y in chart.y]
     month_axis = x == "month" or chart.kind == "overdue_share"
     if chart.kind == "bars":
-        fig = bars(picked, x, chart.y[0], chart.title, name=report.column(chart.y[0]).title, percent=percent)
+        fig = bars(picked, x, chart.y[0], chart.title, name=names[0], percent=percent)
         fig.update_yaxes(title=html.escape(yaxis or ""))
         fig.update_xaxes(title=html.escape(report.column(x).title if x in report.column_names else ""))
     elif chart.kind == "lines":
-        fig = lines(picked, x, list(chart.y), chart.title, percent=percent, names=[report.column(y).title for y in chart.y])
+        fig = lines(picked, x, list(chart.y), chart.title, percent=percent, names=names)
         if yaxis:
             fig.update_yaxes(title=html.escape(yaxis))
+    elif chart.kind == "grouped_lines":
+        fig = shade_periods(grouped_lines(picked, x, chart.group, chart.y[0], chart.title, percent),
+                            view.periods if view is not None else {})
+    elif chart.kind == "grouped_bars":
+        fig = grouped_bars(picked, x, list(chart.y), names, chart.title, percent=percent)
     elif chart.kind == "overdue_share":
         fig = overdue_share(picked)
     elif chart.kind == "roll_heatmap":
@@ -246,6 +221,10 @@ def figure(report: Report, chart: Chart, table: Table, choice: Any = None, view:
         fig = region_map(picked, currency)
     else:
         raise ValueError(f"chart {chart.key}: unknown kind {chart.kind!r}")
+    if not rows:  # the table has rows, none of them this chart's: it says so, with no axes of made-up ranges
+        fig.add_annotation(text=html.escape(chart.empty), xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False)
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
     return with_view(fig, view, month_axis)
 
 

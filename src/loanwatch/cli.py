@@ -251,7 +251,7 @@ def ingest(
             log.warning(f"{'would quarantine' if dry_run else 'quarantined'} {shown(example)}", "row_quarantined",
                         file=str(r.path), reason=example)
         if r.preview:
-            from loanwatch.reports import Table
+            from loanwatch.reports.table import Table
 
             columns = list(dict.fromkeys(k for row in r.preview for k in row))
             render(Table(columns, [[row.get(c) for c in columns] for row in r.preview]), Format.table,
@@ -416,33 +416,25 @@ def _warn_projection(ctx: typer.Context, con, as_of: Optional[dt.date], option: 
         err.print(f"[yellow]warning:[/yellow] {shown(message)}")
 
 
-def _loan_view(ctx: typer.Context, con, f, as_of: Optional[dt.date]):
-    """The loans' currency (--currency; others left out with a warning, never added), the
-    projection warning, and what the figures are of (the line under a table)."""
+def _view(ctx: typer.Context, con, kind, f, as_of: Optional[dt.date]):
+    """The filter and View of a kind of figures (reports.prepare: nothing of its data is exit 6;
+    loans: the currency, --currency or the reporting one, others left out), with the warnings a
+    person is owed on stderr: the loans left out, a projection."""
     from loanwatch import reports
 
-    reports.require(con, "loans")
-    settings = _settings(ctx)
-    f, currency, left_out = reports.choose_currency(con, f, f.currency, reports.reporting_currency(settings))
-    if left_out:
-        err.print(f"[yellow]warning:[/yellow] {shown(reports.left_out_message(currency, left_out))}")
+    f, view = reports.prepare(con, kind, f, as_of=as_of, reporting=reports.reporting_currency(_settings(ctx)))
+    if view.left_out:
+        err.print(f"[yellow]warning:[/yellow] {shown(reports.left_out_message(view.currency, view.left_out))}")
     _warn_projection(ctx, con, as_of)
-    view = reports.View(reports.data_date(con), as_of, currency, f.describe(), left_out=left_out)
     return f, view
 
 
 def _report(ctx: typer.Context, entry, fmt: Format, as_of: Optional[dt.date], f) -> None:
     """Run one registry report on the serving snapshot and render it."""
-    from loanwatch import reports
-
     con = _open_snapshot(ctx)
     try:
         _warn_unmatched(con, f)
-        if entry.filters == "loans":
-            f, view = _loan_view(ctx, con, f, as_of if entry.as_of else None)
-        else:
-            reports.require(con, "ledger" if entry.filters == "ledger" else "calls")
-            view = reports.View(reports.data_date(con))
+        f, view = _view(ctx, con, entry.kind, f, as_of if entry.as_of else None)
         view = view.for_report(entry)
         table = entry.run(con, f=f, as_of=as_of)
         note = view.describe() if entry.filters == "loans" else None
@@ -508,7 +500,9 @@ def report_html(
     out: Path = typer.Option(..., "--out", help="The HTML file to write."),
     as_of: Optional[dt.datetime] = AsOfOption,
 ) -> None:
-    """A self-contained HTML report (overview and delinquency, interactive charts, no network needed)."""
+    """A self-contained HTML report (the reports of every dashboard page, interactive charts, no network needed)."""
+    from loanwatch.reports import registry
+
     try:
         from loanwatch.reports.html import write_html
     except ImportError as exc:  # plotly draws the charts: it comes with the dashboard extra
@@ -518,7 +512,7 @@ def report_html(
     con = _open_snapshot(ctx)
     try:
         _warn_unmatched(con, f)
-        f, view = _loan_view(ctx, con, f, _date(as_of))
+        f, view = _view(ctx, con, registry.FILTERS["loans"], f, _date(as_of))
         write_html(con, out, f=f, as_of=_date(as_of), view=view)
     finally:
         con.close()
@@ -646,7 +640,7 @@ def notify_simulate(
     """Run the baseline (message every late client daily, calls at random) and loanwatch's plan forward
     on the generator's behaviour model; compare contacts, money collected, cures, cap breaches."""
     from loanwatch.notify.simulate import as_rows, simulate
-    from loanwatch.reports import Table
+    from loanwatch.reports.table import Table
 
     cols, rows = as_rows(simulate(clients, seed=seed, horizon=days, call_capacity=call_capacity))
     render(Table(cols, rows), fmt, title=f"Contact policies over {days} days, {clients:,} clients")
@@ -657,7 +651,7 @@ def batches(ctx: typer.Context, fmt: Format = FormatOption) -> None:
     """List ingested files with their counts (read = accepted + duplicates + rejected) and status.
     While a writer (ingest, build, run) holds the warehouse, it waits ([warehouse] lock_timeout),
     then says the warehouse is busy."""
-    from loanwatch.reports import Table
+    from loanwatch.reports.table import Table
     from loanwatch.warehouse import read_warehouse
 
     with read_warehouse(_settings(ctx)) as con:

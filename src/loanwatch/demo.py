@@ -47,8 +47,8 @@ def run_demo(settings: Settings, clients: int = 5000, parts: int = 5, seed: int 
             return 1
     con = open_snapshot(settings)
     monthly = registry.get("overdue-monthly")
-    f, currency, _ = reports.choose_currency(con, reports.LoanFilter(), None, reports.reporting_currency(settings))
-    view = reports.View(reports.data_date(con), currency=currency, months=True)
+    f, view = reports.prepare(con, monthly.kind, reports.LoanFilter(), reporting=reports.reporting_currency(settings))
+    view = view.for_report(monthly)
     render(monthly.run(con, f), Format.table, title=monthly.title, columns=monthly.columns, currency=view.currency,
            note=view.describe())
     s = reports.summary(con, f=f)

@@ -110,3 +110,17 @@ def test_report_calls_cli_columns_and_usage_errors(centre):
         "2024-06,all,2,2,0,0.000000,,0,"]
     bad = cli("report", "calls", "--by", "team", home=settings.home)
     assert bad.exit_code == 2 and "--by 'team': use one of campaign, agent, channel, all" in bad.stderr
+
+
+@pytest.mark.integration
+def test_report_call_outcomes_by_hand(centre):
+    """Only K4 has an outcome (promise_to_pay); the others none. By month, all calls: May K1 alone;
+    June K2..K6, one of five a promise."""
+    settings, _ = centre
+    result = cli("report", "call-outcomes", "--by", "all", "--format", "csv", home=settings.home)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["period,group,outcome,calls,share", "2024-05,all,(none),1,1.000000",
+                                          "2024-06,all,(none),4,0.800000", "2024-06,all,promise_to_pay,1,0.200000"]
+    by_campaign = cli("report", "call-outcomes", "--from", "2024-06-03", "-f", "csv", home=settings.home)
+    assert by_campaign.stdout.splitlines()[1:] == ["2024-06,(none),(none),1,1.000000", "2024-06,collect,(none),1,1.000000",
+                                                   "2024-06,welcome,promise_to_pay,1,1.000000"]

@@ -63,6 +63,12 @@ def test_another_currency_on_request(two_currencies):
     assert "2024-07 is partial (data to 2024-07-10)" in monthly
 
 
+def test_the_one_currency_of_a_book_requested_in_lower_case(golden):
+    """A book all in USD asked for `--currency usd`: its figures, not the zeros of loans in "usd"."""
+    usd, warning = summary(golden.home, "--currency", "usd")
+    assert (usd["loans"], usd["principal_outstanding"]) == (9, 1200.0) and warning == ""
+
+
 def test_the_reporting_currency_is_a_setting(two_currencies):
     result = cli("report", "summary", "-f", "json", home=two_currencies.home, env={"LOANWATCH_REPORTS__CURRENCY": "usd"})
     assert json.loads(result.stdout)[0]["principal_outstanding"] == 1200.0

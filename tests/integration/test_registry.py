@@ -3,6 +3,7 @@ against it here (the dashboard's pages in tests/e2e/test_dashboard.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -52,6 +53,11 @@ def test_names_and_columns_are_declared_once():
                 assert name in report.column_names, (report.key, chart.key, name)
     for name in registry.KPIS:
         registry.get("summary").column(name)
+    for page in registry.PAGES:  # a page's reports read one kind of data: its page says what to load when absent
+        assert len({r.kind.data for r in registry.on_page(page)}) <= 1, page
+    for report in registry.REPORTS:  # a part's options are fields of the report's filter
+        fields = {f.name for f in dataclasses.fields(report.kind.filter)}
+        assert all(set(part.options) <= fields for part in report.parts), report.key
     with pytest.raises(ValueError, match="unknown kind"):
         registry.Column("x", "percent", "X")
 
@@ -110,3 +116,47 @@ def test_the_html_report_has_every_registry_section(golden, tmp_path):
                 assert f'id="{chart.key}"' in text, chart.key
     for name in registry.KPIS:
         assert registry.get("summary").column(name).title in text
+    # every report with a page reaches it (the summary as its cards): write-offs, the call centre's, the ledger's
+    assert all(r.html for r in registry.REPORTS if r.page is not None and r.key != "summary")
+    for title in ("Write-offs", "Calls", "Contacts", "Merchant balances", "Lowest balances"):
+        assert f"<h2>{title}</h2>" in text, title
+    sections = re.findall(r"<h2>([^<]+)</h2>", text)[1:]  # (after the overview's cards) page by page
+    pages = [next(r.page for r in registry.REPORTS if r.html and r.title == t) for t in sections]
+    assert pages == sorted(pages, key=list(registry.PAGES).index)
+
+
+def test_the_html_report_of_loans_only_leaves_out_the_call_centre_and_the_ledger(tmp_path):
+    pytest.importorskip("plotly")
+    import shutil
+
+    from tests.conftest import GOLDEN, build_home
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for entity in ("clients", "loans", "payments"):
+        shutil.copy(GOLDEN / f"{entity}.jsonl", raw)
+    home = build_home(tmp_path / "home", raw).home
+    out = tmp_path / "r.html"
+    assert cli("report", "html", "--out", str(out), home=home).exit_code == 0
+    text = out.read_text()
+    assert "<h2>Write-offs</h2>" in text and "<h2>Calls</h2>" not in text and "<h2>Lowest balances</h2>" not in text
+
+
+def test_one_function_prepares_the_view_of_every_kind_of_filter(golden_con):
+    """reports.prepare: the loans' currency and as-of date; the calls or ledger days selected,
+    from the first to the last day held unless chosen."""
+    from loanwatch.reports import LoanFilter, prepare
+    from loanwatch.reports.calls import CallFilter, ContactFilter
+    from loanwatch.reports.ledger import LedgerFilter
+
+    f, view = prepare(golden_con, registry.FILTERS["loans"], LoanFilter(min_amount=Decimal(500)), as_of=dt.date(2024, 6, 30))
+    assert (view.as_of, view.currency, view.left_out) == (None, "USD", [])  # the data date: no as-of of its own
+    assert view.describe() == "as of 2024-06-30 · money in USD · filters: amount 500.00 to any"
+    _, view = prepare(golden_con, registry.FILTERS["calls"], CallFilter(period="week"))
+    assert view.describe() == "calls from 2024-06-30 to 2024-06-30 (UTC), by week"
+    _, view = prepare(golden_con, registry.FILTERS["contacts"], ContactFilter(date_to=dt.date(2024, 7, 31)))
+    assert view.describe() == "calls about loans from 2024-06-30 to 2024-07-31"
+    opening = LedgerFilter.opening(golden_con)
+    assert opening == LedgerFilter("M1")
+    _, view = prepare(golden_con, registry.FILTERS["ledger"], opening)
+    assert view.describe() == "merchant M1 · <i>Tienda</i> & Co, 2024-01-31 to 2024-02-07"

@@ -101,6 +101,18 @@ def test_a_reports_view_keeps_the_as_of_and_the_partial_month_only_where_they_ap
     assert par.describe() == "as of 2024-07-10 · money in USD · all loans · 2024-07 is partial (data to 2024-07-10)"
 
 
+def test_one_function_prepares_every_view():
+    """The CLI, the dashboard, the HTML report and the demo get a figure's View from
+    reports.prepare: no other module builds one."""
+    import ast
+
+    src = Path(__file__).resolve().parents[2] / "src" / "loanwatch"
+    built = [f"{path.relative_to(src)}:{node.lineno}" for path in sorted(src.rglob("*.py"))
+             for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "View"]
+    assert built and all(b.startswith("reports/view.py:") for b in built), built
+
+
 def test_titles_of_undeclared_columns_are_words_for_people():
     from loanwatch.output import guess_column, human_title
 

@@ -10,6 +10,7 @@ st.dataframe (literal) or escaped for Plotly; it never goes through markdown.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -21,7 +22,8 @@ import streamlit as st
 from loanwatch import charts, quality, reports
 from loanwatch.config import load_settings
 from loanwatch.output import column_titles, human_title, parse_amount, shown_value
-from loanwatch.reports import LoanFilter, Table, View, calls, ledger, registry
+from loanwatch.reports import LoanFilter, View, calls, ledger, registry
+from loanwatch.reports.table import Table
 from loanwatch.serve import NoSnapshot, open_snapshot
 
 
@@ -92,46 +94,58 @@ def download(table: Table, title: str, key: str) -> None:
                        mime="text/csv", key=f"csv-{key}")
 
 
-def show_report(con, report: registry.Report, f: LoanFilter, view: View) -> None:
-    """A registry report on its page: each of its charts (with the choice a chart needs), or its
-    table when it has none; a CSV download of the table either way."""
+def show_report(con, report: registry.Report, f, view: View) -> None:
+    """A registry report on its page: what it shows (reports.registry.Report.parts), in order: each
+    chart (with the choice a chart needs) with a CSV download, each table with its heading and
+    what it is of; the page's filter, with a part's own options. Money of several currencies (the
+    merchant ledger's) is drawn one currency at a time, a picker choosing it."""
     table = report.run(con, f=f, as_of=view.as_of)
     view = view.for_report(report)
     if not table.rows:
         st.subheader(report.title)
         st.info(f"Nothing to show for {view.describe()}.")
         return
-    if not report.charts:
-        st.subheader(report.title)
-        st.caption(view.describe())
-        show_table(table, report.title, report.key, report.columns, view.currency)
-        return
+    held = reports.currencies_in(table) if report.charts else []
+    currency = (st.radio("Currency", held, horizontal=True, key=f"{report.key}-currency") if len(held) > 1 else held[0]
+                ) if held else None
+    table, view = reports.in_currency(table, view, currency)
+    tables = {(): table}
     measure = None
-    for chart in report.charts:
+    for part in report.parts:
+        options = tuple(sorted(part.options.items()))
+        if options not in tables:
+            tables[options], _ = reports.in_currency(report.run_part(con, part, f, view.as_of), view, currency)
+        shown = tables[options]
+        if part.heading:
+            st.subheader(part.heading)
+        if part.kind == "table":
+            st.caption(part.note or view.describe())
+            show_table(shown, part.title, part.key, report.columns, view.currency)
+            continue
         choice = None
-        if chart.kind == "roll_heatmap":
-            months = sorted({r["month"] for r in table.as_dicts()})
-            default = charts.default_roll_month(table.as_dicts(), view)
+        if part.kind == "roll_heatmap":
+            months = sorted({r["month"] for r in shown.as_dicts()})
+            default = charts.default_roll_month(shown.as_dicts(), view)
             choice = st.selectbox("Roll-rate month", months, index=months.index(default),
                                   format_func=lambda m: f"{m} (partial month)" if m == view.partial else m)
-        elif chart.kind in ("vintage_heatmap", "vintage_curves"):
+        elif part.kind in ("vintage_heatmap", "vintage_curves"):
             if measure is None:
-                titles = {report.column(y).title: y for y in chart.y}
+                titles = {report.column(y).title: y for y in part.y}
                 measure = titles[st.radio("Measure", list(titles), horizontal=True)]
             choice = measure
-            if chart.kind == "vintage_curves":
-                cohorts = sorted({r["cohort"] for r in table.as_dicts()})
+            if part.kind == "vintage_curves":
+                cohorts = sorted({r["cohort"] for r in shown.as_dicts()})
                 chosen = st.multiselect("Cohorts", cohorts, default=charts.spread(cohorts), max_selections=len(charts.PALETTE),
                                         key="vintage-cohorts")
                 choice = (measure, chosen)
-        fig = charts.figure(report, chart, table, choice, view)
-        st.plotly_chart(fig, width="stretch", config=charts.CONFIG, key=f"chart-{chart.key}")
-        if chart.kind == "region_map" and (unlabelled := (fig.layout.meta or {}).get("unlabelled_regions")):
+        fig = charts.figure(report, part, shown, choice, view)
+        st.plotly_chart(fig, width="stretch", config=charts.CONFIG, key=f"chart-{part.key}")
+        if part.kind == "region_map" and (unlabelled := (fig.layout.meta or {}).get("unlabelled_regions")):
             st.caption(f"{len(unlabelled)} regions have no label (it would overlap another): hover over a bubble for "
                        "its name, or see the bars below.")
-        if chart.kind == "region_map" and (unplaced := (fig.layout.meta or {}).get("unplaced_regions")):
+        if part.kind == "region_map" and (unplaced := (fig.layout.meta or {}).get("unplaced_regions")):
             st.caption("Not on the map (unknown region names): " + ", ".join(unplaced).replace("<", "&lt;"))
-        download(table, chart.title, chart.key)
+        download(shown, part.title, part.key)
     if report.key == "overdue-monthly":
         with st.expander("Table"):
             show_table(table, report.title, f"{report.key}-table", report.columns, view.currency)
@@ -168,9 +182,10 @@ def sidebar_filter(con) -> tuple[LoanFilter, View]:
     """The loan filter of every page (amount range with slider and exact inputs, product, region),
     the currency of money, and the as-of date of the as-of figures (after the data date: a
     projection, up to [reports] projection_horizon_days)."""
-    day = reports.data_date(con)
+    loans = registry.FILTERS["loans"]
     if not reports.holds(con, "loans"):
-        return LoanFilter(), View(day)
+        return reports.prepare(con, loans, LoanFilter(), strict=False)
+    day = reports.data_date(con)
     lo, hi, products, regions = con.execute(
         """SELECT floor(min(amount)), ceil(max(amount)), list(DISTINCT product ORDER BY product),
                   list(DISTINCT region ORDER BY region)
@@ -229,9 +244,9 @@ def sidebar_filter(con) -> tuple[LoanFilter, View]:
         max_amount=None if mx >= hi else Decimal(str(mx)),
         product=None if product == "(all)" else product,
         region=None if region == "(all)" else region,
+        currency=requested,
     )
-    f, currency, left_out = reports.choose_currency(con, f, requested, reporting, held)
-    return f, View(day, as_of if as_of != day else None, currency, f.describe(), left_out=left_out)
+    return reports.prepare(con, loans, f, as_of=as_of, reporting=reporting, held=held)
 
 
 def contradiction(f: LoanFilter) -> bool:
@@ -261,16 +276,51 @@ def page_overview(con, f: LoanFilter, view: View) -> None:
 
 
 def page_of_reports(page: str):
-    """A page that shows the registry's reports of that page, in order."""
+    """A page that shows the registry's reports of that page, in order, each with its kind of
+    filter: the sidebar's loan filter, or what the page asks (registry.FILTERS: controls)."""
+    shown = registry.on_page(page)
+    kinds = [registry.FILTERS[k] for k in dict.fromkeys(r.filters for r in shown)]
 
     def show(con, f: LoanFilter, view: View) -> None:
-        header(con, registry.PAGES[page], view)
-        if not needs(con, "loans") or contradiction(f):
+        loans = [k.name for k in kinds] == ["loans"]
+        header(con, registry.PAGES[page], view if loans else None)
+        if not needs(con, kinds[0].data):  # a page's reports read one kind of data (a test holds the registry to it)
             return
-        for report in registry.on_page(page):
-            show_report(con, report, f, view)
+        if loans:
+            if contradiction(f):
+                return
+            chosen = {"loans": (f, view)}
+        elif (chosen := page_filters(con, kinds)) is None:
+            return
+        for report in shown:
+            show_report(con, report, *chosen[report.filters])
 
     return show
+
+
+def page_filters(con, kinds: list[registry.FilterKind]) -> dict[str, tuple] | None:
+    """The controls a page's kinds of filter ask for (a period, a merchant, a range of dates
+    bounded by the days held), once each, and each kind's filter and View from them; None when
+    the choice selects nothing (said on the page)."""
+    asked = list(dict.fromkeys(c for k in kinds for c in k.controls))
+    data = kinds[0].data
+    values = {}
+    if "period" in asked:
+        values["period"] = st.radio("Period", calls.PERIODS, horizontal=True, key=f"{data}-period")
+    if "merchant" in asked:
+        labels = {m: f"{m} · {name}" if name else m for m, name in ledger.merchants_with_events(con)}
+        values["merchant"] = st.selectbox("Merchant", list(labels), format_func=labels.get, key="merchant")
+    if "dates" in asked:
+        values["date_from"], values["date_to"] = date_range(con, *kinds[0].dates, data)
+    chosen = {}
+    for kind in kinds:
+        fields = {f.name for f in dataclasses.fields(kind.filter)}
+        f = kind.filter(**{name: v for name, v in values.items() if name in fields})
+        if problem := f.contradiction():
+            st.warning(f"{problem[0].upper()}{problem[1:]}.")
+            return None
+        chosen[kind.name] = reports.prepare(con, kind, f)
+    return chosen
 
 
 def page_lookup(con, f: LoanFilter, view: View) -> None:
@@ -355,85 +405,17 @@ def page_operations(con, f: LoanFilter, view: View) -> None:
         st.info("Nothing ingested yet.")
 
 
-def date_range(con, relation: str, column: str, key: str) -> tuple[dt.date, dt.date, dt.date, dt.date]:
-    """From and To pickers bounded by the dates a mart holds: the dates chosen, then those bounds."""
+def date_range(con, relation: str, column: str, key: str) -> tuple[dt.date, dt.date]:
+    """From and To pickers bounded by the dates a mart holds: the dates chosen."""
     lo, hi = con.execute(f"SELECT min({column}), max({column}) FROM {relation}").fetchall()[0]
     left, right = st.columns(2)
     start = left.date_input("From", lo, min_value=lo, max_value=hi, key=f"{key}-from")
     end = right.date_input("To", hi, min_value=lo, max_value=hi, key=f"{key}-to")
-    return start, end, lo, hi
-
-
-def page_calls(con, f: LoanFilter, view: View) -> None:
-    header(con, "Call centre")
-    if not needs(con, "calls"):
-        return
-    period = st.radio("Period", calls.PERIODS, horizontal=True, key="calls-period")
-    start, end, first, last = date_range(con, "marts.fct_calls", "called_date", "calls")
-    if start > end:
-        st.warning(f"The date range is empty: from {start} to {end}.")
-        return
-    by_campaign = calls.calls_report(con, calls.CallFilter(period, "campaign", start, end))
-    # The months (or weeks) the range covers only in part are shaded as on every chart over months:
-    # the last one ends at the data date when To is the last day with calls, else at To.
-    covered_to = max(end, view.data_date or end) if end == last else end
-    partial = charts.partial_periods(period, covered_to, start if start > first else None)
-    shown = f"calls from {start} to {end} (UTC), by {period}"
-    if partial:
-        shown += " · " + ", ".join(f"{label} is partial" for label in partial)
-    for y, title, percent in (("calls", "Calls by campaign", False), ("connect_rate", "Connect rate by campaign", True),
-                              ("login_rate_48h", "Login after call by campaign", True)):
-        fig = charts.subtitle(charts.grouped_lines(by_campaign, "period", "group", y, title, percent), shown)
-        st.plotly_chart(charts.shade_periods(fig, partial), width="stretch", config=charts.CONFIG, key=f"chart-calls-{y}")
-    download(by_campaign, "Calls by campaign", "calls-by-campaign")
-    contacts = registry.get("contacts")
-    st.subheader("Agents")
-    st.caption("Calls about loans, right-party contacts, promises and cure after contact (METRICS §6), by agent.")
-    show_table(contacts.run(con, f=calls.ContactFilter("agent", start, end)), "Agents", "contacts-by-agent")
-    st.subheader("Cure after contact against the hold-out")
-    by_campaign = contacts.run(con, f=calls.ContactFilter("campaign", start, end))
-    cured = Table(by_campaign.columns, [r for r in by_campaign.rows if r[by_campaign.columns.index("overdue_contacted")]])
-    if cured.rows:
-        fig = charts.grouped_bars(cured, "group", ["cure_rate", "holdout_cure_rate"],
-                                  ["contacted", "hold-out (same days and DPD buckets)"],
-                                  "Cured within 7 days, by campaign", percent=True)
-        st.plotly_chart(charts.subtitle(fig, f"calls about overdue loans from {start} to {end}"), width="stretch",
-                        config=charts.CONFIG, key="chart-contacts-cure")
-    else:
-        st.info("No call about an overdue loan has 7 days of data after it yet.")
-    show_table(by_campaign, "Contacts by campaign", "contacts-by-campaign")
-
-
-def page_merchants(con, f: LoanFilter, view: View) -> None:
-    header(con, "Merchants")
-    if not needs(con, "ledger"):
-        return
-    merchants = ledger.merchants_with_events(con)
-    labels = {m: f"{m} · {name}" if name else m for m, name in merchants}
-    merchant = st.selectbox("Merchant", list(labels), format_func=labels.get, key="merchant")
-    start, end, _, _ = date_range(con, "marts.fct_merchant_balances", "balance_date", "ledger")
-    days = ledger.merchant_balance(con, ledger.LedgerFilter(merchant, start, end))
-    currencies = sorted({r["currency"] for r in days.as_dicts()})
-    if not currencies:
-        st.info("No ledger event of this merchant between these dates.")
-    elif len(currencies) > 1:
-        currency = st.radio("Currency", currencies, horizontal=True, key="merchant-currency")
-        days = Table(days.columns, [r for r in days.rows if r[days.columns.index("currency")] == currency])
-    if days.rows:
-        shown = f"merchant {labels[merchant]}, {start} to {end}, in {days.rows[0][days.columns.index('currency')]}"
-        fig = charts.lines(days, "date", ["balance"], "Balance after each day", names=["balance"])
-        st.plotly_chart(charts.subtitle(fig, shown), width="stretch", config=charts.CONFIG, key="chart-merchant-balance")
-        fig = charts.grouped_bars(days, "date", ["inflow", "outflow"], ["inflow", "outflow"], "Daily inflow and outflow")
-        st.plotly_chart(charts.subtitle(fig, shown), width="stretch", config=charts.CONFIG, key="chart-merchant-flows")
-        download(days, "Merchant balance", "merchant-balance")
-    st.subheader("Lowest balances")
-    st.caption("Each merchant's balance after its last event, lowest first.")
-    show_table(ledger.lowest_balances(con), "Lowest balances", "lowest-balances")
+    return start, end
 
 
 # Pages whose content is the registry's reports; the others have their own function here.
-SPECIAL = {"overview": page_overview, "lookup": page_lookup, "quality": page_quality, "calls": page_calls,
-           "merchants": page_merchants, "operations": page_operations}
+SPECIAL = {"overview": page_overview, "lookup": page_lookup, "quality": page_quality, "operations": page_operations}
 PAGES = [(title, path, SPECIAL.get(path) or page_of_reports(path)) for path, title in registry.PAGES.items()]
 
 

@@ -8,13 +8,14 @@ definition. Every value is bound as a parameter.
 - delinquency.py: overdue-monthly, loans, summary, buckets (PAR, NPL), roll-rates, vintages
 - portfolio.py: disbursed, revenue, regions, risk, products, clients
 - lookup.py: finding a loan or client, and one loan's full record
+- calls.py, ledger.py: the call centre's and the merchant ledger's figures
+- table.py: the result Table and run_query (re-exported here for the modules outside the package)
+- registry.py: every report declared once, for the CLI, the dashboard, the HTML report and the docs
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import duckdb
 
 from loanwatch.errors import NoData, UsageProblem
+from loanwatch.reports.table import Table, run_query  # (re-exported: modules outside the report package import it here)
 
 
 @dataclass
@@ -45,7 +47,12 @@ class LoanFilter:
         return all(v is None for v in (self.product, self.region, self.merchant, self.issued_from, self.issued_to,
                                        self.currency))
 
-    def describe(self) -> str:
+    @classmethod
+    def opening(cls, con: duckdb.DuckDBPyConnection) -> LoanFilter:
+        """What a page shows before anything is chosen: every loan."""
+        return cls()
+
+    def describe(self, con: duckdb.DuckDBPyConnection | None = None) -> str:
         """The filters that are set, for the line under a table or chart ("" when none)."""
         parts = []
         if self.min_amount is not None or self.max_amount is not None:
@@ -108,24 +115,6 @@ class LoanFilter:
 
 
 NO_FILTER = LoanFilter()
-
-
-@dataclass
-class Table:
-    columns: list[str]
-    rows: list[tuple[Any, ...]]
-
-    def as_dicts(self) -> list[dict[str, Any]]:
-        return [dict(zip(self.columns, r)) for r in self.rows]
-
-
-def run_query(con: duckdb.DuckDBPyConnection, sql: str, params) -> Table:
-    """Run a query with bound parameters; its result as a Table (every report goes through here)."""
-    if isinstance(params, dict):
-        # DuckDB refuses named parameters the statement does not use; queries vary by path.
-        params = {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)}
-    cur = con.execute(sql, params)
-    return Table([d[0] for d in cur.description], cur.fetchall())
 
 
 def loan_query(sql: str):
@@ -193,101 +182,6 @@ def require(con: duckdb.DuckDBPyConnection, kind: str) -> None:
         raise NoData(MISSING[kind][1])
 
 
-def currencies(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
-    """The currencies of the portfolio's loans with their number of loans, the currency holding the
-    most principal outstanding (at the data date) first, then the one with most loans."""
-    return [tuple(r) for r in con.execute(
-        "SELECT l.currency, count(*) FROM marts.dim_loans l "
-        "LEFT JOIN marts.fct_loan_states s ON s.loan_id = l.loan_id AND s.valid_to = DATE '9999-12-31' "
-        "WHERE NOT l.is_cancelled GROUP BY 1 "
-        "ORDER BY coalesce(sum(s.principal_outstanding_amount), 0) DESC, 2 DESC, 1"
-    ).fetchall()]
-
-
-def reporting_currency(settings) -> str | None:
-    """The currency reports show money in unless told: [reports] currency; None when it is not
-    set (then the loans decide: ``choose_currency``)."""
-    return (settings.get("reports", "currency") or "").strip().upper() or None
-
-
-def choose_currency(con: duckdb.DuckDBPyConnection, f: LoanFilter, requested: str | None, reporting: str | None,
-                    held: list[tuple[str, int]] | None = None) -> tuple[LoanFilter, str | None, list[tuple[str, int]]]:
-    """The currency of a loan report's money (METRICS: amounts of different currencies are never
-    added): ``requested`` (--currency), else the reporting currency ([reports] currency) when loans
-    have it, else the currency holding the most principal outstanding (``currencies``). Returns the
-    filter (limited to that currency only when loans have several), the currency, and the
-    currencies left out with their number of loans. A --currency no loan has is a usage error.
-    held: currencies(con), when the caller has it already."""
-    held = currencies(con) if held is None else held
-    codes = [c for c, _ in held]
-    if requested:
-        requested = requested.strip().upper()
-        if requested not in codes:
-            raise UsageProblem(f"--currency {requested}: no loan is in it; the loans' currencies: "
-                               f"{', '.join(codes) or 'none'}")
-        chosen = requested
-    elif not held:
-        return f, reporting, []
-    else:
-        chosen = reporting if reporting in codes else codes[0]
-    left_out = [(c, n) for c, n in held if c != chosen]
-    if left_out:
-        f = dataclasses.replace(f, currency=chosen)
-    return f, chosen, left_out
-
-
-def left_out_message(currency: str, left_out: list[tuple[str, int]]) -> str:
-    listed = ", ".join(f"{c} ({n:,} loans)" for c, n in left_out)
-    first = left_out[0][0]
-    return (f"money is shown in {currency} only: loans in {listed} are left out, never added to it; "
-            f"--currency {first} shows them")
-
-
-def partial_month(day: dt.date | None) -> str | None:
-    """The month of the data date when the data date is not its last day: its figures cover part
-    of a month, which charts mark and defaults (the roll-rate month) skip."""
-    if day is None or (day + dt.timedelta(days=1)).month != day.month:
-        return None
-    return f"{day:%Y-%m}"
-
-
-@dataclass
-class View:
-    """What a table or chart shows, said under it: the as-of date (a projection after the data
-    date), the currency, the filters and the partial month."""
-
-    data_date: dt.date | None
-    as_of: dt.date | None = None
-    currency: str | None = None
-    filters: str = ""
-    months: bool = False  # the figure has a month axis (the partial month applies)
-    left_out: list[tuple[str, int]] = dataclasses.field(default_factory=list)  # other currencies, not shown
-
-    def for_report(self, report) -> View:
-        """This view as one registry report shows it: the as-of date only if the report takes one,
-        the partial month only if it has a month column."""
-        return dataclasses.replace(self, as_of=self.as_of if report.as_of else None,
-                                   months="month" in report.column_names)
-
-    @property
-    def projection(self) -> bool:
-        return self.as_of is not None and self.data_date is not None and self.as_of > self.data_date
-
-    @property
-    def partial(self) -> str | None:
-        return partial_month(self.data_date)
-
-    def describe(self) -> str:
-        day = self.as_of or self.data_date
-        parts = [f"as of {day}" + (" (projection)" if self.projection else "") if day else "no data yet"]
-        if self.currency:
-            parts.append(f"money in {self.currency}")
-        parts.append(f"filters: {self.filters}" if self.filters else "all loans")
-        if self.months and self.partial:
-            parts.append(f"{self.partial} is partial (data to {self.data_date})")
-        return " · ".join(parts)
-
-
 def projection(con, as_of: dt.date | None, horizon_days: int, option: str = "--as-of") -> str | None:
     """What to say of an as-of date after the data date (METRICS §4: a projection, since no
     payment after the data date is known), or None for one on or before it.
@@ -319,7 +213,9 @@ def dpd_sql(date_expr: str, counted_from_expr: str) -> str:
 
 
 __all__ = [
-    "LoanFilter", "Table", "data_date", "buckets", "cure_rates", "loans", "overdue_monthly", "par_monthly", "roll_rates",
+    "LoanFilter", "Table", "View", "data_date", "prepare", "choose_currency", "currencies", "currencies_in", "in_currency",
+    "left_out_message",
+    "partial_month", "reporting_currency", "buckets", "cure_rates", "loans", "overdue_monthly", "par_monthly", "roll_rates",
     "summary", "vintages", "find_loans", "loan_detail", "clients", "disbursed", "products", "regions",
     "revenue", "risk", "weekly",
 ]
@@ -336,3 +232,14 @@ from loanwatch.reports.delinquency import (  # noqa: E402  (the public API of th
 )
 from loanwatch.reports.lookup import find_loans, loan_detail  # noqa: E402
 from loanwatch.reports.portfolio import clients, disbursed, products, regions, revenue, risk, weekly  # noqa: E402
+from loanwatch.reports.view import (  # noqa: E402  (what a figure shows: reports/view.py)
+    View,
+    choose_currency,
+    currencies,
+    currencies_in,
+    in_currency,
+    left_out_message,
+    partial_month,
+    prepare,
+    reporting_currency,
+)

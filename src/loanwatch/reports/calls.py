@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 
-from loanwatch.reports import Table, ratio, ratio6, run_query
+from loanwatch.reports import ratio, ratio6
+from loanwatch.reports.table import Table, run_query
 
 PERIODS = ("month", "week", "day")
 GROUPS = ("campaign", "agent", "channel", "all")
@@ -41,21 +43,56 @@ class CallFilter:
     def unmatched(self, con: duckdb.DuckDBPyConnection) -> list[str]:
         return []
 
+    def describe(self, con: duckdb.DuckDBPyConnection | None = None) -> str:
+        """The calls selected, under a chart or table (reports.view.prepare fills in the dates)."""
+        return f"calls from {self.date_from} to {self.date_to} (UTC), by {self.period}"
+
+    def sql(self, alias: str = "k") -> tuple[dict[str, str], dict[str, Any]]:
+        """The calls selected, over marts.fct_calls (as alias): `where` (by the UTC day of
+        called_at), `period` (its label: YYYY-MM, YYYY-Www or the day) and `group` (--by; (none)
+        when missing); and their parameters."""
+        return {"where": _dates(alias), "period": _period(alias), "group": _group(alias)}, \
+            {"period": self.period, "by": self.by, "date_from": self.date_from, "date_to": self.date_to}
+
+    @classmethod
+    def opening(cls, con: duckdb.DuckDBPyConnection) -> CallFilter:
+        """What a page shows before anything is chosen (the HTML report too): every call, by month."""
+        return cls()
+
+
+def _dates(a: str) -> str:
+    return f"(($date_from IS NULL OR {a}.called_date >= $date_from) AND ($date_to IS NULL OR {a}.called_date <= $date_to))"
+
+
+def _period(a: str) -> str:
+    return (f"CASE $period WHEN 'day' THEN strftime({a}.called_date, '%Y-%m-%d') WHEN 'week' THEN {a}.called_week "
+            f"ELSE {a}.called_month END")
+
+
+def _group(a: str) -> str:
+    return (f"coalesce(CASE $by WHEN 'campaign' THEN {a}.campaign WHEN 'agent' THEN {a}.agent_id "
+            f"WHEN 'channel' THEN {a}.login_channel ELSE 'all' END, '(none)')")
+
+
+def call_query(sql: str):
+    """A report query over the calls: `sql` reads marts.fct_calls as `k` (and what it joins to it)
+    and has `{where}` where the call filter's days go, `{period}` for the period's label and
+    `{group}` for the --by group; the result is the report's table. For registry entries whose SQL
+    is a short aggregation of a mart (the rule itself lives in the dbt model), as loan_query."""
+
+    def query(con: duckdb.DuckDBPyConnection, f: CallFilter | None = None) -> Table:
+        parts, params = (f or CallFilter()).sql("k")
+        return run_query(con, sql.format(**parts), params)
+
+    query.__name__ = query.__qualname__ = "call_query"
+    return query
+
 
 CALLS = f"""
 WITH grouped AS (
-    SELECT
-        CASE $period WHEN 'day' THEN strftime(called_date, '%Y-%m-%d') WHEN 'week' THEN called_week ELSE called_month END
-            AS period,
-        coalesce(CASE $by
-            WHEN 'campaign' THEN campaign
-            WHEN 'agent' THEN agent_id
-            WHEN 'channel' THEN login_channel
-            ELSE 'all'
-        END, '(none)') AS grp,
-        client_id, is_connected, talk_seconds, first_login_at
-    FROM marts.fct_calls
-    WHERE ($date_from IS NULL OR called_date >= $date_from) AND ($date_to IS NULL OR called_date <= $date_to)
+    SELECT {{period}} AS period, {{group}} AS grp, k.client_id, k.is_connected, k.talk_seconds, k.first_login_at
+    FROM marts.fct_calls k
+    WHERE {{where}}
 ), counted AS (
     SELECT period, grp,
         count(*) AS calls,
@@ -79,8 +116,8 @@ ORDER BY period, grp
 
 def calls_report(con: duckdb.DuckDBPyConnection, f: CallFilter | None = None) -> Table:
     """One row per (period, group), periods in order, groups by name (METRICS §7)."""
-    f = f or CallFilter()
-    return run_query(con, CALLS, {"period": f.period, "by": f.by, "date_from": f.date_from, "date_to": f.date_to})
+    parts, params = (f or CallFilter()).sql("k")
+    return run_query(con, CALLS.format(**parts), params)
 
 
 @dataclass
@@ -101,16 +138,25 @@ class ContactFilter:
     def unmatched(self, con: duckdb.DuckDBPyConnection) -> list[str]:
         return []
 
+    def describe(self, con: duckdb.DuckDBPyConnection | None = None) -> str:
+        return f"calls about loans from {self.date_from} to {self.date_to}"
+
+    def sql(self, alias: str = "k") -> tuple[dict[str, str], dict[str, Any]]:
+        """As CallFilter.sql: `where` (the days) and `group` (campaign or agent)."""
+        return {"where": _dates(alias), "group": _group(alias)}, \
+            {"by": self.by, "date_from": self.date_from, "date_to": self.date_to}
+
+    @classmethod
+    def opening(cls, con: duckdb.DuckDBPyConnection) -> ContactFilter:
+        return cls()
+
 
 CONTACTS = f"""
 WITH calls AS (
-    SELECT
-        coalesce(CASE $by WHEN 'agent' THEN k.agent_id ELSE k.campaign END, '(none)') AS grp,
-        k.*, b.bucket
+    SELECT {{group}} AS grp, k.*, b.bucket
     FROM marts.fct_calls k
     LEFT JOIN marts.dpd_buckets b ON k.dpd_at_call BETWEEN b.min_dpd AND b.max_dpd
-    WHERE k.loan_id IS NOT NULL
-      AND ($date_from IS NULL OR k.called_date >= $date_from) AND ($date_to IS NULL OR k.called_date <= $date_to)
+    WHERE k.loan_id IS NOT NULL AND {{where}}
 ), counted AS (
     SELECT grp,
         count(*) AS calls,
@@ -167,5 +213,5 @@ ORDER BY c.grp
 def contacts_report(con: duckdb.DuckDBPyConnection, f: ContactFilter | None = None) -> Table:
     """METRICS §6 per campaign or agent, over the calls about loans: right-party contacts, promises,
     promises kept, cure after contact and the hold-out's cure on the same days and DPD buckets."""
-    f = f or ContactFilter()
-    return run_query(con, CONTACTS, {"by": f.by, "date_from": f.date_from, "date_to": f.date_to})
+    parts, params = (f or ContactFilter()).sql("k")
+    return run_query(con, CONTACTS.format(**parts), params)

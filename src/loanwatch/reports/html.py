@@ -1,6 +1,7 @@
-"""`loanwatch report html`: one self-contained HTML file (overview and delinquency views) to
-share by email. Plotly's JavaScript is inlined, so the file opens with no network; text from the
-data is escaped by Jinja2's autoescape (tables) and by the chart builders (charts)."""
+"""`loanwatch report html`: one self-contained HTML file to share by email: the summary's cards,
+then every report with a dashboard page (the registry's `html`), page by page. Plotly's
+JavaScript is inlined, so the file opens with no network; text from the data is escaped by
+Jinja2's autoescape (tables) and by the chart builders (charts)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import duckdb
 import jinja2
 from plotly.offline import get_plotlyjs
 
-from loanwatch import charts
+from loanwatch import charts, reports
 from loanwatch.output import NUMERIC_KINDS, column_titles, shown_value
-from loanwatch.reports import LoanFilter, View, data_date, left_out_message, registry
+from loanwatch.reports import LoanFilter, View, holds, left_out_message, prepare, registry
+from loanwatch.reports.table import Table
 
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -45,45 +47,43 @@ roll-rate heat map shows the last full month.</p>{% endif %}
 </div>
 {% for section in sections %}
 <h2>{{ section.title }}</h2>
-{{ section.chart | safe }}
-{% if section.empty %}<p class="note">Nothing to show for these loans.</p>{% endif %}
-{% if section.table %}<div class="table"><table><tr>{% for c in section.titles %}<th>{{ c }}</th>{% endfor %}</tr>
-{% for row in section.table %}<tr>{% for v, nowrap in zip(row, section.nowrap) %}<td{% if nowrap %} class="nowrap"{% endif %}>{{ v }}</td>{% endfor %}</tr>{% endfor %}
+{% for item in section.parts %}{% if item.heading %}<h3>{{ item.heading }}</h3>
+{% endif %}{% if item.note %}<p class="note">{{ item.note }}</p>
+{% endif %}{{ item.chart | safe }}
+{% if item.table %}<div class="table"><table><tr>{% for c in item.titles %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for row in item.table %}<tr>{% for v, nowrap in zip(row, item.nowrap) %}<td{% if nowrap %} class="nowrap"{% endif %}>{{ v }}</td>{% endfor %}</tr>{% endfor %}
 </table></div>{% endif %}
+{% endfor %}
+{% if section.empty %}<p class="note">{{ section.empty }}</p>{% endif %}
 {% endfor %}
 </body></html>
 """
 
 
-# Sections up to this many rows show their table under the chart; longer ones only the chart.
+# Sections up to this many rows show their table under the chart; longer ones only the chart. A
+# table of its own (a report's part of kind table) shows its first rows, and says so.
 TABLE_ROWS = 60
 
 
 def render_html(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None, as_of: dt.date | None = None,
                 view: View | None = None) -> str:
-    """The report: the headline figures of the summary, then every registry report marked html,
-    with its charts (and its table when short), each saying what it shows (view: as-of date,
-    currency, filters)."""
-    f = f or LoanFilter()
-    view = view or View(data_date(con), as_of, None, f.describe())
+    """The report: the headline figures of the summary, then every registry report marked html
+    (those with a dashboard page), in the pages' order, with its charts and tables (and its table
+    when short), each saying what it shows. Loan reports follow the filter and view given (as-of
+    date, currency, filters); the call centre's and the ledger's show what their page opens on
+    (registry.FILTERS, their filter's opening), and are left out when the snapshot holds none."""
+    if view is None:
+        f, view = prepare(con, registry.FILTERS["loans"], f or LoanFilter(), as_of=as_of)
     summary = registry.get("summary")
     s = summary.run(con, f=f, as_of=as_of).as_dicts()[0]
+    chosen = {"loans": (f, view)}
     sections = []
-    for report in registry.REPORTS:
-        if not report.html:
-            continue
-        table = report.run(con, f=f, as_of=as_of)
-        shown_view = view.for_report(report)
-        figures = [charts.figure(report, chart, table, view=shown_view).to_html(
-            full_html=False, include_plotlyjs=False, div_id=chart.key, config=charts.CONFIG)
-            for chart in report.charts] if table.rows else []
-        specs = column_titles(table, report.columns, view.currency)
-        sections.append({"title": report.title, "chart": "".join(figures), "empty": not table.rows,
-                         "titles": [c.title for c in specs],
-                         # a month, a date or a number is one word: never broken over lines (2024-/12)
-                         "nowrap": [c.kind in (*NUMERIC_KINDS, "date", "month") for c in specs],
-                         "table": [[shown_value(c.kind, v) for c, v in zip(specs, row)] for row in table.rows]
-                         if 0 < len(table.rows) <= TABLE_ROWS else None})
+    for report in _in_page_order(report for report in registry.REPORTS if report.html):
+        if report.filters not in chosen:
+            kind = report.kind
+            chosen[kind.name] = prepare(con, kind, kind.filter.opening(con)) if holds(con, kind.data) else None
+        if chosen[report.filters] is not None:
+            sections.append(_section(con, report, *chosen[report.filters], as_of))
     env = jinja2.Environment(autoescape=True)
     env.globals["zip"] = zip
     kpis = []
@@ -103,6 +103,48 @@ def render_html(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None, as_
         kpis=kpis,
         sections=sections,
     )
+
+
+def _in_page_order(entries) -> list[registry.Report]:
+    """Reports as the dashboard's pages show them: page by page, then in the registry's order."""
+    pages = list(registry.PAGES)
+    return sorted(entries, key=lambda r: pages.index(r.page) if r.page in pages else len(pages))
+
+
+def _section(con: duckdb.DuckDBPyConnection, report: registry.Report, f, view: View, as_of: dt.date | None) -> dict:
+    """One report's section: its charts and tables as its page shows them (the first currency of
+    money in several), then its own table when short and it declares none."""
+    table = report.run(con, f=f, as_of=as_of)
+    view = view.for_report(report)
+    held = reports.currencies_in(table) if report.charts else []
+    currency = held[0] if held else None
+    table, view = reports.in_currency(table, view, currency)
+    empty = "Nothing to show for these loans." if report.filters == "loans" else f"Nothing to show for {view.describe()}."
+    section = {"title": report.title, "parts": [], "empty": "" if table.rows else empty}
+    if not table.rows:
+        return section
+    for part in report.shown:
+        shown = reports.in_currency(report.run_part(con, part, f, as_of), view, currency)[0] if part.options else table
+        heading = part.heading or (part.title if part.kind == "table" else None)  # a table is named, here as on its page
+        heading = heading if heading != report.title else None
+        if part.kind == "table":
+            cut = f" · the first {TABLE_ROWS} of {len(shown.rows):,} rows" if len(shown.rows) > TABLE_ROWS else ""
+            section["parts"].append({"heading": heading, "note": (part.note or view.describe()) + cut,
+                                     **_table(shown, report, view, TABLE_ROWS)})
+            continue
+        section["parts"].append({"heading": heading, "chart": charts.figure(report, part, shown, view=view).to_html(
+            full_html=False, include_plotlyjs=False, div_id=part.key, config=charts.CONFIG)})
+    if not any(part.kind == "table" for part in report.shown) and len(table.rows) <= TABLE_ROWS:
+        section["parts"].append(_table(table, report, view))
+    return section
+
+
+def _table(table: Table, report: registry.Report, view: View, rows: int | None = None) -> dict:
+    specs = column_titles(table, report.columns, view.currency)
+    return {"titles": [c.title for c in specs],
+            # a month, a date or a number is one word: never broken over lines (2024-/12)
+            "nowrap": [c.kind in (*NUMERIC_KINDS, "date", "month") for c in specs],
+            "table": [[shown_value(c.kind, v) for c, v in zip(specs, row)] for row in table.rows[:rows]]}
 
 
 def write_html(con: duckdb.DuckDBPyConnection, out: Path, f: LoanFilter | None = None, as_of: dt.date | None = None,

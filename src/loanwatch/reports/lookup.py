@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from loanwatch.reports import Table, run_query
+from loanwatch.reports.table import Table, run_query
 
 
 def find_loans(con: duckdb.DuckDBPyConnection, text: str, limit: int = 50) -> Table:

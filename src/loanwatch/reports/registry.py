@@ -2,10 +2,12 @@
 
 Each entry says what a report is called (the verb of `loanwatch report NAME`, with `--view` when a
 name has several entries), what it shows, which function computes it (the SQL lives in
-delinquency.py and portfolio.py; the per-loan rules in the dbt marts), which parameters apply,
-its columns with a kind and a human title, and where it appears: its dashboard page and charts,
-and whether the HTML report carries it. The CLI's report commands and their --help, the
-dashboard's pages, the HTML report and the docs test are all built from this list.
+delinquency.py, portfolio.py, calls.py and ledger.py, or is a short aggregation of a mart here; the
+per-loan and per-call rules in the dbt marts), its kind of filter (FILTERS: loans, calls, contacts,
+ledger) and whether it takes --as-of, its columns with a kind and a human title, and where it
+appears: its dashboard page with its charts and tables, and whether the HTML report carries it.
+The CLI's report commands and their options and --help, the dashboard's pages and their controls,
+the HTML report and the docs test are all built from this list.
 
 Adding a figure: its SQL (a model in dbt, or a function here that filters and aggregates one),
 its yml, one entry below, and a golden test. docs/architecture.md walks through an example.
@@ -16,12 +18,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import duckdb
 
-from loanwatch.reports import LoanFilter, Table, calls, delinquency, ledger, loan_query, portfolio
+from loanwatch.reports import LoanFilter, calls, delinquency, ledger, loan_query, portfolio, ratio6
+from loanwatch.reports.table import Table
 
 # What a column holds; output formatting hangs off this.
 KINDS = {
@@ -34,7 +37,31 @@ KINDS = {
     "number": "a plain number (months on book, a rank)",
     "text": "an identifier, a name or a label",
 }
-FILTERS = ("loans", "ledger", "calls", "contacts")
+
+
+@dataclass(frozen=True)
+class FilterKind:
+    """A kind of row selection, and so of page. data: what the snapshot must hold (reports.MISSING:
+    loans, calls or ledger); filter: its dataclass (contradiction, unmatched, describe, opening: the
+    choice a page opens on, which the HTML report shows); controls: what a dashboard page asks for
+    it (loans: the sidebar, on every page; the CLI's options are in cli.py, by kind); dates: the
+    relation and column whose first and last day bound its From and To."""
+
+    name: str
+    data: str
+    filter: type
+    controls: tuple[str, ...] = ()
+    dates: tuple[str, str] | None = None
+
+
+# which rows a report selects: loans (the loan filters, at loan grain), ledger (--merchant, --from,
+# --to over the merchant ledger), calls (--period, --by, --from, --to) or contacts (--by, --from, --to)
+FILTERS = {k.name: k for k in (
+    FilterKind("loans", "loans", LoanFilter),
+    FilterKind("ledger", "ledger", ledger.LedgerFilter, ("merchant", "dates"), ("marts.fct_merchant_balances", "balance_date")),
+    FilterKind("calls", "calls", calls.CallFilter, ("period", "dates"), ("marts.fct_calls", "called_date")),
+    FilterKind("contacts", "calls", calls.ContactFilter, ("dates",), ("marts.fct_calls", "called_date")),
+)}
 
 
 @dataclass(frozen=True)
@@ -50,17 +77,30 @@ class Column:
 
 @dataclass(frozen=True)
 class Chart:
-    """How a report is drawn. kind: lines, bars (charts.py draws them from the named columns) or a
-    special view (overdue_share, roll_heatmap, vintage_heatmap, vintage_curves, region_map). rows keeps only the
-    rows it accepts; sort orders them by a column, largest first (missing values last)."""
+    """How a report is drawn, or shown as a table (kind table), on its page and in the HTML report.
+
+    kind: lines, bars, grouped_lines (a line per value of the column `group`), grouped_bars (the y
+    columns side by side), drawn by charts.py from the named columns; a special view
+    (overdue_share, roll_heatmap, vintage_heatmap, vintage_curves, region_map); or table. rows
+    keeps only the rows it accepts (none left: the chart says `empty`); sort orders them by a
+    column, largest first (missing values last); names: the legend's (default: the columns'
+    titles). options: filter values it fixes over the page's choice (the call centre's charts are
+    by campaign, its agents' table by agent). heading: a heading above it; note: the line under
+    that heading (default: what the figures are of, the view)."""
 
     key: str
     kind: str
     title: str
-    x: str | None = None
+    x: str | tuple[str, ...] | None = None
     y: tuple[str, ...] = ()
     rows: Callable[[dict[str, Any]], bool] | None = None
     sort: str | None = None
+    group: str | None = None
+    names: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict, hash=False)
+    heading: str | None = None
+    note: str | None = None
+    empty: str = "Nothing to show."
 
 
 @dataclass(frozen=True)
@@ -75,12 +115,28 @@ class Report:
     view: str | None = None  # one of several entries under the same name (--view)
     as_of: bool = False  # takes --as-of
     page: str | None = None  # dashboard page
-    charts: tuple[Chart, ...] = ()
-    html: bool = False  # a section of `report html`
-    # which rows a user selects: loans (the loan filters, at loan grain), ledger (--merchant,
-    # --from, --to over the merchant ledger), calls (--period, --by, --from, --to) or contacts
-    # (--by, --from, --to)
-    filters: str = "loans"
+    # what its page and the HTML report show of it, in order: charts, and tables (Chart kind table);
+    # none: its table
+    shown: tuple[Chart, ...] = ()
+    html: bool | None = None  # a section of `report html`; default: when it has a page (every page reaches it)
+    filters: str = "loans"  # its kind of filter: a key of FILTERS
+
+    def __post_init__(self) -> None:
+        if self.html is None:
+            object.__setattr__(self, "html", self.page is not None)
+
+    @property
+    def kind(self) -> FilterKind:
+        return FILTERS[self.filters]
+
+    @property
+    def charts(self) -> tuple[Chart, ...]:
+        return tuple(c for c in self.shown if c.kind != "table")
+
+    @property
+    def parts(self) -> tuple[Chart, ...]:
+        """What it shows, in order: its charts and tables as declared, or its table under its title."""
+        return self.shown or (Chart(self.key, "table", self.title, heading=self.title),)
 
     @property
     def key(self) -> str:
@@ -103,6 +159,12 @@ class Report:
         if self.as_of:
             kwargs["as_of"] = as_of
         return self.query(con, **kwargs)
+
+    def run_part(self, con: duckdb.DuckDBPyConnection, part: Chart, f: Any = None, as_of: dt.date | None = None) -> Table:
+        """The table one of its charts or tables draws: the page's filter with the part's options."""
+        if part.options:
+            f = replace(f if isinstance(f, self.kind.filter) else self.kind.filter(), **part.options)
+        return self.run(con, f=f, as_of=as_of)
 
 
 def _c(name: str, kind: str, title: str) -> Column:
@@ -132,15 +194,15 @@ REPORTS: tuple[Report, ...] = (
             'headline figures at the as-of date: loans issued by then, active and overdue loans, overdue share '
             "(count and principal), principal outstanding, PAR30 and NPL as in `buckets`; the dashboard's cards "
             'and the top of the HTML report'
-        ), as_of=True, page="overview",
+        ), as_of=True, page="overview", html=False,  # (its figures are the cards atop the HTML report, not a section)
     ),
     Report(
         "overdue-monthly", "Overdue share by month", "Overdue share by month (METRICS §4), count and amount versions.",
         delinquency.overdue_monthly,
         (MONTH, _c("loans_active", "count", "Active loans"), _c("loans_overdue", "count", "Overdue loans"), OVERDUE_SHARE,
          PRINCIPAL, _c("principal_overdue", "money", "Principal overdue"), OVERDUE_AMOUNT_SHARE),
-        rows='month', definition='METRICS §4', as_of=True, page="overview", html=True,
-        charts=(Chart("overdue-share", "overdue_share", "Overdue share by month"),),
+        rows='month', definition='METRICS §4', as_of=True, page="overview",
+        shown=(Chart("overdue-share", "overdue_share", "Overdue share by month"),),
     ),
     Report(
         "loans", "Loans", "One row per loan at the as-of date: state, DPD, bucket, balances (METRICS §3).",
@@ -159,8 +221,8 @@ REPORTS: tuple[Report, ...] = (
             'active loans and principal per DPD bucket at the as-of date; `share` = principal / principal of all '
             'active loans. The PAR rows use the same columns: loans and principal with DPD > X, and PAR_X as '
             '`share`. NPL = PAR90'
-        ), as_of=True, page="delinquency", html=True,
-        charts=(Chart("buckets", "bars", "Principal outstanding by DPD bucket", "bucket", ("principal_outstanding",),
+        ), as_of=True, page="delinquency",
+        shown=(Chart("buckets", "bars", "Principal outstanding by DPD bucket", "bucket", ("principal_outstanding",),
                       rows=_bucket_rows),),
     ),
     Report(
@@ -170,8 +232,8 @@ REPORTS: tuple[Report, ...] = (
         rows='month', definition=(
             'PAR30, PAR60, PAR90 (METRICS §5) at each snapshot: principal of active loans with DPD > X / '
             'principal of all active loans'
-        ), page="delinquency", html=True,
-        charts=(Chart("par", "lines", "PAR over time", "month", ("par30", "par60", "par90")),),
+        ), page="delinquency",
+        shown=(Chart("par", "lines", "PAR over time", "month", ("par30", "par60", "par90")),),
     ),
     Report(
         "roll-rates", "Roll rates", "Bucket-to-bucket transitions per month (with closed, written_off) and the cure rate.",
@@ -187,8 +249,8 @@ REPORTS: tuple[Report, ...] = (
             'cured`, the loans overdue at S(m−1) that are current (principal at S(m)) or closed (principal at '
             'S(m−1)) at S(m), over the principal of all loans overdue at S(m−1). S(m) is the month end, or the '
             'data date for its month'
-        ), page="delinquency", html=True,
-        charts=(Chart("roll-rates", "roll_heatmap", "Roll rates"),),
+        ), page="delinquency",
+        shown=(Chart("roll-rates", "roll_heatmap", "Roll rates"),),
     ),
     Report(
         "cure-rates", "Cure rate", "Per month: loans past due at the previous month end that are current or closed now.",
@@ -198,8 +260,8 @@ REPORTS: tuple[Report, ...] = (
         rows='month', definition=(
             'the `overdue → cured` rows of `roll-rates`: loans past due at S(m−1) now current (principal at S(m)) '
             'or closed (principal at S(m−1)), over the principal of all loans past due at S(m−1)'
-        ), page="delinquency", html=True,
-        charts=(Chart("cure", "lines", "Cure rate", "month", ("cure_rate",)),),
+        ), page="delinquency",
+        shown=(Chart("cure", "lines", "Cure rate", "month", ("cure_rate",)),),
     ),
     Report(
         "write-offs", "Write-offs", "Loans written off per month and the principal they took off the book.",
@@ -212,7 +274,7 @@ REPORTS: tuple[Report, ...] = (
         definition="loans written off in the month (their first written_off version) and the principal outstanding "
                    "they had the day before (marts.fct_loan_write_offs)",
         page="delinquency",
-        charts=(Chart("write-offs", "bars", "Principal written off by month", "month", ("principal_written_off",)),),
+        shown=(Chart("write-offs", "bars", "Principal written off by month", "month", ("principal_written_off",)),),
     ),
     Report(
         "merchant-balance", "Merchant balances",
@@ -225,7 +287,25 @@ REPORTS: tuple[Report, ...] = (
         definition="inflow = order_paid + payout_reversed; outflow = payout + refund + fee; net_change = inflow − outflow; "
                    "balance = Σ net_change of the merchant and currency on all days up to the row's (--from and --to "
                    "select rows; the balance still counts everything before --from) (marts.fct_merchant_balances)",
-        filters="ledger",
+        filters="ledger", page="merchants",
+        shown=(Chart("merchant-balance", "lines", "Balance after each day", "date", ("balance",), names=("balance",)),
+               Chart("merchant-flows", "grouped_bars", "Daily inflow and outflow", "date", ("inflow", "outflow"),
+                     names=("inflow", "outflow"))),
+    ),
+    Report(
+        "lowest-balances", "Lowest balances", "The merchants with the lowest balance after their last event (METRICS §8).",
+        ledger.lowest_balances,
+        (_c("merchant_id", "text", "Merchant"), _c("merchant_name", "text", "Merchant name"),
+         _c("currency", "text", "Currency"), _c("last_event_date", "date", "Last event"), _c("balance", "money", "Balance")),
+        rows="merchant × currency, the 20 lowest balances first",
+        definition="each merchant's balance in each currency after its last day with events (of the days --from and "
+                   "--to select: the balance then, counting every earlier event), lowest first "
+                   "(marts.fct_merchant_balances)",
+        filters="ledger", page="merchants",
+        # every merchant, whatever the page's merchant and days
+        shown=(Chart("lowest-balances", "table", "Lowest balances", heading="Lowest balances",
+                     note="Each merchant's balance after its last event, lowest first.",
+                     options={"merchant": None, "date_from": None, "date_to": None}),),
     ),
     Report(
         "calls", "Calls", "Calls, connect rate and logins after calls by period and campaign, agent or login channel "
@@ -240,7 +320,27 @@ REPORTS: tuple[Report, ...] = (
                    "(without talk time: a right-party outcome); avg_talk_seconds over connected calls; logins_48h = "
                    "connected calls followed by a login of the client within [callcentre] login_window_hours "
                    "(marts.fct_calls); a missing campaign, agent or channel is (none)",
-        filters="calls",
+        filters="calls", page="calls",
+        shown=tuple(Chart(f"calls-{y}", "grouped_lines", title, "period", (y,), group="group", options={"by": "campaign"})
+                    for y, title in (("calls", "Calls by campaign"), ("connect_rate", "Connect rate by campaign"),
+                                     ("login_rate_48h", "Login after call by campaign"))),
+    ),
+    Report(
+        "call-outcomes", "Call outcomes", "Calls by outcome (busy, no answer, promise to pay, …) per period and campaign, "
+        "agent or login channel, with each outcome's share of the calls.",
+        calls.call_query(f"""
+            SELECT period, "group", outcome, calls, {ratio6('calls', 'sum(calls) OVER (PARTITION BY period, "group")')} AS share
+            FROM (SELECT {{period}} AS period, {{group}} AS "group", coalesce(k.outcome, '(none)') AS outcome, count(*) AS calls
+                  FROM marts.fct_calls k WHERE {{where}} GROUP BY 1, 2, 3)
+            ORDER BY period, "group", outcome"""),
+        (_c("period", "text", "Period"), _c("group", "text", "Group"), _c("outcome", "text", "Outcome"),
+         _c("calls", "count", "Calls"), _c("share", "share", "Share of calls")),
+        rows="period × group (as in `calls`) × outcome",
+        definition="the outcome as the call file gives it ((none) when absent); share = the outcome's calls / the calls "
+                   "of its period and group (marts.fct_calls)",
+        filters="calls", page="calls",
+        shown=(Chart("call-outcomes", "grouped_lines", "Call outcomes (share of calls)", "period", ("share",),
+                     group="outcome", options={"by": "all"}),),
     ),
     Report(
         "contacts", "Contacts", "Right-party contacts, promises to pay, promises kept and cure after contact against "
@@ -264,7 +364,15 @@ REPORTS: tuple[Report, ...] = (
                    "over those loan-days, of the cure rate of the hold-out clients' loans overdue on the same day in "
                    "the same DPD bucket (marts.fct_holdout_cures); uplift = the mean of (cured − that rate) "
                    "(marts.fct_calls)",
-        filters="contacts",
+        filters="contacts", page="calls",
+        shown=(Chart("contacts-by-agent", "table", "Agents", heading="Agents", options={"by": "agent"},
+                     note="Calls about loans, right-party contacts, promises and cure after contact (METRICS §6), by agent."),
+               Chart("contacts-cure", "grouped_bars", "Cured within 7 days, by campaign", "group",
+                     ("cure_rate", "holdout_cure_rate"), rows=lambda r: r["overdue_contacted"] > 0,
+                     names=("contacted", "hold-out (same days and DPD buckets)"), options={"by": "campaign"},
+                     heading="Cure after contact against the hold-out",
+                     empty="No call about an overdue loan has 7 days of data after it yet."),
+               Chart("contacts-by-campaign", "table", "Contacts by campaign", options={"by": "campaign"})),
     ),
     Report(
         "vintages", "Vintages", "Ever-30+/60+/90+ by issue-month cohort and months on book.",
@@ -277,7 +385,7 @@ REPORTS: tuple[Report, ...] = (
             "some snapshot S(v + j), j ≤ k, over the cohort's amount. Snapshots are the month ends and the data "
             'date'
         ), page="vintages",
-        charts=(Chart("vintages-triangle", "vintage_heatmap", "Vintages: cohort × months on book", "months_on_book",
+        shown=(Chart("vintages-triangle", "vintage_heatmap", "Vintages: cohort × months on book", "months_on_book",
                       ("ever30_share", "ever60_share", "ever90_share")),
                 Chart("vintages", "vintage_curves", "Vintages: chosen cohorts", "months_on_book",
                       ("ever30_share", "ever60_share", "ever90_share"))),
@@ -285,7 +393,7 @@ REPORTS: tuple[Report, ...] = (
     Report(
         "disbursed", "Disbursed", "Loans and amount disbursed per month (non-cancelled loans, by issue date).",
         portfolio.disbursed, (MONTH, LOANS, AMOUNT), rows='issue month', definition='loans and amount of non-cancelled loans', page="portfolio",
-        charts=(Chart("disbursed", "bars", "Disbursed amount by month", "month", ("amount",)),),
+        shown=(Chart("disbursed", "bars", "Disbursed amount by month", "month", ("amount",)),),
     ),
     Report(
         "revenue", "Revenue and collection efficiency", "Interest collected per month and collection efficiency per month.",
@@ -297,7 +405,7 @@ REPORTS: tuple[Report, ...] = (
             '`collection_efficiency`: what the payments so far have allocated to the instalments due in the month '
             '/ what those instalments were due (months up to the data date)'
         ), page="portfolio",
-        charts=(Chart("revenue", "bars", "Interest revenue by month", "month", ("interest_revenue",)),
+        shown=(Chart("revenue", "bars", "Interest revenue by month", "month", ("interest_revenue",)),
                 Chart("efficiency", "lines", "Collection efficiency", "month", ("collection_efficiency",))),
     ),
     Report(
@@ -309,7 +417,7 @@ REPORTS: tuple[Report, ...] = (
             'at the as-of date: loans issued, active, overdue, principal outstanding and overdue, overdue shares '
             '(count and amount); `(unknown)` when the client has no region'
         ), as_of=True, page="geography",
-        charts=(Chart("regions-map", "region_map", "Principal outstanding and overdue share by region"),
+        shown=(Chart("regions-map", "region_map", "Principal outstanding and overdue share by region"),
                 Chart("regions-bars", "bars", "Overdue share by region", "region", ("overdue_share",), sort="overdue_share"),
                 Chart("regions-outstanding", "bars", "Principal outstanding by region", "region", ("principal_outstanding",),
                       sort="principal_outstanding")),
@@ -324,7 +432,7 @@ REPORTS: tuple[Report, ...] = (
             'loans issued by the as-of date, overdue share of active loans, ever-60+ share of loans (DPD > 60 at '
             'any snapshot), write-off rate (share of loans written off by the as-of date)'
         ), as_of=True, page="portfolio",
-        charts=tuple(Chart(f"risk-{score}", "lines", f"Impact of the {score.replace('_', ' ')}", "band",
+        shown=tuple(Chart(f"risk-{score}", "lines", f"Impact of the {score.replace('_', ' ')}", "band",
                            ("overdue_share", "ever60_share", "write_off_rate"), rows=lambda r, s=score: r["score"] == s)
                      for score in ("risk_score", "fraud_score")),
     ),
@@ -334,7 +442,7 @@ REPORTS: tuple[Report, ...] = (
         (_c("product", "text", "Product"), _c("term", "text", "Term (months)"), LOANS, AMOUNT,
          _c("share_of_loans", "share", "Share of loans")),
         rows='product × term', definition='loans, amount, share of loans; `schedule` for loans with an explicit schedule', view="terms", page="portfolio",
-        charts=(Chart("terms", "bars", "Loans by product and term", ("product", "term"), ("loans",)),),
+        shown=(Chart("terms", "bars", "Loans by product and term", ("product", "term"), ("loans",)),),
     ),
     Report(
         "products", "Top merchants", "Merchant preference: the top 20 merchants by loans, with each one's overdue share.",
@@ -353,7 +461,7 @@ REPORTS: tuple[Report, ...] = (
             'who took an nth loan the share who took another (4+: a 4th or later, then another; on the first '
             'row, the share of clients with more than one loan)'
         ), view="repeat", page="portfolio",
-        charts=(Chart("repeat", "bars", "Loans by the client's nth loan", "nth_loan", ("loans",)),),
+        shown=(Chart("repeat", "bars", "Loans by the client's nth loan", "nth_loan", ("loans",)),),
     ),
     Report(
         "clients", "Clients by profit", "Top and bottom clients by profit (paid - lent).",
