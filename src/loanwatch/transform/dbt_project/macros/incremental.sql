@@ -289,12 +289,13 @@ create or replace temporary view {{ relation.include(database=false, schema=fals
   versions and the data date, so on an incremental build these are recomputed:
     - calls of batches after the last good build;
     - calls about a loan of int_loans_changed (new versions, payments, reversals) that read it from
-      its recompute_from day on (their day or 7 days later, or a promise's deadline, on or after it),
-      and such calls about no loan of a client with such a loan;
+      its recompute_from day on (their day or the cure window later, or a promise's deadline, on
+      or after it), and such calls about no loan of a client with such a loan;
     - calls of a client up to the login window before its first new login; calls of an agent with
       new versions;
-    - calls still undecided at the last good build's data date: called within 7 days of it (cure
-      7 days later), or promises whose deadline had not passed.
+    - calls still undecided at the last good build's data date: called within the cure window of it
+      (cure at the window's end), or promises whose deadline had not passed.
+  The cure window is var('cure_window_days') (7 days).
   A changed setting (the connect threshold, the login window, the hold-out) changes the project
   hash: the build is a full one.
 #}
@@ -332,16 +333,16 @@ union
 select k.call_id
 from {{ ref('calls') }} as k
 cross join (select {{ last_good_data_date() }} as d) as previous
-where {{ add_days('k.called_date', 7) }} > previous.d
+where {{ add_days('k.called_date', var('cure_window_days')) }} > previous.d
     or (k.outcome = 'promise_to_pay' and {{ add_days('coalesce(k.promised_date, k.called_date)', 3) }} >= previous.d)
 {%- endmacro %}
 
 {#- Whether a call can read a loan whose states and payments change from `from_date` on (all of
-    them when null): its state at the call's day, 7 days later, or a payment before a promise's
+    them when null): its state at the call's day, the cure window later, or a payment before a promise's
     deadline. -#}
 {% macro call_reads_loan_from(call, from_date) -%}
 ({{ from_date }} is null
-    or {{ add_days(call ~ '.called_date', 7) }} >= {{ from_date }}
+    or {{ add_days(call ~ '.called_date', var('cure_window_days')) }} >= {{ from_date }}
     or ({{ call }}.outcome = 'promise_to_pay'
         and {{ add_days('coalesce(' ~ call ~ '.promised_date, ' ~ call ~ '.called_date)', 3) }} >= {{ from_date }}))
 {%- endmacro %}
@@ -374,12 +375,12 @@ cast('0001-01-01' as date)
 
 {#
   int_holdout_overdue_days (the hold-out's overdue loan-days on call days): its row of a loan and a
-  day reads the loan's states on that day and 7 days later, the day's calls and the data date. On
-  an incremental build it recomputes
-    - the rows of a loan of int_loans_changed whose day + 7 is on or after its recompute day (all of
-      them when that is null);
+  day reads the loan's states on that day and the cure window (var('cure_window_days')) later, the
+  day's calls and the data date. On an incremental build it recomputes
+    - the rows of a loan of int_loans_changed whose day + the window is on or after its recompute
+      day (all of them when that is null);
     - every loan's rows on a new day: a day of a call in a new batch, or a day after the last good
-      build's data date - 7 (decidable only now).
+      build's data date - the window (decidable only now).
   holdout_first_new_day() is the earliest new day; the pre-hooks delete exactly those rows.
 #}
 {% macro holdout_new_calls_days() -%}
@@ -388,20 +389,20 @@ select distinct called_date from {{ ref('calls') }} where batch_id > {{ since_ba
 
 {% macro holdout_first_new_day() -%}
 (select least(
-    {{ add_days(last_good_data_date(), -7) }},
+    {{ add_days(last_good_data_date(), -(var('cure_window_days') | int)) }},
     coalesce((select min(called_date) from {{ ref('calls') }} where batch_id > {{ since_batch() }}), cast('9999-12-31' as date))))
 {%- endmacro %}
 
 {% macro holdout_row_recomputed(row, changed) -%}
-({{ row }}.contact_date > {{ add_days(last_good_data_date(), -7) }}
+({{ row }}.contact_date > {{ add_days(last_good_data_date(), -(var('cure_window_days') | int)) }}
     or {{ row }}.contact_date in ({{ holdout_new_calls_days() }})
     or ({{ changed }}.loan_id is not null
-        and ({{ changed }}.recompute_from is null or {{ add_days(row ~ '.contact_date', 7) }} >= {{ changed }}.recompute_from)))
+        and ({{ changed }}.recompute_from is null or {{ add_days(row ~ '.contact_date', var('cure_window_days')) }} >= {{ changed }}.recompute_from)))
 {%- endmacro %}
 
 {% macro holdout_days_delete_new_days() -%}
 {% if is_incremental() -%}
-{{ delete_rows('contact_date > ' ~ add_days(last_good_data_date(), -7) ~ '
+{{ delete_rows('contact_date > ' ~ add_days(last_good_data_date(), -(var('cure_window_days') | int)) ~ '
     or contact_date in (' ~ holdout_new_calls_days() ~ ')') }}
 {%- endif %}
 {%- endmacro %}
@@ -415,11 +416,11 @@ select distinct called_date from {{ ref('calls') }} where batch_id > {{ since_ba
 delete from {{ this }} as t
 using {{ ref('int_loans_changed') }} as changed
 where changed.loan_id = t.loan_id
-    and (changed.recompute_from is null or {{ add_days('t.contact_date', 7) }} >= changed.recompute_from)
+    and (changed.recompute_from is null or {{ add_days('t.contact_date', var('cure_window_days')) }} >= changed.recompute_from)
 {%- endmacro %}
 {% macro spark__holdout_days_delete_changed_loans() -%}
 {{ spark__delete_rows('exists (
     select 1 from ' ~ ref('int_loans_changed') ~ ' as changed
     where changed.loan_id = t.loan_id
-        and (changed.recompute_from is null or ' ~ add_days('t.contact_date', 7) ~ ' >= changed.recompute_from))') }}
+        and (changed.recompute_from is null or ' ~ add_days('t.contact_date', var('cure_window_days')) ~ ' >= changed.recompute_from))') }}
 {%- endmacro %}
