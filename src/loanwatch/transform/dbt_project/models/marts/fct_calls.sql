@@ -1,5 +1,6 @@
+{% set recompute = recompute_set('calls') %}
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ calls_incremental_hook() }}") }}
+          pre_hook=recompute_hook(recompute)) }}
 -- depends_on: {{ ref('int_loans_changed') }}
 -- One row per call: the call centre's figures (METRICS §7) and the contact figures (METRICS §6).
 -- Calls are grouped by the UTC date of called_at (called_month and called_week are its labels,
@@ -19,9 +20,9 @@
 -- * is_cured_7d: for a loan overdue on the call's day, whether it is current or closed 7 days later;
 --   null when the call is about no overdue loan, or that day is after the data date.
 -- * is_holdout: the client is in the contact hold-out group (macros/delinquency.sql is_holdout).
--- Incremental: a build recomputes the calls whose row can have changed (macros/incremental.sql
--- recomputed_calls): new calls, calls of changed loans, of clients with new logins, of agents with
--- new versions, and calls still undecided at the last good build's data date.
+-- Incremental: a build recomputes the calls whose row can have changed (set calls,
+-- macros/incremental/call.sql): new calls, calls of changed loans, of clients with new logins, of
+-- agents with new versions, and calls still undecided at the last good build's data date.
 with calls as {{ materialized_if_incremental() }} (
     select
         call_id,
@@ -44,8 +45,7 @@ with calls as {{ materialized_if_incremental() }} (
             when talk_seconds is not null then talk_seconds >= {{ var('connect_min_talk_seconds') }}
             else coalesce(outcome in ('promise_to_pay', 'refused', 'callback', 'paid', 'dispute'), false)
         end as is_connected
-    from {{ ref('calls') }}
-    where {{ for_recomputed_calls() }}
+    from {{ recomputed_rows(recompute, ref('calls')) }} as recomputed
 ),
 
 data_date as (
