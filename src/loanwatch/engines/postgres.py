@@ -6,7 +6,7 @@
   truth: a process killed before the commit leaves nothing on the server, and the next ingest or
   build lands those batches again; one killed after it has them counted once.
 * ``mirror_builds``: the models read the last good build's watermark and data date from
-  ``meta.builds`` on the engine they run on (macros/incremental.sql), so the build's rows are
+  ``meta.builds`` on the engine they run on (macros/incremental/watermark.sql), so the build's rows are
   copied there before and after dbt runs.
 * ``export``: after a good build, the tables readers need (models configured
   ``database: published``) are copied from the server into the build's DuckDB file, which then

@@ -17,7 +17,7 @@ Derby metastore beside them (a cluster's own metastore, when ``hive-site.xml`` n
   the build's DuckDB file, which becomes the serving snapshot, as on DuckDB.
 
 Spark's Parquet tables have no DELETE or UPDATE: the project's incremental pre-hooks rewrite a
-table without the rows to recompute instead (macros/incremental.sql, ``spark__`` macros). A
+table without the rows to recompute instead (macros/incremental/recompute.sql, ``spark__`` macros). A
 rewrite that is killed can leave a table short, so after a build that did not finish well the
 next build on Spark rebuilds everything (``resumes_after_failure``).
 """

@@ -1,10 +1,11 @@
+{% set recompute = recompute_set('loan_terms') %}
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ incremental_hook('loan_id', 'loan_terms') }}") }}
+          pre_hook=recompute_hook(recompute)) }}
 -- One row per loan: the terms of its latest non-deleted version, and what its history says
 -- about cancellation and write-off (METRICS §3).
 with versions as (
     select * from {{ ref('loan_versions') }}
-    where {{ for_changed('loan_id', 'loan_terms') }}
+    where {{ recomputed_keys(recompute, 'loan_id') }}
 ),
 
 latest as (

@@ -1,5 +1,5 @@
 -- Events appended by batch: a login never changes once loaded.
+{% set recompute = recompute_set('new_batches') %}
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ batch_incremental_hook() }}") }}
-select * from {{ ref('stg_logins') }}
-where {{ for_new_batches() }}
+          pre_hook=recompute_hook(recompute)) }}
+select * from {{ recomputed_rows(recompute, ref('stg_logins')) }} as logins

@@ -1,5 +1,6 @@
+{% set recompute = recompute_set('payments') %}
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ incremental_hook('payment_id', 'payments') }}") }}
+          pre_hook=recompute_hook(recompute)) }}
 -- depends_on: {{ ref('int_loans_changed') }} (built first: this model's checks read it)
 -- Payment events with reversals applied: a reversal voids the payment it names, retroactively
 -- (contract, METRICS §2), when that payment is of the same loan and is not itself a reversal;
@@ -8,13 +9,13 @@
 -- Incremental builds recompute the payments of new batches and the payments they reverse.
 with payments as (
     select * from {{ ref('stg_payments') }}
-    where {{ for_changed('payment_id', 'payments') }}
+    where {{ recomputed_keys(recompute, 'payment_id') }}
 ),
 
 reversals as (
     select reversed_payment_id, loan_id, min(paid_at) as reversed_at
     from {{ ref('stg_payments') }}
-    where payment_type = 'reversal' and {{ for_changed('reversed_payment_id', 'payments') }}
+    where payment_type = 'reversal' and {{ recomputed_keys(recompute, 'reversed_payment_id') }}
     group by reversed_payment_id, loan_id
 ),
 

@@ -1,12 +1,13 @@
+{% set recompute = recompute_set('holdout_days', day='contact_date') %}
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail', database='published',
-          pre_hook=["{{ holdout_days_delete_changed_loans() }}", "{{ holdout_days_delete_new_days() }}"]) }}
+          pre_hook=recompute_hook(recompute)) }}
 -- depends_on: {{ ref('int_loans_changed') }}
 -- The hold-out's overdue loan-days (METRICS §6, the baseline of cure after contact): for every day
 -- with a call (contact_date, with contact_date + var('cure_window_days') on or before the data date), each loan of a
 -- hold-out client (macros/delinquency.sql is_holdout) overdue at the end of that day, its DPD, and
 -- whether it was current or closed that many days later. fct_holdout_cures counts them by day and bucket.
--- Incremental: a build recomputes the rows of changed loans whose day or day + cure_window_days reaches their
--- recompute day (macros/incremental.sql holdout_row_recomputed), and every loan's rows on new
+-- Incremental: a build recomputes the rows of changed loans whose day or day + cure_window_days reaches
+-- their recompute day (set holdout_days, macros/incremental/call.sql), and every loan's rows on new
 -- days: days of new calls, and days that the new data date makes decidable. A call never goes
 -- away, so a day never leaves the set.
 with data_date as (
@@ -25,7 +26,7 @@ holdout_overdue_states as (
     from {{ ref('fct_loan_states') }} as states
     inner join {{ ref('dim_loans') }} as loans on loans.loan_id = states.loan_id
     {%- if is_incremental() %}
-    left join {{ ref('int_loans_changed') }} as changed on changed.loan_id = states.loan_id
+    left join {{ recompute_relation(recompute) }} as changed on changed.loan_id = states.loan_id
     {%- endif %}
     where states.state = 'overdue' and {{ is_holdout('loans.client_id') }}
     {%- if is_incremental() %}
@@ -46,20 +47,9 @@ overdue as (
         and call_days.contact_date < states.valid_to
 ),
 
-{%- if is_incremental() %}
-
 recomputed as (
-    select overdue.*
-    from overdue
-    left join {{ ref('int_loans_changed') }} as changed on changed.loan_id = overdue.loan_id
-    where {{ holdout_row_recomputed('overdue', 'changed') }}
+    select * from {{ recomputed_rows(recompute, 'overdue') }} as overdue
 ),
-{%- else %}
-
-recomputed as (
-    select * from overdue
-),
-{%- endif %}
 
 cured as (
     -- still in the same overdue interval cure_window_days later: not cured, no need to look further

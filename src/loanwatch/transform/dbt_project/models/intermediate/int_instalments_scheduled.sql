@@ -1,12 +1,13 @@
+{% set recompute = recompute_set('loan_terms') %}
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ incremental_hook(changed='loan_terms') }}") }}
+          pre_hook=recompute_hook(recompute)) }}
 -- depends_on: {{ ref('int_loans_changed') }} (built first: this model's checks read it)
 -- Every instalment of every loan (METRICS §1), with the cumulative amounts the allocation and
 -- the state timeline are computed from. Amounts are computed in integer cents so that rounding
 -- is exactly half-up on every engine.
 with loans as (
     select * from {{ ref('loans') }}
-    where {{ for_changed('loan_id', 'loan_terms') }}
+    where {{ recomputed_keys(recompute, 'loan_id') }}
 ),
 
 -- An explicit schedule: the `schedule` array of the loan's current version, or else, for a loan

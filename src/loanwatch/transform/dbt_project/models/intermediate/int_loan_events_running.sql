@@ -1,4 +1,5 @@
 {{ config(materialized='ephemeral') }}
+{% set recompute = recompute_set('loan_days', day='event_date') %}
 -- depends_on: {{ ref('int_loans_changed') }}
 -- The days on which something about a loan can change (METRICS §3): issue, payment days,
 -- paid-on days, the day after each due date (an instalment is overdue at D when due_date < D),
@@ -9,13 +10,13 @@
 -- its days from then on here, with totals counted from that day: fct_loan_states adds what the
 -- loan's earlier rows had reached.
 with loans as (
-    select * from {{ ref('loans') }} where not is_cancelled and {{ for_changed('loan_id') }}
+    select * from {{ ref('loans') }} where not is_cancelled and {{ recomputed_keys(recompute, 'loan_id') }}
 ),
 
 instalments as (
     select loan_id, due_date, paid_on_date
     from {{ ref('fct_instalments') }}
-    where {{ for_changed('loan_id') }}
+    where {{ recomputed_keys(recompute, 'loan_id') }}
 ),
 
 events as (
@@ -26,7 +27,7 @@ events as (
     union all
     select p.loan_id, p.paid_date, p.amount, p.principal_amount, p.interest_amount, 0, 0
     from {{ ref('fct_payment_allocations') }} as p
-    where {{ for_changed('p.loan_id') }}
+    where {{ recomputed_keys(recompute, 'p.loan_id') }}
     union all
     select loan_id, paid_on_date, 0, 0, 0, 1, 0
     from instalments where paid_on_date is not null
@@ -47,7 +48,7 @@ daily as (
         {{ money('sum(interest_amount)') }} as interest_amount,
         cast(sum(paid_count) as integer) as paid_count,
         cast(sum(due_count) as integer) as due_count
-    from {{ recomputed_rows('events', 'event_date') }} as events
+    from {{ recomputed_rows(recompute, 'events') }} as events
     group by loan_id, event_date
 )
 

@@ -6,8 +6,8 @@
 -- recompute_from: for a loan whose new inputs are only payments later than every payment it had
 -- (the common case: the next instalment is paid), the day of the first new payment. Nothing a
 -- loan's day-grain rows say before that day can change (METRICS §2-3 depend only on earlier
--- events), so fct_payment_allocations, fct_loan_states and fct_loan_snapshots recompute such a
--- loan from that day on. Null: everything about the loan is recomputed.
+-- events), so the models of set loan_days (macros/incremental/loan_day.sql) recompute such a loan
+-- from that day on. Null: everything about the loan is recomputed.
 with new_payments as (
     select loan_id, paid_at, reverses
     from {{ source('raw', 'payments') }}
@@ -15,7 +15,7 @@ with new_payments as (
 ),
 
 new_terms as (
-    {{ changed_keys('loan_terms') }}
+    {{ new_loan_terms() }}
 ),
 
 reversed as (

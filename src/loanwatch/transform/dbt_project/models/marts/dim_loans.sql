@@ -1,13 +1,10 @@
+{% set recompute = recompute_set('loan_dimensions') %}
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ incremental_hook('loan_id', 'loan_terms',
-                                        for_changed('client_id', 'clients') ~ ' or ' ~ for_changed('merchant_id', 'merchants')) }}") }}
+          pre_hook=recompute_hook(recompute)) }}
 -- One row per loan with what reports filter and group on.
 with loans as (
-    select * from {{ ref('loans') }}
     -- a loan's row changes with its terms, its client's or its merchant's latest version
-    where {{ for_changed('loan_id', 'loan_terms') }}
-        or {{ for_changed('client_id', 'clients') }}
-        or {{ for_changed('merchant_id', 'merchants') }}
+    select * from {{ recomputed_rows(recompute, ref('loans')) }} as loans
 ),
 
 clients as (

@@ -1,5 +1,6 @@
+{% set recompute = recompute_set('calls') %}
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ calls_incremental_hook() }}") }}
+          pre_hook=recompute_hook(recompute)) }}
 -- depends_on: {{ ref('int_loans_changed') }}
 -- One row per call: the call centre's figures (METRICS §7) and the contact figures (METRICS §6).
 -- Calls are grouped by the UTC date of called_at (called_month and called_week are its labels,
@@ -23,9 +24,9 @@
 --   var('cure_window_days') days later (7 unless configured: the column keeps its name); null when
 --   the call is about no overdue loan, or that day is after the data date.
 -- * is_holdout: the client is in the contact hold-out group (macros/delinquency.sql is_holdout).
--- Incremental: a build recomputes the calls whose row can have changed (macros/incremental.sql
--- recomputed_calls): new calls, calls of changed loans, of clients with new logins, of agents with
--- new versions, and calls still undecided at the last good build's data date.
+-- Incremental: a build recomputes the calls whose row can have changed (set calls,
+-- macros/incremental/call.sql): new calls, calls of changed loans, of clients with new logins, of
+-- agents with new versions, and calls still undecided at the last good build's data date.
 with calls as {{ materialized_if_incremental() }} (
     select
         call_id,
@@ -49,8 +50,7 @@ with calls as {{ materialized_if_incremental() }} (
             else {{ is_right_party('outcome') }}
         end as is_connected,
         coalesce(talk_seconds > 0, false) or {{ is_right_party('outcome') }} as is_conversation
-    from {{ ref('calls') }}
-    where {{ for_recomputed_calls() }}
+    from {{ recomputed_rows(recompute, ref('calls')) }} as recomputed
 ),
 
 data_date as (

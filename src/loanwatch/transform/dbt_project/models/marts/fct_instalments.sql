@@ -1,22 +1,23 @@
+{% set recompute = recompute_set('loan_instalments') %}
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ delete_recomputed_instalments() }}") }}
+          pre_hook=recompute_hook(recompute)) }}
 -- depends_on: {{ ref('int_loans_changed') }}
 -- Every instalment with its paid-on date (METRICS §2): the date of the payment at which the
 -- loan's cumulative paid amount first reaches its cumulative due through this instalment,
 -- minus the tolerance. Null when never paid. allocated_amount: what the loan's payments so far
 -- put on this instalment (interest and principal), in the cumulative form of §2.
 -- An incremental build rewrites only the changed loans' instalments that its new inputs can change
--- (instalment_row_kept() says which rows stay, and why).
+-- (set loan_instalments, macros/incremental/loan_day.sql, says which rows stay, and why).
 with payments as (
     select * from {{ ref('fct_payment_allocations') }}
-    where {{ for_changed('loan_id') }}
+    where {{ recomputed_keys(recompute, 'loan_id') }}
 ),
 
 -- Each loan's total paid; on an incremental build, for each changed loan, also what it had paid
--- before its recompute_from day (instalment_paid_totals()), which says which rows stay.
+-- before its recompute_from day (the set's relation), which says which rows stay.
 totals as {{ materialized_if_incremental() }} (
     {%- if is_incremental() %}
-    {{ instalment_paid_totals() }}
+    select * from {{ recompute_relation(recompute) }} as paid_totals
     {%- else %}
     select loan_id, max(cum_paid_after_amount) as paid_total_amount
     from payments
@@ -26,11 +27,7 @@ totals as {{ materialized_if_incremental() }} (
 
 instalments as (
     select i.*
-    from {{ ref('int_instalments_scheduled') }} as i
-    {%- if is_incremental() %}
-    inner join totals on totals.loan_id = i.loan_id
-    where not {{ instalment_row_kept('i', 'totals') }}
-    {%- endif %}
+    from {{ recomputed_rows(recompute, ref('int_instalments_scheduled'), using='totals') }} as i
 ),
 
 paid_on as (

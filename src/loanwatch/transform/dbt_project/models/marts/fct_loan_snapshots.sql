@@ -1,6 +1,6 @@
+{% set recompute = recompute_set('loan_days', day='snapshot_date', dates='int_snapshot_dates') %}
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook=["{{ day_incremental_hook('snapshot_date') }}",
-                    "{{ incremental_delete('snapshot_date not in (select snapshot_date from ' ~ ref('int_snapshot_dates') ~ ')') }}"]) }}
+          pre_hook=recompute_hook(recompute)) }}
 -- depends_on: {{ ref('int_loans_changed') }}
 -- Loan x snapshot date (METRICS §3-4): for every month end of the calendar and the data date,
 -- every loan active at that date, and every loan that closed or was written off since the
@@ -18,7 +18,7 @@ loans as (
 -- (left to itself the optimizer would filter the join's output instead); a loan recomputed from
 -- a day has new rows from that day on, and they cover every snapshot date from then on
 changed_states as {{ materialized_if_incremental() }} (
-    select * from {{ recomputed_rows(ref('fct_loan_states'), 'valid_from') }} as s
+    select * from {{ recomputed_rows(recompute, ref('fct_loan_states'), 'valid_from') }} as s
 ),
 
 {#- Which (date, loan) pairs to compute: on a full build all; on an incremental one, after the
@@ -28,7 +28,7 @@ changed_states as {{ materialized_if_incremental() }} (
 {%- set parts = [('1 = 1', 'changed_states')] %}
 {%- if is_incremental() %}
 {%- do parts.append(('snapshot_date not in (select distinct snapshot_date from ' ~ this ~ ')',
-                     kept_rows(ref('fct_loan_states'), 'valid_from'))) %}
+                     kept_rows(recompute, ref('fct_loan_states'), 'valid_from'))) %}
 {%- endif %}
 at_dates as (
     {%- for dates_condition, states_relation in parts %}

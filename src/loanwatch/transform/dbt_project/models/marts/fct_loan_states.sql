@@ -1,5 +1,6 @@
+{% set recompute = recompute_set('loan_days', day='valid_from') %}
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ day_incremental_hook('valid_from') }}",
+          pre_hook=recompute_hook(recompute),
           post_hook="{{ close_kept_intervals() }}") }}
 -- depends_on: {{ ref('int_loans_changed') }}
 -- The state timeline of every non-cancelled loan (METRICS §3): one row per interval
@@ -23,7 +24,7 @@ kept as (
         s.due_instalments,
         s.closed_date
     from {{ this }} as s
-    inner join {{ ref('int_loans_changed') }} as c
+    inner join {{ recompute_relation(recompute) }} as c
         on c.loan_id = s.loan_id
         and s.valid_to >= c.recompute_from
 ),
@@ -53,19 +54,19 @@ running as (
     {%- if is_incremental() %}
     left join kept on kept.loan_id = r.loan_id
     {%- endif %}
-    where {{ for_changed('r.loan_id') }}
+    where {{ recomputed_keys(recompute, 'r.loan_id') }}
 ),
 
 loans as (
     select loan_id, amount, issue_date, written_off_date
     from {{ ref('loans') }}
-    where not is_cancelled and {{ for_changed('loan_id') }}
+    where not is_cancelled and {{ recomputed_keys(recompute, 'loan_id') }}
 ),
 
 instalments as (
     select loan_id, instalment_number, due_date, cum_due_amount, instalment_count
     from {{ ref('fct_instalments') }}
-    where {{ for_changed('loan_id') }}
+    where {{ recomputed_keys(recompute, 'loan_id') }}
 ),
 
 stated as (

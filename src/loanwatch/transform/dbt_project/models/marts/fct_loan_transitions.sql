@@ -1,6 +1,6 @@
+{% set recompute = recompute_set('loan_days', day='snapshot_date', dates='int_snapshot_dates') %}
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook=["{{ day_incremental_hook('snapshot_date') }}",
-                    "{{ incremental_delete('snapshot_date not in (select snapshot_date from ' ~ ref('int_snapshot_dates') ~ ')') }}"]) }}
+          pre_hook=recompute_hook(recompute)) }}
 -- depends_on: {{ ref('int_loans_changed') }}
 -- Month-to-month transitions (METRICS §5, roll and cure rates): every loan active at a snapshot
 -- S(m-1), with where it is at S(m): its bucket, or closed / written_off (fct_loan_snapshots keeps
@@ -8,7 +8,7 @@
 -- for the loan: its principal at S(m), or at S(m-1) when it left the book (it has none at S(m)).
 -- A cure: a loan past due at S(m-1) (any bucket but current) that is current or closed at S(m).
 -- Incremental builds recompute, like fct_loan_snapshots, a changed loan's rows from its
--- recompute_from day (all of them when that is null: day_incremental_hook deletes the same), and
+-- recompute_from day (all of them when that is null: the pre-hook deletes the same), and
 -- add every loan's rows at the snapshot dates the table does not have yet (a new data date, a
 -- month end passed).
 with dates as (
@@ -29,7 +29,7 @@ snapshots as (
 {%- if is_incremental() %}
 {%- set parts = [('snapshot_date not in (select distinct snapshot_date from ' ~ this ~ ')', 'snapshots'),
                  ('snapshot_date in (select distinct snapshot_date from ' ~ this ~ ')',
-                  recomputed_rows('snapshots', 'snapshot_date'))] %}
+                  recomputed_rows(recompute, 'snapshots'))] %}
 {%- endif %}
 moves as (
     {%- for dates_condition, after_relation in parts %}

@@ -1,13 +1,15 @@
+{% set recompute = recompute_set('merchant_days', day='balance_date') %}
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ delete_recomputed_merchant_days() }}") }}
+          pre_hook=recompute_hook(recompute)) }}
 -- The merchant ledger (METRICS §8): one row per merchant, currency and UTC day with at least one
 -- event: the day's events, inflow (order_paid, payout_reversed), outflow (payout, refund, fee),
 -- net change, and the running balance since the merchant's first event in that currency.
 -- Incremental and exact: a (merchant, currency) with events in new batches is recomputed from the
 -- earliest day those events fall on (a late event for an earlier day rewrites that day and every
 -- later one); its balance before that day is the last row kept. No other merchant's rows change.
+-- (the recomputed pairs once, for the days and for their opening balances)
 with recomputed as (
-    {{ merchant_days_recomputed() }}
+    select * from {{ recompute_relation(recompute) }} as r
 ),
 
 days as (
@@ -19,10 +21,7 @@ days as (
         cast(sum(case when e.signed_amount > 0 then e.amount else 0 end) as decimal(38,2)) as inflow_amount,
         cast(sum(case when e.signed_amount < 0 then e.amount else 0 end) as decimal(38,2)) as outflow_amount,
         cast(sum(e.signed_amount) as decimal(38,2)) as net_change_amount
-    from {{ ref('merchant_events') }} as e
-    inner join recomputed as r
-        on r.merchant_id = e.merchant_id and r.currency = e.currency
-    where e.occurred_date >= r.from_date
+    from {{ recomputed_rows(recompute, ref('merchant_events'), 'occurred_date', using='recomputed') }} as e
     group by e.merchant_id, e.currency, e.occurred_date
 ),
 
@@ -40,7 +39,7 @@ opening as (
         from {{ this }} as t
         inner join recomputed as r
             on r.merchant_id = t.merchant_id and r.currency = t.currency
-        where t.balance_date < r.from_date
+        where t.balance_date < r.recompute_from
     ) as kept
     where recency = 1
     {%- else %}

@@ -1,5 +1,6 @@
+{% set recompute = recompute_set('loan_days', day='paid_date') %}
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ day_incremental_hook('paid_date') }}") }}
+          pre_hook=recompute_hook(recompute)) }}
 -- depends_on: {{ ref('int_loans_changed') }}
 -- Every effective payment of a loan, allocated to instalments (METRICS §2): payments in
 -- (paid_at, payment_id) order fill the instalments in due order, interest first, then principal.
@@ -11,7 +12,7 @@
 -- (the changed loans' payments first, then the join: left to itself the optimizer would join
 -- every payment to its loan and filter afterwards)
 with changed_payments as {{ materialized_if_incremental() }} (
-    select * from {{ recomputed_rows(ref('payments'), 'paid_date') }} as p
+    select * from {{ recomputed_rows(recompute, ref('payments')) }} as p
     where p.is_effective
 ),
 {%- if is_incremental() %}
@@ -19,7 +20,7 @@ with changed_payments as {{ materialized_if_incremental() }} (
 kept as (
     select loan_id, max(cum_paid_after_amount) as paid_before_amount
     from {{ this }}
-    where loan_id in (select loan_id from {{ ref('int_loans_changed') }} where recompute_from is not null)
+    where loan_id in (select c.loan_id from {{ recompute_relation(recompute) }} as c where c.recompute_from is not null)
     group by loan_id
 ),
 {%- endif %}
@@ -76,7 +77,7 @@ allocations as (
     from ranged as r
     inner join {{ ref('int_instalments_scheduled') }} as i
         on i.loan_id = r.loan_id
-        and {{ for_changed('i.loan_id') }}
+        and {{ recomputed_keys(recompute, 'i.loan_id') }}
         and i.cum_due_before_amount < r.cum_paid_after_amount
         and i.cum_due_amount > r.cum_paid_before_amount
     group by r.payment_id
