@@ -244,9 +244,9 @@ class Lgd:
         share = half_up(self.value, 6)
         if self.from_data:
             return (f"LGD {share} = 1 − recoveries {self.recovered:,.2f} / written off {self.written_off:,.2f}: "
-                    f"{self.loans} loan{'' if self.loans == 1 else 's'} written off up to {self.cutoff}, recoveries within "
+                    f"{self.loans:,} loan{'' if self.loans == 1 else 's'} written off up to {self.cutoff}, recoveries within "
                     f"{s.lgd_window_months} month{'' if s.lgd_window_months == 1 else 's'} of each write-off")
-        loans = f"{self.loans} loan{'' if self.loans == 1 else 's'} written off up to {self.cutoff}"
+        loans = f"{self.loans:,} loan{'' if self.loans == 1 else 's'} written off up to {self.cutoff}"
         why = (f"no principal on the book at the write-off of the {loans}" if self.loans >= s.lgd_min_loans
                else f"{loans}, fewer than the {s.lgd_min_loans} of [provisions] lgd_min_loans")
         return f"LGD {share} = [provisions] lgd: {why}"
