@@ -64,6 +64,31 @@ def assert_same_reports(other_settings, duck_settings) -> None:
         assert on_other.stdout == on_duck.stdout and on_other.stdout.count("\n") > 1, args
 
 
+# The provisions golden fixture (tests/golden/test_provisions.py): write-offs with recoveries, which
+# neither the ten golden loans nor the generated portfolios have, so fct_loan_recoveries has rows.
+PROVISIONS = Path(__file__).parent / "golden" / "provisions"
+PROVISIONS_ENV = {"LOANWATCH_PROVISIONS__LGD_MIN_LOANS": "2", "LOANWATCH_PROVISIONS__LGD_WINDOW_MONTHS": "1"}
+
+
+def assert_same_provisions(other_settings, duck_settings) -> None:
+    """The provisions fixture built on another engine equals DuckDB's build: every table of the
+    snapshot (the new marts among them, with rows), and the provisions, matrix, forecast and
+    back-test tables with their notes (read from each snapshot, as the reports do)."""
+    from loanwatch.config import load_settings
+    from loanwatch.reports import provisions as pv
+
+    assert_same_snapshot(other_settings, duck_settings)
+    tables = {}
+    for settings in (other_settings, duck_settings):
+        s = load_settings(settings.home, environ=PROVISIONS_ENV)
+        with open_snapshot(settings) as con:
+            assert con.execute("SELECT count(*) FROM marts.fct_loan_recoveries").fetchone()[0] == 3
+            runs = [pv.transition_matrix(con, settings=s), pv.forecast(con, settings=s), pv.forecast_backtest(con, settings=s)]
+            runs += [pv.provisions(con, by=by, method=method, settings=s) for by in pv.GROUPS for method in pv.METHODS]
+            tables[settings.home] = [(t.columns, t.rows, t.notes) for t in runs]
+    assert tables[other_settings.home] == tables[duck_settings.home]
+
+
 def portfolio_in_two_batches(out: Path) -> list[list[Path]]:
     """2,000 generated clients (seed 25) split chronologically in two batches: their files."""
     from loanwatch.generate.portfolio import generate

@@ -79,6 +79,25 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # METRICS §6: a promise to pay is kept when paid by the end of the promised day + this many days.
         "promise_grace_days": 3,
     },
+    # METRICS §9-§10, read when a provisions or forecast report runs (none is a dbt var: a change
+    # needs no rebuild). Stages: 3 when DPD > stage3_dpd, 2 when DPD > stage2_dpd, else 1. The
+    # transition matrix pools the latest pd_window_months complete months, weighing each loan by its
+    # principal (balance) or as one (count). LGD: from the loans written off at least
+    # lgd_window_months before the as-of date and their recoveries within as long after, when there
+    # are at least lgd_min_loans of them; else `lgd`. method: ifrs9 (stage 1 takes 12 months of
+    # expected loss, stage 2 the lifetime) or cecl (lifetime for all). backtest_months: the months
+    # the forecast is checked against.
+    "provisions": {
+        "stage2_dpd": 30,
+        "stage3_dpd": 90,
+        "pd_window_months": 12,
+        "pd_weight": "balance",
+        "lgd": 1.0,
+        "lgd_min_loans": 30,
+        "lgd_window_months": 12,
+        "method": "ifrs9",
+        "backtest_months": 6,
+    },
     "checks": {
         "freshness_days": 7,
         # Loan amounts beyond this many times the product's median are flagged.
@@ -147,6 +166,23 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 SECRETS = {("postgres", "password"), ("smtp", "password"), ("slack", "webhook_url"), ("sms", "token")}
+
+# Values a setting may take beyond its type, checked when settings are read (as the types are): a
+# word from a list, or a number within bounds (None: unbounded). Bounds that name another setting
+# of the section compare with its value.
+CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("provisions", "pd_weight"): ("balance", "count"),
+    ("provisions", "method"): ("ifrs9", "cecl"),
+}
+BOUNDS: dict[tuple[str, str], tuple[float | str | None, float | str | None]] = {
+    ("provisions", "stage2_dpd"): (0, "stage3_dpd"),
+    ("provisions", "stage3_dpd"): ("stage2_dpd", None),
+    ("provisions", "pd_window_months"): (1, None),
+    ("provisions", "lgd"): (0, 1),
+    ("provisions", "lgd_min_loans"): (1, None),
+    ("provisions", "lgd_window_months"): (0, None),
+    ("provisions", "backtest_months"): (1, None),
+}
 
 
 @dataclass
@@ -239,6 +275,7 @@ def load_settings(home: str | os.PathLike | None = None, environ: dict[str, str]
     home_path = resolve_home(home if home is not None else env.get("LOANWATCH_HOME"))
     values = copy.deepcopy(DEFAULTS)
 
+    origins: dict[tuple[str, str], str] = {}  # where a value that is not the default came from
     config_file: Path | None = None
     named = env.get("LOANWATCH_CONFIG")
     if named and not Path(named).is_file():
@@ -266,6 +303,7 @@ def load_settings(home: str | os.PathLike | None = None, environ: dict[str, str]
                     raise ConfigError(f"{config_file}: [{section}] {key} = {value!r} is not {_kind(like)} "
                                       f"(the default is {like!r}); correct it or remove the line")
                 target[key] = value
+                origins[(section, key)] = f"{config_file}: [{section}] {key} = {value!r}"
 
     for name, raw in env.items():
         if not name.startswith("LOANWATCH_") or "__" not in name:
@@ -278,8 +316,42 @@ def load_settings(home: str | os.PathLike | None = None, environ: dict[str, str]
         except ValueError:  # (secrets are text: they never fail here, so their values are never shown)
             raise ConfigError(f"{name}={raw!r} is not {_kind(like)} (the default is {like!r}); "
                               "correct it or unset it") from None
+        origins[(section, key)] = f"{name}={raw!r}"
 
+    _check_values(values, origins)
     return Settings(home=home_path, values=values, config_file=config_file)
+
+
+def _check_values(values: dict[str, dict[str, Any]], origins: dict[tuple[str, str], str]) -> None:
+    """CHOICES and BOUNDS: a value outside them is a ConfigError naming the setting, where it came
+    from and what it may be (as for a value of the wrong type)."""
+
+    def problem(section: str, key: str, allowed: str) -> ConfigError:
+        where = origins.get((section, key), f"[{section}] {key} = {values[section][key]!r} (the default)")
+        fix = "correct it or unset it" if where.startswith("LOANWATCH_") else "correct it or remove the line"
+        return ConfigError(f"{where} is not {allowed}; {fix}")
+
+    for (section, key), words in CHOICES.items():
+        if values[section][key] not in words:
+            raise problem(section, key, " or ".join(f'"{w}"' for w in words))
+    for (section, key), (low, high) in BOUNDS.items():
+        value = values[section][key]
+        low_value = values[section][low] if isinstance(low, str) else low
+        high_value = values[section][high] if isinstance(high, str) else high
+        below, above = low_value is not None and value < low_value, high_value is not None and value > high_value
+        if not (below or above):
+            continue
+        other = low if below else high
+        if isinstance(other, str) and (section, key) not in origins and (section, other) in origins:
+            continue  # the other setting of the pair was changed: its own check names it
+        shown = [f"[{section}] {b} ({values[section][b]})" if isinstance(b, str) else str(b) for b in (low, high)]
+        if high is None:
+            allowed = f"at least {shown[0]}"
+        elif low is None:
+            allowed = f"at most {shown[1]}"
+        else:
+            allowed = f"from {shown[0]} to {shown[1]}"
+        raise problem(section, key, allowed)
 
 
 def _read_toml(path: Path) -> dict:

@@ -21,7 +21,13 @@ import pytest
 from loanwatch.config import load_settings
 from loanwatch.serve import open_snapshot
 from tests.conftest import GOLDEN, assert_no_traceback, build_home, cli
-from tests.engine_checks import assert_same_reports, assert_same_snapshot, build_in_batches
+from tests.engine_checks import (
+    PROVISIONS,
+    assert_same_provisions,
+    assert_same_reports,
+    assert_same_snapshot,
+    build_in_batches,
+)
 from tests.pg import engine_env, new_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.integration]
@@ -212,3 +218,11 @@ def test_money_at_the_top_of_the_range_on_postgres_equals_duckdb(pg_server, tmp_
     assert_same_snapshot(on_pg, on_duck)
     with open_snapshot(on_pg) as con:
         assert con.execute("SELECT max(amount) FROM marts.dim_loans").fetchone()[0] > Decimal("1e15")
+
+
+def test_provisions_on_postgres_equal_duckdb(pg_server, tmp_path):
+    """The provisions fixture (tests/golden/test_provisions.py): the transition states, moves and
+    recoveries, and the provisions and forecast read from them, the same on PostgreSQL."""
+    on_duck = build_home(tmp_path / "duck", PROVISIONS)
+    on_pg = build_home(tmp_path / "pg", PROVISIONS, settings_env=engine_env(new_database(pg_server, "provisions")))
+    assert_same_provisions(on_pg, on_duck)

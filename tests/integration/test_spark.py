@@ -22,8 +22,14 @@ import pytest
 
 from loanwatch.config import load_settings
 from loanwatch.serve import open_snapshot
-from tests.conftest import GOLDEN, cli, run_cli
-from tests.engine_checks import assert_same_reports, assert_same_snapshot, build_in_batches
+from tests.conftest import GOLDEN, build_home, cli, run_cli
+from tests.engine_checks import (
+    PROVISIONS,
+    assert_same_provisions,
+    assert_same_reports,
+    assert_same_snapshot,
+    build_in_batches,
+)
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
 
@@ -111,6 +117,17 @@ def test_every_report_and_the_contact_plan_on_spark_equal_duckdb(spark_golden, g
     assert on_spark.returncode == on_duck.exit_code == 0, on_spark.stderr[-2000:]
     assert sorted(on_spark.stdout.splitlines()) == sorted(on_duck.stdout.splitlines()) and "L05" in on_spark.stdout
     assert on_spark.stderr == "", on_spark.stderr  # Spark's own log goes to spark/spark.log
+
+
+def test_provisions_on_spark_equal_duckdb(tmp_path):
+    """The provisions fixture (tests/golden/test_provisions.py) on Spark in-process, through the CLI
+    (a JVM of its own): the transition states, moves and recoveries, and the provisions and forecast
+    read from them, equal DuckDB's."""
+    env = {**SPARK, "LOANWATCH_HOME": str(tmp_path / "spark")}
+    for args in (["ingest", str(PROVISIONS)], ["build"]):
+        done = run_cli(*args, env=env, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+    assert_same_provisions(load_settings(tmp_path / "spark", environ=env), build_home(tmp_path / "duck", PROVISIONS))
 
 
 def test_spark_that_cannot_start_is_one_line_and_exit_1(tmp_path):

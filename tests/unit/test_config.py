@@ -46,3 +46,40 @@ def test_help_texts_keep_words_in_brackets():
 
     assert "(default [dashboard] port, 8501)" in " ".join(cli("dashboard", "--help").stdout.split())
     assert "(default [notify] call_capacity)" in " ".join(cli("notify", "plan", "--help").stdout.split())
+
+
+def test_provisions_settings_outside_their_values_are_one_line_naming_them(tmp_path, monkeypatch):
+    """[provisions] (METRICS §9-§10): a word from its list, a number within its bounds; stage2_dpd at
+    most stage3_dpd (equal is allowed: no stage 2). The line names the setting and where it came
+    from, as for a value of the wrong type (exit 2: a ConfigError is a usage problem)."""
+    from loanwatch.config import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    defaults = load_settings(tmp_path, environ={}).section("provisions")
+    assert defaults == {"stage2_dpd": 30, "stage3_dpd": 90, "pd_window_months": 12, "pd_weight": "balance", "lgd": 1.0,
+                        "lgd_min_loans": 30, "lgd_window_months": 12, "method": "ifrs9", "backtest_months": 6}
+    wrong = {
+        "METHOD": ("ifrs", 'is not "ifrs9" or "cecl"'),
+        "PD_WEIGHT": ("amount", 'is not "balance" or "count"'),
+        "STAGE2_DPD": ("91", "is not from 0 to [provisions] stage3_dpd (90)"),
+        "STAGE3_DPD": ("29", "is not at least [provisions] stage2_dpd (30)"),
+        "PD_WINDOW_MONTHS": ("0", "is not at least 1"),
+        "BACKTEST_MONTHS": ("0", "is not at least 1"),
+        "LGD": ("1.01", "is not from 0 to 1"),
+        "LGD_MIN_LOANS": ("0", "is not at least 1"),
+        "LGD_WINDOW_MONTHS": ("-1", "is not at least 0"),
+    }
+    for key, (raw, what) in wrong.items():
+        with pytest.raises(ConfigError) as caught:
+            load_settings(tmp_path, environ={f"LOANWATCH_PROVISIONS__{key}": raw})
+        assert str(caught.value) == f"LOANWATCH_PROVISIONS__{key}={raw!r} {what}; correct it or unset it"
+    assert load_settings(tmp_path, environ={"LOANWATCH_PROVISIONS__STAGE2_DPD": "90", "LOANWATCH_PROVISIONS__LGD": "0",
+                                            "LOANWATCH_PROVISIONS__METHOD": "cecl"}).get("provisions", "stage2_dpd") == 90
+    (tmp_path / "loanwatch.toml").write_text("[provisions]\nstage3_dpd = 20\nlgd = 0.45\n")
+    with pytest.raises(ConfigError, match=r"^loanwatch.toml: \[provisions\] stage3_dpd = 20 is not at least \[provisions\] "
+                                          r"stage2_dpd \(30\); correct it or remove the line$"):
+        load_settings(tmp_path, environ={})
+    assert load_settings(tmp_path, environ={"LOANWATCH_PROVISIONS__STAGE2_DPD": "10"}).get("provisions", "lgd") == 0.45
+    with pytest.raises(ConfigError, match="^loanwatch.toml: \\[provisions\\] lgd = 'high' is not a number"):
+        (tmp_path / "loanwatch.toml").write_text("[provisions]\nlgd = 'high'\n")
+        load_settings(tmp_path, environ={})

@@ -8,6 +8,7 @@ definition. Every value is bound as a parameter.
 - delinquency.py: overdue-monthly, loans, summary, buckets (PAR, NPL), roll-rates, vintages
 - portfolio.py: disbursed, revenue, regions, risk, products, clients
 - lookup.py: finding a loan or client, and one loan's full record
+- provisions.py: IFRS 9 / CECL provisions, the transition matrix, the forecast and its back-test
 - calls.py, ledger.py: the call centre's and the merchant ledger's figures
 - table.py: the result Table and run_query (re-exported here for the modules outside the package)
 - registry.py: every report declared once, for the CLI, the dashboard, the HTML report and the docs

@@ -7,6 +7,9 @@ date of ``fct_loan_snapshots`` (their rules are the dbt macros of macros/delinqu
 at a date between snapshots reads the state timeline, and ``timeline_flags`` names the same flags
 there. The figures count flags: no report spells a list of states or a DPD threshold.
 
+The IFRS 9 stage (METRICS §9) is a reader-side rule too: its thresholds are settings
+([provisions] stage2_dpd, stage3_dpd) read when a report runs, so ``stage_sql`` is its one home.
+
 The contact hold-out group is published too (core.clients.is_holdout, as the last build drew it);
 ``holdout_sql`` is the same draw for readers that draw with the settings of the moment (the contact
 plan, after a change of [notify] holdout_share, before the next build) or before any warehouse
@@ -52,6 +55,17 @@ def amount_share(part: str, whole: str) -> str:
     """A part of an amount over the whole, to 6 decimals, exact in cents (overdue amount share,
     PAR, NPL: METRICS §4-5)."""
     return ratio6(f"round({part} * 100)", f"round({whole} * 100)")
+
+
+# The IFRS 9 stages (METRICS §9), in report order.
+STAGES = (1, 2, 3)
+
+
+def stage_sql(dpd: str) -> str:
+    """DuckDB SQL: the stage of an active loan from its DPD (METRICS §9): 3 when DPD > [provisions]
+    stage3_dpd, 2 when DPD > stage2_dpd, else 1. Parameters: $stage2_dpd, $stage3_dpd. The
+    transition states keep their own bounds (marts.dpd_buckets.transition_state)."""
+    return f"CASE WHEN {dpd} > $stage3_dpd THEN 3 WHEN {dpd} > $stage2_dpd THEN 2 ELSE 1 END"
 
 
 def holdout_sql(client_id: str) -> str:
