@@ -182,6 +182,8 @@ BOUNDS: dict[tuple[str, str], tuple[float | str | None, float | str | None]] = {
     ("provisions", "lgd_min_loans"): (1, None),
     ("provisions", "lgd_window_months"): (0, None),
     ("provisions", "backtest_months"): (1, None),
+    ("callcentre", "cure_window_days"): (1, None),
+    ("callcentre", "promise_grace_days"): (0, None),
 }
 
 

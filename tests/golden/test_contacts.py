@@ -166,7 +166,8 @@ def test_the_holdout_draw_is_the_plans(contacts):
 
 @pytest.mark.integration
 def test_the_published_holdout_and_conversation_flags(contacts):
-    """core.clients.is_holdout holds C5 and C6 (the plan reads it); fct_calls.is_conversation is any
+    """core.clients.is_holdout holds C5 and C6 (the build's draw; the plan draws the same with the
+    settings of the moment, test_the_holdout_draw_is_the_plans); fct_calls.is_conversation is any
     talk or a right-party outcome: K3 (no_answer, talk 0) alone is not one."""
     _, con = contacts
     assert con.sql("SELECT client_id FROM core.clients WHERE is_holdout ORDER BY 1").fetchall() == [("C5",), ("C6",)]

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from loanwatch.engines.duckdb import DuckDBEngine
 from loanwatch.transform import run_dbt
 
 
 @pytest.mark.integration
 def test_dbt_unit_tests_pass(golden):
-    run = run_dbt(golden, "test", ["--select", "test_type:unit"])
+    run = run_dbt(golden, "test", ["--select", "test_type:unit"], engine=DuckDBEngine(golden))
     units = [r for r in run.results if r.resource_type == "unit_test"]
     names = {r.name for r in units}
     assert {"schedule_annuity_interest_free_bullet_and_explicit",

@@ -46,3 +46,13 @@ def test_the_reports_spell_the_delinquency_rules_in_one_module():
     offenders = [str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
                  if p.name != "rules.py" and spelled.search(p.read_text()) and "generate" not in p.parts]
     assert offenders == []
+
+
+def test_the_reports_par_thresholds_are_the_marts():
+    """reports/rules.py PAR_DAYS (the reports, between snapshots) and macros/delinquency.sql par_days()
+    (the published is_par flags) name the same thresholds."""
+    from loanwatch.reports.rules import PAR_DAYS
+
+    macro = (PROJECT_DIR / "macros" / "delinquency.sql").read_text()
+    found = re.search(r"macro par_days\(\).*?return\(\[([\d, ]+)\]\)", macro, re.S)
+    assert found and tuple(int(x) for x in found.group(1).split(",")) == PAR_DAYS

@@ -168,21 +168,24 @@ def _name_pools(seed: int, size: int = 150) -> dict[str, dict[str, list[str]]]:
     return pools
 
 
-def holdout_clients(n: int, share: float = 0.05, salt: str = "loanwatch") -> np.ndarray:
+def holdout_clients(n: int) -> np.ndarray:
     """Which of the clients 0..n-1 are in the contact hold-out group of the default configuration
     ([notify] holdout_share and holdout_salt), so that the generated calls spare them as loanwatch
     would: the draw of reports/rules.py holdout_sql over the ids the files give them, in one
     statement. The generator writes files before any warehouse exists, so it draws for itself."""
     import duckdb
 
+    from loanwatch.config import DEFAULTS
     from loanwatch.reports.rules import holdout_sql
+    from loanwatch.transform import DBT_VARS, var_value
 
     con = duckdb.connect()
     try:
         client_id = "'C' || lpad(CAST(i AS VARCHAR), 7, '0')"
         held = con.execute(
             f"SELECT {holdout_sql(client_id)} FROM range($n) t(i) ORDER BY i",
-            {"holdout_salt": salt, "holdout_basis_points": int(round(share * 10000)), "n": n}).fetchnumpy()
+            {name: var_value(name, DEFAULTS[section][key]) for name, (section, key) in DBT_VARS.items() if name.startswith("holdout_")}
+            | {"n": n}).fetchnumpy()
     finally:
         con.close()
     return next(iter(held.values())).astype(bool)

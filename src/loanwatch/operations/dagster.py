@@ -40,9 +40,10 @@ PLAN_DEPENDS_ON = ("dim_loans", "fct_loan_states", "fct_calls")
 
 def manifest_path(settings) -> Path:
     """dbt's manifest of the project (`dbt parse`), written under <home>/.dbt/target."""
+    from loanwatch.engines.duckdb import DuckDBEngine
     from loanwatch.transform import release_dbt, run_dbt
 
-    run = run_dbt(settings, "parse", ["--write-json"])
+    run = run_dbt(settings, "parse", ["--write-json"], engine=DuckDBEngine(settings))  # a parse: any engine's profile would do
     release_dbt()
     path = settings.home / ".dbt" / "target" / "manifest.json"
     if not run.success or not path.exists():

@@ -12,6 +12,7 @@ from loanwatch.errors import Problem
 
 def write_docs(settings: Settings, out: Path) -> Path:
     """Generate the site from the project and the published warehouse's catalog; returns index.html."""
+    from loanwatch.engines.duckdb import DuckDBEngine
     from loanwatch.transform import release_dbt, run_dbt
     from loanwatch.warehouse import writer_lock
 
@@ -19,7 +20,8 @@ def write_docs(settings: Settings, out: Path) -> Path:
         raise Problem(f"{settings.home}: nothing built yet; run `loanwatch build` first (the docs list the tables it makes)")
     # dbt opens the warehouse to read its catalog: the writer lock keeps a build out meanwhile
     with writer_lock(settings):
-        run = run_dbt(settings, "docs generate", ["--static", "--write-json"])
+        # the catalog of the home's DuckDB file, whatever the engine: what readers read
+        run = run_dbt(settings, "docs generate", ["--static", "--write-json"], engine=DuckDBEngine(settings))
         release_dbt()
     static = settings.home / ".dbt" / "target" / "static_index.html"
     if not run.success or not static.exists():

@@ -1,9 +1,9 @@
 """The call centre: `report calls` (METRICS §7) and `report contacts` (METRICS §6).
 
 Which calls connected, the login each connected call was followed by, the loan's state at the
-call, whether a promise was kept and whether the loan was cured 7 days later are computed once
-per call in `marts.fct_calls` (dbt), the hold-out baseline in `marts.fct_holdout_cures`; this
-groups them. Every value is a parameter.
+call, whether a promise was kept and whether the loan was cured within the cure window
+([callcentre] cure_window_days, 7) are computed once per call in `marts.fct_calls` (dbt), the
+hold-out baseline in `marts.fct_holdout_cures`; this groups them. Every value is a parameter.
 """
 
 from __future__ import annotations

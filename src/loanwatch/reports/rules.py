@@ -3,7 +3,8 @@ reader-side rules, in one place.
 
 The marts publish the flags where a date is fixed: ``is_active`` on each state interval of
 ``fct_loan_states``; ``is_active``, ``is_overdue`` and ``is_par30/60/90`` on each loan and snapshot
-date of ``fct_loan_snapshots`` (their rules are the dbt macros of macros/delinquency.sql). A report
+date of ``fct_loan_snapshots`` (written once in fct_loan_states.sql and fct_loan_snapshots.sql, the
+thresholds in macros/delinquency.sql par_days: tests/unit/test_rules.py holds PAR_DAYS to it). A report
 at a date between snapshots reads the state timeline, and ``timeline_flags`` names the same flags
 there. The figures count flags: no report spells a list of states or a DPD threshold.
 

@@ -88,7 +88,8 @@ DBT_VARS: dict[str, tuple[str, str]] = {
 }
 
 
-def _var_value(name: str, value: Any) -> Any:
+def var_value(name: str, value: Any) -> Any:
+    """A setting's value as its dbt var (DBT_VARS) takes it."""
     section, key = DBT_VARS[name]
     like = DEFAULTS[section][key]
     if name == "holdout_basis_points":
@@ -98,7 +99,7 @@ def _var_value(name: str, value: Any) -> Any:
 
 def dbt_vars(settings: Settings) -> dict[str, Any]:
     """The dbt vars of these settings (``DBT_VARS``)."""
-    return {name: _var_value(name, settings.get(section, key)) for name, (section, key) in DBT_VARS.items()}
+    return {name: var_value(name, settings.get(section, key)) for name, (section, key) in DBT_VARS.items()}
 
 
 def project_vars_yaml() -> str:
@@ -110,7 +111,7 @@ def project_vars_yaml() -> str:
              "  # watermark, is read from meta.builds when the SQL runs (macro since_batch()).",
              ]
     for name, (section, key) in DBT_VARS.items():
-        value = _var_value(name, DEFAULTS[section][key])
+        value = var_value(name, DEFAULTS[section][key])
         lines.append(f"  {name}: {json.dumps(value)}  # [{section}] {key}")
     return "\n".join(lines) + "\n"
 
@@ -173,24 +174,21 @@ def _before_connect(wait: Callable[[], Any]) -> Iterator[None]:
         DuckDBConnectionManager.open = original
 
 
-def run_dbt(settings: Settings, command: str = "build", args: list[str] | None = None,
+def run_dbt(settings: Settings, command: str = "build", args: list[str] | None = None, *, engine: Engine,
             extra_vars: dict[str, Any] | None = None, before_connect: Callable[[], Any] | None = None,
-            engine: Engine | None = None, quiet: bool = True) -> DbtRun:
+            quiet: bool = True) -> DbtRun:
     """Run one dbt command against this warehouse and collect every node's result.
 
     ``before_connect`` is called (once) before dbt opens its first DuckDB connection, which
     attaches the published file: `loanwatch build` waits there for that file's copy. ``engine``
     (``loanwatch.engines``) is where the project runs: its profile output, and its secrets in
-    the environment while dbt runs; by default the home's DuckDB file, whatever the home's engine
-    (`loanwatch docs`, dbt's parse and unit tests read it). ``quiet=False`` leaves dbt's own output
+    the environment while dbt runs (`loanwatch docs`, dbt's parse and unit tests pass the home's
+    DuckDB file, whatever the home's engine). ``quiet=False`` leaves dbt's own output
     and files (`loanwatch dbt`).
     """
     from dbt.cli.main import dbtRunner
 
-    from loanwatch.engines.duckdb import DuckDBEngine
-
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    engine = engine or DuckDBEngine(settings)
     target = engine.target
     profiles_dir = write_profile(settings, target, engine.outputs(command in WRITING_COMMANDS), command)
     work = settings.home / ".dbt"

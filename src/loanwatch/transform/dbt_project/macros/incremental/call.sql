@@ -56,8 +56,8 @@ union
 select k.call_id
 from {{ ref('calls') }} as k
 cross join (select {{ last_good_data_date() }} as d) as previous
-where {{ add_days('k.called_date', var('cure_window_days')) }} > previous.d
-    or (k.outcome = 'promise_to_pay' and {{ add_days('coalesce(k.promised_date, k.called_date)', var('promise_grace_days')) }} >= previous.d)
+where {{ add_days('k.called_date', var('cure_window_days') | int) }} > previous.d
+    or (k.outcome = 'promise_to_pay' and {{ add_days('coalesce(k.promised_date, k.called_date)', var('promise_grace_days') | int) }} >= previous.d)
 {%- endmacro %}
 
 {#- Whether a call can read a loan whose states and payments change from `from_date` on (all of
@@ -65,9 +65,9 @@ where {{ add_days('k.called_date', var('cure_window_days')) }} > previous.d
     promise's deadline. -#}
 {% macro call_reads_loan_from(call, from_date) -%}
 ({{ from_date }} is null
-    or {{ add_days(call ~ '.called_date', var('cure_window_days')) }} >= {{ from_date }}
+    or {{ add_days(call ~ '.called_date', var('cure_window_days') | int) }} >= {{ from_date }}
     or ({{ call }}.outcome = 'promise_to_pay'
-        and {{ add_days('coalesce(' ~ call ~ '.promised_date, ' ~ call ~ '.called_date)', var('promise_grace_days')) }} >= {{ from_date }}))
+        and {{ add_days('coalesce(' ~ call ~ '.promised_date, ' ~ call ~ '.called_date)', var('promise_grace_days') | int) }} >= {{ from_date }}))
 {%- endmacro %}
 
 {#

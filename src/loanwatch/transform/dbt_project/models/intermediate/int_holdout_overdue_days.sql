@@ -18,7 +18,7 @@ call_days as (
     select distinct calls.called_date as contact_date
     from {{ ref('calls') }} as calls
     cross join data_date
-    where {{ add_days('calls.called_date', var('cure_window_days')) }} <= data_date.data_date
+    where {{ add_days('calls.called_date', var('cure_window_days') | int) }} <= data_date.data_date
 ),
 
 holdout_overdue_states as (
@@ -55,7 +55,7 @@ cured as (
     -- still in the same overdue interval cure_window_days later: not cured, no need to look further
     select contact_date, loan_id, dpd, false as is_cured_7d
     from recomputed
-    where {{ add_days('contact_date', var('cure_window_days')) }} < valid_to
+    where {{ add_days('contact_date', var('cure_window_days') | int) }} < valid_to
     union all
     select
         recomputed.contact_date,
@@ -65,9 +65,9 @@ cured as (
     from recomputed
     inner join {{ ref('fct_loan_states') }} as later
         on later.loan_id = recomputed.loan_id
-        and later.valid_from <= {{ add_days('recomputed.contact_date', var('cure_window_days')) }}
-        and {{ add_days('recomputed.contact_date', var('cure_window_days')) }} < later.valid_to
-    where {{ add_days('recomputed.contact_date', var('cure_window_days')) }} >= recomputed.valid_to
+        and later.valid_from <= {{ add_days('recomputed.contact_date', var('cure_window_days') | int) }}
+        and {{ add_days('recomputed.contact_date', var('cure_window_days') | int) }} < later.valid_to
+    where {{ add_days('recomputed.contact_date', var('cure_window_days') | int) }} >= recomputed.valid_to
 )
 
 select contact_date, loan_id, dpd, is_cured_7d from cured

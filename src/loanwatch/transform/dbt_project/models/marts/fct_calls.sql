@@ -92,7 +92,7 @@ loan_at_call as (
         states.state as loan_state_at_call,
         {{ dpd_at('calls.called_date', 'states.dpd_counted_from_date') }} as dpd_at_call,
         case
-            when states.state = 'overdue' and {{ add_days('calls.called_date', var('cure_window_days')) }} <= data_date.data_date
+            when states.state = 'overdue' and {{ add_days('calls.called_date', var('cure_window_days') | int) }} <= data_date.data_date
                 then {{ is_cured('later.state') }}
         end as is_cured_7d
     from calls
@@ -104,8 +104,8 @@ loan_at_call as (
     left join {{ ref('fct_loan_states') }} as later
         on states.state = 'overdue'
         and later.loan_id = calls.loan_id
-        and later.valid_from <= {{ add_days('calls.called_date', var('cure_window_days')) }}
-        and {{ add_days('calls.called_date', var('cure_window_days')) }} < later.valid_to
+        and later.valid_from <= {{ add_days('calls.called_date', var('cure_window_days') | int) }}
+        and {{ add_days('calls.called_date', var('cure_window_days') | int) }} < later.valid_to
 ),
 
 client_at_call as (
@@ -130,7 +130,7 @@ promises as (
         loan_id,
         called_at,
         promised_amount,
-        {{ add_days('coalesce(promised_date, called_date)', var('promise_grace_days') + 1) }} as kept_before
+        {{ add_days('coalesce(promised_date, called_date)', (var('promise_grace_days') | int) + 1) }} as kept_before
     from calls
     where is_promise
 ),

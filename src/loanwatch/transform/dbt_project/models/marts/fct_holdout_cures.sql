@@ -1,8 +1,8 @@
 {{ config(materialized='table') }}
 -- The hold-out baseline of cure after contact (METRICS §6): for every day on which some overdue
--- loan was called (and that day + 7 is not after the data date), the loans of hold-out clients
+-- loan was called (and that day + var('cure_window_days') is not after the data date), the loans of hold-out clients
 -- (macros/delinquency.sql is_holdout) overdue at the end of that day, by DPD bucket, and how many
--- of them were current or closed 7 days later. The hold-out group is compared as drawn, whether
+-- of them were current or closed that many days later. The hold-out group is compared as drawn, whether
 -- or not a call reached it (intention to treat): fct_calls.is_holdout shows such calls.
 -- The loan-days are in int_holdout_overdue_days (kept incrementally); this counts them.
 with contact_days as (
