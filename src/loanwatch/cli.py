@@ -549,7 +549,7 @@ def report_html(
     try:
         _warn_unmatched(con, f)
         f, view = _view(ctx, con, registry.FILTERS["loans"], f, _date(as_of))
-        write_html(con, out, f=f, as_of=_date(as_of), view=view)
+        write_html(con, out, f=f, as_of=_date(as_of), view=view, settings=_settings(ctx))
     finally:
         con.close()
     console.print(f"written {shown(str(out))} ({out.stat().st_size / 1e6:.1f} MB)")

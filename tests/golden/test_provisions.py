@@ -134,6 +134,7 @@ weight, kept at 1. Projected: current 1600 · 47/97 = 775.26 → 376/2813 = 0.13
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal as D
 from fractions import Fraction
 from pathlib import Path
@@ -451,3 +452,23 @@ def test_the_cli_gives_the_matrix_the_forecast_and_the_backtest_by_hand(book):
     # the book's reports take --currency (the only one here) and no loan filter
     assert report(home, "forecast", "--months", "1", "--currency", "usd", "-f", "csv").stdout.splitlines() == \
         report(home, "forecast", "--months", "1", "-f", "csv").stdout.splitlines()
+
+
+def test_the_html_report_has_the_provisions_section(book, tmp_path):
+    """`report html`: the page's section (the stage table by hand, the charts, the notes under the
+    figures), with the home's settings."""
+    pytest.importorskip("plotly")
+    home, _ = book
+    out = tmp_path / "r.html"
+    assert report(home, "html", "--out", str(out)).exit_code == 0
+    text = out.read_text()
+    section = text[text.index("<h2>Provisions (expected credit loss)</h2>"):]
+    assert [t for t in ("Transition matrix", "Forecast", "Forecast back-test") if f"<h2>{t}</h2>" in section] == [
+        "Transition matrix", "Forecast", "Forecast back-test"]
+    cells = [c for c in re.findall(r"<td[^>]*>([^<]*)</td>", section)][:20]
+    assert cells == ["1", "2", "1,800.00", "460.34", "25.6 %", "2", "2", "1,400.00", "322.55", "23.0 %",
+                     "3", "1", "600.00", "420.00", "70.0 %", "(all)", "5", "3,800.00", "1,202.89", "31.7 %"]
+    assert ('<p class="note">LGD 0.700000 = 1 − recoveries 450.00 / written off 1,500.00: 2 loans written off up to '
+            '2024-03-30, recoveries within 1 month of each write-off</p>') in section
+    for key in ("provisions-by-product", "coverage-by-product", "transition-matrix", "forecast", "forecast-error"):
+        assert f'id="{key}"' in section, key

@@ -123,7 +123,8 @@ class Chart:
 
     kind: lines, bars, grouped_lines (a line per value of the column `group`), grouped_bars (the y
     columns side by side), drawn by charts.py from the named columns; a special view
-    (overdue_share, roll_heatmap, vintage_heatmap, vintage_curves, region_map); or table. rows
+    (overdue_share, roll_heatmap, transition_heatmap, forecast_areas, vintage_heatmap,
+    vintage_curves, region_map); or table. rows
     keeps only the rows it accepts (none left: the chart says `empty`); sort orders them by a
     column, largest first (missing values last); names: the legend's (default: the columns'
     titles). options: filter values it fixes over the page's choice (the call centre's charts are
@@ -241,6 +242,14 @@ def _bucket_rows(row: dict[str, Any]) -> bool:
     return row["bucket"] not in delinquency.PAR_ROWS
 
 
+def _groups(row: dict[str, Any]) -> bool:
+    return row["group"] != provisions.ALL
+
+
+def _all_states(row: dict[str, Any]) -> bool:
+    return row["state"] == provisions.ALL
+
+
 REPORTS: tuple[Report, ...] = (
     Report(
         "summary", "Summary", "Headline figures at the as-of date: loans, active, overdue share, principal, PAR30, NPL.",
@@ -354,6 +363,12 @@ REPORTS: tuple[Report, ...] = (
                       choices=provisions.GROUPS),
                 Param("method", "ifrs9 (stage 1: twelve months of expected loss, stage 2: the lifetime) or cecl (the "
                                 "lifetime for every stage); default [provisions] method.", choices=provisions.METHODS)),
+        page="provisions",
+        shown=(Chart("provisions-by-stage", "table", "Provisions by stage", heading="Expected credit loss and coverage by stage"),
+               Chart("provisions-by-product", "bars", "Expected credit loss by product", "group", ("ecl",), rows=_groups,
+                     params={"by": "product"}, heading="By product"),
+               Chart("coverage-by-product", "bars", "Coverage by product", "group", ("coverage",), rows=_groups,
+                     params={"by": "product"})),
     ),
     Report(
         "transition-matrix", "Transition matrix",
@@ -369,7 +384,8 @@ REPORTS: tuple[Report, ...] = (
             "weight from i to j / weight from i (`weight`: the pair's, empty on the absorbing rows); default and "
             "closed absorb; a state with no weight keeps 1 on the diagonal and its `note` says so. The whole book "
             "of the currency (--currency only)"
-        ), as_of=True, filters="book", settings=True,
+        ), as_of=True, filters="book", settings=True, page="provisions",
+        shown=(Chart("transition-matrix", "transition_heatmap", "Transition matrix"),),
     ),
     Report(
         "forecast", "Forecast",
@@ -386,13 +402,16 @@ REPORTS: tuple[Report, ...] = (
         ), filters="book", settings=True,
         params=(Param("months", f"Months to project, from 1 to {provisions.MAX_FORECAST_MONTHS}.", 6,
                       bounds=(1, provisions.MAX_FORECAST_MONTHS)),),
+        page="provisions",
+        # (a special view: its months are projected, after the data, so no month axis that ends at the data date)
+        shown=(Chart("forecast", "forecast_areas", "Forecast: the book's principal by state"),),
     ),
     Report(
         "forecast-backtest", "Forecast back-test",
         "Each of the last months' one-month forecast set against what happened, by state (METRICS §10).",
         provisions.forecast_backtest,
         (MONTH, _c("state", "text", "State"), _c("projected_share", "share", "Projected share"),
-         _c("actual_share", "share", "Actual share"), Column("error", "share", "Error (projected − actual)", signed=True),
+         _c("actual_share", "share", "Actual share"), Column("error", "share", "Error", signed=True),
          _c("months", "number", "Months of P")),
         rows="month × state, then (all) per month",
         definition=(
@@ -401,7 +420,10 @@ REPORTS: tuple[Report, ...] = (
             "(`projected_share`), against the same loans' states at S(m) (`actual_share`); `error` = projected − "
             "actual; the `(all)` row's error is half the sum of the absolute errors, the share of the book put in the wrong state; "
             "`months`: the months behind that P. The whole book of the currency (--currency only)"
-        ), filters="book", settings=True,
+        ), filters="book", settings=True, page="provisions",
+        shown=(Chart("forecast-error", "bars", "Back-test: share of the book the forecast put in the wrong state", "month",
+                     ("error",), rows=_all_states, names=("share in the wrong state (all)",),
+                     heading="Forecast back-test", empty="No complete month to test yet."),),
     ),
     Report(
         "merchant-balance", "Merchant balances",
@@ -615,7 +637,7 @@ KPIS = ("active", "principal_outstanding", "overdue_share", "par30", "npl")
 
 PAGES = {  # dashboard pages, in order: path -> title
     "overview": "Overview", "delinquency": "Delinquency", "vintages": "Vintages", "portfolio": "Portfolio",
-    "geography": "Geography", "calls": "Call centre", "merchants": "Merchants", "lookup": "Loan lookup",
+    "geography": "Geography", "provisions": "Provisions", "calls": "Call centre", "merchants": "Merchants", "lookup": "Loan lookup",
     "quality": "Data quality", "operations": "Operations",
 }
 
