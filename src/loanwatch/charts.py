@@ -205,6 +205,10 @@ def figure(report: Report, chart: Chart, table: Table, choice: Any = None, view:
         fig = grouped_bars(picked, x, list(chart.y), names, chart.title, percent=percent)
     elif chart.kind == "overdue_share":
         fig = overdue_share(picked)
+    elif chart.kind == "transition_heatmap":
+        fig = transition_heatmap(picked, chart.title)
+    elif chart.kind == "forecast_areas":
+        fig = forecast_areas(picked, chart.title, currency)
     elif chart.kind == "roll_heatmap":
         month = choice or default_roll_month(rows, view)
         fig = roll_heatmap(picked, month)
@@ -237,18 +241,61 @@ def default_roll_month(rows: list[dict[str, Any]], view: View | None = None) -> 
     return (full or months or [""])[-1]
 
 
+def share_heatmap(z: list[list[float]], x: list[str], y: list[str], title: str, scale: str, y_title: str,
+                  x_title: str) -> go.Figure:
+    """A matrix of shares from a row's state to a column's (roll rates, the transition matrix): one-hue
+    blues from 0 to 1, each cell's percentage written in it, the first row on top."""
+    fig = go.Figure(go.Heatmap(z=z, x=x, y=y, colorscale=SEQUENTIAL, zmin=0, zmax=1,
+                               text=[[f"{v:.1%}" for v in row] for row in z], texttemplate="%{text}",
+                               colorbar=dict(title=scale, tickformat=".0%")))
+    fig.update_yaxes(autorange="reversed", title=y_title)
+    fig.update_xaxes(title=x_title)
+    return _layout(fig, title)
+
+
 def roll_heatmap(table: Table, month: str) -> go.Figure:
     rows = [r for r in table.as_dicts() if r["month"] == month and r["from_bucket"] != "overdue"]
     order = ["current", "1-30", "31-60", "61-90", "91-180", "181+", "closed", "written_off"]
     froms = [b for b in order if any(r["from_bucket"] == b for r in rows)]
     tos = [b for b in order if any(r["to_bucket"] == b for r in rows)]
     z = [[next((num(r["rate"]) for r in rows if r["from_bucket"] == f and r["to_bucket"] == t), 0) for t in tos] for f in froms]
-    fig = go.Figure(go.Heatmap(z=z, x=tos, y=froms, colorscale=SEQUENTIAL, zmin=0, zmax=1,
-                               text=[[f"{v:.1%}" for v in row] for row in z], texttemplate="%{text}",
-                               colorbar=dict(title="roll rate", tickformat=".0%")))
-    fig.update_yaxes(autorange="reversed", title="bucket at the previous month end")
-    fig.update_xaxes(title="at this month end")
-    return _layout(fig, f"Roll rates, {month}")
+    return share_heatmap(z, tos, froms, f"Roll rates, {month}", "roll rate", "bucket at the previous month end",
+                         "at this month end")
+
+
+def transition_heatmap(table: Table, title: str = "Transition matrix") -> go.Figure:
+    """The transition matrix (report transition-matrix): from the state at a month end (rows, in the
+    states' order) to the state at the next (columns), the probability in each cell; the title says
+    how many months it rests on."""
+    rows = table.as_dicts()
+    froms = list(dict.fromkeys(r["from_state"] for r in rows))
+    tos = list(dict.fromkeys(r["to_state"] for r in rows))
+    cell = {(r["from_state"], r["to_state"]): num(r["probability"]) for r in rows}
+    z = [[cell.get((f, t), 0) for t in tos] for f in froms]
+    months = rows[0]["months"] if rows else 0
+    fig = share_heatmap(z, text(tos), text(froms), f"{title}, from {months} month{'' if months == 1 else 's'}",
+                        "probability", "state at a month end", "state at the next month end")
+    fig.update_traces(hovertemplate="from %{y} to %{x}: %{z:.1%}<extra></extra>")
+    return fig
+
+
+def forecast_areas(table: Table, title: str, currency: str | None = None) -> go.Figure:
+    """The forecast (report forecast): each state's share of the book's principal in each projected
+    month, stacked to 100 %, in the states' order from the bottom; hover gives the principal too."""
+    rows = table.as_dicts()
+    money = f" {html.escape(currency)}" if currency else ""
+    fig = go.Figure()
+    for state in dict.fromkeys(r["state"] for r in rows):
+        mine = [r for r in rows if r["state"] == state]
+        name = html.escape(str(state))
+        fig.add_scatter(x=[r["month"] for r in mine], y=[num(r["share"]) for r in mine], name=name, mode="lines",
+                        stackgroup="book", customdata=[num(r["principal"]) for r in mine],
+                        hovertemplate=f"{name}, %{{x|%Y-%m}}: %{{y:.1%}} (%{{customdata:,.2f}}{money})<extra></extra>")
+    months = len({r["month"] for r in rows})
+    fig.update_xaxes(type="date", title="projected month", tickformat="%Y-%m", dtick="M1" if months <= 24 else None)
+    fig = _layout(fig, title, yaxis="share of principal", percent=True)
+    fig.update_yaxes(range=[0, 1])
+    return fig
 
 
 def spread(values: list[str], k: int = 4) -> list[str]:

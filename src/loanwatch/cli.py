@@ -401,6 +401,14 @@ def contact_filters(fn):
         v["by"], _date(v["date_from"]), _date(v["date_to"])))(fn)
 
 
+def book_filters(fn):
+    """--currency alone, for the figures of the whole book (the transition matrix, the forecast)."""
+    from loanwatch.reports import LoanFilter
+
+    return _option_filters([o for o in _FILTER_OPTIONS if o[0] == "currency"],
+                           lambda v: LoanFilter(currency=v["currency"]))(fn)
+
+
 def _warn_unmatched(con, f) -> None:
     """A filter value no loan has (a typo, say) is not an error, but its report is all zeros."""
     for message in f.unmatched(con):
@@ -429,37 +437,61 @@ def _view(ctx: typer.Context, con, kind, f, as_of: Optional[dt.date]):
     return f, view
 
 
-def _report(ctx: typer.Context, entry, fmt: Format, as_of: Optional[dt.date], f) -> None:
-    """Run one registry report on the serving snapshot and render it."""
+def _report(ctx: typer.Context, entry, fmt: Format, as_of: Optional[dt.date], f, params: dict | None = None) -> None:
+    """Run one registry report on the serving snapshot and render it. What its figures rest on (a
+    Noted table's notes: the provisions' method, LGD, months of the matrix) ends the table for
+    people, under what it shows; with csv or json it goes to stderr, keeping stdout for programs."""
+    from loanwatch.reports.table import notes_of
+
     con = _open_snapshot(ctx)
     try:
         _warn_unmatched(con, f)
         f, view = _view(ctx, con, entry.kind, f, as_of if entry.as_of else None)
         view = view.for_report(entry)
-        table = entry.run(con, f=f, as_of=as_of)
-        note = view.describe() if entry.filters == "loans" else None
-        render(table, fmt, title=entry.title, columns=entry.columns, currency=view.currency, note=note)
+        table = entry.run(con, f=f, as_of=as_of, settings=_settings(ctx), **(params or {}))
+        notes = notes_of(table)
+        if fmt != Format.table:
+            for line in notes:
+                err.print(f"note: {shown(line)}")
+        said = ([view.describe()] if entry.kind.data == "loans" else []) + notes
+        render(table, fmt, title=entry.title, columns=entry.columns, currency=view.currency, note=said)
     except ValueError as exc:
         _fail(str(exc), EXIT_USAGE)
     finally:
         con.close()
 
 
+def _param_option(param) -> tuple[object, object]:
+    """A registry report's own option (registry.Param) as a Typer option: its annotation and
+    default. Choices are an enum (click's Choice: another word is a usage error naming them),
+    bounds an integer range."""
+    if param.choices:
+        words = enum.StrEnum(f"{param.name.title()}Choice", {c: c for c in param.choices})
+        default = None if param.default is None else words(param.default)
+        return Optional[words], typer.Option(default, param.option, help=param.help)
+    low, high = param.bounds or (None, None)
+    return int, typer.Option(param.default, param.option, min=low, max=high, help=param.help)
+
+
 def _add_report_command(name: str) -> None:
     """`loanwatch report NAME`, built from the registry's entries of that name: the loan filters
-    (or the ledger's or the call centre's options), --as-of when a view takes it, --view when the
-    name has several entries, --format."""
+    (or the book's, the ledger's or the call centre's options), --as-of when a view takes it, its own
+    options (registry.Param: --by, --method, --months), --view when the name has several entries,
+    --format."""
     from loanwatch.reports import registry
 
     entries = registry.by_name(name)
     views = [e.view for e in entries if e.view is not None]
+    own = list({p.name: p for e in entries for p in e.params}.values())
 
     def command(ctx: typer.Context, f, fmt: Format = FormatOption, **options) -> None:
         view = options.get("view") or (views[0] if views else None)
         if views and view not in views:
             _fail(f"--view {view!r}: use one of {', '.join(views)}", EXIT_USAGE)
         entry = next(e for e in entries if e.view == view)
-        _report(ctx, entry, fmt, _date(options.get("as_of")), f)
+        given = {p.name: options[p.name] for p in entry.params if options.get(p.name) is not None}
+        _report(ctx, entry, fmt, _date(options.get("as_of")), f,
+                {k: v.value if isinstance(v, enum.Enum) else v for k, v in given.items()})
 
     keyword = inspect.Parameter.KEYWORD_ONLY
     params = [inspect.Parameter("ctx", keyword, annotation=typer.Context), inspect.Parameter("f", keyword)]
@@ -469,6 +501,9 @@ def _add_report_command(name: str) -> None:
             views[0], "--view", help=f"{' or '.join(views)} ({described}).")))
     if any(e.as_of for e in entries):
         params.append(inspect.Parameter("as_of", keyword, annotation=Optional[dt.datetime], default=AsOfOption))
+    for param in own:
+        annotation, option = _param_option(param)
+        params.append(inspect.Parameter(param.name, keyword, annotation=annotation, default=option))
     params.append(inspect.Parameter("fmt", keyword, annotation=Format, default=FormatOption))
 
     def signature_only(**kwargs):
@@ -479,7 +514,8 @@ def _add_report_command(name: str) -> None:
     signature_only.__name__ = f"report_{name.replace('-', '_')}"
     signature_only.__doc__ = (entries[0].help if not views else
                               "Views (--view): " + "; ".join(f"{e.view}, {e.title.lower()}" for e in entries) + ".")
-    filters = {"ledger": ledger_filters, "calls": call_filters, "contacts": contact_filters}.get(entries[0].filters, loan_filters)
+    filters = {"ledger": ledger_filters, "calls": call_filters, "contacts": contact_filters,
+               "book": book_filters}.get(entries[0].filters, loan_filters)
     report_app.command(name)(filters(signature_only))
 
 
@@ -513,7 +549,7 @@ def report_html(
     try:
         _warn_unmatched(con, f)
         f, view = _view(ctx, con, registry.FILTERS["loans"], f, _date(as_of))
-        write_html(con, out, f=f, as_of=_date(as_of), view=view)
+        write_html(con, out, f=f, as_of=_date(as_of), view=view, settings=_settings(ctx))
     finally:
         con.close()
     console.print(f"written {shown(str(out))} ({out.stat().st_size / 1e6:.1f} MB)")

@@ -158,14 +158,14 @@ def _json_value(value: Any) -> Any:
 
 
 def render(table: Table, fmt: Format, title: str | None = None, out: TextIO | None = None, *,
-           columns=None, currency: str | None = None, note: str | None = None,
+           columns=None, currency: str | None = None, note: str | list[str] | None = None,
            shown_columns: list[str] | None = None) -> None:
     """A table for people (``fmt`` table: human titles, values formatted by column kind, fitted to
     the terminal) or for programs (csv, json: the column names and exact values).
 
     columns: how columns are shown (the registry's Column, or anything with name, kind, title);
     currency: added to money titles; note: a line under the table (as-of date, filters, partial
-    month); shown_columns: the columns a person sees, in order (csv and json keep them all)."""
+    month), or lines (what a report's figures rest on follows); shown_columns: the columns a person sees, in order (csv and json keep them all)."""
     out = out or sys.stdout
     if fmt == Format.csv:
         writer = csv.writer(out, lineterminator="\n")
@@ -198,7 +198,7 @@ def render(table: Table, fmt: Format, title: str | None = None, out: TextIO | No
     left_out = []
     while len(picked) > 1 and sum(needed(c) + 3 for c in picked) + 1 > console.width:
         left_out.insert(0, picked.pop())
-    captions = [note] if note else []
+    captions = ([note] if isinstance(note, str) else list(note)) if note else []
     if left_out:
         captions.append(f"not shown at this width: {', '.join(specs[index[c]].title for c in left_out)} "
                         "(a wider terminal, or --format csv, shows every column)")

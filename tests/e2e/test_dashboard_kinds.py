@@ -22,7 +22,7 @@ KINDS = {  # kind -> the golden files it holds
     "ledger-only": ("merchants", "merchant_events"),
     "empty": (),
 }
-LOAN_PAGES = {"overview", "delinquency", "vintages", "portfolio", "geography", "lookup"}
+LOAN_PAGES = {"overview", "delinquency", "vintages", "portfolio", "geography", "provisions", "lookup"}
 NEEDS = {"calls": "No calls yet", "merchants": "No merchant ledger yet", **{p: "No loans yet" for p in LOAN_PAGES}}
 HOLDS = {"loans-only": LOAN_PAGES, "calls-only": {"calls"}, "ledger-only": {"merchants"}, "empty": set()}
 

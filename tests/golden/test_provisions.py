@@ -134,6 +134,7 @@ weight, kept at 1. Projected: current 1600 · 47/97 = 775.26 → 376/2813 = 0.13
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal as D
 from fractions import Fraction
 from pathlib import Path
@@ -146,7 +147,7 @@ from loanwatch.errors import UsageProblem
 from loanwatch.reports import LoanFilter
 from loanwatch.reports import provisions as pv
 from loanwatch.serve import open_snapshot
-from tests.conftest import build_home
+from tests.conftest import build_home, cli
 
 pytestmark = pytest.mark.integration
 
@@ -386,3 +387,88 @@ def test_the_backtest_by_hand(book):
         "2024-04: P at 2024-03-31 from 2 months, no weight for 61-90 (kept at 1)"]
     # backtest_months 1: April alone
     assert {r[0] for r in pv.forecast_backtest(con, settings=settings_of(home, backtest_months=1)).rows} == {"2024-04"}
+
+
+# --- through the CLI: `loanwatch report provisions|transition-matrix|forecast|forecast-backtest` ---
+
+def report(home, *args, env=LGD_FROM_DATA):
+    """A report through the CLI, the [provisions] settings from the environment as a user's."""
+    result = cli("report", *args, home=home, env=env)
+    assert result.exit_code == 0, result.stderr
+    return result
+
+
+def test_the_cli_gives_the_provisions_by_hand(book):
+    home, _ = book
+    result = report(home, "provisions", "-f", "csv")
+    assert result.stdout.splitlines() == ["group,loans,principal_outstanding,ecl,coverage",
+                                          *(",".join(str(v) for v in row) for row in STAGES)]
+    # what the figures rest on: on stderr with csv and json (stdout is the program's)
+    assert result.stderr.splitlines() == [
+        "note: method ifrs9: stage 1 takes 12 months of expected loss, stage 2 the lifetime; stage 2 from DPD > 30, "
+        "stage 3 from DPD > 90",
+        "note: LGD 0.700000 = 1 − recoveries 450.00 / written off 1,500.00: 2 loans written off up to 2024-03-30, "
+        "recoveries within 1 month of each write-off",
+        "note: the transition matrix rests on 3 months (2024-02 to 2024-04), fewer than the 12 of [provisions] "
+        "pd_window_months: the data is shorter"]
+    assert report(home, "provisions", "--by", "product", "-f", "csv").stdout.splitlines()[1:] == [
+        "bnpl,1,400.00,120.00,0.300000", "cash,1,600.00,420.00,0.700000", "installment,3,2800.00,662.89,0.236745",
+        "(all),5,3800.00,1202.89,0.316549"]
+    # --method cecl: L1 takes its lifetime sum, 465.81; [provisions] method the same
+    cecl = ["1,2,1800.00,465.81,0.258782", "2,2,1400.00,322.55,0.230393", "3,1,600.00,420.00,0.700000",
+            "(all),5,3800.00,1208.36,0.317989"]
+    assert report(home, "provisions", "--method", "cecl", "-f", "csv").stdout.splitlines()[1:] == cecl
+    assert report(home, "provisions", "-f", "csv", env={**LGD_FROM_DATA, "LOANWATCH_PROVISIONS__METHOD": "cecl"}
+                  ).stdout.splitlines()[1:] == cecl
+    # a filter selects whose ECL is summed (L1, L8, L9), P and LGD stay the book's
+    assert report(home, "provisions", "--product", "installment", "--by", "bucket", "-f", "csv").stdout.splitlines()[-1] == (
+        "(all),3,2800.00,662.89,0.236745")
+    # the defaults (no settings): the LGD falls back to 1.00
+    assert report(home, "provisions", "-f", "csv", env={}).stdout.splitlines()[-1] == "(all),5,3800.00,1718.41,0.452213"
+    # for people: formatted, and what the figures rest on under the table
+    text = " ".join(report(home, "provisions", "--as-of", "2024-04-30", env={**LGD_FROM_DATA, "COLUMNS": "200"}).stdout.split())
+    assert "Expected credit loss (USD)" in text and "1,202.89" in text and "31.7 %" in text
+    assert "as of 2024-04-30 · money in USD · all loans" in text and "LGD 0.700000 = 1 − recoveries 450.00" in text
+
+
+def test_the_cli_gives_the_matrix_the_forecast_and_the_backtest_by_hand(book):
+    home, _ = book
+    result = report(home, "transition-matrix", "-f", "csv")
+    assert [tuple(line.split(",")[:5]) for line in result.stdout.splitlines()[1:]] == [
+        (a, b, p, w or "", "3") for a, b, p, w in MATRIX]
+    # fewer months, said so: at 03-31 two months, 61-90 without weight (its rows' note, and the line under the table)
+    text = " ".join(report(home, "transition-matrix", "--as-of", "2024-03-31", env={**LGD_FROM_DATA, "COLUMNS": "200"}
+                           ).stdout.split())
+    assert "no weight: kept at 1" in text and "the transition matrix rests on 2 months (2024-02 to 2024-03)" in text
+    assert "as of 2024-03-31 · money in USD · the whole book" in text
+    rows = report(home, "forecast", "--months", "1", "-f", "csv").stdout.splitlines()
+    assert rows == ["month,state,share,principal", *(f"2024-05,{s},{x},{p}" for s, (x, p) in zip(ORDER, FORECAST["2024-05"]))]
+    assert len(report(home, "forecast", "-f", "csv").stdout.splitlines()) == 1 + 6 * 6  # six months by default
+    rows = report(home, "forecast-backtest", "-f", "csv").stdout.splitlines()
+    assert rows[0] == "month,state,projected_share,actual_share,error,months"
+    assert [r for r in rows if ",(all)," in r] == ["2024-02,(all),,,0.476190,0", "2024-03,(all),,,0.513544,1",
+                                                   "2024-04,(all),,,0.490821,2"]
+    assert "2024-04,current,0.133665,0.482759,-0.349093,2" in rows
+    # the book's reports take --currency (the only one here) and no loan filter
+    assert report(home, "forecast", "--months", "1", "--currency", "usd", "-f", "csv").stdout.splitlines() == \
+        report(home, "forecast", "--months", "1", "-f", "csv").stdout.splitlines()
+
+
+def test_the_html_report_has_the_provisions_section(book, tmp_path):
+    """`report html`: the page's section (the stage table by hand, the charts, the notes under the
+    figures), with the home's settings."""
+    pytest.importorskip("plotly")
+    home, _ = book
+    out = tmp_path / "r.html"
+    assert report(home, "html", "--out", str(out)).exit_code == 0
+    text = out.read_text()
+    section = text[text.index("<h2>Provisions (expected credit loss)</h2>"):]
+    assert [t for t in ("Transition matrix", "Forecast", "Forecast back-test") if f"<h2>{t}</h2>" in section] == [
+        "Transition matrix", "Forecast", "Forecast back-test"]
+    cells = [c for c in re.findall(r"<td[^>]*>([^<]*)</td>", section)][:20]
+    assert cells == ["1", "2", "1,800.00", "460.34", "25.6 %", "2", "2", "1,400.00", "322.55", "23.0 %",
+                     "3", "1", "600.00", "420.00", "70.0 %", "(all)", "5", "3,800.00", "1,202.89", "31.7 %"]
+    assert ('<p class="note">LGD 0.700000 = 1 − recoveries 450.00 / written off 1,500.00: 2 loans written off up to '
+            '2024-03-30, recoveries within 1 month of each write-off</p>') in section
+    for key in ("provisions-by-product", "coverage-by-product", "transition-matrix", "forecast", "forecast-error"):
+        assert f'id="{key}"' in section, key

@@ -77,7 +77,8 @@ def test_every_report_on_an_empty_build_exits_6_naming_what_to_load(tmp_path):
     from loanwatch.reports import registry
 
     assert cli("build", home=tmp_path).exit_code == 0
-    needs = {"loans": "no loans yet", "ledger": "no merchant ledger yet", "calls": "no calls yet", "contacts": "no calls yet"}
+    needs = {"loans": "no loans yet", "book": "no loans yet", "ledger": "no merchant ledger yet", "calls": "no calls yet",
+             "contacts": "no calls yet"}
     for name in registry.names():
         entry = registry.by_name(name)[0]
         result = cli("report", name, home=tmp_path)

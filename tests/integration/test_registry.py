@@ -19,19 +19,20 @@ ROOT = Path(__file__).resolve().parents[2]
 ENTRIES = [pytest.param(r, id=r.key) for r in registry.REPORTS]
 
 
-def _fits(kind: str, value) -> bool:
+def _fits(column: registry.Column, value) -> bool:
     if value is None:
         return True
     return {
         "count": lambda v: isinstance(v, int) and v >= 0,
         "money": lambda v: isinstance(v, Decimal),
-        "share": lambda v: isinstance(v, Decimal) and 0 <= v <= 1,
+        # a share is between 0 and 1; one declared signed (a difference of two shares) between -1 and 1
+        "share": lambda v: isinstance(v, Decimal) and (-1 if column.signed else 0) <= v <= 1,
         "days": lambda v: isinstance(v, int) and v >= 0,
         "date": lambda v: isinstance(v, dt.date),
         "month": lambda v: isinstance(v, str) and re.fullmatch(r"\d{4}-\d{2}", v) is not None,
-        "number": lambda v: isinstance(v, int),
+        "number": lambda v: isinstance(v, int) or (isinstance(v, Decimal) and v.is_finite()),  # (a weight in money)
         "text": lambda v: isinstance(v, str),
-    }[kind](value)
+    }[column.kind](value)
 
 
 @pytest.mark.parametrize("report", ENTRIES)
@@ -41,7 +42,7 @@ def test_every_report_returns_its_declared_columns_of_their_kind(golden_con, rep
     assert table.rows, f"{report.key}: no rows on the golden fixture"
     for row in table.rows:
         for column, value in zip(report.columns, row):
-            assert _fits(column.kind, value), (report.key, column.name, column.kind, value)
+            assert _fits(column, value), (report.key, column.name, column.kind, value)
 
 
 def test_names_and_columns_are_declared_once():
@@ -58,8 +59,19 @@ def test_names_and_columns_are_declared_once():
     for report in registry.REPORTS:  # a part's options are fields of the report's filter
         fields = {f.name for f in dataclasses.fields(report.kind.filter)}
         assert all(set(part.options) <= fields for part in report.parts), report.key
+    for report in registry.REPORTS:  # its own options: declared once, with help, choices or bounds; a part fixes declared ones
+        assert len({p.name for p in report.params}) == len(report.params), report.key
+        for param in report.params:
+            assert param.help and bool(param.choices) != (param.bounds is not None), (report.key, param.name)
+            assert param.default is None or param.default in param.choices or (
+                param.bounds and param.bounds[0] <= param.default <= param.bounds[1]), (report.key, param.name)
+        for part in report.parts:
+            assert all(report.param(name) and value in report.param(name).choices for name, value in part.params.items()), (
+                report.key, part.key)
     with pytest.raises(ValueError, match="unknown kind"):
         registry.Column("x", "percent", "X")
+    with pytest.raises(ValueError, match="only a share is declared signed"):
+        registry.Column("x", "money", "X", signed=True)
 
 
 @pytest.mark.parametrize("report", ENTRIES)
@@ -72,6 +84,37 @@ def test_the_cli_runs_every_report_with_the_registry_columns(golden, report):
     help_text = " ".join(cli("report", report.name, "--help").stdout.split())
     assert " ".join(report.help.split()[:4]) in help_text or report.title.lower() in help_text
     assert ("--as-of" in help_text) == any(r.as_of for r in registry.by_name(report.name))
+
+
+def test_a_report_s_own_options_are_its_command_s(golden):
+    """registry.Param: `--by`, `--method`, `--months` with their help, their choices or bounds and
+    default; a value outside them is a usage error (exit 2) naming the option; the book's reports
+    take --currency and no loan filter."""
+    import typer.main
+
+    from loanwatch.cli import app
+
+    group = typer.main.get_command(app).commands["report"]
+    for report in registry.REPORTS:
+        options = {o for p in group.commands[report.name].params for o in p.opts}
+        assert {p.option for p in report.params} <= options, report.key
+        if report.filters == "book":
+            assert "--currency" in options and "--product" not in options and "--min-amount" not in options, report.key
+    shown = " ".join(cli("report", "provisions", "--help", env={"COLUMNS": "200"}).stdout.split())
+    assert "--by <stage|product|bucket>" in shown and "--method <ifrs9|cecl>" in shown and "[default: stage]" in shown
+    assert "[default: 6; 1<=x<=600]" in " ".join(cli("report", "forecast", "--help", env={"COLUMNS": "200"}).stdout.split())
+    for args, option in ((["provisions", "--by", "region"], "--by"), (["provisions", "--method", "ecl"], "--method"),
+                         (["forecast", "--months", "0"], "--months"), (["forecast", "--months", "601"], "--months"),
+                         (["forecast", "--months", "six"], "--months")):
+        result = cli("report", *args, home=golden.home)
+        assert result.exit_code == 2, (args, result.stdout)
+        assert f"Invalid value for '{option}'" in result.stderr and "Usage: " in result.stderr, args
+    for args in (["transition-matrix", "--product", "cash"], ["forecast", "--as-of", "2024-06-30"],
+                 ["forecast-backtest", "--months", "3"]):
+        result = cli("report", *args, home=golden.home)
+        assert result.exit_code == 2 and f"No such option: {args[1]}" in result.stderr, args
+    with pytest.raises(TypeError, match="report forecast: no option by"):
+        registry.get("forecast").run(None, by="stage")
 
 
 def test_a_view_that_does_not_exist_is_a_usage_error(golden):

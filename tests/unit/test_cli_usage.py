@@ -20,6 +20,8 @@ KINDS = [
     (["generate", "--clients", "many", "--out", "x"], "Invalid value for '--clients'"),
     (["split"], "Missing argument"),
     (["report", "summary", "--as-of"], "Option '--as-of' requires an argument"),
+    (["report", "provisions", "--by", "region"], "Invalid value for '--by'"),  # a report's own options (registry.Param)
+    (["report", "forecast", "--months", "0"], "Invalid value for '--months'"),
 ]
 
 

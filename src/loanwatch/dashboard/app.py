@@ -23,7 +23,7 @@ from loanwatch import charts, quality, reports
 from loanwatch.config import load_settings
 from loanwatch.output import column_titles, human_title, parse_amount, shown_value
 from loanwatch.reports import LoanFilter, View, calls, ledger, registry
-from loanwatch.reports.table import Table
+from loanwatch.reports.table import Table, notes_of
 from loanwatch.serve import NoSnapshot, open_snapshot
 
 
@@ -97,24 +97,32 @@ def download(table: Table, title: str, key: str) -> None:
 def show_report(con, report: registry.Report, f, view: View) -> None:
     """A registry report on its page: what it shows (reports.registry.Report.parts), in order: each
     chart (with the choice a chart needs) with a CSV download, each table with its heading and
-    what it is of; the page's filter, with a part's own options. Money of several currencies (the
-    merchant ledger's) is drawn one currency at a time, a picker choosing it."""
-    table = report.run(con, f=f, as_of=view.as_of)
+    what it is of; the page's filter, with a part's own options and the report's options it fixes;
+    the home's settings for a report that reads them. What its figures rest on (a Noted table's
+    notes) is said under its first part. Money of several currencies (the merchant ledger's) is
+    drawn one currency at a time, a picker choosing it."""
+    table = report.run(con, f=f, as_of=view.as_of, settings=SETTINGS)
     view = view.for_report(report)
+    notes = notes_of(table)
     if not table.rows:
         st.subheader(report.title)
         st.info(f"Nothing to show for {view.describe()}.")
+        for line in notes:
+            st.caption(line)
         return
     held = reports.currencies_in(table) if report.charts else []
     currency = (st.radio("Currency", held, horizontal=True, key=f"{report.key}-currency") if len(held) > 1 else held[0]
                 ) if held else None
     table, view = reports.in_currency(table, view, currency)
-    tables = {(): table}
+    tables = {((), ()): table}
     measure = None
-    for part in report.parts:
-        options = tuple(sorted(part.options.items()))
+    for i, part in enumerate(report.parts):
+        if i == 1:
+            for line in notes:
+                st.caption(line)
+        options = (tuple(sorted(part.options.items())), tuple(sorted(part.params.items())))
         if options not in tables:
-            tables[options], _ = reports.in_currency(report.run_part(con, part, f, view.as_of), view, currency)
+            tables[options], _ = reports.in_currency(report.run_part(con, part, f, view.as_of, SETTINGS), view, currency)
         shown = tables[options]
         if part.heading:
             st.subheader(part.heading)
@@ -146,6 +154,9 @@ def show_report(con, report: registry.Report, f, view: View) -> None:
         if part.kind == "region_map" and (unplaced := (fig.layout.meta or {}).get("unplaced_regions")):
             st.caption("Not on the map (unknown region names): " + ", ".join(unplaced).replace("<", "&lt;"))
         download(shown, part.title, part.key)
+    if len(report.parts) == 1:
+        for line in notes:
+            st.caption(line)
     if report.key == "overdue-monthly":
         with st.expander("Table"):
             show_table(table, report.title, f"{report.key}-table", report.columns, view.currency)
@@ -277,19 +288,22 @@ def page_overview(con, f: LoanFilter, view: View) -> None:
 
 def page_of_reports(page: str):
     """A page that shows the registry's reports of that page, in order, each with its kind of
-    filter: the sidebar's loan filter, or what the page asks (registry.FILTERS: controls)."""
+    filter: the sidebar's loan filter (the book's reports: its currency alone), or what the page
+    asks (registry.FILTERS: controls)."""
     shown = registry.on_page(page)
     kinds = [registry.FILTERS[k] for k in dict.fromkeys(r.filters for r in shown)]
 
     def show(con, f: LoanFilter, view: View) -> None:
-        loans = [k.name for k in kinds] == ["loans"]
+        loans = all(k.data == "loans" for k in kinds)
         header(con, registry.PAGES[page], view if loans else None)
         if not needs(con, kinds[0].data):  # a page's reports read one kind of data (a test holds the registry to it)
             return
         if loans:
             if contradiction(f):
                 return
-            chosen = {"loans": (f, view)}
+            chosen = {k.name: (f, view) if k.name == "loans" else
+                      reports.prepare(con, k, dataclasses.replace(f, currency=view.currency), as_of=view.as_of)
+                      for k in kinds}
         elif (chosen := page_filters(con, kinds)) is None:
             return
         for report in shown:

@@ -5,6 +5,7 @@ Jinja2's autoescape (tables) and by the chart builders (charts)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -13,9 +14,10 @@ import jinja2
 from plotly.offline import get_plotlyjs
 
 from loanwatch import charts, reports
+from loanwatch.config import Settings
 from loanwatch.output import NUMERIC_KINDS, column_titles, shown_value
 from loanwatch.reports import LoanFilter, View, holds, left_out_message, prepare, registry
-from loanwatch.reports.table import Table
+from loanwatch.reports.table import Table, notes_of
 
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -66,12 +68,13 @@ TABLE_ROWS = 60
 
 
 def render_html(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None, as_of: dt.date | None = None,
-                view: View | None = None) -> str:
+                view: View | None = None, settings: Settings | None = None) -> str:
     """The report: the headline figures of the summary, then every registry report marked html
     (those with a dashboard page), in the pages' order, with its charts and tables (and its table
     when short), each saying what it shows. Loan reports follow the filter and view given (as-of
-    date, currency, filters); the call centre's and the ledger's show what their page opens on
-    (registry.FILTERS, their filter's opening), and are left out when the snapshot holds none."""
+    date, currency, filters), the book's its currency; the call centre's and the ledger's show what
+    their page opens on (registry.FILTERS, their filter's opening), and are left out when the
+    snapshot holds none. settings: the home's, for the reports that read them (None: the defaults)."""
     if view is None:
         f, view = prepare(con, registry.FILTERS["loans"], f or LoanFilter(), as_of=as_of)
     summary = registry.get("summary")
@@ -81,9 +84,13 @@ def render_html(con: duckdb.DuckDBPyConnection, f: LoanFilter | None = None, as_
     for report in _in_page_order(report for report in registry.REPORTS if report.html):
         if report.filters not in chosen:
             kind = report.kind
-            chosen[kind.name] = prepare(con, kind, kind.filter.opening(con)) if holds(con, kind.data) else None
+            if kind.data == "loans":  # the book: the loans' currency
+                chosen[kind.name] = prepare(con, kind, dataclasses.replace(f or LoanFilter(), currency=view.currency),
+                                            as_of=as_of)
+            else:
+                chosen[kind.name] = prepare(con, kind, kind.filter.opening(con)) if holds(con, kind.data) else None
         if chosen[report.filters] is not None:
-            sections.append(_section(con, report, *chosen[report.filters], as_of))
+            sections.append(_section(con, report, *chosen[report.filters], as_of, settings))
     env = jinja2.Environment(autoescape=True)
     env.globals["zip"] = zip
     kpis = []
@@ -111,10 +118,13 @@ def _in_page_order(entries) -> list[registry.Report]:
     return sorted(entries, key=lambda r: pages.index(r.page) if r.page in pages else len(pages))
 
 
-def _section(con: duckdb.DuckDBPyConnection, report: registry.Report, f, view: View, as_of: dt.date | None) -> dict:
+def _section(con: duckdb.DuckDBPyConnection, report: registry.Report, f, view: View, as_of: dt.date | None,
+             settings: Settings | None = None) -> dict:
     """One report's section: its charts and tables as its page shows them (the first currency of
-    money in several), then its own table when short and it declares none."""
-    table = report.run(con, f=f, as_of=as_of)
+    money in several), with what its figures rest on (a Noted table's notes) under the first, then
+    its own table when short and it declares none."""
+    table = report.run(con, f=f, as_of=as_of, settings=settings)
+    notes = [{"note": line} for line in notes_of(table)]
     view = view.for_report(report)
     held = reports.currencies_in(table) if report.charts else []
     currency = held[0] if held else None
@@ -122,9 +132,11 @@ def _section(con: duckdb.DuckDBPyConnection, report: registry.Report, f, view: V
     empty = "Nothing to show for these loans." if report.filters == "loans" else f"Nothing to show for {view.describe()}."
     section = {"title": report.title, "parts": [], "empty": "" if table.rows else empty}
     if not table.rows:
+        section["parts"] = notes
         return section
     for part in report.shown:
-        shown = reports.in_currency(report.run_part(con, part, f, as_of), view, currency)[0] if part.options else table
+        shown = (reports.in_currency(report.run_part(con, part, f, as_of, settings), view, currency)[0]
+                 if part.options or part.params else table)
         heading = part.heading or (part.title if part.kind == "table" else None)  # a table is named, here as on its page
         heading = heading if heading != report.title else None
         if part.kind == "table":
@@ -134,6 +146,7 @@ def _section(con: duckdb.DuckDBPyConnection, report: registry.Report, f, view: V
             continue
         section["parts"].append({"heading": heading, "chart": charts.figure(report, part, shown, view=view).to_html(
             full_html=False, include_plotlyjs=False, div_id=part.key, config=charts.CONFIG)})
+    section["parts"][1:1] = notes
     if not any(part.kind == "table" for part in report.shown) and len(table.rows) <= TABLE_ROWS:
         section["parts"].append(_table(table, report, view))
     return section
@@ -148,6 +161,6 @@ def _table(table: Table, report: registry.Report, view: View, rows: int | None =
 
 
 def write_html(con: duckdb.DuckDBPyConnection, out: Path, f: LoanFilter | None = None, as_of: dt.date | None = None,
-               view: View | None = None) -> Path:
-    out.write_text(render_html(con, f, as_of, view), encoding="utf-8")
+               view: View | None = None, settings: Settings | None = None) -> Path:
+    out.write_text(render_html(con, f, as_of, view, settings), encoding="utf-8")
     return out

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -38,9 +38,10 @@ import numpy as np
 
 from loanwatch.config import DEFAULTS, Settings
 from loanwatch.errors import UsageProblem
-from loanwatch.reports import NO_FILTER, LoanFilter, Table, as_of_date, choose_currency, data_date, run_query
+from loanwatch.reports import NO_FILTER, LoanFilter, as_of_date, choose_currency, data_date, run_query
 from loanwatch.reports.delinquency import _loans_at  # the loans at a date (snapshot rows when precomputed)
 from loanwatch.reports.rules import STAGES, stage_sql
+from loanwatch.reports.table import Noted
 
 GROUPS = ("stage", "product", "bucket")
 METHODS = ("ifrs9", "cecl")
@@ -50,13 +51,6 @@ TWELVE_MONTHS = 12
 # `report forecast --months`: from 1 to this (50 years; each month adds six rows).
 MAX_FORECAST_MONTHS = 600
 ALL = "(all)"
-
-
-@dataclass
-class Noted(Table):
-    """A report's table with what its figures rest on, one sentence each, for the line under it."""
-
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,12 @@
 
 Each entry says what a report is called (the verb of `loanwatch report NAME`, with `--view` when a
 name has several entries), what it shows, which function computes it (the SQL lives in
-delinquency.py, portfolio.py, calls.py and ledger.py, or is a short aggregation of a mart here; the
-per-loan and per-call rules in the dbt marts), its kind of filter (FILTERS: loans, calls, contacts,
-ledger) and whether it takes --as-of, its columns with a kind and a human title, and where it
-appears: its dashboard page with its charts and tables, and whether the HTML report carries it.
+delinquency.py, portfolio.py, provisions.py, calls.py and ledger.py, or is a short aggregation of a
+mart here; the per-loan and per-call rules in the dbt marts), its kind of filter (FILTERS: loans,
+book, calls, contacts, ledger) and whether it takes --as-of, its own options (params: provisions'
+--by and --method, the forecast's --months) and whether it reads the home's settings, its columns
+with a kind and a human title, and where it appears: its dashboard page with its charts and tables,
+and whether the HTML report carries it.
 The CLI's report commands and their options and --help, the dashboard's pages and their controls,
 the HTML report and the docs test are all built from this list.
 
@@ -23,18 +25,20 @@ from typing import Any
 
 import duckdb
 
-from loanwatch.reports import LoanFilter, calls, delinquency, ledger, loan_query, portfolio, ratio6
+from loanwatch.config import Settings
+from loanwatch.reports import LoanFilter, calls, delinquency, ledger, loan_query, portfolio, provisions, ratio6
 from loanwatch.reports.table import Table
 
 # What a column holds; output formatting hangs off this.
 KINDS = {
     "count": "a number of loans, clients or rows",
     "money": "an amount in one currency (the report's, or the row's currency column), 2 decimals",
-    "share": "a fraction between 0 and 1, 6 decimals (shown as a percentage to people)",
+    "share": "a fraction between 0 and 1, 6 decimals (shown as a percentage to people); a column declared signed, "
+             "a difference of two shares (the back-test's error), lies between -1 and 1",
     "days": "a number of days",
     "date": "a calendar date",
     "month": "a calendar month, YYYY-MM",
-    "number": "a plain number (months on book, a rank)",
+    "number": "a plain number (months on book, a rank, a transition weight): an integer, or a decimal",
     "text": "an identifier, a name or a label",
 }
 
@@ -45,19 +49,30 @@ class FilterKind:
     loans, calls or ledger); filter: its dataclass (contradiction, unmatched, describe, opening: the
     choice a page opens on, which the HTML report shows); controls: what a dashboard page asks for
     it (loans: the sidebar, on every page; the CLI's options are in cli.py, by kind); dates: the
-    relation and column whose first and last day bound its From and To."""
+    relation and column whose first and last day bound its From and To. keeps: of a filter given to
+    it (a page's loan filter, the CLI's), the fields it takes; None: all (book: the currency only)."""
 
     name: str
     data: str
     filter: type
     controls: tuple[str, ...] = ()
     dates: tuple[str, str] | None = None
+    keeps: tuple[str, ...] | None = None
+
+    def narrow(self, f: Any) -> Any:
+        """The part of a filter a report of this kind takes: all of it, or the fields it keeps."""
+        if self.keeps is None or f is None:
+            return f
+        return self.filter(**{name: getattr(f, name) for name in self.keeps})
 
 
-# which rows a report selects: loans (the loan filters, at loan grain), ledger (--merchant, --from,
-# --to over the merchant ledger), calls (--period, --by, --from, --to) or contacts (--by, --from, --to)
+# which rows a report selects: loans (the loan filters, at loan grain), book (the whole book of loans
+# of one currency, --currency only: the transition matrix, forecast and back-test are the book's,
+# never a filter's), ledger (--merchant, --from, --to over the merchant ledger), calls (--period,
+# --by, --from, --to) or contacts (--by, --from, --to)
 FILTERS = {k.name: k for k in (
     FilterKind("loans", "loans", LoanFilter),
+    FilterKind("book", "loans", LoanFilter, keeps=("currency",)),
     FilterKind("ledger", "ledger", ledger.LedgerFilter, ("merchant", "dates"), ("marts.fct_merchant_balances", "balance_date")),
     FilterKind("calls", "calls", calls.CallFilter, ("period", "dates"), ("marts.fct_calls", "called_date")),
     FilterKind("contacts", "calls", calls.ContactFilter, ("dates",), ("marts.fct_calls", "called_date")),
@@ -69,10 +84,37 @@ class Column:
     name: str
     kind: str
     title: str
+    signed: bool = False  # a share that is a difference of two (between -1 and 1)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"column {self.name}: unknown kind {self.kind!r}")
+        if self.signed and self.kind != "share":
+            raise ValueError(f"column {self.name}: only a share is declared signed")
+
+
+@dataclass(frozen=True)
+class Param:
+    """An option of a report's own, beyond its kind of filter (provisions' --by and --method, the
+    forecast's --months): a keyword of its query, `--NAME` on the CLI (a value outside its choices
+    or bounds is a usage error, exit 2), fixed by a chart or table that shows one value of it
+    (Chart.params). choices: the words it takes; bounds: or the integers from, to; default: what it
+    is when not given (None: the query decides, from the settings)."""
+
+    name: str
+    help: str
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    bounds: tuple[int, int] | None = None
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def usage(self) -> str:
+        """How the docs' table writes it: `--by stage\\|product\\|bucket` (default stage)."""
+        values = "\\|".join(self.choices) if self.choices else f"{self.bounds[0]}..{self.bounds[1]}" if self.bounds else "VALUE"
+        return f"`{self.option} {values}`" + (f" (default {self.default})" if self.default is not None else "")
 
 
 @dataclass(frozen=True)
@@ -81,12 +123,14 @@ class Chart:
 
     kind: lines, bars, grouped_lines (a line per value of the column `group`), grouped_bars (the y
     columns side by side), drawn by charts.py from the named columns; a special view
-    (overdue_share, roll_heatmap, vintage_heatmap, vintage_curves, region_map); or table. rows
+    (overdue_share, roll_heatmap, transition_heatmap, forecast_areas, vintage_heatmap,
+    vintage_curves, region_map); or table. rows
     keeps only the rows it accepts (none left: the chart says `empty`); sort orders them by a
     column, largest first (missing values last); names: the legend's (default: the columns'
     titles). options: filter values it fixes over the page's choice (the call centre's charts are
-    by campaign, its agents' table by agent). heading: a heading above it; note: the line under
-    that heading (default: what the figures are of, the view)."""
+    by campaign, its agents' table by agent); params: values of the report's own options it fixes
+    (provisions by product). heading: a heading above it; note: the line under that heading
+    (default: what the figures are of, the view)."""
 
     key: str
     kind: str
@@ -98,6 +142,7 @@ class Chart:
     group: str | None = None
     names: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict, hash=False)
+    params: dict[str, Any] = field(default_factory=dict, hash=False)
     heading: str | None = None
     note: str | None = None
     empty: str = "Nothing to show."
@@ -120,6 +165,8 @@ class Report:
     shown: tuple[Chart, ...] = ()
     html: bool | None = None  # a section of `report html`; default: when it has a page (every page reaches it)
     filters: str = "loans"  # its kind of filter: a key of FILTERS
+    params: tuple[Param, ...] = ()  # its own options (--by, --method, --months), keywords of its query
+    settings: bool = False  # its query reads the home's settings ([provisions]): front ends pass theirs
 
     def __post_init__(self) -> None:
         if self.html is None:
@@ -149,22 +196,34 @@ class Report:
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
 
+    def param(self, name: str) -> Param:
+        return next(p for p in self.params if p.name == name)
+
     def run(self, con: duckdb.DuckDBPyConnection, f: LoanFilter | ledger.LedgerFilter | calls.CallFilter | calls.ContactFilter | None = None,
-            as_of: dt.date | None = None) -> Table:
+            as_of: dt.date | None = None, settings: Settings | None = None, **params: Any) -> Table:
         """The report's table; the columns are the declared ones, in order (a test holds every
-        report to it)."""
-        if self.filters != "loans" and isinstance(f, LoanFilter):
+        report to it). settings: the home's (None: the defaults), for a report that reads them;
+        params: values of its own options (the others take their default)."""
+        if isinstance(f, LoanFilter) and self.kind.filter is not LoanFilter:
             f = None  # a page's loan filters do not select ledger rows or calls
-        kwargs: dict[str, Any] = {"f": f}
+        kwargs: dict[str, Any] = {"f": self.kind.narrow(f)}  # (book: the currency of the loan filter, no more)
         if self.as_of:
             kwargs["as_of"] = as_of
+        if self.settings:
+            kwargs["settings"] = settings
+        for p in self.params:
+            kwargs[p.name] = params.pop(p.name, p.default)
+        if params:
+            raise TypeError(f"report {self.key}: no option {', '.join(params)}")
         return self.query(con, **kwargs)
 
-    def run_part(self, con: duckdb.DuckDBPyConnection, part: Chart, f: Any = None, as_of: dt.date | None = None) -> Table:
-        """The table one of its charts or tables draws: the page's filter with the part's options."""
+    def run_part(self, con: duckdb.DuckDBPyConnection, part: Chart, f: Any = None, as_of: dt.date | None = None,
+                 settings: Settings | None = None) -> Table:
+        """The table one of its charts or tables draws: the page's filter with the part's options,
+        and the report's own options the part fixes."""
         if part.options:
             f = replace(f if isinstance(f, self.kind.filter) else self.kind.filter(), **part.options)
-        return self.run(con, f=f, as_of=as_of)
+        return self.run(con, f=f, as_of=as_of, settings=settings, **part.params)
 
 
 def _c(name: str, kind: str, title: str) -> Column:
@@ -181,6 +240,14 @@ OVERDUE_AMOUNT_SHARE = _c("overdue_amount_share", "share", "Overdue share (princ
 
 def _bucket_rows(row: dict[str, Any]) -> bool:
     return row["bucket"] not in delinquency.PAR_ROWS
+
+
+def _groups(row: dict[str, Any]) -> bool:
+    return row["group"] != provisions.ALL
+
+
+def _all_states(row: dict[str, Any]) -> bool:
+    return row["state"] == provisions.ALL
 
 
 REPORTS: tuple[Report, ...] = (
@@ -275,6 +342,88 @@ REPORTS: tuple[Report, ...] = (
                    "they had the day before (marts.fct_loan_write_offs)",
         page="delinquency",
         shown=(Chart("write-offs", "bars", "Principal written off by month", "month", ("principal_written_off",)),),
+    ),
+    Report(
+        "provisions", "Provisions (expected credit loss)",
+        "Expected credit loss and coverage of the active loans by IFRS 9 stage, product or DPD bucket (METRICS §9).",
+        provisions.provisions,
+        (_c("group", "text", "Group"), LOANS, PRINCIPAL, _c("ecl", "money", "Expected credit loss"),
+         _c("coverage", "share", "Coverage")),
+        rows="stage (1, 2, 3), product or DPD bucket (--by), then (all)", definition=(
+            "the active loans at the as-of date that the filters select, by stage (3 when DPD > [provisions] "
+            "stage3_dpd, 2 when DPD > stage2_dpd, else 1), product or DPD bucket: their principal outstanding and "
+            "expected credit loss (METRICS §9: stage 1 twelve months of marginal PD (powers of the transition "
+            "matrix) × LGD × exposure from the schedule × discount at the loan's rate, stage 2 the same to the "
+            "remaining term, stage 3 LGD × principal; --method cecl: the lifetime for stages 1 and 2); the matrix and "
+            "the LGD are the whole book's of the currency, never the filter's. `ecl`: the sum of the unrounded ECL "
+            "rounded to cents; `coverage` = that sum / principal outstanding. The line under it: the method, the "
+            "LGD and where it came from, the months of the matrix"
+        ), as_of=True, settings=True,
+        params=(Param("by", "Group by stage (1, 2, 3), product or DPD bucket; a last row (all).", "stage",
+                      choices=provisions.GROUPS),
+                Param("method", "ifrs9 (stage 1: twelve months of expected loss, stage 2: the lifetime) or cecl (the "
+                                "lifetime for every stage); default [provisions] method.", choices=provisions.METHODS)),
+        page="provisions",
+        shown=(Chart("provisions-by-stage", "table", "Provisions by stage", heading="Expected credit loss and coverage by stage"),
+               Chart("provisions-by-product", "bars", "Expected credit loss by product", "group", ("ecl",), rows=_groups,
+                     params={"by": "product"}, heading="By product"),
+               Chart("coverage-by-product", "bars", "Coverage by product", "group", ("coverage",), rows=_groups,
+                     params={"by": "product"})),
+    ),
+    Report(
+        "transition-matrix", "Transition matrix",
+        "The month-to-month transition matrix between the six states at the as-of date, with its weights (METRICS §9).",
+        provisions.transition_matrix,
+        (_c("from_state", "text", "From"), _c("to_state", "text", "To"), _c("probability", "share", "Probability"),
+         _c("weight", "number", "Weight"), _c("months", "number", "Months"), _c("note", "text", "Note")),
+        rows="from state × to state: the six states (current, 1-30, 31-60, 61-90, default, closed) in order",
+        definition=(
+            "over the latest [provisions] pd_window_months complete months on or before the as-of date (`months`: "
+            "fewer when the data is shorter), the loans active at S(m−1) weighed by their principal then (or one "
+            "each, pd_weight count), from their state at S(m−1) to their state at S(m), pooled: `probability` = "
+            "weight from i to j / weight from i (`weight`: the pair's, empty on the absorbing rows); default and "
+            "closed absorb; a state with no weight keeps 1 on the diagonal and its `note` says so. The whole book "
+            "of the currency (--currency only)"
+        ), as_of=True, filters="book", settings=True, page="provisions",
+        shown=(Chart("transition-matrix", "transition_heatmap", "Transition matrix"),),
+    ),
+    Report(
+        "forecast", "Forecast",
+        "The book's principal by state over the next months, projected with the transition matrix (METRICS §10).",
+        provisions.forecast,
+        (MONTH, _c("state", "text", "State"), _c("share", "share", "Share of principal"),
+         _c("principal", "money", "Principal")),
+        rows="month × state, from the month after the last month end on or before the data date",
+        definition=(
+            "the shares of the principal outstanding at the last month end S(M) by state, times P^h for h = 1 … "
+            "--months (P at S(M)); run-off, no new loans. `principal` = share × the principal at S(M): the starting "
+            "principal shared among the states (closed was repaid, default lost or still owed). The whole book of "
+            "the currency (--currency only)"
+        ), filters="book", settings=True,
+        params=(Param("months", f"Months to project, from 1 to {provisions.MAX_FORECAST_MONTHS}.", 6,
+                      bounds=(1, provisions.MAX_FORECAST_MONTHS)),),
+        page="provisions",
+        # (a special view: its months are projected, after the data, so no month axis that ends at the data date)
+        shown=(Chart("forecast", "forecast_areas", "Forecast: the book's principal by state"),),
+    ),
+    Report(
+        "forecast-backtest", "Forecast back-test",
+        "Each of the last months' one-month forecast set against what happened, by state (METRICS §10).",
+        provisions.forecast_backtest,
+        (MONTH, _c("state", "text", "State"), _c("projected_share", "share", "Projected share"),
+         _c("actual_share", "share", "Actual share"), Column("error", "share", "Error", signed=True),
+         _c("months", "number", "Months of P")),
+        rows="month × state, then (all) per month",
+        definition=(
+            "for each of the last [provisions] backtest_months complete months m: the loans active at S(m−1) by "
+            "their state then, weighed as the matrix is, projected one month with P estimated at S(m−1) "
+            "(`projected_share`), against the same loans' states at S(m) (`actual_share`); `error` = projected − "
+            "actual; the `(all)` row's error is half the sum of the absolute errors, the share of the book put in the wrong state; "
+            "`months`: the months behind that P. The whole book of the currency (--currency only)"
+        ), filters="book", settings=True, page="provisions",
+        shown=(Chart("forecast-error", "bars", "Back-test: share of the book the forecast put in the wrong state", "month",
+                     ("error",), rows=_all_states, names=("share in the wrong state (all)",),
+                     heading="Forecast back-test", empty="No complete month to test yet."),),
     ),
     Report(
         "merchant-balance", "Merchant balances",
@@ -488,7 +637,7 @@ KPIS = ("active", "principal_outstanding", "overdue_share", "par30", "npl")
 
 PAGES = {  # dashboard pages, in order: path -> title
     "overview": "Overview", "delinquency": "Delinquency", "vintages": "Vintages", "portfolio": "Portfolio",
-    "geography": "Geography", "calls": "Call centre", "merchants": "Merchants", "lookup": "Loan lookup",
+    "geography": "Geography", "provisions": "Provisions", "calls": "Call centre", "merchants": "Merchants", "lookup": "Loan lookup",
     "quality": "Data quality", "operations": "Operations",
 }
 
@@ -557,13 +706,15 @@ DOCS_START, DOCS_END = "<!-- registry: start (make docs) -->", "<!-- registry: e
 
 
 def docs_table() -> str:
-    """Every report as a row of docs/reports.md: the verb, its rows, columns, definition, function."""
+    """Every report as a row of docs/reports.md: the verb, its rows, columns, definition (and its own
+    options), function."""
     lines = [DOCS_START, "| report | rows | columns | definition | SQL |", "|---|---|---|---|---|"]
     for r in REPORTS:
         verb = f"`{r.name}`" if r.view is None else f"`{r.name} --view {r.view}`"
         fn = getattr(r.query, "func", r.query)
         where = f"`{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}`"
-        lines.append(f"| {verb} | {r.rows} | {', '.join(f'`{c.name}`' for c in r.columns)} | {r.definition} | {where} |")
+        options = ("; options: " + ", ".join(p.usage() for p in r.params)) if r.params else ""
+        lines.append(f"| {verb} | {r.rows} | {', '.join(f'`{c.name}`' for c in r.columns)} | {r.definition}{options} | {where} |")
     return "\n".join([*lines, DOCS_END])
 
 

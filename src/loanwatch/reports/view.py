@@ -67,8 +67,9 @@ def partial_periods(period: str, end: dt.date, start: dt.date | None = None) -> 
 @dataclass
 class View:
     """What a table or chart shows, said under it: the as-of date (a projection after the data
-    date), the currency, the filters and the partial month (kind loans), or the calls or ledger
-    days selected and the periods they cover in part (the other kinds of filter)."""
+    date), the currency, the filters and the partial month (kind loans; kind book: the whole book,
+    no filter), or the calls or ledger days selected and the periods they cover in part (the other
+    kinds of filter)."""
 
     data_date: dt.date | None
     as_of: dt.date | None = None
@@ -94,14 +95,14 @@ class View:
         return partial_month(self.data_date)
 
     def describe(self) -> str:
-        if self.kind != "loans":  # calls or ledger days: what was selected, the money's currency, partial periods
+        if self.kind not in ("loans", "book"):  # calls or ledger days: what was selected, the money's currency, partial periods
             text = self.filters + (f", in {self.currency}" if self.currency else "")
             return " · ".join([text, *(f"{label} is partial" for label in self.periods)])
         day = self.as_of or self.data_date
         parts = [f"as of {day}" + (" (projection)" if self.projection else "") if day else "no data yet"]
         if self.currency:
             parts.append(f"money in {self.currency}")
-        parts.append(f"filters: {self.filters}" if self.filters else "all loans")
+        parts.append(f"filters: {self.filters}" if self.filters else "the whole book" if self.kind == "book" else "all loans")
         if self.months and self.partial:
             parts.append(f"{self.partial} is partial (data to {self.data_date})")
         return " · ".join(parts)
@@ -116,7 +117,8 @@ def prepare(con: duckdb.DuckDBPyConnection, kind, f: Any, *, as_of: dt.date | No
     dashboard page says what to load instead. Loans: the currency of the money
     (``choose_currency``: the filter's currency as requested, else ``reporting``, else the loans'
     main one; the filter is limited to it when loans have several, the others are the view's
-    left_out), the as-of date (None on the data date) and the filters set. Calls and the ledger:
+    left_out), the as-of date (None on the data date) and the filters set; the book: the same, of
+    the filter's currency alone (its figures are the whole book's). Calls and the ledger:
     what is selected, from the first to the last day held unless the filter's dates say otherwise,
     and the months or weeks of a period that are covered only in part (the last one ends at the
     data date when the selection runs to the last day held). held: currencies(con), when the
@@ -125,8 +127,8 @@ def prepare(con: duckdb.DuckDBPyConnection, kind, f: Any, *, as_of: dt.date | No
         require(con, kind.data)
     day = data_date(con)
     if kind.data == "loans":
-        f, currency, left_out = choose_currency(con, f, f.currency, reporting, held)
-        return f, View(day, as_of if as_of != day else None, currency, f.describe(), left_out=left_out)
+        f, currency, left_out = choose_currency(con, kind.narrow(f), f.currency, reporting, held)  # (book: its currency only)
+        return f, View(day, as_of if as_of != day else None, currency, f.describe(), left_out=left_out, kind=kind.name)
     first = last = None
     if holds(con, kind.data):
         relation, column = kind.dates
