@@ -30,7 +30,8 @@ def _fits(column: registry.Column, value) -> bool:
         "days": lambda v: isinstance(v, int) and v >= 0,
         "date": lambda v: isinstance(v, dt.date),
         "month": lambda v: isinstance(v, str) and re.fullmatch(r"\d{4}-\d{2}", v) is not None,
-        "number": lambda v: isinstance(v, int) or (isinstance(v, Decimal) and v.is_finite()),  # (a weight in money)
+        # a whole number; the transition matrix's weight alone is a decimal (principal, with pd_weight = balance)
+        "number": lambda v: isinstance(v, int) or (column.name == "weight" and isinstance(v, Decimal) and v.is_finite()),
         "text": lambda v: isinstance(v, str),
     }[column.kind](value)
 

@@ -506,10 +506,11 @@ REPORTS: tuple[Report, ...] = (
         rows="campaign or agent (--by), over calls with a loan_id; a missing campaign or agent is (none)",
         definition="right_party_rate = calls with outcome promise_to_pay, refused, callback, paid or dispute / calls; "
                    "promise_rate = promises / right-party contacts; a promise is kept when its promised_amount (any "
-                   "amount when absent) is paid on the loan from the call to the end of promised_date + 3 days, and "
-                   "pending while that day is after the data date; promise_kept_rate = kept / (promises − pending); "
+                   "amount when absent) is paid on the loan from the call to the end of promised_date + 3 days "
+                   "([callcentre] promise_grace_days), and pending while that day is after the data date; promise_kept_rate = kept / (promises − pending); "
                    "cure: an overdue loan contacted on day t (counted once per loan and day) is cured when current or "
-                   "closed at t + 7 (days with t + 7 after the data date are left out); holdout_cure_rate = the mean, "
+                   "closed at t + 7 ([callcentre] cure_window_days; days with t + 7 after the data date are left out); "
+                   "holdout_cure_rate = the mean, "
                    "over those loan-days, of the cure rate of the hold-out clients' loans overdue on the same day in "
                    "the same DPD bucket (marts.fct_holdout_cures); uplift = the mean of (cured − that rate) "
                    "(marts.fct_calls)",
