@@ -176,14 +176,14 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
 }
 BOUNDS: dict[tuple[str, str], tuple[float | str | None, float | str | None]] = {
     ("provisions", "stage2_dpd"): (0, "stage3_dpd"),
-    ("provisions", "stage3_dpd"): ("stage2_dpd", None),
-    ("provisions", "pd_window_months"): (1, None),
+    ("provisions", "stage3_dpd"): ("stage2_dpd", 3650),
+    ("provisions", "pd_window_months"): (1, 600),
     ("provisions", "lgd"): (0, 1),
-    ("provisions", "lgd_min_loans"): (1, None),
-    ("provisions", "lgd_window_months"): (0, None),
-    ("provisions", "backtest_months"): (1, None),
-    ("callcentre", "cure_window_days"): (1, None),
-    ("callcentre", "promise_grace_days"): (0, None),
+    ("provisions", "lgd_min_loans"): (1, 1_000_000_000),
+    ("provisions", "lgd_window_months"): (0, 600),
+    ("provisions", "backtest_months"): (1, 600),
+    ("callcentre", "cure_window_days"): (1, 366),
+    ("callcentre", "promise_grace_days"): (0, 366),
 }
 
 

@@ -332,6 +332,22 @@ def test_provisions_cecl_the_lgd_fallback_and_a_filter(book):
     assert rows[1:3] == [("2", 1, D("1000.00"), D("202.55"), D("0.202550")), ("3", 2, D("1000.00"), D("700.00"), D("0.700000"))]
     with pytest.raises(UsageProblem, match="--by 'region': use one of stage, product, bucket"):
         pv.provisions(con, by="region", settings=settings_of(home))
+    # equal thresholds: no stage 2, and the line says so
+    said = pv.provisions(con, settings=settings_of(home, stage2_dpd=90, stage3_dpd=90)).notes[0]
+    assert said.endswith("; no stage 2 ([provisions] stage2_dpd = stage3_dpd), stage 3 from DPD > 90")
+
+
+def test_a_matrix_that_never_reaches_default_is_said(book):
+    """At 02-29 the matrix rests on February alone: current moves to current, 1-30 and closed, 1-30 to
+    31-60, and 31-60 and 61-90 have no weight (kept at 1): no active state reaches default, so every PD
+    is 0 and stages 1 and 2 carry nothing; the note says it of the whole book, not of one state."""
+    home, con = book
+    table = pv.provisions(con, as_of=dt.date(2024, 2, 29), settings=settings_of(home))
+    assert ("no active state reaches default in this matrix (the moves into default are not in its months): every PD "
+            "is 0, so stages 1 and 2 carry no expected loss") in table.notes
+    assert all(row[3] == 0 for row in table.rows if row[0] in ("1", "2"))
+    # at 04-30 the matrix reaches default: no such note
+    assert not any("reaches default" in note for note in pv.provisions(con, settings=settings_of(home)).notes)
 
 
 FORECAST = {  # month: shares (principal) in state order: current, 1-30, 31-60, 61-90, default, closed

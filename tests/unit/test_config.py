@@ -62,12 +62,12 @@ def test_provisions_settings_outside_their_values_are_one_line_naming_them(tmp_p
         "METHOD": ("ifrs", 'is not "ifrs9" or "cecl"'),
         "PD_WEIGHT": ("amount", 'is not "balance" or "count"'),
         "STAGE2_DPD": ("91", "is not from 0 to [provisions] stage3_dpd (90)"),
-        "STAGE3_DPD": ("29", "is not at least [provisions] stage2_dpd (30)"),
-        "PD_WINDOW_MONTHS": ("0", "is not at least 1"),
-        "BACKTEST_MONTHS": ("0", "is not at least 1"),
+        "STAGE3_DPD": ("29", "is not from [provisions] stage2_dpd (30) to 3650"),
+        "PD_WINDOW_MONTHS": ("0", "is not from 1 to 600"),
+        "BACKTEST_MONTHS": ("601", "is not from 1 to 600"),
         "LGD": ("1.01", "is not from 0 to 1"),
-        "LGD_MIN_LOANS": ("0", "is not at least 1"),
-        "LGD_WINDOW_MONTHS": ("-1", "is not at least 0"),
+        "LGD_MIN_LOANS": ("0", "is not from 1 to 1000000000"),
+        "LGD_WINDOW_MONTHS": ("100000", "is not from 0 to 600"),
     }
     for key, (raw, what) in wrong.items():
         with pytest.raises(ConfigError) as caught:
@@ -76,8 +76,8 @@ def test_provisions_settings_outside_their_values_are_one_line_naming_them(tmp_p
     assert load_settings(tmp_path, environ={"LOANWATCH_PROVISIONS__STAGE2_DPD": "90", "LOANWATCH_PROVISIONS__LGD": "0",
                                             "LOANWATCH_PROVISIONS__METHOD": "cecl"}).get("provisions", "stage2_dpd") == 90
     (tmp_path / "loanwatch.toml").write_text("[provisions]\nstage3_dpd = 20\nlgd = 0.45\n")
-    with pytest.raises(ConfigError, match=r"^loanwatch.toml: \[provisions\] stage3_dpd = 20 is not at least \[provisions\] "
-                                          r"stage2_dpd \(30\); correct it or remove the line$"):
+    with pytest.raises(ConfigError, match=r"^loanwatch.toml: \[provisions\] stage3_dpd = 20 is not from \[provisions\] "
+                                          r"stage2_dpd \(30\) to 3650; correct it or remove the line$"):
         load_settings(tmp_path, environ={})
     assert load_settings(tmp_path, environ={"LOANWATCH_PROVISIONS__STAGE2_DPD": "10"}).get("provisions", "lgd") == 0.45
     with pytest.raises(ConfigError, match="^loanwatch.toml: \\[provisions\\] lgd = 'high' is not a number"):

@@ -138,3 +138,14 @@ def test_lgd_counts_a_recovery_on_the_last_day_of_its_window():
     assert empty.note(s) == "LGD 0.450000 = [provisions] lgd: no principal on the book at the write-off of the 1 loan written off up to 2024-02-29"
     # other currencies are not this book's
     assert pv.loss_given_default(con, dt.date(2024, 3, 31), "MXN", s).from_data is False
+
+
+def test_a_full_window_is_said_with_its_months_and_weights():
+    """A matrix on a full window says its months and what weighs a move ([provisions] pd_weight);
+    a shorter one says it has fewer (above), a weight-less one nothing more."""
+    weights = {m: [[9, 1, 0, 0, 0, 0], [2, 6, 1, 0, 1, 0], [0] * 6, [0] * 6, [0] * 6, [0] * 6] for m, _ in MONTHS}
+    p = pv.estimate(_book(weights), dt.date(2024, 12, 31), 3)
+    assert p.notes(3, "balance")[0] == ("the transition matrix rests on 3 months (2024-10 to 2024-12), weighted by each "
+                                        "loan's principal at the month's start ([provisions] pd_weight)")
+    assert p.notes(3, "count")[0].endswith("weighted by loan counts ([provisions] pd_weight)")
+    assert not any("rests on" in note for note in p.notes(3))

@@ -159,9 +159,15 @@ class Matrix:
     def array(self) -> np.ndarray:
         return np.array([[float(p) for p in row] for row in self.exact()])
 
-    def notes(self, window_months: int) -> list[str]:
+    def notes(self, window_months: int, weight: str | None = None) -> list[str]:
+        """What the matrix rests on, for the line under a table: its months (and, given
+        [provisions] pd_weight, its weights), fewer months than the window, states with no weight."""
         n = len(self.months)
         said = []
+        if n >= window_months and weight:
+            said.append(f"the transition matrix rests on {n} months ({self.months[0]} to {self.months[-1]}), weighted by "
+                        + ("each loan's principal at the month's start" if weight == "balance" else "loan counts")
+                        + " ([provisions] pd_weight)")
         if n == 0:
             said.append(f"no complete month ends on or before {self.day} after the first: the transition matrix is the "
                         "identity (nothing is projected to move, so the PD of every active state but default is 0)")
@@ -295,7 +301,7 @@ def transition_matrix(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = No
                 weight = half_up(Fraction(p.pooled[i][j], 100), 2) if s.pd_weight == "balance" else p.pooled[i][j]
             rows.append((from_state, to_state, half_up(p.probability(i, j), 6), weight, len(p.months), note))
     return Noted(["from_state", "to_state", "probability", "weight", "months", "note"], rows,
-                 notes + p.notes(s.pd_window_months))
+                 notes + p.notes(s.pd_window_months, s.pd_weight))
 
 
 # --- provisions -----------------------------------------------------------------------------------
@@ -418,10 +424,16 @@ def provisions(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: 
                      half_up(exact / Fraction(principal), 6) if principal else None))
     said = [f"method {method}: " + ("stage 1 takes 12 months of expected loss, stage 2 the lifetime" if method == "ifrs9"
                                     else "every loan the lifetime expected loss (CECL)")
-            + f"; stage 2 from DPD > {s.stage2_dpd}, stage 3 from DPD > {s.stage3_dpd}",
+            + (f"; stage 2 from DPD > {s.stage2_dpd}" if s.stage2_dpd < s.stage3_dpd
+               else "; no stage 2 ([provisions] stage2_dpd = stage3_dpd)")
+            + f", stage 3 from DPD > {s.stage3_dpd}",
             lgd.note(s)]
+    transient = [i for i in range(len(p.states)) if i not in p.book.absorbing]
+    if p.months and not mpd[:, transient].sum():
+        said.append("no active state reaches default in this matrix (the moves into default are not in its months): "
+                    "every PD is 0, so stages 1 and 2 carry no expected loss")
     return Noted(["group", "loans", "principal_outstanding", "ecl", "coverage"], rows,
-                 said + notes + p.notes(s.pd_window_months))
+                 said + notes + p.notes(s.pd_window_months, s.pd_weight))
 
 
 # --- forecast and back-test -----------------------------------------------------------------------
@@ -481,7 +493,7 @@ def forecast(con: duckdb.DuckDBPyConnection, months: int = 6, as_of: dt.date | N
     said = [f"from the active loans at {month_end} ({Decimal(total).scaleb(-2):,.2f} of principal), with the transition "
             "matrix at that date; run-off: no new loans, and principal is the starting principal by state (a closed "
             "share was repaid, a default share was lost or is still owed)"]
-    return Noted(columns, rows, notes + said + p.notes(s.pd_window_months))
+    return Noted(columns, rows, notes + said + p.notes(s.pd_window_months, s.pd_weight))
 
 
 def forecast_backtest(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, f: LoanFilter | None = None,
