@@ -175,17 +175,14 @@ def holdout_clients(n: int) -> np.ndarray:
     statement. The generator writes files before any warehouse exists, so it draws for itself."""
     import duckdb
 
-    from loanwatch.config import DEFAULTS
-    from loanwatch.reports.rules import holdout_sql
-    from loanwatch.transform import DBT_VARS, var_value
+    from loanwatch.reports.rules import holdout_params, holdout_sql
 
     con = duckdb.connect()
     try:
         client_id = "'C' || lpad(CAST(i AS VARCHAR), 7, '0')"
         held = con.execute(
             f"SELECT {holdout_sql(client_id)} FROM range($n) t(i) ORDER BY i",
-            {name: var_value(name, DEFAULTS[section][key]) for name, (section, key) in DBT_VARS.items() if name.startswith("holdout_")}
-            | {"n": n}).fetchnumpy()
+            {**holdout_params(), "n": n}).fetchnumpy()
     finally:
         con.close()
     return next(iter(held.values())).astype(bool)

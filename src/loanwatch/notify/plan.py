@@ -34,8 +34,7 @@ from loanwatch.config import Settings
 from loanwatch.notify import outbox
 from loanwatch.output import Shown
 from loanwatch.reports import Table, as_of_date, dpd_sql, run_query
-from loanwatch.reports.rules import holdout_sql, timeline_flags
-from loanwatch.transform import dbt_vars
+from loanwatch.reports.rules import holdout_params, holdout_sql, timeline_flags
 
 _PLAN = """
 WITH states AS (
@@ -250,7 +249,7 @@ def contact_plan(con: duckdb.DuckDBPyConnection, settings: Settings, plan_date: 
         "weekly_cap": int(n["max_messages_per_week"]), "daily_cap": int(n["max_messages_per_day"]),
         "max_calls": int(n["max_calls_per_loan_week"]),
         "cure_window_days": int(settings.get("callcentre", "cure_window_days")),
-        "holdout_basis_points": dbt_vars(settings)["holdout_basis_points"], "holdout_salt": str(n["holdout_salt"]),
+        **holdout_params(settings),
         "capacity": int(call_capacity if call_capacity is not None else n["call_capacity"]),
         "default_language": str(n["default_language"]), "show_all": bool(show_all),
     }

@@ -74,3 +74,14 @@ def holdout_sql(client_id: str) -> str:
     macros/delinquency.sql is_holdout: the first 32 bits of md5(client_id || salt), modulo 10000,
     below the share in basis points. Parameters: $holdout_salt, $holdout_basis_points."""
     return f"(('0x' || substr(md5({client_id} || $holdout_salt), 1, 8))::UBIGINT % 10000 < $holdout_basis_points)"
+
+
+def holdout_params(settings=None) -> dict:
+    """holdout_sql's parameters from these settings ([notify] holdout_share, holdout_salt; None: the
+    defaults), as the dbt vars the macro reads take them."""
+    from loanwatch.config import DEFAULTS
+    from loanwatch.transform import DBT_VARS, var_value
+
+    names = ("holdout_basis_points", "holdout_salt")
+    return {name: var_value(name, settings.get(*DBT_VARS[name]) if settings else DEFAULTS[DBT_VARS[name][0]][DBT_VARS[name][1]])
+            for name in names}
