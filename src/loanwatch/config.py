@@ -30,6 +30,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "default_timezone": "UTC",
         # METRICS §2: an instalment counts as paid when the shortfall is at most this.
         "tolerance": 0.0,
+        # METRICS §2: within an instalment a payment goes to its open components in this order
+        # (Fineract's default strategy); the four components, each once, comma-separated.
+        "allocation_order": "penalty, fee, interest, principal",
         # METRICS §3 option: DPD counts the due day itself (Frappe convention).
         "dpd_counts_due_day": False,
         # Seconds a writer waits for another writer's lock before giving up.
@@ -187,6 +190,15 @@ BOUNDS: dict[tuple[str, str], tuple[float | str | None, float | str | None]] = {
 }
 
 
+# METRICS §2: what an instalment owes.
+COMPONENTS = ("penalty", "fee", "interest", "principal")
+
+
+def allocation_order(value: str) -> list[str]:
+    """[warehouse] allocation_order as a list of component names."""
+    return [word.strip().lower() for word in str(value).split(",") if word.strip()]
+
+
 @dataclass
 class Settings:
     home: Path
@@ -336,6 +348,9 @@ def _check_values(values: dict[str, dict[str, Any]], origins: dict[tuple[str, st
     for (section, key), words in CHOICES.items():
         if values[section][key] not in words:
             raise problem(section, key, " or ".join(f'"{w}"' for w in words))
+    if sorted(allocation_order(values["warehouse"]["allocation_order"])) != sorted(COMPONENTS):
+        raise problem("warehouse", "allocation_order",
+                      "the four components " + ", ".join(COMPONENTS) + ", each once, comma-separated")
     for (section, key), (low, high) in BOUNDS.items():
         value = values[section][key]
         low_value = values[section][low] if isinstance(low, str) else low

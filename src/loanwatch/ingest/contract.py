@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 CALL_OUTCOMES = ("no_answer", "busy", "wrong_number", "promise_to_pay", "refused", "callback", "paid", "dispute")
 EVENT_TYPES = ("order_paid", "payout", "refund", "fee", "payout_reversed")
+CHARGE_TYPES = ("fee", "penalty", "reversal")
+ADJUSTMENT_TYPES = ("waive_interest", "waive_fee", "waive_penalty", "waive_principal", "reversal")
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,9 @@ class Entity:
     # the field `split` slices on and that orders versions; None: `split` puts every record in
     # part 1 (instalments: a schedule is known when the loan is issued)
     time_field: str | None
-    extra_key: tuple[str, ...] = ()  # more fields of the key: instalments are (loan_id, number)
+    extra_key: tuple[str, ...] = ()  # more fields of the key: instalments are (loan_id, effective_from, number)
+    # key fields that may be absent (instalments' effective_from): matched NULL to NULL
+    optional_key: tuple[str, ...] = ()
 
     @property
     def table(self) -> str:
@@ -97,6 +101,7 @@ ENTITIES: dict[str, Entity] = {
                 Field("repayment", "enum", values=("annuity", "bullet", "schedule"), default="'annuity'"),
                 Field("schedule", "schedule"),
                 Field("status", "string"),
+                Field("restructured_at", "date", sql_type="DATE"),
                 Field("risk_score", "decimal", sql_type="DECIMAL(18,8)", minimum=0, maximum=1),
                 Field("fraud_score", "decimal", sql_type="DECIMAL(18,8)", minimum=0, maximum=1),
                 Field("updated_at", "timestamp", required=True, sql_type="TIMESTAMP", business=True),
@@ -116,6 +121,33 @@ ENTITIES: dict[str, Entity] = {
                 Field("channel", "string"),
             ),
             "paid_at",
+        ),
+        Entity(
+            "charges", "charge_id", False,
+            (
+                _id("charge_id"),
+                _id("loan_id"),
+                Field("type", "enum", required=True, values=CHARGE_TYPES),
+                _amount("amount", required=True, exclusive=True),
+                Field("charged_at", "timestamp", required=True, sql_type="TIMESTAMP", business=True),
+                Field("due_date", "date", sql_type="DATE"),
+                Field("instalment", "integer", sql_type="INTEGER", minimum=1),
+                _id("reverses", required=False),
+            ),
+            "charged_at",
+        ),
+        Entity(
+            "adjustments", "adjustment_id", False,
+            (
+                _id("adjustment_id"),
+                _id("loan_id"),
+                Field("type", "enum", required=True, values=ADJUSTMENT_TYPES),
+                _amount("amount", required=True, exclusive=True),
+                Field("adjusted_at", "timestamp", required=True, sql_type="TIMESTAMP", business=True),
+                Field("instalment", "integer", sql_type="INTEGER", minimum=1),
+                _id("reverses", required=False),
+            ),
+            "adjusted_at",
         ),
         Entity(
             "calls", "call_id", False,
@@ -143,9 +175,13 @@ ENTITIES: dict[str, Entity] = {
                 Field("due_date", "date", required=True, sql_type="DATE"),
                 _amount("principal", required=True),
                 _amount("interest"),
+                _amount("fee"),
+                _amount("penalty"),
+                Field("effective_from", "date", sql_type="DATE"),
             ),
             None,
-            extra_key=("number",),
+            extra_key=("effective_from", "number"),
+            optional_key=("effective_from",),
         ),
         Entity(
             "agents", "agent_id", True,
@@ -214,14 +250,27 @@ def staging_ddl(entity: Entity) -> list[str]:
     cols = [f"{n} {t}" for n, t in LINEAGE_COLUMNS]
     cols += [f"{f.name} {'VARCHAR' if f.kind == 'schedule' else f.sql_type}" for f in entity.fields]
     statements = [f"CREATE TABLE IF NOT EXISTS {entity.table} ({', '.join(cols)})"]
+    # A warehouse made by an earlier version gains the fields added since (contract v3: loans'
+    # restructured_at, instalments' fee, penalty and effective_from); its rows have none of them.
+    statements += [
+        f"ALTER TABLE {entity.table} ADD COLUMN IF NOT EXISTS {f.name} {'VARCHAR' if f.kind == 'schedule' else f.sql_type}"
+        for f in entity.fields if f.name in ADDED_FIELDS.get(entity.name, ())
+    ]
     if entity.name == "loans":
         # Explicit schedules, one row per instalment, keyed like the loan version they belong to.
         statements.append(
             """CREATE TABLE IF NOT EXISTS staging.loan_schedules (
                 batch_id BIGINT, loan_id VARCHAR, updated_at TIMESTAMP, instalment_number INTEGER,
-                due_date DATE, principal DECIMAL(18,2), interest DECIMAL(18,2))"""
+                due_date DATE, principal DECIMAL(18,2), interest DECIMAL(18,2),
+                fee DECIMAL(18,2), penalty DECIMAL(18,2))"""
         )
+        statements += [f"ALTER TABLE staging.loan_schedules ADD COLUMN IF NOT EXISTS {c} DECIMAL(18,2) DEFAULT 0"
+                       for c in ("fee", "penalty")]
     return statements
+
+
+# Fields of an entity added after version 2 of the contract: a staging table made before gains them.
+ADDED_FIELDS = {"loans": ("restructured_at",), "instalments": ("fee", "penalty", "effective_from")}
 
 
 # --- validation SQL -------------------------------------------------------------------------
@@ -458,9 +507,9 @@ def _cross_field_checks(entity: Entity, relaxed: str) -> list[tuple[str, str, st
         ))
         out.append(("schedule", "schedule_error IS NOT NULL", "schedule_error"))
         out.append(("amount", f"{_SCHEDULE_TOTAL} > {MONEY_LIMIT}", _SCHEDULE_TOO_LARGE))
-    if entity.name == "payments":
+    if entity.name in ("payments", "charges", "adjustments"):
         out.append(("reverses", "type = 'reversal' AND v_reverses IS NULL", "'reverses is missing (required for a reversal)'"))
-        out.append(("reverses", "type = 'reversal' AND v_reverses = v_payment_id", "'a reversal cannot reverse itself'"))
+        out.append(("reverses", f"type = 'reversal' AND v_reverses = v_{entity.key}", "'a reversal cannot reverse itself'"))
     return out
 
 
@@ -490,7 +539,7 @@ _SCHEDULE_TOO_LARGE = (
 def _schedule_cte(entity: Entity) -> str:
     if entity.name != "loans":
         return ""
-    item = '[{"due_date": "VARCHAR", "principal": "VARCHAR", "interest": "VARCHAR"}]'
+    item = '[{"due_date": "VARCHAR", "principal": "VARCHAR", "interest": "VARCHAR", "fee": "VARCHAR", "penalty": "VARCHAR"}]'
     return f""", sched_parsed AS (
     SELECT *,
         CASE WHEN v_schedule IS NOT NULL AND json_valid(v_schedule) AND try(json_type(v_schedule)) = 'ARRAY'
@@ -509,9 +558,14 @@ def _schedule_cte(entity: Entity) -> str:
                 THEN 'schedule has an instalment whose principal is missing, not a number or negative'
             WHEN len(list_filter(sched, lambda x: x.interest IS NOT NULL AND (TRY_CAST(x.interest AS DECIMAL(18,2)) IS NULL OR TRY_CAST(x.interest AS DECIMAL(18,2)) < 0))) > 0
                 THEN 'schedule has an instalment whose interest is not a number or negative'
+            WHEN len(list_filter(sched, lambda x: x.fee IS NOT NULL AND (TRY_CAST(x.fee AS DECIMAL(18,2)) IS NULL OR TRY_CAST(x.fee AS DECIMAL(18,2)) < 0))) > 0
+                THEN 'schedule has an instalment whose fee is not a number or negative'
+            WHEN len(list_filter(sched, lambda x: x.penalty IS NOT NULL AND (TRY_CAST(x.penalty AS DECIMAL(18,2)) IS NULL OR TRY_CAST(x.penalty AS DECIMAL(18,2)) < 0))) > 0
+                THEN 'schedule has an instalment whose penalty is not a number or negative'
             WHEN amount IS NOT NULL AND abs(list_sum(list_transform(sched, lambda x: TRY_CAST(x.principal AS DECIMAL(18,2)))) - amount) > 0.01 * len(sched)
                 THEN format('schedule principals sum to {{}}, not the amount {{}}', CAST(CAST(list_sum(list_transform(sched, lambda x: TRY_CAST(x.principal AS DECIMAL(18,2)))) AS DECIMAL(18,2)) AS VARCHAR), CAST(amount AS VARCHAR))
-            WHEN list_sum(list_transform(sched, lambda x: TRY_CAST(x.principal AS DOUBLE) + coalesce(TRY_CAST(x.interest AS DOUBLE), 0))) > {MONEY_LIMIT}
+            WHEN list_sum(list_transform(sched, lambda x: TRY_CAST(x.principal AS DOUBLE) + coalesce(TRY_CAST(x.interest AS DOUBLE), 0)
+                                                         + coalesce(TRY_CAST(x.fee AS DOUBLE), 0) + coalesce(TRY_CAST(x.penalty AS DOUBLE), 0))) > {MONEY_LIMIT}
                 THEN 'schedule instalments total more than 9,000,000,000,000,000, the largest total loanwatch computes exactly'
         END AS schedule_error,
         CASE WHEN v_schedule IS NOT NULL THEN v_schedule END AS schedule

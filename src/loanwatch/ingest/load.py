@@ -221,8 +221,16 @@ def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_re
     def content(alias: str = "") -> str:
         return "row(" + ", ".join(alias + x for x in typed) + ")"
 
-    # the key as a reason quotes it: instalments are "L-1 #2" (loan and number)
-    key_value = " || ' #' || ".join(f"CAST(c.{k} AS VARCHAR)" for k in entity.key_fields)
+    # the key as a reason quotes it: instalments are "L-1 #2" (loan and number), "L-1 2024-06-01 #2"
+    # with an effective_from
+    key_value = "concat_ws(' ', " + ", ".join(
+        f"CAST(c.{k} AS VARCHAR)" if k != "number" else f"'#' || CAST(c.{k} AS VARCHAR)" for k in entity.key_fields) + ")"
+
+    def same_key(a: str, b: str) -> str:
+        # an optional key field (instalments' effective_from) matches when both are absent
+        return " AND ".join(
+            f"{a}.{k} IS NOT DISTINCT FROM {b}.{k}" if k in entity.optional_key else f"{a}.{k} = {b}.{k}"
+            for k in version_key)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _classified AS
         WITH candidates AS (
@@ -234,14 +242,14 @@ def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_re
                 row_number() OVER w AS rn,
                 {content()} IS NOT DISTINCT FROM first_value({content()}) OVER w AS same_as_first,
                 first_value(line_no) OVER w AS first_line
-            FROM _valid SEMI JOIN repeated USING ({key_cols})
+            FROM _valid SEMI JOIN repeated ON {same_key("_valid", "repeated")}
             WHERE error_reason IS NULL
             WINDOW w AS (PARTITION BY {key_cols} ORDER BY line_no)
         ), existing AS (
             SELECT c.line_no, any_value(s.file_name) AS old_file, any_value(s.line_no) AS old_line,
                 bool_or({content("s.")} IS NOT DISTINCT FROM {content("v.")}) AS same_as_old
             FROM candidates c
-            JOIN {entity.table} s USING ({key_cols})
+            JOIN {entity.table} s ON {same_key("c", "s")}
             JOIN _valid v ON v.line_no = c.line_no
             GROUP BY c.line_no
         )
@@ -292,7 +300,9 @@ def _load(con, batch_id: int, path: Path, entity: Entity, digest: str, reader_re
             SELECT ?, loan_id, updated_at, i.n::INTEGER,
                    CAST(trim(i.item.due_date) AS DATE),
                    CAST(i.item.principal AS DECIMAL(18,2)),
-                   coalesce(CAST(i.item.interest AS DECIMAL(18,2)), 0)
+                   coalesce(CAST(i.item.interest AS DECIMAL(18,2)), 0),
+                   coalesce(CAST(i.item.fee AS DECIMAL(18,2)), 0),
+                   coalesce(CAST(i.item.penalty AS DECIMAL(18,2)), 0)
             FROM (
                 SELECT loan_id, updated_at,
                        unnest(sched) AS item, unnest(generate_series(1, len(sched))) AS n

@@ -71,6 +71,7 @@ def write_profile(settings: Settings, target: str = "duckdb", extra: dict[str, A
 # them for plain dbt in the project folder, written from here by `make docs` (a test checks).
 DBT_VARS: dict[str, tuple[str, str]] = {
     "tolerance": ("warehouse", "tolerance"),
+    "allocation_order": ("warehouse", "allocation_order"),
     "dpd_counts_due_day": ("warehouse", "dpd_counts_due_day"),
     "default_currency": ("warehouse", "default_currency"),
     "default_timezone": ("warehouse", "default_timezone"),

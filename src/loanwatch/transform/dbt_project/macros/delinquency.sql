@@ -53,3 +53,37 @@ coalesce({{ outcome_expr }} in ('promise_to_pay', 'refused', 'callback', 'paid',
 {% macro is_cured(state_expr) -%}
 {{ state_expr }} in ('current', 'closed')
 {%- endmacro %}
+
+{#- METRICS §2: the components of an instalment in the order a payment fills them ([warehouse]
+    allocation_order, checked when the settings are read). -#}
+{% macro allocation_components() -%}
+{%- set order = [] -%}
+{%- for word in var('allocation_order').split(',') -%}{%- do order.append(word | trim | lower) -%}{%- endfor -%}
+{{ return(order) }}
+{%- endmacro %}
+
+{#- The most steps (charges and waivers) a servicing loan has (int_servicing_events): the number of
+    stages of int_servicing_steps and int_servicing_ledger. 0 while dbt parses. -#}
+{% macro servicing_step_count() -%}
+{%- if not execute -%}{{ return(0) }}{%- endif -%}
+{%- set result = run_query('select max(step) from ' ~ ref('int_servicing_events')) -%}
+{%- set value = result.columns[0].values()[0] -%}
+{{ return(0 if value is none else value | int) }}
+{%- endmacro %}
+
+{#- The loans allocated event by event (int_servicing_loans): any with a charge or an adjustment
+    record, or a schedule (array or instalment records) with a fee or penalty; every loan with var
+    servicing_all. From the raw tables, so that int_loans_changed can read it too. -#}
+{% macro servicing_loan_ids() -%}
+{%- if var('servicing_all', false) -%}
+select loan_id from {{ source('raw', 'loans') }}
+{%- else -%}
+select loan_id from {{ source('raw', 'charges') }}
+union
+select loan_id from {{ source('raw', 'adjustments') }}
+union
+select loan_id from {{ source('raw', 'loan_schedules') }} where fee > 0 or penalty > 0
+union
+select loan_id from {{ source('raw', 'instalments') }} where fee > 0 or penalty > 0
+{%- endif -%}
+{%- endmacro %}

@@ -13,16 +13,26 @@ with loans as (
 -- An explicit schedule: the `schedule` array of the loan's current version, or else, for a loan
 -- whose repayment is `schedule`, its instalment records (contract v2), whenever they arrived.
 given_instalments as (
-    select s.loan_id, s.position, s.due_date, s.principal_amount, s.interest_amount
+    select s.loan_id, s.position, s.due_date, s.principal_amount, s.interest_amount,
+        coalesce(s.fee_amount, 0) as fee_amount, coalesce(s.penalty_amount, 0) as penalty_amount
     from {{ ref('stg_loan_schedules') }} as s
     inner join loans
         on loans.loan_id = s.loan_id
         and loans.terms_updated_at = s.updated_at
     where loans.has_schedule
     union all
-    select i.loan_id, i.position, i.due_date, i.principal_amount, i.interest_amount
+    select i.loan_id, i.position, i.due_date, i.principal_amount, i.interest_amount,
+        coalesce(i.fee_amount, 0), coalesce(i.penalty_amount, 0)
     from {{ ref('stg_instalments') }} as i
     inner join loans on loans.loan_id = i.loan_id
+    -- the schedule the loan was issued with: records without effective_from, else the earliest
+    inner join (
+        select loan_id, min(coalesce(effective_from, cast('0001-01-01' as date))) as effective_from
+        from {{ ref('stg_instalments') }}
+        group by loan_id
+    ) as first_schedule
+        on first_schedule.loan_id = i.loan_id
+        and first_schedule.effective_from = coalesce(i.effective_from, cast('0001-01-01' as date))
     where not loans.has_schedule and loans.repayment = 'schedule'
 ),
 
@@ -32,7 +42,9 @@ explicit as (
         cast(row_number() over (partition by loan_id order by due_date, position) as bigint) as instalment_number,
         due_date,
         principal_amount,
-        interest_amount
+        interest_amount,
+        fee_amount,
+        penalty_amount
     from given_instalments
 ),
 
@@ -94,10 +106,12 @@ instalments as (
         instalment_number,
         due_date,
         {{ cents_to_money('principal_cents') }} as principal_amount,
-        {{ cents_to_money('interest_cents') }} as interest_amount
+        {{ cents_to_money('interest_cents') }} as interest_amount,
+        cast(0 as decimal(18,2)) as fee_amount,
+        cast(0 as decimal(18,2)) as penalty_amount
     from generated
     union all
-    select loan_id, instalment_number, due_date, principal_amount, interest_amount
+    select loan_id, instalment_number, due_date, principal_amount, interest_amount, fee_amount, penalty_amount
     from explicit
 ),
 
@@ -108,9 +122,12 @@ cumulative as (
         due_date,
         principal_amount,
         {{ money('interest_amount') }} as interest_amount,
+        -- the fees and penalties of an explicit schedule (contract v3; 0 on a generated one)
+        {{ money('fee_amount') }} as fee_amount,
+        {{ money('penalty_amount') }} as penalty_amount,
         -- one digit wider than money: an instalment's principal and interest may pass 10^16 together
-        cast(principal_amount + interest_amount as decimal(19,2)) as due_amount,
-        {{ money('sum(principal_amount + interest_amount) over w') }} as cum_due_amount,
+        cast(principal_amount + interest_amount + fee_amount + penalty_amount as decimal(19,2)) as due_amount,
+        {{ money('sum(principal_amount + interest_amount + fee_amount + penalty_amount) over w') }} as cum_due_amount,
         {{ money('(sum(principal_amount) over w) - principal_amount') }} as cum_principal_before_amount,
         count(*) over (partition by loan_id) as instalment_count
     from instalments

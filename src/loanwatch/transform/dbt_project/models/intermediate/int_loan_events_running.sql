@@ -9,14 +9,22 @@
 -- A loan an incremental build recomputes from a day (int_loans_changed.recompute_from) has only
 -- its days from then on here, with totals counted from that day: fct_loan_states adds what the
 -- loan's earlier rows had reached.
-with loans as (
-    select * from {{ ref('loans') }} where not is_cancelled and {{ recomputed_keys(recompute, 'loan_id') }}
+-- The servicing loans (int_servicing_loans) are not here: int_servicing_states has their timeline.
+with servicing as (
+    select loan_id from {{ ref('int_servicing_loans') }}
+),
+
+loans as (
+    select * from {{ ref('loans') }}
+    where not is_cancelled and {{ recomputed_keys(recompute, 'loan_id') }}
+        and loan_id not in (select loan_id from servicing)
 ),
 
 instalments as (
     select loan_id, due_date, paid_on_date
     from {{ ref('fct_instalments') }}
     where {{ recomputed_keys(recompute, 'loan_id') }}
+        and loan_id not in (select loan_id from servicing)
 ),
 
 events as (
@@ -28,6 +36,7 @@ events as (
     select p.loan_id, p.paid_date, p.amount, p.principal_amount, p.interest_amount, 0, 0
     from {{ ref('fct_payment_allocations') }} as p
     where {{ recomputed_keys(recompute, 'p.loan_id') }}
+        and p.loan_id not in (select loan_id from servicing)
     union all
     select loan_id, paid_on_date, 0, 0, 0, 1, 0
     from instalments where paid_on_date is not null

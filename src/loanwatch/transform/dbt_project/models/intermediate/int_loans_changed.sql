@@ -26,12 +26,26 @@ reversed as (
     where p.payment_id in (select reverses from new_payments where reverses is not null)
 ),
 
+-- charges and waivers (contract v3), new or reversed: their loans are recomputed whole
+new_servicing as (
+    {%- for entity, key in [('charges', 'charge_id'), ('adjustments', 'adjustment_id')] %}
+    select loan_id from {{ source('raw', entity) }} where batch_id > {{ since }}
+    union
+    select e.loan_id
+    from {{ source('raw', entity) }} as e
+    where e.{{ key }} in (select reverses from {{ source('raw', entity) }} where batch_id > {{ since }} and reverses is not null)
+    {{ 'union' if not loop.last }}
+    {%- endfor %}
+),
+
 changed as (
     select loan_id from new_terms
     union
     select loan_id from new_payments
     union
     select loan_id from reversed
+    union
+    select loan_id from new_servicing
 ),
 
 first_new as (
@@ -52,6 +66,8 @@ select
     case
         when new_terms.loan_id is null
             and reversed.loan_id is null
+            -- a loan allocated event by event (int_servicing_loans) is recomputed whole
+            and changed.loan_id not in ({{ servicing_loan_ids() }})
             and (last_old.last_paid_at is null or first_new.first_paid_at > last_old.last_paid_at)
             -- the same day as stg_payments.paid_date
             then cast(first_new.first_paid_at as date)

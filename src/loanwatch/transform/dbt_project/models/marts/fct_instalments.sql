@@ -28,6 +28,8 @@ totals as {{ materialized_if_incremental() }} (
 instalments as (
     select i.*
     from {{ recomputed_rows(recompute, ref('int_instalments_scheduled'), using='totals') }} as i
+    -- the servicing loans' instalments come from int_servicing_ledger (below)
+    where i.loan_id not in (select loan_id from {{ ref('int_servicing_loans') }})
 ),
 
 paid_on as (
@@ -45,9 +47,35 @@ paid_on as (
 select
     i.*,
     paid_on.paid_on_date,
-    {{ money('least(greatest(coalesce(totals.paid_total_amount, 0) - i.cum_due_before_amount, 0), i.due_amount)') }} as allocated_amount
+    {{ money('least(greatest(coalesce(totals.paid_total_amount, 0) - i.cum_due_before_amount, 0), i.due_amount)') }} as allocated_amount,
+    cast(0 as decimal(18,2)) as charged_amount,
+    cast(0 as decimal(18,2)) as waived_amount
 from instalments as i
 left join totals on totals.loan_id = i.loan_id
 left join paid_on
     on paid_on.loan_id = i.loan_id
     and paid_on.instalment_number = i.instalment_number
+union all
+-- the servicing loans: paid on the day from which nothing more than the tolerance is open (a
+-- charge can open an instalment again); allocated, charged and waived from their ledger
+select
+    i.*,
+    case when s.open_amount <= {{ var('tolerance') }} then s.last_change_date end,
+    {{ money('coalesce(s.allocated_amount, 0)') }},
+    {{ money('coalesce(s.charged_amount, 0)') }},
+    {{ money('coalesce(s.waived_amount, 0)') }}
+from {{ ref('int_instalments_scheduled') }} as i
+inner join {{ ref('int_servicing_loans') }} as sl on sl.loan_id = i.loan_id
+left join (
+    select
+        loan_id,
+        instalment_number,
+        sum(amount) as open_amount,
+        max(event_date) as last_change_date,
+        -sum(case when kind in ('payment', 'credit') then amount else 0 end) as allocated_amount,
+        sum(case when kind = 'charge' then amount else 0 end) as charged_amount,
+        -sum(case when kind = 'waiver' then amount else 0 end) as waived_amount
+    from {{ ref('int_servicing_ledger') }}
+    group by loan_id, instalment_number
+) as s on s.loan_id = i.loan_id and s.instalment_number = i.instalment_number
+where {{ recomputed_keys(recompute, 'i.loan_id') }}

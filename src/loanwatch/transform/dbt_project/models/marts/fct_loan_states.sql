@@ -75,7 +75,12 @@ stated as (
         loans.amount,
         loans.written_off_date,
         first_unpaid.due_date as first_unpaid_due_date,
-        coalesce(last_due.cum_due_amount, 0) as cum_due_past_amount,
+        -- instalments are paid in due order: the principal not yet paid, and the shortfall of
+        -- what was paid against what fell due before this day
+        {{ money('loans.amount - running.cum_principal_paid_amount') }} as principal_open_amount,
+        {{ money('greatest(coalesce(last_due.cum_due_amount, 0) - running.cum_paid_amount, 0)') }} as past_due_open_amount,
+        cast(0 as decimal(18,2)) as charges_past_due_open_amount,
+        cast(null as date) as given_closed_date,
         case
             when running.valid_from < loans.issue_date then 'not_issued'
             when loans.written_off_date <= running.valid_from then 'written_off'
@@ -92,6 +97,14 @@ stated as (
     left join instalments as last_due
         on last_due.loan_id = running.loan_id
         and last_due.instalment_number = running.due_instalments
+    -- the loans with charges, waivers or fees in their schedule, allocated event by event
+    union all
+    select
+        loan_id, valid_from, valid_to, cum_paid_amount, cum_principal_paid_amount, cum_interest_paid_amount,
+        paid_instalments, due_instalments, cast(null as date), amount, written_off_date, first_unpaid_due_date,
+        principal_open_amount, past_due_open_amount, charges_past_due_open_amount, closed_date, state
+    from {{ ref('int_servicing_states') }}
+    where {{ recomputed_keys(recompute, 'loan_id') }}
 ),
 
 closed as (
@@ -139,10 +152,10 @@ select
             then {{ npl_from }}
     end as dpd_over_90_date,
     -- amounts (on-book balance: zero unless active)
-    {{ money("case when " ~ active ~ " then stated.amount - stated.cum_principal_paid_amount else 0 end") }}
-        as principal_outstanding_amount,
-    {{ money("case when " ~ active ~ " then greatest(stated.cum_due_past_amount - stated.cum_paid_amount, 0) else 0 end") }}
-        as past_due_amount,
+    {{ money("case when " ~ active ~ " then stated.principal_open_amount else 0 end") }} as principal_outstanding_amount,
+    {{ money("case when " ~ active ~ " then stated.past_due_open_amount else 0 end") }} as past_due_amount,
+    -- the fee and penalty part of past_due_amount (contract v3 charges)
+    {{ money("case when " ~ active ~ " then stated.charges_past_due_open_amount else 0 end") }} as charges_past_due_amount,
     -- running totals
     stated.cum_paid_amount,
     stated.cum_principal_paid_amount,
@@ -150,7 +163,7 @@ select
     stated.paid_instalments,
     stated.due_instalments,
     -- when the loan left the book: the day it closed, on its rows from that day on
-    case when stated.valid_from >= closed.closed_date then closed.closed_date end as closed_date,
+    coalesce(stated.given_closed_date, case when stated.valid_from >= closed.closed_date then closed.closed_date end) as closed_date,
     stated.written_off_date
 from stated
 left join closed on closed.loan_id = stated.loan_id

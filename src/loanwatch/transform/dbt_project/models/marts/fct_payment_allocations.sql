@@ -30,6 +30,8 @@ payments as (
     from changed_payments as p
     inner join {{ ref('loans') }} as l on l.loan_id = p.loan_id
     where not l.is_cancelled
+        -- the servicing loans' payments are allocated event by event (int_servicing_ledger)
+        and p.loan_id not in (select loan_id from {{ ref('int_servicing_loans') }})
 ),
 
 ordered as (
@@ -93,6 +95,37 @@ select
     r.cum_paid_after_amount,
     {{ money('coalesce(o.interest_amount, 0)') }} as interest_amount,
     {{ money('coalesce(o.principal_amount, 0)') }} as principal_amount,
+    cast(0 as decimal(18,2)) as fee_amount,
+    cast(0 as decimal(18,2)) as penalty_amount,
     {{ money('r.amount - coalesce(o.interest_amount, 0) - coalesce(o.principal_amount, 0)') }} as credit_amount
 from ranged as r
 left join allocations as o on o.payment_id = r.payment_id
+union all
+-- the servicing loans: what each payment took of each component, when it was made
+select
+    p.event_id as payment_id,
+    p.loan_id,
+    p.event_at as paid_at,
+    p.event_date as paid_date,
+    p.amount,
+    {{ money_capped('sum(p.amount) over w - p.amount') }} as cum_paid_before_amount,
+    {{ money_capped('sum(p.amount) over w') }} as cum_paid_after_amount,
+    {{ money('coalesce(a.interest_amount, 0)') }},
+    {{ money('coalesce(a.principal_amount, 0)') }},
+    {{ money('coalesce(a.fee_amount, 0)') }},
+    {{ money('coalesce(a.penalty_amount, 0)') }},
+    {{ money('p.amount - coalesce(a.interest_amount + a.principal_amount + a.fee_amount + a.penalty_amount, 0)') }}
+from {{ ref('int_servicing_events') }} as p
+left join (
+    select
+        event_id,
+        -sum(case when component = 'interest' then amount else 0 end) as interest_amount,
+        -sum(case when component = 'principal' then amount else 0 end) as principal_amount,
+        -sum(case when component = 'fee' then amount else 0 end) as fee_amount,
+        -sum(case when component = 'penalty' then amount else 0 end) as penalty_amount
+    from {{ ref('int_servicing_ledger') }}
+    where kind = 'payment'
+    group by event_id
+) as a on a.event_id = p.event_id
+where p.kind = 'payment' and {{ recomputed_keys(recompute, 'p.loan_id') }}
+window w as (partition by p.loan_id order by p.event_at, p.event_id rows between unbounded preceding and current row)

@@ -12,6 +12,10 @@ renamed as (
         -- amounts
         principal as principal_amount,
         coalesce(interest, 0) as interest_amount,
+        coalesce(fee, 0) as fee_amount,
+        coalesce(penalty, 0) as penalty_amount,
+        -- the schedule this record belongs to is in force from this date; null: from the issue date
+        effective_from,
         -- lineage
         batch_id,
         file_name,

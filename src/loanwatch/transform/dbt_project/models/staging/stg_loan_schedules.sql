@@ -13,6 +13,8 @@ renamed as (
         -- amounts
         principal as principal_amount,
         interest as interest_amount,
+        coalesce(fee, 0) as fee_amount,
+        coalesce(penalty, 0) as penalty_amount,
         -- lineage
         batch_id
     from source

@@ -19,6 +19,8 @@ renamed as (
         schedule is not null as has_schedule,
         -- status as the source reports it
         lower(status) as source_status,
+        -- a version that restructures the loan from this date (null: a correction)
+        restructured_at,
         risk_score,
         fraud_score,
         -- versions

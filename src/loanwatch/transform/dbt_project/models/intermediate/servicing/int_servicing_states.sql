@@ -1,0 +1,143 @@
+{{ config(materialized='table') }}
+-- The state timeline of the servicing loans (METRICS §2-3), in fct_loan_states' terms: one row per
+-- interval [valid_from, valid_to) between the days on which something can change (issue, each
+-- event's day, the day after each due date, write-off). At the end of day D an instalment is open
+-- when what its components still owe (int_servicing_ledger, summed up to D) exceeds the tolerance;
+-- overdue when, besides, its due date is before D. fct_loan_states adds these rows to the others.
+with loans as (
+    select l.loan_id, l.amount, l.issue_date, l.written_off_date
+    from {{ ref('loans') }} as l
+    inner join {{ ref('int_servicing_loans') }} as s on s.loan_id = l.loan_id
+),
+
+instalments as (
+    select i.loan_id, i.instalment_number, i.due_date
+    from {{ ref('int_instalments_scheduled') }} as i
+    inner join loans on loans.loan_id = i.loan_id
+),
+
+ledger as (
+    select * from {{ ref('int_servicing_ledger') }}
+),
+
+-- what each instalment owes, from each day it changes to the next
+instalment_days as (
+    select
+        loan_id, instalment_number, event_date,
+        sum(amount) as amount,
+        sum(case when component = 'principal' then amount else 0 end) as principal_amount,
+        sum(case when component in ('fee', 'penalty') then amount else 0 end) as charges_amount
+    from ledger
+    group by loan_id, instalment_number, event_date
+),
+
+instalment_open as (
+    select
+        d.loan_id,
+        d.instalment_number,
+        i.due_date,
+        d.event_date as valid_from,
+        coalesce(lead(d.event_date) over (partition by d.loan_id, d.instalment_number order by d.event_date),
+                 cast('9999-12-31' as date)) as valid_to,
+        sum(d.amount) over w as open_amount,
+        sum(d.principal_amount) over w as open_principal_amount,
+        sum(d.charges_amount) over w as open_charges_amount
+    from instalment_days as d
+    inner join instalments as i on i.loan_id = d.loan_id and i.instalment_number = d.instalment_number
+    window w as (partition by d.loan_id, d.instalment_number order by d.event_date rows between unbounded preceding and current row)
+),
+
+-- money by day: paid, and the principal and interest payments took
+money_days as (
+    select loan_id, issue_date as day, cast(0 as decimal(18,2)) as paid_amount,
+        cast(0 as decimal(18,2)) as principal_amount, cast(0 as decimal(18,2)) as interest_amount
+    from loans
+    union all
+    select loan_id, written_off_date, 0, 0, 0 from loans where written_off_date is not null
+    union all
+    select loan_id, {{ add_days('due_date', 1) }}, 0, 0, 0 from instalments
+    union all
+    select loan_id, event_date, amount, 0, 0 from {{ ref('int_servicing_events') }} where kind = 'payment'
+    union all
+    select loan_id, event_date, 0,
+        case when component = 'principal' and kind = 'payment' then -amount else 0 end,
+        case when component = 'interest' and kind = 'payment' then -amount else 0 end
+    from ledger
+    where event_date > cast('0001-01-01' as date)
+),
+
+daily as (
+    select loan_id, day, sum(paid_amount) as paid_amount, sum(principal_amount) as principal_amount,
+        sum(interest_amount) as interest_amount
+    from money_days
+    group by loan_id, day
+),
+
+running as (
+    select
+        loan_id,
+        day as valid_from,
+        coalesce(lead(day) over (partition by loan_id order by day), cast('9999-12-31' as date)) as valid_to,
+        {{ money_capped('sum(paid_amount) over w') }} as cum_paid_amount,
+        {{ money('sum(principal_amount) over w') }} as cum_principal_paid_amount,
+        {{ money('sum(interest_amount) over w') }} as cum_interest_paid_amount
+    from daily
+    window w as (partition by loan_id order by day rows between unbounded preceding and current row)
+),
+
+at_days as (
+    select
+        r.loan_id,
+        r.valid_from,
+        max(case when o.open_amount > {{ var('tolerance') }} then 1 else 0 end) as open_instalments,
+        min(case when o.open_amount > {{ var('tolerance') }} and o.due_date < r.valid_from then o.due_date end) as overdue_since_date,
+        {{ money('sum(case when o.due_date < r.valid_from then o.open_amount else 0 end)') }} as past_due_open_amount,
+        {{ money('sum(case when o.due_date < r.valid_from then o.open_charges_amount else 0 end)') }} as charges_past_due_open_amount,
+        {{ money('sum(o.open_principal_amount)') }} as principal_open_amount,
+        cast(sum(case when o.open_amount > {{ var('tolerance') }} then 0 else 1 end) as integer) as paid_instalments,
+        cast(sum(case when o.due_date < r.valid_from then 1 else 0 end) as integer) as due_instalments
+    from running as r
+    inner join instalment_open as o
+        on o.loan_id = r.loan_id
+        and o.valid_from <= r.valid_from
+        and r.valid_from < o.valid_to
+    group by r.loan_id, r.valid_from
+),
+
+stated as (
+    select
+        r.*,
+        a.paid_instalments,
+        a.due_instalments,
+        loans.amount,
+        loans.written_off_date,
+        a.overdue_since_date as first_unpaid_due_date,
+        a.principal_open_amount,
+        a.past_due_open_amount,
+        a.charges_past_due_open_amount,
+        case
+            when r.valid_from < loans.issue_date then 'not_issued'
+            when loans.written_off_date <= r.valid_from then 'written_off'
+            when a.open_instalments = 0 then 'closed'
+            when a.overdue_since_date is not null then 'overdue'
+            else 'current'
+        end as state
+    from running as r
+    inner join loans on loans.loan_id = r.loan_id
+    inner join at_days as a on a.loan_id = r.loan_id and a.valid_from = r.valid_from
+),
+
+-- the day each run of closed days began (a charge after the last payment opens the loan again)
+marked as (
+    select
+        *,
+        case when state = 'closed' and coalesce(lag(state) over (partition by loan_id order by valid_from), '') <> 'closed'
+             then valid_from end as closing_day
+    from stated
+)
+
+select
+    *,
+    case when state = 'closed' then max(closing_day) over (
+        partition by loan_id order by valid_from rows between unbounded preceding and current row) end as closed_date
+from marked
