@@ -102,6 +102,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "backtest_months": 6,
     },
     "checks": {
+        # A loan's interest_rate above this (a fraction: 5 = 500 % a year) warns that it looks like a
+        # percentage (24 for 0.24); warn_interest_rate_looks_like_percent.
+        "max_interest_rate": 5.0,
         "freshness_days": 7,
         # Loan amounts beyond this many times the product's median are flagged.
         "amount_outlier_factor": 20.0,

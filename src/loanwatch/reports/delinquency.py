@@ -121,7 +121,7 @@ def overdue_monthly(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None
 _DPD_AS_OF = dpd_sql('$as_of', 'st.dpd_counted_from_date')
 LOANS_AT = f"""
 at_date AS (
-    SELECT st.loan_id, st.state, st.principal_outstanding_amount, st.past_due_amount,
+    SELECT st.loan_id, st.state, st.principal_outstanding_amount, st.past_due_amount, st.charges_past_due_amount,
            {_DPD_AS_OF} AS dpd, st.is_active, {timeline_flags('st.state', _DPD_AS_OF, 'st.is_active')}
     FROM marts.fct_loan_states st
     WHERE st.valid_from <= $as_of AND $as_of < st.valid_to
@@ -137,7 +137,8 @@ loans_at AS (
            b.bucket,
            b.sort_order AS bucket_order,
            CAST(coalesce(a.principal_outstanding_amount, 0) AS DECIMAL(38,2)) AS principal_outstanding,
-           CAST(coalesce(a.past_due_amount, 0) AS DECIMAL(38,2)) AS past_due_amount
+           CAST(coalesce(a.past_due_amount, 0) AS DECIMAL(38,2)) AS past_due_amount,
+           CAST(coalesce(a.charges_past_due_amount, 0) AS DECIMAL(38,2)) AS charges_past_due
     FROM marts.dim_loans l
     LEFT JOIN at_date a ON a.loan_id = l.loan_id
     LEFT JOIN marts.dpd_buckets b
@@ -153,7 +154,7 @@ def loans(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None,
     params.update(as_of=as_of_date(con, as_of))
     sql = f"""
     WITH {LOANS_AT}
-    SELECT loan_id, client_id, amount, state, dpd, bucket, principal_outstanding, past_due_amount
+    SELECT loan_id, client_id, amount, state, dpd, bucket, principal_outstanding, past_due_amount, charges_past_due
     FROM loans_at AS l WHERE {where}
     ORDER BY loan_id
     """
@@ -170,7 +171,8 @@ def _loans_at(con, as_of: dt.date) -> str:
 loans_at AS (
     SELECT l.*, s.state, s.dpd, s.is_active, {", ".join("s." + f for f in FLAGS)}, s.bucket,
            CAST(s.principal_outstanding_amount AS DECIMAL(38,2)) AS principal_outstanding,
-           CAST(s.past_due_amount AS DECIMAL(38,2)) AS past_due_amount
+           CAST(s.past_due_amount AS DECIMAL(38,2)) AS past_due_amount,
+           CAST(s.charges_past_due_amount AS DECIMAL(38,2)) AS charges_past_due
     FROM marts.fct_loan_snapshots s JOIN marts.dim_loans l USING (loan_id)
     WHERE s.snapshot_date = $as_of AND s.is_active
 )

@@ -276,7 +276,7 @@ REPORTS: tuple[Report, ...] = (
         delinquency.loans,
         (_c("loan_id", "text", "Loan"), _c("client_id", "text", "Client"), AMOUNT, _c("state", "text", "State"),
          _c("dpd", "days", "Days past due"), _c("bucket", "text", "DPD bucket"), PRINCIPAL,
-         _c("past_due_amount", "money", "Past due")),
+         _c("past_due_amount", "money", "Past due"), _c("charges_past_due", "money", "Fees and penalties past due")),
         rows='loan', definition='METRICS §3 at the as-of date', as_of=True,
     ),
     Report(

@@ -79,6 +79,7 @@ DBT_VARS: dict[str, tuple[str, str]] = {
     "amount_outlier_factor": ("checks", "amount_outlier_factor"),
     "merchant_balance_floor": ("checks", "merchant_balance_floor"),
     "freshness_days": ("checks", "freshness_days"),
+    "max_interest_rate": ("checks", "max_interest_rate"),
     "connect_min_talk_seconds": ("callcentre", "connect_min_talk_seconds"),
     "login_window_hours": ("callcentre", "login_window_hours"),
     "cure_window_days": ("callcentre", "cure_window_days"),
