@@ -4,10 +4,11 @@ Each entry says what a report is called (the verb of `loanwatch report NAME`, wi
 name has several entries, or the option its entries name instead: recoveries' --period), what it
 shows, which function computes it (the SQL lives in delinquency.py, portfolio.py, provisions.py,
 recoveries.py, calls.py and ledger.py, or is a short aggregation of a mart here; the per-loan and
-per-call rules in the dbt marts), its kind of filter (FILTERS: loans, book, calls, contacts, ledger) and whether it takes --as-of, its own options (params: provisions'
---by and --method, the forecast's --months) and whether it reads the home's settings, its columns
-with a kind and a human title, and where it appears: its dashboard page with its charts and tables,
-and whether the HTML report carries it.
+per-call rules in the dbt marts), its kind of filter (FILTERS: loans, book, calls, contacts,
+ledger) and whether it takes --as-of, its own options (params: provisions' --by and --method, the
+forecast's --months) and whether it reads the home's settings, its columns with a kind and a human
+title, and where it appears: its dashboard page with its charts and tables, and whether the HTML
+report carries it.
 The CLI's report commands and their options and --help, the dashboard's pages and their controls,
 the HTML report and the docs test are all built from this list.
 
