@@ -151,6 +151,17 @@ def golden(tmp_path_factory) -> Settings:
     return build_home(tmp_path_factory.mktemp("golden"), GOLDEN)
 
 
+# Nine loans with write-offs and recoveries: their provisions (tests/golden/test_provisions.py) and
+# recoveries (tests/golden/test_recoveries.py) by hand.
+PROVISIONS = TESTS / "golden" / "provisions"
+
+
+@pytest.fixture(scope="session")
+def provisions_book(tmp_path_factory) -> Settings:
+    """The golden provisions book, ingested and built once for the files that read it."""
+    return build_home(tmp_path_factory.mktemp("provisions"), PROVISIONS)
+
+
 # Two loans in MXN beside the golden USD ones (tests/integration/test_currency.py gives their figures).
 MXN_LOANS = [
     {"loan_id": "X1", "client_id": "C1", "product": "cash", "amount": 2000, "currency": "MXN", "issue_date": "2024-05-15",

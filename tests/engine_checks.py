@@ -56,7 +56,7 @@ def assert_same_snapshot(other_settings, duck_settings) -> None:
 
 def assert_same_reports(other_settings, duck_settings) -> None:
     """Every report of the registry and the contact plan, as CSV, the same on both homes."""
-    runs = [["report", r.name, "-f", "csv"] + (["--view", r.view] if r.view else []) for r in registry.REPORTS]
+    runs = [["report", r.name, "-f", "csv", *r.view_args] for r in registry.REPORTS]
     runs.append(["notify", "plan", "-f", "csv"])
     for args in runs:
         on_other, on_duck = cli(*args, home=other_settings.home), cli(*args, home=duck_settings.home)

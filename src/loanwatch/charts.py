@@ -149,14 +149,21 @@ def lines(table: Table, x: str, ys: list[str], title: str, percent: bool = False
 
 
 def grouped_lines(table: Table, x: str, group: str, y: str, title: str, percent: bool = False) -> go.Figure:
-    """One line per value of the group column (a campaign, an agent), y against x."""
+    """One line per value of the group column (a campaign, an agent, a write-off cohort), y against
+    x: labels in ascending order (periods, 2024-W22), or whole numbers on a linear axis (months
+    since write-off: 10 after 9, not after 1)."""
     fig = go.Figure()
     rows = table.as_dicts()
+    numbers = bool(rows) and all(isinstance(r[x], int) and not isinstance(r[x], bool) for r in rows)
     for name in sorted({r[group] for r in rows}, key=str):
         mine = [r for r in rows if r[group] == name]
-        fig.add_scatter(x=text([r[x] for r in mine]), y=[num(r[y]) for r in mine], name=html.escape(str(name)),
-                        mode="lines+markers")
-    fig.update_xaxes(type="category", categoryorder="category ascending")  # periods are labels (2024-W22)
+        fig.add_scatter(x=[r[x] for r in mine] if numbers else text([r[x] for r in mine]), y=[num(r[y]) for r in mine],
+                        name=html.escape(str(name)), mode="lines+markers")
+    if numbers:
+        span = max(r[x] for r in rows) - min(r[x] for r in rows)
+        fig.update_xaxes(type="linear", tickformat="d", dtick=1 if span <= 24 else None)
+    else:
+        fig.update_xaxes(type="category", categoryorder="category ascending")  # periods are labels (2024-W22)
     return _layout(fig, title, percent=percent)
 
 
@@ -201,6 +208,8 @@ def figure(report: Report, chart: Chart, table: Table, choice: Any = None, view:
     elif chart.kind == "grouped_lines":
         fig = shade_periods(grouped_lines(picked, x, chart.group, chart.y[0], chart.title, percent),
                             view.periods if view is not None else {})
+        if report.column(x).kind == "number":  # (periods say what they are; a number needs its axis named)
+            fig.update_xaxes(title=html.escape(report.column(x).title))
     elif chart.kind == "grouped_bars":
         fig = grouped_bars(picked, x, list(chart.y), names, chart.title, percent=percent)
     elif chart.kind == "overdue_share":

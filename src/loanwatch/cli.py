@@ -476,18 +476,19 @@ def _param_option(param) -> tuple[object, object]:
 def _add_report_command(name: str) -> None:
     """`loanwatch report NAME`, built from the registry's entries of that name: the loan filters
     (or the book's, the ledger's or the call centre's options), --as-of when a view takes it, its own
-    options (registry.Param: --by, --method, --months), --view when the name has several entries,
-    --format."""
+    options (registry.Param: --by, --method, --months), --view when the name has several entries (or
+    the option they name instead: recoveries' --period), --format."""
     from loanwatch.reports import registry
 
     entries = registry.by_name(name)
     views = [e.view for e in entries if e.view is not None]
+    chooser = entries[0].view_option
     own = list({p.name: p for e in entries for p in e.params}.values())
 
     def command(ctx: typer.Context, f, fmt: Format = FormatOption, **options) -> None:
         view = options.get("view") or (views[0] if views else None)
         if views and view not in views:
-            _fail(f"--view {view!r}: use one of {', '.join(views)}", EXIT_USAGE)
+            _fail(f"{chooser} {view!r}: use one of {', '.join(views)}", EXIT_USAGE)
         entry = next(e for e in entries if e.view == view)
         given = {p.name: options[p.name] for p in entry.params if options.get(p.name) is not None}
         _report(ctx, entry, fmt, _date(options.get("as_of")), f,
@@ -498,7 +499,7 @@ def _add_report_command(name: str) -> None:
     if views:
         described = "; ".join(f"{e.view}: {e.help[0].lower()}{e.help[1:].rstrip('.')}" for e in entries)
         params.append(inspect.Parameter("view", keyword, annotation=str, default=typer.Option(
-            views[0], "--view", help=f"{' or '.join(views)} ({described}).")))
+            views[0], chooser, help=f"{' or '.join(views)} ({described}).")))
     if any(e.as_of for e in entries):
         params.append(inspect.Parameter("as_of", keyword, annotation=Optional[dt.datetime], default=AsOfOption))
     for param in own:
@@ -513,7 +514,7 @@ def _add_report_command(name: str) -> None:
     signature_only.__signature__ = inspect.Signature(params)
     signature_only.__name__ = f"report_{name.replace('-', '_')}"
     signature_only.__doc__ = (entries[0].help if not views else
-                              "Views (--view): " + "; ".join(f"{e.view}, {e.title.lower()}" for e in entries) + ".")
+                              f"Views ({chooser}): " + "; ".join(f"{e.view}, {e.title.lower()}" for e in entries) + ".")
     filters = {"ledger": ledger_filters, "calls": call_filters, "contacts": contact_filters,
                "book": book_filters}.get(entries[0].filters, loan_filters)
     report_app.command(name)(filters(signature_only))

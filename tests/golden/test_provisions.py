@@ -147,7 +147,7 @@ from loanwatch.errors import UsageProblem
 from loanwatch.reports import LoanFilter
 from loanwatch.reports import provisions as pv
 from loanwatch.serve import open_snapshot
-from tests.conftest import build_home, cli
+from tests.conftest import cli
 
 pytestmark = pytest.mark.integration
 
@@ -158,10 +158,9 @@ ORDER = ("current", "1-30", "31-60", "61-90", "default", "closed")
 
 
 @pytest.fixture(scope="module")
-def book(tmp_path_factory):
-    settings = build_home(tmp_path_factory.mktemp("provisions"), FIXTURE)
-    con = open_snapshot(settings)
-    yield settings.home, con
+def book(provisions_book):
+    con = open_snapshot(provisions_book)
+    yield provisions_book.home, con
     con.close()
 
 

@@ -25,8 +25,9 @@ def _fits(column: registry.Column, value) -> bool:
     return {
         "count": lambda v: isinstance(v, int) and v >= 0,
         "money": lambda v: isinstance(v, Decimal),
-        # a share is between 0 and 1; one declared signed (a difference of two shares) between -1 and 1
-        "share": lambda v: isinstance(v, Decimal) and (-1 if column.signed else 0) <= v <= 1,
+        # a share is between 0 and 1; one declared signed (a difference of two shares) between -1 and 1; one declared
+        # above_one (the recovery rate) 0 or more
+        "share": lambda v: isinstance(v, Decimal) and (-1 if column.signed else 0) <= v and (column.above_one or v <= 1),
         "days": lambda v: isinstance(v, int) and v >= 0,
         "date": lambda v: isinstance(v, dt.date),
         "month": lambda v: isinstance(v, str) and re.fullmatch(r"\d{4}-\d{2}", v) is not None,
@@ -71,13 +72,17 @@ def test_names_and_columns_are_declared_once():
                 report.key, part.key)
     with pytest.raises(ValueError, match="unknown kind"):
         registry.Column("x", "percent", "X")
-    with pytest.raises(ValueError, match="only a share is declared signed"):
+    with pytest.raises(ValueError, match="only a share is declared signed or above_one"):
         registry.Column("x", "money", "X", signed=True)
+    with pytest.raises(ValueError, match="only a share is declared signed or above_one"):
+        registry.Column("x", "number", "X", above_one=True)
+    for name in registry.names():  # the entries of a name are chosen by one option
+        assert len({r.view_option for r in registry.by_name(name)}) == 1, name
 
 
 @pytest.mark.parametrize("report", ENTRIES)
 def test_the_cli_runs_every_report_with_the_registry_columns(golden, report):
-    args = ["report", report.name, "-f", "json"] + (["--view", report.view] if report.view else [])
+    args = ["report", report.name, "-f", "json", *report.view_args]
     result = cli(*args, home=golden.home)
     assert result.exit_code == 0, result.stderr
     rows = json.loads(result.stdout)
@@ -137,7 +142,7 @@ def test_the_docs_table_is_the_registry(tmp_path):
     docs = (ROOT / "docs" / "reports.md").read_text()
     assert registry.docs_table() in docs, "docs/reports.md differs from the report registry: run `make docs`"
     for report in registry.REPORTS:  # and the table says what a reader needs
-        verb = f"`{report.name}`" if report.view is None else f"`{report.name} --view {report.view}`"
+        verb = f"`{report.verb}`"
         [line] = [ln for ln in docs.splitlines() if ln.startswith(f"| {verb} |")]
         assert report.definition and all(f"`{c.name}`" in line for c in report.columns)
     # make docs rewrites a stale table, and nothing else

@@ -9,6 +9,7 @@ definition. Every value is bound as a parameter.
 - portfolio.py: disbursed, revenue, regions, risk, products, clients
 - lookup.py: finding a loan or client, and one loan's full record
 - provisions.py: IFRS 9 / CECL provisions, the transition matrix, the forecast and its back-test
+- recoveries.py: recoveries and the recovery rate by write-off cohort, to date or month by month
 - calls.py, ledger.py: the call centre's and the merchant ledger's figures
 - table.py: the result Table and run_query (re-exported here for the modules outside the package)
 - registry.py: every report declared once, for the CLI, the dashboard, the HTML report and the docs

@@ -1,13 +1,14 @@
 """The report registry: every figure loanwatch shows, declared once.
 
 Each entry says what a report is called (the verb of `loanwatch report NAME`, with `--view` when a
-name has several entries), what it shows, which function computes it (the SQL lives in
-delinquency.py, portfolio.py, provisions.py, calls.py and ledger.py, or is a short aggregation of a
-mart here; the per-loan and per-call rules in the dbt marts), its kind of filter (FILTERS: loans,
-book, calls, contacts, ledger) and whether it takes --as-of, its own options (params: provisions'
---by and --method, the forecast's --months) and whether it reads the home's settings, its columns
-with a kind and a human title, and where it appears: its dashboard page with its charts and tables,
-and whether the HTML report carries it.
+name has several entries, or the option its entries name instead: recoveries' --period), what it
+shows, which function computes it (the SQL lives in delinquency.py, portfolio.py, provisions.py,
+recoveries.py, calls.py and ledger.py, or is a short aggregation of a mart here; the per-loan and
+per-call rules in the dbt marts), its kind of filter (FILTERS: loans, book, calls, contacts,
+ledger) and whether it takes --as-of, its own options (params: provisions' --by and --method, the
+forecast's --months) and whether it reads the home's settings, its columns with a kind and a human
+title, and where it appears: its dashboard page with its charts and tables, and whether the HTML
+report carries it.
 The CLI's report commands and their options and --help, the dashboard's pages and their controls,
 the HTML report and the docs test are all built from this list.
 
@@ -26,7 +27,7 @@ from typing import Any
 import duckdb
 
 from loanwatch.config import Settings
-from loanwatch.reports import LoanFilter, calls, delinquency, ledger, loan_query, portfolio, provisions, ratio6
+from loanwatch.reports import LoanFilter, calls, delinquency, ledger, loan_query, portfolio, provisions, ratio6, recoveries
 from loanwatch.reports.table import Table
 
 # What a column holds; output formatting hangs off this.
@@ -34,7 +35,8 @@ KINDS = {
     "count": "a number of loans, clients or rows",
     "money": "an amount in one currency (the report's, or the row's currency column), 2 decimals",
     "share": "a fraction between 0 and 1, 6 decimals (shown as a percentage to people); a column declared signed, "
-             "a difference of two shares (the back-test's error), lies between -1 and 1",
+             "a difference of two shares (the back-test's error), lies between -1 and 1; one declared above_one, a "
+             "ratio that passes 1 when its numerator does not stop at its denominator (the recovery rate), is 0 or more",
     "days": "a number of days",
     "date": "a calendar date",
     "month": "a calendar month, YYYY-MM",
@@ -85,12 +87,13 @@ class Column:
     kind: str
     title: str
     signed: bool = False  # a share that is a difference of two (between -1 and 1)
+    above_one: bool = False  # a share that may pass 1 (the recovery rate: recoveries pay interest and fees too)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"column {self.name}: unknown kind {self.kind!r}")
-        if self.signed and self.kind != "share":
-            raise ValueError(f"column {self.name}: only a share is declared signed")
+        if (self.signed or self.above_one) and self.kind != "share":
+            raise ValueError(f"column {self.name}: only a share is declared signed or above_one")
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,7 @@ class Report:
     rows: str  # what one row is, for the docs
     definition: str = ""  # how each figure is computed, for the docs (docs/reports.md is generated from it)
     view: str | None = None  # one of several entries under the same name (--view)
+    view_option: str = "--view"  # the option that chooses among them, where another word says it better (--period)
     as_of: bool = False  # takes --as-of
     page: str | None = None  # dashboard page
     # what its page and the HTML report show of it, in order: charts, and tables (Chart kind table);
@@ -188,6 +192,17 @@ class Report:
     @property
     def key(self) -> str:
         return self.name if self.view is None else f"{self.name}-{self.view}"
+
+    @property
+    def view_args(self) -> list[str]:
+        """The arguments of `loanwatch report NAME` that choose this entry: `--view terms`, `--period
+        month`; none for a name with one entry."""
+        return [] if self.view is None else [self.view_option, self.view]
+
+    @property
+    def verb(self) -> str:
+        """How the docs name it: `products --view terms`."""
+        return " ".join([self.name, *self.view_args])
 
     @property
     def column_names(self) -> list[str]:
@@ -236,6 +251,9 @@ AMOUNT = _c("amount", "money", "Amount")
 MONTH = _c("month", "month", "Month")
 OVERDUE_SHARE = _c("overdue_share", "share", "Overdue share (loans)")
 OVERDUE_AMOUNT_SHARE = _c("overdue_amount_share", "share", "Overdue share (principal)")
+COHORT = _c("cohort", "text", "Cohort (write-off month)")  # (text: the last rows are (all))
+WRITTEN_OFF = _c("written_off_amount", "money", "Written off")
+RECOVERY_RATE = Column("recovery_rate", "share", "Recovery rate", above_one=True)
 
 
 def _bucket_rows(row: dict[str, Any]) -> bool:
@@ -248,6 +266,10 @@ def _groups(row: dict[str, Any]) -> bool:
 
 def _all_states(row: dict[str, Any]) -> bool:
     return row["state"] == provisions.ALL
+
+
+def _cohorts(row: dict[str, Any]) -> bool:
+    return row["cohort"] != recoveries.ALL
 
 
 REPORTS: tuple[Report, ...] = (
@@ -424,6 +446,42 @@ REPORTS: tuple[Report, ...] = (
         shown=(Chart("forecast-error", "bars", "Back-test: share of the book the forecast put in the wrong state", "month",
                      ("error",), rows=_all_states, names=("share in the wrong state (all)",),
                      heading="Forecast back-test", empty="No complete month to test yet."),),
+    ),
+    Report(
+        "recoveries", "Recoveries", "Written-off amount, recoveries to date and recovery rate per write-off cohort "
+        "(METRICS §5).",
+        functools.partial(recoveries.recoveries, period="cohort"),
+        (COHORT, _c("loans", "count", "Loans written off"), WRITTEN_OFF, _c("recovered", "money", "Recovered to date"),
+         RECOVERY_RATE),
+        rows="write-off month (cohort), then (all)", definition=(
+            "the loans the filters select written off on or before the as-of date, by the month of their write-off "
+            "(METRICS §5): `written_off_amount` = Σ their principal outstanding at the end of the day before the "
+            "write-off (marts.fct_loan_write_offs); `recovered` = Σ their recoveries paid on or before the as-of "
+            "date (effective payments on or after the write-off date, marts.fct_loan_recoveries); `recovery_rate` = "
+            "recovered / written_off_amount, null when that is 0, above 1 when the recoveries pay interest and fees "
+            "beyond the principal written off. `(all)`: every cohort"
+        ), view="cohort", view_option="--period", as_of=True, page="provisions",
+        shown=(Chart("recoveries-by-cohort", "table", "Recoveries by write-off cohort",
+                     heading="Recoveries and recovery rate by write-off cohort"),),
+    ),
+    Report(
+        "recoveries", "Recoveries by month", "Recoveries per write-off cohort and month, and the recovery rate to the "
+        "end of each month (METRICS §5).",
+        functools.partial(recoveries.recoveries, period="month"),
+        (COHORT, MONTH, _c("months_since_write_off", "number", "Months since write-off"),
+         _c("loans", "count", "Loans written off"), WRITTEN_OFF, _c("recovered_in_month", "money", "Recovered in the month"),
+         _c("recovered", "money", "Recovered to date"), RECOVERY_RATE),
+        rows="cohort × month, from the cohort's month to the as-of date's, then (all) × month", definition=(
+            "the cohorts of `--period cohort`, month by month from the month of the write-off to the as-of date's (the "
+            "data date's when the as-of date is after it): `recovered_in_month`, the recoveries paid in the month; "
+            "`recovered`, cumulative: those paid to the month's end (to the as-of date in its month), so that a "
+            "cohort's last row is its row of `--period cohort`; `recovery_rate` = recovered / written_off_amount (null "
+            "when that is 0): the recovery curve; `months_since_write_off` = month − cohort. `(all)` per month: the "
+            "cohorts written off by the month's end"
+        ), view="month", view_option="--period", as_of=True, page="provisions",
+        shown=(Chart("recovery-curves", "grouped_lines", "Recovery curves: recovery rate to date by months since write-off",
+                     "months_since_write_off", ("recovery_rate",), group="cohort", rows=_cohorts,
+                     heading="Recovery curves by write-off cohort", empty="No loan written off yet."),),
     ),
     Report(
         "merchant-balance", "Merchant balances",
@@ -681,7 +739,7 @@ LOOKUP: dict[str, tuple[str, tuple[Column, ...]]] = {
 
 
 def by_name(name: str) -> list[Report]:
-    """The entries of one report verb: one, or one per --view (the first is the default)."""
+    """The entries of one report verb: one, or one per --view (or its view_option; the first is the default)."""
     return [r for r in REPORTS if r.name == name]
 
 
@@ -711,7 +769,7 @@ def docs_table() -> str:
     options), function."""
     lines = [DOCS_START, "| report | rows | columns | definition | SQL |", "|---|---|---|---|---|"]
     for r in REPORTS:
-        verb = f"`{r.name}`" if r.view is None else f"`{r.name} --view {r.view}`"
+        verb = f"`{r.verb}`"
         fn = getattr(r.query, "func", r.query)
         where = f"`{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}`"
         options = ("; options: " + ", ".join(p.usage() for p in r.params)) if r.params else ""
