@@ -117,3 +117,19 @@ def build_in_batches(settings, batches: list[list[Path]]) -> None:
     with open_snapshot(settings) as con:
         full = con.execute("SELECT full_refresh FROM meta.builds ORDER BY build_id").fetchall()
     assert full == [(True,)] + [(False,)] * (len(batches) - 1), full
+
+
+# The servicing golden fixture (tests/golden/test_servicing.py): charges, waivers, their
+# reversals and a schedule with fees, allocated event by event (METRICS v3 §2).
+SERVICING = Path(__file__).parent / "golden" / "servicing"
+
+
+def assert_same_servicing(other_settings, duck_settings) -> None:
+    """The servicing fixture built on another engine equals DuckDB's build: every table of the
+    snapshot, and `report loans` at dates before, between and after its events."""
+    assert_same_snapshot(other_settings, duck_settings)
+    for as_of in ("2024-02-07", "2024-02-29", "2024-03-31", "2024-05-31"):
+        args = ["report", "loans", "-f", "csv", "--as-of", as_of]
+        on_other, on_duck = cli(*args, home=other_settings.home), cli(*args, home=duck_settings.home)
+        assert on_other.exit_code == on_duck.exit_code == 0, (args, on_other.stderr)
+        assert on_other.stdout == on_duck.stdout and "charges_past_due" in on_other.stdout, args

@@ -23,8 +23,10 @@ from loanwatch.serve import open_snapshot
 from tests.conftest import GOLDEN, assert_no_traceback, build_home, cli
 from tests.engine_checks import (
     PROVISIONS,
+    SERVICING,
     assert_same_provisions,
     assert_same_reports,
+    assert_same_servicing,
     assert_same_snapshot,
     build_in_batches,
 )
@@ -226,3 +228,11 @@ def test_provisions_on_postgres_equal_duckdb(pg_server, tmp_path):
     on_duck = build_home(tmp_path / "duck", PROVISIONS)
     on_pg = build_home(tmp_path / "pg", PROVISIONS, settings_env=engine_env(new_database(pg_server, "provisions")))
     assert_same_provisions(on_pg, on_duck)
+
+
+def test_servicing_events_on_postgres_equal_duckdb(pg_server, tmp_path):
+    """Charges, waivers and their reversals (tests/golden/test_servicing.py), allocated event by
+    event, the same on PostgreSQL."""
+    on_duck = build_home(tmp_path / "duck", SERVICING)
+    on_pg = build_home(tmp_path / "pg", SERVICING, settings_env=engine_env(new_database(pg_server, "servicing")))
+    assert_same_servicing(on_pg, on_duck)

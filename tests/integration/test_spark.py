@@ -25,8 +25,10 @@ from loanwatch.serve import open_snapshot
 from tests.conftest import GOLDEN, build_home, cli, run_cli
 from tests.engine_checks import (
     PROVISIONS,
+    SERVICING,
     assert_same_provisions,
     assert_same_reports,
+    assert_same_servicing,
     assert_same_snapshot,
     build_in_batches,
 )
@@ -189,3 +191,13 @@ host = "{thrift_server['host']}"\nport = {thrift_server['port']}\nwarehouse_dir 
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Spark Thrift server 127.0.0.1:1" in lines[0] and "cannot connect" in lines[0], result.stderr
+
+
+def test_servicing_events_on_spark_equal_duckdb(tmp_path):
+    """Charges, waivers and their reversals (tests/golden/test_servicing.py) on Spark in-process,
+    through the CLI: the chain of allocation stages plans and runs there, with DuckDB's figures."""
+    env = {**SPARK, "LOANWATCH_HOME": str(tmp_path / "spark")}
+    for args in (["ingest", str(SERVICING)], ["build"]):
+        done = run_cli(*args, env=env, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+    assert_same_servicing(load_settings(tmp_path / "spark", environ=env), build_home(tmp_path / "duck", SERVICING))

@@ -108,7 +108,7 @@ select
     p.event_at as paid_at,
     p.event_date as paid_date,
     p.amount,
-    {{ money_capped('sum(p.amount) over w - p.amount') }} as cum_paid_before_amount,
+    {{ money_capped('(sum(p.amount) over w) - p.amount') }} as cum_paid_before_amount,
     {{ money_capped('sum(p.amount) over w') }} as cum_paid_after_amount,
     {{ money('coalesce(a.interest_amount, 0)') }},
     {{ money('coalesce(a.principal_amount, 0)') }},

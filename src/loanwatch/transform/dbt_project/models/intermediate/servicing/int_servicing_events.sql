@@ -81,7 +81,7 @@ select
     {{ money('amount') }} as amount,
     step,
     -- payments: the running total paid within the step, before and after this payment
-    case when kind = 'payment' then {{ money_capped('sum(case when kind = \'payment\' then amount else 0 end) over w - amount') }} end
+    case when kind = 'payment' then {{ money_capped('(sum(case when kind = \'payment\' then amount else 0 end) over w) - amount') }} end
         as step_paid_before_amount,
     case when kind = 'payment' then {{ money_capped('sum(case when kind = \'payment\' then amount else 0 end) over w') }} end
         as step_paid_after_amount,
