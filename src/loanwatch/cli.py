@@ -238,6 +238,9 @@ def ingest(
         if r.status in ("unmatched", "not_read"):
             log.warning(f"not loaded: {name}: {shown(r.message)}", "file_not_loaded", file=str(r.path), message=r.message)
             return
+        if r.status == "overlap":  # loaded all the same, as each table says
+            log.warning(f"{name}: {shown(r.message)}", "file_matched_twice", file=str(r.path), message=r.message)
+            return
         if r.status == "skipped" or r.batch_id is None:
             log.info(f"{name}: {shown(r.message)}", "file_skipped", file=str(r.path), entity=r.entity, status=r.status, message=r.message)
             return

@@ -21,7 +21,7 @@ import duckdb
 from loanwatch.errors import MachineFault, UsageProblem, environmental
 from loanwatch.errors import explain as explain_error
 from loanwatch.ingest.contract import ENTITIES, Entity, validation_sql
-from loanwatch.ingest.mapping import FileMapping, Mapping, as_utf8, check_columns, mapped_sql
+from loanwatch.ingest.mapping import FileMapping, Mapping, as_utf8, check_columns, mapped_sql, read_lookups
 from loanwatch.ingest.read import (
     InputFile,
     Scan,
@@ -54,7 +54,7 @@ class Limits:
 class FileResult:
     path: Path
     entity: str | None
-    status: str  # loaded | partial | rejected | skipped | unmatched | waiting | not_read (passed over, said) | fault (the machine's: exit 1)
+    status: str  # loaded | partial | rejected | skipped | unmatched | waiting | not_read (passed over, said) | fault (the machine's: exit 1) | overlap (a warning: loaded through tables of different entities)
     batch_id: int | None = None
     rows_read: int = 0
     accepted: int = 0
@@ -62,7 +62,7 @@ class FileResult:
     rejected: int = 0
     message: str = ""
     examples: list[str] = field(default_factory=list)
-    filtered: int = 0  # source records a mapping's `where` leaves out (counted, not loaded)
+    filtered: int = 0  # source records a mapping's conditions (where, where_not, …) leave out (counted, not loaded)
     preview: list[dict] = field(default_factory=list)  # --dry-run: the first mapped records
 
     @property
@@ -358,31 +358,47 @@ def source_columns(con: duckdb.DuckDBPyConnection, path: Path, fm: FileMapping) 
 
 def plan_mapped(con: duckdb.DuckDBPyConnection, mapping: Mapping, files: list[Path], strict: bool = True,
                 results: list | None = None, on_file=None) -> tuple[list[tuple[Path, FileMapping]], list[Path]]:
-    """Every (file, mapping table) pair to load, and the files no table matches. A table that
-    reads a column its file does not have is a usage error, before anything is loaded; unless not
-    ``strict``: then that pair is a FileResult appended to ``results`` (not loaded, not recorded:
-    once the mapping or the file is fixed, it loads) and the rest goes on."""
+    """Every (file, mapping table) pair to load, and the files no table matches (but the code
+    tables the mapping's lookups read). A table that reads a column its file does not have, or a
+    code table missing or without its columns, is a usage error, before anything is loaded;
+    unless not ``strict``: then that pair is a FileResult appended to ``results`` (not loaded, not
+    recorded: once the mapping or the file is fixed, it loads) and the rest goes on. The code
+    tables are read here, once each (temp tables the pairs' tables name; drop_lookups)."""
     pairs, unmatched = [], []
+    code_tables = mapping.lookup_files()
+    read: dict[str, str] = {}
     for path in files:
         tables = mapping.for_file(path)
-        if not tables:
+        if not tables and path.name not in code_tables:
             unmatched.append(path)
         for fm in tables:
             with _machine_faults(path):
                 columns = source_columns(con, path, fm)
-            if columns is not None:
-                try:
+            try:
+                if columns is not None:
                     check_columns(mapping, fm, path, columns)
-                except UsageProblem as exc:
-                    if strict:
-                        raise
-                    result = FileResult(path, fm.entity.name, "not_read", message=str(exc), examples=[f"{path.name}: {exc}"])
-                    results.append(result)
-                    if on_file:
-                        on_file(result)
-                    continue
+                with _machine_faults(path):
+                    fm = read_lookups(con, mapping, fm, path, read)
+            except UsageProblem as exc:
+                if (overlap := mapping.overlap(path)) is not None:  # the likely cause: a glob too wide
+                    exc = UsageProblem(f"{exc}; {path.name} is {overlap}")
+                if strict:
+                    drop_lookups(con)
+                    raise exc from None
+                result = FileResult(path, fm.entity.name, "not_read", message=str(exc), examples=[f"{path.name}: {exc}"])
+                results.append(result)
+                if on_file:
+                    on_file(result)
+                continue
             pairs.append((path, fm))
     return pairs, unmatched
+
+
+def drop_lookups(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the code tables' temp tables (read_lookups) once their files are loaded."""
+    for (table,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary "
+                                "AND starts_with(table_name, '_lookup_')").fetchall():
+        con.execute(f'DROP TABLE IF EXISTS "{table}"')
 
 
 @contextlib.contextmanager
@@ -477,14 +493,24 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: list[Path], entity: str 
             results.append(result)
             if on_file:
                 on_file(result)
+        # a file caught by the globs of tables of different entities: said, then loaded as matched
+        for path in dict.fromkeys(path for path, _ in pairs):
+            if (overlap := mapping.overlap(path)) is not None:
+                result = FileResult(path, None, "overlap", message=overlap, examples=[f"{path.name}: {overlap}"])
+                results.append(result)
+                if on_file:
+                    on_file(result)
         scans: dict[Path, Scan] = {}  # a file several tables read is hashed once
-        for path, fm in pairs:
-            scanned = scans.get(path) or scans.setdefault(path, scan(path, limits.max_uncompressed_bytes))
-            result = _one_file(path, fm.entity.name, functools.partial(
-                ingest_file, con, path, None, scanned, latest_date, check_repeated_keys, mapping=fm, dry_run=dry_run, limits=limits))
-            results.append(result)
-            if on_file:
-                on_file(result)
+        try:
+            for path, fm in pairs:
+                scanned = scans.get(path) or scans.setdefault(path, scan(path, limits.max_uncompressed_bytes))
+                result = _one_file(path, fm.entity.name, functools.partial(
+                    ingest_file, con, path, None, scanned, latest_date, check_repeated_keys, mapping=fm, dry_run=dry_run, limits=limits))
+                results.append(result)
+                if on_file:
+                    on_file(result)
+        finally:
+            drop_lookups(con)
         return results
     # One thread hashes the files in order, ahead of the loading: hashing needs one core, and the
     # engine leaves a core idle part of the time (while committing, in single-threaded steps).

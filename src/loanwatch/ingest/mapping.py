@@ -2,7 +2,8 @@
 
 A mapping (docs/mappings.md) says, for each kind of source file (``[[files]]``, chosen by a glob
 on the file's name), which contract entity its rows are, how the file is encoded and written,
-and which source column (or constant, or small conversion) gives each contract field. Loading a
+and which source column (or constant, small conversion, exact arithmetic over columns, or code
+table in another file of the export) gives each contract field, and which rows it keeps. Loading a
 mapped file is the contract's own load: the file is read into ``_lines`` as today (one JSON
 object per record, keyed by the source's column names), ``mapped_sql`` turns every record into a
 contract record in one set-based query, and the contract's validation, deduplication and
@@ -15,7 +16,9 @@ parameter; only contract field names, which are constants of this package, are w
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import datetime as dt
+import decimal
 import fnmatch
 import functools
 import gzip
@@ -36,10 +39,36 @@ from loanwatch.ingest.contract import ENTITIES, Entity, Field, shown_sql
 from loanwatch.ingest.read import UnreadableFile
 
 FILE_KEYS = ("match", "entity", "format", "encoding", "delimiter", "decimal", "thousands", "timestamp_format",
-             "date_format", "timezone", "id_from", "nulls", "where", "skip_if_empty", "fields", "constants", "values")
-FIELD_KEYS = ("column", "sum", "join", "separator", "convert", "format")
+             "date_format", "timezone", "id_from", "nulls", "where", "where_not", "where_empty", "where_not_empty",
+             "skip_if_empty", "fields", "lookups", "constants", "values")
+FIELD_KEYS = ("column", "sum", "minus", "multiply", "divide", "join", "separator", "convert", "format")
+LOOKUP_KEYS = ("file", "key", "value", "column")
 CONVERSIONS = ("duration", "abs")
 NUMERIC_KINDS = ("amount", "decimal", "integer")
+# A field's arithmetic is exact: every operand is read as DECIMAL(38,18) (20 digits before the
+# point, 18 after), and a scale (multiply, divide) is worked in whole numbers of 10^-18 and
+# rounded half away from zero at the 18th decimal; the contract then rounds to its own places.
+SCALE = 18
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A code table in another file of the same export (``[files.lookups.FIELD]``): the field is
+    the ``value`` column of the row whose ``key`` column equals the source column's text."""
+
+    file: str  # a file name, found beside the source file
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A field's number times ``times`` / ``per`` (whole numbers): ``multiply = 0.01`` is 1/100,
+    ``divide = 12`` is 1/12. ``text`` is how the mapping wrote it, for reasons."""
+
+    times: int
+    per: int
+    text: str
 
 
 @dataclass(frozen=True)
@@ -48,19 +77,29 @@ class Source:
 
     column: str | None = None  # the source column
     sum: tuple[str, ...] = ()  # or the sum of these columns
+    minus: tuple[str, ...] = ()  # less these columns (with sum)
     join: tuple[str, ...] = ()  # or these columns' texts joined by separator (the empty ones left out)
     separator: str = " "
     convert: str | None = None  # duration (H:MM:SS or M:SS to seconds) | abs (drop a leading minus)
     format: str | None = None  # strptime format of this field, instead of date_format/timestamp_format
+    scale: Scale | None = None  # multiply or divide the number by a constant
+    lookup: Lookup | None = None  # translate the column's text through a code table (lookups)
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return (self.column,) if self.column is not None else self.sum or self.join
+        return (self.column,) if self.column is not None else (self.sum + self.minus) or self.join
 
     def describe(self) -> str:
+        """The source as a reason names it: ``column Monto``, ``columns a + b - c``, ``column rate / 100``."""
         if self.column is not None:
-            return self.column
-        return " + ".join(self.sum) if self.sum else ", ".join(self.join)
+            text = self.column
+        elif self.sum:
+            text = " + ".join(self.sum) + "".join(f" - {c}" for c in self.minus)
+        else:
+            text = ", ".join(self.join)
+        if self.scale is not None:
+            text += f" {self.scale.text}"
+        return ("columns " if len(self.columns) > 1 else "column ") + text
 
 
 @dataclass(frozen=True)
@@ -81,12 +120,16 @@ class FileMapping:
     id_from: tuple[str, ...] = ()
     nulls: tuple[str, ...] = ("",)
     keep: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the `where` key
-    skip_if_empty: tuple[str, ...] = ()
+    drop: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the `where_not` key
+    where_empty: tuple[str, ...] = ()
+    where_not_empty: tuple[str, ...] = ()
+    skip_if_empty: tuple[str, ...] = ()  # the older name of where_not_empty
     fields: dict[str, Source] = field(default_factory=dict)
     constants: dict[str, str] = field(default_factory=dict)
     values: dict[str, dict[str, str]] = field(default_factory=dict)
     digest: str = ""
     context: str = ""  # [[files]] #N, match "…": which table, for messages
+    lookup_tables: dict[str, str] = field(default_factory=dict)  # field -> its code table's temp table (read_lookups)
 
     def matches(self, path: Path) -> bool:
         return fnmatch.fnmatchcase(path.name, self.match)
@@ -96,7 +139,7 @@ class FileMapping:
         """Every source column this table reads, in a stable order."""
         out: list[str] = []
         for name in ([c for s in self.fields.values() for c in s.columns] + list(self.id_from) + list(self.keep)
-                     + list(self.skip_if_empty)):
+                     + list(self.drop) + list(self.where_empty) + list(self.where_not_empty) + list(self.skip_if_empty)):
             if name not in out:
                 out.append(name)
         return out
@@ -104,12 +147,17 @@ class FileMapping:
     def column_of(self, name: str) -> str:
         """What a reason names as the source of contract field ``name``."""
         if name in self.fields:
-            return "column " + self.fields[name].describe()
+            return self.fields[name].describe()
         if name in self.constants:
             return "constant"
         if name == self.entity.key and self.id_from:
             return "id_from " + ", ".join(self.id_from)
         return ""
+
+    @property
+    def lookups(self) -> dict[str, Lookup]:
+        """field -> its code table."""
+        return {name: s.lookup for name, s in self.fields.items() if s.lookup is not None}
 
     def format_of(self, path: Path) -> str | None:
         """How to read the file: the mapping's format, or the contract's rule on its suffix."""
@@ -127,6 +175,24 @@ class Mapping:
 
     def for_file(self, path: Path) -> list[FileMapping]:
         return [m for m in self.files if m.matches(path)]
+
+    def lookup_files(self) -> set[str]:
+        """The names of the code tables the tables read (read with the files they translate)."""
+        return {lk.file for fm in self.files for lk in fm.lookups.values()}
+
+    def overlap(self, path: Path) -> str | None:
+        """Why a file matched by tables of different entities through different globs looks like an
+        accident (``m_loan*.csv`` also catches ``m_loan_transaction.csv``), or None. Tables that
+        give the same ``match`` read one file as several entities on purpose; several tables of one
+        entity only load the same records twice (duplicates)."""
+        tables = [(i + 1, t) for i, t in enumerate(self.files) if t.matches(path)]
+        if not any(a.entity != b.entity and a.match != b.match for _, a in tables for _, b in tables):
+            return None
+        shown = [f"#{n} ({t.entity.name}, match {json.dumps(t.match, ensure_ascii=False)})" for n, t in tables]
+        entities = list(dict.fromkeys(t.entity.name for _, t in tables))
+        return (f"matched by [[files]] {', '.join(shown[:-1])} and {shown[-1]} of {self.path.name}: it is read as "
+                f"{' and as '.join(entities)}; make match exact (a plain file name, without * ? or [, matches only "
+                "that file), or give the tables that read one file as several entities the same match")
 
 
 def _problem(mapping: Path, key: str, what: str) -> UsageProblem:
@@ -240,6 +306,27 @@ class _Table:
             return value.isoformat()
         raise self.wrong(key, takes, value)
 
+    def scale(self, key: str, value: object, divide: bool) -> Scale:
+        """A constant to multiply or divide a number by: a TOML number, exact as written."""
+        takes = "a number (not quoted), such as 100 or 0.01"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.wrong(key, takes, value)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.problem(key, f"expected {takes}, not {value}")
+        exact = decimal.Decimal(repr(value) if isinstance(value, float) else value)
+        if exact == 0:
+            raise self.problem(key, "division by zero: divide by a number other than 0" if divide else
+                               "multiply = 0 makes every value 0: give the field a constant instead")
+        sign, digits, exponent = exact.as_tuple()
+        whole = int("".join(map(str, digits)))
+        top, bottom = (whole * 10 ** exponent, 1) if exponent >= 0 else (whole, 10 ** -exponent)
+        g = math.gcd(top, bottom)
+        top, bottom = top // g, bottom // g
+        times, per = (bottom, top) if divide else (top, bottom)
+        if times * per >= 10 ** 36:
+            raise self.problem(key, f"{value} has too many digits (at most 36 in all, before and after the point)")
+        return Scale(-times if sign else times, per, f"{'/' if divide else '*'} {value}")
+
     def strptime(self, key: str, value: object) -> str:
         fmt = self.text(key, value, 'a strptime format such as "%m/%d/%Y" (a string)')
         if "%" not in fmt:
@@ -330,7 +417,7 @@ def _file_mapping(path: Path, i: int, t: object) -> FileMapping:
     raw_fields = c.table(f"{at}.fields", t.get("fields", {}), "a table: contract field = source column")
     for name, spec in raw_fields.items():
         key = f"{at}.fields.{name}"
-        known_field(key, name)
+        kind = known_field(key, name).kind
         if isinstance(spec, str):
             fields[name] = Source(column=spec)
             continue
@@ -344,14 +431,53 @@ def _file_mapping(path: Path, i: int, t: object) -> FileMapping:
         convert = spec.get("convert")
         if convert is not None and (not isinstance(convert, str) or convert not in CONVERSIONS):
             raise c.problem(f"{key}.convert", f"unknown conversion {convert!r}; use one of {', '.join(CONVERSIONS)}")
+        arithmetic = [k for k in ("minus", "multiply", "divide") if k in spec]
+        if arithmetic and kind not in NUMERIC_KINDS:
+            raise c.problem(f"{key}.{arithmetic[0]}", f"arithmetic makes a number: {name} is not a number field "
+                                                      "(an amount, a decimal or an integer)")
+        if "minus" in spec and "sum" not in spec:
+            raise c.problem(f"{key}.minus", 'goes with sum: { sum = ["a"], minus = ["b"] } is a - b')
+        if "multiply" in spec and "divide" in spec:
+            raise c.problem(key, "give one of multiply and divide")
+        if ("multiply" in spec or "divide" in spec) and "join" in spec:
+            raise c.problem(f"{key}.{arithmetic[-1]}", "scales a number: give it with column or sum, not with join")
+        if arithmetic and convert == "duration":
+            raise c.problem(f"{key}.convert", "duration reads a column's H:MM:SS text: it does not go with "
+                                              "minus, multiply or divide")
         fmt = c.strptime(f"{key}.format", spec["format"]) if "format" in spec else None
         columns = "a list of column names (strings), at least one"
+        scale = next((c.scale(f"{key}.{k}", spec[k], k == "divide") for k in ("multiply", "divide") if k in spec), None)
         fields[name] = Source(
             column=c.text(f"{key}.column", spec["column"], "a column name (a string)") if "column" in spec else None,
             sum=c.texts(f"{key}.sum", spec["sum"], columns, empty=False) if "sum" in spec else (),
+            minus=c.texts(f"{key}.minus", spec["minus"], columns, empty=False) if "minus" in spec else (),
             join=c.texts(f"{key}.join", spec["join"], columns, empty=False) if "join" in spec else (),
             separator=c.text(f"{key}.separator", spec.get("separator", " "), 'a string such as " " or "/"'),
-            convert=convert, format=fmt)
+            convert=convert, format=fmt, scale=scale)
+
+    example = '{ file = "m_code_value.csv", key = "id", value = "code_value", column = "gender_cv_id" }'
+    for name, spec in c.table(f"{at}.lookups", t.get("lookups", {}),
+                              "[files.lookups.FIELD] tables: file, key, value and column").items():
+        key = f"{at}.lookups.{name}"
+        known_field(key, name)
+        spec = c.table(key, spec, f"a table: {example}")
+        for k in spec:
+            if k not in LOOKUP_KEYS:
+                raise c.problem(f"{key}.{k}", "unknown key; the keys are " + ", ".join(LOOKUP_KEYS))
+        for k in LOOKUP_KEYS:
+            if k not in spec:
+                raise c.problem(f"{key}.{k}", f"missing; a lookup is {example}")
+        file = c.text(f"{key}.file", spec["file"], 'a file name (a string such as "m_code_value.csv")')
+        if not file.strip() or "/" in file or "\\" in file or file in (".", ".."):
+            raise c.problem(f"{key}.file", f"{file!r}: give a file name without a folder (the code table is looked "
+                                           "for beside the file it translates)")
+        named = {k: c.text(f"{key}.{k}", spec[k], "a column name (a string)") for k in ("key", "value", "column")}
+        for k, v in named.items():
+            if not v:
+                raise c.problem(f"{key}.{k}", "empty: give a column name")
+        if name in fields:
+            raise c.problem(key, f"{name} is also given in fields: give one")
+        fields[name] = Source(column=named["column"], lookup=Lookup(file, named["key"], named["value"]))
 
     constants: dict[str, str] = {}
     takes = "a contract value (a string, a number, true or false, or a date)"
@@ -380,6 +506,17 @@ def _file_mapping(path: Path, i: int, t: object) -> FileMapping:
     for column, allowed in where.items():
         keep[str(column)] = c.texts(f"{at}.where.{column}", allowed,
                                     "the value to keep (a string) or a list of them, at least one", empty=False)
+    drop = {}
+    where_not = c.table(f"{at}.where_not", t.get("where_not", {}),
+                        'a table: column = the value to leave out, or a list of them (where_not = { status = ["void"] })')
+    for column, refused in where_not.items():
+        drop[str(column)] = c.texts(f"{at}.where_not.{column}", refused,
+                                    "the value to leave out (a string) or a list of them, at least one", empty=False)
+    columns_needed = columns + ", at least one"
+    where_empty = c.texts(f"{at}.where_empty", t["where_empty"], columns_needed, empty=False) \
+        if "where_empty" in t else ()
+    where_not_empty = c.texts(f"{at}.where_not_empty", t["where_not_empty"], columns_needed, empty=False) \
+        if "where_not_empty" in t else ()
     for f in entity.fields:
         given = f.name in fields or f.name in constants or (f.name == entity.key and id_from)
         if f.required and not given:
@@ -391,7 +528,8 @@ def _file_mapping(path: Path, i: int, t: object) -> FileMapping:
     digest = hashlib.sha256(json.dumps(t, sort_keys=True, default=str).encode()).hexdigest()
     return FileMapping(at, match, entity, file_format, encoding, delimiter, decimal, thousands,
                        formats.get("timestamp_format"), formats.get("date_format"),
-                       timezone, id_from, nulls, keep, skip_if_empty, fields, constants, values, digest, c.context)
+                       timezone, id_from, nulls, keep, drop, where_empty, where_not_empty, skip_if_empty, fields, constants, values,
+                       digest, c.context)
 
 
 def check_columns(mapping: Mapping, fm: FileMapping, path: Path, columns: list[str]) -> None:
@@ -401,9 +539,11 @@ def check_columns(mapping: Mapping, fm: FileMapping, path: Path, columns: list[s
     for name, source in fm.fields.items():
         for column in source.columns:
             if column not in have:
-                raise _problem(mapping.path, f"{fm.where}.fields.{name}",
+                raise _problem(mapping.path, f"{fm.where}.{'lookups' if source.lookup else 'fields'}.{name}",
                                f"column {column!r} is not in {path.name} (its columns: {', '.join(columns)}){context}")
     for key, names in ((f"{fm.where}.id_from", fm.id_from), (f"{fm.where}.where", tuple(fm.keep)),
+                       (f"{fm.where}.where_not", tuple(fm.drop)), (f"{fm.where}.where_empty", fm.where_empty),
+                       (f"{fm.where}.where_not_empty", fm.where_not_empty),
                        (f"{fm.where}.skip_if_empty", fm.skip_if_empty)):
         for column in names:
             if column not in have:
@@ -439,6 +579,77 @@ def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def read_lookups(con, mapping: Mapping, fm: FileMapping, path: Path, read: dict[str, str] | None = None) -> FileMapping:
+    """The code tables of ``fm`` for the source file ``path``, checked and read before anything
+    loads: each is the file of that name beside ``path`` (a CSV file with a header row, in the
+    table's encoding and delimiter), read by the engine's CSV reader into a temp table ``(k, v)``
+    with one row per key, once per connection (``read``: temp table -> content hash, shared by the
+    files of one ingest). A missing file or column, or a key given two values, is a UsageProblem
+    naming the key. Returns ``fm`` with its temp tables, and its digest extended by the code
+    tables' contents: a changed code table (a new code) loads its files again, as a changed
+    mapping does."""
+    import duckdb
+
+    from loanwatch.ingest.read import csv_header, engine_path, scan
+
+    if not fm.lookups:
+        return fm
+    read = {} if read is None else read
+    tables, digests = {}, []
+    for name, lookup in fm.lookups.items():
+        key = f"{fm.where}.lookups.{name}"
+
+        def problem(what: str, k: str = key) -> UsageProblem:
+            return _problem(mapping.path, k, f"{what} ({fm.context})")
+
+        table_path = path.parent / lookup.file
+        if not table_path.is_file():
+            raise problem(f"{lookup.file} is not beside {path.name} (in {path.parent}): a code table is read from "
+                          "the folder of the file it translates")
+        table = "_lookup_" + hashlib.sha256(json.dumps(
+            [str(table_path.resolve()), lookup.key, lookup.value, fm.encoding, fm.delimiter]).encode()).hexdigest()[:16]
+        if table not in read:
+            try:
+                with as_utf8(table_path, fm.encoding) as readable:
+                    header = csv_header(readable, fm.delimiter)
+                    for k in ("key", "value"):
+                        column = getattr(lookup, k)
+                        if column not in header:
+                            raise problem(f"column {column!r} is not in {lookup.file} (its columns: {', '.join(header)})",
+                                          f"{key}.{k}")
+                    with engine_path(readable) as engine_name:
+                        con.execute(f"""
+                            CREATE OR REPLACE TEMP TABLE {table}_rows AS
+                            SELECT trim(json_extract_string(j, $k)) AS k, trim(json_extract_string(j, $v)) AS v
+                            FROM (SELECT to_json(t) AS j FROM read_csv($path, header = true, all_varchar = true,
+                                                                      delim = $delim) t)""",
+                                    {"k": _pointer(lookup.key), "v": _pointer(lookup.value), "path": engine_name,
+                                     "delim": fm.delimiter})
+            except UnreadableFile as exc:
+                raise problem(f"{lookup.file} cannot be read: {exc}") from None
+            except duckdb.Error as exc:
+                if environmental(exc):
+                    raise
+                raise problem(f"{lookup.file} cannot be read as CSV: {first_line(exc)[:200]}") from None
+            try:
+                twice = con.execute(f"""
+                    SELECT k, list(DISTINCT coalesce(v, '') ORDER BY coalesce(v, '')) FROM {table}_rows
+                    WHERE coalesce(k, '') <> '' GROUP BY k HAVING count(DISTINCT coalesce(v, '')) > 1
+                    ORDER BY k LIMIT 1""").fetchone()
+                if twice:
+                    raise problem(f"{lookup.file} gives {lookup.key} {twice[0]!r} two values ("
+                                  + ", ".join(repr(v) for v in twice[1][:3]) + "): a code table has one row per key")
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT k, any_value(v) AS v FROM {table}_rows "
+                            "WHERE coalesce(k, '') <> '' GROUP BY k")
+            finally:
+                con.execute(f"DROP TABLE IF EXISTS {table}_rows")
+            read[table] = scan(table_path).digest
+        tables[name] = table
+        digests.append(read[table])
+    digest = hashlib.sha256(json.dumps([fm.digest, *digests]).encode()).hexdigest()
+    return dataclasses.replace(fm, lookup_tables=tables, digest=digest)
+
+
 # --- the mapping query ------------------------------------------------------------------------
 
 _HAS_OFFSET = r"[T ][0-9]{1,2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?\s*([+-][0-9]{2}(:?[0-9]{2})?|[Zz])$"
@@ -463,7 +674,11 @@ class _Params:
 def mapped_sql(fm: FileMapping) -> tuple[str, dict[str, object]]:
     """One query over ``_lines(line_no, raw)`` giving, for every kept source record, the contract
     record ``doc`` (JSON text) and the first conversion that failed (``map_field``,
-    ``map_error``), with ``keep`` false for records the mapping's ``where`` leaves out."""
+    ``map_error``), with ``keep`` false for records the mapping's conditions leave out.
+
+    A code table (``lookups``) is a LEFT JOIN on its temp table (``read_lookups``: one row per
+    key, so the join never repeats a record); a value used several times in a field's arithmetic
+    is computed once, in a CTE of its own (``_Stages``)."""
     p = _Params()
     columns = fm.columns
     slot = {c: f"s{i}" for i, c in enumerate(columns)}
@@ -472,10 +687,27 @@ def mapped_sql(fm: FileMapping) -> tuple[str, dict[str, object]]:
         f"CASE WHEN list_contains({nulls}, trim(c[{i + 1}])) THEN NULL ELSE trim(c[{i + 1}]) END AS {slot[c]}"
         for i, c in enumerate(columns))
     keep = " AND ".join([f"coalesce(list_contains({p(list(v))}, {slot[c]}), false)" for c, v in fm.keep.items()]
-                        + [f"{slot[c]} IS NOT NULL" for c in fm.skip_if_empty]) or "true"
+                        + [f"NOT coalesce(list_contains({p(list(v))}, {slot[c]}), false)" for c, v in fm.drop.items()]
+                        + [f"{slot[c]} IS NULL" for c in fm.where_empty]
+                        + [f"{slot[c]} IS NOT NULL" for c in dict.fromkeys(fm.where_not_empty + fm.skip_if_empty)]) \
+        or "true"
+
+    stages = _Stages()
+    joins: list[str] = []
+    looked: dict[str, str] = {}  # field -> its looked-up text
+    for j, (name, lookup) in enumerate(fm.lookups.items()):
+        table = fm.lookup_tables.get(name)
+        if table is None:
+            raise ValueError(f"{fm.where}.lookups.{name}: its code table was not read (read_lookups)")
+        joins.append(f"LEFT JOIN {table} AS l{j} ON l{j}.k = texts.{slot[fm.fields[name].column]}")
+        looked[name] = stages.add(0, f"CASE WHEN list_contains({nulls}, l{j}.v) THEN NULL ELSE l{j}.v END")
+        found = stages.add(0, f"l{j}.k IS NOT NULL")
+        x = slot[fm.fields[name].column]
+        stages.errors.append((name, f"{x} IS NOT NULL AND NOT {found}",
+                              f"format('{name} \"{{}}\" is not found in column {{}} of {{}}', {shown_sql(x)}, "
+                              f"{p(lookup.key)}, {p(lookup.file)})"))
 
     docs: list[str] = []
-    errors: list[tuple[str, str, str]] = []  # (field, condition, reason)
     for f in fm.entity.fields:
         expr = None
         if f.name in fm.constants:
@@ -484,16 +716,23 @@ def mapped_sql(fm: FileMapping) -> tuple[str, dict[str, object]]:
             parts = ", ".join(slot[c] for c in fm.id_from)
             expr = f"left(sha256(to_json([{parts}])::VARCHAR), 24)"
         elif f.name in fm.fields:
-            expr = _field_expr(fm, f, fm.fields[f.name], slot, p, errors)
+            expr = _field_expr(fm, f, fm.fields[f.name], looked.get(f.name) or slot, p, stages)
         if expr is not None:
             docs.append(f"'{f.name}', {expr}")
     doc = f"json_object({', '.join(docs)})::VARCHAR" if docs else "'{}'"
     conditions = [("NULL", "NOT coalesce(json_valid(raw), false)", "'not valid JSON'"),
                   ("NULL", "json_type(raw) <> 'OBJECT'", "'record is not a JSON object'")]
-    conditions += [(f"'{n}'", c, r) for n, c, r in errors]
+    conditions += [(f"'{n}'", c, r) for n, c, r in stages.errors]
     map_field = "CASE " + " ".join(f"WHEN {c} THEN {n}" for n, c, _ in conditions) + " END"
     map_error = "CASE " + " ".join(f"WHEN {c} THEN {r}" for _, c, r in conditions) + " END"
     pointers = p([_pointer(c) for c in columns]) if columns else "[]::VARCHAR[]"
+    last = "texts"
+    ctes = ""
+    for n, layer in enumerate(stages.layers):
+        if layer:
+            ctes += (f", stage{n} AS (\n    SELECT {last}.*,\n        " + ",\n        ".join(layer)
+                     + f"\n    FROM {last}" + ("".join("\n    " + j for j in joins) if n == 0 else "") + "\n)")
+            last = f"stage{n}"
     sql = f"""
 WITH src AS (
     SELECT line_no, raw, CASE WHEN json_valid(raw) THEN json_extract_string(raw, {pointers}) END AS c FROM _lines
@@ -501,20 +740,62 @@ WITH src AS (
     SELECT line_no, raw{"," if columns else ""}
         {texts}
     FROM src
-)
+){ctes}
 SELECT line_no, raw, {keep} AS keep,
     CASE WHEN json_valid(raw) AND json_type(raw) = 'OBJECT' THEN {doc} END AS doc,
     {map_field} AS map_field,
     {map_error} AS map_error
-FROM texts
+FROM {last}
 """
     return sql, p.values
 
 
-def _field_expr(fm: FileMapping, f: Field, source: Source, slot: dict[str, str], p: _Params,
-                errors: list[tuple[str, str, str]]) -> str:
-    """The contract text of field f, and (into ``errors``) the conversions that can fail."""
+class _Stages:
+    """Values computed once per record in CTEs after ``texts`` (stage0: the code tables' values
+    and the fields' exact numbers; stage1 and stage2: the steps of a scale), and the conversions
+    that can fail: (field, condition, reason)."""
+
+    def __init__(self) -> None:
+        self.layers: list[list[str]] = [[], [], []]
+        self.errors: list[tuple[str, str, str]] = []
+
+    def add(self, layer: int, expr: str) -> str:
+        name = f"v{sum(map(len, self.layers))}"
+        self.layers[layer].append(f"{expr} AS {name}")
+        return name
+
+
+_UNIT = f"CAST('1{'0' * SCALE}' AS HUGEINT)"  # 10^18: one in whole numbers of 10^-18
+
+
+def _scaled(x: str, scale: Scale, p: _Params, stages: _Stages) -> tuple[str, str]:
+    """Exact number x (DECIMAL(38,18), NULL: none) times ``scale``: its text, rounded half away
+    from zero at the 18th decimal, and the condition under which it overflows. Worked in whole
+    numbers of 10^-18 (HUGEINT), by long division so that no step is larger than the result:
+    x * t / d = (n // d) * t + ((n % d) * t) // d, plus one when the rest is half of d or more."""
+    n = stages.add(1, f"CAST(replace(CAST(abs({x}) AS VARCHAR), '.', '') AS HUGEINT)")
+    t, d = f"CAST({p(str(abs(scale.times)))} AS HUGEINT)", f"CAST({p(str(scale.per))} AS HUGEINT)"
+    q = stages.add(2, f"try(({n} // {d}) * {t} + (({n} % {d}) * {t}) // {d} "
+                      f"+ CASE WHEN 2 * ((({n} % {d}) * {t}) % {d}) >= {d} THEN 1 ELSE 0 END)")
+    negative = f"{x} < 0" if scale.times > 0 else f"{x} > 0"
+    text = (f"CASE WHEN {q} IS NOT NULL THEN (CASE WHEN {negative} AND {q} > 0 THEN '-' ELSE '' END) "
+            f"|| CAST({q} // {_UNIT} AS VARCHAR) || '.' || lpad(CAST({q} % {_UNIT} AS VARCHAR), {SCALE}, '0') END")
+    return _plain(text), f"{x} IS NOT NULL AND {q} IS NULL"
+
+
+def _plain(text: str) -> str:
+    """A computed number's text without the zeros its 18 decimals end in (10.250000… is 10.25,
+    2.000… is 2): the value is the same, and a reason or a preview quotes it as a person writes it."""
+    return f"regexp_replace(regexp_replace({text}, '(\\.[0-9]*?)0+$', '\\1'), '\\.$', '')"
+
+
+def _field_expr(fm: FileMapping, f: Field, source: Source, slot: dict[str, str] | str, p: _Params,
+                stages: _Stages) -> str:
+    """The contract text of field f, and (into ``stages.errors``) the conversions that can fail.
+    ``slot``: the source columns' texts, or (a code table's field) the looked-up text."""
     numeric = f.kind in NUMERIC_KINDS
+    errors = stages.errors
+    exact = f"DECIMAL(38,{SCALE})"
 
     def number(x: str) -> str:
         if fm.thousands:
@@ -524,22 +805,42 @@ def _field_expr(fm: FileMapping, f: Field, source: Source, slot: dict[str, str],
         return x
 
     if source.sum:
-        parts = [number(slot[c]) for c in source.sum]
-        bad = " OR ".join(f"({x} IS NOT NULL AND TRY_CAST({x} AS DECIMAL(38,18)) IS NULL)" for x in parts)
+        plus, minus = [number(slot[c]) for c in source.sum], [number(slot[c]) for c in source.minus]
+        bad = " OR ".join(f"({x} IS NOT NULL AND TRY_CAST({x} AS {exact}) IS NULL)" for x in plus + minus)
         shown = " || ' + ' || ".join(f"coalesce({slot[c]}, '')" for c in source.sum)
-        errors.append((f.name, bad, f"format('{f.name} \"{{}}\" is not a sum of numbers', {shown})"))
-        total = " + ".join(f"coalesce(TRY_CAST({x} AS DECIMAL(38,18)), 0)" for x in parts)
-        present = " OR ".join(f"{x} IS NOT NULL" for x in parts)
-        x = f"CASE WHEN {present} THEN CAST({total} AS VARCHAR) END"
+        shown += "".join(f" || ' - ' || coalesce({slot[c]}, '')" for c in source.minus)
+        what = "a difference" if source.minus else "a sum"
+        errors.append((f.name, bad, f"format('{f.name} \"{{}}\" is not {what} of numbers', {shown_sql(shown)})"))
+        total = " + ".join(f"coalesce(TRY_CAST({x} AS {exact}), 0)" for x in plus)
+        total += "".join(f" - coalesce(TRY_CAST({x} AS {exact}), 0)" for x in minus)
+        present = " OR ".join(f"{x} IS NOT NULL" for x in plus + minus)
+        if source.minus or source.scale:  # new forms: an overflow is said, not an error of the whole file
+            value = stages.add(0, f"CASE WHEN {present} THEN try({total}) END")
+            errors.append((f.name, f"({present}) AND {value} IS NULL",
+                           f"format('{f.name} \"{{}}\" is out of range', {shown_sql(shown)})"))
+            if source.scale:
+                x, overflow = _scaled(value, source.scale, p, stages)
+                errors.append((f.name, overflow, f"format('{f.name} \"{{}}\" is out of range', {shown_sql(shown)})"))
+            else:
+                x = _plain(f"CAST({value} AS VARCHAR)")
+        else:
+            x = _plain(f"CASE WHEN {present} THEN CAST({total} AS VARCHAR) END")
     elif source.join:
         x = f"nullif(concat_ws({p(source.separator)}, {', '.join(slot[c] for c in source.join)}), '')"
     else:
-        x = slot[source.column]
+        x = slot if isinstance(slot, str) else slot[source.column]
         if f.name in fm.values:
             cases = " ".join(f"WHEN {p(k)} THEN {p(v)}" for k, v in fm.values[f.name].items())
             x = f"CASE {x} {cases} ELSE {x} END"
         if numeric:
             x = number(x)
+        if source.scale:
+            value = stages.add(0, f"TRY_CAST({x} AS {exact})")
+            errors.append((f.name, f"{x} IS NOT NULL AND {value} IS NULL",
+                           f"format('{f.name} \"{{}}\" is not a number', {shown_sql(x)})"))
+            scaled, overflow = _scaled(value, source.scale, p, stages)
+            errors.append((f.name, overflow, f"format('{f.name} \"{{}}\" is out of range', {shown_sql(x)})"))
+            x = scaled
     if source.convert == "abs":
         x = f"regexp_replace({x}, '^-\\s*', '')"
     elif source.convert == "duration":

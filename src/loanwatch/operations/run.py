@@ -135,6 +135,10 @@ def ingest_step(settings: Settings, inboxes: list[Path], on_file=None) -> Step:
     if passed_over:
         notes.append(f"{len(passed_over)} file(s) passed over: " + "; ".join(r.examples[0] for r in passed_over[:3])
                      + (f"; and {len(passed_over) - 3} more" if len(passed_over) > 3 else ""))
+    overlaps = [r for r in results if r.status == "overlap"]
+    if overlaps:  # loaded as each table says, but likely by a glob too wide: said every run
+        notes.append("; ".join(r.examples[0] for r in overlaps[:3])
+                     + (f"; and {len(overlaps) - 3} more" if len(overlaps) > 3 else ""))
     if waiting:
         notes.append(f"left for the next run, modified within [run] settle_seconds: {', '.join(waiting[:5])}"
                      + (f" and {len(waiting) - 5} more" if len(waiting) > 5 else ""))
