@@ -72,10 +72,14 @@ coalesce({{ outcome_expr }} in ('promise_to_pay', 'refused', 'callback', 'paid',
 {%- endmacro %}
 
 {#- The loans allocated event by event (int_servicing_loans): any with a charge or an adjustment
-    record, or a schedule (array or instalment records) with a fee or penalty; every loan with var
-    servicing_all. From the raw tables, so that int_loans_changed can read it too. -#}
+    record, or a schedule (array or instalment records) with a fee or penalty; every loan when
+    [warehouse] allocation_order puts principal before interest, or with var servicing_all (tests).
+    From the raw tables, so that int_loans_changed can read it too. -#}
 {% macro servicing_loan_ids() -%}
-{%- if var('servicing_all', false) -%}
+{%- set order = allocation_components() -%}
+{#- the cumulative form pays interest before principal: an order with principal first needs every
+    loan allocated event by event -#}
+{%- if var('servicing_all', false) or order.index('principal') < order.index('interest') -%}
 select loan_id from {{ source('raw', 'loans') }}
 {%- else -%}
 select loan_id from {{ source('raw', 'charges') }}
