@@ -119,16 +119,18 @@ def build_in_batches(settings, batches: list[list[Path]]) -> None:
     assert full == [(True,)] + [(False,)] * (len(batches) - 1), full
 
 
-# The servicing golden fixture (tests/golden/test_servicing.py): charges, waivers, their
-# reversals and a schedule with fees, allocated event by event (METRICS v3 §2).
+# The servicing golden fixtures (tests/golden/test_servicing.py, test_restructuring.py): charges,
+# waivers, their reversals, a schedule with fees and restructurings, allocated event by event
+# (METRICS v3 §2). Both are loaded into one home.
 SERVICING = Path(__file__).parent / "golden" / "servicing"
+RESTRUCTURING = Path(__file__).parent / "golden" / "restructuring"
 
 
 def assert_same_servicing(other_settings, duck_settings) -> None:
     """The servicing fixture built on another engine equals DuckDB's build: every table of the
     snapshot, and `report loans` at dates before, between and after its events."""
     assert_same_snapshot(other_settings, duck_settings)
-    for as_of in ("2024-02-07", "2024-02-29", "2024-03-31", "2024-05-31"):
+    for as_of in ("2024-02-07", "2024-02-29", "2024-03-20", "2024-03-31", "2024-04-05", "2024-05-31"):
         args = ["report", "loans", "-f", "csv", "--as-of", as_of]
         on_other, on_duck = cli(*args, home=other_settings.home), cli(*args, home=duck_settings.home)
         assert on_other.exit_code == on_duck.exit_code == 0, (args, on_other.stderr)

@@ -74,3 +74,46 @@ def test_late_charges_waivers_and_reversals_equal_one_build(tmp_path):
     assert a.execute("""
         SELECT state, principal_outstanding_amount, past_due_amount FROM marts.fct_loan_snapshots
         WHERE loan_id = 'S1' AND snapshot_date = DATE '2024-02-29'""").fetchone() == ("overdue", 205, 5)
+
+
+RESTRUCTURING = Path(__file__).parents[1] / "golden" / "restructuring"
+
+
+@pytest.mark.integration
+def test_restructurings_arriving_later_equal_one_build(tmp_path):
+    """tests/golden/test_restructuring.py's loans: first the loans as issued with their first
+    payments (R3 and R4 still without restructuring, on the cumulative path), then the versions
+    and instalment records that correct or restructure them, then R1's payment after its
+    restructuring; the result equals one build."""
+    lines = {name: (RESTRUCTURING / f"{name}.jsonl").read_text().splitlines() for name in ("loans", "instalments", "payments")}
+    later = {
+        "loans": [x for x in lines["loans"] if '"updated_at": "2024-03' in x or '"updated_at": "2024-04' in x],
+        "instalments": [x for x in lines["instalments"] if "effective_from" in x],
+    }
+    batches = [
+        {"clients": (RESTRUCTURING / "clients.jsonl").read_text().splitlines(),
+         "loans": [x for x in lines["loans"] if x not in later["loans"]],
+         "instalments": [x for x in lines["instalments"] if x not in later["instalments"]],
+         "payments": [x for x in lines["payments"] if "-P1" in x]},
+        later,
+        {"payments": [x for x in lines["payments"] if "-P2" in x]},
+    ]
+    assert len(later["loans"]) == 3 and len(later["instalments"]) == 3 and len(batches[2]["payments"]) == 1
+    settings = load_settings(tmp_path / "incremental", environ={})
+    for k, batch in enumerate(batches, start=1):
+        folder = tmp_path / f"batch_{k}"
+        folder.mkdir()
+        for name, records in batch.items():
+            (folder / f"{name}.jsonl").write_text("\n".join(records) + "\n")
+        with open_writer(settings) as con:
+            ingest_paths(con, [folder])
+        assert build(settings).status == "success"
+
+    whole = build_home(tmp_path / "whole", RESTRUCTURING)
+    a, b = open_snapshot(settings), open_snapshot(whole)
+    for table, order in MARTS.items():
+        if table in ("marts.fct_calls", "marts.fct_holdout_cures", "marts.fct_merchant_balances"):
+            continue
+        rows = _dump(a, table, order)
+        assert rows, table
+        assert rows == _dump(b, table, order), table

@@ -23,6 +23,7 @@ from loanwatch.serve import open_snapshot
 from tests.conftest import GOLDEN, assert_no_traceback, build_home, cli
 from tests.engine_checks import (
     PROVISIONS,
+    RESTRUCTURING,
     SERVICING,
     assert_same_provisions,
     assert_same_reports,
@@ -231,8 +232,8 @@ def test_provisions_on_postgres_equal_duckdb(pg_server, tmp_path):
 
 
 def test_servicing_events_on_postgres_equal_duckdb(pg_server, tmp_path):
-    """Charges, waivers and their reversals (tests/golden/test_servicing.py), allocated event by
-    event, the same on PostgreSQL."""
-    on_duck = build_home(tmp_path / "duck", SERVICING)
-    on_pg = build_home(tmp_path / "pg", SERVICING, settings_env=engine_env(new_database(pg_server, "servicing")))
+    """Charges, waivers, their reversals and restructurings (tests/golden/test_servicing.py,
+    test_restructuring.py), allocated event by event, the same on PostgreSQL."""
+    on_duck = build_home(tmp_path / "duck", SERVICING, RESTRUCTURING)
+    on_pg = build_home(tmp_path / "pg", SERVICING, RESTRUCTURING, settings_env=engine_env(new_database(pg_server, "servicing")))
     assert_same_servicing(on_pg, on_duck)

@@ -25,6 +25,7 @@ from loanwatch.serve import open_snapshot
 from tests.conftest import GOLDEN, build_home, cli, run_cli
 from tests.engine_checks import (
     PROVISIONS,
+    RESTRUCTURING,
     SERVICING,
     assert_same_provisions,
     assert_same_reports,
@@ -194,10 +195,12 @@ host = "{thrift_server['host']}"\nport = {thrift_server['port']}\nwarehouse_dir 
 
 
 def test_servicing_events_on_spark_equal_duckdb(tmp_path):
-    """Charges, waivers and their reversals (tests/golden/test_servicing.py) on Spark in-process,
+    """Charges, waivers, their reversals and restructurings (tests/golden/test_servicing.py,
+    test_restructuring.py) on Spark in-process,
     through the CLI: the chain of allocation stages plans and runs there, with DuckDB's figures."""
     env = {**SPARK, "LOANWATCH_HOME": str(tmp_path / "spark")}
-    for args in (["ingest", str(SERVICING)], ["build"]):
+    for args in (["ingest", str(SERVICING), str(RESTRUCTURING)], ["build"]):
         done = run_cli(*args, env=env, timeout=900)
         assert done.returncode == 0, done.stderr[-3000:]
-    assert_same_servicing(load_settings(tmp_path / "spark", environ=env), build_home(tmp_path / "duck", SERVICING))
+    assert_same_servicing(load_settings(tmp_path / "spark", environ=env),
+                          build_home(tmp_path / "duck", SERVICING, RESTRUCTURING))

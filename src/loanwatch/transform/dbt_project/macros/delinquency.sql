@@ -72,7 +72,8 @@ coalesce({{ outcome_expr }} in ('promise_to_pay', 'refused', 'callback', 'paid',
 {%- endmacro %}
 
 {#- The loans allocated event by event (int_servicing_loans): any with a charge or an adjustment
-    record, or a schedule (array or instalment records) with a fee or penalty; every loan when
+    record, a schedule (array or instalment records) with a fee or penalty, or a restructuring (a
+    version with restructured_at, instalment records with effective_from); every loan when
     [warehouse] allocation_order puts principal before interest, or with var servicing_all (tests).
     From the raw tables, so that int_loans_changed can read it too. -#}
 {% macro servicing_loan_ids() -%}
@@ -88,6 +89,8 @@ select loan_id from {{ source('raw', 'adjustments') }}
 union
 select loan_id from {{ source('raw', 'loan_schedules') }} where fee > 0 or penalty > 0
 union
-select loan_id from {{ source('raw', 'instalments') }} where fee > 0 or penalty > 0
+select loan_id from {{ source('raw', 'instalments') }} where fee > 0 or penalty > 0 or effective_from is not null
+union
+select loan_id from {{ source('raw', 'loans') }} where restructured_at is not null
 {%- endif -%}
 {%- endmacro %}

@@ -4,10 +4,19 @@
 -- `schedule` and no schedule at all yet, and records whose principals do not sum to the loan's
 -- amount (within 0.01 x instalments). Records arrive separately from their loan, so this warns
 -- rather than blocks: the build publishes, and the loan's schedule is what has arrived.
+-- (the records of the schedule the loan was issued with: later ones, by effective_from, are a
+-- restructuring's, warn_restructured_schedules')
 with records as (
-    select loan_id, count(*) as instalments, sum(principal_amount) as principal_total
-    from {{ ref('stg_instalments') }}
-    group by loan_id
+    select i.loan_id, count(*) as instalments, sum(i.principal_amount) as principal_total
+    from {{ ref('stg_instalments') }} as i
+    inner join (
+        select loan_id, min(coalesce(effective_from, cast('0001-01-01' as date))) as effective_from
+        from {{ ref('stg_instalments') }}
+        group by loan_id
+    ) as first_schedule
+        on first_schedule.loan_id = i.loan_id
+        and first_schedule.effective_from = coalesce(i.effective_from, cast('0001-01-01' as date))
+    group by i.loan_id
 )
 
 select

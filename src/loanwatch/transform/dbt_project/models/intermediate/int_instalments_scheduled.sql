@@ -5,41 +5,118 @@
 -- Every instalment of every loan (METRICS §1), with the cumulative amounts the allocation and
 -- the state timeline are computed from. Amounts are computed in integer cents so that rounding
 -- is exactly half-up on every engine.
+-- A restructured loan (contract v3) has several schedules, each in force from its effective_from
+-- (null: the schedule the loan was issued with): one per restructuring date of its versions
+-- (restructured_at; a later version without one corrects the version before) and per
+-- effective_from of its instalment records. Each schedule is computed from the terms in force on
+-- that date. A loan that was never restructured has one, from the terms of its latest version.
+{%- set first_day = "cast('0001-01-01' as date)" %}
 with loans as (
     select * from {{ ref('loans') }}
     where {{ recomputed_keys(recompute, 'loan_id') }}
 ),
 
+restructured as (
+    select
+        v.loan_id, v.updated_at as terms_updated_at, v.amount, v.issue_date, v.term_months, v.repayment,
+        v.interest_rate, v.has_schedule,
+        max(v.restructured_at) over (
+            partition by v.loan_id order by v.updated_at rows between unbounded preceding and current row
+        ) as terms_from
+    from {{ ref('loan_versions') }} as v
+    where {{ recomputed_keys(recompute, 'v.loan_id') }}
+        and not coalesce(v.is_deleted, false)
+        and v.loan_id in (select loan_id from {{ ref('loan_versions') }} where restructured_at is not null)
+),
+
+-- the terms of each loan from each date: the latest version with that restructuring date
+terms as (
+    select loan_id, cast(null as date) as terms_from, terms_updated_at, amount, issue_date, term_months, repayment,
+        interest_rate, has_schedule
+    from loans
+    where loan_id not in (select loan_id from restructured)
+    union all
+    select loan_id, terms_from, terms_updated_at, amount, issue_date, term_months, repayment, interest_rate, has_schedule
+    from (
+        select *, row_number() over (partition by loan_id, terms_from order by terms_updated_at desc) as recency
+        from restructured
+    ) as latest
+    where recency = 1
+),
+
+starts as (
+    select loan_id, terms_from as effective_from from terms
+    union
+    select i.loan_id, i.effective_from
+    from {{ ref('stg_instalments') }} as i
+    inner join loans on loans.loan_id = i.loan_id
+),
+
+-- every schedule's start with the terms in force then (the latest on or before it; for a start
+-- before every restructuring date, the earliest)
+regimes as (
+    select *
+    from (
+        select
+            s.loan_id,
+            s.effective_from,
+            t.terms_updated_at, t.amount, t.issue_date, t.term_months, t.repayment, t.interest_rate, t.has_schedule,
+            row_number() over (
+                partition by s.loan_id, s.effective_from
+                order by
+                    case when coalesce(t.terms_from, {{ first_day }}) <= coalesce(s.effective_from, {{ first_day }})
+                         then coalesce(t.terms_from, {{ first_day }}) end desc nulls last,
+                    coalesce(t.terms_from, {{ first_day }})
+            ) as pick
+        from starts as s
+        inner join terms as t on t.loan_id = s.loan_id
+    ) as picked
+    where pick = 1
+),
+
+-- instalment records: those of the latest effective_from on or before the schedule's start
+records_in_force as (
+    select
+        r.loan_id,
+        r.effective_from,
+        coalesce(
+            max(case when coalesce(i.effective_from, {{ first_day }}) <= coalesce(r.effective_from, {{ first_day }})
+                     then coalesce(i.effective_from, {{ first_day }}) end),
+            min(coalesce(i.effective_from, {{ first_day }}))
+        ) as records_from
+    from regimes as r
+    inner join {{ ref('stg_instalments') }} as i on i.loan_id = r.loan_id
+    where not r.has_schedule and r.repayment = 'schedule'
+    group by r.loan_id, r.effective_from
+),
+
 -- An explicit schedule: the `schedule` array of the loan's current version, or else, for a loan
 -- whose repayment is `schedule`, its instalment records (contract v2), whenever they arrived.
 given_instalments as (
-    select s.loan_id, s.position, s.due_date, s.principal_amount, s.interest_amount,
+    select s.loan_id, r.effective_from, s.position, s.due_date, s.principal_amount, s.interest_amount,
         coalesce(s.fee_amount, 0) as fee_amount, coalesce(s.penalty_amount, 0) as penalty_amount
     from {{ ref('stg_loan_schedules') }} as s
-    inner join loans
-        on loans.loan_id = s.loan_id
-        and loans.terms_updated_at = s.updated_at
-    where loans.has_schedule
+    inner join regimes as r
+        on r.loan_id = s.loan_id
+        and r.terms_updated_at = s.updated_at
+    where r.has_schedule
     union all
-    select i.loan_id, i.position, i.due_date, i.principal_amount, i.interest_amount,
+    select i.loan_id, r.effective_from, i.position, i.due_date, i.principal_amount, i.interest_amount,
         coalesce(i.fee_amount, 0), coalesce(i.penalty_amount, 0)
     from {{ ref('stg_instalments') }} as i
-    inner join loans on loans.loan_id = i.loan_id
-    -- the schedule the loan was issued with: records without effective_from, else the earliest
-    inner join (
-        select loan_id, min(coalesce(effective_from, cast('0001-01-01' as date))) as effective_from
-        from {{ ref('stg_instalments') }}
-        group by loan_id
-    ) as first_schedule
-        on first_schedule.loan_id = i.loan_id
-        and first_schedule.effective_from = coalesce(i.effective_from, cast('0001-01-01' as date))
-    where not loans.has_schedule and loans.repayment = 'schedule'
+    inner join regimes as r on r.loan_id = i.loan_id
+    inner join records_in_force as f
+        on f.loan_id = r.loan_id
+        and coalesce(f.effective_from, {{ first_day }}) = coalesce(r.effective_from, {{ first_day }})
+        and f.records_from = coalesce(i.effective_from, {{ first_day }})
+    where not r.has_schedule and r.repayment = 'schedule'
 ),
 
 explicit as (
     select
         loan_id,
-        cast(row_number() over (partition by loan_id order by due_date, position) as bigint) as instalment_number,
+        effective_from,
+        cast(row_number() over (partition by loan_id, effective_from order by due_date, position) as bigint) as instalment_number,
         due_date,
         principal_amount,
         interest_amount,
@@ -48,17 +125,31 @@ explicit as (
     from given_instalments
 ),
 
-generated_terms as (
+-- a generated schedule is computed under one key per schedule: the loan's id for the schedule it
+-- was issued with, the id and the date for a later one
+regime_keys as (
     select
         loan_id,
-        issue_date,
-        term_months as n,
-        repayment,
-        interest_rate,
-        cast(cast(amount as decimal(38,2)) * 100 as bigint) as amount_cents,
-        cast(cast(interest_rate as decimal(38,8)) * 100000000 as bigint) as rate_e8
-    from loans
+        effective_from,
+        case when effective_from is null then loan_id
+             else loan_id || ' from ' || cast(effective_from as {{ dbt.type_string() }}) end as regime_key
+    from regimes
     where not has_schedule and term_months is not null
+),
+
+generated_terms as (
+    select
+        k.regime_key as loan_id,
+        r.issue_date,
+        r.term_months as n,
+        r.repayment,
+        r.interest_rate,
+        cast(cast(r.amount as decimal(38,2)) * 100 as bigint) as amount_cents,
+        cast(cast(r.interest_rate as decimal(38,8)) * 100000000 as bigint) as rate_e8
+    from regimes as r
+    inner join regime_keys as k
+        on k.loan_id = r.loan_id
+        and coalesce(k.effective_from, {{ first_day }}) = coalesce(r.effective_from, {{ first_day }})
 ),
 
 interest_free as (
@@ -102,22 +193,26 @@ generated as (
 
 instalments as (
     select
-        loan_id,
-        instalment_number,
-        due_date,
-        {{ cents_to_money('principal_cents') }} as principal_amount,
-        {{ cents_to_money('interest_cents') }} as interest_amount,
+        k.loan_id,
+        k.effective_from,
+        g.instalment_number,
+        g.due_date,
+        {{ cents_to_money('g.principal_cents') }} as principal_amount,
+        {{ cents_to_money('g.interest_cents') }} as interest_amount,
         cast(0 as decimal(18,2)) as fee_amount,
         cast(0 as decimal(18,2)) as penalty_amount
-    from generated
+    from generated as g
+    inner join regime_keys as k on k.regime_key = g.loan_id
     union all
-    select loan_id, instalment_number, due_date, principal_amount, interest_amount, fee_amount, penalty_amount
+    select loan_id, effective_from, instalment_number, due_date, principal_amount, interest_amount, fee_amount, penalty_amount
     from explicit
 ),
 
 cumulative as (
     select
         loan_id,
+        -- the schedule is in force from this date (null: from the issue date)
+        effective_from,
         instalment_number,
         due_date,
         principal_amount,
@@ -129,9 +224,9 @@ cumulative as (
         cast(principal_amount + interest_amount + fee_amount + penalty_amount as decimal(19,2)) as due_amount,
         {{ money('sum(principal_amount + interest_amount + fee_amount + penalty_amount) over w') }} as cum_due_amount,
         {{ money('(sum(principal_amount) over w) - principal_amount') }} as cum_principal_before_amount,
-        count(*) over (partition by loan_id) as instalment_count
+        count(*) over (partition by loan_id, effective_from) as instalment_count
     from instalments
-    window w as (partition by loan_id order by instalment_number rows between unbounded preceding and current row)
+    window w as (partition by loan_id, effective_from order by instalment_number rows between unbounded preceding and current row)
 )
 
 select

@@ -65,10 +65,14 @@ select
     {{ money('coalesce(s.charged_amount, 0)') }},
     {{ money('coalesce(s.waived_amount, 0)') }}
 from {{ ref('int_instalments_scheduled') }} as i
-inner join {{ ref('int_servicing_loans') }} as sl on sl.loan_id = i.loan_id
+-- the schedule in force last (a restructured loan's latest)
+inner join {{ ref('int_servicing_schedules') }} as sl
+    on sl.loan_id = i.loan_id
+    and coalesce(sl.effective_from, cast('0001-01-01' as date)) = coalesce(i.effective_from, cast('0001-01-01' as date))
+    and sl.is_latest
 left join (
     select
-        loan_id,
+        regime_key,
         instalment_number,
         sum(amount) as open_amount,
         max(event_date) as last_change_date,
@@ -76,6 +80,6 @@ left join (
         sum(case when kind = 'charge' then amount else 0 end) as charged_amount,
         -sum(case when kind = 'waiver' then amount else 0 end) as waived_amount
     from {{ ref('int_servicing_ledger') }}
-    group by loan_id, instalment_number
-) as s on s.loan_id = i.loan_id and s.instalment_number = i.instalment_number
+    group by regime_key, instalment_number
+) as s on s.regime_key = sl.regime_key and s.instalment_number = i.instalment_number
 where {{ recomputed_keys(recompute, 'i.loan_id') }}

@@ -118,6 +118,7 @@ select
 from {{ ref('int_servicing_events') }} as p
 left join (
     select
+        regime_key,
         event_id,
         -sum(case when component = 'interest' then amount else 0 end) as interest_amount,
         -sum(case when component = 'principal' then amount else 0 end) as principal_amount,
@@ -125,7 +126,8 @@ left join (
         -sum(case when component = 'penalty' then amount else 0 end) as penalty_amount
     from {{ ref('int_servicing_ledger') }}
     where kind = 'payment'
-    group by event_id
-) as a on a.event_id = p.event_id
-where p.kind = 'payment' and {{ recomputed_keys(recompute, 'p.loan_id') }}
+    group by regime_key, event_id
+) as a on a.regime_key = p.regime_key and a.event_id = p.event_id
+-- as the schedule in force on the payment's day allocated it
+where p.kind = 'payment' and p.is_in_force and {{ recomputed_keys(recompute, 'p.loan_id') }}
 window w as (partition by p.loan_id order by p.event_at, p.event_id rows between unbounded preceding and current row)

@@ -1,7 +1,7 @@
 {{ config(materialized='table') }}
 {%- set steps = servicing_step_count() %}
--- Every change to what a servicing loan's instalments owe (METRICS §2), one row per (event,
--- instalment, component) it touches: `amount` adds to what is open (the schedule's amounts, a
+-- Every change to what a servicing loan's instalments owe (METRICS §2), per schedule (regime_key),
+-- one row per (event, instalment, component) it touches: `amount` adds to what is open (the schedule's amounts, a
 -- charge) or, negative, takes from it (a waiver, a payment, the credit applied when a charge
 -- arrives). The open amount of a component at the end of day D is the sum of its rows up to D;
 -- `schedule` rows are dated 0001-01-01 (owed from the start).
@@ -10,7 +10,7 @@
 -- order, each taking the overlap of its running total with each position.
 with stages as (
     {%- for s in range(0, steps + 1) %}
-    select loan_id, instalment_number, component, is_credit, pos, {{ s }} as step,
+    select regime_key, loan_id, instalment_number, component, is_credit, pos, {{ s }} as step,
         m{{ s }} as open_amount, b{{ s }} as before_amount, w{{ s }} as waived_amount
     from {{ ref('int_servicing_steps') }}{{ ' union all' if not loop.last }}
     {%- endfor %}
@@ -21,7 +21,7 @@ open_positions as (
 ),
 
 credits as (
-    select loan_id, step, open_amount as credit_amount from stages where is_credit and open_amount > 0
+    select regime_key, step, open_amount as credit_amount from stages where is_credit and open_amount > 0
 ),
 
 events as (
@@ -29,7 +29,7 @@ events as (
 ),
 
 steps as (
-    select loan_id, step, event_id, event_at, event_date, kind, component, instalment_number, amount
+    select regime_key, loan_id, step, event_id, event_at, event_date, kind, component, instalment_number, amount
     from events
     where kind <> 'payment'
 ),
@@ -37,41 +37,41 @@ steps as (
 -- what a step's credit and payments cover of the step's running total
 payers as (
     select
-        c.loan_id, c.step, 'credit' as kind, s.event_id, s.event_at, s.event_date,
+        c.regime_key, c.step, 'credit' as kind, s.event_id, s.event_at, s.event_date,
         cast(0 as decimal(18,2)) as from_amount, c.credit_amount as to_amount
     from credits as c
-    inner join steps as s on s.loan_id = c.loan_id and s.step = c.step
+    inner join steps as s on s.regime_key = c.regime_key and s.step = c.step
     union all
     select
-        p.loan_id, p.step, 'payment', p.event_id, p.event_at, p.event_date,
+        p.regime_key, p.step, 'payment', p.event_id, p.event_at, p.event_date,
         {{ money_capped('coalesce(c.credit_amount, 0) + p.step_paid_before_amount') }},
         {{ money_capped('coalesce(c.credit_amount, 0) + p.step_paid_after_amount') }}
     from events as p
-    left join credits as c on c.loan_id = p.loan_id and c.step = p.step
+    left join credits as c on c.regime_key = p.regime_key and c.step = p.step
     where p.kind = 'payment'
 )
 
 select
-    loan_id, instalment_number, component, 'schedule' as kind, cast(null as {{ dbt.type_string() }}) as event_id,
+    regime_key, loan_id, instalment_number, component, 'schedule' as kind, cast(null as {{ dbt.type_string() }}) as event_id,
     cast(null as timestamp) as event_at, cast('0001-01-01' as date) as event_date, {{ money('m0') }} as amount
 from {{ ref('int_servicing_steps') }}
 where not is_credit
 union all
-select loan_id, instalment_number, component, 'charge', event_id, event_at, event_date, amount
+select regime_key, loan_id, instalment_number, component, 'charge', event_id, event_at, event_date, amount
 from steps
 where kind = 'charge'
 union all
-select w.loan_id, w.instalment_number, w.component, 'waiver', s.event_id, s.event_at, s.event_date, {{ money('-w.waived_amount') }}
+select w.regime_key, w.loan_id, w.instalment_number, w.component, 'waiver', s.event_id, s.event_at, s.event_date, {{ money('-w.waived_amount') }}
 from stages as w
-inner join steps as s on s.loan_id = w.loan_id and s.step = w.step
+inner join steps as s on s.regime_key = w.regime_key and s.step = w.step
 where w.waived_amount > 0
 union all
 select
-    o.loan_id, o.instalment_number, o.component, p.kind, p.event_id, p.event_at, p.event_date,
+    o.regime_key, o.loan_id, o.instalment_number, o.component, p.kind, p.event_id, p.event_at, p.event_date,
     {{ money('-(least(p.to_amount, o.before_amount + o.open_amount) - greatest(p.from_amount, o.before_amount))') }}
 from payers as p
 inner join open_positions as o
-    on o.loan_id = p.loan_id
+    on o.regime_key = p.regime_key
     and o.step = p.step
     and o.before_amount < p.to_amount
     and o.before_amount + o.open_amount > p.from_amount

@@ -1,53 +1,71 @@
 {{ config(materialized='table') }}
 -- The state timeline of the servicing loans (METRICS §2-3), in fct_loan_states' terms: one row per
 -- interval [valid_from, valid_to) between the days on which something can change (issue, each
--- event's day, the day after each due date, write-off). At the end of day D an instalment is open
--- when what its components still owe (int_servicing_ledger, summed up to D) exceeds the tolerance;
--- overdue when, besides, its due date is before D. fct_loan_states adds these rows to the others.
+-- event's day, the day after each due date, a restructuring's date, write-off). At the end of day D
+-- an instalment of the schedule in force on D is open when what its components still owe
+-- (int_servicing_ledger, summed up to D) exceeds the tolerance; overdue when, besides, its due date
+-- is before D. fct_loan_states adds these rows to the others.
 with loans as (
     select l.loan_id, l.amount, l.issue_date, l.written_off_date
     from {{ ref('loans') }} as l
     inner join {{ ref('int_servicing_loans') }} as s on s.loan_id = l.loan_id
 ),
 
+schedules as (
+    select * from {{ ref('int_servicing_schedules') }}
+),
+
 instalments as (
-    select i.loan_id, i.instalment_number, i.due_date
+    select s.regime_key, i.loan_id, i.instalment_number, i.due_date
     from {{ ref('int_instalments_scheduled') }} as i
-    inner join loans on loans.loan_id = i.loan_id
+    inner join schedules as s
+        on s.loan_id = i.loan_id
+        and coalesce(s.effective_from, cast('0001-01-01' as date)) = coalesce(i.effective_from, cast('0001-01-01' as date))
 ),
 
 ledger as (
     select * from {{ ref('int_servicing_ledger') }}
 ),
 
--- what each instalment owes, from each day it changes to the next
+-- what each instalment of each schedule owes, from each day it changes to the next
 instalment_days as (
     select
-        loan_id, instalment_number, event_date,
+        regime_key, instalment_number, event_date,
         sum(amount) as amount,
         sum(case when component = 'principal' then amount else 0 end) as principal_amount,
         sum(case when component in ('fee', 'penalty') then amount else 0 end) as charges_amount
     from ledger
-    group by loan_id, instalment_number, event_date
+    group by regime_key, instalment_number, event_date
 ),
 
 instalment_open as (
     select
-        d.loan_id,
+        d.regime_key,
         d.instalment_number,
         i.due_date,
         d.event_date as valid_from,
-        coalesce(lead(d.event_date) over (partition by d.loan_id, d.instalment_number order by d.event_date),
+        coalesce(lead(d.event_date) over (partition by d.regime_key, d.instalment_number order by d.event_date),
                  cast('9999-12-31' as date)) as valid_to,
         sum(d.amount) over w as open_amount,
         sum(d.principal_amount) over w as open_principal_amount,
         sum(d.charges_amount) over w as open_charges_amount
     from instalment_days as d
-    inner join instalments as i on i.loan_id = d.loan_id and i.instalment_number = d.instalment_number
-    window w as (partition by d.loan_id, d.instalment_number order by d.event_date rows between unbounded preceding and current row)
+    inner join instalments as i on i.regime_key = d.regime_key and i.instalment_number = d.instalment_number
+    window w as (partition by d.regime_key, d.instalment_number order by d.event_date rows between unbounded preceding and current row)
 ),
 
--- money by day: paid, and the principal and interest payments took
+-- a payment's allocation is the one of the schedule in force on its day
+ledger_in_force as (
+    select ledger.*
+    from ledger
+    inner join schedules as s
+        on s.regime_key = ledger.regime_key
+        and ledger.event_date >= s.regime_from
+        and ledger.event_date < s.regime_to
+),
+
+-- money by day: paid, and the principal and interest payments took (and the days a schedule
+-- comes into force)
 money_days as (
     select loan_id, issue_date as day, cast(0 as decimal(18,2)) as paid_amount,
         cast(0 as decimal(18,2)) as principal_amount, cast(0 as decimal(18,2)) as interest_amount
@@ -55,14 +73,16 @@ money_days as (
     union all
     select loan_id, written_off_date, 0, 0, 0 from loans where written_off_date is not null
     union all
+    select loan_id, regime_from, 0, 0, 0 from schedules where regime_from > cast('0001-01-01' as date)
+    union all
     select loan_id, {{ add_days('due_date', 1) }}, 0, 0, 0 from instalments
     union all
-    select loan_id, event_date, amount, 0, 0 from {{ ref('int_servicing_events') }} where kind = 'payment'
+    select loan_id, event_date, amount, 0, 0 from {{ ref('int_servicing_events') }} where kind = 'payment' and is_in_force
     union all
     select loan_id, event_date, 0,
         case when component = 'principal' and kind = 'payment' then -amount else 0 end,
         case when component = 'interest' and kind = 'payment' then -amount else 0 end
-    from ledger
+    from ledger_in_force
     where event_date > cast('0001-01-01' as date)
 ),
 
@@ -97,8 +117,13 @@ at_days as (
         cast(sum(case when o.open_amount > {{ var('tolerance') }} then 0 else 1 end) as integer) as paid_instalments,
         cast(sum(case when o.due_date < r.valid_from then 1 else 0 end) as integer) as due_instalments
     from running as r
+    -- the schedule in force on the day
+    inner join schedules as s
+        on s.loan_id = r.loan_id
+        and s.regime_from <= r.valid_from
+        and r.valid_from < s.regime_to
     inner join instalment_open as o
-        on o.loan_id = r.loan_id
+        on o.regime_key = s.regime_key
         and o.valid_from <= r.valid_from
         and r.valid_from < o.valid_to
     group by r.loan_id, r.valid_from

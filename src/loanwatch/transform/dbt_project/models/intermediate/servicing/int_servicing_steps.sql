@@ -2,10 +2,11 @@
 {#- How many steps (charges and waivers) the loan with the most has: the SQL below has one stage per
     step. Known only when the model runs (0 when dbt parses). #}
 {%- set steps = servicing_step_count() %}
--- METRICS §2, event by event, for the servicing loans: what each instalment's components owe
--- after every step. One row per (loan, instalment, component): penalty, fee, interest, principal,
+-- METRICS §2, event by event, for the servicing loans' schedules (regime_key,
+-- int_servicing_schedules): what each instalment's components owe after every step. One row per
+-- (schedule, instalment, component): penalty, fee, interest, principal,
 -- at position `pos` in the order payments fill them (due date, number, then [warehouse]
--- allocation_order), and one `credit` row per loan (money paid beyond everything owed).
+-- allocation_order), and one `credit` row per schedule (money paid beyond everything owed).
 -- Stage s applies step s (int_servicing_events): a charge adds to its instalment's fee or penalty;
 -- a waiver takes what it forgives from the open amounts of its component, in due-date order (only
 -- its instalment's, where it names one), never more than is open. Then the credit and the
@@ -15,8 +16,8 @@
 -- what the step's waiver took: int_servicing_ledger turns them into each event's amounts.
 -- A plain chain of stages, each reading the one before once, so every engine plans it as one
 -- query (Spark's recursive queries cannot hold a window function).
-with loans as (
-    select s.loan_id from {{ ref('int_servicing_loans') }} as s
+with schedules as (
+    select regime_key, loan_id, effective_from from {{ ref('int_servicing_schedules') }}
 ),
 
 components as (
@@ -27,6 +28,7 @@ components as (
 
 slots as (
     select
+        s.regime_key,
         i.loan_id,
         i.instalment_number,
         i.due_date,
@@ -36,25 +38,27 @@ slots as (
         {{ money("case c.component when 'principal' then i.principal_amount when 'interest' then i.interest_amount
                   when 'fee' then i.fee_amount else i.penalty_amount end") }} as amount
     from {{ ref('int_instalments_scheduled') }} as i
-    inner join loans on loans.loan_id = i.loan_id
+    inner join schedules as s
+        on s.loan_id = i.loan_id
+        and coalesce(s.effective_from, cast('0001-01-01' as date)) = coalesce(i.effective_from, cast('0001-01-01' as date))
     cross join components as c
     union all
-    select loan_id, cast(null as integer), cast(null as date), 'credit', 9, true, cast(0 as decimal(18,2))
-    from loans
+    select regime_key, loan_id, cast(null as integer), cast(null as date), 'credit', 9, true, cast(0 as decimal(18,2))
+    from schedules
 ),
 
 positioned as (
     select
-        loan_id, instalment_number, due_date, component, is_credit, amount,
-        cast(row_number() over (partition by loan_id order by is_credit, due_date, instalment_number, component_rank) as integer) as pos
+        regime_key, loan_id, instalment_number, due_date, component, is_credit, amount,
+        cast(row_number() over (partition by regime_key order by is_credit, due_date, instalment_number, component_rank) as integer) as pos
     from slots
 ),
 
 first_paid as (
-    select loan_id, max(step_paid_amount) as paid_amount
+    select regime_key, max(step_paid_amount) as paid_amount
     from {{ ref('int_servicing_events') }}
     where step = 0
-    group by loan_id
+    group by regime_key
 ),
 
 s0_m as (
@@ -63,14 +67,14 @@ s0_m as (
         p.amount as m0,
         {{ money('coalesce(sum(case when not p.is_credit then p.amount end) over before_pos, 0)') }} as b0,
         cast(0 as decimal(18,2)) as w0,
-        sum(case when p.is_credit then 0 else p.amount end) over (partition by p.loan_id) as total_open,
+        sum(case when p.is_credit then 0 else p.amount end) over (partition by p.regime_key) as total_open,
         coalesce(f.paid_amount, 0) as paid_amount
     from positioned as p
-    left join first_paid as f on f.loan_id = p.loan_id
-    window before_pos as (partition by p.loan_id order by p.pos rows between unbounded preceding and 1 preceding)
+    left join first_paid as f on f.regime_key = p.regime_key
+    window before_pos as (partition by p.regime_key order by p.pos rows between unbounded preceding and 1 preceding)
 ),
 
-{%- set kept = ['loan_id', 'instalment_number', 'due_date', 'component', 'is_credit', 'pos'] %}
+{%- set kept = ['regime_key', 'loan_id', 'instalment_number', 'due_date', 'component', 'is_credit', 'pos'] %}
 {%- set history = ['m0', 'b0', 'w0'] %}
 s0 as (
     select
@@ -93,14 +97,14 @@ s{{ s }}_j as (
                  and (b.instalment_number is null or prev.instalment_number = b.instalment_number), false) as is_waived
     from s{{ s - 1 }} as prev
     left join {{ ref('int_servicing_events') }} as b
-        on b.loan_id = prev.loan_id and b.step = {{ s }} and b.kind <> 'payment'
+        on b.regime_key = prev.regime_key and b.step = {{ s }} and b.kind <> 'payment'
 ),
 
 s{{ s }}_w as (
     select
         *,
         {{ money("case when is_waived then least(greatest(step_amount - coalesce(sum(case when is_waived then open_1 end) over (
-                      partition by loan_id order by pos rows between unbounded preceding and 1 preceding), 0), 0), open_1)
+                      partition by regime_key order by pos rows between unbounded preceding and 1 preceding), 0), 0), open_1)
                   else 0 end") }} as w{{ s }}
     from s{{ s }}_j
 ),
@@ -110,9 +114,9 @@ s{{ s }}_m as (
         *,
         {{ money('open_1 - w' ~ s) }} as m{{ s }},
         {{ money('coalesce(sum(case when not is_credit then open_1 - w' ~ s ~ ' end) over (
-                  partition by loan_id order by pos rows between unbounded preceding and 1 preceding), 0)') }} as b{{ s }},
-        sum(case when is_credit then open_1 else 0 end) over (partition by loan_id) as credit_amount,
-        sum(case when is_credit then 0 else open_1 - w{{ s }} end) over (partition by loan_id) as total_open
+                  partition by regime_key order by pos rows between unbounded preceding and 1 preceding), 0)') }} as b{{ s }},
+        sum(case when is_credit then open_1 else 0 end) over (partition by regime_key) as credit_amount,
+        sum(case when is_credit then 0 else open_1 - w{{ s }} end) over (partition by regime_key) as total_open
     from s{{ s }}_w
 ),
 {%- do history.extend(['m' ~ s, 'b' ~ s, 'w' ~ s]) %}
