@@ -47,9 +47,8 @@ def test_an_allocation_order_with_principal_first_applies_to_every_loan(tmp_path
 
     from loanwatch.reports.delinquency import loans
     from loanwatch.serve import open_snapshot
-    from tests.engine_checks import SERVICING
-
     from tests.conftest import GOLDEN
+    from tests.engine_checks import SERVICING
 
     home = build_home(tmp_path / "h", SERVICING, GOLDEN,
                       settings_env={"LOANWATCH_WAREHOUSE__ALLOCATION_ORDER": "principal, interest, fee, penalty"})
