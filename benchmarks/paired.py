@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true",
                         help="reuse the generated files and 99-part states of the last run with the same commits")
     parser.add_argument("--batch-only", action="store_true",
-                        help="only the 1 % batch and the queries (no full ingest and build per pair)")
+                        help="only the 1 %% batch and the queries (no full ingest and build per pair)")
     args = parser.parse_args()
     work = Path(args.work)
     checkouts = {"base": (work / "base_tree", args.base), "head": (work / "head_tree", args.head)}
