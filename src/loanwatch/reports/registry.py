@@ -448,8 +448,8 @@ REPORTS: tuple[Report, ...] = (
                      heading="Forecast back-test", empty="No complete month to test yet."),),
     ),
     Report(
-        "recoveries", "Recoveries", "Written-off amount, recoveries to date and recovery rate per write-off cohort "
-        "(METRICS §5).",
+        "recoveries", "Recoveries", "Amount written off, recoveries to date and recovery rate per cohort (the month "
+        "of the write off; METRICS §5).",
         functools.partial(recoveries.recoveries, period="cohort"),
         (COHORT, _c("loans", "count", "Loans written off"), WRITTEN_OFF, _c("recovered", "money", "Recovered to date"),
          RECOVERY_RATE),
@@ -465,8 +465,8 @@ REPORTS: tuple[Report, ...] = (
                      heading="Recoveries and recovery rate by write-off cohort"),),
     ),
     Report(
-        "recoveries", "Recoveries by month", "Recoveries per write-off cohort and month, and the recovery rate to the "
-        "end of each month (METRICS §5).",
+        "recoveries", "Recoveries by month", "Recoveries per cohort and month, and the recovery rate to the end of "
+        "each month (METRICS §5).",
         functools.partial(recoveries.recoveries, period="month"),
         (COHORT, MONTH, _c("months_since_write_off", "number", "Months since write-off"),
          _c("loans", "count", "Loans written off"), WRITTEN_OFF, _c("recovered_in_month", "money", "Recovered in the month"),
