@@ -74,11 +74,13 @@ def shown_value(kind: str, value: Any) -> str:
 
 @dataclass(frozen=True)
 class Shown:
-    """How one column is shown to people: its kind (reports.registry.KINDS) and a human title."""
+    """How one column is shown to people: its kind (reports.registry.KINDS) and a human title;
+    help: what it holds, where the title cannot say it all (the dashboard's tooltip)."""
 
     name: str
     kind: str
     title: str
+    help: str = ""
 
 
 NUMERIC_KINDS = ("count", "money", "share", "days", "number")
@@ -136,7 +138,7 @@ def column_titles(table: Table, columns=None, currency: str | None = None) -> li
     for i, name in enumerate(table.columns):
         c = declared.get(name) or guess_column(name, [r[i] for r in table.rows[:50]])
         title = c.title + (f" ({currency})" if c.kind == "money" and currency else "")
-        out.append(Shown(name, c.kind, title))
+        out.append(Shown(name, c.kind, title, getattr(c, "help", "")))
     return out
 
 

@@ -272,26 +272,37 @@ def test_lookup_shows_a_loan_and_keeps_names_as_text(page, dashboard_url):
 def test_lookup_shows_money_titles_and_blanks_as_everywhere_else(browser, dashboard_url):
     """L07 (300.00 USD, paid, reversed, paid again): money with 2 decimals and the loan's currency,
     human titles, and blank cells where a value is missing (the reversed payment allocated
-    nothing), at 1280 × 800."""
+    nothing), at 1280 × 800; its life first (the reversal, then overdue with DPD 3)."""
     with browsing(browser, 1280, 800) as page:
         page.context.add_init_script(RECORD_DRAWN_TEXT)
         open_page(page, f"{dashboard_url}/lookup")
         box = page.get_by_label("Loan id, client id or client name")
         box.fill("L07")
         box.press("Enter")
-        for heading in ("Loan versions", "Client versions", "Schedule", "Payments", "DPD history"):
+        for heading in ("Loan life", "Loan versions", "Client versions", "Schedule", "Payments", "DPD history"):
             expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
-        expect(page.get_by_test_id("stDataFrame")).to_have_count(6)
+        expect(page.get_by_test_id("stDataFrame")).to_have_count(7)
         run_done(page)
         drawn = drawn_text(page, "Amount (USD)", "300.00", "0.00", "Principal (USD)", "Paid (USD)",
                            "To interest (USD)", "To principal (USD)", "DPD", "DPD bucket", "Reversed", "Reverses",
-                           "Principal outstanding (USD)", "Past due (USD)", "Current", "Issued")
+                           "Principal outstanding (USD)", "Past due (USD)", "Current", "Issued",
+                           "Event", "State after")
         assert "None" not in drawn and "nan" not in drawn
         raw = {"Dpd", "Is reversed", "Is current", "Principal amount", "Amount", "300", "Reversed payment id"}
         assert raw & drawn == set()
         # and the tables' own titles, every column of them (the accessible copy lists them all)
         titles = page.evaluate("() => [...document.querySelectorAll('[data-testid=stDataFrame] th')].map(t => t.innerText)")
         assert not [t for t in titles if t.startswith(("Is ", "Dpd")) or "_" in t or t.endswith(" id")], titles
+        # the life, after the matches: each event with the state at the end of its day (the voided
+        # payment changed nothing; the reversal's day, 05-08, is 3 days after the due date)
+        life = page.get_by_test_id("stDataFrame").nth(1)
+        expect(life.locator("th")).to_contain_text(["At", "Event", "Reference", "Amount (USD)", "Detail", "State after"])
+        expect(life.locator("tbody tr td:nth-child(2)")).to_have_text(["version", "payment", "reversal", "payment"])
+        expect(life.locator("tbody tr td:nth-child(5)")).to_have_text(
+            ["issued 2024-04-05, its own schedule, rate 0 %, status active", "voided by P14, never counted",
+             "reverses P13", "to principal 300.00"])
+        expect(life.locator("tbody tr td:nth-child(6)")).to_have_text(["current", "current", "overdue", "closed"])
+        shot(page, "lookup-life-1280")
         assert page.errors == []
 
 

@@ -58,16 +58,17 @@ def connection() -> duckdb.DuckDBPyConnection | None:
     return cur
 
 
-def _column_config(kind: str, title: str):
+def _column_config(kind: str, title: str, help: str = ""):
+    tip = {"help": help} if help else {}  # (our own words from the registry, never data)
     if kind == "money":
-        return st.column_config.NumberColumn(title, format="%,.2f")
+        return st.column_config.NumberColumn(title, format="%,.2f", **tip)
     if kind == "share":  # shown ×100 (the values are fractions)
-        return st.column_config.NumberColumn(title, format="%.1f %%")
+        return st.column_config.NumberColumn(title, format="%.1f %%", **tip)
     if kind in ("count", "days"):
-        return st.column_config.NumberColumn(title, format="%,d")
+        return st.column_config.NumberColumn(title, format="%,d", **tip)
     if kind == "number":
-        return st.column_config.NumberColumn(title, format="localized")
-    return st.column_config.Column(title)
+        return st.column_config.NumberColumn(title, format="localized", **tip)
+    return st.column_config.Column(title, **tip)
 
 
 def show_table(table: Table, title: str, key: str, columns=None, currency: str | None = None) -> None:
@@ -84,7 +85,7 @@ def show_table(table: Table, title: str, key: str, columns=None, currency: str |
         return charts.num(v)
 
     st.dataframe([{c.name: cell(c.kind, v) for c, v in zip(specs, r)} for r in table.rows],
-                 column_config={c.name: _column_config(c.kind, c.title) for c in specs},
+                 column_config={c.name: _column_config(c.kind, c.title, c.help) for c in specs},
                  width="stretch", hide_index=True, placeholder="")
     download(table, title, key)
 

@@ -88,6 +88,7 @@ class Column:
     title: str
     signed: bool = False  # a share that is a difference of two (between -1 and 1)
     above_one: bool = False  # a share that may pass 1 (the recovery rate: recoveries pay interest and fees too)
+    help: str = ""  # what it holds, where its title cannot say it all (the dashboard's tooltip on its title)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -241,8 +242,8 @@ class Report:
         return self.run(con, f=f, as_of=as_of, settings=settings, **part.params)
 
 
-def _c(name: str, kind: str, title: str) -> Column:
-    return Column(name, kind, title)
+def _c(name: str, kind: str, title: str, help: str = "") -> Column:
+    return Column(name, kind, title, help=help)
 
 
 LOANS, ACTIVE, OVERDUE = _c("loans", "count", "Loans"), _c("active", "count", "Active loans"), _c("overdue", "count", "Overdue loans")
@@ -706,11 +707,28 @@ PAGES = {  # dashboard pages, in order: path -> title
 _VERSION, _FROM = _c("version_number", "number", "Version"), _c("valid_from", "date", "Valid from")
 _TO = _c("valid_to", "date", "Valid to")
 _CURRENT, _FILE, _LINE = _c("is_current", "text", "Current"), _c("file_name", "text", "File"), _c("line_no", "number", "Line")
+_AFTER = ("The loan at the end of the event's day, every event of that day counted (its state timeline on that day; "
+          "DPD by the same rule as every report)")
 LOOKUP: dict[str, tuple[str, tuple[Column, ...]]] = {
     "matches": ("Matches", (
         _c("loan_id", "text", "Loan"), _c("client_id", "text", "Client"), _c("client_name", "text", "Name"),
         _c("product", "text", "Product"), AMOUNT, _c("currency", "text", "Currency"), _c("issue_date", "date", "Issued"),
         _c("source_status", "text", "Status"))),
+    "life": ("Loan life", (
+        _c("at", "date", "At", "When it happened (UTC). Events at the same instant: versions, charges, waivers, "
+                               "payments, reversals, write-off, recoveries."),
+        _c("event", "text", "Event", "version, charge, waiver, payment, reversal, write-off or recovery (a payment on or "
+                                     "after the write-off date)"),
+        _c("id", "text", "Reference", "The record's id; a version's number (v1, v2, ...); the write-off: the version that "
+                                      "recorded it"),
+        _c("amount", "money", "Amount", "A version: the amount lent; a write-off: the principal outstanding the day before"),
+        _c("detail", "text", "Detail", "A version: what it changed; a payment: where it went (METRICS §2 allocation); "
+                                       "a voided record: the reversal that voided it"),
+        _c("state_after", "text", "State after", _AFTER),
+        _c("dpd_after", "days", "DPD after", _AFTER),
+        _c("principal_outstanding_after", "money", "Principal outstanding after", _AFTER),
+        _c("past_due_after", "money", "Past due after", _AFTER),
+        _c("is_voided", "text", "Voided", "A later reversal voided it from the start: it never counted"))),
     "loan versions": ("Loan versions", (
         _VERSION, _FROM, _TO, _CURRENT, AMOUNT, _c("interest_rate", "share", "Interest rate"),
         _c("issue_date", "date", "Issued"), _c("term_months", "number", "Term (months)"),
@@ -723,13 +741,19 @@ LOOKUP: dict[str, tuple[str, tuple[Column, ...]]] = {
     "schedule": ("Schedule", (
         _c("instalment_number", "number", "Instalment"), _c("due_date", "date", "Due date"),
         _c("principal_amount", "money", "Principal"), _c("interest_amount", "money", "Interest"),
-        _c("due_amount", "money", "Due"), _c("allocated_amount", "money", "Paid"),
+        _c("fee_amount", "money", "Fee", "Fees of the schedule itself; charged fees are under Charged"),
+        _c("penalty_amount", "money", "Penalty", "Penalties of the schedule itself; charged penalties are under Charged"),
+        _c("due_amount", "money", "Due"),
+        _c("charged_amount", "money", "Charged", "Fees and penalties charged to the instalment, reversals applied"),
+        _c("waived_amount", "money", "Waived", "What waivers forgave of the instalment"),
+        _c("allocated_amount", "money", "Paid"),
         _c("paid_on_date", "date", "Paid on"))),
     "payments": ("Payments", (
         _c("payment_id", "text", "Payment"), _c("paid_at", "date", "Paid at"), _c("amount", "money", "Amount"),
         _c("payment_type", "text", "Type"), _c("reversed_payment_id", "text", "Reverses"),
         _c("is_reversed", "text", "Reversed"), _c("interest_amount", "money", "To interest"),
-        _c("principal_amount", "money", "To principal"), _c("credit_amount", "money", "To credit"),
+        _c("principal_amount", "money", "To principal"), _c("fee_amount", "money", "To fees"),
+        _c("penalty_amount", "money", "To penalties"), _c("credit_amount", "money", "To credit"),
         _c("channel", "text", "Channel"))),
     "dpd history": ("DPD history", (
         _c("snapshot_date", "date", "Date"), _c("state", "text", "State"), _c("dpd", "days", "DPD"),
