@@ -115,9 +115,11 @@ def test_filter_bounds_are_inclusive_and_filter_before_aggregation(golden_con):
 def test_each_loan_state_and_dpd_at_the_data_date(golden_con):
     table = reports.loans(golden_con)
     assert table.columns == ["loan_id", "client_id", "amount", "state", "dpd", "bucket",
-                             "principal_outstanding", "past_due_amount"]
+                             "principal_outstanding", "past_due_amount", "charges_past_due"]
     got = {r[0]: (r[3], r[4], r[5], str(r[6]), str(r[7])) for r in table.rows}
     assert got == LOANS_AT_END
+    # no charge, fee or penalty in this fixture (contract v2)
+    assert {str(r[8]) for r in table.rows} == {"0.00"}
 
 
 def test_each_loan_at_a_date_between_snapshots(golden_con):

@@ -58,10 +58,13 @@ EXPECTED_LOANS = [
 
 
 def _loans(home):
+    """`report loans`' pinned columns (contract v3 added charges_past_due after them: none here)."""
     result = cli("report", "loans", "-f", "json", home=home)
     assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert all(r.pop("charges_past_due") == 0 for r in rows)
     return [tuple(D(str(v)) if k in ("amount", "principal_outstanding", "past_due_amount") else v for k, v in r.items())
-            for r in json.loads(result.stdout)]
+            for r in rows]
 
 
 def _checks(home):

@@ -462,8 +462,7 @@ REPORTS: tuple[Report, ...] = (
             "recovered / written_off_amount, null when that is 0, above 1 when the recoveries pay interest and fees "
             "beyond the principal written off. `(all)`: every cohort"
         ), view="cohort", view_option="--period", as_of=True, page="provisions",
-        shown=(Chart("recoveries-by-cohort", "table", "Recoveries by write-off cohort",
-                     heading="Recoveries and recovery rate by write-off cohort"),),
+        shown=(Chart("recoveries-by-cohort", "table", "Recoveries by write-off cohort", heading="Recoveries"),),
     ),
     Report(
         "recoveries", "Recoveries by month", "Recoveries per cohort and month, and the recovery rate to the end of "

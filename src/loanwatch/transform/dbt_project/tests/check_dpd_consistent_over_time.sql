@@ -1,5 +1,7 @@
 {{ config(severity='error') }}
--- DPD at a snapshot is at most the previous snapshot's DPD plus the days between, or back to 0.
+-- DPD at a snapshot is at most the previous snapshot's DPD plus the days between, or back to 0;
+-- unless, in between, a charge opened an instalment already due again, or a restructuring put
+-- another schedule in force (METRICS §2): then DPD may jump.
 with ordered as (
     select
         loan_id,
@@ -16,3 +18,11 @@ from ordered
 where previous_date is not null
   and dpd > 0
   and dpd > previous_dpd + {{ days_between('previous_date', 'snapshot_date') }}
+  and not exists (
+      select 1 from {{ ref('int_servicing_events') }} as e
+      where e.loan_id = ordered.loan_id and e.kind = 'charge'
+          and e.event_date > ordered.previous_date and e.event_date <= ordered.snapshot_date)
+  and not exists (
+      select 1 from {{ ref('int_servicing_schedules') }} as s
+      where s.loan_id = ordered.loan_id
+          and s.regime_from > ordered.previous_date and s.regime_from <= ordered.snapshot_date)

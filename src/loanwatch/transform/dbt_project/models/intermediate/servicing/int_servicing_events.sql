@@ -46,7 +46,9 @@ events as (
         'charge' as kind,
         c.charge_type as component,
         c.amount,
-        cast(coalesce(least(c.instalment_number, counts.instalment_count), ci.instalment_number, counts.instalment_count) as integer)
+        -- (least() skips a null on every engine: the named instalment only when there is one)
+        cast(coalesce(case when c.instalment_number is not null then least(c.instalment_number, counts.instalment_count) end,
+                      ci.instalment_number, counts.instalment_count) as integer)
             as instalment_number
     from charges as c
     left join charge_instalments as ci on ci.regime_key = c.regime_key and ci.charge_id = c.charge_id
