@@ -64,8 +64,9 @@ def assert_same_reports(other_settings, duck_settings) -> None:
         assert on_other.stdout == on_duck.stdout and on_other.stdout.count("\n") > 1, args
 
 
-# The provisions golden fixture (tests/golden/test_provisions.py): write-offs with recoveries, which
-# neither the ten golden loans nor the generated portfolios have, so fct_loan_recoveries has rows.
+# The provisions golden fixture (tests/golden/test_provisions.py): write-offs with recoveries by hand,
+# and an LGD from them (generated portfolios have recoveries too, but too few write-offs old enough
+# for an LGD), so fct_loan_recoveries has rows.
 PROVISIONS = Path(__file__).parent / "golden" / "provisions"
 PROVISIONS_ENV = {"LOANWATCH_PROVISIONS__LGD_MIN_LOANS": "2", "LOANWATCH_PROVISIONS__LGD_WINDOW_MONTHS": "1"}
 

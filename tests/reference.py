@@ -1,7 +1,18 @@
-"""A small, obviously-correct reference of METRICS §1-4, over raw NDJSON files.
+"""A small, obviously-correct reference of METRICS §1-4 (version 3), over raw NDJSON files.
 
 Plain Python and Decimal, one loan at a time, straight from the definitions: no SQL, nothing
 shared with the warehouse code. Slow, and meant for a few hundred loans in tests.
+
+§2 is followed event by event: a loan's charges, waivers (adjustments) and payments, reversed ones
+left out entirely, taken in order of (time, kind charge < waiver < payment, id). A charge adds to its
+instalment's fee or penalty; a waiver takes from the open amounts of its component, in due-date
+order (only its instalment's where it names one), never more than is open; a payment fills the
+instalments in due-date order, each one's components in the default allocation order (penalty,
+fee, interest, principal); what is left is a credit, applied at once to anything owed later (a
+charge). For a loan with none of them this is version 2's cumulative rule. Settings are the
+defaults (allocation_order, tolerance 0.00, DPD not counting the due day). Not followed:
+restructuring (`restructured_at`, instalment records' `effective_from`), which the warehouse does
+not handle yet: a loan's terms are those of its latest version, its schedule the first one given.
 """
 
 from __future__ import annotations
@@ -13,13 +24,24 @@ import math
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal, getcontext
 from pathlib import Path
+from typing import NamedTuple
 
 CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
 getcontext().prec = 60  # products of amounts near 10^16 and 8-decimal rates, exactly
+
+ALLOCATION_ORDER = ("penalty", "fee", "interest", "principal")  # METRICS §2 default
+TOLERANCE = Decimal("0.00")
+KIND_ORDER = {"charge": 0, "waiver": 1, "payment": 2}
+ACTIVE = ("current", "overdue")
 
 
 def _round(x: Decimal) -> Decimal:
     return x.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _money(value) -> Decimal:
+    return _round(Decimal(str(value or 0)))
 
 
 def _ratio6(a, b):
@@ -35,6 +57,12 @@ def _ts(text: str) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
+def _records(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line, parse_float=Decimal) for line in path.read_text().splitlines() if line.strip()]
+
+
 def add_months(d: dt.date, k: int) -> dt.date:
     month = d.month - 1 + k
     year = d.year + month // 12
@@ -42,23 +70,25 @@ def add_months(d: dt.date, k: int) -> dt.date:
     return dt.date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
 
 
-def schedule(loan: dict) -> list[tuple[dt.date, Decimal, Decimal]]:
-    """METRICS §1: (due_date, principal, interest) per instalment, in due order."""
-    amount = Decimal(str(loan["amount"])).quantize(CENT, rounding=ROUND_HALF_UP)
+def instalments(loan: dict) -> list[tuple[dt.date, Decimal, Decimal, Decimal, Decimal]]:
+    """METRICS §1-2: (due_date, principal, interest, fee, penalty) per instalment, in due order
+    (ties: number); instalment k of a loan is the k-th of this list."""
+    amount = _money(loan["amount"])
     issue = dt.date.fromisoformat(loan["issue_date"])
     rate = Decimal(str(loan.get("interest_rate") or 0))
     if loan.get("schedule"):
         items = loan["schedule"]
-        rows = [(dt.date.fromisoformat(i["due_date"]), _round(Decimal(str(i["principal"]))),
-                 _round(Decimal(str(i.get("interest") or 0))), int(i.get("number", n))) for n, i in enumerate(items)]
-        rows.sort(key=lambda r: (r[0], r[3]))
-        return [(d, p, i) for d, p, i, _ in rows]
+        rows = [(dt.date.fromisoformat(i["due_date"]), _money(i["principal"]), _money(i.get("interest")),
+                 _money(i.get("fee")), _money(i.get("penalty")), int(i.get("number", n))) for n, i in enumerate(items)]
+        rows.sort(key=lambda r: (r[0], r[5]))
+        return [r[:5] for r in rows]
     n = int(loan["term_months"])
     if (loan.get("repayment") or "annuity") == "bullet":
-        return [(add_months(issue, n), amount, _round(amount * rate * n / 12))]
+        return [(add_months(issue, n), amount, _round(amount * rate * n / 12), ZERO, ZERO)]
     if rate == 0:
         base = _round(amount / n)
-        return [(add_months(issue, k), base if k < n else amount - base * (n - 1), Decimal(0)) for k in range(1, n + 1)]
+        return [(add_months(issue, k), base if k < n else amount - base * (n - 1), ZERO, ZERO, ZERO)
+                for k in range(1, n + 1)]
     # A real power needs floating point: the payment in cents is computed in double precision
     # and rounded half-up, in the same order of operations as the warehouse (macros/annuity.sql).
     r = int(rate * 100_000_000) / 1_200_000_000.0
@@ -67,27 +97,53 @@ def schedule(loan: dict) -> list[tuple[dt.date, Decimal, Decimal]]:
     for k in range(1, n + 1):
         interest = _round(balance * rate / 12)
         principal = payment - interest if k < n else balance
-        out.append((add_months(issue, k), principal, interest))
+        out.append((add_months(issue, k), principal, interest, ZERO, ZERO))
         balance -= principal
     return out
 
 
+def _instalments_of(loan: dict) -> list[tuple[dt.date, Decimal, Decimal, Decimal, Decimal]]:
+    """instalments(loan), computed once per loan (the monthly figures ask for it at every month)."""
+    if "_instalments" not in loan:
+        loan["_instalments"] = instalments(loan)
+    return loan["_instalments"]
+
+
+def schedule(loan: dict) -> list[tuple[dt.date, Decimal, Decimal]]:
+    """METRICS §1: (due_date, principal, interest) per instalment, in due order."""
+    return [(due, principal, interest) for due, principal, interest, _, _ in instalments(loan)]
+
+
+class Event(NamedTuple):
+    """A charge, waiver or payment of a loan, in the order §2 takes them."""
+
+    at: dt.datetime
+    kind_order: int
+    event_id: str
+    kind: str  # charge, waiver or payment
+    amount: Decimal
+    component: str | None = None  # charge: fee or penalty; waiver: the component it forgives
+    instalment: int | None = None  # the instalment a charge or waiver names
+    due_date: dt.date | None = None  # a charge's due date
+
+
+def _effective(records: list[dict], key: str) -> list[dict]:
+    """The records that are not reversals and that no reversal of the same loan undoes."""
+    undone = {(r["loan_id"], r.get("reverses")) for r in records if r.get("type") == "reversal"}
+    return [r for r in records if r.get("type") != "reversal" and (r["loan_id"], r[key]) not in undone]
+
+
 def load(folder: Path) -> tuple[dict, dict, dt.date]:
-    """Loans (latest terms, cancelled flag, write-off date) and effective payments per loan."""
+    """Loans (latest terms, cancelled flag, write-off date), each loan's effective events in §2's
+    order (payments, and the charges and adjustments of contract v3), and the data date."""
     versions = defaultdict(list)
-    for line in (folder / "loans.jsonl").read_text().splitlines():
-        if line.strip():
-            rec = json.loads(line, parse_float=Decimal)
-            versions[rec["loan_id"]].append(rec)
+    for rec in _records(folder / "loans.jsonl"):
+        versions[rec["loan_id"]].append(rec)
     # instalment records (contract v2): the schedule of a loan with repayment `schedule` and no
     # array; the first record of a (loan, number) counts, as ingest keeps it
     records = defaultdict(dict)
-    path = folder / "instalments.jsonl"
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if line.strip():
-                rec = json.loads(line, parse_float=Decimal)
-                records[rec["loan_id"]].setdefault(int(rec["number"]), rec)
+    for rec in _records(folder / "instalments.jsonl"):
+        records[rec["loan_id"]].setdefault(int(rec["number"]), rec)
     loans = {}
     dates = []
     for loan_id, vs in versions.items():
@@ -103,67 +159,129 @@ def load(folder: Path) -> tuple[dict, dict, dt.date]:
             "written_off": min(write_offs) if write_offs else None,
         }
         dates.append(dt.date.fromisoformat(terms["issue_date"]))
-    raw_payments = []
-    for line in (folder / "payments.jsonl").read_text().splitlines():
-        if line.strip():
-            raw_payments.append(json.loads(line, parse_float=Decimal))
-    reversed_ids = {p["reverses"] for p in raw_payments if p.get("type") == "reversal"}
-    payments = defaultdict(list)
-    for p in raw_payments:
-        dates.append(_ts(p["paid_at"]).date())
-        if p.get("type", "payment") == "payment" and p["payment_id"] not in reversed_ids:
-            payments[p["loan_id"]].append((_ts(p["paid_at"]), p["payment_id"], _round(Decimal(str(p["amount"])))))
+    events = defaultdict(list)
+    raw_payments = _records(folder / "payments.jsonl")
+    dates += [_ts(p["paid_at"]).date() for p in raw_payments]
+    for p in _effective(raw_payments, "payment_id"):
+        events[p["loan_id"]].append(Event(_ts(p["paid_at"]), KIND_ORDER["payment"], p["payment_id"], "payment",
+                                          _money(p["amount"])))
+    for c in _effective(_records(folder / "charges.jsonl"), "charge_id"):
+        at = _ts(c["charged_at"])
+        events[c["loan_id"]].append(Event(
+            at, KIND_ORDER["charge"], c["charge_id"], "charge", _money(c["amount"]), c["type"],
+            None if c.get("instalment") is None else int(c["instalment"]),
+            dt.date.fromisoformat(c["due_date"]) if c.get("due_date") else at.date()))
+    for a in _effective(_records(folder / "adjustments.jsonl"), "adjustment_id"):
+        events[a["loan_id"]].append(Event(
+            _ts(a["adjusted_at"]), KIND_ORDER["waiver"], a["adjustment_id"], "waiver", _money(a["amount"]),
+            a["type"].removeprefix("waive_"), None if a.get("instalment") is None else int(a["instalment"])))
     for name, field in (("calls", "called_at"), ("merchant_events", "occurred_at")):
-        path = folder / f"{name}.jsonl"
-        if path.exists():
-            for line in path.read_text().splitlines():
-                if line.strip():
-                    dates.append(_ts(json.loads(line, parse_float=Decimal)[field]).date())
-    for plist in payments.values():
-        plist.sort()
-    return loans, payments, max(dates)
+        dates += [_ts(r[field]).date() for r in _records(folder / f"{name}.jsonl")]
+    for loan_events in events.values():
+        loan_events.sort(key=lambda e: (e.at, e.kind_order, e.event_id))
+    return loans, events, max(dates)
 
 
-def state_at(loan: dict, pays: list, d: dt.date) -> tuple[str, Decimal]:
-    """METRICS §3: (state, principal outstanding) at the end of day d."""
+def _pay(open_amounts: list[dict], available: Decimal) -> tuple[Decimal, Decimal]:
+    """Fill the open components, instalments in due order, each in ALLOCATION_ORDER; returns what
+    is left (the credit) and the principal it took."""
+    principal = ZERO
+    for owed in open_amounts:
+        for component in ALLOCATION_ORDER:
+            take = min(available, owed[component])
+            owed[component] -= take
+            available -= take
+            if component == "principal":
+                principal += take
+    return available, principal
+
+
+def allocate(loan: dict, events: list[Event], d: dt.date) -> tuple[list[dict], Decimal]:
+    """METRICS §2 at the end of day d: each instalment's open amount per component, and the
+    principal that payments and waivers took."""
+    rows = _instalments_of(loan)
+    open_amounts = [{"principal": p, "interest": i, "fee": f, "penalty": n} for _, p, i, f, n in rows]
+    credit = ZERO
+    principal_taken = ZERO
+    for e in events:
+        if e.at.date() > d:
+            break
+        if e.kind == "charge":
+            if e.instalment is not None:
+                k = min(e.instalment, len(rows))  # one past the end: the last (as the warehouse does)
+            else:
+                k = next((k for k, row in enumerate(rows, start=1) if row[0] >= e.due_date), len(rows))
+            open_amounts[k - 1][e.component] += e.amount
+            credit, taken = _pay(open_amounts, credit)  # a credit pays what is owed later at once
+            principal_taken += taken
+        elif e.kind == "waiver":
+            left = e.amount
+            for k, owed in enumerate(open_amounts, start=1):
+                if e.instalment is not None and k != e.instalment:
+                    continue
+                take = min(left, owed[e.component])
+                owed[e.component] -= take
+                left -= take
+                if e.component == "principal":
+                    principal_taken += take
+        else:
+            credit, taken = _pay(open_amounts, credit + e.amount)
+            principal_taken += taken
+    return open_amounts, principal_taken
+
+
+class Figures(NamedTuple):
+    """A loan at the end of a day (METRICS §3)."""
+
+    state: str
+    dpd: int
+    principal_outstanding: Decimal
+    past_due_amount: Decimal
+    charges_past_due: Decimal
+
+
+def figures_at(loan: dict, events: list[Event], d: dt.date) -> Figures:
+    """METRICS §3: the loan's state, DPD, principal outstanding, past-due amount (and its fee and
+    penalty part) at the end of day d; all but the state are 0 for a loan that is not active."""
+    off_book = ZERO, ZERO, ZERO
     if loan["cancelled"]:
-        return "cancelled", Decimal(0)
+        return Figures("cancelled", 0, *off_book)
     if dt.date.fromisoformat(loan["issue_date"]) > d:
-        return "not_issued", Decimal(0)
+        return Figures("not_issued", 0, *off_book)
     if loan["written_off"] is not None and loan["written_off"] <= d:
-        return "written_off", Decimal(0)
-    inst = schedule(loan)
-    # §2 in cumulative form: instalment k is paid on the date the cumulative paid reaches cum due.
-    paid_on = []
-    cum_due = Decimal(0)
-    for _due_date, principal, interest in inst:
-        cum_due += principal + interest
-        cum_paid, when = Decimal(0), None
-        for paid_at, _, amount in pays:
-            cum_paid += amount
-            if cum_paid >= cum_due:
-                when = paid_at.date()
-                break
-        paid_on.append(when)
-    if paid_on[-1] is not None and paid_on[-1] <= d:
-        return "closed", Decimal(0)
-    # principal allocated by payments up to d: fill interest then principal of each instalment
-    available = sum((a for t, _, a in pays if t.date() <= d), Decimal(0))
-    principal_paid = Decimal(0)
-    for _, principal, interest in inst:
-        take_interest = min(available, interest)
-        available -= take_interest
-        take_principal = min(available, principal)
-        available -= take_principal
-        principal_paid += take_principal
-    outstanding = _round(Decimal(str(loan["amount"]))) - principal_paid  # half-up, as the contract says
-    overdue = any(due < d and (p is None or p > d) for (due, _, _), p in zip(inst, paid_on))
-    return ("overdue" if overdue else "current"), outstanding
+        return Figures("written_off", 0, *off_book)
+    open_amounts, principal_taken = allocate(loan, events, d)
+    dues = [row[0] for row in _instalments_of(loan)]
+    is_open = [sum(owed.values()) > TOLERANCE for owed in open_amounts]
+    if not any(is_open):
+        return Figures("closed", 0, *off_book)
+    overdue = [due for due, o in zip(dues, is_open) if o and due < d]
+    dpd = (d - min(overdue)).days if overdue else 0
+    past = [owed for due, owed in zip(dues, open_amounts) if due < d]
+    return Figures(
+        "overdue" if dpd >= 1 else "current",
+        dpd,
+        _money(loan["amount"]) - principal_taken,  # half-up, as the contract says
+        sum((sum(owed.values()) for owed in past), ZERO),
+        sum((owed["fee"] + owed["penalty"] for owed in past), ZERO),
+    )
+
+
+def state_at(loan: dict, events: list[Event], d: dt.date) -> tuple[str, Decimal]:
+    """METRICS §3: (state, principal outstanding) at the end of day d."""
+    f = figures_at(loan, events, d)
+    return f.state, f.principal_outstanding
+
+
+def loans_at(folder: Path, d: dt.date) -> dict[str, Figures]:
+    """Every loan's figures at the end of day d, by loan_id."""
+    loans, events, _ = load(folder)
+    return {loan_id: figures_at(loan, events.get(loan_id, []), d) for loan_id, loan in loans.items()}
 
 
 def overdue_monthly(folder: Path, min_amount=None, max_amount=None) -> list[tuple]:
     """METRICS §4 at the data date, as rows of strings and ints like the report."""
-    loans, payments, data_date = load(folder)
+    loans, events, data_date = load(folder)
     first = min(dt.date.fromisoformat(loan["issue_date"]) for loan in loans.values() if not loan["cancelled"])
     rows = []
     month = dt.date(first.year, first.month, 1)
@@ -176,8 +294,8 @@ def overdue_monthly(folder: Path, min_amount=None, max_amount=None) -> list[tupl
             amount = Decimal(str(loan["amount"]))
             if (min_amount is not None and amount < min_amount) or (max_amount is not None and amount > max_amount):
                 continue
-            state, balance = state_at(loan, payments.get(loan_id, []), s)
-            if state in ("current", "overdue"):
+            state, balance = state_at(loan, events.get(loan_id, []), s)
+            if state in ACTIVE:
                 active += 1
                 outstanding += balance
                 if state == "overdue":

@@ -132,6 +132,6 @@ def test_two_writers_at_once_both_finish_and_nothing_is_lost(halves, tmp_path):
     from loanwatch.warehouse import connect
 
     con = connect(home / "warehouse.duckdb", read_only=True)
-    # every file of both halves (nine entities each), each loaded once
-    assert con.execute("SELECT count(*) FROM meta.batches WHERE status = 'loaded'").fetchone()[0] == len(halves[1]) + len(halves[2]) == 18
+    # every file of both halves (eleven entities each), each loaded once
+    assert con.execute("SELECT count(*) FROM meta.batches WHERE status = 'loaded'").fetchone()[0] == len(halves[1]) + len(halves[2]) == 22
     con.close()

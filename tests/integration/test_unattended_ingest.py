@@ -44,7 +44,7 @@ def test_out_of_memory_is_not_the_files_fault_and_the_next_run_loads_it(tmp_path
     again = run_cli("--home", home, "ingest", raw)
     assert again.returncode == 0, again.stderr
     batches, rejects = _manifest(home)
-    assert len(batches) == 9 and set(batches.values()) == {"loaded"} and rejects == []
+    assert len(batches) == 11 and set(batches.values()) == {"loaded"} and rejects == []
     assert batches[failed] == "loaded"
 
 

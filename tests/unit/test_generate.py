@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from decimal import Decimal
 
 import duckdb
 import numpy as np
@@ -41,10 +42,11 @@ def test_every_format_is_accepted_whole(tmp_path, fmt):
     with open_writer(settings) as con:
         results = ingest_paths(con, [out])
         counts = dict(con.execute("SELECT entity, sum(rows_accepted) FROM meta.batches GROUP BY 1").fetchall())
-    assert len(results) == 9
+    assert len(results) == 11
     assert all(r.rejected == 0 and r.duplicates == 0 for r in results), [(r.path.name, r.examples) for r in results]
     assert counts["loans"] > 150 and counts["payments"] > 500
     assert counts["instalments"] > 50 and counts["agents"] >= 20 and counts["logins"] > 150
+    assert counts["charges"] > 10 and counts["adjustments"] > 0
 
 
 def test_believable_portfolio(small_portfolio):
@@ -68,6 +70,75 @@ def test_believable_portfolio(small_portfolio):
     risky = first.loc[first["loan_id"].isin(bad), "risk_score"].mean()
     others = first.loc[~first["loan_id"].isin(bad), "risk_score"].mean()
     assert risky > others + 0.15
+
+
+def _jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_servicing_events_at_a_consumer_lenders_rates(small_portfolio):
+    """Penalties 15 days after the due date of an instalment of an installment, cash or payday loan,
+    waivers naming a penalised instalment, reversals of earlier charges of the same loan, recoveries
+    after write-off; servicing events on about a tenth of the loans."""
+    from tests import reference
+
+    loans, events, data_date = reference.load(small_portfolio)
+    charges = _jsonl(small_portfolio / "charges.jsonl")
+    adjustments = _jsonl(small_portfolio / "adjustments.jsonl")
+    live = [loan_id for loan_id, loan in loans.items() if not loan["cancelled"]]
+    serviced = {r["loan_id"] for r in charges + adjustments}
+    assert 0.07 <= len(serviced) / len(live) <= 0.16, len(serviced) / len(live)
+    by_id = {c["charge_id"]: c for c in charges}
+    penalties = {}
+    for c in charges:
+        loan = loans[c["loan_id"]]
+        if c["type"] == "reversal":
+            undone = by_id[c["reverses"]]
+            assert undone["loan_id"] == c["loan_id"] and undone["charged_at"] < c["charged_at"]
+            continue
+        due = reference.instalments(loan)[c["instalment"] - 1][0]
+        charged = dt.date.fromisoformat(c["charged_at"][:10])
+        if c["type"] == "penalty":
+            assert loan["product"] in ("installment", "cash", "payday") and charged == due + dt.timedelta(days=15)
+            assert max(Decimal("15.00"), min(Decimal("250.00"), Decimal(str(c["amount"])))) == Decimal(str(c["amount"]))
+            penalties[c["loan_id"], c["instalment"]] = c
+        else:
+            assert c["type"] == "fee" and charged < due
+    assert 0.05 <= len({k[0] for k in penalties}) / len(live) <= 0.15
+    assert sum(c["type"] == "reversal" for c in charges) >= 1
+    for a in adjustments:
+        penalty = penalties[a["loan_id"], a["instalment"]]  # a penalised instalment, after the penalty
+        assert a["adjusted_at"] > penalty["charged_at"]
+        if a["type"] == "waive_penalty":
+            assert a["amount"] == penalty["amount"]
+        else:
+            assert a["type"] == "waive_interest"
+            assert Decimal(str(a["amount"])) == reference.instalments(loans[a["loan_id"]])[a["instalment"] - 1][2]
+    assert {"waive_penalty", "waive_interest"} == {a["type"] for a in adjustments}
+    recovered = [e for loan_id, loan in loans.items() if loan["written_off"]
+                 for e in events.get(loan_id, []) if e.kind == "payment" and e.at.date() >= loan["written_off"]]
+    assert len(recovered) >= 3
+
+
+def test_a_loan_that_pays_closes_with_its_charges_and_waivers(small_portfolio):
+    """The payments that settle a charged instalment pay its charges (less its waivers): a loan has
+    a `closed` version exactly when it is closed at the data date by METRICS v3 (tests/reference.py),
+    with or without servicing events."""
+    from tests import reference
+
+    loans, events, data_date = reference.load(small_portfolio)
+    closed = {r["loan_id"] for r in _jsonl(small_portfolio / "loans.jsonl") if r["status"] == "closed"}
+    figures = {loan_id: reference.figures_at(loan, events.get(loan_id, []), data_date) for loan_id, loan in loans.items()}
+    assert closed == {loan_id for loan_id, f in figures.items() if f.state == "closed"}
+    serviced = {r["loan_id"] for r in _jsonl(small_portfolio / "charges.jsonl")}
+    assert len(closed & serviced) >= 10
+    # and no waiver goes beyond what is open: every loan closed at the end owes nothing, nor has credit
+    for loan_id in closed & serviced:
+        open_amounts, _ = reference.allocate(loans[loan_id], events[loan_id], data_date)
+        assert all(v == 0 for owed in open_amounts for v in owed.values())
+        assert sum(e.amount for e in events[loan_id] if e.kind == "payment") == sum(
+            p + i + f + n for _, p, i, f, n in reference.instalments(loans[loan_id])) + sum(
+            e.amount if e.kind == "charge" else -e.amount for e in events[loan_id] if e.kind != "payment")
 
 
 def test_a_connected_call_makes_a_login_within_48_hours_more_likely(small_portfolio):
@@ -128,6 +199,13 @@ def test_split_is_chronological_and_complete(tmp_path, small_portfolio):
                           ).fetchone() for k in range(1, 5)]
     assert sum(n for n, _ in logins) == len((small_portfolio / "logins.jsonl").read_text().splitlines())
     assert [t for _, t in logins] == sorted(t for _, t in logins)
+    # charges go by charged_at, adjustments by adjusted_at: a reversal with or after its charge
+    for entity, key in (("charges", "charge_id"), ("adjustments", "adjustment_id")):
+        part_of = {json.loads(line)[key]: k for k in range(1, 5)
+                   for line in (tmp_path / "parts" / f"part_{k:02d}" / f"{entity}.jsonl").read_text().splitlines()}
+        records = _jsonl(small_portfolio / f"{entity}.jsonl")
+        assert len(part_of) == len(records) and len(set(part_of.values())) > 1
+        assert all(part_of[r["reverses"]] <= part_of[r[key]] for r in records if r.get("reverses"))
 
 
 def test_split_part_names_sort_in_chronological_order_with_100_parts(tmp_path):

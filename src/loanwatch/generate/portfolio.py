@@ -11,6 +11,31 @@ The behaviour model (also used by `notify simulate`):
 - defaulter: pays a few instalments, then stops;
 - fraud: never pays.
 Risk and fraud scores are drawn from the type, so they predict behaviour.
+
+Servicing events (contract v3), at rates a consumer lender sees; about 11-13 % of loans have one:
+- late-payment penalties: an instalment of an installment, cash or payday loan still unpaid 15 days
+  after its due date (LATE_FEE_GRACE_DAYS) is charged 5 % of the instalment, at least 15.00 and at
+  most 250.00, by the nightly run of that day (02:00-03:00 UTC), naming the instalment. BNPL charges
+  no late fee. None from 90 days after the first instalment never paid (non-accrual; write-off
+  comes at 180), and at most 4 per loan. About 10 % of loans get one.
+- a service fee (5.00, 10.00, 15.00 or 25.00: a paper statement, a changed due date) on one
+  instalment of 1.5-2 % of loans, on its statement day (10 days before it is due), before it is paid.
+- waivers: 20 % of penalties are waived in full (`waive_penalty` naming the instalment) some time
+  after they are charged, before the loan's next payment and within 20 days; with 15 % of those,
+  when nothing has yet been paid towards it, the instalment's interest too (`waive_interest`).
+- 3 % of penalties are charged in error and reversed 1-6 days later.
+- recoveries: 50 % of the written-off loans of reliable and forgetful clients, 45 % of strugglers',
+  35 % of defaulters' and 5 % of fraudsters' pay back, from 15-120 days after the write-off, 1-4
+  payments 20-60 days apart, together 10-50 % of what the loan owed: recoveries on about 28 % of
+  written-off loans, 10-20 % of the written-off amount within a year (fraud weighs on both).
+No restructuring (the warehouse does not handle it yet).
+The payment that settles an instalment (its last part) also pays the charges standing on it (a
+penalty or fee not waived or reversed) and is that much smaller when its interest was waived: a
+client who pays pays everything owed, so the loan closes as it would without them, and a loan's
+`closed` version follows its charges and waivers too. Everything drawn for them comes from a
+generator of their own (seed, 39): the other records of a seed are the same as before they existed,
+except the amounts of the payments that pay them and the recoveries added after the others (ids
+after the reversals').
 """
 
 from __future__ import annotations
@@ -50,6 +75,23 @@ OUTCOME_P = np.array([
     [0.50, 0.10, 0.10, 0.05, 0.18, 0.04, 0.00, 0.03],
     [0.45, 0.10, 0.20, 0.00, 0.15, 0.00, 0.00, 0.10],
 ])
+
+# Servicing events (contract v3; the module docstring says why these rates)
+LATE_FEE_PRODUCTS = (0, 1, 4)  # installment, cash, payday (PRODUCTS); BNPL charges no late fee
+LATE_FEE_GRACE_DAYS = 15
+LATE_FEE_PERCENT = 5
+LATE_FEE_MIN_CENTS, LATE_FEE_MAX_CENTS = 1_500, 25_000
+LATE_FEES_PER_LOAN = 4
+NON_ACCRUAL_DAYS = 90
+PENALTY_REVERSED_SHARE = 0.03
+PENALTY_WAIVED_SHARE = 0.20
+INTEREST_WAIVED_SHARE = 0.15
+SERVICE_FEE_SHARE = 0.02
+SERVICE_FEE_CENTS = np.array([500, 1_000, 1_500, 2_500])
+STATEMENT_DAYS = 10
+RECOVERY_SHARE = np.array([0.50, 0.50, 0.45, 0.35, 0.05])  # of written-off loans, by client type (TYPES)
+RECOVERED_PART = (0.10, 0.50)
+RECOVERY_PAYMENTS_P = (0.4, 0.3, 0.2, 0.1)  # 1, 2, 3 or 4 payments
 
 EPOCH = dt.date(1970, 1, 1)
 
@@ -338,8 +380,11 @@ def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: 
     p_loan = np.concatenate([i_loan[paid], i_loan[paid & (second_part > 0)]])
     p_day = np.concatenate([pay_day[paid], second_day[paid & (second_part > 0)]])
     p_amt = np.concatenate([first_part[paid], second_part[paid & (second_part > 0)]])
+    # the instalment each payment is for, and whether it is the last part of it
+    p_inst = np.concatenate([np.flatnonzero(paid), np.flatnonzero(paid & (second_part > 0))])
+    p_last = np.concatenate([second_part[paid] == 0, np.ones(int((paid & (second_part > 0)).sum()), dtype=bool)])
     inwin = p_day <= d1
-    p_loan, p_day, p_amt = p_loan[inwin], p_day[inwin], p_amt[inwin]
+    p_loan, p_day, p_amt, p_inst, p_last = p_loan[inwin], p_day[inwin], p_amt[inwin], p_inst[inwin], p_last[inwin]
     p_sec = p_day * 86400 + rng.integers(7 * 3600, 22 * 3600, len(p_day))
     p_sec = np.minimum(p_sec, d1 * 86400 + 86399)
     # bounced payments: reversed a few days later, paid again a few days after that
@@ -348,6 +393,19 @@ def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: 
     rev_sec = p_sec[bounced] + rng.integers(2, 5, bounced.sum()) * 86400
     re_sec = rev_sec + rng.integers(1, 8, bounced.sum()) * 86400
     re_ok = re_sec <= d1 * 86400 + 86399
+
+    # --- servicing events (contract v3): penalties, fees, waivers, reversed charges ------------------
+    # From a generator of their own: every value drawn above is the same with or without them; only
+    # the payments that pay a charge (or an instalment whose interest was waived) change amount.
+    rng39 = np.random.default_rng([seed, 39])
+    eff_loan = np.concatenate([p_loan[~bounced], p_loan[bounced][re_ok]])
+    eff_sec = np.concatenate([p_sec[~bounced], re_sec[re_ok]])
+    eff_inst = np.concatenate([p_inst[~bounced], p_inst[bounced][re_ok]])
+    servicing = _servicing(
+        rng39, d1, product, cancelled, issue_day, i_loan, i_k, i_due, i_amt, i_i, n_inst, paid, after_prepay,
+        pay_day, second_day, second_part, p_inst, p_last, eff_loan, eff_sec, eff_inst)
+    p_amt = p_amt + servicing.extra_cents
+
     pay_loan = np.concatenate([p_loan, p_loan[bounced][re_ok]])
     pay_sec = np.concatenate([p_sec, re_sec[re_ok]])
     pay_amt = np.concatenate([p_amt, p_amt[bounced][re_ok]])
@@ -371,7 +429,9 @@ def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: 
     due_total = np.bincount(i_loan, weights=i_amt, minlength=L)
     last_pay = np.full(L, -1, dtype=np.int64)
     np.maximum.at(last_pay, pay_loan[effective], pay_sec[effective])
-    is_closed = (paid_total >= due_total - 0.5) & ~cancelled & (last_pay > 0)
+    # what is owed besides the schedule: the charges that stand, less what was waived
+    owed_total = due_total + servicing.owed_extra_cents
+    is_closed = (paid_total >= owed_total - 0.5) & ~cancelled & (last_pay > 0)
     # write-off: 180 days after the first instalment that was never paid
     unpaid_first = np.full(L, np.iinfo(np.int64).max)
     miss = ~paid & ~cancelled[i_loan] & ~after_prepay
@@ -379,6 +439,10 @@ def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: 
     wo_day = unpaid_first + 180
     is_wo = (wo_day <= d1) & ~is_closed & ~cancelled
     is_default = (unpaid_first + 90 <= d1) & ~is_closed & ~cancelled
+    # recoveries: payments on some written-off loans after their write-off (wo_day > 0: a loan with
+    # no unpaid instalment has none, its unpaid_first + 180 wraps around)
+    written_off = is_wo & (wo_day > 0)
+    v_loan, v_sec, v_amt = _recoveries(rng39, d1, np.flatnonzero(written_off), ltype, wo_day, owed_total - paid_total)
 
     # --- calls --------------------------------------------------------------------------------
     # collection calls at DPD 3, 7, 14, 30 and 60 while an instalment is late, until it is paid
@@ -543,13 +607,16 @@ def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: 
         # every instalment of every loan (not written out): what `notify simulate` runs forward
         "instalments": pa.table({"loan": i_loan, "k": i_k, "due_day": i_due, "amount_cents": i_amt}),
         "payments": pa.table({
-            "id": np.concatenate([pay_id, r_id]),
-            "loan": np.concatenate([pay_loan, r_loan]),
-            "sec": np.concatenate([pay_sec, r_sec]),
-            "amount_cents": np.concatenate([pay_amt, r_amt]),
-            "reverses": np.concatenate([np.full(len(pay_id), -1), r_reverses]),
-            "channel": np.concatenate([channel, np.zeros(len(r_id), dtype=np.int64)]),
+            # recoveries take the ids after the reversals': every other payment keeps its id
+            "id": np.concatenate([pay_id, r_id, len(pay_id) + len(r_id) + np.arange(1, len(v_loan) + 1)]),
+            "loan": np.concatenate([pay_loan, r_loan, v_loan]),
+            "sec": np.concatenate([pay_sec, r_sec, v_sec]),
+            "amount_cents": np.concatenate([pay_amt, r_amt, v_amt]),
+            "reverses": np.concatenate([np.full(len(pay_id), -1), r_reverses, np.full(len(v_loan), -1)]),
+            "channel": np.concatenate([channel, np.zeros(len(r_id), dtype=np.int64), np.ones(len(v_loan), dtype=np.int64)]),
         }),
+        "charges": servicing.charges,
+        "adjustments": servicing.adjustments,
         "calls": pa.table({
             "idx": np.arange(len(c_day)),
             "client": c_client,
@@ -594,6 +661,162 @@ def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: 
         }),
     }
     return Portfolio(tables, start, end)
+
+
+@dataclass
+class Servicing:
+    """The servicing events of a portfolio and what they change in its payments."""
+
+    charges: pa.Table
+    adjustments: pa.Table
+    extra_cents: np.ndarray  # per payment (in the window): the charges it pays, less interest waived
+    owed_extra_cents: np.ndarray  # per loan: charges that stand, less waivers
+
+
+_SECOND = 2 ** 33  # more than any epoch second the generator writes: (loan, second) as one integer
+_NEVER = 2 ** 34
+
+
+def _next_after(keys: np.ndarray, loan: np.ndarray, sec: np.ndarray) -> np.ndarray:
+    """The second of the first of a loan's payments (keys: loan * _SECOND + second, sorted) after sec;
+    _NEVER when there is none."""
+    keys = np.append(keys, np.iinfo(np.int64).max)  # past every loan's payments: no loan's own
+    found = keys[np.searchsorted(keys, loan * _SECOND + sec, side="right")]
+    return np.where(found // _SECOND == loan, found % _SECOND, _NEVER)
+
+
+def _later_min(values: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """For each element of groups laid out one after another, the least value of the elements after
+    it in its group (_NEVER for the last): a running minimum from the end, kept within the group
+    by an offset per group."""
+    if not len(values):
+        return values
+    span = 2 * _NEVER
+    shifted = np.minimum.accumulate((values + group * span)[::-1])[::-1] - group * span  # from here on
+    later = np.append(shifted[1:], _NEVER)
+    return np.where(np.append(group[1:] == group[:-1], False), later, _NEVER)
+
+
+def _servicing(rng, d1, product, cancelled, issue_day, i_loan, i_k, i_due, i_amt, i_i, n_inst, paid, after_prepay,
+               pay_day, second_day, second_part, p_inst, p_last, eff_loan, eff_sec, eff_inst) -> Servicing:
+    """Late-payment penalties, service fees, waivers and reversed charges (the module docstring
+    gives the rates), and the change they make to the payments that pay them.
+
+    Money never runs ahead of what is owed (a charge is paid only by a payment after it, and a
+    waiver forgives what no payment has reached yet), so no credit ever arises and a loan closes
+    exactly when its payments cover its schedule, its standing charges less its waivers."""
+    L, n_rows = len(product), len(i_loan)
+    end_sec = d1 * 86400 + 86399
+    starts = np.cumsum(n_inst) - n_inst
+    # the payment (within the window) that pays the rest of each instalment
+    carry = np.full(n_rows, -1, dtype=np.int64)
+    last_rows = np.flatnonzero(p_last)
+    carry[p_inst[last_rows]] = last_rows
+    keys = np.sort(eff_loan * _SECOND + eff_sec)
+    # the first payment for any later instalment of the same loan
+    first_for = np.full(n_rows, _NEVER, dtype=np.int64)
+    np.minimum.at(first_for, eff_inst, eff_sec)
+    later_paid = _later_min(first_for, i_loan)
+
+    # penalties: instalments still unpaid LATE_FEE_GRACE_DAYS after their due date
+    charge_day = i_due + LATE_FEE_GRACE_DAYS
+    last_day = np.where(second_part > 0, second_day, pay_day)
+    miss = ~paid & ~cancelled[i_loan] & ~after_prepay
+    unpaid_first = np.full(L, d1 + 10 ** 6, dtype=np.int64)
+    np.minimum.at(unpaid_first, i_loan[miss], i_due[miss])
+    pen = (~paid | (last_day >= charge_day)) & ~after_prepay & ~cancelled[i_loan] \
+        & np.isin(product[i_loan], LATE_FEE_PRODUCTS) & (charge_day <= d1) \
+        & (charge_day <= unpaid_first[i_loan] + NON_ACCRUAL_DAYS)
+    pen &= _group_cumsum(pen.astype(np.int64), n_inst) <= LATE_FEES_PER_LOAN
+    pj = np.flatnonzero(pen)
+    n_pen = len(pj)
+    pen_amt = np.clip(round_half_up_div(i_amt[pj] * LATE_FEE_PERCENT, 100), LATE_FEE_MIN_CENTS, LATE_FEE_MAX_CENTS)
+    pen_sec = charge_day[pj] * 86400 + 2 * 3600 + rng.integers(0, 3600, n_pen)  # the nightly run
+    draw = rng.random(n_pen)
+    rev_sec = pen_sec + rng.integers(1, 6, n_pen) * 86400 + rng.integers(3600, 8 * 3600, n_pen)
+    reversed_ = (draw < PENALTY_REVERSED_SHARE) & (rev_sec <= end_sec)
+    # a waiver comes before the loan's next payment (so the penalty is still open), within 20 days
+    latest = np.minimum(np.minimum(_next_after(keys, i_loan[pj], pen_sec) - 60, pen_sec + 20 * 86400), end_sec)
+    waived = (draw >= PENALTY_REVERSED_SHARE) & (draw < PENALTY_REVERSED_SHARE + PENALTY_WAIVED_SHARE) \
+        & (latest - pen_sec >= 3600)
+    w_sec = pen_sec + 60 + (rng.random(n_pen) * np.maximum(latest - pen_sec - 60, 0)).astype(np.int64)
+    # sometimes the instalment's interest too, when nothing has been paid towards it yet
+    w_interest = waived & (i_i[pj] > 0) & (second_part[pj] == 0) & (later_paid[pj] > pen_sec) \
+        & (rng.random(n_pen) < INTEREST_WAIVED_SHARE)
+
+    # service fees: on one instalment of some loans, on its statement day, before it is paid
+    has_fee = rng.random(L) < SERVICE_FEE_SHARE
+    fj = starts + (rng.random(L) * n_inst).astype(np.int64)
+    fee_amt = rng.choice(SERVICE_FEE_CENTS, L)
+    fee_day = np.maximum(i_due[fj] - STATEMENT_DAYS, issue_day + 1)
+    fee_sec = fee_day * 86400 + 2 * 3600 + rng.integers(0, 3600, L)
+    has_fee &= ~cancelled & (fee_day <= d1) & ~after_prepay[fj] & (~paid[fj] | (pay_day[fj] >= fee_day))
+    fl = np.flatnonzero(has_fee)
+
+    # what the payments pay besides the schedule
+    extra = np.zeros(len(p_inst), dtype=np.int64)
+    stands = ~reversed_ & ~waived
+    for inst, cents in ((pj[stands], pen_amt[stands]), (fj[fl], fee_amt[fl]), (pj[w_interest], -i_i[pj[w_interest]])):
+        row = carry[inst]
+        np.add.at(extra, row[row >= 0], cents[row >= 0])
+    owed_extra = (np.bincount(i_loan[pj[stands]], weights=pen_amt[stands], minlength=L)
+                  + np.bincount(fl, weights=fee_amt[fl], minlength=L)
+                  - np.bincount(i_loan[pj[w_interest]], weights=i_i[pj[w_interest]], minlength=L))
+
+    # charges: the penalties and fees (ids in time order), then the reversals
+    c_loan = np.concatenate([i_loan[pj], fl])
+    c_type = np.concatenate([np.ones(n_pen, dtype=np.int64), np.zeros(len(fl), dtype=np.int64)])
+    c_amt = np.concatenate([pen_amt, fee_amt[fl]])
+    c_sec = np.concatenate([pen_sec, fee_sec[fl]])
+    c_inst = np.concatenate([i_k[pj], i_k[fj[fl]]])
+    c_rev = np.concatenate([np.where(reversed_, rev_sec, -1), np.full(len(fl), -1)])
+    order = np.lexsort((c_loan, c_sec))
+    c_loan, c_type, c_amt, c_sec, c_inst, c_rev = (a[order] for a in (c_loan, c_type, c_amt, c_sec, c_inst, c_rev))
+    c_id = np.arange(1, len(c_loan) + 1)
+    undo = np.flatnonzero(c_rev >= 0)
+    charges = pa.table({
+        "id": np.concatenate([c_id, len(c_id) + np.arange(1, len(undo) + 1)]),
+        "loan": np.concatenate([c_loan, c_loan[undo]]),
+        "type": np.concatenate([c_type, np.full(len(undo), 2)]),
+        "amount_cents": np.concatenate([c_amt, c_amt[undo]]),
+        "sec": np.concatenate([c_sec, c_rev[undo]]),
+        "instalment": np.concatenate([c_inst, np.full(len(undo), -1)]),
+        "reverses": np.concatenate([np.full(len(c_id), -1), c_id[undo]]),
+    })
+
+    # adjustments: the penalty waivers and, at the same time, the interest waivers
+    wp, wi = np.flatnonzero(waived), np.flatnonzero(w_interest)
+    a_loan = np.concatenate([i_loan[pj[wp]], i_loan[pj[wi]]])
+    a_type = np.concatenate([np.full(len(wp), 2), np.zeros(len(wi), dtype=np.int64)])  # ADJUSTMENT_TYPES
+    a_amt = np.concatenate([pen_amt[wp], i_i[pj[wi]]])
+    a_sec = np.concatenate([w_sec[wp], w_sec[wi]])
+    a_inst = np.concatenate([i_k[pj[wp]], i_k[pj[wi]]])
+    order = np.lexsort((a_type, a_loan, a_sec))
+    adjustments = pa.table({
+        "id": np.arange(1, len(a_loan) + 1),
+        "loan": a_loan[order],
+        "type": a_type[order],
+        "amount_cents": a_amt[order],
+        "sec": a_sec[order],
+        "instalment": a_inst[order],
+    })
+    return Servicing(charges, adjustments, extra, np.rint(owed_extra).astype(np.int64))
+
+
+def _recoveries(rng, d1, loans, ltype, wo_day, owed_cents):
+    """Payments on some written-off loans after their write-off: (loan, second, cents)."""
+    W = len(loans)
+    recovers = rng.random(W) < RECOVERY_SHARE[ltype[loans]]
+    share = rng.uniform(*RECOVERED_PART, W)
+    count = rng.choice(len(RECOVERY_PAYMENTS_P), W, p=RECOVERY_PAYMENTS_P) + 1
+    first_day = wo_day[loans] + rng.integers(15, 121, W)
+    each = np.maximum(100, np.rint(np.maximum(owed_cents[loans], 0) * share / count / 100) * 100).astype(np.int64)
+    of = np.repeat(np.arange(W), count)
+    gaps = np.where(_within_group_index(count) > 0, rng.integers(20, 61, len(of)), 0)
+    day = first_day[of] + _group_cumsum(gaps, count)
+    sec = day * 86400 + rng.integers(9 * 3600, 18 * 3600, len(of))
+    keep = recovers[of] & (day <= d1)
+    return loans[of][keep], sec[keep], each[of][keep]
 
 
 def _group_cumsum(values: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -1,8 +1,9 @@
 """`loanwatch split`: cut a set of raw files into N chronological incremental batches.
 
-Part k holds the records whose time (updated_at, paid_at, called_at, logged_in_at or occurred_at)
-falls in the k-th of N equal slices of the whole time span, so later versions of a loan arrive in
-later parts. Instalment records have no time of their own: they go to part 1.
+Part k holds the records whose time (the entity's time field: updated_at, paid_at, charged_at,
+adjusted_at, called_at, logged_in_at or occurred_at) falls in the k-th of N equal slices of the
+whole time span, so later versions of a loan arrive in later parts (and a charge's reversal with
+or after the charge). Instalment records have no time of their own: they go to part 1.
 NDJSON lines and JSON array elements are copied byte for byte; CSV rows are written back by the
 engine with the original header. A record whose time is missing or unreadable goes to part 1,
 where ingest will quarantine it. CSV rows the reader cannot parse at all are counted and left

@@ -16,7 +16,7 @@ from loanwatch.generate.portfolio import (
     PRODUCTS,
     Portfolio,
 )
-from loanwatch.ingest.contract import EVENT_TYPES
+from loanwatch.ingest.contract import ADJUSTMENT_TYPES, CHARGE_TYPES, EVENT_TYPES
 
 SUFFIX = {"jsonl": ".jsonl", "json": ".json", "csv": ".csv"}
 
@@ -102,6 +102,24 @@ QUERIES = {
                CASE WHEN reverses >= 0 THEN 'P' || lpad(CAST(reverses AS VARCHAR), 9, '0') END AS reverses,
                ['card', 'bank_transfer', 'cash', 'wallet'][channel + 1] AS channel
         FROM payments ORDER BY sec, id""",
+    # penalties and fees name their instalment; a reversal names the charge it undoes
+    "charges": f"""
+        SELECT 'CH' || lpad(CAST(id AS VARCHAR), 9, '0') AS charge_id,
+               'L' || lpad(CAST(loan AS VARCHAR), 8, '0') AS loan_id,
+               {_pick(CHARGE_TYPES, 'type')} AS type,
+               {_money('amount_cents')} AS amount,
+               {_ts('sec')} AS charged_at,
+               CASE WHEN instalment > 0 THEN instalment END AS instalment,
+               CASE WHEN reverses > 0 THEN 'CH' || lpad(CAST(reverses AS VARCHAR), 9, '0') END AS reverses
+        FROM charges ORDER BY sec, id""",
+    "adjustments": f"""
+        SELECT 'AD' || lpad(CAST(id AS VARCHAR), 9, '0') AS adjustment_id,
+               'L' || lpad(CAST(loan AS VARCHAR), 8, '0') AS loan_id,
+               {_pick(ADJUSTMENT_TYPES, 'type')} AS type,
+               {_money('amount_cents')} AS amount,
+               {_ts('sec')} AS adjusted_at,
+               instalment
+        FROM adjustments ORDER BY sec, id""",
     "calls": f"""
         SELECT 'K' || lpad(CAST(idx AS VARCHAR), 9, '0') AS call_id,
                'C' || lpad(CAST(client AS VARCHAR), 7, '0') AS client_id,
