@@ -388,6 +388,24 @@ def test_a_code_table_keeps_some_rows_picks_one_value_and_may_leave_a_key_withou
         '([[files]] #1, match "m_loan_repayment_schedule.csv")')
 
 
+def test_first_takes_the_first_column_with_a_value(tmp_path):
+    """A reversal's date: reversed_on_date, else (exports of before its column) transaction_date."""
+    settings = load_settings(tmp_path / "home", environ={})
+    source = write(tmp_path / "export", "m_loan_transaction.csv",
+                   "id,loan_id,amount,transaction_date,reversed_on_date\n"
+                   "1,7,100.000000,2024-02-10,2024-02-15\n"
+                   "2,7,100.000000,2024-02-11,\n"
+                   "3,7,100.000000,,\n")
+    text = ('[[files]]\nmatch = "m_loan_transaction.csv"\nentity = "payments"\n[files.fields]\npayment_id = "id"\n'
+            'loan_id = "loan_id"\namount = "amount"\npaid_at = { first = ["reversed_on_date", "transaction_date"] }\n')
+    r = ingest(settings, [source], write(tmp_path, "map.toml", text))[("m_loan_transaction.csv", "payments")]
+    assert (r.rows_read, r.accepted, r.rejected) == (3, 2, 1)
+    assert query(settings, "SELECT payment_id, CAST(paid_at AS DATE) FROM staging.payments ORDER BY 1") == [
+        ("1", dt.date(2024, 2, 15)), ("2", dt.date(2024, 2, 11))]
+    assert rejects(settings) == [("m_loan_transaction.csv", 4, "paid_at",
+                                  "paid_at is missing (columns reversed_on_date, else transaction_date)")]
+
+
 # --- a file caught by two globs -----------------------------------------------------------------
 
 OVERLAP = '''

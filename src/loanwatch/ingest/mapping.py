@@ -41,7 +41,8 @@ from loanwatch.ingest.read import UnreadableFile
 FILE_KEYS = ("match", "entity", "format", "encoding", "delimiter", "decimal", "thousands", "timestamp_format",
              "date_format", "timezone", "id_from", "nulls", "where", "where_not", "where_empty", "where_not_empty",
              "skip_if_empty", "fields", "lookups", "constants", "values")
-FIELD_KEYS = ("column", "sum", "minus", "multiply", "divide", "join", "separator", "convert", "format", "default")
+FIELD_KEYS = ("column", "first", "sum", "minus", "multiply", "divide", "join", "separator", "convert", "format",
+              "default")
 LOOKUP_KEYS = ("file", "key", "value", "column", "where", "pick", "missing")
 PICKS = ("max", "min")  # a code table's key on several rows: the greatest or least value (as text)
 MISSING = ("quarantine", "empty")  # a source value the code table lacks: quarantined, or no value
@@ -81,6 +82,7 @@ class Source:
     """How one contract field is made from a source record."""
 
     column: str | None = None  # the source column
+    first: tuple[str, ...] = ()  # or the first of these columns that has a value
     sum: tuple[str, ...] = ()  # or the sum of these columns
     minus: tuple[str, ...] = ()  # less these columns (with sum)
     join: tuple[str, ...] = ()  # or these columns' texts joined by separator (the empty ones left out)
@@ -93,12 +95,14 @@ class Source:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return (self.column,) if self.column is not None else (self.sum + self.minus) or self.join
+        return (self.column,) if self.column is not None else self.first or (self.sum + self.minus) or self.join
 
     def describe(self) -> str:
         """The source as a reason names it: ``column Monto``, ``columns a + b - c``, ``column rate / 100``."""
         if self.column is not None:
             text = self.column
+        elif self.first:
+            text = ", else ".join(self.first)
         elif self.sum:
             text = " + ".join(self.sum) + "".join(f" - {c}" for c in self.minus)
         else:
@@ -428,12 +432,12 @@ def _file_mapping(path: Path, i: int, t: object) -> FileMapping:
             fields[name] = Source(column=spec)
             continue
         if not isinstance(spec, dict):
-            raise c.wrong(key, "a column name (a string), or a table with column, sum or join", spec)
+            raise c.wrong(key, "a column name (a string), or a table with column, first, sum or join", spec)
         for k in spec:
             if k not in FIELD_KEYS:
                 raise c.problem(f"{key}.{k}", "unknown key; the keys are " + ", ".join(FIELD_KEYS))
-        if sum(k in spec for k in ("column", "sum", "join")) != 1:
-            raise c.problem(key, "give exactly one of column, sum and join")
+        if sum(k in spec for k in ("column", "first", "sum", "join")) != 1:
+            raise c.problem(key, "give exactly one of column, first, sum and join")
         convert = spec.get("convert")
         if convert is not None and (not isinstance(convert, str) or convert not in CONVERSIONS):
             raise c.problem(f"{key}.convert", f"unknown conversion {convert!r}; use one of {', '.join(CONVERSIONS)}")
@@ -446,7 +450,8 @@ def _file_mapping(path: Path, i: int, t: object) -> FileMapping:
         if "multiply" in spec and "divide" in spec:
             raise c.problem(key, "give one of multiply and divide")
         if ("multiply" in spec or "divide" in spec) and "join" in spec:
-            raise c.problem(f"{key}.{arithmetic[-1]}", "scales a number: give it with column or sum, not with join")
+            raise c.problem(f"{key}.{arithmetic[-1]}", "scales a number: give it with column, first or sum, not "
+                                                       "with join")
         if arithmetic and convert == "duration":
             raise c.problem(f"{key}.convert", "duration reads a column's H:MM:SS text: it does not go with "
                                               "minus, multiply or divide")
@@ -457,6 +462,7 @@ def _file_mapping(path: Path, i: int, t: object) -> FileMapping:
                              "false, or a date)") if "default" in spec else None
         fields[name] = Source(
             column=c.text(f"{key}.column", spec["column"], "a column name (a string)") if "column" in spec else None,
+            first=c.texts(f"{key}.first", spec["first"], columns, empty=False) if "first" in spec else (),
             sum=c.texts(f"{key}.sum", spec["sum"], columns, empty=False) if "sum" in spec else (),
             minus=c.texts(f"{key}.minus", spec["minus"], columns, empty=False) if "minus" in spec else (),
             join=c.texts(f"{key}.join", spec["join"], columns, empty=False) if "join" in spec else (),
@@ -864,7 +870,12 @@ def _field_expr(fm: FileMapping, f: Field, source: Source, slot: dict[str, str] 
     elif source.join:
         x = f"nullif(concat_ws({p(source.separator)}, {', '.join(slot[c] for c in source.join)}), '')"
     else:
-        x = slot if isinstance(slot, str) else slot[source.column]
+        if isinstance(slot, str):
+            x = slot
+        elif source.first:  # the first column with a value (after nulls), as if it were the column
+            x = f"coalesce({', '.join(slot[c] for c in source.first)})"
+        else:
+            x = slot[source.column]
         if f.name in fm.values:
             cases = " ".join(f"WHEN {p(k)} THEN {p(v)}" for k, v in fm.values[f.name].items())
             x = f"CASE {x} {cases} ELSE {x} END"
