@@ -439,3 +439,15 @@ def test_an_earlier_export_then_a_later_one_load_as_duplicates_and_new_records(t
             assert figures(both, as_of) == figures(con, as_of), as_of
     finally:
         both.close()
+
+
+def test_an_export_with_no_reschedule_request_yet_loads(tmp_path):
+    """m_loan_reschedule_request.csv with its header alone (no request yet, 02-29): every schedule
+    row loads with no effective_from; the code table is not reported as a file left alone."""
+    export = write_export(tmp_path / "export", as_of="2024-02-29")
+    assert (export / "m_loan_reschedule_request.csv").read_text().count("\n") == 1
+    result = cli("ingest", "--mapping", MAPPING, "--dry-run", export, home=tmp_path / "home")
+    assert result.exit_code == 0, result.output
+    assert ("m_loan_repayment_schedule.csv: instalments: read 55, would be accepted 55, duplicates 0, "
+            "would be rejected 0") in result.stdout
+    assert "m_loan_reschedule_request.csv" not in result.stdout + result.stderr
