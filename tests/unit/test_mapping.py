@@ -72,7 +72,7 @@ talk_seconds = { column = "Hablado", convert = "duration" }
     (CALLS.replace('called_at = "Fecha"\n', ""), "map.toml: files[0].fields: calls needs called_at: map it to a column"),
     (CALLS.replace('convert = "duration"', 'convert = "minutes"'), "files[0].fields.talk_seconds.convert: unknown conversion 'minutes'"),
     (CALLS.replace('{ column = "Hablado", convert = "duration" }', '{ column = "a", sum = ["b"] }'),
-     "files[0].fields.talk_seconds: give exactly one of column, sum and join"),
+     "files[0].fields.talk_seconds: give exactly one of column, first, sum and join"),
     (CALLS.replace('convert = "duration"', 'unit = "s"'), "files[0].fields.talk_seconds.unit: unknown key"),
     (CALLS.replace('timezone = "America/Mexico_City"', 'timezone = "Mars/Olympus"'), "files[0].timezone: 'Mars/Olympus' is not an IANA time zone"),
     (CALLS.replace('timezone =', 'encoding = "latin-9x"\ntimezone ='), "files[0].encoding: unknown encoding 'latin-9x'"),

@@ -5,6 +5,7 @@ through a mapping and checks the loaded values, worked out by hand, and the quar
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
@@ -290,7 +291,8 @@ A_LOAN = ('\n[[files]]\nmatch = "a_loan.csv"\nentity = "loans"\n[files.fields]\n
     (('column = "office_id"', 'column = "office"'), "files[0].lookups.region",
      "column 'office' is not in m_client.csv (its columns: id, display_name, gender_cv_id, office_id, submittedon_date)"),
     (lambda folder: write(folder, "m_code_value.csv", CODES + "16,4,F,,3\n", "latin-1"), "files[0].lookups.gender",
-     "m_code_value.csv gives id '16' two values ('F', 'Female'): a code table has one row per key"),
+     "m_code_value.csv gives id '16' two values ('F', 'Female'): a code table has one row per key "
+     "(where keeps the rows that count; pick takes one of several values)"),
 ])
 def test_a_code_table_missing_or_without_its_columns_stops_everything_before_anything_loads(tmp_path, change, key, says):
     folder = tmp_path / "export"
@@ -313,6 +315,95 @@ def test_a_code_table_missing_or_without_its_columns_stops_everything_before_any
     export(folder)
     mapping.write_text(LOOKUPS + A_LOAN)
     assert cli("ingest", "--mapping", mapping, folder, home=home).exit_code == 3  # (C5 and C6 are quarantined)
+
+
+RESCHEDULED = '''
+[[files]]
+match = "m_loan_repayment_schedule.csv"
+entity = "instalments"
+[files.fields]
+loan_id = "loan_id"
+number = "installment"
+due_date = "duedate"
+principal = { column = "principal_amount", default = 0 }
+interest = "interest_amount"
+
+[files.lookups.effective_from]
+file = "m_loan_reschedule_request.csv"
+key = "loan_id"
+value = "approved_on_date"
+column = "loan_id"
+where = { status_enum = "200" }
+pick = "max"
+missing = "empty"
+'''
+# 7: approved twice (the latest counts) beside a rejected request; 8: only a pending one; 9: none
+REQUESTS = ("id,loan_id,status_enum,submitted_on_date,approved_on_date\n"
+            "1,7,200,2024-02-01,2024-02-03\n2,7,500,2024-02-20,\n3,7,200,2024-03-01, 2024-03-05 \n"
+            "4,8,100,2024-03-01,\n")
+SCHEDULE = ("id,loan_id,installment,duedate,principal_amount,interest_amount\n"
+            "1,7,1,2024-02-10,100.000000,5.000000\n"
+            "2,7,2,2024-04-10,,5.000000\n"        # an interest-only instalment: Fineract stores 0 as NULL
+            "3,8,1,2024-02-10,100.000000,\n"
+            "4,9,1,2024-02-10,100.000000,\n"
+            "5,10,1,2024-02-10,abc,\n")           # a principal that is not a number is still quarantined
+
+
+def test_a_code_table_keeps_some_rows_picks_one_value_and_may_leave_a_key_without_one(settings, tmp_path):
+    """where keeps the code table's rows that count, pick = "max" takes the latest of a key's
+    values (ISO dates compare as text), missing = "empty" gives a key the table lacks no value
+    rather than quarantining it; a field's default fills a column with no value."""
+    folder = tmp_path / "export"
+    write(folder, "m_loan_reschedule_request.csv", REQUESTS)
+    write(folder, "m_loan_repayment_schedule.csv", SCHEDULE)
+    loaded = ingest(settings, [folder], write(tmp_path, "map.toml", RESCHEDULED))
+    r = loaded[("m_loan_repayment_schedule.csv", "instalments")]
+    assert (r.rows_read, r.accepted, r.rejected) == (5, 4, 1)
+    assert query(settings, "SELECT loan_id, number, effective_from, principal, interest FROM staging.instalments "
+                           "ORDER BY loan_id, number") == [
+        ("7", 1, dt.date(2024, 3, 5), Decimal("100.00"), Decimal("5.00")),
+        ("7", 2, dt.date(2024, 3, 5), Decimal("0.00"), Decimal("5.00")),
+        ("8", 1, None, Decimal("100.00"), None),  # (interest: the contract's default 0 applies in the warehouse)
+        ("9", 1, None, Decimal("100.00"), None),
+    ]
+    assert rejects(settings) == [("m_loan_repayment_schedule.csv", 6, "principal",
+                                  'principal "abc" is not a number (column principal_amount)')]
+    # without where and pick, loan 7's three rows are ambiguous: a usage line before anything loads
+    text = RESCHEDULED.replace('where = { status_enum = "200" }\npick = "max"\n', "")
+    result = cli("ingest", "--mapping", write(tmp_path, "map2.toml", text), folder, home=tmp_path / "home2")
+    assert result.exit_code == 2
+    assert "m_loan_reschedule_request.csv gives loan_id '7' two values ('', '2024-02-03', '2024-03-05')" in result.stderr
+    # without missing = "empty", a loan never rescheduled is quarantined as a code the table lacks
+    text = RESCHEDULED.replace('missing = "empty"\n', "")
+    result = cli("ingest", "--mapping", write(tmp_path, "map3.toml", text), folder, home=tmp_path / "home3")
+    assert result.exit_code == 3
+    assert 'effective_from "9" is not found in column loan_id of m_loan_reschedule_request.csv' in result.stdout + result.stderr
+    # a where column the code table lacks
+    text = RESCHEDULED.replace("status_enum", "status")
+    result = cli("ingest", "--mapping", write(tmp_path, "map4.toml", text), folder, home=tmp_path / "home4")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: {tmp_path / 'map4.toml'}: files[0].lookups.effective_from.where.status: column 'status' is not in "
+        "m_loan_reschedule_request.csv (its columns: id, loan_id, status_enum, submitted_on_date, approved_on_date) "
+        '([[files]] #1, match "m_loan_repayment_schedule.csv")')
+
+
+def test_first_takes_the_first_column_with_a_value(tmp_path):
+    """A reversal's date: reversed_on_date, else (exports of before its column) transaction_date."""
+    settings = load_settings(tmp_path / "home", environ={})
+    source = write(tmp_path / "export", "m_loan_transaction.csv",
+                   "id,loan_id,amount,transaction_date,reversed_on_date\n"
+                   "1,7,100.000000,2024-02-10,2024-02-15\n"
+                   "2,7,100.000000,2024-02-11,\n"
+                   "3,7,100.000000,,\n")
+    text = ('[[files]]\nmatch = "m_loan_transaction.csv"\nentity = "payments"\n[files.fields]\npayment_id = "id"\n'
+            'loan_id = "loan_id"\namount = "amount"\npaid_at = { first = ["reversed_on_date", "transaction_date"] }\n')
+    r = ingest(settings, [source], write(tmp_path, "map.toml", text))[("m_loan_transaction.csv", "payments")]
+    assert (r.rows_read, r.accepted, r.rejected) == (3, 2, 1)
+    assert query(settings, "SELECT payment_id, CAST(paid_at AS DATE) FROM staging.payments ORDER BY 1") == [
+        ("1", dt.date(2024, 2, 15)), ("2", dt.date(2024, 2, 11))]
+    assert rejects(settings) == [("m_loan_transaction.csv", 4, "paid_at",
+                                  "paid_at is missing (columns reversed_on_date, else transaction_date)")]
 
 
 # --- a file caught by two globs -----------------------------------------------------------------

@@ -41,8 +41,11 @@ from loanwatch.ingest.read import UnreadableFile
 FILE_KEYS = ("match", "entity", "format", "encoding", "delimiter", "decimal", "thousands", "timestamp_format",
              "date_format", "timezone", "id_from", "nulls", "where", "where_not", "where_empty", "where_not_empty",
              "skip_if_empty", "fields", "lookups", "constants", "values")
-FIELD_KEYS = ("column", "sum", "minus", "multiply", "divide", "join", "separator", "convert", "format")
-LOOKUP_KEYS = ("file", "key", "value", "column")
+FIELD_KEYS = ("column", "first", "sum", "minus", "multiply", "divide", "join", "separator", "convert", "format",
+              "default")
+LOOKUP_KEYS = ("file", "key", "value", "column", "where", "pick", "missing")
+PICKS = ("max", "min")  # a code table's key on several rows: the greatest or least value (as text)
+MISSING = ("quarantine", "empty")  # a source value the code table lacks: quarantined, or no value
 CONVERSIONS = ("duration", "abs")
 NUMERIC_KINDS = ("amount", "decimal", "integer")
 # A field's arithmetic is exact: every operand is read as DECIMAL(38,18) (20 digits before the
@@ -59,6 +62,9 @@ class Lookup:
     file: str  # a file name, found beside the source file
     key: str
     value: str
+    where: tuple[tuple[str, tuple[str, ...]], ...] = ()  # only the code table's rows whose column has one of these texts
+    pick: str | None = None  # max | min: a key on several rows takes the greatest (least) value, compared as text
+    missing: str = "quarantine"  # quarantine | empty: a source value with no row gives no value
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,7 @@ class Source:
     """How one contract field is made from a source record."""
 
     column: str | None = None  # the source column
+    first: tuple[str, ...] = ()  # or the first of these columns that has a value
     sum: tuple[str, ...] = ()  # or the sum of these columns
     minus: tuple[str, ...] = ()  # less these columns (with sum)
     join: tuple[str, ...] = ()  # or these columns' texts joined by separator (the empty ones left out)
@@ -84,15 +91,18 @@ class Source:
     format: str | None = None  # strptime format of this field, instead of date_format/timestamp_format
     scale: Scale | None = None  # multiply or divide the number by a constant
     lookup: Lookup | None = None  # translate the column's text through a code table (lookups)
+    default: str | None = None  # the contract text when the source gives no value (a constant)
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return (self.column,) if self.column is not None else (self.sum + self.minus) or self.join
+        return (self.column,) if self.column is not None else self.first or (self.sum + self.minus) or self.join
 
     def describe(self) -> str:
         """The source as a reason names it: ``column Monto``, ``columns a + b - c``, ``column rate / 100``."""
         if self.column is not None:
             text = self.column
+        elif self.first:
+            text = ", else ".join(self.first)
         elif self.sum:
             text = " + ".join(self.sum) + "".join(f" - {c}" for c in self.minus)
         else:
@@ -422,12 +432,12 @@ def _file_mapping(path: Path, i: int, t: object) -> FileMapping:
             fields[name] = Source(column=spec)
             continue
         if not isinstance(spec, dict):
-            raise c.wrong(key, "a column name (a string), or a table with column, sum or join", spec)
+            raise c.wrong(key, "a column name (a string), or a table with column, first, sum or join", spec)
         for k in spec:
             if k not in FIELD_KEYS:
                 raise c.problem(f"{key}.{k}", "unknown key; the keys are " + ", ".join(FIELD_KEYS))
-        if sum(k in spec for k in ("column", "sum", "join")) != 1:
-            raise c.problem(key, "give exactly one of column, sum and join")
+        if sum(k in spec for k in ("column", "first", "sum", "join")) != 1:
+            raise c.problem(key, "give exactly one of column, first, sum and join")
         convert = spec.get("convert")
         if convert is not None and (not isinstance(convert, str) or convert not in CONVERSIONS):
             raise c.problem(f"{key}.convert", f"unknown conversion {convert!r}; use one of {', '.join(CONVERSIONS)}")
@@ -440,20 +450,24 @@ def _file_mapping(path: Path, i: int, t: object) -> FileMapping:
         if "multiply" in spec and "divide" in spec:
             raise c.problem(key, "give one of multiply and divide")
         if ("multiply" in spec or "divide" in spec) and "join" in spec:
-            raise c.problem(f"{key}.{arithmetic[-1]}", "scales a number: give it with column or sum, not with join")
+            raise c.problem(f"{key}.{arithmetic[-1]}", "scales a number: give it with column, first or sum, not "
+                                                       "with join")
         if arithmetic and convert == "duration":
             raise c.problem(f"{key}.convert", "duration reads a column's H:MM:SS text: it does not go with "
                                               "minus, multiply or divide")
         fmt = c.strptime(f"{key}.format", spec["format"]) if "format" in spec else None
         columns = "a list of column names (strings), at least one"
         scale = next((c.scale(f"{key}.{k}", spec[k], k == "divide") for k in ("multiply", "divide") if k in spec), None)
+        default = c.constant(f"{key}.default", spec["default"], "a contract value (a string, a number, true or "
+                             "false, or a date)") if "default" in spec else None
         fields[name] = Source(
             column=c.text(f"{key}.column", spec["column"], "a column name (a string)") if "column" in spec else None,
+            first=c.texts(f"{key}.first", spec["first"], columns, empty=False) if "first" in spec else (),
             sum=c.texts(f"{key}.sum", spec["sum"], columns, empty=False) if "sum" in spec else (),
             minus=c.texts(f"{key}.minus", spec["minus"], columns, empty=False) if "minus" in spec else (),
             join=c.texts(f"{key}.join", spec["join"], columns, empty=False) if "join" in spec else (),
             separator=c.text(f"{key}.separator", spec.get("separator", " "), 'a string such as " " or "/"'),
-            convert=convert, format=fmt, scale=scale)
+            convert=convert, format=fmt, scale=scale, default=default)
 
     example = '{ file = "m_code_value.csv", key = "id", value = "code_value", column = "gender_cv_id" }'
     for name, spec in c.table(f"{at}.lookups", t.get("lookups", {}),
@@ -464,7 +478,7 @@ def _file_mapping(path: Path, i: int, t: object) -> FileMapping:
         for k in spec:
             if k not in LOOKUP_KEYS:
                 raise c.problem(f"{key}.{k}", "unknown key; the keys are " + ", ".join(LOOKUP_KEYS))
-        for k in LOOKUP_KEYS:
+        for k in LOOKUP_KEYS[:4]:
             if k not in spec:
                 raise c.problem(f"{key}.{k}", f"missing; a lookup is {example}")
         file = c.text(f"{key}.file", spec["file"], 'a file name (a string such as "m_code_value.csv")')
@@ -477,7 +491,21 @@ def _file_mapping(path: Path, i: int, t: object) -> FileMapping:
                 raise c.problem(f"{key}.{k}", "empty: give a column name")
         if name in fields:
             raise c.problem(key, f"{name} is also given in fields: give one")
-        fields[name] = Source(column=named["column"], lookup=Lookup(file, named["key"], named["value"]))
+        rows = []
+        for column, allowed in c.table(f"{key}.where", spec.get("where", {}), "a table: the code table's column = "
+                                       'the value to keep, or a list of them (where = { status_enum = "200" })').items():
+            rows.append((str(column), c.texts(f"{key}.where.{column}", allowed, "the value to keep (a string) or a "
+                                              "list of them, at least one", empty=False)))
+        pick = spec.get("pick")
+        if pick is not None and pick not in PICKS:
+            raise c.problem(f"{key}.pick", f'must be "max" or "min" (the greatest or least value of a key on several '
+                                           f'rows, compared as text), not {_kind(pick)}')
+        missing = spec.get("missing", "quarantine")
+        if missing not in MISSING:
+            raise c.problem(f"{key}.missing", 'must be "quarantine" (a value the code table lacks is quarantined) or '
+                                              f'"empty" (it gives no value), not {_kind(missing)}')
+        fields[name] = Source(column=named["column"], lookup=Lookup(file, named["key"], named["value"], tuple(rows),
+                                                                    pick, missing))
 
     constants: dict[str, str] = {}
     takes = "a contract value (a string, a number, true or false, or a date)"
@@ -607,24 +635,32 @@ def read_lookups(con, mapping: Mapping, fm: FileMapping, path: Path, read: dict[
             raise problem(f"{lookup.file} is not beside {path.name} (in {path.parent}): a code table is read from "
                           "the folder of the file it translates")
         table = "_lookup_" + hashlib.sha256(json.dumps(
-            [str(table_path.resolve()), lookup.key, lookup.value, fm.encoding, fm.delimiter]).encode()).hexdigest()[:16]
+            [str(table_path.resolve()), lookup.key, lookup.value, fm.encoding, fm.delimiter, lookup.where,
+             lookup.pick]).encode()).hexdigest()[:16]
         if table not in read:
             try:
                 with as_utf8(table_path, fm.encoding) as readable:
                     header = csv_header(readable, fm.delimiter)
-                    for k in ("key", "value"):
-                        column = getattr(lookup, k)
+                    named = [("key", lookup.key), ("value", lookup.value)]
+                    for k, column in named + [(f"where.{c}", c) for c, _ in lookup.where]:
                         if column not in header:
                             raise problem(f"column {column!r} is not in {lookup.file} (its columns: {', '.join(header)})",
                                           f"{key}.{k}")
+                    # the where: only the rows whose column has one of the texts (trimmed; no value is none of them)
+                    params: dict[str, object] = {}
+                    kept = []
+                    for i, (column, allowed) in enumerate(lookup.where):
+                        params[f"c{i}"], params[f"w{i}"] = _pointer(column), list(allowed)
+                        kept.append(f"coalesce(list_contains($w{i}, trim(json_extract_string(j, $c{i}))), false)")
                     with engine_path(readable) as engine_name:
                         con.execute(f"""
                             CREATE OR REPLACE TEMP TABLE {table}_rows AS
                             SELECT trim(json_extract_string(j, $k)) AS k, trim(json_extract_string(j, $v)) AS v
                             FROM (SELECT to_json(t) AS j FROM read_csv($path, header = true, all_varchar = true,
-                                                                      delim = $delim) t)""",
+                                                                      delim = $delim) t)
+                            WHERE {" AND ".join(kept) or "true"}""",
                                     {"k": _pointer(lookup.key), "v": _pointer(lookup.value), "path": engine_name,
-                                     "delim": fm.delimiter})
+                                     "delim": fm.delimiter, **params})
             except UnreadableFile as exc:
                 raise problem(f"{lookup.file} cannot be read: {exc}") from None
             except duckdb.Error as exc:
@@ -632,14 +668,17 @@ def read_lookups(con, mapping: Mapping, fm: FileMapping, path: Path, read: dict[
                     raise
                 raise problem(f"{lookup.file} cannot be read as CSV: {first_line(exc)[:200]}") from None
             try:
-                twice = con.execute(f"""
+                twice = None if lookup.pick else con.execute(f"""
                     SELECT k, list(DISTINCT coalesce(v, '') ORDER BY coalesce(v, '')) FROM {table}_rows
                     WHERE coalesce(k, '') <> '' GROUP BY k HAVING count(DISTINCT coalesce(v, '')) > 1
                     ORDER BY k LIMIT 1""").fetchone()
                 if twice:
                     raise problem(f"{lookup.file} gives {lookup.key} {twice[0]!r} two values ("
-                                  + ", ".join(repr(v) for v in twice[1][:3]) + "): a code table has one row per key")
-                con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT k, any_value(v) AS v FROM {table}_rows "
+                                  + ", ".join(repr(v) for v in twice[1][:3]) + "): a code table has one row per key "
+                                  "(where keeps the rows that count; pick takes one of several values)")
+                # pick: the greatest (least) text of the key's rows that have one (ISO dates: the latest, earliest)
+                chosen = {"max": "max(nullif(v, ''))", "min": "min(nullif(v, ''))"}.get(lookup.pick or "", "any_value(v)")
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT k, {chosen} AS v FROM {table}_rows "
                             "WHERE coalesce(k, '') <> '' GROUP BY k")
             finally:
                 con.execute(f"DROP TABLE IF EXISTS {table}_rows")
@@ -701,11 +740,12 @@ def mapped_sql(fm: FileMapping) -> tuple[str, dict[str, object]]:
             raise ValueError(f"{fm.where}.lookups.{name}: its code table was not read (read_lookups)")
         joins.append(f"LEFT JOIN {table} AS l{j} ON l{j}.k = texts.{slot[fm.fields[name].column]}")
         looked[name] = stages.add(0, f"CASE WHEN list_contains({nulls}, l{j}.v) THEN NULL ELSE l{j}.v END")
-        found = stages.add(0, f"l{j}.k IS NOT NULL")
-        x = slot[fm.fields[name].column]
-        stages.errors.append((name, f"{x} IS NOT NULL AND NOT {found}",
-                              f"format('{name} \"{{}}\" is not found in column {{}} of {{}}', {shown_sql(x)}, "
-                              f"{p(lookup.key)}, {p(lookup.file)})"))
+        if lookup.missing == "quarantine":  # (missing = "empty": a value with no row gives no value)
+            found = stages.add(0, f"l{j}.k IS NOT NULL")
+            x = slot[fm.fields[name].column]
+            stages.errors.append((name, f"{x} IS NOT NULL AND NOT {found}",
+                                  f"format('{name} \"{{}}\" is not found in column {{}} of {{}}', {shown_sql(x)}, "
+                                  f"{p(lookup.key)}, {p(lookup.file)})"))
 
     docs: list[str] = []
     for f in fm.entity.fields:
@@ -717,6 +757,8 @@ def mapped_sql(fm: FileMapping) -> tuple[str, dict[str, object]]:
             expr = f"left(sha256(to_json([{parts}])::VARCHAR), 24)"
         elif f.name in fm.fields:
             expr = _field_expr(fm, f, fm.fields[f.name], looked.get(f.name) or slot, p, stages)
+            if fm.fields[f.name].default is not None:  # the source gives no value: the default's text
+                expr = f"coalesce({expr}, {p(fm.fields[f.name].default)})"
         if expr is not None:
             docs.append(f"'{f.name}', {expr}")
     doc = f"json_object({', '.join(docs)})::VARCHAR" if docs else "'{}'"
@@ -828,7 +870,12 @@ def _field_expr(fm: FileMapping, f: Field, source: Source, slot: dict[str, str] 
     elif source.join:
         x = f"nullif(concat_ws({p(source.separator)}, {', '.join(slot[c] for c in source.join)}), '')"
     else:
-        x = slot if isinstance(slot, str) else slot[source.column]
+        if isinstance(slot, str):
+            x = slot
+        elif source.first:  # the first column with a value (after nulls), as if it were the column
+            x = f"coalesce({', '.join(slot[c] for c in source.first)})"
+        else:
+            x = slot[source.column]
         if f.name in fm.values:
             cases = " ".join(f"WHEN {p(k)} THEN {p(v)}" for k, v in fm.values[f.name].items())
             x = f"CASE {x} {cases} ELSE {x} END"
