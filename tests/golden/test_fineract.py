@@ -87,11 +87,9 @@ charge waivers (a fee, a penalty), 1 repayment at disbursement, 3 write-offs, 6 
 47 (44 + 3), payment reversals 3 (L7, L9, L22), waive_interest 2, waive_fee 1, waive_penalty 1,
 adjustment reversals 1 (L21).
 
-THE WAREHOUSE DIFFERS on the loans whose charge is due with an instalment before the last (L2, L3,
-L15, L16; and the instalments L5 and L6's waived charges sit on): int_servicing_events places every
-charge that names no instalment on the last one, because DuckDB's least() ignores NULL
-(least(NULL, instalment_count) is instalment_count). test_charges_due_before_the_last_instalment
-asserts METRICS' figures and is marked xfail (strict) until that is fixed.
+The loans whose charge is due with an instalment before the last (L2, L3, L15, L16; and the
+instalments L5 and L6's waived charges sit on) are test_charges_due_before_the_last_instalment's:
+a charge that names no instalment goes with the first due on or after its due date (METRICS §2).
 """
 
 from __future__ import annotations
@@ -258,9 +256,6 @@ def test_loan_figures_by_hand(con, as_of):
     assert set(got) == {str(n) for n in range(1, 23)}
 
 
-@pytest.mark.xfail(strict=True, reason="int_servicing_events: least(NULL, instalment_count) puts a charge that names "
-                                       "no instalment on the last instalment, not the first due on or after its "
-                                       "due_date (METRICS §2)")
 def test_charges_due_before_the_last_instalment(con):
     for as_of, loans in EXPECTED.items():
         got = figures(con, as_of)

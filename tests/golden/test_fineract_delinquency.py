@@ -85,7 +85,7 @@ Figures by hand (D: state DPD bucket principal past-due [charges]):
          interest) current 9166.67/0
   B413   issued 2012-01-27 (#1 02-27, #2 03-27), at 04-01: -0 34 31-60 10000.00/2049.99;
          -1 (2049.99 paid 04-01) current 8333.34/0; -2 (then a fee of 12 due 03-14, added 04-01
-         after the payment → #2, due 03-27) 5 1-30 8333.34/12.00 [12.00] (xfail: below)
+         after the payment → #2, due 03-27) 5 1-30 8333.34/12.00 [12.00]
   B510   issued 2011-12-07 (#1 01-07, #2 02-07, #3 03-07), at 03-01: -0 54 31-60 10000.00/2049.99;
          -1 (1050 paid 02-29: #1, and 16.67 of #2's interest) 23 1-30 9166.67/999.99;
          -2 (and 1020: #2, and 20.01 of #3's interest) current 8333.34/0
@@ -110,12 +110,9 @@ Figures by hand (D: state DPD bucket principal past-due [charges]):
   I118   313 paid 05-31 (#1 and 1 of #2): 90 61-90 937.00/937.00
   I207   02-01: 1 1-30 1250.00/312.00; 02-02: 2
 
-Where loanwatch contradicts METRICS (the tests assert METRICS, marked xfail(strict=True) until
-it is fixed; no code is changed here): a charge that names no instalment is put on the loan's last
-instalment, not on the first due on or after its due_date (docs/contract.md, METRICS §2). F397's
-figures on 12-16 do not show it (every instalment is past due by then), but Fineract's instalment
-ranges place its charges on #2 and #3 (test_f397_the_charges_go_with_…), and B413-2's fee lands on
-#12 (due 2013-01-27) instead of #2: current on 04-01 instead of 5 days past due.
+A charge that names no instalment goes with the first due on or after its due_date
+(docs/contract.md, METRICS §2): Fineract's instalment ranges place F397's charges on #2 and #3
+(test_f397_the_charges_go_with_…), and B413-2's fee is on #2: 5 days past due on 04-01.
 
 Left out, and why:
   F l.5, 26, 47, 69, 84, 99, 162, 179, 190, 207, 224: the pause API (creating, reading, validating
@@ -341,16 +338,6 @@ def test_the_fixture_loads_whole_and_every_schedule_adds_up(fineract_home, con):
     assert results["warn_instalment_records"] == 0
 
 
-# A charge that names no instalment is due with the first instalment due on or after its due_date
-# (docs/contract.md, METRICS §2); loanwatch puts it on the last instalment instead: in
-# int_servicing_events.sql, coalesce(least(c.instalment_number, count), …) never reaches the
-# due-date rule, because least() skips a NULL (least(NULL, n) = n in DuckDB, as in PostgreSQL).
-# Smallest case: 200 as 100 due 2024-02-01 and 03-01, a fee of 10 charged 01-15: at 02-02 METRICS
-# has past due 110.00 (charges 10.00), loanwatch 100.00 (0.00), the fee being on instalment 2.
-CHARGE_ON_LAST = pytest.mark.xfail(strict=True, reason="loanwatch puts a charge without `instalment` on the last "
-                                   "instalment, not the first due on or after its due_date (contract, METRICS §2)")
-
-
 # ================================ LoanDelinquency.feature ======================================
 
 def test_f269_installment_level_loan_goes_into_delinquency_bucket(con):
@@ -409,7 +396,6 @@ def test_f397_installment_level_loan_with_charges_goes_into_delinquency_bucket(c
     check(con, "F397", {"2023-12-16": overdue(76, "61-90", "1000.00", "1040.00", "40.00")})
 
 
-@CHARGE_ON_LAST
 def test_f397_the_charges_go_with_the_instalments_fineract_puts_them_on(con):
     """F l.397, as above: Fineract's instalment ranges on 12-16 (520.00 = #1 250 + #2 270 in RANGE_60,
     520.00 = #3 270 + #4 250 in RANGE_30) hold the penalty with #2 and the fee with #3, the first
@@ -624,7 +610,6 @@ def test_b413_loan_classification_realtime_with_charges(con):
     check(con, "B413-1", {"2012-04-01": current("8333.34")})
 
 
-@CHARGE_ON_LAST
 def test_b413_a_charge_due_before_the_business_date_makes_the_loan_delinquent_again(con):
     """IT DelinquencyBucketsIntegrationTest.java l.413 testLoanClassificationRealtimeWithCharges, its
     last step: after the repayment, a specified-due-date fee (ChargesHelper.getLoanSpecifiedDueDateJSON

@@ -1,6 +1,6 @@
 """Loans as servicing systems record them (contract v3, METRICS v3 §2-§3), by hand.
 
-Seven loans of client C1 (tests/golden/servicing/), each showing one rule; the data date is
+Eight loans of client C1 (tests/golden/servicing/), each showing one rule; the data date is
 2024-03-31 (S3's last payment). "Open" is what an instalment still owes after every event.
 
   S1 cash 300 interest-free, 3 × 100 due 02-10, 03-10, 04-10. A penalty of 10 on instalment 1
@@ -27,6 +27,10 @@ Seven loans of client C1 (tests/golden/servicing/), each showing one rule; the d
      (5 fee, 50 principal). At 03-31: DPD 16, past due 55.00 of which 5.00 fee, principal 50.00.
   S7 cash 100 due 02-01. A principal waiver of 40 (01-10), reversed (01-20): void. 60 paid 02-01
      leaves 40 open: DPD 28 at 02-29, 59 at 03-31.
+  S8 cash 200 (100 due 02-10, 03-10), 100 paid 02-05: current at 02-29. A fee of 10 charged 03-05 on
+     instalment 1, already paid and past due: it owes again, so at 03-31 the loan is overdue since
+     02-10, DPD 50 (a jump from 0: check_dpd_consistent_over_time allows it at a charge), past due
+     110.00 of which 10.00 fee, principal 100.00.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ EXPECTED = {
         "S3": ("current", 0, "669.98", "0.00", "0.00"),
         "S6": ("current", 0, "50.00", "0.00", "0.00"),
         "S7": ("overdue", 28, "40.00", "40.00", "0.00"),
+        "S8": ("current", 0, "100.00", "0.00", "0.00"),
     },
     "2024-03-06": {
         "S1": ("current", 0, "200.00", "0.00", "0.00"),
@@ -71,6 +76,7 @@ EXPECTED = {
         "S5": ("closed", 0, "0.00", "0.00", "0.00"),
         "S6": ("overdue", 16, "50.00", "55.00", "5.00"),
         "S7": ("overdue", 59, "40.00", "40.00", "0.00"),
+        "S8": ("overdue", 50, "100.00", "110.00", "10.00"),
     },
     "2024-05-31": {
         "S3": ("overdue", 31, "336.66", "340.03", "0.00"),

@@ -22,12 +22,13 @@ KEYS = {"payments": "payment_id", "charges": "charge_id", "adjustments": "adjust
 # Batch 1: the loans and most payments, no servicing event (every loan on the cumulative path).
 # Batch 2: charges and waivers dated before payments already built (S1's penalty of 02-15 comes
 # before its payment of 02-20: that payment's allocation changes), so loans move to the
-# event-by-event path. Batch 3: later payments, a later charge, a second waiver, and the
-# reversals of a charge (S5) and of a waiver (S7).
+# event-by-event path. Batch 3: later payments, later charges (S8's on an instalment already
+# paid, which moves that loan to the event-by-event path), a second waiver, and the reversals of a
+# charge (S5) and of a waiver (S7).
 BATCHES = [
-    {"payments": ["S1-P1", "S2-P1", "S3-P1", "S4-P1", "S5-P1", "S6-P1", "S7-P1"]},
+    {"payments": ["S1-P1", "S2-P1", "S3-P1", "S4-P1", "S5-P1", "S6-P1", "S7-P1", "S8-P1"]},
     {"charges": ["S1-N1", "S2-F1", "S5-N1"], "adjustments": ["S3-W1", "S4-W1", "S7-W1"]},
-    {"payments": ["S1-P2", "S3-P2"], "charges": ["S2-N1", "S5-R1"], "adjustments": ["S4-W2", "S7-R1"]},
+    {"payments": ["S1-P2", "S3-P2"], "charges": ["S2-N1", "S5-R1", "S8-F1"], "adjustments": ["S4-W2", "S7-R1"]},
 ]
 
 
@@ -60,7 +61,7 @@ def test_late_charges_waivers_and_reversals_equal_one_build(tmp_path):
             changed.append(dict(con.execute("SELECT loan_id, recompute_from FROM core.int_loans_changed").fetchall()))
     # a loan with charges or waivers is recomputed whole (recompute_from null), whatever arrived
     assert changed[1] == {"S1": None, "S2": None, "S3": None, "S4": None, "S5": None, "S7": None}
-    assert changed[2] == {"S1": None, "S2": None, "S3": None, "S4": None, "S5": None, "S7": None}
+    assert changed[2] == {"S1": None, "S2": None, "S3": None, "S4": None, "S5": None, "S7": None, "S8": None}
 
     whole = build_home(tmp_path / "whole", FIXTURE)
     a, b = open_snapshot(settings), open_snapshot(whole)

@@ -1,6 +1,7 @@
-"""The two forms of METRICS §2 agree: a generated portfolio with no charge, waiver or schedule fee,
-built with every loan allocated event by event (dbt var servicing_all, int_servicing_*), equals the
-cumulative form every other build uses for such loans (fct_payment_allocations' payment ranges)."""
+"""The two forms of METRICS §2 agree: a generated portfolio built with every loan allocated event by
+event (dbt var servicing_all, int_servicing_*) equals the usual build, where the loans with no
+charge, waiver or schedule fee (most of them) take the cumulative form (fct_payment_allocations'
+payment ranges)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ def test_event_by_event_equals_the_cumulative_form(tmp_path, small_portfolio, sm
     from loanwatch.serve import open_snapshot
 
     a, b = open_snapshot(every_loan), open_snapshot(small_home)
-    # every loan went the event-by-event way in the first build, none in the other
-    assert _event_by_event(every_loan) == a.execute("SELECT count(*) FROM marts.dim_loans WHERE NOT is_cancelled").fetchone()[0] > 0
-    assert _event_by_event(small_home) == 0
+    # every loan went the event-by-event way in the first build; in the other, only those with
+    # servicing events (the generator gives them to about one loan in ten)
+    loans = a.execute("SELECT count(*) FROM marts.dim_loans WHERE NOT is_cancelled").fetchone()[0]
+    assert _event_by_event(every_loan) == loans
+    assert 0 < _event_by_event(small_home) < loans / 4
     for table, order in MARTS.items():
         rows = _dump(a, table, order)
         assert rows, table
