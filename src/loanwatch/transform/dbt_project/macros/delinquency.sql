@@ -94,3 +94,14 @@ union
 select loan_id from {{ source('raw', 'loans') }} where restructured_at is not null
 {%- endif -%}
 {%- endmacro %}
+
+{#- The servicing loans an int_servicing_* model computes: on an incremental build, those that
+    changed (int_loans_changed: a servicing loan is recomputed whole), as the marts that read them
+    take only those; every one on a full build. -#}
+{% macro servicing_recomputed(column) -%}
+{%- if incremental_build() -%}
+{{ return(column ~ ' in (select c.loan_id from ' ~ ref('int_loans_changed') ~ ' as c)') }}
+{%- else -%}
+{{ return('1 = 1') }}
+{%- endif -%}
+{%- endmacro %}

@@ -1,4 +1,5 @@
 {{ config(materialized='table') }}
+-- depends_on: {{ ref('int_loans_changed') }}
 {%- set first_day = "cast('0001-01-01' as date)" %}
 -- The schedules of the servicing loans, each in force over [regime_from, regime_to): the one the
 -- loan was issued with from the start, each restructuring's from its effective_from (METRICS §2:
@@ -8,7 +9,9 @@
 -- already paid too, as Fineract writes a rescheduled loan) takes every event from the start; a
 -- *remaining* one (it covers what was outstanding on its date, as the contract's own later
 -- schedules do) takes the events from its date on, what was settled before staying settled.
--- regime_key names a schedule in the int_servicing_* models.
+-- regime_key names a schedule in the int_servicing_* models. On an incremental build, only the loans
+-- that changed (servicing_recomputed): every int_servicing_* model below starts from these rows, and
+-- the marts read them for those loans only.
 with schedules as (
     select
         i.loan_id,
@@ -17,6 +20,7 @@ with schedules as (
         sum(i.principal_amount) as principal_total
     from {{ ref('int_instalments_scheduled') }} as i
     inner join {{ ref('int_servicing_loans') }} as s on s.loan_id = i.loan_id
+    where {{ servicing_recomputed('i.loan_id') }}
     group by i.loan_id, i.effective_from
 ),
 

@@ -1,4 +1,5 @@
 {{ config(materialized='table') }}
+-- depends_on: {{ ref('int_loans_changed') }}
 -- The state timeline of the servicing loans (METRICS §2-3), in fct_loan_states' terms: one row per
 -- interval [valid_from, valid_to) between the days on which something can change (issue, each
 -- event's day, the day after each due date, a restructuring's date, write-off). At the end of day D
@@ -9,6 +10,7 @@ with loans as (
     select l.loan_id, l.amount, l.issue_date, l.written_off_date
     from {{ ref('loans') }} as l
     inner join {{ ref('int_servicing_loans') }} as s on s.loan_id = l.loan_id
+    where {{ servicing_recomputed('l.loan_id') }}
 ),
 
 schedules as (
