@@ -105,3 +105,9 @@ select loan_id from {{ source('raw', 'loans') }} where restructured_at is not nu
 {{ return('1 = 1') }}
 {%- endif -%}
 {%- endmacro %}
+
+{#- int_servicing_steps' plan: whether each stage splits the schedules with its step from the
+    others (two reads of the stage before, which the engine must keep once: a materialized CTE). -#}
+{% macro servicing_stages_split() -%}{{ return(adapter.dispatch('servicing_stages_split', 'loanwatch')()) }}{%- endmacro %}
+{% macro default__servicing_stages_split() -%}{{ return(true) }}{%- endmacro %}
+{% macro spark__servicing_stages_split() -%}{{ return(false) }}{%- endmacro %}

@@ -2,6 +2,11 @@
 {#- How many steps (charges and waivers) the loan with the most has: the SQL below has one stage per
     step. Known only when the model runs (0 when dbt parses). #}
 {%- set steps = servicing_step_count() %}
+{#- Where the engine keeps a query's intermediate result once (materialized CTEs: DuckDB,
+    PostgreSQL), each stage computes only the schedules that have that step and keeps the others'
+    rows as they are; Spark, which would compute a stage read twice twice over, runs every row
+    through every stage. #}
+{%- set split = servicing_stages_split() %}
 -- METRICS §2, event by event, for the servicing loans' schedules (regime_key,
 -- int_servicing_schedules): what each instalment's components owe after every step. One row per
 -- (schedule, instalment, component): penalty, fee, interest, principal,
@@ -76,7 +81,7 @@ s0_m as (
 
 {%- set kept = ['regime_key', 'loan_id', 'instalment_number', 'due_date', 'component', 'is_credit', 'pos'] %}
 {%- set history = ['m0', 'b0', 'w0'] %}
-s0 as (
+s0 as {{ 'materialized' if split }} (
     select
         {{ (kept + history) | join(', ') }},
         {{ money("case when is_credit then greatest(paid_amount - total_open, 0)
@@ -96,7 +101,7 @@ s{{ s }}_j as (
         coalesce(b.kind = 'waiver' and not prev.is_credit and prev.component = b.component
                  and (b.instalment_number is null or prev.instalment_number = b.instalment_number), false) as is_waived
     from s{{ s - 1 }} as prev
-    left join {{ ref('int_servicing_events') }} as b
+    {{ 'inner' if split else 'left' }} join {{ ref('int_servicing_events') }} as b
         on b.regime_key = prev.regime_key and b.step = {{ s }} and b.kind <> 'payment'
 ),
 
@@ -119,14 +124,31 @@ s{{ s }}_m as (
         sum(case when is_credit then 0 else open_1 - w{{ s }} end) over (partition by regime_key) as total_open
     from s{{ s }}_w
 ),
+{%- if split %}
+
+-- the schedules with no step s, unchanged (they have no payment in step s either)
+s{{ s }}_kept as (
+    select
+        {{ (kept + history) | join(', ') }},
+        open_amount as m{{ s }}, cast(0 as decimal(18,2)) as b{{ s }}, cast(0 as decimal(18,2)) as w{{ s }}, open_amount
+    from s{{ s - 1 }} as prev
+    where not exists (
+        select 1 from {{ ref('int_servicing_events') }} as b
+        where b.regime_key = prev.regime_key and b.step = {{ s }} and b.kind <> 'payment')
+),
+{%- endif %}
 {%- do history.extend(['m' ~ s, 'b' ~ s, 'w' ~ s]) %}
 
-s{{ s }} as (
+s{{ s }} as {{ 'materialized' if split }} (
     select
         {{ (kept + history) | join(', ') }},
         {{ money("case when is_credit then greatest(credit_amount + paid_amount - total_open, 0)
                   else m" ~ s ~ " - least(greatest(credit_amount + paid_amount - b" ~ s ~ ", 0), m" ~ s ~ ") end") }} as open_amount
     from s{{ s }}_m
+    {%- if split %}
+    union all
+    select * from s{{ s }}_kept
+    {%- endif %}
 ){{ ',' if not loop.last }}
 {%- endfor %}
 
