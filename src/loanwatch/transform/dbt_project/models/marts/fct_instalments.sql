@@ -28,8 +28,10 @@ totals as {{ materialized_if_incremental() }} (
 instalments as (
     select i.*
     from {{ recomputed_rows(recompute, ref('int_instalments_scheduled'), using='totals') }} as i
-    -- the servicing loans' instalments come from int_servicing_ledger (below)
+    -- the servicing loans' instalments come from int_servicing_ledger (below); a loan here has one
+    -- schedule (a cancelled loan that was restructured: the one it was issued with)
     where i.loan_id not in (select loan_id from {{ ref('int_servicing_loans') }})
+        and i.effective_from is null
 ),
 
 paid_on as (
@@ -60,7 +62,7 @@ union all
 -- charge can open an instalment again); allocated, charged and waived from their ledger
 select
     i.*,
-    case when s.open_amount <= {{ var('tolerance') }} then s.last_change_date end,
+    case when s.open_amount <= {{ var('tolerance') }} then closing.paid_on_date end,
     {{ money('coalesce(s.allocated_amount, 0)') }},
     {{ money('coalesce(s.charged_amount, 0)') }},
     {{ money('coalesce(s.waived_amount, 0)') }}
@@ -75,11 +77,35 @@ left join (
         regime_key,
         instalment_number,
         sum(amount) as open_amount,
-        max(event_date) as last_change_date,
         -sum(case when kind in ('payment', 'credit') then amount else 0 end) as allocated_amount,
         sum(case when kind = 'charge' then amount else 0 end) as charged_amount,
         -sum(case when kind = 'waiver' then amount else 0 end) as waived_amount
     from {{ ref('int_servicing_ledger') }}
     group by regime_key, instalment_number
 ) as s on s.regime_key = sl.regime_key and s.instalment_number = i.instalment_number
+-- the first day of its last run of days with no more than the tolerance open (a payment that
+-- later takes what the tolerance left does not move it)
+left join (
+    select
+        regime_key,
+        instalment_number,
+        min(case when event_date > coalesce(last_open_date, cast('0001-01-01' as date))
+                 and open_amount <= {{ var('tolerance') }} then event_date end) as paid_on_date
+    from (
+        select
+            *,
+            max(case when open_amount > {{ var('tolerance') }} then event_date end)
+                over (partition by regime_key, instalment_number) as last_open_date
+        from (
+            select
+                regime_key, instalment_number, event_date,
+                sum(sum(amount)) over (
+                    partition by regime_key, instalment_number order by event_date
+                    rows between unbounded preceding and current row) as open_amount
+            from {{ ref('int_servicing_ledger') }}
+            group by regime_key, instalment_number, event_date
+        ) as daily
+    ) as runs
+    group by regime_key, instalment_number
+) as closing on closing.regime_key = sl.regime_key and closing.instalment_number = i.instalment_number
 where {{ recomputed_keys(recompute, 'i.loan_id') }}
