@@ -49,6 +49,23 @@ def _allocated(a: str) -> str:
     return f"CASE WHEN {a}.payment_id IS NULL THEN 'not allocated' ELSE 'to ' || coalesce(nullif(concat_ws(', ', {parts}), ''), 'nothing') END"
 
 
+def _reversals(table: str, name: str, at: str, what: str) -> str:
+    """The reversal records of one entity (core.charges, adjustments, payments) as life events,
+    saying when the record they name is not one of this loan's that they could void."""
+    return f"""
+    SELECT r.{at}, {_rank('reversal')}, 0, 'reversal', r.{name}_id, r.amount, false,
+           'reverses ' || coalesce(r.reversed_{name}_id, '?') || CASE WHEN EXISTS (
+               SELECT 1 FROM {table} t WHERE t.loan_id = r.loan_id AND t.{name}_id = r.reversed_{name}_id
+               AND t.{name}_type <> 'reversal') THEN '' ELSE ' (not applied: no such {what} of this loan)' END
+    FROM {table} r WHERE r.loan_id = $loan AND r.{name}_type = 'reversal'"""
+
+
+_REVERSALS = "\n    UNION ALL".join(
+    _reversals(*spec) for spec in (("core.charges", "charge", "charged_at", "charge"),
+                                   ("core.adjustments", "adjustment", "adjusted_at", "waiver"),
+                                   ("core.payments", "payment", "paid_at", "payment")))
+
+
 # One row per event of the loan, in time order (LIFE_EVENTS on ties), with the state timeline's row
 # (marts.fct_loan_states) of the event's UTC day: the state at the END of that day, every event of
 # the day counted, and DPD at that day by the marts' rule (reports.dpd_sql, as the reports at a date).
@@ -111,23 +128,7 @@ events AS (
     LEFT JOIN marts.fct_loan_recoveries rec ON rec.payment_id = p.payment_id
     WHERE p.loan_id = $loan AND p.payment_type <> 'reversal'
     UNION ALL
-    SELECT r.charged_at, {_rank('reversal')}, 0, 'reversal', r.charge_id, r.amount, false,
-           'reverses ' || coalesce(r.reversed_charge_id, '?') || CASE WHEN EXISTS (
-               SELECT 1 FROM core.charges t WHERE t.loan_id = r.loan_id AND t.charge_id = r.reversed_charge_id
-               AND t.charge_type <> 'reversal') THEN '' ELSE ' (not applied: no such charge of this loan)' END
-    FROM core.charges r WHERE r.loan_id = $loan AND r.charge_type = 'reversal'
-    UNION ALL
-    SELECT r.adjusted_at, {_rank('reversal')}, 0, 'reversal', r.adjustment_id, r.amount, false,
-           'reverses ' || coalesce(r.reversed_adjustment_id, '?') || CASE WHEN EXISTS (
-               SELECT 1 FROM core.adjustments t WHERE t.loan_id = r.loan_id AND t.adjustment_id = r.reversed_adjustment_id
-               AND t.adjustment_type <> 'reversal') THEN '' ELSE ' (not applied: no such waiver of this loan)' END
-    FROM core.adjustments r WHERE r.loan_id = $loan AND r.adjustment_type = 'reversal'
-    UNION ALL
-    SELECT r.paid_at, {_rank('reversal')}, 0, 'reversal', r.payment_id, r.amount, false,
-           'reverses ' || coalesce(r.reversed_payment_id, '?') || CASE WHEN EXISTS (
-               SELECT 1 FROM core.payments t WHERE t.loan_id = r.loan_id AND t.payment_id = r.reversed_payment_id
-               AND t.payment_type <> 'reversal') THEN '' ELSE ' (not applied: no such payment of this loan)' END
-    FROM core.payments r WHERE r.loan_id = $loan AND r.payment_type = 'reversal'
+{_REVERSALS}
     UNION ALL
     -- at the first version with status written_off (written_off_date is its UTC day), under its id
     SELECT coalesce(wv.valid_from, CAST(w.written_off_date AS TIMESTAMP)), {_rank('write-off')}, 0, 'write-off',

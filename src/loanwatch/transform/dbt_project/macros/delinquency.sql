@@ -111,3 +111,9 @@ select loan_id from {{ source('raw', 'loans') }} where restructured_at is not nu
 {% macro servicing_stages_split() -%}{{ return(adapter.dispatch('servicing_stages_split', 'loanwatch')()) }}{%- endmacro %}
 {% macro default__servicing_stages_split() -%}{{ return(true) }}{%- endmacro %}
 {% macro spark__servicing_stages_split() -%}{{ return(false) }}{%- endmacro %}
+
+{#- Two rows are of the same schedule of a loan (restructuring, METRICS §2): their effective_from
+    are equal, or both null (the schedule the loan was issued with). -#}
+{% macro same_schedule(a, b) -%}
+coalesce({{ a }}.effective_from, cast('0001-01-01' as date)) = coalesce({{ b }}.effective_from, cast('0001-01-01' as date))
+{%- endmacro %}

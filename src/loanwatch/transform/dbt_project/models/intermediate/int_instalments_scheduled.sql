@@ -107,7 +107,7 @@ given_instalments as (
     inner join regimes as r on r.loan_id = i.loan_id
     inner join records_in_force as f
         on f.loan_id = r.loan_id
-        and coalesce(f.effective_from, {{ first_day }}) = coalesce(r.effective_from, {{ first_day }})
+        and {{ same_schedule('f', 'r') }}
         and f.records_from = coalesce(i.effective_from, {{ first_day }})
     where not r.has_schedule and r.repayment = 'schedule'
 ),
@@ -149,7 +149,7 @@ generated_terms as (
     from regimes as r
     inner join regime_keys as k
         on k.loan_id = r.loan_id
-        and coalesce(k.effective_from, {{ first_day }}) = coalesce(r.effective_from, {{ first_day }})
+        and {{ same_schedule('k', 'r') }}
 ),
 
 interest_free as (

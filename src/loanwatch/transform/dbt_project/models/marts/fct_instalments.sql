@@ -70,7 +70,7 @@ from {{ ref('int_instalments_scheduled') }} as i
 -- the schedule in force last (a restructured loan's latest)
 inner join {{ ref('int_servicing_schedules') }} as sl
     on sl.loan_id = i.loan_id
-    and coalesce(sl.effective_from, cast('0001-01-01' as date)) = coalesce(i.effective_from, cast('0001-01-01' as date))
+    and {{ same_schedule('sl', 'i') }}
     and sl.is_latest
 left join (
     select

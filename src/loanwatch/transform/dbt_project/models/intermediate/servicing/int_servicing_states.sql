@@ -22,7 +22,7 @@ instalments as (
     from {{ ref('int_instalments_scheduled') }} as i
     inner join schedules as s
         on s.loan_id = i.loan_id
-        and coalesce(s.effective_from, cast('0001-01-01' as date)) = coalesce(i.effective_from, cast('0001-01-01' as date))
+        and {{ same_schedule('s', 'i') }}
 ),
 
 ledger as (

@@ -45,7 +45,7 @@ slots as (
     from {{ ref('int_instalments_scheduled') }} as i
     inner join schedules as s
         on s.loan_id = i.loan_id
-        and coalesce(s.effective_from, cast('0001-01-01' as date)) = coalesce(i.effective_from, cast('0001-01-01' as date))
+        and {{ same_schedule('s', 'i') }}
     cross join components as c
     union all
     select regime_key, loan_id, cast(null as integer), cast(null as date), 'credit', 9, true, cast(0 as decimal(18,2))
