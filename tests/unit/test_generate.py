@@ -120,6 +120,64 @@ def test_servicing_events_at_a_consumer_lenders_rates(small_portfolio):
     assert len(recovered) >= 3
 
 
+
+@pytest.fixture(scope="module")
+def larger_portfolio(tmp_path_factory):
+    """2,000 clients (seed 7): enough restructured loans to measure their rate."""
+    out = tmp_path_factory.mktemp("larger_raw")
+    write_portfolio(generate(2000, seed=7, start=dt.date(2024, 1, 1), end=dt.date(2025, 6, 30)), out)
+    return out
+
+
+def test_restructurings_at_a_consumer_lenders_rates(larger_portfolio):
+    """About 1.5 % of installment and cash loans are restructured 8-14 days after an instalment
+    falls due unpaid (the first one missed, after at least one paid): a loan version with
+    `restructured_at` and `repayment: schedule` (every later version repeats those terms, as a
+    correction), and instalment records from that date whose principals add up to the principal
+    outstanding the day before (a remaining schedule), monthly from a month after it, at least 3
+    months longer than what was left. Some clients pay the new schedule, some fall behind again."""
+    from tests import reference
+
+    loans, events, data_date = reference.load(larger_portfolio)
+    versions = {}
+    for v in _jsonl(larger_portfolio / "loans.jsonl"):
+        versions.setdefault(v["loan_id"], []).append(v)
+    restructured = {loan_id: [v for v in vs if v["restructured_at"]] for loan_id, vs in versions.items()}
+    restructured = {loan_id: r[0] for loan_id, r in restructured.items() if r}
+    eligible = [loan_id for loan_id, loan in loans.items()
+                if loan["product"] in ("installment", "cash") and not loan["cancelled"]]
+    assert 0.008 <= len(restructured) / len(eligible) <= 0.03, (len(restructured), len(eligible))
+    records = {}
+    for r in _jsonl(larger_portfolio / "instalments.jsonl"):
+        if r["effective_from"]:
+            records.setdefault(r["loan_id"], []).append(r)
+    assert set(records) == set(restructured)
+    charged = {r["loan_id"] for r in _jsonl(larger_portfolio / "charges.jsonl") + _jsonl(larger_portfolio / "adjustments.jsonl")}
+    assert not charged & set(restructured)
+    states = set()
+    for loan_id, version in restructured.items():
+        day = dt.date.fromisoformat(version["restructured_at"])
+        first = versions[loan_id][0]
+        assert first["repayment"] == "annuity" and first["product"] in ("installment", "cash")
+        assert version["repayment"] == "schedule" and version["term_months"] is None
+        assert version["updated_at"] == f"{day}T09:00:00Z"
+        later = [v for v in versions[loan_id] if v["updated_at"] > version["updated_at"]]
+        assert all(v["repayment"] == "schedule" and not v["restructured_at"] for v in later)
+        new = sorted(records[loan_id], key=lambda r: r["number"])
+        assert {r["effective_from"] for r in new} == {version["restructured_at"]}
+        assert [r["number"] for r in new] == list(range(1, len(new) + 1))
+        assert [r["due_date"] for r in new] == [
+            str(reference.add_months(day, k)) for k in range(1, len(new) + 1)]
+        before = reference.figures_at(loans[loan_id], events.get(loan_id, []), day - dt.timedelta(days=1))
+        assert before.state == "overdue" and 7 <= before.dpd <= 13, (loan_id, before)
+        assert sum(Decimal(str(r["principal"])) for r in new) == before.principal_outstanding
+        unpaid_left = sum(1 for due, *_ in reference.instalments(first) if due >= day - dt.timedelta(days=14))
+        assert len(new) >= unpaid_left + 3
+        states.add(reference.figures_at(loans[loan_id], events.get(loan_id, []), data_date).state)
+    assert "current" in states or "closed" in states
+    assert "overdue" in states or "written_off" in states
+
+
 def test_a_loan_that_pays_closes_with_its_charges_and_waivers(small_portfolio):
     """The payments that settle a charged instalment pay its charges (less its waivers): a loan has
     a `closed` version exactly when it is closed at the data date by METRICS v3 (tests/reference.py),

@@ -28,14 +28,26 @@ Servicing events (contract v3), at rates a consumer lender sees; about 11-13 % o
   35 % of defaulters' and 5 % of fraudsters' pay back, from 15-120 days after the write-off, 1-4
   payments 20-60 days apart, together 10-50 % of what the loan owed: recoveries on about 28 % of
   written-off loans, 10-20 % of the written-off amount within a year (fraud weighs on both).
-No restructuring (the warehouse does not handle it yet).
+- restructurings: a client of an installment or cash loan who falls more than 7 days behind on an
+  instalment after paying at least one (RESTRUCTURE_LATE_DAYS) is offered a new schedule 8-14 days
+  after that due date, before the first penalty: 25 % of forgetful clients, 50 % of strugglers and
+  20 % of defaulters who qualify take it, about 1.5 % of installment and cash loans. The principal outstanding is
+  rescheduled as a new annuity at the loan's rate over the months that were left plus 3 or 6, the
+  first instalment a month after the restructuring (contract v3: a loan version with
+  `restructured_at` and `repayment: schedule`, and instalment records with that `effective_from`:
+  a *remaining* schedule). Afterwards 15 % of forgetful clients, 40 % of strugglers and 80 % of
+  defaulters stop paying again (after 0 or more new instalments; written off 180 days after the
+  first one missed), the others pay each new instalment within a few days of its due date. Only
+  loans with no charge, waiver or bounced payment before the restructuring qualify; what the
+  original schedule would have brought after it (payments, penalties, waivers, calls) is replaced.
 The payment that settles an instalment (its last part) also pays the charges standing on it (a
 penalty or fee not waived or reversed) and is that much smaller when its interest was waived: a
 client who pays pays everything owed, so the loan closes as it would without them, and a loan's
 `closed` version follows its charges and waivers too. Everything drawn for them comes from a
-generator of their own (seed, 39): the other records of a seed are the same as before they existed,
-except the amounts of the payments that pay them and the recoveries added after the others (ids
-after the reversals').
+generator of their own (seed, 39), and for restructurings (seed, 40): the other records of a seed
+are the same as before they existed, except the amounts of the payments that pay them, the
+recoveries added after the others (ids after the reversals'), what restructurings replace, and the
+logins after the calls they leave out.
 """
 
 from __future__ import annotations
@@ -92,6 +104,11 @@ STATEMENT_DAYS = 10
 RECOVERY_SHARE = np.array([0.50, 0.50, 0.45, 0.35, 0.05])  # of written-off loans, by client type (TYPES)
 RECOVERED_PART = (0.10, 0.50)
 RECOVERY_PAYMENTS_P = (0.4, 0.3, 0.2, 0.1)  # 1, 2, 3 or 4 payments
+RESTRUCTURE_PRODUCTS = (0, 1)  # installment, cash (PRODUCTS)
+RESTRUCTURE_LATE_DAYS = 7
+RESTRUCTURE_SHARE = np.array([0.0, 0.25, 0.50, 0.20, 0.0])  # of the loans that qualify, by client type
+RESTRUCTURE_EXTRA_MONTHS = (3, 6)
+REDEFAULT_SHARE = np.array([0.0, 0.15, 0.40, 0.80, 1.0])  # of restructured loans, by client type
 
 EPOCH = dt.date(1970, 1, 1)
 
@@ -406,6 +423,28 @@ def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: 
         pay_day, second_day, second_part, p_inst, p_last, eff_loan, eff_sec, eff_inst)
     p_amt = p_amt + servicing.extra_cents
 
+    # --- restructurings (contract v3), from a generator of their own ----------------------------------
+    first_event = np.full(L, _NEVER, dtype=np.int64)
+    for events in (servicing.charges, servicing.adjustments):
+        np.minimum.at(first_event, events["loan"].to_numpy(), events["sec"].to_numpy())
+    bounced_loans = np.zeros(L, dtype=bool)
+    bounced_loans[p_loan[bounced]] = True
+    restr = _restructurings(
+        np.random.default_rng([seed, 40]), d1, product, ltype, cancelled, rate_e8, n_inst, prepay_at <= n_inst,
+        i_loan, i_k, i_due, i_p, i_amt, paid, pay_day, second_part, second_day, bounced_loans, first_event)
+    is_restr = restr.day >= 0
+    n_payments_first = len(p_loan) + int(re_ok.sum())  # as many as there would be without restructurings
+    # what the first schedule would have brought from the restructuring on is replaced (a restructured
+    # loan has no bounced payment, charge or waiver before it: the bounced ones keep their order)
+    keep = ~(is_restr[p_loan] & (p_sec >= restr.day[p_loan] * 86400))
+    p_loan, p_sec, p_amt, bounced = (
+        np.concatenate([a[keep], b]) for a, b in ((p_loan, restr.pay_loan), (p_sec, restr.pay_sec),
+                                                  (p_amt, restr.pay_cents),
+                                                  (bounced, np.zeros(len(restr.pay_loan), dtype=bool))))
+    servicing.charges = servicing.charges.filter(~is_restr[servicing.charges["loan"].to_numpy()])
+    servicing.adjustments = servicing.adjustments.filter(~is_restr[servicing.adjustments["loan"].to_numpy()])
+    servicing.owed_extra_cents[is_restr] = 0
+
     pay_loan = np.concatenate([p_loan, p_loan[bounced][re_ok]])
     pay_sec = np.concatenate([p_sec, re_sec[re_ok]])
     pay_amt = np.concatenate([p_amt, p_amt[bounced][re_ok]])
@@ -420,13 +459,15 @@ def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: 
     r_amt = pay_amt[reversal_of]
     r_reverses = pay_id[reversal_of]
     r_id = len(pay_loan) + np.arange(1, len(r_loan) + 1)
-    channel = rng.choice(4, len(pay_loan), p=[0.45, 0.3, 0.15, 0.1])
+    # drawn for as many payments as without restructurings, so that every later draw is the same
+    channel = np.resize(rng.choice(4, n_payments_first, p=[0.45, 0.3, 0.15, 0.1]), len(pay_loan))
 
     # --- loan status versions -----------------------------------------------------------------
     effective = np.ones(len(pay_loan), dtype=bool)
     effective[reversal_of] = False
     paid_total = np.bincount(pay_loan[effective], weights=pay_amt[effective], minlength=L)
     due_total = np.bincount(i_loan, weights=i_amt, minlength=L)
+    due_total[is_restr] = restr.due_cents
     last_pay = np.full(L, -1, dtype=np.int64)
     np.maximum.at(last_pay, pay_loan[effective], pay_sec[effective])
     # what is owed besides the schedule: the charges that stand, less what was waived
@@ -436,6 +477,7 @@ def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: 
     unpaid_first = np.full(L, np.iinfo(np.int64).max)
     miss = ~paid & ~cancelled[i_loan] & ~after_prepay
     np.minimum.at(unpaid_first, i_loan[miss], i_due[miss])
+    unpaid_first[is_restr] = restr.unpaid_first
     wo_day = unpaid_first + 180
     is_wo = (wo_day <= d1) & ~is_closed & ~cancelled
     is_default = (unpaid_first + 90 <= d1) & ~is_closed & ~cancelled
@@ -468,9 +510,10 @@ def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: 
     c_agent = rng.integers(1, 21, len(c_day))
     c_campaign = np.where(c_off < 30, 0, 1)
     # the call centre follows loanwatch's default hold-out: its clients are never called
-    held = holdout_clients(N)[c_client]
+    # and a restructured loan's calls about its first schedule stop at the restructuring
+    dropped = holdout_clients(N)[c_client] | (is_restr[c_loan] & (c_day >= restr.day[c_loan]))
     c_inst, c_off, c_loan, c_client, c_day, c_sec, c_outcome, talk, total, c_promised, c_promised_day, c_agent, \
-        c_campaign = (a[~held] for a in (c_inst, c_off, c_loan, c_client, c_day, c_sec, c_outcome, talk, total,
+        c_campaign = (a[~dropped] for a in (c_inst, c_off, c_loan, c_client, c_day, c_sec, c_outcome, talk, total,
                                          c_promised, c_promised_day, c_agent, c_campaign))
 
     # --- agents and logins (contract v2) -------------------------------------------------------
@@ -602,7 +645,10 @@ def generate(n_clients: int, seed: int = 42, start: dt.date | None = None, end: 
             "closed_sec": np.where(is_closed, last_pay + 3600, -1),
             "default_day": np.where(is_default, unpaid_first + 90, -1),
             "wo_day": np.where(is_wo, wo_day, -1),
+            "restr_day": restr.day,
         }),
+        # the new schedules of restructured loans (instalment records with effective_from)
+        "restructured": restr.schedule,
         "schedule": pa.table({"loan": e_loan, "k": e_k, "due_day": e_due, "principal_cents": e_p, "interest_cents": e_i}),
         # every instalment of every loan (not written out): what `notify simulate` runs forward
         "instalments": pa.table({"loan": i_loan, "k": i_k, "due_day": i_due, "amount_cents": i_amt}),
@@ -817,6 +863,64 @@ def _recoveries(rng, d1, loans, ltype, wo_day, owed_cents):
     sec = day * 86400 + rng.integers(9 * 3600, 18 * 3600, len(of))
     keep = recovers[of] & (day <= d1)
     return loans[of][keep], sec[keep], each[of][keep]
+
+
+@dataclass
+class Restructurings:
+    """The restructured loans of a portfolio: their dates, new schedules and new payments."""
+
+    day: np.ndarray  # per loan: the epoch day of its restructuring, -1 for none
+    schedule: pa.Table  # loan, k, due_day, principal_cents, interest_cents, from_day
+    pay_loan: np.ndarray  # the payments of the new schedules (in the window)
+    pay_sec: np.ndarray
+    pay_cents: np.ndarray
+    unpaid_first: np.ndarray  # per restructured loan (as day): the first new instalment never paid
+    due_cents: np.ndarray  # per restructured loan: what it owes in all (paid before + new schedule)
+
+
+def _restructurings(rng, d1, product, ltype, cancelled, rate_e8, n_inst, prepaid, i_loan, i_k, i_due, i_p, i_amt,
+                    paid, pay_day, second_part, second_day, bounced_loans, charged_sec) -> Restructurings:
+    """Restructurings of loans that fall behind (the module docstring gives the rates)."""
+    L, end_sec = len(product), d1 * 86400 + 86399
+    done_day = np.where(paid, np.where(second_part > 0, second_day, pay_day), np.iinfo(np.int64).max // 2)
+    late_rows = np.flatnonzero(done_day - i_due > RESTRUCTURE_LATE_DAYS)
+    first_late = np.full(L, len(i_loan), dtype=np.int64)
+    np.minimum.at(first_late, i_loan[late_rows], late_rows)
+    has_late = first_late < len(i_loan)
+    row = np.where(has_late, first_late, 0)
+    day = i_due[row] + rng.integers(RESTRUCTURE_LATE_DAYS + 1, 15, L)
+    take = rng.random(L) < RESTRUCTURE_SHARE[ltype]
+    extra = rng.choice(RESTRUCTURE_EXTRA_MONTHS, L)
+    # instalments before the late one were all settled before the restructuring (none was more than
+    # 7 days late); nothing of the late one was paid before it, so what is outstanding is the
+    # principal of the late instalment and the ones after it
+    restructured = take & has_late & (i_k[row] >= 2) & np.isin(product, RESTRUCTURE_PRODUCTS) & ~cancelled \
+        & ~prepaid & (day <= d1) & (~paid[row] | (pay_day[row] >= day)) & ~bounced_loans \
+        & (charged_sec >= day * 86400)
+    loans = np.flatnonzero(restructured)
+    outstanding = _reverse_group_cumsum(i_p, n_inst)[row[loans]]
+    months = n_inst[loans] - i_k[row[loans]] + 1 + extra[loans]
+    s_of, s_k, s_p, s_i = schedule_cents(outstanding, rate_e8[loans], months, np.zeros(len(loans), dtype=bool))
+    s_loan = loans[s_of]
+    s_due = add_months_days(day[s_loan], s_k)
+    # afterwards: some stop paying again after a number of new instalments, the others pay them all
+    stops = rng.random(len(loans)) < REDEFAULT_SHARE[ltype[loans]]
+    pays_until = np.where(stops, (rng.random(len(loans)) * months).astype(np.int64), months)
+    s_paid = s_k <= pays_until[s_of]
+    s_day = np.maximum(s_due + rng.integers(-3, 6, len(s_k)), day[s_loan])
+    s_sec = s_day * 86400 + rng.integers(8 * 3600, 21 * 3600, len(s_k))
+    in_window = s_paid & (s_sec <= end_sec)
+    unpaid = np.full(len(loans), np.iinfo(np.int64).max // 2)
+    np.minimum.at(unpaid, s_of[~s_paid], s_due[~s_paid])
+    before = np.bincount(i_loan[i_k < i_k[row][i_loan]], weights=i_amt[i_k < i_k[row][i_loan]], minlength=L)[loans]
+    due = before + np.bincount(s_of, weights=s_p + s_i, minlength=len(loans))
+    return Restructurings(
+        day=np.where(restructured, day, -1),
+        schedule=pa.table({"loan": s_loan, "k": s_k, "due_day": s_due, "principal_cents": s_p,
+                           "interest_cents": s_i, "from_day": day[s_loan]}),
+        pay_loan=s_loan[in_window], pay_sec=s_sec[in_window], pay_cents=(s_p + s_i)[in_window],
+        unpaid_first=unpaid, due_cents=np.rint(due).astype(np.int64),
+    )
 
 
 def _group_cumsum(values: np.ndarray, counts: np.ndarray) -> np.ndarray:

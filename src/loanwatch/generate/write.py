@@ -62,13 +62,17 @@ QUERIES = {
         FROM clients ORDER BY updated_sec, idx""",
     "loans": f"""
         WITH base AS (
-            SELECT * FROM loans
+            SELECT *, CASE WHEN restr_day >= 0 THEN restr_day * 86400 + 32400 END AS restr_sec FROM loans
         ), versions AS (
             SELECT *, issue_sec AS at_sec, 'active' AS status FROM base
             UNION ALL SELECT *, issue_sec + 86400, 'cancelled' FROM base WHERE cancelled
             UNION ALL SELECT *, closed_sec, 'closed' FROM base WHERE closed_sec > 0
             UNION ALL SELECT *, default_day * 86400 + 7200, 'defaulted' FROM base WHERE default_day > 0
             UNION ALL SELECT *, wo_day * 86400 + 3600, 'written_off' FROM base WHERE wo_day > 0
+            -- a restructuring: this version and every later one have the new schedule (records)
+            UNION ALL SELECT *, restr_sec, 'active' FROM base WHERE restr_day >= 0
+        ), terms AS (
+            SELECT *, coalesce(at_sec >= restr_sec, false) AS rescheduled FROM versions
         )
         SELECT 'L' || lpad(CAST(idx AS VARCHAR), 8, '0') AS loan_id,
                'C' || lpad(CAST(client AS VARCHAR), 7, '0') AS client_id,
@@ -78,21 +82,26 @@ QUERIES = {
                'USD' AS currency,
                CAST(rate AS DECIMAL(10,4)) AS interest_rate,
                {_day('issue_day')} AS issue_date,
-               CASE WHEN NOT explicit THEN term END AS term_months,
-               CASE WHEN explicit THEN 'schedule' WHEN bullet THEN 'bullet' ELSE 'annuity' END AS repayment,
+               CASE WHEN NOT explicit AND NOT rescheduled THEN term END AS term_months,
+               CASE WHEN explicit OR rescheduled THEN 'schedule' WHEN bullet THEN 'bullet' ELSE 'annuity' END
+                   AS repayment,
                status,
+               CASE WHEN at_sec = restr_sec THEN {_day('restr_day')} END AS restructured_at,
                CAST(risk AS DECIMAL(6,3)) AS risk_score,
                CAST(fraud AS DECIMAL(6,3)) AS fraud_score,
                {_ts('at_sec')} AS updated_at
-        FROM versions ORDER BY at_sec, idx""",
-    # explicit (semi-monthly BNPL) schedules, as instalment records: repayment is `schedule`
+        FROM terms ORDER BY at_sec, idx""",
+    # explicit (semi-monthly BNPL) schedules, as instalment records: repayment is `schedule`; and the
+    # schedules of restructured loans, in force from the restructuring (effective_from)
     "instalments": f"""
         SELECT 'L' || lpad(CAST(loan AS VARCHAR), 8, '0') AS loan_id,
                k AS number,
                {_day('due_day')} AS due_date,
                {_money('principal_cents')} AS principal,
-               {_money('interest_cents')} AS interest
-        FROM schedule ORDER BY loan, k""",
+               {_money('interest_cents')} AS interest,
+               CASE WHEN from_day >= 0 THEN {_day('from_day')} END AS effective_from
+        FROM (SELECT *, -1 AS from_day FROM schedule UNION ALL SELECT * FROM restructured)
+        ORDER BY from_day, loan, k""",
     "payments": f"""
         SELECT 'P' || lpad(CAST(id AS VARCHAR), 9, '0') AS payment_id,
                'L' || lpad(CAST(loan AS VARCHAR), 8, '0') AS loan_id,

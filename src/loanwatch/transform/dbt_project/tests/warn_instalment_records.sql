@@ -5,7 +5,8 @@
 -- amount (within 0.01 x instalments). Records arrive separately from their loan, so this warns
 -- rather than blocks: the build publishes, and the loan's schedule is what has arrived.
 -- (the records of the schedule the loan was issued with: later ones, by effective_from, are a
--- restructuring's, warn_restructured_schedules')
+-- restructuring's, warn_restructured_schedules'; so are those of a loan with a version that
+-- restructures it: its latest terms are not those it was issued with)
 with records as (
     select i.loan_id, count(*) as instalments, sum(i.principal_amount) as principal_total
     from {{ ref('stg_instalments') }} as i
@@ -33,6 +34,7 @@ select
 from {{ ref('loans') }} as loans
 left join records on records.loan_id = loans.loan_id
 where not loans.is_cancelled
+    and loans.loan_id not in (select loan_id from {{ ref('loan_versions') }} where restructured_at is not null)
     and (
         (records.loan_id is null and loans.repayment = 'schedule' and not loans.has_schedule)
         or (records.loan_id is not null and (loans.has_schedule or loans.repayment <> 'schedule'))
