@@ -10,9 +10,18 @@ order (only its instalment's where it names one), never more than is open; a pay
 instalments in due-date order, each one's components in the default allocation order (penalty,
 fee, interest, principal); what is left is a credit, applied at once to anything owed later (a
 charge). For a loan with none of them this is version 2's cumulative rule. Settings are the
-defaults (allocation_order, tolerance 0.00, DPD not counting the due day). Not followed:
-restructuring (`restructured_at`, instalment records' `effective_from`), which the warehouse does
-not handle yet: a loan's terms are those of its latest version, its schedule the first one given.
+defaults (allocation_order, tolerance 0.00, DPD not counting the due day).
+
+Restructuring (§2 "Restructuring", contract "Corrections and restructurings") is followed too. A
+loan's schedules (`Regime`) are worked out once, in `load`: a version with `restructured_at` holds
+from that date, a version without one corrects the one before it (at every date), and of the
+instalment records those with the latest `effective_from` on or before a date are in force. At a
+day D the schedule in force at D is allocated: a *complete* one (its principals add up to those of
+the schedule the loan was issued with, within 0.01 x its instalments) takes every event from the
+start, like the first; any other is read as a *remaining* one: it takes the events from its date
+on (that day's too), starting without credit, and its principal outstanding is what its
+instalments still owe in principal. Files are read as given: nothing is quarantined (such as a
+`schedule` array that does not sum to the amount, which ingest quarantines, restructuring or not).
 """
 
 from __future__ import annotations
@@ -102,16 +111,87 @@ def instalments(loan: dict) -> list[tuple[dt.date, Decimal, Decimal, Decimal, De
     return out
 
 
-def _instalments_of(loan: dict) -> list[tuple[dt.date, Decimal, Decimal, Decimal, Decimal]]:
-    """instalments(loan), computed once per loan (the monthly figures ask for it at every month)."""
-    if "_instalments" not in loan:
-        loan["_instalments"] = instalments(loan)
-    return loan["_instalments"]
-
-
 def schedule(loan: dict) -> list[tuple[dt.date, Decimal, Decimal]]:
     """METRICS §1: (due_date, principal, interest) per instalment, in due order."""
     return [(due, principal, interest) for due, principal, interest, _, _ in instalments(loan)]
+
+
+class Regime(NamedTuple):
+    """One schedule of a loan, and how §2 applies events to it ("Restructuring")."""
+
+    start: dt.date | None  # in force from this date (None: the schedule the loan was issued with)
+    terms: dict  # the loan version it comes from, its instalment records as its `schedule`
+    rows: list[tuple[dt.date, Decimal, Decimal, Decimal, Decimal]]  # instalments(terms)
+    events_from: dt.date | None  # None: every event (issued or complete); else those from this day on
+    principal: Decimal  # principal owed before its events: the amount issued, or a remaining one's principals
+
+
+def _regimes(versions: list[dict], records: dict) -> list[Regime]:
+    """A loan's schedules in the order they come into force (contract: "Corrections and
+    restructurings"). versions: its versions that are not deletions, by updated_at; records: its
+    instalment records by effective_from (None: those of the schedule it was issued with), then
+    by number."""
+    # the date from which each version's terms hold: its restructured_at; a version without one
+    # corrects the one before it, so it holds from that one's date (None: from the start)
+    dated, since = [], None
+    for version in versions:
+        if version.get("restructured_at"):
+            since = dt.date.fromisoformat(version["restructured_at"])
+        dated.append((since, version))
+
+    def on_or_before(day, d):
+        return day is None or (d is not None and day <= d)
+
+    def version_at(d):
+        """The terms in force at d: the latest version whose date is on or before d (before every
+        date, when every version restructures: the latest of the earliest date)."""
+        held = [v for day, v in dated if on_or_before(day, d)]
+        if not held:
+            first = min(day for day, _ in dated)
+            held = [v for day, v in dated if day == first]
+        return held[-1]
+
+    def records_at(d):
+        """The effective_from of the instalment records in force at d: the latest on or before d
+        (before all of them: the earliest)."""
+        days = sorted(records, key=lambda day: day or dt.date.min)
+        held = [day for day in days if on_or_before(day, d)] or days[:1]
+        return held[-1] if held else None
+
+    starts = sorted({None, *(day for day, _ in dated), *records}, key=lambda day: day or dt.date.min)
+    regimes: list[Regime] = []
+    source = None
+    for start in starts:
+        version = version_at(start)
+        from_records = version.get("repayment") == "schedule" and not version.get("schedule")
+        key = records_at(start) if from_records else None
+        if regimes and source[0] is version and source[1] == key:
+            continue  # the same schedule as before this date: no new one
+        source = version, key
+        terms = version
+        if from_records:
+            given = records.get(key, {})
+            terms = {**version, "schedule": [given[n] for n in sorted(given)]}
+        rows = instalments(terms)
+        if not regimes:  # the schedule the loan was issued with, in force from the start
+            regimes.append(Regime(None, terms, rows, None, _money(terms["amount"])))
+            continue
+        issued = regimes[0]
+        total = sum((row[1] for row in rows), ZERO)
+        if abs(total - sum((row[1] for row in issued.rows), ZERO)) <= CENT * len(rows):
+            # complete: it lists the instalments already paid too, and takes every event
+            regimes.append(Regime(start, terms, rows, None, issued.principal))
+        else:
+            # remaining (or neither, read as remaining): what was outstanding on its date
+            regimes.append(Regime(start, terms, rows, start, total))
+    return regimes
+
+
+def _regime_at(loan: dict, d: dt.date) -> Regime:
+    """The schedule in force at the end of day d (the first one before any later one's date)."""
+    if "_regimes" not in loan:  # a loan not from load(): its own terms, from the start
+        loan["_regimes"] = _regimes([loan], {})
+    return [r for r in loan["_regimes"] if r.start is None or r.start <= d][-1]
 
 
 class Event(NamedTuple):
@@ -134,29 +214,32 @@ def _effective(records: list[dict], key: str) -> list[dict]:
 
 
 def load(folder: Path) -> tuple[dict, dict, dt.date]:
-    """Loans (latest terms, cancelled flag, write-off date), each loan's effective events in §2's
-    order (payments, and the charges and adjustments of contract v3), and the data date."""
+    """Loans (latest terms, cancelled flag, write-off date, and under `_regimes` their schedules in
+    the order they come into force), each loan's effective events in §2's order (payments, and the
+    charges and adjustments of contract v3), and the data date."""
     versions = defaultdict(list)
     for rec in _records(folder / "loans.jsonl"):
         versions[rec["loan_id"]].append(rec)
-    # instalment records (contract v2): the schedule of a loan with repayment `schedule` and no
-    # array; the first record of a (loan, number) counts, as ingest keeps it
-    records = defaultdict(dict)
+    # instalment records: the schedules of a loan with repayment `schedule` and no array, one per
+    # effective_from (None: the schedule it was issued with); the first record of a (loan,
+    # effective_from, number) counts, as ingest keeps it
+    records = defaultdict(lambda: defaultdict(dict))
     for rec in _records(folder / "instalments.jsonl"):
-        records[rec["loan_id"]].setdefault(int(rec["number"]), rec)
+        since = dt.date.fromisoformat(rec["effective_from"]) if rec.get("effective_from") else None
+        records[rec["loan_id"]][since].setdefault(int(rec["number"]), rec)
     loans = {}
     dates = []
     for loan_id, vs in versions.items():
         vs.sort(key=lambda v: _ts(v["updated_at"]))
         latest = vs[-1]
-        terms = [v for v in vs if not v.get("deleted")][-1]
+        regimes = _regimes([v for v in vs if not v.get("deleted")], records[loan_id])
+        terms = regimes[-1].terms  # the latest version's, with the latest instalment records
         write_offs = [_ts(v["updated_at"]).date() for v in vs if v.get("status") == "written_off"]
-        if terms.get("repayment") == "schedule" and not terms.get("schedule"):
-            terms = {**terms, "schedule": [records[loan_id][n] for n in sorted(records[loan_id])]}
         loans[loan_id] = {
             **terms,
             "cancelled": bool(latest.get("deleted")) or latest.get("status") == "cancelled",
             "written_off": min(write_offs) if write_offs else None,
+            "_regimes": regimes,
         }
         dates.append(dt.date.fromisoformat(terms["issue_date"]))
     events = defaultdict(list)
@@ -198,14 +281,18 @@ def _pay(open_amounts: list[dict], available: Decimal) -> tuple[Decimal, Decimal
 
 def allocate(loan: dict, events: list[Event], d: dt.date) -> tuple[list[dict], Decimal]:
     """METRICS §2 at the end of day d: each instalment's open amount per component, and the
-    principal that payments and waivers took."""
-    rows = _instalments_of(loan)
+    principal that payments and waivers took, of the schedule in force at d (its instalments, in
+    due order). A remaining schedule takes the events from its date on, and no credit from before."""
+    regime = _regime_at(loan, d)
+    rows = regime.rows
     open_amounts = [{"principal": p, "interest": i, "fee": f, "penalty": n} for _, p, i, f, n in rows]
     credit = ZERO
     principal_taken = ZERO
     for e in events:
         if e.at.date() > d:
             break
+        if regime.events_from is not None and e.at.date() < regime.events_from:
+            continue  # settled before a remaining schedule: it stays settled
         if e.kind == "charge":
             if e.instalment is not None:
                 k = min(e.instalment, len(rows))  # one past the end: the last (as the warehouse does)
@@ -250,8 +337,9 @@ def figures_at(loan: dict, events: list[Event], d: dt.date) -> Figures:
         return Figures("not_issued", 0, *off_book)
     if loan["written_off"] is not None and loan["written_off"] <= d:
         return Figures("written_off", 0, *off_book)
+    regime = _regime_at(loan, d)
     open_amounts, principal_taken = allocate(loan, events, d)
-    dues = [row[0] for row in _instalments_of(loan)]
+    dues = [row[0] for row in regime.rows]
     is_open = [sum(owed.values()) > TOLERANCE for owed in open_amounts]
     if not any(is_open):
         return Figures("closed", 0, *off_book)
@@ -261,7 +349,9 @@ def figures_at(loan: dict, events: list[Event], d: dt.date) -> Figures:
     return Figures(
         "overdue" if dpd >= 1 else "current",
         dpd,
-        _money(loan["amount"]) - principal_taken,  # half-up, as the contract says
+        # the amount issued (half-up, as the contract says), or a remaining schedule's principals,
+        # less the principal its events took: what its instalments still owe in principal
+        regime.principal - principal_taken,
         sum((sum(owed.values()) for owed in past), ZERO),
         sum((owed["fee"] + owed["penalty"] for owed in past), ZERO),
     )
