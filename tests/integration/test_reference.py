@@ -1,7 +1,7 @@
 """The warehouse equals an independent Python reference of METRICS §1-4, for several seeds: the
 monthly figures, and every loan's state, DPD, principal outstanding and past-due amount at dates
 through the portfolio's life, on generated portfolios with servicing events (penalties, fees,
-waivers, reversed charges, recoveries after write-off)."""
+waivers, reversed charges, recoveries after write-off) and restructurings."""
 
 from __future__ import annotations
 
@@ -53,6 +53,8 @@ def test_warehouse_equals_reference(tmp_path, seed):
     recoveries = [e for loan_id, loan in loans.items() if loan["written_off"]
                   for e in events.get(loan_id, []) if e.kind == "payment" and e.at.date() >= loan["written_off"]]
     assert recoveries
+    # and restructurings: a loan with a later schedule (the generator writes remaining ones)
+    assert any(len(loan["_regimes"]) > 1 for loan in loans.values())
 
     settings = build_home(tmp_path / "home", raw)
     con = open_snapshot(settings)

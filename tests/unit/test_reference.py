@@ -68,29 +68,29 @@ def test_the_reference_follows_the_restructured_loans_by_hand():
 @pytest.fixture
 def restructured_annuity(tmp_path):
     """A1: 300 at rate 0 over 3 months from 2024-01-10, so (§1) 100 due 02-10, 03-10 and 04-10.
-    100 paid 02-10; 03-10 missed. A version restructured_at 2024-03-20 gives the rest as a schedule
-    array: 100 due 04-20 and 100 due 05-20. Its principals (200) are not the 300 issued (within
-    0.01 x 2), and are the 200 outstanding at the end of 03-19: a *remaining* schedule. A later
-    version (06-03, status closed) repeats that array without restructured_at: it corrects the
-    restructuring, in force from 03-20 as it was, not the issue terms. Payments after: 30 on 03-20
-    (the restructuring's own day: the new schedule takes it), 70 on 04-20, 100 on 06-03.
-    (Ingest quarantines an array that does not sum to the amount, contract.md; the warehouse takes
-    this schedule as instalment records effective from 03-20. The reference reads files as given.)"""
-    rest = [{"due_date": "2024-04-20", "principal": 100, "interest": 0},
-            {"due_date": "2024-05-20", "principal": 100, "interest": 0}]
+    100 paid 02-10; 03-10 missed. A version restructured_at 2024-03-20 with `repayment: schedule`,
+    and instalment records effective from 03-20, give the rest (as `loanwatch generate` writes a
+    restructuring): 100 due 04-20 and 100 due 05-20. Their principals (200) are not the 300 issued
+    (within 0.01 x 2), and are the 200 outstanding at the end of 03-19: a *remaining* schedule. A
+    later version (06-03, status closed) repeats those terms without restructured_at: it corrects
+    the restructuring, in force from 03-20 as it was, not the issue terms. Payments after: 30 on
+    03-20 (the restructuring's own day: the new schedule takes it), 70 on 04-20, 100 on 06-03."""
+    rest = [{"loan_id": "A1", "number": k, "due_date": due, "principal": 100, "interest": 0,
+             "effective_from": "2024-03-20"} for k, due in ((1, "2024-04-20"), (2, "2024-05-20"))]
     terms = {"loan_id": "A1", "client_id": "C1", "product": "installment", "amount": 300, "interest_rate": 0,
              "issue_date": "2024-01-10"}
     loans = [
         {**terms, "repayment": "annuity", "term_months": 3, "status": "active", "updated_at": "2024-01-10T09:00:00Z"},
-        {**terms, "repayment": "schedule", "schedule": rest, "restructured_at": "2024-03-20", "status": "active",
+        {**terms, "repayment": "schedule", "restructured_at": "2024-03-20", "status": "active",
          "updated_at": "2024-03-20T09:00:00Z"},
-        {**terms, "repayment": "schedule", "schedule": rest, "status": "closed", "updated_at": "2024-06-03T12:00:00Z"},
+        {**terms, "repayment": "schedule", "status": "closed", "updated_at": "2024-06-03T12:00:00Z"},
     ]
     payments = [{"payment_id": f"A1-P{k}", "loan_id": "A1", "paid_at": at, "amount": amount}
                 for k, (at, amount) in enumerate([("2024-02-10T10:00:00Z", 100), ("2024-03-20T12:00:00Z", 30),
                                                   ("2024-04-20T10:00:00Z", 70), ("2024-06-03T10:00:00Z", 100)], 1)]
     (tmp_path / "loans.jsonl").write_text("".join(json.dumps(r) + "\n" for r in loans))
     (tmp_path / "payments.jsonl").write_text("".join(json.dumps(r) + "\n" for r in payments))
+    (tmp_path / "instalments.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rest))
     return tmp_path
 
 
