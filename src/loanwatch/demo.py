@@ -33,6 +33,10 @@ def run_demo(settings: Settings, clients: int = 5000, parts: int = 5, seed: int 
     write_portfolio(portfolio, raw)
     console.print(f"generated {clients:,} clients ({portfolio.tables['loans'].num_rows:,} loan rows, "
                   f"{portfolio.tables['payments'].num_rows:,} payment events) into {escape(str(raw))}")
+    restructured = int((portfolio.tables["loans"]["restr_day"].to_numpy() >= 0).sum())
+    console.print(f"servicing events: {portfolio.tables['charges'].num_rows:,} charges (penalties, fees, reversals), "
+                  f"{portfolio.tables['adjustments'].num_rows:,} waivers, {restructured:,} restructured loans, "
+                  "recoveries after write-off (see `loanwatch report recoveries` and the dashboard's Loan lookup)")
     result = split([raw], parts, parted)
     for part, files in sorted(result.parts.items()):
         loaded = ingest_files(settings, files)

@@ -172,5 +172,9 @@ def test_the_demo_loads_every_part_and_its_figures_end_today(tmp_path):
     loaded = [int(n.replace(",", "")) for n in re.findall(r"part \d/2: ([\d,]+) rows loaded", result.stdout)]
     assert len(loaded) == 2 and all(n > 0 for n in loaded), result.stdout
     assert "build 2: success" in result.stdout
+    # the servicing events it generated are named (contract v3)
+    counts = re.search(r"servicing events: ([\d,]+) charges .*, ([\d,]+) waivers, ([\d,]+) restructured loans",
+                       result.stdout.replace("\n", " "))
+    assert counts and int(counts[1].replace(",", "")) > 0, result.stdout
     today = dt.datetime.now(dt.UTC).date()
     assert f"as of {today}: loans " in result.stdout or f"as of {today - dt.timedelta(days=1)}: loans " in result.stdout
