@@ -107,28 +107,94 @@ running as (
     window w as (partition by loan_id order by day rows between unbounded preceding and current row)
 ),
 
+-- each interval of each instalment (instalment_open) over the days its schedule is in force, and
+-- from when it is past due (the day after its due date)
+instalments_in_force as (
+    select
+        s.loan_id,
+        o.due_date,
+        o.open_amount,
+        o.open_principal_amount,
+        o.open_charges_amount,
+        case when o.open_amount > {{ var('tolerance') }} then 1 else 0 end as is_open,
+        greatest(o.valid_from, s.regime_from) as from_day,
+        least(o.valid_to, s.regime_to) as to_day,
+        greatest(o.valid_from, s.regime_from, {{ add_days('o.due_date', 1) }}) as past_due_from_day
+    from instalment_open as o
+    inner join schedules as s on s.regime_key = o.regime_key
+    where o.valid_from < s.regime_to
+        and s.regime_from < o.valid_to
+),
+
+-- what each interval adds to the loan's figures from the day it starts, and takes away on the day
+-- it ends: summed up to a day D, the figures of the instalments in force at D (set-based: no join
+-- of every day with every instalment)
+deltas as (
+    select loan_id, from_day as day, open_principal_amount as principal_amount, is_open as open_count,
+        1 - is_open as paid_count, cast(0 as decimal(18,2)) as past_due_amount,
+        cast(0 as decimal(18,2)) as charges_past_due_amount, 0 as due_count
+    from instalments_in_force
+    union all
+    select loan_id, to_day, -open_principal_amount, -is_open, is_open - 1, 0, 0, 0
+    from instalments_in_force
+    where to_day < cast('9999-12-31' as date)
+    union all
+    select loan_id, past_due_from_day, 0, 0, 0, open_amount, open_charges_amount, 1
+    from instalments_in_force
+    where past_due_from_day < to_day
+    union all
+    select loan_id, to_day, 0, 0, 0, -open_amount, -open_charges_amount, -1
+    from instalments_in_force
+    where past_due_from_day < to_day
+        and to_day < cast('9999-12-31' as date)
+    union all
+    select loan_id, valid_from, 0, 0, 0, 0, 0, 0
+    from running
+),
+
+day_totals as (
+    select
+        loan_id,
+        day,
+        sum(sum(principal_amount)) over w as principal_open_amount,
+        sum(sum(open_count)) over w as open_instalments,
+        sum(sum(paid_count)) over w as paid_instalments,
+        sum(sum(past_due_amount)) over w as past_due_open_amount,
+        sum(sum(charges_past_due_amount)) over w as charges_past_due_open_amount,
+        sum(sum(due_count)) over w as due_instalments
+    from deltas
+    group by loan_id, day
+    window w as (partition by loan_id order by day rows between unbounded preceding and current row)
+),
+
+-- the earliest due date among the instalments open and past due on a day (few intervals: an
+-- instalment paid by its due date has none)
+overdue as (
+    select r.loan_id, r.valid_from, min(f.due_date) as overdue_since_date
+    from running as r
+    inner join instalments_in_force as f
+        on f.loan_id = r.loan_id
+        and f.past_due_from_day <= r.valid_from
+        and r.valid_from < f.to_day
+    where f.is_open = 1
+        and f.past_due_from_day < f.to_day
+    group by r.loan_id, r.valid_from
+),
+
 at_days as (
     select
         r.loan_id,
         r.valid_from,
-        max(case when o.open_amount > {{ var('tolerance') }} then 1 else 0 end) as open_instalments,
-        min(case when o.open_amount > {{ var('tolerance') }} and o.due_date < r.valid_from then o.due_date end) as overdue_since_date,
-        {{ money('sum(case when o.due_date < r.valid_from then o.open_amount else 0 end)') }} as past_due_open_amount,
-        {{ money('sum(case when o.due_date < r.valid_from then o.open_charges_amount else 0 end)') }} as charges_past_due_open_amount,
-        {{ money('sum(o.open_principal_amount)') }} as principal_open_amount,
-        cast(sum(case when o.open_amount > {{ var('tolerance') }} then 0 else 1 end) as integer) as paid_instalments,
-        cast(sum(case when o.due_date < r.valid_from then 1 else 0 end) as integer) as due_instalments
+        case when t.open_instalments > 0 then 1 else 0 end as open_instalments,
+        o.overdue_since_date,
+        {{ money('t.past_due_open_amount') }} as past_due_open_amount,
+        {{ money('t.charges_past_due_open_amount') }} as charges_past_due_open_amount,
+        {{ money('t.principal_open_amount') }} as principal_open_amount,
+        cast(t.paid_instalments as integer) as paid_instalments,
+        cast(t.due_instalments as integer) as due_instalments
     from running as r
-    -- the schedule in force on the day
-    inner join schedules as s
-        on s.loan_id = r.loan_id
-        and s.regime_from <= r.valid_from
-        and r.valid_from < s.regime_to
-    inner join instalment_open as o
-        on o.regime_key = s.regime_key
-        and o.valid_from <= r.valid_from
-        and r.valid_from < o.valid_to
-    group by r.loan_id, r.valid_from
+    inner join day_totals as t on t.loan_id = r.loan_id and t.day = r.valid_from
+    left join overdue as o on o.loan_id = r.loan_id and o.valid_from = r.valid_from
 ),
 
 stated as (
