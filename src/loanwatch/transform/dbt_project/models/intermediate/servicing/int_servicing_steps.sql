@@ -3,9 +3,9 @@
     step. Known only when the model runs (0 when dbt parses). #}
 {%- set steps = servicing_step_count() %}
 {#- Where the engine keeps a query's intermediate result once (materialized CTEs: DuckDB,
-    PostgreSQL), each stage computes only the schedules that have that step and keeps the others'
-    rows as they are; Spark, which would compute a stage read twice twice over, runs every row
-    through every stage. #}
+    PostgreSQL), each stage computes only the schedules that have that step, and a schedule leaves
+    the chain after its last step (its columns of later stages null); Spark, which would compute a
+    stage read twice twice over, runs every row through every stage. #}
 {%- set split = servicing_stages_split() %}
 -- METRICS §2, event by event, for the servicing loans' schedules (regime_key,
 -- int_servicing_schedules): what each instalment's components owe after every step. One row per
@@ -18,7 +18,8 @@
 -- payments of step s fill the open amounts in `pos` order; what is left is credit again.
 -- Columns m<s>, b<s>, w<s> keep, for each stage s, the open amount after the step (before its
 -- payments), the open amount of the positions before it (where the step's payments reach it) and
--- what the step's waiver took: int_servicing_ledger turns them into each event's amounts.
+-- what the step's waiver took: int_servicing_ledger turns them into each event's amounts. After a
+-- schedule's last step they are null (DuckDB, PostgreSQL) or carry it on unchanged (Spark).
 -- A plain chain of stages, each reading the one before once, so every engine plans it as one
 -- query (Spark's recursive queries cannot hold a window function).
 with schedules as (
@@ -81,6 +82,7 @@ s0_m as (
 
 {%- set kept = ['regime_key', 'loan_id', 'instalment_number', 'due_date', 'component', 'is_credit', 'pos'] %}
 {%- set history = ['m0', 'b0', 'w0'] %}
+{%- set finished = [] %}
 s0 as {{ 'materialized' if split }} (
     select
         {{ (kept + history) | join(', ') }},
@@ -126,16 +128,16 @@ s{{ s }}_m as (
 ),
 {%- if split %}
 
--- the schedules with no step s, unchanged (they have no payment in step s either)
+-- the schedules whose last step was s - 1: finished, they go to the result as they are (no later
+-- stage reads them; their columns of stage s on are null: no event of theirs is in those stages)
 s{{ s }}_kept as (
-    select
-        {{ (kept + history) | join(', ') }},
-        open_amount as m{{ s }}, cast(0 as decimal(18,2)) as b{{ s }}, cast(0 as decimal(18,2)) as w{{ s }}, open_amount
+    select {{ (kept + history) | join(', ') }}, open_amount
     from s{{ s - 1 }} as prev
     where not exists (
         select 1 from {{ ref('int_servicing_events') }} as b
         where b.regime_key = prev.regime_key and b.step = {{ s }} and b.kind <> 'payment')
 ),
+{%- do finished.append(history | length) %}
 {%- endif %}
 {%- do history.extend(['m' ~ s, 'b' ~ s, 'w' ~ s]) %}
 
@@ -145,11 +147,15 @@ s{{ s }} as {{ 'materialized' if split }} (
         {{ money("case when is_credit then greatest(credit_amount + paid_amount - total_open, 0)
                   else m" ~ s ~ " - least(greatest(credit_amount + paid_amount - b" ~ s ~ ", 0), m" ~ s ~ ") end") }} as open_amount
     from s{{ s }}_m
-    {%- if split %}
-    union all
-    select * from s{{ s }}_kept
-    {%- endif %}
 ){{ ',' if not loop.last }}
 {%- endfor %}
 
-select * from s{{ steps }}
+select {{ (kept + history) | join(', ') }}, open_amount from s{{ steps }}
+{%- for n in finished %}
+union all
+select
+    {{ (kept + history[:n]) | join(', ') }},
+    {%- for c in history[n:] %} cast(null as decimal(18,2)) as {{ c }},{% endfor %}
+    open_amount
+from s{{ loop.index }}_kept
+{%- endfor %}
