@@ -72,7 +72,7 @@ bench-spark: install ## the M portfolio on DuckDB and on Spark (local[1], local[
 bench-postgres: install ## the M portfolio on DuckDB and on a throwaway PostgreSQL server side by side: ingest, full build, 1 % batch, filter query (CLIENTS)
 	$(BIN)/python benchmarks/engines.py $(if $(CLIENTS),--clients $(CLIENTS),)
 
-bench-servicing: install ## the same portfolio with and without its servicing events (charges, waivers) side by side: full build, 1 % batch (CLIENTS, PAIRS, REUSE=1 keeps the files of the last run)
+bench-servicing: install ## the same portfolio with and without its servicing events (charges, waivers) side by side: full build, 1 % batch (CLIENTS, PAIRS, REUSE=1 keeps the generated files of the last run)
 	$(BIN)/python benchmarks/servicing.py $(if $(CLIENTS),--clients $(CLIENTS),) --pairs $(or $(PAIRS),3) $(if $(REUSE),--reuse,)
 
 bench-paired: install ## HEAD against BASE (a commit) side by side: full build, 1 % batch, queries (BENCH_SCALES, PAIRS)
