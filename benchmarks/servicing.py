@@ -12,7 +12,7 @@ The medians and their ratio (with / without) are printed; docs/benchmarks.md kee
     python benchmarks/servicing.py --clients 500000 --pairs 1 --reuse   # L again, on the same files
 
 The files *without* keep the restructurings (loan versions with `restructured_at` and their
-instalment records), so about 0.7 % of loans are event by event in both variants.
+instalment records), so about 0.9 % of loans are event by event in both variants.
 """
 
 from __future__ import annotations

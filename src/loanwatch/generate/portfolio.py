@@ -31,9 +31,9 @@ Servicing events (contract v3), at rates a consumer lender sees; about 11-13 % o
 - restructurings: a client of an installment or cash loan who falls more than 7 days behind on an
   instalment after paying at least one (RESTRUCTURE_LATE_DAYS) is offered a new schedule 8-14 days
   after that due date, before the first penalty: 25 % of forgetful clients, 50 % of strugglers and
-  20 % of defaulters who qualify take it, about 1.5 % of installment and cash loans. The principal outstanding is
-  rescheduled as a new annuity at the loan's rate over the months that were left plus 3 or 6, the
-  first instalment a month after the restructuring (contract v3: a loan version with
+  20 % of defaulters who qualify take it, about 2 % of installment and cash loans (0.9 % of all).
+  The principal outstanding is rescheduled as a new annuity at the loan's rate over the months that
+  were left plus 3 or 6, the first instalment a month after the restructuring (contract v3: a loan version with
   `restructured_at` and `repayment: schedule`, and instalment records with that `effective_from`:
   a *remaining* schedule). Afterwards 15 % of forgetful clients, 40 % of strugglers and 80 % of
   defaulters stop paying again (after 0 or more new instalments; written off 180 days after the
@@ -912,7 +912,8 @@ def _restructurings(rng, d1, product, ltype, cancelled, rate_e8, n_inst, prepaid
     in_window = s_paid & (s_sec <= end_sec)
     unpaid = np.full(len(loans), np.iinfo(np.int64).max // 2)
     np.minimum.at(unpaid, s_of[~s_paid], s_due[~s_paid])
-    before = np.bincount(i_loan[i_k < i_k[row][i_loan]], weights=i_amt[i_k < i_k[row][i_loan]], minlength=L)[loans]
+    earlier = i_k < i_k[row][i_loan]  # the instalments before the late one: paid in full
+    before = np.bincount(i_loan[earlier], weights=i_amt[earlier], minlength=L)[loans]
     due = before + np.bincount(s_of, weights=s_p + s_i, minlength=len(loans))
     return Restructurings(
         day=np.where(restructured, day, -1),
