@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 from pathlib import Path
@@ -195,13 +196,22 @@ def two_currencies(tmp_path_factory) -> Settings:
     return build_home(tmp_path_factory.mktemp("two_currencies"), GOLDEN, extra)
 
 
-@pytest.fixture()
-def golden_con(golden):
+@contextlib.contextmanager
+def snapshot(settings: Settings):
+    """The serving snapshot of a built home, open for reading, closed after."""
     from loanwatch.serve import open_snapshot
 
-    con = open_snapshot(golden)
-    yield con
-    con.close()
+    con = open_snapshot(settings)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@pytest.fixture()
+def golden_con(golden):
+    with snapshot(golden) as con:
+        yield con
 
 
 @pytest.fixture(scope="session")

@@ -100,7 +100,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MAPPINGS, cli
+from tests.conftest import MAPPINGS, cli, snapshot
 from tests.fineract import write_export
 
 MAPPING = MAPPINGS / "fineract.toml"
@@ -222,11 +222,8 @@ def fineract(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def con(fineract):
-    from loanwatch.serve import open_snapshot
-
-    c = open_snapshot(fineract[0])
-    yield c
-    c.close()
+    with snapshot(fineract[0]) as c:
+        yield c
 
 
 def figures(con, as_of: str) -> dict[str, tuple]:
@@ -426,14 +423,9 @@ def test_an_earlier_export_then_a_later_one_load_as_duplicates_and_new_records(t
         ("m_loan_transaction.csv", "adjustments", 83, 0, 1, 0, 82),
         ("m_loan_transaction.csv", "adjustments", 83, 1, 0, 0, 82),   # L21's waiver reversed on 03-22
     ]
-    from loanwatch.serve import open_snapshot
-
-    both = open_snapshot(settings)
-    try:
+    with snapshot(settings) as both:
         for as_of in ("2024-03-15", "2024-04-30", "2024-06-15"):
             assert figures(both, as_of) == figures(con, as_of), as_of
-    finally:
-        both.close()
 
 
 def test_an_export_with_no_reschedule_request_yet_loads(tmp_path):

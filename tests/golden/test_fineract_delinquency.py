@@ -146,7 +146,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import build_home
+from tests.conftest import build_home, snapshot
 
 FEATURE = "fineract-e2e-tests-runner/src/test/resources/features/LoanDelinquency.feature"
 IT = "integration-tests/src/test/java/org/apache/fineract/integrationtests/"
@@ -286,11 +286,8 @@ def fineract_home(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def con(fineract_home):
-    from loanwatch.serve import open_snapshot
-
-    c = open_snapshot(fineract_home)
-    yield c
-    c.close()
+    with snapshot(fineract_home) as c:
+        yield c
 
 
 _ROWS: dict[str, dict] = {}

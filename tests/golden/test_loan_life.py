@@ -38,7 +38,7 @@ import pytest
 
 from loanwatch.reports import registry
 from loanwatch.reports.lookup import LIFE_EVENTS, loan_detail, loan_life
-from tests.conftest import build_home
+from tests.conftest import build_home, snapshot
 
 FIXTURE = Path(__file__).parent / "servicing"
 COLUMNS = ["at", "event", "id", "amount", "detail", "state_after", "dpd_after", "principal_outstanding_after",
@@ -52,20 +52,8 @@ def servicing_home(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def servicing_con(servicing_home):
-    from loanwatch.serve import open_snapshot
-
-    con = open_snapshot(servicing_home)
-    yield con
-    con.close()
-
-
-@pytest.fixture(scope="module")
-def golden_snapshot(golden):
-    from loanwatch.serve import open_snapshot
-
-    con = open_snapshot(golden)
-    yield con
-    con.close()
+    with snapshot(servicing_home) as con:
+        yield con
 
 
 def rows(con, loan_id: str) -> list[tuple]:
@@ -130,21 +118,21 @@ def test_s7_a_reversed_waiver_is_listed_voided_and_the_due_day_is_not_overdue(se
     )
 
 
-def test_l07_a_reversed_payment_and_l09_cancelled(golden_snapshot):
-    assert rows(golden_snapshot, "L07") == life(
+def test_l07_a_reversed_payment_and_l09_cancelled(golden_con):
+    assert rows(golden_con, "L07") == life(
         ("2024-04-05 10:00", "version", "v1", "300.00", False, "issued 2024-04-05, its own schedule, rate 0 %, status active",
          "current", 0, "300.00", "0.00"),
         ("2024-05-05 09:00", "payment", "P13", "300.00", True, "voided by P14, never counted", "current", 0, "300.00", "0.00"),
         ("2024-05-08 09:00", "reversal", "P14", "300.00", False, "reverses P13", "overdue", 3, "300.00", "300.00"),
         ("2024-06-10 09:00", "payment", "P15", "300.00", False, "to principal 300.00", "closed", 0, "0.00", "0.00"),
     )
-    assert [(r[1], r[2], r[4], r[5]) for r in rows(golden_snapshot, "L09")] == [
+    assert [(r[1], r[2], r[4], r[5]) for r in rows(golden_con, "L09")] == [
         ("version", "v1", "issued 2024-03-01, " + ACTIVE_CASH.format(2), "cancelled"),
         ("version", "v2", "status cancelled", "cancelled")]
 
 
-def test_l08_the_write_off_follows_its_version_at_the_same_instant(golden_snapshot):
-    assert rows(golden_snapshot, "L08") == life(
+def test_l08_the_write_off_follows_its_version_at_the_same_instant(golden_con):
+    assert rows(golden_con, "L08") == life(
         ("2024-01-05 10:00", "version", "v1", "800.00", False, "issued 2024-01-05, " + ACTIVE_CASH.format(2),
          "current", 0, "800.00", "0.00"),
         ("2024-02-05 09:00", "payment", "P16", "400.00", False, "to principal 400.00", "current", 0, "400.00", "0.00"),
@@ -155,13 +143,8 @@ def test_l08_the_write_off_follows_its_version_at_the_same_instant(golden_snapsh
 
 
 def test_l4_recoveries_after_the_write_off(provisions_book):
-    from loanwatch.serve import open_snapshot
-
-    con = open_snapshot(provisions_book)
-    try:
+    with snapshot(provisions_book) as con:
         got = rows(con, "L4")
-    finally:
-        con.close()
     assert got == life(
         ("2024-01-10 10:00", "version", "v1", "1000.00", False, "issued 2024-01-10, annuity over 2 months, rate 0 %, status active",
          "current", 0, "1000.00", "0.00"),

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import build_home
+from tests.conftest import build_home, snapshot
 
 FIXTURE = Path(__file__).parent / "restructuring"
 
@@ -59,11 +59,8 @@ def restructured(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def con(restructured):
-    from loanwatch.serve import open_snapshot
-
-    c = open_snapshot(restructured)
-    yield c
-    c.close()
+    with snapshot(restructured) as c:
+        yield c
 
 
 @pytest.mark.parametrize("loan_id", sorted(EXPECTED))

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import build_home
+from tests.conftest import build_home, snapshot
 
 FIXTURE = Path(__file__).parent / "servicing"
 
@@ -91,11 +91,8 @@ def servicing(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def con(servicing):
-    from loanwatch.serve import open_snapshot
-
-    c = open_snapshot(servicing)
-    yield c
-    c.close()
+    with snapshot(servicing) as c:
+        yield c
 
 
 @pytest.mark.parametrize("as_of", sorted(EXPECTED))

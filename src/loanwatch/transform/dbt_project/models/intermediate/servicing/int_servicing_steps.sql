@@ -82,7 +82,7 @@ s0_m as (
 
 {%- set kept = ['regime_key', 'loan_id', 'instalment_number', 'due_date', 'component', 'is_credit', 'pos'] %}
 {%- set history = ['m0', 'b0', 'w0'] %}
-{%- set finished = [] %}
+{%- set finished = [] %}  {#- (stage, how many history columns its finished rows have) #}
 s0 as {{ 'materialized' if split }} (
     select
         {{ (kept + history) | join(', ') }},
@@ -137,7 +137,7 @@ s{{ s }}_kept as (
         select 1 from {{ ref('int_servicing_events') }} as b
         where b.regime_key = prev.regime_key and b.step = {{ s }} and b.kind <> 'payment')
 ),
-{%- do finished.append(history | length) %}
+{%- do finished.append((s, history | length)) %}
 {%- endif %}
 {%- do history.extend(['m' ~ s, 'b' ~ s, 'w' ~ s]) %}
 
@@ -151,11 +151,11 @@ s{{ s }} as {{ 'materialized' if split }} (
 {%- endfor %}
 
 select {{ (kept + history) | join(', ') }}, open_amount from s{{ steps }}
-{%- for n in finished %}
+{%- for s, n in finished %}
 union all
 select
     {{ (kept + history[:n]) | join(', ') }},
     {%- for c in history[n:] %} cast(null as decimal(18,2)) as {{ c }},{% endfor %}
     open_amount
-from s{{ loop.index }}_kept
+from s{{ s }}_kept
 {%- endfor %}
