@@ -284,6 +284,11 @@ def build(
 
     with log.progress("building (dbt: models and checks)…"):
         result = run_build(_settings(ctx), full_refresh=full_refresh)
+    if result.up_to_date:
+        log.info(f"build {result.build_id} is current (data date {result.data_date}): nothing new, nothing run; "
+                 "`loanwatch build --full-refresh` rebuilds everything", "build_up_to_date",
+                 build_id=result.build_id, data_date=result.data_date)
+        return
     for w in result.warnings:
         log.warning(shown(w), "check_warning", build_id=result.build_id, message=w)
     if result.status != "success":

@@ -169,6 +169,9 @@ DDL = [
     "ALTER TABLE meta.batches ADD COLUMN IF NOT EXISTS mapping_hash VARCHAR",
     "ALTER TABLE meta.builds ADD COLUMN IF NOT EXISTS project_hash VARCHAR",
     "ALTER TABLE meta.builds ADD COLUMN IF NOT EXISTS since_batch_id BIGINT",
+    # The serving snapshot a build published, as the file system saw it then ("size mtime_ns"):
+    # a build with nothing new does nothing only while that file is still the same.
+    "ALTER TABLE meta.builds ADD COLUMN IF NOT EXISTS snapshot_stat VARCHAR",
     """CREATE TABLE IF NOT EXISTS meta.dq_results (
         build_id BIGINT,
         check_name VARCHAR,

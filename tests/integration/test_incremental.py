@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from loanwatch.ingest.load import ingest_paths
 from loanwatch.serve import open_snapshot
 from loanwatch.transform.build import build
 from loanwatch.warehouse import open_writer
-from tests.conftest import GOLDEN, OVER_SCHEDULED, PAYMENT, build_home, copy_home, golden_batches
+from tests.conftest import GOLDEN, OVER_SCHEDULED, PAYMENT, build_home, cli, copy_home, golden_batches
 
 MARTS = {
     "marts.fct_loan_states": "loan_id, valid_from",
@@ -126,6 +127,48 @@ def test_rerunning_ingest_and_build_changes_nothing(tmp_path, small_portfolio, s
     assert build(settings).status == "success"
     con = open_snapshot(settings)
     assert {t: _dump(con, t, o) for t, o in MARTS.items()} == before
+    con.close()
+    # an incremental build that runs with no batch since the last (here the snapshot was
+    # touched, so the build cannot take it as current) gives the same rows too
+    os.utime(settings.serving_path)
+    again = build(settings)
+    assert again.status == "success" and not again.up_to_date and again.run is not None
+    con = open_snapshot(settings)
+    assert {t: _dump(con, t, o) for t, o in MARTS.items()} == before
+
+
+@pytest.mark.integration
+def test_a_build_with_nothing_new_runs_nothing_until_something_changes(tmp_path, small_portfolio, small_home):
+    """A no-op build: nothing new since the last good build, the same project and settings, its
+    snapshot untouched: no build row, no dbt, the snapshot as it was; anything else builds."""
+    settings = copy_home(small_home, tmp_path / "h")
+
+    def builds():
+        with open_writer(settings) as con:
+            return con.execute("SELECT build_id, full_refresh, since_batch_id FROM meta.builds ORDER BY 1").fetchall()
+
+    before, stat = builds(), settings.serving_path.stat()
+    result = cli("build", home=settings.home)
+    assert result.exit_code == 0, result.stderr
+    assert f"build {before[-1][0]} is current (data date 2025-06-30)" in result.stdout + result.stderr
+    assert "nothing new, nothing run" in result.stdout + result.stderr
+    assert builds() == before
+    assert settings.serving_path.stat().st_mtime_ns == stat.st_mtime_ns
+    # a changed setting: everything is built again, once
+    changed = load_settings(settings.home, environ={"LOANWATCH_WAREHOUSE__TOLERANCE": "0.01"})
+    first = build(changed)
+    assert first.status == "success" and not first.up_to_date
+    assert builds()[-1][1] is True and len(builds()) == len(before) + 1
+    second = build(changed)
+    assert second.up_to_date and second.build_id == first.build_id and second.data_date == first.data_date
+    # a snapshot replaced behind the build's back (a restored copy, another file): built again
+    shutil.copyfile(settings.serving_path, tmp_path / "copy.duckdb")
+    os.replace(tmp_path / "copy.duckdb", settings.serving_path)
+    third = build(changed)
+    assert not third.up_to_date and builds()[-1][1] is False  # from that snapshot, incremental
+    # a full refresh always runs
+    assert not build(changed, full_refresh=True).up_to_date
+    assert build(changed).up_to_date
 
 
 @pytest.mark.integration

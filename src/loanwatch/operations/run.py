@@ -150,13 +150,14 @@ def ingest_step(settings: Settings, inboxes: list[Path], on_file=None) -> Step:
 
 
 def _up_to_date(settings: Settings) -> bool:
-    """No batch after the last good build's, and that build's snapshot is published."""
+    """Nothing loaded yet, or nothing a build would do (`loanwatch.transform.build.up_to_date`:
+    no batch after the last good build's, its snapshot published, the same project and settings)."""
+    from loanwatch.transform.build import up_to_date
+
     with connect(settings.warehouse_path) as con:
         newest = con.execute("SELECT coalesce(max(batch_id), 0) FROM meta.batches").fetchall()[0][0]
-        built = con.execute("""SELECT coalesce(max(through_batch_id), -1) FROM meta.builds
-                               WHERE status = 'success' AND published""").fetchall()[0][0]
     # nothing loaded yet counts as up to date: there is nothing to build
-    return newest == 0 or (newest <= built and settings.serving_path.exists())
+    return newest == 0 or up_to_date(settings)
 
 
 def run(settings: Settings, inbox: list[Path] | None = None, date: dt.date | None = None, notify: bool = True,

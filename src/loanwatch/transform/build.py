@@ -28,6 +28,7 @@ class BuildResult:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     run: DbtRun | None = None
+    up_to_date: bool = False  # nothing new since the last good build: nothing was run
 
 
 def build(settings: Settings, full_refresh: bool = False, select: list[str] | None = None) -> BuildResult:
@@ -39,9 +40,13 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
             engine.land(con)  # batches an interrupted ingest left unlanded
             # A build that was killed leaves its row 'running': say so, then start afresh.
             con.execute("UPDATE meta.builds SET status = 'interrupted' WHERE status = 'running'")
+            project = project_hash(settings, engine.fingerprint())
+            if not (full_refresh or select) and (current := _current_build(con, settings, project)):
+                build_id, data_date = current
+                return BuildResult(build_id, "success", True, data_date, up_to_date=True,
+                                   message=f"nothing new since build {build_id}: nothing to do")
             build_id = con.execute("SELECT coalesce(max(build_id), 0) + 1 FROM meta.builds").fetchone()[0]
             through = con.execute("SELECT coalesce(max(batch_id), 0) FROM meta.batches").fetchone()[0]
-            project = project_hash(settings, engine.fingerprint())
             last = con.execute(
                 """SELECT through_batch_id, project_hash FROM meta.builds
                    WHERE status = 'success' ORDER BY build_id DESC LIMIT 1"""
@@ -121,8 +126,10 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
                     ok, message = False, f"publishing the serving snapshot failed: {first_line(exc, 300)}"
                     errors.append(message)
                 con.execute(
-                    "UPDATE meta.builds SET status = ?, published = ?, message = ? WHERE build_id = ?",
-                    ["success" if ok else "failed", published, message, build_id],
+                    """UPDATE meta.builds SET status = ?, published = ?, message = ?, snapshot_stat = ?
+                       WHERE build_id = ?""",
+                    ["success" if ok else "failed", published, message,
+                     _snapshot_stat(settings) if published else None, build_id],
                 )
             con.execute("CHECKPOINT")
         finally:
@@ -131,6 +138,44 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
     result = BuildResult(build_id, "success" if ok else "failed", published, data_date, message, errors, warnings, run)
     _report_to_slack(settings, result, through, since)
     return result
+
+
+def _current_build(con, settings: Settings, project: str) -> tuple[int, object] | None:
+    """The last build (id, data date) when a build now would do nothing it has not done: the
+    latest attempt succeeded and published a snapshot that can be read, of every batch loaded,
+    with this dbt project and these settings, and that snapshot is still the file it published.
+    Only the stale-data check reads the calendar; the build that published the snapshot ran it."""
+    last = con.execute(
+        """SELECT build_id, data_date, through_batch_id, project_hash, status, published, snapshot_stat
+           FROM meta.builds ORDER BY build_id DESC LIMIT 1""").fetchone()
+    if last is None or last[4] != "success" or not last[5] or last[3] != project:
+        return None
+    newest = con.execute("SELECT coalesce(max(batch_id), 0) FROM meta.batches").fetchone()[0]
+    # the snapshot that build published, untouched since (not cut short, replaced or removed)
+    if newest > (last[2] or 0) or last[6] is None or last[6] != _snapshot_stat(settings):
+        return None
+    return last[0], last[1]
+
+
+def _snapshot_stat(settings: Settings) -> str | None:
+    """The serving snapshot's size and modification time ("size mtime_ns"); None when absent."""
+    try:
+        stat = settings.serving_path.stat()
+    except OSError:
+        return None
+    return f"{stat.st_size} {stat.st_mtime_ns}"
+
+
+def up_to_date(settings: Settings) -> bool:
+    """Whether `loanwatch build` would find nothing to do (`_current_build`); `loanwatch run`
+    asks before it builds."""
+    engine = open_engine(settings)
+    con = connect(settings.warehouse_path)
+    try:
+        init_warehouse(con)
+        return _current_build(con, settings, project_hash(settings, engine.fingerprint())) is not None
+    finally:
+        con.close()
 
 
 def _run_dbt_build(settings: Settings, engine: Engine, full_refresh: bool, select, from_snapshot: bool) -> DbtRun:
