@@ -34,20 +34,34 @@ NEW_CHECKS = ("check_merchant_ledger_reconciles", "warn_merchant_balance_below_f
 
 
 def node_seconds(home: Path) -> dict:
-    """dbt's seconds for the last build's nodes: all of them, and the new marts with their checks."""
+    """dbt's seconds for the last build's nodes (all of them, the new marts with their checks,
+    models and checks counted apart) and the build's phases (meta.build_nodes, resource type
+    'phase': dbt's import, start-up and parse, nodes, the snapshot's copy, publishing)."""
     import duckdb
 
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     try:
-        total, new, marts = con.execute(
-            """SELECT sum(seconds),
+        last = "(SELECT max(build_id) FROM meta.build_nodes)"
+        total, new, marts, models, models_s, checks, checks_s = con.execute(
+            f"""SELECT sum(seconds),
                       sum(seconds) FILTER (WHERE node IN $marts OR model IN $marts OR node IN $checks),
-                      sum(seconds) FILTER (WHERE node IN $marts)
-               FROM meta.build_nodes WHERE build_id = (SELECT max(build_id) FROM meta.build_nodes)""",
+                      sum(seconds) FILTER (WHERE node IN $marts),
+                      count(*) FILTER (WHERE resource_type = 'model'),
+                      sum(seconds) FILTER (WHERE resource_type = 'model'),
+                      count(*) FILTER (WHERE resource_type = 'test'),
+                      sum(seconds) FILTER (WHERE resource_type = 'test')
+               FROM meta.build_nodes WHERE build_id = {last} AND resource_type <> 'phase'""",
             {"marts": list(NEW_MARTS), "checks": list(NEW_CHECKS)}).fetchall()[0]
+        phases = dict(con.execute(
+            f"SELECT node, seconds FROM meta.build_nodes WHERE build_id = {last} AND resource_type = 'phase'").fetchall())
+        slowest = con.execute(
+            f"""SELECT node, round(seconds, 2) FROM meta.build_nodes WHERE build_id = {last} AND resource_type <> 'phase'
+                ORDER BY seconds DESC LIMIT 5""").fetchall()
     finally:
         con.close()
-    return {"nodes_s": total or 0.0, "new_marts_checks_s": new or 0.0, "new_marts_s": marts or 0.0}
+    return {"nodes_s": total or 0.0, "new_marts_checks_s": new or 0.0, "new_marts_s": marts or 0.0,
+            "models": models, "models_s": models_s or 0.0, "checks": checks, "checks_s": checks_s or 0.0,
+            "phases": phases, "slowest": slowest}
 
 
 def run_measured(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
@@ -118,6 +132,8 @@ def bench_scale(name: str, clients: int, work: Path) -> dict:
     shutil.rmtree(before)
     total, t1, t2, _, nodes = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
     res.update({f"batch_{k}": v for k, v in nodes.items()})
+    # nothing new since that build: the build says so and runs nothing (the fixed cost's floor)
+    res.update(noop_build_s=min(run_measured([lw, "build"], inc)[0] for _ in range(3)))
     res.update(batch_rows=last_rows, batch_share=last_rows / max(1, res["raw_rows"]),
                batch_ingest_s=t1, batch_build_s=t2, batch_total_s=total, batch_mib=max(r[3] for r in runs),
                batch_runs_s=[r[0] for r in runs])
@@ -318,6 +334,32 @@ def write_markdown(results: list[dict], path: Path) -> None:
             f"({r['build_new_marts_checks_s'] / r['build_s']:.0%}) | {r['batch_new_marts_checks_s']:.1f} | "
             f"{r['calls_query_s'] * 1000:.0f} | {r['calls_agent_day_query_s'] * 1000:.0f} | "
             f"{r['balance_query_s'] * 1000:.0f} | {r['balance_all_query_s'] * 1000:.0f} |")
+    lines += [
+        "",
+        "Where a build's time goes (issue 42): the median 1 % batch's build and the full build, from the",
+        "build's phases and dbt's nodes (meta.build_nodes). Outside the build: the process's wall time less",
+        "the build's own (Python, the CLI's imports). dbt start: arguments, profile, the project's (partial)",
+        "parse, the adapter, on-run-start, until the first node. Nodes: from there to dbt's end, 2 at a time;",
+        "models and checks: how many, and dbt's own seconds for them summed. The snapshot's copy runs beside",
+        "dbt's start (wait: how long dbt's first connection waited for it). No-op: `loanwatch build` again",
+        "with nothing new (best of 3).",
+        "",
+        "| scale | build | process s | outside the build s | dbt import s | dbt start s | nodes s | models (dbt s) | checks (dbt s) | snapshot copy (wait) s | checks recorded s | publish s | slowest nodes (dbt s) | no-op s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        for kind, label, wall in (("batch", "1 % batch", "batch_build_s"), ("build", "full", "build_s")):
+            ph = r.get(f"{kind}_phases")
+            if not ph:
+                continue
+            copy = f"{ph.get('snapshot copy', 0):.2f} ({ph.get('snapshot wait', 0):.2f})" if "snapshot copy" in ph else "-"
+            slowest = ", ".join(f"{n} {s:.1f}" for n, s in r.get(f"{kind}_slowest", [])[:3])
+            noop = f"{r['noop_build_s']:.2f}" if kind == "batch" and "noop_build_s" in r else ""
+            lines.append(
+                f"| {r['scale']} | {label} | {r[wall]:.1f} | {r[wall] - ph.get('build', 0):.1f} | "
+                f"{ph.get('dbt import', 0):.1f} | {ph.get('dbt start', 0):.1f} | {ph.get('dbt nodes', 0):.1f} | "
+                f"{r[f'{kind}_models']} ({r[f'{kind}_models_s']:.1f}) | {r[f'{kind}_checks']} ({r[f'{kind}_checks_s']:.1f}) | "
+                f"{copy} | {ph.get('checks recorded', 0):.2f} | {ph.get('publish', 0):.2f} | {slowest} | {noop} |")
     lines += [
         "",
         "Notes: each stage is a separate `loanwatch` process (wall time includes Python and dbt start-up,",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,10 @@ class DbtRun:
     success: bool
     results: list[NodeResult] = field(default_factory=list)
     error: str = ""
+    # where the invocation's wall time went, in seconds: "dbt import" (the first run in a
+    # process), "dbt start" (arguments, profile, the project's parse, adapter, on-run-start
+    # hooks: until the first node starts), "dbt nodes" (from there to the end)
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 # dbt commands that write models; the others (test, compile, show, ...) read the snapshot
@@ -188,7 +193,15 @@ def run_dbt(settings: Settings, command: str = "build", args: list[str] | None =
     DuckDB file, whatever the home's engine). ``quiet=False`` leaves dbt's own output
     and files (`loanwatch dbt`).
     """
+    started = time.monotonic()
     from dbt.cli.main import dbtRunner
+
+    imported = time.monotonic()
+    first_node: list[float] = []
+
+    def on_event(msg) -> None:  # dbt calls it for every event, whatever the log level
+        if not first_node and msg.info.name == "NodeStart":
+            first_node.append(time.monotonic())
 
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     target = engine.target
@@ -205,14 +218,17 @@ def run_dbt(settings: Settings, command: str = "build", args: list[str] | None =
         # nothing reads manifest.json or run_results.json (results come back in-process);
         # writing them cost about 0.7 s of an L batch build's dbt run. The partial-parse file
         # is written anyway.
-        *(["--quiet", "--no-write-json"] if quiet else []),
+        *(["--quiet", "--no-write-json", "--log-level-file", "warn"] if quiet else []),
         *(args or []),
     ]
     from loanwatch.engines import environment
 
     with _before_connect(before_connect) if before_connect else contextlib.nullcontext(), environment(engine):
-        result = dbtRunner().invoke(cli_args)
-    run = DbtRun(success=bool(result.success))
+        result = dbtRunner(callbacks=[on_event]).invoke(cli_args)
+    finished = time.monotonic()
+    nodes_from = first_node[0] if first_node else finished
+    run = DbtRun(success=bool(result.success), phases={
+        "dbt import": imported - started, "dbt start": nodes_from - imported, "dbt nodes": finished - nodes_from})
     if result.exception is not None:
         run.error = str(result.exception)
     if result.result is not None and hasattr(result.result, "results"):

@@ -6,6 +6,7 @@ import datetime
 import hashlib
 import json
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ class BuildResult:
 
 
 def build(settings: Settings, full_refresh: bool = False, select: list[str] | None = None) -> BuildResult:
+    began = time.monotonic()
     engine = open_engine(settings)
     with writer_lock(settings):
         con = connect(settings.warehouse_path)
@@ -90,7 +92,9 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
 
         con = connect(settings.warehouse_path)
         try:
+            started = time.monotonic()
             errors, warnings = _record_checks(con, build_id, run, engine)
+            run.phases["checks recorded"] = time.monotonic() - started
             if damaged:
                 warnings.insert(0, f"{damaged}: rebuilt everything from the warehouse instead of starting from it")
             if run.error:
@@ -120,7 +124,9 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
                         # beside dbt's nodes, where the build's time went (`make bench-postgres`)
                         con.execute("INSERT INTO meta.build_nodes VALUES (?, 'export', 'export', NULL, 'success', ?)",
                                     [build_id, seconds])
+                    started = time.monotonic()
                     publish(con, settings, build_id)
+                    run.phases["publish"] = time.monotonic() - started
                     published = True
                 except Exception as exc:
                     ok, message = False, f"publishing the serving snapshot failed: {first_line(exc, 300)}"
@@ -131,6 +137,10 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
                     ["success" if ok else "failed", published, message,
                      _snapshot_stat(settings) if published else None, build_id],
                 )
+            run.phases["build"] = time.monotonic() - began  # all of it, but the last checkpoint
+            # beside dbt's nodes, the build's phases (`make bench` profiles a build with them)
+            con.executemany("INSERT INTO meta.build_nodes VALUES (?, ?, 'phase', NULL, 'success', ?)",
+                            [[build_id, name, seconds] for name, seconds in run.phases.items()])
             con.execute("CHECKPOINT")
         finally:
             con.close()
@@ -188,13 +198,26 @@ def _run_dbt_build(settings: Settings, engine: Engine, full_refresh: bool, selec
     # The build writes published.duckdb: from nothing on a full refresh, otherwise from a copy
     # of the snapshot (a selection rebuilds only its models and keeps the rest), made while
     # dbt loads; dbt opens the file only when the copy is complete.
+    copy: dict[str, float] = {}
+
+    def restore() -> None:
+        started = time.monotonic()
+        restore_published(settings)
+        copy["snapshot copy"] = time.monotonic() - started
+
+    def wait() -> None:  # dbt's first connection waits here for the copy
+        started = time.monotonic()
+        restored.result()
+        copy["snapshot wait"] = time.monotonic() - started
+
     with ThreadPoolExecutor(1, thread_name_prefix="restore-published") as pool:
         if _starts_empty(settings, full_refresh and not select, from_snapshot):
             clear_published(settings)
             restored = None
         else:
-            restored = pool.submit(restore_published, settings)
-        run = run_dbt(settings, "build", args, before_connect=restored.result if restored else None, engine=engine)
+            restored = pool.submit(restore)
+        run = run_dbt(settings, "build", args, before_connect=wait if restored else None, engine=engine)
+    run.phases.update(copy)
     # Close dbt's DuckDB instance: its files are complete, and published.duckdb is renamed
     # into the snapshot (or started again).
     release_dbt()
@@ -214,8 +237,6 @@ def _export(settings: Settings, engine: Engine, run: DbtRun, everything: bool, f
     a copy of the snapshot; the published models the build ran replace their copies in it.
     Returns the seconds it took.
     """
-    import time
-
     start = time.monotonic()
     if _starts_empty(settings, everything, from_snapshot):
         clear_published(settings)
