@@ -218,7 +218,7 @@ def run_dbt(settings: Settings, command: str = "build", args: list[str] | None =
         # nothing reads manifest.json or run_results.json (results come back in-process);
         # writing them cost about 0.7 s of an L batch build's dbt run. The partial-parse file
         # is written anyway.
-        *(["--quiet", "--no-write-json", "--log-level-file", "warn"] if quiet else []),
+        *(["--quiet", "--no-write-json", "--log-level-file", "info"] if quiet else []),
         *(args or []),
     ]
     from loanwatch.engines import environment
