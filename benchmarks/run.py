@@ -293,6 +293,7 @@ def _spread(totals: list[float] | None) -> str:
 
 
 def write_markdown(results: list[dict], path: Path) -> None:
+    scales = [r for r in results if r.get("scale") in SCALES]  # the scaling case has its own tables
     lines = [
         "# Benchmarks",
         "",
@@ -303,7 +304,7 @@ def write_markdown(results: list[dict], path: Path) -> None:
         "| scale | clients | raw rows | loans | payments | generate s | ingest rows/s | read_json floor rows/s | floor, no compression rows/s | ingest peak MiB | full build s | build peak MiB | 1 % batch rows | batch ingest + build s | report CLI s | report query ms | filter query ms | overview query ms | filter page s |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in results:
+    for r in scales:
         lines.append(
             f"| {r['scale']} | {r['clients']:,} | {r['raw_rows']:,} | {r['loans']:,} | {r['payments']:,} | "
             f"{r['generate_s']:.1f} | {r['ingest_rows_per_s']:,.0f} | "
@@ -326,7 +327,7 @@ def write_markdown(results: list[dict], path: Path) -> None:
         "| scale | calls | merchant events | full build: marts s (share) | 1 % batch: marts s | calls query ms | calls by day and agent ms | one merchant's balance ms | every balance ms |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in results:
+    for r in scales:
         if "calls_query_s" not in r:
             continue
         lines.append(
@@ -347,7 +348,7 @@ def write_markdown(results: list[dict], path: Path) -> None:
         "| scale | build | process s | outside the build s | dbt import s | dbt start s | nodes s | models (dbt s) | checks (dbt s) | snapshot copy (wait) s | checks recorded s | publish s | slowest nodes (dbt s) | no-op s |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in results:
+    for r in scales:
         for kind, label, wall in (("batch", "1 % batch", "batch_build_s"), ("build", "full", "build_s")):
             ph = r.get(f"{kind}_phases")
             if not ph:
@@ -375,6 +376,7 @@ def write_markdown(results: list[dict], path: Path) -> None:
         "`force_compression = 'uncompressed'`; the two files' sizes are `ingest_floor_mib` and",
         "`ingest_floor_uncompressed_mib` below.",
         "",
+        *scaling_markdown(results),
         *kept_by_hand(path),
         "Raw results (JSON):",
         "",
@@ -384,6 +386,14 @@ def write_markdown(results: list[dict], path: Path) -> None:
         "",
     ]
     path.write_text("\n".join(lines))
+
+
+def scaling_markdown(results: list[dict]) -> list[str]:
+    """The scaling case's tables (benchmarks/scaling.py), when it was measured."""
+    from scaling import markdown
+
+    scaling = [r for r in results if str(r.get("scale", "")).startswith("scaling")]
+    return markdown(scaling) if scaling else []
 
 
 HAND_START, HAND_END = "<!-- measured by hand: kept as it is by make bench -->", "<!-- end of what was measured by hand -->"
@@ -417,6 +427,8 @@ def main() -> None:
     parser.add_argument("--scales", default=os.environ.get("BENCH_SCALES", "S M"))
     parser.add_argument("--work", default=str(ROOT / "benchmarks" / ".work"))
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument("--scaling", default=os.environ.get("BENCH_SCALING", "100k 1M"),
+                        help="sizes of the scaling case (benchmarks/scaling.py); '' leaves it out")
     parser.add_argument("--floor-only", action="store_true",
                         help="measure only the read_json floor, on the raw files of a previous run, into the recorded results")
     args = parser.parse_args()
@@ -439,6 +451,10 @@ def main() -> None:
         for k, v in r.items():
             print(f"  {k:20} {v:,.3f}" if isinstance(v, float) else f"  {k:20} {v}", flush=True)
         results.append(r)
+    if args.scaling.split():
+        from scaling import bench as bench_scaling
+
+        results += bench_scaling(args.scaling.split(), Path(args.work))
     write_markdown(merge_previous(results, Path(args.out)), Path(args.out))
     print(f"written {args.out}")
 
