@@ -166,6 +166,15 @@ def test_a_build_with_nothing_new_runs_nothing_until_something_changes(tmp_path,
     os.replace(tmp_path / "copy.duckdb", settings.serving_path)
     third = build(changed)
     assert not third.up_to_date and builds()[-1][1] is False  # from that snapshot, incremental
+    # the build's phases beside its nodes: dbt's three in sequence within the whole, the copy of
+    # the snapshot beside dbt's start (its wait no longer than the copy)
+    with open_writer(settings) as con:
+        phases = dict(con.execute("""SELECT node, seconds FROM meta.build_nodes
+                                     WHERE build_id = ? AND resource_type = 'phase'""", [third.build_id]).fetchall())
+    assert {"dbt import", "dbt start", "dbt nodes", "snapshot copy", "snapshot wait", "checks recorded", "publish",
+            "build"} <= set(phases)
+    assert phases["dbt import"] + phases["dbt start"] + phases["dbt nodes"] + phases["publish"] < phases["build"]
+    assert phases["dbt start"] > 0 and phases["dbt nodes"] > 0 and phases["snapshot wait"] <= phases["snapshot copy"] + 0.05
     # a full refresh always runs
     assert not build(changed, full_refresh=True).up_to_date
     assert build(changed).up_to_date
