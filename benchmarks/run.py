@@ -432,6 +432,11 @@ def main() -> None:
     parser.add_argument("--floor-only", action="store_true",
                         help="measure only the read_json floor, on the raw files of a previous run, into the recorded results")
     args = parser.parse_args()
+    from scaling import SIZES
+
+    # a mistyped name stops here, before an hour of measuring is lost at the end
+    if unknown := [n for n in args.scales.split() if n not in SCALES] + [n for n in args.scaling.split() if n not in SIZES]:
+        parser.error(f"unknown scale or size {', '.join(unknown)}: scales are {' '.join(SCALES)}, sizes {' '.join(SIZES)}")
     if args.floor_only:
         results = merge_previous([], Path(args.out))
         for r in results:

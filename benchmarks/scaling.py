@@ -151,6 +151,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="100k 1M")
     parser.add_argument("--work", default=str(ROOT / "benchmarks" / ".work"))
     args = parser.parse_args()
+    if unknown := [n for n in args.sizes.split() if n not in SIZES]:
+        parser.error(f"unknown size {', '.join(unknown)}: sizes are {' '.join(SIZES)}")
     results = bench(args.sizes.split(), Path(args.work))
     print("\n".join(markdown(results)))
 

@@ -172,6 +172,8 @@ DDL = [
     # The serving snapshot a build published, as the file system saw it then ("size mtime_ns"):
     # a build with nothing new does nothing only while that file is still the same.
     "ALTER TABLE meta.builds ADD COLUMN IF NOT EXISTS snapshot_stat VARCHAR",
+    # ... and the code that built it (loanwatch, dbt, the engine's library): an upgrade builds again
+    "ALTER TABLE meta.builds ADD COLUMN IF NOT EXISTS code_version VARCHAR",
     """CREATE TABLE IF NOT EXISTS meta.dq_results (
         build_id BIGINT,
         check_name VARCHAR,

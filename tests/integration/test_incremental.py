@@ -178,6 +178,13 @@ def test_a_build_with_nothing_new_runs_nothing_until_something_changes(tmp_path,
     # a full refresh always runs
     assert not build(changed, full_refresh=True).up_to_date
     assert build(changed).up_to_date
+    # a selection builds part of the project: the build after it runs
+    assert not build(changed, select=["dpd_buckets"]).up_to_date
+    assert not build(changed).up_to_date and build(changed).up_to_date
+    # other code (an upgrade of loanwatch, dbt or DuckDB) builds again
+    with open_writer(settings) as con:
+        con.execute("UPDATE meta.builds SET code_version = 'loanwatch 0.0.1' WHERE build_id = (SELECT max(build_id) FROM meta.builds)")
+    assert not build(changed).up_to_date and build(changed).up_to_date
 
 
 @pytest.mark.integration

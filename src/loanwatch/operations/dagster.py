@@ -56,9 +56,11 @@ def definitions(settings=None) -> Definitions:
     manifest = manifest_path(settings)
     parsed = json.loads(manifest.read_text())
     sources = sorted(n["name"] for n in parsed["sources"].values() if n["source_name"] == "raw")
-    # each dbt model's asset key (its schema and name), as dagster-dbt names it
+    # each dbt model's asset key (its schema and name), as dagster-dbt names it; an ephemeral
+    # model is no asset (it is inlined into the models that read it)
     model_keys = {TRANSLATOR.get_asset_spec(parsed, uid, None).key: props["name"]
-                  for uid, props in parsed["nodes"].items() if props["resource_type"] == "model"}
+                  for uid, props in parsed["nodes"].items()
+                  if props["resource_type"] == "model" and props["config"].get("materialized") != "ephemeral"}
     key_of = {name: key for key, name in model_keys.items()}
 
     @multi_asset(specs=[AssetSpec(AssetKey(["raw", name]), group_name="ingest",
@@ -81,6 +83,9 @@ def definitions(settings=None) -> Definitions:
         if result.status != "success":
             raise Problem(f"build {result.build_id} failed; the previous serving snapshot stays published: "
                           + "; ".join(result.errors[:3]))
+        if result.up_to_date:  # nothing new since the last good build: nothing run, nothing to report
+            context.log.info(f"{result.message} (data date {result.data_date})")
+            return
         # dbt ran the models in dependency order: Dagster wants them reported in that order
         for node in result.run.results:
             key = key_of.get(node.name) if node.resource_type == "model" else None

@@ -39,11 +39,12 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
         con = connect(settings.warehouse_path)
         try:
             init_warehouse(con)
-            engine.land(con)  # batches an interrupted ingest left unlanded
+            # batches an interrupted ingest left unlanded; or every batch, on an engine that lost its tables
+            landed = engine.land(con)
             # A build that was killed leaves its row 'running': say so, then start afresh.
             con.execute("UPDATE meta.builds SET status = 'interrupted' WHERE status = 'running'")
             project = project_hash(settings, engine.fingerprint())
-            if not (full_refresh or select) and (current := _current_build(con, settings, project)):
+            if not (full_refresh or select or landed) and (current := _current_build(con, settings, project)):
                 build_id, data_date = current
                 return BuildResult(build_id, "success", True, data_date, up_to_date=True,
                                    message=f"nothing new since build {build_id}: nothing to do")
@@ -131,11 +132,14 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
                 except Exception as exc:
                     ok, message = False, f"publishing the serving snapshot failed: {first_line(exc, 300)}"
                     errors.append(message)
+                # what a later build compares to find nothing to do; a selection built only part
+                # of the project, so a build after it always runs
+                current = published and not select
                 con.execute(
-                    """UPDATE meta.builds SET status = ?, published = ?, message = ?, snapshot_stat = ?
-                       WHERE build_id = ?""",
+                    """UPDATE meta.builds SET status = ?, published = ?, message = ?, snapshot_stat = ?,
+                                              code_version = ? WHERE build_id = ?""",
                     ["success" if ok else "failed", published, message,
-                     _snapshot_stat(settings) if published else None, build_id],
+                     _snapshot_stat(settings) if current else None, _code_version() if current else None, build_id],
                 )
             run.phases["build"] = time.monotonic() - began  # all of it, but the last checkpoint
             # beside dbt's nodes, the build's phases (`make bench` profiles a build with them)
@@ -153,18 +157,35 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
 def _current_build(con, settings: Settings, project: str) -> tuple[int, object] | None:
     """The last build (id, data date) when a build now would do nothing it has not done: the
     latest attempt succeeded and published a snapshot that can be read, of every batch loaded,
-    with this dbt project and these settings, and that snapshot is still the file it published.
+    with this dbt project and these settings, by the same code (versions), and that snapshot is
+    still the file it published and opens.
     Only the stale-data check reads the calendar; the build that published the snapshot ran it."""
     last = con.execute(
-        """SELECT build_id, data_date, through_batch_id, project_hash, status, published, snapshot_stat
+        """SELECT build_id, data_date, through_batch_id, project_hash, status, published, snapshot_stat,
+                  code_version
            FROM meta.builds ORDER BY build_id DESC LIMIT 1""").fetchone()
-    if last is None or last[4] != "success" or not last[5] or last[3] != project:
+    if last is None or last[4] != "success" or not last[5] or last[3] != project or last[7] != _code_version():
         return None
     newest = con.execute("SELECT coalesce(max(batch_id), 0) FROM meta.batches").fetchone()[0]
     # the snapshot that build published, untouched since (not cut short, replaced or removed)
     if newest > (last[2] or 0) or last[6] is None or last[6] != _snapshot_stat(settings):
         return None
+    if unreadable_snapshot(settings):  # damaged in place: the build starts again from the warehouse
+        return None
     return last[0], last[1]
+
+
+def _code_version() -> str:
+    """The versions of the code a build ran with: loanwatch, dbt-core and DuckDB's adapter and library."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for package in ("loanwatch", "dbt-core", "dbt-duckdb", "duckdb"):
+        try:
+            found.append(f"{package} {version(package)}")
+        except PackageNotFoundError:
+            continue
+    return ", ".join(found)
 
 
 def _snapshot_stat(settings: Settings) -> str | None:
