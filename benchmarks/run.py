@@ -79,18 +79,22 @@ def run_measured(args: list[str], env: dict[str, str]) -> tuple[float, float, st
     return elapsed, usage.ru_maxrss / 1024.0, out_path.read_text()
 
 
-def count_rows(folder: Path) -> int:
+def count_rows(folder: Path, pattern: str = "*.jsonl") -> int:
     total = 0
-    for f in folder.rglob("*.jsonl"):
+    for f in folder.rglob(pattern):
         with open(f, "rb") as fh:
             total += sum(1 for _ in fh)
     return total
 
 
+def loanwatch() -> str:
+    """The project's own `loanwatch` (its virtualenv's), else the one on PATH."""
+    lw = ROOT / ".venv" / "bin" / "loanwatch"
+    return str(lw) if lw.exists() else (shutil.which("loanwatch") or "loanwatch")
+
+
 def bench_scale(name: str, clients: int, work: Path) -> dict:
-    lw = str(ROOT / ".venv" / "bin" / "loanwatch")
-    if not Path(lw).exists():
-        lw = shutil.which("loanwatch") or "loanwatch"
+    lw = loanwatch()
     root = work / name
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import ROOT, count_rows, node_seconds, run_measured  # noqa: E402
+from run import ROOT, count_rows, loanwatch, node_seconds, run_measured  # noqa: E402
 
 SIZES = {"100k": 11_000, "1M": 110_000}
 START, END = "2024-12-01", "2026-11-30"
@@ -34,19 +34,6 @@ PARTS = 5
 # load + build + report, and the same in 5 incremental parts (the middle of 657-687 s).
 SEED_SECONDS = {"100k": {"whole": 26.5, "parts": 59.0}, "1M": {"whole": 294.0, "parts": 667.0}}
 TARGET_RATIO = {"100k": 5.0, "1M": 30.0}
-
-
-def loanwatch() -> str:
-    lw = ROOT / ".venv" / "bin" / "loanwatch"
-    return str(lw) if lw.exists() else (shutil.which("loanwatch") or "loanwatch")
-
-
-def payments(raw: Path) -> int:
-    total = 0
-    for path in raw.rglob("payments*.jsonl"):
-        with open(path, "rb") as fh:
-            total += sum(1 for _ in fh)
-    return total
 
 
 def bench_size(name: str, clients: int, work: Path) -> dict:
@@ -58,7 +45,7 @@ def bench_size(name: str, clients: int, work: Path) -> dict:
     res: dict = {"size": name, "scale": f"scaling {name}", "clients": clients}
     run_measured([lw, "generate", "--clients", str(clients), "--seed", "1", "--start", START, "--end", END,
                   "--out", str(root / "raw")], env)
-    res.update(raw_rows=count_rows(root / "raw"), payments=payments(root / "raw"))
+    res.update(raw_rows=count_rows(root / "raw"), payments=count_rows(root / "raw", "payments*.jsonl"))
 
     whole = {**env, "LOANWATCH_HOME": str(root / "whole")}
     ingest = run_measured([lw, "ingest", str(root / "raw")], whole)
