@@ -146,6 +146,21 @@ def test_a_damaged_snapshot_is_named_and_the_next_build_rebuilds_from_the_wareho
         assert cli("report", "overdue-monthly", "-f", "csv", home=home).stdout == before
 
 
+def test_a_build_out_of_memory_says_so_with_the_setting_and_nothing_of_dbt(golden, tmp_path):
+    """DuckDB's memory limit far too low: each model that fails says the machine's fault and the
+    setting in one line; dbt's own error report (colours, DuckDB's SET advice) stays in its log."""
+    home = tmp_path / "home"
+    shutil.copytree(golden.home, home, ignore=shutil.ignore_patterns("*.lock"))
+    failed = cli("build", "--full-refresh", home=home, env={"LOANWATCH_WAREHOUSE__MEMORY_LIMIT": "1MB"})
+    assert failed.exit_code == 1
+    out = failed.stdout + failed.stderr
+    assert "failed: the machine ran out of memory; free memory, or give loanwatch more ([warehouse] memory_limit)" in out
+    assert "Out of Memory Error" not in out and "SET threads" not in out and "\x1b[" not in out
+    assert "Out of Memory Error" in (home / ".dbt" / "logs" / "dbt.log").read_text()
+    rebuilt = cli("build", home=home)  # with the memory it needs: built, as before
+    assert rebuilt.exit_code == 0, rebuilt.stderr
+
+
 def test_a_damaged_warehouse_is_named_for_every_writer(golden, tmp_path):
     home = tmp_path / "home"
     shutil.copytree(golden.home, home, ignore=shutil.ignore_patterns("*.lock"))

@@ -217,8 +217,10 @@ def run_dbt(settings: Settings, command: str = "build", args: list[str] | None =
         "--vars", json.dumps({**dbt_vars(settings), **(extra_vars or {})}),
         # nothing reads manifest.json or run_results.json (results come back in-process);
         # writing them cost about 0.7 s of an L batch build's dbt run. The partial-parse file
-        # is written anyway.
-        *(["--quiet", "--no-write-json", "--log-level-file", "info"] if quiet else []),
+        # is written anyway. Nothing of dbt's on the console: its results come back in-process
+        # and loanwatch says them in its own words (a failed model's error, in colour and with
+        # DuckDB's SET advice, was printed as well); its file log keeps them, at info.
+        *(["--quiet", "--log-level", "none", "--no-write-json", "--log-level-file", "info"] if quiet else []),
         *(args or []),
     ]
     from loanwatch.engines import environment

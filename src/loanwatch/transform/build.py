@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from loanwatch.config import Settings
 from loanwatch.engines import Engine, open_engine
-from loanwatch.errors import first_line
+from loanwatch.errors import explain, first_line
 from loanwatch.errors import is_damage as explain_damage
 from loanwatch.serve import clear_published, publish, restore_published, unreadable_snapshot
 from loanwatch.transform import PROJECT_DIR, DbtRun, dbt_vars, release_dbt, run_dbt
@@ -342,20 +342,32 @@ def project_hash(settings: Settings, engine_fingerprint: str = "") -> str:
     return h.hexdigest()
 
 
+def _model_error(name: str, message: str | None) -> str:
+    """One line for a model that failed: the machine's fault (memory, disk) said as such, with
+    the setting or what to do; otherwise the engine's last line."""
+    explained = explain(RuntimeError(message)) if message else None
+    if explained:
+        return f"model {name} failed: {explained[0].removeprefix('loanwatch: ')}"
+    return f"model {name} failed: {message.splitlines()[-1] if message else ''}".strip()
+
+
 def _record_checks(con, build_id: int, run: DbtRun, engine: Engine) -> tuple[list[str], list[str]]:
     errors: list[str] = []
     warnings: list[str] = []
     rows = []
     for r in run.results:
         if r.resource_type == "model" and r.status == "error":
-            errors.append(f"model {r.name} failed: {r.message.splitlines()[-1] if r.message else ''}".strip())
+            errors.append(_model_error(r.name, r.message))
         if r.resource_type not in ("test", "unit_test"):
             continue
         severity = (r.severity or "error").lower()
         status = r.status
         sample = _sample_keys(con, r.relation, engine) if status in ("fail", "warn", "error") and r.failures else None
         rows.append([build_id, r.name, r.model, severity, status, r.failures or 0, sample, r.message[:1000]])
-        if status in ("fail", "error"):
+        if status == "error" and (explained := explain(RuntimeError(r.message)) if r.message else None):
+            # the machine's fault (memory, disk), not the data's
+            errors.append(f"check {r.name} could not run: {explained[0].removeprefix('loanwatch: ')}")
+        elif status in ("fail", "error"):
             errors.append(f"check {r.name} failed ({r.failures or 0} rows)" + (f" on {r.model}" if r.model else ""))
         elif status == "warn":
             warnings.append(f"check {r.name} warns ({r.failures or 0} rows)" + (f" on {r.model}" if r.model else ""))
