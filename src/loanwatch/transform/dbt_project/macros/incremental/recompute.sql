@@ -144,24 +144,29 @@ where ' ~ recompute_on(delete, 't') ~ ' and ' ~ recompute_reaches(delete, 't', r
 {{ statements | join(';\n') }}
 {%- endmacro %}
 
-{#- Spark SQL has no DELETE ... USING either: a subquery names the joined part's rows. -#}
+{#- Spark SQL has no DELETE ... USING either: a subquery names the joined part's rows, and every
+    statement's rows go in one rewrite (a row is kept when no statement would delete it). -#}
 {% macro spark__delete_recomputed(recompute) -%}
+{%- set conditions = [] -%}
 {%- for delete in recompute_deletes(recompute) -%}
-{%- set condition = delete if delete is not mapping else 'exists (select 1 from (' ~ delete['select'] ~ ') as s where '
-    ~ recompute_on(delete, 't') ~ ' and ' ~ recompute_reaches(delete, 't', recompute.get('day')) ~ ')' -%}
-{{ spark_rewrite('select * from ' ~ this ~ ' as t where not ((' ~ condition ~ ') <=> true)') }}
+{%- do conditions.append(delete if delete is not mapping else 'exists (select 1 from (' ~ delete['select'] ~ ') as s where '
+    ~ recompute_on(delete, 't') ~ ' and ' ~ recompute_reaches(delete, 't', recompute.get('day')) ~ ')') -%}
 {%- endfor -%}
+{{ spark_rewrite('select * from ' ~ this ~ ' as t where not (((' ~ conditions | join(') or (') ~ ')) <=> true)') }}
 {%- endmacro %}
 
-{#- Replace this model's rows by a query's (over them): into a scratch table, then back, as the
-    pre-hook runs. Renders to nothing, so the hook runs no statement of its own. -#}
+{#- Replace this model's rows by a query's (over them), as the pre-hook runs: the query into a
+    scratch table, which then takes the model's name (a rename: the rows are written once, not
+    into the scratch table and back). A build stopped part-way may leave the table short or gone:
+    on Spark the build after one that did not finish well is a full one (resumes_after_failure).
+    Renders to nothing, so the hook runs no statement of its own. -#}
 {% macro spark_rewrite(select_sql) -%}
 {%- if execute -%}
 {%- set scratch = this.incorporate(path={'identifier': this.identifier ~ '__rewrite'}) -%}
 {%- do run_query('drop table if exists ' ~ scratch) -%}
 {%- do run_query('create table ' ~ scratch ~ ' using parquet as ' ~ select_sql) -%}
-{%- do run_query('insert overwrite table ' ~ this ~ ' select * from ' ~ scratch) -%}
-{%- do run_query('drop table ' ~ scratch) -%}
+{%- do run_query('drop table ' ~ this) -%}
+{%- do run_query('alter table ' ~ scratch ~ ' rename to ' ~ this) -%}
 {%- endif -%}
 {%- endmacro %}
 
