@@ -83,6 +83,19 @@ def first_line(exc: BaseException, width: int | None = None) -> str:
     return text[:width] if width else text
 
 
+def engine_line(text: str) -> str:
+    """The line of an engine's error report that says what went wrong: a Java exception's own
+    message (Spark's run through Py4J: "An error occurred while calling o47.sql. : java.lang.
+    RuntimeException: Max iterations ...", then the stack), otherwise the last line with text
+    (DuckDB's and PostgreSQL's reports end with it); never a stack frame or a blank line."""
+    lines = [line.strip() for line in text.splitlines()]
+    lines = [line for line in lines if line and not line.startswith(("at ", "... "))]
+    for line in lines:
+        if match := re.match(r":?\s*(?:[A-Za-z_$][\w$]*\.)+[\w$]*(?:Exception|Error): (.+)", line):
+            return match.group(1)
+    return lines[-1] if lines else ""
+
+
 def environmental(exc: BaseException) -> bool:
     """Is this the machine's fault (a full disk or temp folder, memory, a read-only or unwritable
     folder, a device error, an interrupted read), not the input's? Such an error is never blamed

@@ -11,6 +11,7 @@ openjdk-17-jre-headless): without them the tests skip, saying which is missing.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -198,9 +199,28 @@ def test_servicing_events_on_spark_equal_duckdb(tmp_path):
     """Charges, waivers, their reversals and restructurings (tests/golden/test_servicing.py,
     test_restructuring.py) on Spark in-process,
     through the CLI: the chain of allocation stages plans and runs there, with DuckDB's figures."""
+    # and a loan late every month of a year, a penalty each time: 14 steps, a chain of stages
+    # deeper than Spark's analyzer plans by default (at M, 9 failed: servicing_stages_planned)
+    late = tmp_path / "late_every_month"
+    late.mkdir()
+    (late / "loans.jsonl").write_text(json.dumps(
+        {"loan_id": "S-LATE", "client_id": "C1", "product": "cash", "amount": 1200, "interest_rate": 0,
+         "issue_date": "2024-01-05", "term_months": 12, "status": "active", "updated_at": "2024-01-05T09:00:00Z"}) + "\n")
+    (late / "charges.jsonl").write_text("".join(json.dumps(
+        {"charge_id": f"S-LATE-N{k}", "loan_id": "S-LATE", "type": "penalty", "amount": 5 + k,
+         "charged_at": f"{2024 + (k // 12)}-{k % 12 + 1:02d}-10T09:00:00Z", "instalment": min(k, 12)}) + "\n"
+        for k in range(1, 15)))
+    (late / "payments.jsonl").write_text("".join(json.dumps(
+        {"payment_id": f"S-LATE-P{k}", "loan_id": "S-LATE", "amount": 90,
+         "paid_at": f"{2024 + (k // 12)}-{k % 12 + 1:02d}-20T09:00:00Z"}) + "\n" for k in range(1, 15)))
     env = {**SPARK, "LOANWATCH_HOME": str(tmp_path / "spark")}
-    for args in (["ingest", str(SERVICING), str(RESTRUCTURING)], ["build"]):
+    for args in (["ingest", str(SERVICING), str(RESTRUCTURING), str(late)], ["build"]):
         done = run_cli(*args, env=env, timeout=900)
         assert done.returncode == 0, done.stderr[-3000:]
-    assert_same_servicing(load_settings(tmp_path / "spark", environ=env),
-                          build_home(tmp_path / "duck", SERVICING, RESTRUCTURING))
+    duck = build_home(tmp_path / "duck", SERVICING, RESTRUCTURING, late)
+    import duckdb
+
+    con = duckdb.connect(str(duck.warehouse_path), read_only=True)
+    assert con.execute("SELECT max(step) FROM core.int_servicing_events WHERE loan_id = 'S-LATE'").fetchone() == (14,)
+    con.close()
+    assert_same_servicing(load_settings(tmp_path / "spark", environ=env), duck)

@@ -132,6 +132,23 @@ def test_an_engines_error_is_told_by_its_first_line():
     assert first_line(EOFError()) == "EOFError"  # no text: the error's type
 
 
+def test_a_failed_models_line_is_what_the_engine_says_went_wrong_not_its_stack():
+    """dbt's message for a model Spark failed ends with the JVM's stack and a blank line: the line
+    the user gets is the exception's own message (it used to be "model x failed:" and nothing)."""
+    from loanwatch.transform.build import _model_error
+
+    spark = ("Runtime Error in model int_servicing_steps (models/intermediate/servicing/int_servicing_steps.sql)\n"
+             "  An error occurred while calling o47.sql.\n"
+             "  : java.lang.RuntimeException: Max iterations (100) reached for batch Resolution\n"
+             "  \tat org.apache.spark.sql.catalyst.rules.RuleExecutor.execute(RuleExecutor.scala:237)\n"
+             "  \t... 42 more\n  \n")
+    assert _model_error("int_servicing_steps", spark) == (
+        "model int_servicing_steps failed: Max iterations (100) reached for batch Resolution")
+    duck = 'Runtime Error in model m (models/m.sql)\n  Binder Error: Referenced column "y" not found in FROM clause!\n'
+    assert _model_error("m", duck) == 'model m failed: Binder Error: Referenced column "y" not found in FROM clause!'
+    assert _model_error("m", " \n\n") == "model m failed:"
+
+
 def test_every_engine_is_a_class_with_every_member_of_the_interface():
     """DuckDB included: callers hold an engine and call it, never asking which one it is."""
     import inspect

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from loanwatch.config import Settings
 from loanwatch.engines import Engine, open_engine
-from loanwatch.errors import explain, first_line
+from loanwatch.errors import engine_line, explain, first_line
 from loanwatch.errors import is_damage as explain_damage
 from loanwatch.serve import clear_published, publish, restore_published, unreadable_snapshot
 from loanwatch.transform import PROJECT_DIR, DbtRun, dbt_vars, release_dbt, run_dbt
@@ -344,11 +344,11 @@ def project_hash(settings: Settings, engine_fingerprint: str = "") -> str:
 
 def _model_error(name: str, message: str | None) -> str:
     """One line for a model that failed: the machine's fault (memory, disk) said as such, with
-    the setting or what to do; otherwise the engine's last line."""
+    the setting or what to do; otherwise the engine's line that says what went wrong (errors.engine_line)."""
     explained = explain(RuntimeError(message)) if message else None
     if explained:
         return f"model {name} failed: {explained[0].removeprefix('loanwatch: ')}"
-    return f"model {name} failed: {message.splitlines()[-1] if message else ''}".strip()
+    return f"model {name} failed: {engine_line(message) if message else ''}".strip()
 
 
 def _record_checks(con, build_id: int, run: DbtRun, engine: Engine) -> tuple[list[str], list[str]]:

@@ -112,6 +112,15 @@ select loan_id from {{ source('raw', 'loans') }} where restructured_at is not nu
 {% macro default__servicing_stages_split() -%}{{ return(true) }}{%- endmacro %}
 {% macro spark__servicing_stages_split() -%}{{ return(false) }}{%- endmacro %}
 
+{#- int_servicing_steps' pre-hook: what the engine needs to plan a chain of as many stages as the
+    data has steps. Spark's analyzer gives up after spark.sql.analyzer.maxIterations passes over a
+    plan (100 by default), and the chain's depth grows with the steps: at M, 9 steps failed with
+    "Max iterations (100) reached for batch Resolution" (200 passes sufficed). The passes end when
+    the plan is resolved, so the higher bound costs nothing where fewer suffice. -#}
+{% macro servicing_stages_planned() -%}{{ return(adapter.dispatch('servicing_stages_planned', 'loanwatch')()) }}{%- endmacro %}
+{% macro default__servicing_stages_planned() -%}{%- endmacro %}
+{% macro spark__servicing_stages_planned() -%}set spark.sql.analyzer.maxIterations = 10000{%- endmacro %}
+
 {#- Two rows are of the same schedule of a loan (restructuring, METRICS §2): their effective_from
     are equal, or both null (the schedule the loan was issued with). -#}
 {% macro same_schedule(a, b) -%}

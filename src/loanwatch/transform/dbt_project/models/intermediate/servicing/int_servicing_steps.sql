@@ -1,4 +1,4 @@
-{{ config(materialized='table') }}
+{{ config(materialized='table', pre_hook="{{ servicing_stages_planned() }}") }}
 {#- How many steps (charges and waivers) the loan with the most has: the SQL below has one stage per
     step. Known only when the model runs (0 when dbt parses). #}
 {%- set steps = servicing_step_count() %}
