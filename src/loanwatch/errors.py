@@ -84,16 +84,19 @@ def first_line(exc: BaseException, width: int | None = None) -> str:
 
 
 def engine_line(text: str) -> str:
-    """The line of an engine's error report that says what went wrong: a Java exception's own
-    message (Spark's run through Py4J: "An error occurred while calling o47.sql. : java.lang.
-    RuntimeException: Max iterations ...", then the stack), otherwise the last line with text
-    (DuckDB's and PostgreSQL's reports end with it); never a stack frame or a blank line."""
+    """The line of dbt's report of a failed node that says what went wrong. dbt's report is a
+    header (``Database Error in model x (path)``), the engine's message, then its own trailer
+    (``compiled code at target/run/...``, ``> in macro ...``); the engine's message starts with
+    what went wrong (PostgreSQL and DuckDB go on with ``LINE 3: ...`` and a caret), except
+    Spark's through Py4J (``An error occurred while calling o47.sql.``, then ``: java.lang.
+    RuntimeException: Max iterations ...`` and the JVM's stack): there it is the exception's own
+    message. Never a stack frame, dbt's trailer or a blank line; '' when nothing is left."""
     lines = [line.strip() for line in text.splitlines()]
-    lines = [line for line in lines if line and not line.startswith(("at ", "... "))]
+    lines = [line for line in lines if line and not re.match(r"\w+ Error in \w+ |compiled code at |> |at |\.\.\. ", line)]
     for line in lines:
         if match := re.match(r":?\s*(?:[A-Za-z_$][\w$]*\.)+[\w$]*(?:Exception|Error): (.+)", line):
             return match.group(1)
-    return lines[-1] if lines else ""
+    return lines[0] if lines else ""
 
 
 def environmental(exc: BaseException) -> bool:

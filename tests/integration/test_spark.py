@@ -19,6 +19,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from loanwatch.config import load_settings
@@ -218,8 +219,6 @@ def test_servicing_events_on_spark_equal_duckdb(tmp_path):
         done = run_cli(*args, env=env, timeout=900)
         assert done.returncode == 0, done.stderr[-3000:]
     duck = build_home(tmp_path / "duck", SERVICING, RESTRUCTURING, late)
-    import duckdb
-
     con = duckdb.connect(str(duck.warehouse_path), read_only=True)
     assert con.execute("SELECT max(step) FROM core.int_servicing_events WHERE loan_id = 'S-LATE'").fetchone() == (14,)
     con.close()

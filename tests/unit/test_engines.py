@@ -133,10 +133,26 @@ def test_an_engines_error_is_told_by_its_first_line():
 
 
 def test_a_failed_models_line_is_what_the_engine_says_went_wrong_not_its_stack():
-    """dbt's message for a model Spark failed ends with the JVM's stack and a blank line: the line
-    the user gets is the exception's own message (it used to be "model x failed:" and nothing)."""
+    """dbt's report of a failed model, as dbt's own exceptions word it: the user's line is the
+    engine's message, not dbt's trailer (it said "model x failed: compiled code at target/run/..."
+    on PostgreSQL), not the JVM's stack and blank line (on Spark it said "model x failed:")."""
+    from types import SimpleNamespace
+
+    from dbt_common.exceptions import DbtDatabaseError, DbtRuntimeError
+
     from loanwatch.transform.build import _model_error
 
+    node = SimpleNamespace(build_path="target/run/loanwatch/models/marts/dim_loans.sql", resource_type="model",
+                           name="dim_loans", original_file_path="models/marts/dim_loans.sql")
+    postgres = DbtDatabaseError('relation "core.loans" does not exist\nLINE 3: from core.loans\n             ^')
+    postgres.node = node
+    assert str(postgres).splitlines()[-1].strip().startswith("compiled code at")  # what was shown
+    assert _model_error("dim_loans", str(postgres)) == 'model dim_loans failed: relation "core.loans" does not exist'
+    duck = DbtRuntimeError('Binder Error: Referenced column "y" not found in FROM clause!\n'
+                           'Candidate bindings: "loan_id"\n\nLINE 3: select y from core.loans\n               ^')
+    duck.node = node
+    assert _model_error("dim_loans", str(duck)) == (
+        'model dim_loans failed: Binder Error: Referenced column "y" not found in FROM clause!')
     spark = ("Runtime Error in model int_servicing_steps (models/intermediate/servicing/int_servicing_steps.sql)\n"
              "  An error occurred while calling o47.sql.\n"
              "  : java.lang.RuntimeException: Max iterations (100) reached for batch Resolution\n"
@@ -144,8 +160,6 @@ def test_a_failed_models_line_is_what_the_engine_says_went_wrong_not_its_stack()
              "  \t... 42 more\n  \n")
     assert _model_error("int_servicing_steps", spark) == (
         "model int_servicing_steps failed: Max iterations (100) reached for batch Resolution")
-    duck = 'Runtime Error in model m (models/m.sql)\n  Binder Error: Referenced column "y" not found in FROM clause!\n'
-    assert _model_error("m", duck) == 'model m failed: Binder Error: Referenced column "y" not found in FROM clause!'
     assert _model_error("m", " \n\n") == "model m failed:"
 
 

@@ -342,13 +342,18 @@ def project_hash(settings: Settings, engine_fingerprint: str = "") -> str:
     return h.hexdigest()
 
 
-def _model_error(name: str, message: str | None) -> str:
-    """One line for a model that failed: the machine's fault (memory, disk) said as such, with
-    the setting or what to do; otherwise the engine's line that says what went wrong (errors.engine_line)."""
+def _machine_fault(message: str | None) -> str | None:
+    """What a node's error says when the machine is at fault (memory, disk), with the setting or
+    what to do (errors.explain); None when it is the SQL's or the data's."""
     explained = explain(RuntimeError(message)) if message else None
-    if explained:
-        return f"model {name} failed: {explained[0].removeprefix('loanwatch: ')}"
-    return f"model {name} failed: {engine_line(message) if message else ''}".strip()
+    return explained[0].removeprefix("loanwatch: ") if explained else None
+
+
+def _model_error(name: str, message: str | None) -> str:
+    """One line for a model that failed: the machine's fault said as such, otherwise the engine's
+    line that says what went wrong (errors.engine_line)."""
+    reason = _machine_fault(message) or (engine_line(message) if message else "")
+    return f"model {name} failed: {reason}".strip()
 
 
 def _record_checks(con, build_id: int, run: DbtRun, engine: Engine) -> tuple[list[str], list[str]]:
@@ -364,9 +369,8 @@ def _record_checks(con, build_id: int, run: DbtRun, engine: Engine) -> tuple[lis
         status = r.status
         sample = _sample_keys(con, r.relation, engine) if status in ("fail", "warn", "error") and r.failures else None
         rows.append([build_id, r.name, r.model, severity, status, r.failures or 0, sample, r.message[:1000]])
-        if status == "error" and (explained := explain(RuntimeError(r.message)) if r.message else None):
-            # the machine's fault (memory, disk), not the data's
-            errors.append(f"check {r.name} could not run: {explained[0].removeprefix('loanwatch: ')}")
+        if status == "error" and (fault := _machine_fault(r.message)):  # not the data's fault
+            errors.append(f"check {r.name} could not run: {fault}")
         elif status in ("fail", "error"):
             errors.append(f"check {r.name} failed ({r.failures or 0} rows)" + (f" on {r.model}" if r.model else ""))
         elif status == "warn":
