@@ -38,7 +38,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # Seconds a writer waits for another writer's lock before giving up.
         "lock_timeout": 60,
         # DuckDB's memory limit for ingest and build; beyond it, work spills to disk.
-        "memory_limit": "5GB",
+        "memory_limit": "3GB",
     },
     # [warehouse] engine = "postgres": the server (the password only from LOANWATCH_POSTGRES__PASSWORD).
     "postgres": {"host": "localhost", "port": 5432, "user": "loanwatch", "dbname": "loanwatch", "password": "",

@@ -61,9 +61,10 @@
 {%- endmacro %}
 
 {#- Whether this model computes only its recompute set: an incremental build of an incremental
-    model, or of an ephemeral model that one inlines. -#}
+    model, or of a model that holds only the set for one (a table rebuilt every build, or an
+    ephemeral model inlined). -#}
 {% macro recomputing() -%}
-{{ return(is_incremental() or (model.config.materialized == 'ephemeral' and incremental_build())) }}
+{{ return(is_incremental() or (model.config.materialized in ('table', 'ephemeral') and incremental_build())) }}
 {%- endmacro %}
 
 {#- A set's parts for a row alias: `where`, the condition that the row is in one of the parts
