@@ -10,7 +10,7 @@ from loanwatch.config import ConfigError, load_settings
 from loanwatch.engines import open_engine
 from loanwatch.engines.duckdb import DuckDBEngine
 from loanwatch.engines.postgres import PASSWORD_VARIABLE, duck_type, pg_type
-from loanwatch.transform import write_profile
+from loanwatch.transform import dbt_vars, write_profile
 
 pytestmark = pytest.mark.unit
 
@@ -211,6 +211,11 @@ def test_duckdb_builds_in_the_homes_own_files(tmp_path):
     assert engine.fingerprint() == "" and project_hash(settings, engine.fingerprint()) == project_hash(settings)
     postgres = open_engine(load_settings(tmp_path, environ={"LOANWATCH_WAREHOUSE__ENGINE": "postgres"}))
     assert project_hash(settings, postgres.fingerprint()) != project_hash(settings)
+    # a setting the results depend on rebuilds everything; the memory DuckDB may use, nothing
+    changed = load_settings(tmp_path, environ={"LOANWATCH_WAREHOUSE__TOLERANCE": "0.05"})
+    assert project_hash(changed) != project_hash(settings)
+    more_memory = load_settings(tmp_path, environ={"LOANWATCH_WAREHOUSE__MEMORY_LIMIT": "8GB"})
+    assert dbt_vars(more_memory)["memory_limit"] == "8GB" and project_hash(more_memory) == project_hash(settings)
 
 
 def test_an_unknown_engine_is_one_usage_line_and_checked_once_per_command(tmp_path, monkeypatch):

@@ -329,11 +329,17 @@ def _sample_keys(con, relation: str | None, engine: Engine, limit: int = 5) -> s
     return ", ".join(keys) or None
 
 
+# dbt vars that change how a build runs, not what it writes: a new value rebuilds nothing
+NOT_IN_RESULTS = {"memory_limit"}
+
+
 def project_hash(settings: Settings, engine_fingerprint: str = "") -> str:
     """SHA-256 of the dbt project's files and of the settings it is run with: an upgraded project,
-    a changed setting (tolerance, DPD convention, defaults) or another engine or server
-    (``Engine.fingerprint``; none for DuckDB, the home's own files) forces a full refresh."""
-    h = hashlib.sha256(json.dumps(dbt_vars(settings), sort_keys=True).encode())
+    a changed setting (tolerance, DPD convention, defaults; not ``NOT_IN_RESULTS``) or another
+    engine or server (``Engine.fingerprint``; none for DuckDB, the home's own files) forces a full
+    refresh."""
+    results_vars = {name: value for name, value in dbt_vars(settings).items() if name not in NOT_IN_RESULTS}
+    h = hashlib.sha256(json.dumps(results_vars, sort_keys=True).encode())
     h.update(engine_fingerprint.encode())
     for path in sorted(PROJECT_DIR.rglob("*")):
         if path.is_file() and "target" not in path.parts and "logs" not in path.parts:
