@@ -4,9 +4,9 @@
 -- The days on which something about a loan can change (METRICS §3): issue, payment days,
 -- paid-on days, the day after each due date (an instalment is overdue at D when due_date < D),
 -- write-off. One row per loan and day with the running totals from that day on, until the next
--- such day (valid_to). fct_loan_states turns these into states. A table, not inlined there: in one
--- statement with fct_loan_states' joins, the windows below held memory DuckDB could not spill
--- (the L full build failed under a 3GB memory_limit; docs/benchmarks.md).
+-- such day (valid_to). fct_loan_states turns these into states. A table, not inlined there: as one
+-- statement, the two needed more memory than DuckDB could spill (the L full build failed under a
+-- 3GB memory_limit); as two, each fits (docs/benchmarks.md).
 -- A loan an incremental build recomputes from a day (int_loans_changed.recompute_from) has only
 -- its days from then on here, with totals counted from that day: fct_loan_states adds what the
 -- loan's earlier rows had reached.
