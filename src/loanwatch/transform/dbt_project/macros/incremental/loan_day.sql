@@ -9,7 +9,7 @@
 select loan_id, recompute_from from {{ ref('int_loans_changed') }}
 {%- endmacro %}
 
-{#- Set loan_days (fct_payment_allocations by paid_date, int_loan_events_running and
+{#- Set loan_days (fct_payment_allocations by paid_date, int_loan_days by event_date,
     fct_loan_states by valid_from, fct_loan_snapshots and fct_loan_transitions by snapshot_date):
     a changed loan's rows from its recompute_from day on, all of them when that is null. -#}
 {% macro loan_days_recomputed() -%}
