@@ -126,6 +126,21 @@ set memory_limit = '{{ limit }}';
 set preserve_insertion_order = false
 {%- endmacro %}
 
+{# Hash joins built on the side the SQL puts on the right (on=true), then as the engine estimates
+   again (on=false): a model's pre- and post-hook where the estimate is wrong. DuckDB builds a hash
+   join's table on the side it estimates smaller; in fct_loan_states the loan-day intervals joined
+   to their (filtered) loans look smaller than the instalments, so both instalment lookups built
+   their tables on the wide intervals: at L, out of memory under 3GB. As written (the instalments
+   on the right) it built in 8.7 s, peak 2.9 GB (docs/benchmarks.md). DuckDB's setting is the
+   whole database's, not the connection's: for a model that runs beside it, the same choice. For
+   the whole build it cost more than it saved (fct_loan_snapshots 10 s -> 19 s at L), so not
+   there. Nothing on the other engines. #}
+{% macro hash_joins_as_written(on) -%}{{ return(adapter.dispatch('hash_joins_as_written', 'loanwatch')(on)) }}{%- endmacro %}
+{% macro default__hash_joins_as_written(on) -%}{%- endmacro %}
+{% macro duckdb__hash_joins_as_written(on) -%}
+{%- if on -%}set disabled_optimizers = 'build_side_probe_side'{%- else -%}reset disabled_optimizers{%- endif -%}
+{%- endmacro %}
+
 {# After a table is written: PostgreSQL plans the next models' joins from the table's statistics,
    which a table just created or appended to has not got until autovacuum gets to it (a build
    planned int_servicing_states on none and ran it for minutes at M, 1.3 s with them). A project

@@ -1,7 +1,7 @@
 {% set recompute = recompute_set('loan_days', day='valid_from') %}
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook=recompute_hook(recompute),
-          post_hook="{{ close_kept_intervals() }}") }}
+          pre_hook=[recompute_hook(recompute), "{{ hash_joins_as_written(true) }}"],
+          post_hook=["{{ hash_joins_as_written(false) }}", "{{ close_kept_intervals() }}"]) }}
 -- depends_on: {{ ref('int_loans_changed') }}
 -- The state timeline of every non-cancelled loan (METRICS §3): one row per interval
 -- [valid_from, valid_to) over which state, principal outstanding and past-due amount are
