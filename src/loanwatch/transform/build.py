@@ -213,7 +213,10 @@ def _run_dbt_build(settings: Settings, engine: Engine, full_refresh: bool, selec
     # dbt unit tests check the SQL, not the data: the test suite runs them (`tests/integration`).
     args = ["--exclude-resource-type", "unit_test"] + (["--full-refresh"] if full_refresh else [])
     if select:
-        args += ["--select", *select]
+        # with everything upstream: a model computed from its parents as the last build left
+        # them would read what that build recomputed (int_loan_days, int_servicing_*: only its
+        # loans), not the whole book
+        args += ["--select", *(s if s[:1] in "+@" else f"+{s}" for s in select)]
     if engine.exports_published:  # the engine's tables are where incremental models start from
         return run_dbt(settings, "build", args, engine=engine)
     # The build writes published.duckdb: from nothing on a full refresh, otherwise from a copy
