@@ -83,6 +83,10 @@ def test_parts_one_by_one_equal_all_at_once(tmp_path, small_portfolio, small_hom
     for part in sorted(parts):
         with open_writer(settings) as con:
             ingest_paths(con, parts[part])
+        if part == 5:
+            # a selection (a Dagster subset) first: the models outside it, such as
+            # fct_loan_snapshots, still take the part in at the whole build after it
+            assert build(settings, select=["fct_loan_states", "dim_loans"]).status == "success"
         assert build(settings).status == "success"
         with open_writer(settings) as con:
             recomputed.append(con.execute(

@@ -6,6 +6,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -66,6 +67,12 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
                     or not settings.serving_path.exists() or damaged):
                 full_refresh = True
             since = 0 if full_refresh else int(last[0] or 0)
+            if select:
+                # A selection leaves the models outside it as they were: the next build starts
+                # from where the last whole one did (the batches since then and, after an
+                # upgrade, the new project), and recomputes what the selection already has,
+                # which gives the same rows.
+                through, project = (int(last[0] or 0), last[1]) if last else (0, "")
             con.execute(
                 """INSERT INTO meta.builds (build_id, started_at, status, full_refresh, through_batch_id,
                                             published, project_hash, since_batch_id)
@@ -215,12 +222,13 @@ def _run_dbt_build(settings: Settings, engine: Engine, full_refresh: bool, selec
     if select:
         # with everything upstream: a model computed from its parents as the last build left
         # them would read what that build recomputed (int_loan_days, int_servicing_*: only its
-        # loans), not the whole book
-        args += ["--select", *(s if s[:1] in "+@" else f"+{s}" for s in select)]
+        # loans), not the whole book. A selector that already names parents (+x, 2+x, @x) or
+        # intersects (a,b) is dbt's as it is.
+        args += ["--select", *(s if re.match(r"[+@]|[0-9]+\+", s) or "," in s else f"+{s}" for s in select)]
     if engine.exports_published:  # the engine's tables are where incremental models start from
         return run_dbt(settings, "build", args, engine=engine)
     # The build writes published.duckdb: from nothing on a full refresh, otherwise from a copy
-    # of the snapshot (a selection rebuilds only its models and keeps the rest), made while
+    # of the snapshot (a selection rebuilds only its models and their parents and keeps the rest), made while
     # dbt loads; dbt opens the file only when the copy is complete.
     copy: dict[str, float] = {}
 

@@ -132,7 +132,8 @@ set preserve_insertion_order = false
    to their (filtered) loans look smaller than the instalments, so both instalment lookups built
    their tables on the wide intervals: at L, out of memory under 3GB. As written (the instalments
    on the right) it built in 8.7 s, peak 2.9 GB (docs/benchmarks.md). DuckDB's setting is the
-   whole database's, not the connection's: for a model that runs beside it, the same choice. For
+   whole database's, not the connection's: for a model that runs beside it, the same choice (and
+   if the model fails, for the rest of that build: dbt runs no post-hook then). For
    the whole build it cost more than it saved (fct_loan_snapshots 10 s -> 19 s at L), so not
    there. Nothing on the other engines. #}
 {% macro hash_joins_as_written(on) -%}{{ return(adapter.dispatch('hash_joins_as_written', 'loanwatch')(on)) }}{%- endmacro %}
