@@ -101,9 +101,10 @@ def portfolio_in_two_batches(out: Path) -> list[list[Path]]:
     return [parts[part] for part in sorted(parts)]
 
 
-def build_in_batches(settings, batches: list[list[Path]]) -> None:
+def build_in_batches(settings, batches: list[list[Path]], between=None) -> None:
     """Ingest and build batch by batch (as a daily run does), landing each batch on the engine;
-    the first build full, every later one incremental (asserted)."""
+    the first build full, every later one incremental (asserted). ``between(settings)`` runs
+    after each build but the last."""
     from loanwatch.engines import open_engine
     from loanwatch.ingest.load import ingest_paths
     from loanwatch.transform.build import build
@@ -115,6 +116,8 @@ def build_in_batches(settings, batches: list[list[Path]]) -> None:
             open_engine(settings).land_pending(con)
         result = build(settings)
         assert result.status == "success", result.errors
+        if between and files is not batches[-1]:
+            between(settings)
     with open_snapshot(settings) as con:
         full = con.execute("SELECT full_refresh FROM meta.builds ORDER BY build_id").fetchall()
     assert full == [(True,)] + [(False,)] * (len(batches) - 1), full

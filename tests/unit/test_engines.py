@@ -86,12 +86,12 @@ def test_ledger_types_map_to_server_types():
     assert pg_type("VARCHAR") == "TEXT" and pg_type("TIMESTAMP") == "TIMESTAMP" and pg_type("DOUBLE") == "DOUBLE PRECISION"
 
 
-def test_dbt_runs_on_postgres_with_jit_off_and_the_users_own_options(tmp_path, monkeypatch):
+def test_dbt_runs_on_postgres_with_jit_and_nested_loops_off_and_the_users_own_options(tmp_path, monkeypatch):
     engine = open_engine(load_settings(tmp_path, environ={"LOANWATCH_WAREHOUSE__ENGINE": "postgres"}))
     monkeypatch.delenv("PGOPTIONS", raising=False)
-    assert engine.dbt_environment()["PGOPTIONS"] == "-c jit=off"
+    assert engine.dbt_environment()["PGOPTIONS"] == "-c jit=off -c enable_nestloop=off"
     monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=0")
-    assert engine.dbt_environment()["PGOPTIONS"] == "-c statement_timeout=0 -c jit=off"
+    assert engine.dbt_environment()["PGOPTIONS"] == "-c statement_timeout=0 -c jit=off -c enable_nestloop=off"
 
 
 def test_a_manifest_of_another_ledger_is_refused_and_only_missing_batches_are_pending():

@@ -109,8 +109,11 @@ class Engine(abc.ABC):
         """Column names and up to ``limit`` failing rows of a check ``dq_tables`` lists."""
 
     @abc.abstractmethod
-    def export(self, tables: list[str], target: Path) -> None:
-        """Copy ``schema.table`` relations into the DuckDB file ``target`` (``exports_published``)."""
+    def export(self, tables: list[str], target: Path, changes: bool = False) -> list[str]:
+        """Copy ``schema.table`` relations into the DuckDB file ``target`` (``exports_published``).
+        ``changes``: ``target`` already holds them as the engine had them before this build, so
+        an engine that kept the build's changes of a table may apply only those. Returns the
+        tables exported that way."""
 
 
 def engine_classes() -> dict[str, type[Engine]]:

@@ -69,5 +69,5 @@ class DuckDBEngine(Engine):
             cur = con.execute(f"SELECT * FROM dq.{quoted(check)} LIMIT {int(limit)}")
             return [d[0] for d in cur.description], cur.fetchall()
 
-    def export(self, tables: list[str], target: Path) -> None:
-        pass  # dbt wrote them there (not exports_published)
+    def export(self, tables: list[str], target: Path, changes: bool = False) -> list[str]:
+        return []  # dbt wrote them there (not exports_published)

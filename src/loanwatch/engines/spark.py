@@ -374,9 +374,10 @@ class SparkEngine(Engine):
 
     # --- export ------------------------------------------------------------------------------
 
-    def export(self, tables: list[str], target: Path) -> None:
+    def export(self, tables: list[str], target: Path, changes: bool = False) -> list[str]:
         """Copy ``schema.table`` relations from Spark into the DuckDB file ``target`` (replacing
-        tables of the same name), as Arrow, with the types Spark declares."""
+        tables of the same name), as Arrow, with the types Spark declares. Always whole: Spark
+        keeps no changes (docs/engines.md, "Serving")."""
         import duckdb
 
         duck = duckdb.connect(str(target))
@@ -396,6 +397,7 @@ class SparkEngine(Engine):
             duck.execute("CHECKPOINT")
         finally:
             duck.close()
+        return []
 
 
 _MANIFEST = ("batch_id BIGINT, entity STRING, file_name STRING, content_hash STRING, rows_landed BIGINT, "

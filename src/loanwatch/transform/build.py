@@ -57,6 +57,9 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
             ).fetchone()
             attempt = con.execute(
                 "SELECT full_refresh, status FROM meta.builds ORDER BY build_id DESC LIMIT 1").fetchone()
+            # The engine's tables are those of the snapshot this build starts from: the last
+            # build finished well (an exporting engine then exports only what changes).
+            after_good = bool(attempt) and attempt[1] == "success"
             # Incremental models recompute the loans of batches after the last good build,
             # starting from its snapshot. A changed dbt project (an upgrade), no good build yet,
             # no snapshot to start from, or a full refresh that did not finish means everything.
@@ -128,10 +131,15 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
                 con.execute("CHECKPOINT")
                 try:
                     if engine.exports_published:
-                        seconds = _export(settings, engine, run, full_refresh and not select, from_snapshot=not damaged)
-                        # beside dbt's nodes, where the build's time went (`make bench-postgres`)
+                        seconds, by_changes = _export(settings, engine, run, full_refresh and not select,
+                                                      from_snapshot=not damaged, changes=after_good and not full_refresh)
+                        # beside dbt's nodes, where the build's time went (`make bench-postgres`),
+                        # and the tables exported by their changes
                         con.execute("INSERT INTO meta.build_nodes VALUES (?, 'export', 'export', NULL, 'success', ?)",
                                     [build_id, seconds])
+                        if by_changes:
+                            con.executemany("INSERT INTO meta.build_nodes VALUES (?, 'export changes', 'export', ?, 'success', "
+                                            "NULL)", [[build_id, table] for table in by_changes])
                     started = time.monotonic()
                     publish(con, settings, build_id)
                     run.phases["publish"] = time.monotonic() - started
@@ -262,22 +270,24 @@ def _starts_empty(settings: Settings, everything: bool, from_snapshot: bool) -> 
     return everything or not from_snapshot or not settings.serving_path.exists()
 
 
-def _export(settings: Settings, engine: Engine, run: DbtRun, everything: bool, from_snapshot: bool) -> float:
+def _export(settings: Settings, engine: Engine, run: DbtRun, everything: bool, from_snapshot: bool,
+            changes: bool) -> tuple[float, list[str]]:
     """An exporting engine's build: the tables readers need, copied into the build's DuckDB file.
 
     As on DuckDB, the file starts from nothing when the build rebuilt everything, otherwise from
-    a copy of the snapshot; the published models the build ran replace their copies in it.
-    Returns the seconds it took.
+    a copy of the snapshot; the published models the build ran replace their copies in it, or,
+    with ``changes`` (the engine's tables were the snapshot's when the build began), get the
+    changes the engine kept. Returns the seconds it took and the tables exported by their changes.
     """
     start = time.monotonic()
-    if _starts_empty(settings, everything, from_snapshot):
+    if empty := _starts_empty(settings, everything, from_snapshot):
         clear_published(settings)
     else:
         restore_published(settings)
     tables = [f"{r.schema}.{r.name}" for r in run.results
               if r.resource_type == "model" and r.published and r.status == "success"]
-    engine.export(tables, settings.published_path)
-    return time.monotonic() - start
+    by_changes = engine.export(tables, settings.published_path, changes=changes and not empty)
+    return time.monotonic() - start, by_changes
 
 
 def _unreadable_start(run: DbtRun, settings: Settings) -> str | None:

@@ -71,6 +71,21 @@ where c.loan_id = s.loan_id
     and s.valid_from < c.recompute_from
     and s.valid_to > c.recompute_from
 {%- endmacro %}
+{#- PostgreSQL: the same, and where the build keeps its changes (macros/incremental/recompute.sql),
+    the rows as they were among those it removed, as they are now among those it added. -#}
+{% macro postgres__close_kept_intervals() -%}
+{%- set update = default__close_kept_intervals() -%}
+{%- if not keeps_changes() -%}{{ return(update) }}{%- endif -%}
+insert into {{ changes_relation('removed') }}
+select s.*
+from {{ this }} as s
+inner join ({{ loans_changed() }}) as c on c.loan_id = s.loan_id
+where s.valid_from < c.recompute_from
+    and s.valid_to > c.recompute_from;
+with updated as ({{ update }}
+returning s.*)
+insert into {{ changes_relation('added') }} select * from updated
+{%- endmacro %}
 {#- Spark: the same change, as a rewrite of the table. -#}
 {% macro spark__close_kept_intervals() -%}
 {%- set changed = "c.loan_id is not null" -%}

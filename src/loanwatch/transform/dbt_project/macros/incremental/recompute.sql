@@ -132,7 +132,8 @@
 {{ return(deletes) }}
 {%- endmacro %}
 
-{% macro default__delete_recomputed(recompute) -%}
+{#- The delete statements, as the default engine (PostgreSQL, DuckDB) runs them. -#}
+{% macro recompute_delete_statements(recompute) -%}
 {%- set statements = [] -%}
 {%- for delete in recompute_deletes(recompute) -%}
 {%- if delete is mapping -%}
@@ -142,7 +143,65 @@ where ' ~ recompute_on(delete, 't') ~ ' and ' ~ recompute_reaches(delete, 't', r
 {%- do statements.append('delete from ' ~ this ~ ' as t where ' ~ delete) -%}
 {%- endif -%}
 {%- endfor -%}
-{{ statements | join(';\n') }}
+{{ return(statements) }}
+{%- endmacro %}
+
+{% macro default__delete_recomputed(recompute) -%}
+{{ recompute_delete_statements(recompute) | join(';\n') }}
+{%- endmacro %}
+
+{#
+  Kept changes (PostgreSQL). A good build copies the published tables from the server into the
+  serving snapshot; after an incremental build, only what changed (PostgresEngine.export): the
+  rows each published incremental model deleted and the rows it inserted, which the build keeps in
+  schema `changes`, as `<schema>__<model>__removed` and `__added`. The deletes return their rows
+  into __removed (the pre-hook); the rows of the model's own transaction (`xmin`: the insert, as
+  dbt runs it, and the post-hooks share one) go into __added (keep_added_rows, a post-hook). Any
+  other run of a published model drops both, and the export copies that table whole.
+-#}
+{% macro keeps_changes() -%}
+{{ return(adapter.dispatch('keeps_changes', 'loanwatch')()) }}
+{%- endmacro %}
+{% macro default__keeps_changes() -%}{{ return(false) }}{%- endmacro %}
+{% macro postgres__keeps_changes() -%}
+{{ return(model.config.get('database') == 'published' and model.config.materialized == 'incremental') }}
+{%- endmacro %}
+
+{% macro changes_relation(kind) -%}
+changes.{{ adapter.quote(this.schema ~ '__' ~ this.identifier ~ '__' ~ kind) }}
+{%- endmacro %}
+
+{#- The schema of the kept changes, made once per dbt run (on-run-start; dbt threads creating it at
+    once would collide). -#}
+{% macro create_changes_schema() -%}{{ return(adapter.dispatch('create_changes_schema', 'loanwatch')()) }}{%- endmacro %}
+{% macro default__create_changes_schema() -%}select 1{%- endmacro %}
+{% macro postgres__create_changes_schema() -%}create schema if not exists changes{%- endmacro %}
+
+{% macro postgres__delete_recomputed(recompute) -%}
+{%- set statements = recompute_delete_statements(recompute) -%}
+{%- if not keeps_changes() -%}
+{{ return(statements | join(';\n')) }}
+{%- endif -%}
+{%- set removed = changes_relation('removed') -%}
+drop table if exists {{ removed }};
+create table {{ removed }} as select * from {{ this }} with no data
+{%- for statement in statements %};
+with removed as ({{ statement }} returning t.*) insert into {{ removed }} select * from removed
+{%- endfor %}
+{%- endmacro %}
+
+{#- The post-hook: on an incremental run of a published model, the rows it inserted; on a full one,
+    no kept changes. -#}
+{% macro keep_added_rows() -%}{{ return(adapter.dispatch('keep_added_rows', 'loanwatch')()) }}{%- endmacro %}
+{% macro default__keep_added_rows() -%}{%- endmacro %}
+{% macro postgres__keep_added_rows() -%}
+{%- if keeps_changes() and is_incremental() -%}
+drop table if exists {{ changes_relation('added') }};
+create table {{ changes_relation('added') }} as select * from {{ this }} where xmin = pg_current_xact_id()::xid
+{%- elif keeps_changes() -%}
+drop table if exists {{ changes_relation('removed') }};
+drop table if exists {{ changes_relation('added') }}
+{%- endif -%}
 {%- endmacro %}
 
 {#- Spark SQL has no DELETE ... USING either: a subquery names the joined part's rows, and every

@@ -27,8 +27,11 @@ changed_states as {{ materialized_if_incremental() }} (
     day kept, which end before that day) at the new dates only. -#}
 {%- set parts = [('1 = 1', 'changed_states')] %}
 {%- if is_incremental() %}
-{%- do parts.append(('snapshot_date not in (select distinct snapshot_date from ' ~ this ~ ')',
-                     kept_rows(recompute, ref('fct_loan_states'), 'valid_from'))) %}
+{%- set new_dates = 'snapshot_date not in (select distinct snapshot_date from ' ~ this ~ ')' %}
+{#- (only the states that reach the first new date: none when there is none. Without it,
+    PostgreSQL loops over every kept state to find that no date joins it.) #}
+{%- do parts.append((new_dates, '(select * from ' ~ kept_rows(recompute, ref('fct_loan_states'), 'valid_from')
+                     ~ ' as k where k.valid_to > (select min(snapshot_date) from dates where ' ~ new_dates ~ '))')) %}
 {%- endif %}
 at_dates as (
     {%- for dates_condition, states_relation in parts %}
