@@ -328,7 +328,7 @@ class PostgresEngine(Engine):
 
                 again = []
                 pending = pool.submit(copy_out, jobs[0][1]) if jobs else None
-                for index, (table, relations) in enumerate(jobs):
+                for index, (table, _) in enumerate(jobs):
                     paths = pending.result()
                     pending = pool.submit(copy_out, jobs[index + 1][1]) if index + 1 < len(jobs) else None
                     if len(paths) == 1:
