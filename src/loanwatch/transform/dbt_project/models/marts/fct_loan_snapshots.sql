@@ -25,16 +25,19 @@ changed_states as {{ materialized_if_incremental() }} (
     pre-hook, the recomputed states (a changed loan's rows, or those from its recompute_from day)
     at every date, and the other states (unchanged loans, and the rows a loan recomputed from a
     day kept, which end before that day) at the new dates only. -#}
-{%- set parts = [('1 = 1', 'changed_states')] %}
+{%- set parts = [('dates', 'changed_states')] %}
 {%- if is_incremental() %}
-{%- set new_dates = 'snapshot_date not in (select distinct snapshot_date from ' ~ this ~ ')' %}
 {#- (only the states that reach the first new date: none when there is none. Without it,
     PostgreSQL loops over every kept state to find that no date joins it.) #}
-{%- do parts.append((new_dates, '(select * from ' ~ kept_rows(recompute, ref('fct_loan_states'), 'valid_from')
-                     ~ ' as k where k.valid_to > (select min(snapshot_date) from dates where ' ~ new_dates ~ '))')) %}
-{%- endif %}
+{%- do parts.append(('new_dates', '(select * from ' ~ kept_rows(recompute, ref('fct_loan_states'), 'valid_from')
+                     ~ ' as k where k.valid_to > (select min(snapshot_date) from new_dates))')) %}
+new_dates as {{ materialized_if_incremental() }} (
+    select * from dates where snapshot_date not in (select distinct snapshot_date from {{ this }})
+),
+
+{% endif -%}
 at_dates as (
-    {%- for dates_condition, states_relation in parts %}
+    {%- for dates_relation, states_relation in parts %}
     {% if not loop.first %}union all{% endif %}
     select
         dates.month,
@@ -52,7 +55,7 @@ at_dates as (
         states.closed_date,
         states.written_off_date,
         dates.previous_snapshot_date
-    from (select * from dates where {{ dates_condition }}) as dates
+    from {{ dates_relation }} as dates
     inner join {{ states_relation }} as states
         on states.valid_from <= dates.snapshot_date
         and dates.snapshot_date < states.valid_to
