@@ -186,7 +186,9 @@ DDL = [
         checked_at TIMESTAMP
     )""",
     # Every dbt node a build ran (models, checks, unit tests) and how long it took: where a
-    # build's time goes (`make bench` reads it).
+    # build's time goes (`make bench` reads it). Beside them, resource_type 'phase': the build's
+    # phases; 'export': another engine's export (node 'export', its seconds) and each table it
+    # exported by its changes (node 'export changes', the table in `model`, no seconds).
     """CREATE TABLE IF NOT EXISTS meta.build_nodes (
         build_id BIGINT,
         node VARCHAR,

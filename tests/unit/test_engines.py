@@ -232,3 +232,30 @@ def test_an_unknown_engine_is_one_usage_line_and_checked_once_per_command(tmp_pa
     monkeypatch.setattr(engines, "engine_classes", lambda real=engines.engine_classes: opened.append(1) or real())
     assert cli("ingest", str(GOLDEN / "clients.jsonl"), home=tmp_path).exit_code == 0
     assert len(opened) == 1  # one engine for the command: its setting read and checked once
+
+
+@pytest.mark.parametrize("builds, holds", [
+    ([], False),
+    ([("success", True)], True),  # a good whole build: the export applies the next one's changes
+    ([("success", True), ("failed", None)], False),  # the failed one may have written tables
+    ([("success", True), ("interrupted", None)], False),
+    ([("success", True), ("success", None)], True),  # a good selection after a good whole build
+    # a good selection after a failed build copied only its own tables: the others are the failed build's
+    ([("success", True), ("failed", None), ("success", None)], False),
+    ([("success", True), ("failed", None), ("success", None), ("success", True)], True),
+])
+def test_an_engine_exports_changes_only_while_its_tables_are_the_snapshots(tmp_path, builds, holds):
+    """`_engine_holds_snapshot`: the builds since the last good whole build all succeeded (a
+    good whole build is the one that records its snapshot's stat; a selection records none)."""
+    from loanwatch.transform.build import _engine_holds_snapshot
+    from loanwatch.warehouse import connect, init_warehouse
+
+    con = connect(tmp_path / "warehouse.duckdb")
+    try:
+        init_warehouse(con)
+        for build_id, (status, whole) in enumerate(builds, start=1):
+            con.execute("INSERT INTO meta.builds (build_id, started_at, status, full_refresh, published, snapshot_stat) "
+                        "VALUES (?, now(), ?, false, ?, ?)", [build_id, status, status == "success", "1 2" if whole else None])
+        assert _engine_holds_snapshot(con) is holds
+    finally:
+        con.close()

@@ -284,6 +284,7 @@ class PostgresEngine(Engine):
                                 "SELECT schema_name, table_name FROM duckdb_tables()").fetchall()
                             if {f"{schema}__{table}__removed", f"{schema}__{table}__added"} <= names}
                 # (table, the relations to copy out): the table itself, or the rows it lost and gained
+                # (named as changes_relation() in macros/incremental/recompute.sql names them)
                 jobs = [(t, [f"changes.{t.replace('.', '__')}__{kind}" for kind in ("removed", "added")] if t in kept else [t])
                         for t in tables]
                 files = itertools.count()
@@ -312,17 +313,21 @@ class PostgresEngine(Engine):
                 def apply_changes(table: str, removed: Path, added: Path) -> bool:
                     columns = declared[table]
                     duck.execute("BEGIN")
-                    duck.execute(f"CREATE OR REPLACE TEMP TABLE removed AS {read}", {"path": str(removed), "columns": dict(columns)})
-                    expected = duck.execute("SELECT count(*) FROM removed").fetchone()[0]
-                    same = " AND ".join(f"t.{quoted(c)} IS NOT DISTINCT FROM r.{quoted(c)}" for c, _ in columns)
-                    deleted = duck.execute(f"DELETE FROM {qualified(table)} AS t USING removed AS r WHERE {same}"
-                                           ).fetchone()[0] if expected else 0
-                    if deleted != expected:
-                        duck.execute("ROLLBACK")
-                        return False
+                    if removed.stat().st_size:  # (an empty file: nothing to read, nothing removed)
+                        duck.execute(f"CREATE OR REPLACE TEMP TABLE removed AS {read}",
+                                     {"path": str(removed), "columns": dict(columns)})
+                        expected = duck.execute("SELECT count(*) FROM removed").fetchone()[0]
+                        same = " AND ".join(f"t.{quoted(c)} IS NOT DISTINCT FROM r.{quoted(c)}" for c, _ in columns)
+                        # A row equal to a removed one was removed too (the delete's condition reads
+                        # only the row), so the copy, if it held what the server did, loses as many.
+                        deleted = duck.execute(f"DELETE FROM {qualified(table)} AS t USING removed AS r WHERE {same}"
+                                               ).fetchone()[0]
+                        duck.execute("DROP TABLE removed")
+                        if deleted != expected:
+                            duck.execute("ROLLBACK")
+                            return False
                     if added.stat().st_size:
                         duck.execute(f"INSERT INTO {qualified(table)} {read}", {"path": str(added), "columns": dict(columns)})
-                    duck.execute("DROP TABLE removed")
                     duck.execute("COMMIT")
                     return True
 

@@ -57,9 +57,7 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
             ).fetchone()
             attempt = con.execute(
                 "SELECT full_refresh, status FROM meta.builds ORDER BY build_id DESC LIMIT 1").fetchone()
-            # The engine's tables are those of the snapshot this build starts from: the last
-            # build finished well (an exporting engine then exports only what changes).
-            after_good = bool(attempt) and attempt[1] == "success"
+            holds_snapshot = _engine_holds_snapshot(con)
             # Incremental models recompute the loans of batches after the last good build,
             # starting from its snapshot. A changed dbt project (an upgrade), no good build yet,
             # no snapshot to start from, or a full refresh that did not finish means everything.
@@ -132,7 +130,7 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
                 try:
                     if engine.exports_published:
                         seconds, by_changes = _export(settings, engine, run, full_refresh and not select,
-                                                      from_snapshot=not damaged, changes=after_good and not full_refresh)
+                                                      from_snapshot=not damaged, changes=holds_snapshot and not full_refresh)
                         # beside dbt's nodes, where the build's time went (`make bench-postgres`),
                         # and the tables exported by their changes
                         con.execute("INSERT INTO meta.build_nodes VALUES (?, 'export', 'export', NULL, 'success', ?)",
@@ -188,6 +186,19 @@ def _current_build(con, settings: Settings, project: str) -> tuple[int, object] 
     if unreadable_snapshot(settings):  # damaged in place: the build starts again from the warehouse
         return None
     return last[0], last[1]
+
+
+def _engine_holds_snapshot(con) -> bool:
+    """Whether an exporting engine's tables are, table for table, those of the serving snapshot a
+    build starts from, so that it may export only what the build changes: the builds since the
+    last good whole build all succeeded. A build that did not finish well may have written some
+    tables without publishing them, and a selection after it copies only its own tables.
+    (A good whole build is the only good build with a snapshot_stat: a selection has none.)"""
+    for status, whole in con.execute(
+            "SELECT status, snapshot_stat IS NOT NULL FROM meta.builds ORDER BY build_id DESC").fetchall():
+        if status != "success" or whole:
+            return status == "success"
+    return False
 
 
 def _code_version() -> str:

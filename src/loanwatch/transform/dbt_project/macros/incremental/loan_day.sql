@@ -72,7 +72,9 @@ where c.loan_id = s.loan_id
     and s.valid_to > c.recompute_from
 {%- endmacro %}
 {#- PostgreSQL: the same, and where the build keeps its changes (macros/incremental/recompute.sql),
-    the rows as they were among those it removed, as they are now among those it added. -#}
+    the rows as they were among those it removed, as they are now among those it added. This runs
+    after the project's post-hook keep_added_rows (dbt runs a model's own hooks last), so the rows
+    it updates are not in __added yet; run before it, they would be there twice. -#}
 {% macro postgres__close_kept_intervals() -%}
 {%- set update = default__close_kept_intervals() -%}
 {%- if not keeps_changes() -%}{{ return(update) }}{%- endif -%}

@@ -156,8 +156,12 @@ where ' ~ recompute_on(delete, 't') ~ ' and ' ~ recompute_reaches(delete, 't', r
   rows each published incremental model deleted and the rows it inserted, which the build keeps in
   schema `changes`, as `<schema>__<model>__removed` and `__added`. The deletes return their rows
   into __removed (the pre-hook); the rows of the model's own transaction (`xmin`: the insert, as
-  dbt runs it, and the post-hooks share one) go into __added (keep_added_rows, a post-hook). Any
-  other run of a published model drops both, and the export copies that table whole.
+  dbt runs it, and the post-hooks share one) go into __added (keep_added_rows, a post-hook of the
+  project, which dbt runs before a model's own: a model whose own post-hook changes its rows keeps
+  those changes itself, as fct_loan_states' close_kept_intervals does). Each dbt run starts the
+  schema empty, so a table without both is one this run did not change incrementally (a full
+  build, a model built for the first time) and the export copies it whole. The names are
+  changes_relation()'s; PostgresEngine.export reads them by the same rule.
 -#}
 {% macro keeps_changes() -%}
 {{ return(adapter.dispatch('keeps_changes', 'loanwatch')()) }}
@@ -171,11 +175,11 @@ where ' ~ recompute_on(delete, 't') ~ ' and ' ~ recompute_reaches(delete, 't', r
 changes.{{ adapter.quote(this.schema ~ '__' ~ this.identifier ~ '__' ~ kind) }}
 {%- endmacro %}
 
-{#- The schema of the kept changes, made once per dbt run (on-run-start; dbt threads creating it at
-    once would collide). -#}
+{#- The schema of the kept changes, emptied once per dbt run (on-run-start; dbt threads creating it
+    at once would collide): only this run's changes are ever exported. -#}
 {% macro create_changes_schema() -%}{{ return(adapter.dispatch('create_changes_schema', 'loanwatch')()) }}{%- endmacro %}
 {% macro default__create_changes_schema() -%}select 1{%- endmacro %}
-{% macro postgres__create_changes_schema() -%}create schema if not exists changes{%- endmacro %}
+{% macro postgres__create_changes_schema() -%}drop schema if exists changes cascade; create schema changes{%- endmacro %}
 
 {% macro postgres__delete_recomputed(recompute) -%}
 {%- set statements = recompute_delete_statements(recompute) -%}
@@ -183,24 +187,18 @@ changes.{{ adapter.quote(this.schema ~ '__' ~ this.identifier ~ '__' ~ kind) }}
 {{ return(statements | join(';\n')) }}
 {%- endif -%}
 {%- set removed = changes_relation('removed') -%}
-drop table if exists {{ removed }};
 create table {{ removed }} as select * from {{ this }} with no data
 {%- for statement in statements %};
 with removed as ({{ statement }} returning t.*) insert into {{ removed }} select * from removed
 {%- endfor %}
 {%- endmacro %}
 
-{#- The post-hook: on an incremental run of a published model, the rows it inserted; on a full one,
-    no kept changes. -#}
+{#- The post-hook: on an incremental run of a published model, the rows it inserted. -#}
 {% macro keep_added_rows() -%}{{ return(adapter.dispatch('keep_added_rows', 'loanwatch')()) }}{%- endmacro %}
 {% macro default__keep_added_rows() -%}{%- endmacro %}
 {% macro postgres__keep_added_rows() -%}
 {%- if keeps_changes() and is_incremental() -%}
-drop table if exists {{ changes_relation('added') }};
 create table {{ changes_relation('added') }} as select * from {{ this }} where xmin = pg_current_xact_id()::xid
-{%- elif keeps_changes() -%}
-drop table if exists {{ changes_relation('removed') }};
-drop table if exists {{ changes_relation('added') }}
 {%- endif -%}
 {%- endmacro %}
 
