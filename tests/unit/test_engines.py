@@ -239,23 +239,25 @@ def test_an_unknown_engine_is_one_usage_line_and_checked_once_per_command(tmp_pa
     ([("success", True)], True),  # a good whole build: the export applies the next one's changes
     ([("success", True), ("failed", None)], False),  # the failed one may have written tables
     ([("success", True), ("interrupted", None)], False),
-    ([("success", True), ("success", None)], True),  # a good selection after a good whole build
-    # a good selection after a failed build copied only its own tables: the others are the failed build's
-    ([("success", True), ("failed", None), ("success", None)], False),
+    ([("success", True), ("success", None)], False),  # a selection copied only its own tables
     ([("success", True), ("failed", None), ("success", None), ("success", True)], True),
+    ([("success", "another file")], False),  # the snapshot was replaced since (a backup put back)
 ])
 def test_an_engine_exports_changes_only_while_its_tables_are_the_snapshots(tmp_path, builds, holds):
-    """`_engine_holds_snapshot`: the builds since the last good whole build all succeeded (a
-    good whole build is the one that records its snapshot's stat; a selection records none)."""
-    from loanwatch.transform.build import _engine_holds_snapshot
+    """`_engine_holds_snapshot`: the last build was a good whole build (the one that records its
+    snapshot's stat; a selection records none), and the snapshot is still the file it published."""
+    from loanwatch.transform.build import _engine_holds_snapshot, _snapshot_stat
     from loanwatch.warehouse import connect, init_warehouse
 
-    con = connect(tmp_path / "warehouse.duckdb")
+    settings = load_settings(tmp_path, environ={})
+    settings.serving_path.write_bytes(b"a snapshot")
+    con = connect(settings.warehouse_path)
     try:
         init_warehouse(con)
         for build_id, (status, whole) in enumerate(builds, start=1):
+            stat = {True: _snapshot_stat(settings), None: None}.get(whole, "1 2")
             con.execute("INSERT INTO meta.builds (build_id, started_at, status, full_refresh, published, snapshot_stat) "
-                        "VALUES (?, now(), ?, false, ?, ?)", [build_id, status, status == "success", "1 2" if whole else None])
-        assert _engine_holds_snapshot(con) is holds
+                        "VALUES (?, now(), ?, false, ?, ?)", [build_id, status, status == "success", stat])
+        assert _engine_holds_snapshot(con, settings) is holds
     finally:
         con.close()

@@ -57,7 +57,7 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
             ).fetchone()
             attempt = con.execute(
                 "SELECT full_refresh, status FROM meta.builds ORDER BY build_id DESC LIMIT 1").fetchone()
-            holds_snapshot = _engine_holds_snapshot(con)
+            holds_snapshot = _engine_holds_snapshot(con, settings)
             # Incremental models recompute the loans of batches after the last good build,
             # starting from its snapshot. A changed dbt project (an upgrade), no good build yet,
             # no snapshot to start from, or a full refresh that did not finish means everything.
@@ -188,17 +188,15 @@ def _current_build(con, settings: Settings, project: str) -> tuple[int, object] 
     return last[0], last[1]
 
 
-def _engine_holds_snapshot(con) -> bool:
+def _engine_holds_snapshot(con, settings: Settings) -> bool:
     """Whether an exporting engine's tables are, table for table, those of the serving snapshot a
-    build starts from, so that it may export only what the build changes: the builds since the
-    last good whole build all succeeded. A build that did not finish well may have written some
-    tables without publishing them, and a selection after it copies only its own tables.
-    (A good whole build is the only good build with a snapshot_stat: a selection has none.)"""
-    for status, whole in con.execute(
-            "SELECT status, snapshot_stat IS NOT NULL FROM meta.builds ORDER BY build_id DESC").fetchall():
-        if status != "success" or whole:
-            return status == "success"
-    return False
+    build starts from, so that it may export only what the build changes: the last build was a
+    good whole build, and the snapshot is still the file it published (its snapshot_stat; a
+    selection records none). After a build that did not finish well, which may have written
+    tables it never published, after a selection, which copied only its own tables, or with a
+    snapshot put back by hand, the export copies every table whole."""
+    last = con.execute("SELECT status, snapshot_stat FROM meta.builds ORDER BY build_id DESC LIMIT 1").fetchone()
+    return bool(last) and last[0] == "success" and last[1] is not None and last[1] == _snapshot_stat(settings)
 
 
 def _code_version() -> str:
