@@ -376,20 +376,23 @@ class SparkEngine(Engine):
 
     def export(self, tables: list[str], target: Path, changes: bool = False) -> list[str]:
         """Copy ``schema.table`` relations from Spark into the DuckDB file ``target`` (replacing
-        tables of the same name), as Arrow, with the types Spark declares. Always whole: Spark
-        keeps no changes (docs/engines.md, "Serving")."""
+        tables of the same name), as Arrow, with the types Spark declares, without the month a
+        table is partitioned by (PARTITION_COLUMN). Always whole: Spark keeps no changes
+        (docs/engines.md, "Serving")."""
         import duckdb
 
         duck = duckdb.connect(str(target))
         try:
             duck.execute("SET TimeZone = 'UTC'")  # Spark's instants, back to naive UTC timestamps
             for table in tables:
-                columns = [(c, duck_type(t)) for c, t in self._columns(table)]
+                columns = [(c, duck_type(t)) for c, t in self._columns(table) if c != PARTITION_COLUMN]
                 schema = table.split(".")[0]
                 duck.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(schema)}")
                 name = qualified(table)
                 duck.execute(f"CREATE OR REPLACE TABLE {name} ({', '.join(f'{quoted(c)} {t}' for c, t in columns)})")
                 arrow = self._get(table)
+                if arrow is not None and PARTITION_COLUMN in arrow.column_names:
+                    arrow = arrow.drop_columns([PARTITION_COLUMN])
                 if arrow is not None and arrow.num_rows:
                     duck.register("exported", arrow)
                     duck.execute(f"INSERT INTO {name} BY NAME SELECT * FROM exported")
@@ -399,6 +402,10 @@ class SparkEngine(Engine):
             duck.close()
         return []
 
+
+# The month a day-grain model's table is partitioned by on Spark, a column of Spark's table only
+# (macros/incremental/months.sql): the serving snapshot, as every other engine's tables, lacks it.
+PARTITION_COLUMN = "partition_month"
 
 _MANIFEST = ("batch_id BIGINT, entity STRING, file_name STRING, content_hash STRING, rows_landed BIGINT, "
              "landed_at TIMESTAMP, ledger_id STRING")

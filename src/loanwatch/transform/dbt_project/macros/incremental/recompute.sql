@@ -203,14 +203,21 @@ create table {{ changes_relation('added') }} as select * from {{ this }} where x
 {%- endmacro %}
 
 {#- Spark SQL has no DELETE ... USING either: a subquery names the joined part's rows, and every
-    statement's rows go in one rewrite (a row is kept when no statement would delete it). -#}
+    statement's rows go in one rewrite (a row is kept when no statement would delete it): of the
+    whole table, or of the months holding such rows where the model is partitioned by month
+    (macros/incremental/months.sql). -#}
 {% macro spark__delete_recomputed(recompute) -%}
 {%- set conditions = [] -%}
 {%- for delete in recompute_deletes(recompute) -%}
 {%- do conditions.append(delete if delete is not mapping else 'exists (select 1 from (' ~ delete['select'] ~ ') as s where '
     ~ recompute_on(delete, 't') ~ ' and ' ~ recompute_reaches(delete, 't', recompute.get('day')) ~ ')') -%}
 {%- endfor -%}
-{{ spark_rewrite('select * from ' ~ this ~ ' as t where not (((' ~ conditions | join(') or (') ~ ')) <=> true)') }}
+{%- set removed = '(((' ~ conditions | join(') or (') ~ ')) <=> true)' -%}
+{%- if config.get('month_partition') -%}
+{{ spark_rewrite_months(removed, removed, 'select * from ' ~ this ~ ' as t where t.partition_month in ({months}) and not ' ~ removed) }}
+{%- else -%}
+{{ spark_rewrite('select * from ' ~ this ~ ' as t where not ' ~ removed) }}
+{%- endif -%}
 {%- endmacro %}
 
 {#- Replace this model's rows by a query's (over them), as the pre-hook runs: the query into a
