@@ -285,8 +285,13 @@ class SparkEngine(Engine):
         return sorted(r[1] for r in self._sql("SHOW TABLES IN dq")[1])
 
     def dq_rows(self, check: str, limit: int) -> tuple[list[str], list[tuple]]:
-        # (the name is one dq_tables() listed; quoted as an identifier all the same)
-        return self._sql(f"SELECT * FROM {_qualified('dq.' + check)} LIMIT {int(limit)}")
+        # (the name is one dq_tables() listed; quoted as an identifier all the same) A check on a
+        # month-partitioned model keeps its rows with the month: left out, as on every engine.
+        columns, rows = self._sql(f"SELECT * FROM {_qualified('dq.' + check)} LIMIT {int(limit)}")
+        if PARTITION_COLUMN not in columns:
+            return columns, rows
+        at = columns.index(PARTITION_COLUMN)
+        return columns[:at] + columns[at + 1:], [tuple(r[:at]) + tuple(r[at + 1:]) for r in rows]
 
     @contextlib.contextmanager
     def _failing_as(self, what: str) -> Iterator[None]:
@@ -403,8 +408,9 @@ class SparkEngine(Engine):
         return []
 
 
-# The month a day-grain model's table is partitioned by on Spark, a column of Spark's table only
-# (macros/incremental/months.sql): the serving snapshot, as every other engine's tables, lacks it.
+# The month a day-grain model's table is partitioned by on Spark, a column of Spark's tables only
+# (macros/incremental/months.sql, and a check's failing rows kept from them): the serving
+# snapshot and what `check --rows` shows, as every other engine's tables, lack it.
 PARTITION_COLUMN = "partition_month"
 
 _MANIFEST = ("batch_id BIGINT, entity STRING, file_name STRING, content_hash STRING, rows_landed BIGINT, "

@@ -1,14 +1,16 @@
 {#
   Month partitions (Spark). Spark's Parquet tables have no DELETE or UPDATE: an incremental model
   changes its rows by rewriting its table (spark_rewrite in recompute.sql), a pass over every row
-  to change 1 % of them. A day-grain model that declares the day its rows are at,
+  to change 1 % of them. An incremental model whose recompute set has a day (its rows are at a
+  day) declares that day as its month_partition,
 
     {% set recompute = recompute_set('loan_days', day='snapshot_date', ...) %}
     {{ config(..., month_partition=recompute['day']) }}
 
-  is on Spark a table partitioned by that day's month: the column partition_month ('yyyy-MM'),
-  which Spark keeps last, the export into the serving snapshot leaves out (SparkEngine's
-  PARTITION_COLUMN), and the other engines never have (they ignore the setting). Its deletes and
+  is on Spark a Parquet table partitioned by that day's month: the column partition_month
+  ('yyyy-MM'), which Spark keeps last, the export into the serving snapshot and `check --rows`
+  leave out (SparkEngine's PARTITION_COLUMN), and the other engines never have (they ignore the
+  setting). Its deletes and
   updates then rewrite only the months holding a row they remove or change
   (spark_rewrite_months): each of those months is replaced whole by its rows after the change
   (INSERT OVERWRITE with dynamic partition overwrite, as dbt-spark's insert_overwrite strategy),
@@ -28,7 +30,7 @@
 {{ create_temporary_view(relation, rows) }}
 {%- else -%}
 create table {{ relation }}
-{{ file_format_clause() }}
+{{ file_format_clause() if config.get('file_format') else 'using parquet' }}
 {{ options_clause() }}
 {{ tblproperties_clause() }}
 partitioned by (partition_month)

@@ -111,8 +111,9 @@
   delete_recomputed(recompute): the pre-hook. On incremental builds it deletes the set's rows: the
   rows of the parts without a from-day in one statement, the joined part's in another, and with
   `dates` the rows at dates that left the model of dates. Spark's Parquet tables have no DELETE
-  (nor UPDATE): there each statement is a rewrite of the table without its rows (spark_rewrite),
-  a pass over the whole table rather than over the rows recomputed.
+  (nor UPDATE): there the statements' rows go in one rewrite of the table without them
+  (spark_rewrite), a pass over the whole table rather than over the rows recomputed; where the
+  table is partitioned by month, of the months holding them (macros/incremental/months.sql).
 #}
 {% macro delete_recomputed(recompute) -%}
 {% if is_incremental() -%}
