@@ -24,7 +24,7 @@ import pytest
 
 from loanwatch.config import load_settings
 from loanwatch.serve import open_snapshot
-from tests.conftest import GOLDEN, build_home, cli, golden_batches, run_cli
+from tests.conftest import GOLDEN, build_home, cli, run_cli
 from tests.engine_checks import (
     PROVISIONS,
     RESTRUCTURING,
@@ -78,51 +78,26 @@ def _staging_counts(spark_home: Path) -> dict[str, tuple]:
 
 
 @pytest.fixture(scope="module")
-def golden_in_two_batches(tmp_path_factory) -> list[Path]:
-    """The golden fixture in two batches: every file, and every payment but P12; then P12 (L06's
-    last payment, 2024-05-20)."""
-    return golden_batches(tmp_path_factory.mktemp("golden_batches"), [[f"P{k:02d}" for k in range(1, 17) if k != 12], ["P12"]])
-
-
-@pytest.fixture(scope="module")
-def golden_on_duckdb(golden_in_two_batches, tmp_path_factory):
-    """The same two batches built one by one on DuckDB (the batches' lineage, as Spark's)."""
-    settings = load_settings(tmp_path_factory.mktemp("golden_on_duckdb"), environ={})
-    build_in_batches(settings, [[folder] for folder in golden_in_two_batches])
-    return settings
-
-
-@pytest.fixture(scope="module")
-def spark_golden(tmp_path_factory, golden_in_two_batches):
-    """The golden fixture on Spark in-process (`local[2]`) through the CLI, the hard way, in two
-    batches: the first is ingested by an ingest killed between landing the batches and writing the
-    manifest, and the build lands them again, then builds; the second is ingested and built
-    incrementally. Also returns what the first build's month partitions of fct_loan_snapshots
-    held, and the second's."""
+def spark_golden(tmp_path_factory):
+    """The golden fixture on Spark in-process (`local[2]`) through the CLI, the hard way: the
+    ingest is killed between landing the batches and writing the manifest; the build lands them
+    again, then builds."""
     home = tmp_path_factory.mktemp("spark_golden")
-    first, second = golden_in_two_batches
     env = {**SPARK, "LOANWATCH_HOME": str(home)}
-    killed = subprocess.run([sys.executable, "-c", KILLED_AT_THE_MANIFEST, "ingest", str(first)],
+    killed = subprocess.run([sys.executable, "-c", KILLED_AT_THE_MANIFEST, "ingest", str(GOLDEN)],
                             env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
     assert killed.returncode == -9, killed.stderr[-2000:]
     landed_before = _staging_counts(home)
     built = run_cli("build", env=env, timeout=900)
     assert built.returncode == 0, built.stderr[-3000:]
-    snapshots = home / "spark" / "marts.db" / "fct_loan_snapshots"
-    months = [_month_files(snapshots)]
-    for command in (["ingest", str(second)], ["build"]):
-        done = run_cli(*command, env=env, timeout=900)
-        assert done.returncode == 0, done.stderr[-3000:]
-    months.append(_month_files(snapshots))
-    return load_settings(home, environ=env), landed_before, months
+    return load_settings(home, environ=env), landed_before
 
 
-def test_the_golden_fixture_on_spark_equals_duckdb_after_a_killed_landing(spark_golden, golden_on_duckdb):
-    """Built in two batches on Spark (the second incrementally), equal to DuckDB's build of the
-    same batches (their lineage is the batches'; the reports below are the fixture's built at once)."""
-    settings, landed_before, _ = spark_golden
+def test_the_golden_fixture_on_spark_equals_duckdb_after_a_killed_landing(spark_golden, golden):
+    settings, landed_before = spark_golden
     # the killed ingest had written every batch's partition, and no manifest row
-    assert landed_before["payments"][0] == 15
+    assert landed_before["payments"][0] == 16
+    ledger = open_snapshot(golden)
     # landed again by the build: each batch once, as in the home's ingest ledger
     from loanwatch.warehouse import connect
 
@@ -131,30 +106,14 @@ def test_the_golden_fixture_on_spark_equals_duckdb_after_a_killed_landing(spark_
         query = f"SELECT count(*), count(DISTINCT batch_id), sum(batch_id) FROM staging.{table}"
         assert counts == con.execute(query).fetchone(), table
     con.close()
-    assert_same_snapshot(settings, golden_on_duckdb)
-    ledger = open_snapshot(golden_on_duckdb)
-    checks = """SELECT check_name, status, failing_rows, sample_keys FROM meta.dq_results
-                WHERE build_id = (SELECT max(build_id) FROM meta.builds) ORDER BY 1"""
-    on_spark = open_snapshot(settings)
-    assert on_spark.execute(checks).fetchall() == ledger.execute(checks).fetchall()
-    assert on_spark.execute("SELECT full_refresh FROM meta.builds ORDER BY build_id").fetchall() == [(True,), (False,)]
-    on_spark.close()
+    assert_same_snapshot(settings, golden)
+    checks = "SELECT check_name, status, failing_rows, sample_keys FROM meta.dq_results WHERE build_id = 1 ORDER BY 1"
+    assert open_snapshot(settings).execute(checks).fetchall() == ledger.execute(checks).fetchall()
     ledger.close()
 
 
-def test_an_incremental_build_on_spark_rewrites_only_the_months_it_changes(spark_golden):
-    """P12 (2024-05-20) is L06's last payment: the second build recomputes L06 from that day on.
-    Its snapshot rows from then on are at 2024-05-31 (overdue before P12, closed with it) and
-    2024-06-30 (overdue before; none once closed in May): those two months are rewritten, and the
-    files of every earlier month are the first build's."""
-    _, _, (first, second) = spark_golden
-    assert sorted(first) == sorted(second) == [f"2024-{m:02d}" for m in range(1, 7)]
-    assert all(first[m] for m in first)
-    assert sorted(m for m in second if second[m] != first[m]) == ["2024-05", "2024-06"]
-
-
 def test_every_report_and_the_contact_plan_on_spark_equal_duckdb(spark_golden, golden):
-    settings, _, _ = spark_golden
+    settings, _ = spark_golden
     assert_same_reports(settings, golden)
     # a check's failing rows are kept in Spark; `check --rows` reads them there (its own JVM)
     args = ["check", "--rows", "warn_source_status_mismatch", "-f", "csv"]
@@ -200,17 +159,6 @@ def test_a_master_loanwatch_cannot_use_is_a_usage_error(tmp_path):
     assert not (tmp_path / "warehouse.duckdb").exists()  # stopped before anything was loaded
 
 
-# The tables partitioned by month on Spark (macros/incremental/months.sql), with their day column.
-MONTH_PARTITIONED = {"fct_loan_snapshots": "snapshot_date", "fct_loan_states": "valid_from",
-                     "fct_payment_allocations": "paid_date"}
-
-
-def _month_files(table: Path) -> dict[str, set]:
-    """A Spark table's data files by month partition ('2024-05': its file names)."""
-    return {folder.name.removeprefix("partition_month="): {f.name for f in folder.glob("*.parquet")}
-            for folder in table.glob("partition_month=*")}
-
-
 @pytest.fixture(scope="module")
 def thrift_server(tmp_path_factory):
     from tests.spark_thrift import start_thrift_server
@@ -236,12 +184,6 @@ host = "{thrift_server['host']}"\nport = {thrift_server['port']}\nwarehouse_dir 
     on_thrift = load_settings(home, environ={})
     build_in_batches(on_thrift, batches)
     assert_same_snapshot(on_thrift, on_duck)
-    # the day-grain tables are partitioned by month: a folder for each month they have rows in,
-    # none for a month whose rows the second build removed
-    with open_snapshot(on_thrift) as con:
-        for table, day in MONTH_PARTITIONED.items():
-            months = {m for (m,) in con.execute(f"SELECT DISTINCT strftime({day}, '%Y-%m') FROM marts.{table}").fetchall()}
-            assert set(_month_files(Path(thrift_server["warehouse_dir"]) / "marts.db" / table)) == months, table
     on_server = cli("report", "overdue-monthly", "-f", "csv", home=home)
     assert on_server.stdout == cli("report", "overdue-monthly", "-f", "csv", home=on_duck.home).stdout
     # nothing of the exchange is left behind in the shared directory

@@ -123,19 +123,6 @@ def test_dbt_reaches_a_thrift_server_with_its_threads_and_retries(tmp_path, monk
     assert output["connect_retries"] == 3 and output["retry_all"] is True
 
 
-def test_a_checks_rows_on_spark_leave_out_the_month_its_table_is_partitioned_by(tmp_path, monkeypatch):
-    """A check on a month-partitioned model (macros/incremental/months.sql) keeps its failing rows
-    with Spark's partition_month: `check --rows` shows them as every engine does, without it."""
-    from loanwatch.engines.spark import SparkEngine
-
-    kept = {"dq.amounts": (["loan_id", "past_due_amount", "partition_month", "state"], [("L1", -5, "2024-05", "overdue")]),
-            "dq.keys": (["loan_id", "n"], [("L2", 2)])}
-    monkeypatch.setattr(SparkEngine, "_sql", lambda self, sql: kept[sql.split(" FROM ")[1].split(" ")[0].replace("`", "")])
-    engine = open_engine(load_settings(tmp_path, environ={"LOANWATCH_WAREHOUSE__ENGINE": "spark"}))
-    assert engine.dq_rows("amounts", 10) == (["loan_id", "past_due_amount", "state"], [("L1", -5, "overdue")])
-    assert engine.dq_rows("keys", 10) == (["loan_id", "n"], [("L2", 2)])
-
-
 def test_an_engines_error_is_told_by_its_first_line():
     from loanwatch.errors import first_line
 

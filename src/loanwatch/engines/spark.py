@@ -285,13 +285,8 @@ class SparkEngine(Engine):
         return sorted(r[1] for r in self._sql("SHOW TABLES IN dq")[1])
 
     def dq_rows(self, check: str, limit: int) -> tuple[list[str], list[tuple]]:
-        # (the name is one dq_tables() listed; quoted as an identifier all the same) A check on a
-        # month-partitioned model keeps its rows with the month: left out, as on every engine.
-        columns, rows = self._sql(f"SELECT * FROM {_qualified('dq.' + check)} LIMIT {int(limit)}")
-        if PARTITION_COLUMN not in columns:
-            return columns, rows
-        at = columns.index(PARTITION_COLUMN)
-        return columns[:at] + columns[at + 1:], [tuple(r[:at]) + tuple(r[at + 1:]) for r in rows]
+        # (the name is one dq_tables() listed; quoted as an identifier all the same)
+        return self._sql(f"SELECT * FROM {_qualified('dq.' + check)} LIMIT {int(limit)}")
 
     @contextlib.contextmanager
     def _failing_as(self, what: str) -> Iterator[None]:
@@ -381,23 +376,20 @@ class SparkEngine(Engine):
 
     def export(self, tables: list[str], target: Path, changes: bool = False) -> list[str]:
         """Copy ``schema.table`` relations from Spark into the DuckDB file ``target`` (replacing
-        tables of the same name), as Arrow, with the types Spark declares, without the month a
-        table is partitioned by (PARTITION_COLUMN). Always whole: Spark keeps no changes
-        (docs/engines.md, "Serving")."""
+        tables of the same name), as Arrow, with the types Spark declares. Always whole: Spark
+        keeps no changes (docs/engines.md, "Serving")."""
         import duckdb
 
         duck = duckdb.connect(str(target))
         try:
             duck.execute("SET TimeZone = 'UTC'")  # Spark's instants, back to naive UTC timestamps
             for table in tables:
-                columns = [(c, duck_type(t)) for c, t in self._columns(table) if c != PARTITION_COLUMN]
+                columns = [(c, duck_type(t)) for c, t in self._columns(table)]
                 schema = table.split(".")[0]
                 duck.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(schema)}")
                 name = qualified(table)
                 duck.execute(f"CREATE OR REPLACE TABLE {name} ({', '.join(f'{quoted(c)} {t}' for c, t in columns)})")
                 arrow = self._get(table)
-                if arrow is not None and PARTITION_COLUMN in arrow.column_names:
-                    arrow = arrow.drop_columns([PARTITION_COLUMN])
                 if arrow is not None and arrow.num_rows:
                     duck.register("exported", arrow)
                     duck.execute(f"INSERT INTO {name} BY NAME SELECT * FROM exported")
@@ -407,11 +399,6 @@ class SparkEngine(Engine):
             duck.close()
         return []
 
-
-# The month a day-grain model's table is partitioned by on Spark, a column of Spark's tables only
-# (macros/incremental/months.sql, and a check's failing rows kept from them): the serving
-# snapshot and what `check --rows` shows, as every other engine's tables, lack it.
-PARTITION_COLUMN = "partition_month"
 
 _MANIFEST = ("batch_id BIGINT, entity STRING, file_name STRING, content_hash STRING, rows_landed BIGINT, "
              "landed_at TIMESTAMP, ledger_id STRING")

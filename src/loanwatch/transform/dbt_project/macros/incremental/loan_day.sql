@@ -88,8 +88,7 @@ with updated as ({{ update }}
 returning s.*)
 insert into {{ changes_relation('added') }} select * from updated
 {%- endmacro %}
-{#- Spark: the same change, as a rewrite of the table (of the months holding the rows it changes,
-    where the table is partitioned by month: macros/incremental/months.sql). -#}
+{#- Spark: the same change, as a rewrite of the table. -#}
 {% macro spark__close_kept_intervals() -%}
 {%- set changed = "c.loan_id is not null" -%}
 {%- set columns = [] -%}
@@ -102,13 +101,6 @@ insert into {{ changes_relation('added') }} select * from updated
 {%- do columns.append('s.' ~ adapter.quote(column.name)) -%}
 {%- endif -%}
 {%- endfor -%}
-{%- set rows = 'select ' ~ columns | join(', ') ~ ' from ' ~ this ~ ' as s left join (' ~ loans_changed() ~ ') as c
-    on c.loan_id = s.loan_id and s.valid_from < c.recompute_from and s.valid_to > c.recompute_from' -%}
-{%- if config.get('month_partition') -%}
-{{ spark_rewrite_months('false', 'exists (select 1 from (' ~ loans_changed() ~ ') as c
-    where c.loan_id = t.loan_id and t.valid_from < c.recompute_from and t.valid_to > c.recompute_from)',
-    rows ~ ' where s.partition_month in ({months})') }}
-{%- else -%}
-{{ spark_rewrite(rows) }}
-{%- endif -%}
+{{ spark_rewrite('select ' ~ columns | join(', ') ~ ' from ' ~ this ~ ' as s left join (' ~ loans_changed() ~ ') as c
+    on c.loan_id = s.loan_id and s.valid_from < c.recompute_from and s.valid_to > c.recompute_from') }}
 {%- endmacro %}

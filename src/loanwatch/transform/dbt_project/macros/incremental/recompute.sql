@@ -111,9 +111,8 @@
   delete_recomputed(recompute): the pre-hook. On incremental builds it deletes the set's rows: the
   rows of the parts without a from-day in one statement, the joined part's in another, and with
   `dates` the rows at dates that left the model of dates. Spark's Parquet tables have no DELETE
-  (nor UPDATE): there the statements' rows go in one rewrite of the table without them
-  (spark_rewrite), a pass over the whole table rather than over the rows recomputed; where the
-  table is partitioned by month, of the months holding them (macros/incremental/months.sql).
+  (nor UPDATE): there each statement is a rewrite of the table without its rows (spark_rewrite),
+  a pass over the whole table rather than over the rows recomputed.
 #}
 {% macro delete_recomputed(recompute) -%}
 {% if is_incremental() -%}
@@ -204,21 +203,14 @@ create table {{ changes_relation('added') }} as select * from {{ this }} where x
 {%- endmacro %}
 
 {#- Spark SQL has no DELETE ... USING either: a subquery names the joined part's rows, and every
-    statement's rows go in one rewrite (a row is kept when no statement would delete it): of the
-    whole table, or of the months holding such rows where the model is partitioned by month
-    (macros/incremental/months.sql). -#}
+    statement's rows go in one rewrite (a row is kept when no statement would delete it). -#}
 {% macro spark__delete_recomputed(recompute) -%}
 {%- set conditions = [] -%}
 {%- for delete in recompute_deletes(recompute) -%}
 {%- do conditions.append(delete if delete is not mapping else 'exists (select 1 from (' ~ delete['select'] ~ ') as s where '
     ~ recompute_on(delete, 't') ~ ' and ' ~ recompute_reaches(delete, 't', recompute.get('day')) ~ ')') -%}
 {%- endfor -%}
-{%- set removed = '(((' ~ conditions | join(') or (') ~ ')) <=> true)' -%}
-{%- if config.get('month_partition') -%}
-{{ spark_rewrite_months(removed, removed, 'select * from ' ~ this ~ ' as t where t.partition_month in ({months}) and not ' ~ removed) }}
-{%- else -%}
-{{ spark_rewrite('select * from ' ~ this ~ ' as t where not ' ~ removed) }}
-{%- endif -%}
+{{ spark_rewrite('select * from ' ~ this ~ ' as t where not (((' ~ conditions | join(') or (') ~ ')) <=> true)') }}
 {%- endmacro %}
 
 {#- Replace this model's rows by a query's (over them), as the pre-hook runs: the query into a

@@ -1,5 +1,5 @@
 {% set recompute = recompute_set('holdout_days', day='contact_date') %}
-{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail', month_partition=recompute['day'], database='published',
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail', database='published',
           pre_hook=recompute_hook(recompute)) }}
 -- depends_on: {{ ref('int_loans_changed') }}
 -- The hold-out's overdue loan-days (METRICS §6, the baseline of cure after contact): for every day

@@ -1,5 +1,5 @@
 {% set recompute = recompute_set('loan_days', day='valid_from') %}
-{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail', month_partition=recompute['day'],
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
           pre_hook=[recompute_hook(recompute), "{{ hash_joins_as_written(true) }}"],
           post_hook=["{{ hash_joins_as_written(false) }}", "{{ close_kept_intervals() }}"]) }}
 -- depends_on: {{ ref('int_loans_changed') }}

@@ -1,5 +1,5 @@
 {% set recompute = recompute_set('loan_days', day='snapshot_date', dates='int_snapshot_dates') %}
-{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail', month_partition=recompute['day'],
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
           pre_hook=recompute_hook(recompute)) }}
 -- depends_on: {{ ref('int_loans_changed') }}
 -- Month-to-month transitions (METRICS §5, roll and cure rates): every loan active at a snapshot

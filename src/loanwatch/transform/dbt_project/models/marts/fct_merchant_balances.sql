@@ -1,5 +1,5 @@
 {% set recompute = recompute_set('merchant_days', day='balance_date') %}
-{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail', month_partition=recompute['day'],
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
           pre_hook=recompute_hook(recompute)) }}
 -- The merchant ledger (METRICS §8): one row per merchant, currency and UTC day with at least one
 -- event: the day's events, inflow (order_paid, payout_reversed), outflow (payout, refund, fee),

@@ -1,5 +1,5 @@
 {% set recompute = recompute_set('loan_days', day='paid_date') %}
-{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail', month_partition=recompute['day'],
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
           pre_hook=recompute_hook(recompute)) }}
 -- depends_on: {{ ref('int_loans_changed') }}
 -- Every effective payment of a loan, allocated to instalments (METRICS §2): payments in
