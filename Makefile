@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
+,      := ,
 
 .DEFAULT_GOAL := help
 
@@ -66,11 +67,11 @@ bench: install ## run the benchmarks (scales S and M by default; BENCH_SCALES="S
 bench-mapped: install ## mapped ingest (a "foreign" export of the M portfolio through a source mapping) against plain ingest of the same rows
 	$(BIN)/python benchmarks/mapped.py $(if $(CLIENTS),--clients $(CLIENTS),)
 
-bench-spark: install ## the M portfolio on DuckDB and on Spark (local[1], local[2]) side by side: ingest, full build, 1 % batch, filter query (CLIENTS)
-	$(BIN)/python benchmarks/engines.py --engines 'duckdb,spark:local[1],spark:local[2]' --work .bench/spark $(if $(CLIENTS),--clients $(CLIENTS),)
+bench-spark: install ## the M portfolio on DuckDB and on Spark (local[1], local[2]) side by side: ingest, full build, 1 % batch, filter query (CLIENTS; BASE=<commit>: Spark local[2] only, that commit then the working tree, paired)
+	$(BIN)/python benchmarks/engines.py --engines '$(if $(BASE),spark:local[2],duckdb$(,)spark:local[1]$(,)spark:local[2])' --work .bench/spark $(if $(CLIENTS),--clients $(CLIENTS),) $(if $(BASE),--base $(BASE),)
 
-bench-postgres: install ## the M portfolio on DuckDB and on a throwaway PostgreSQL server side by side: ingest, full build, 1 % batch, filter query (CLIENTS)
-	$(BIN)/python benchmarks/engines.py $(if $(CLIENTS),--clients $(CLIENTS),)
+bench-postgres: install ## the M portfolio on DuckDB and on a throwaway PostgreSQL server side by side: ingest, full build, 1 % batch, filter query (CLIENTS; BASE=<commit>: PostgreSQL only, that commit then the working tree, paired)
+	$(BIN)/python benchmarks/engines.py --engines $(if $(BASE),postgres,duckdb$(,)postgres) $(if $(CLIENTS),--clients $(CLIENTS),) $(if $(BASE),--base $(BASE),)
 
 bench-servicing: install ## the same portfolio with and without its servicing events (charges, waivers) side by side: full build, 1 % batch (CLIENTS, PAIRS, REUSE=1 keeps the generated files of the last run)
 	$(BIN)/python benchmarks/servicing.py $(if $(CLIENTS),--clients $(CLIENTS),) --pairs $(or $(PAIRS),3) $(if $(REUSE),--reuse,)

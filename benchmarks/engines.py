@@ -11,11 +11,13 @@ its own `loanwatch` process (wall time and peak memory, as `make bench`).
 
     python benchmarks/engines.py --clients 50000 --engines duckdb,postgres     (M, the default)
     python benchmarks/engines.py --engines duckdb,spark:local[1],spark:local[2]
+    python benchmarks/engines.py --engines spark:local[2] --base HEAD~1     (a change, paired with its base)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -25,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.paired import checked_out  # noqa: E402
 from benchmarks.run import END, count_rows, query_times, run_measured  # noqa: E402
 
 
@@ -68,7 +71,19 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50_000)
     parser.add_argument("--work", type=Path, default=ROOT / ".bench" / "engines")
     parser.add_argument("--engines", default="duckdb,postgres", help="duckdb, postgres, spark:<master>, comma-separated")
+    parser.add_argument("--base", help="a commit to pair with: each engine runs this commit's code (a git worktree), "
+                                       "then the working tree's, on the same parts; prints head / base")
     args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        sources = {"": None}
+        if args.base:  # (the worktree beside the work folder, which is emptied below)
+            tree = stack.enter_context(checked_out({"base": (args.work.parent / f"{args.work.name}_base_tree", args.base)}))
+            sources = {"-base": tree["base"], "-head": ROOT / "src"}
+        run_engines(args, parser, sources)
+
+
+def run_engines(args, parser, sources: dict[str, Path | None]) -> None:
+    """Each engine of --engines, once per source tree (suffix: its src folder; None: the installed code)."""
     lw = str(ROOT / ".venv" / "bin" / "loanwatch")
     root = args.work
     shutil.rmtree(root, ignore_errors=True)
@@ -82,21 +97,25 @@ def main() -> None:
     results = []
     try:
         for name in engines:
-            if name == "duckdb":
-                extra = {}
-            elif name == "postgres":
-                from tests.pg import engine_env, new_database, start_server
+            for suffix, src in sources.items():
+                if name == "duckdb":
+                    extra = {}
+                elif name == "postgres":
+                    from tests.pg import engine_env, new_database, start_server
 
-                server, stop = start_server()
-                extra = engine_env(new_database(server, "bench"))
-            elif name.startswith("spark:"):
-                extra = {"LOANWATCH_WAREHOUSE__ENGINE": "spark", "LOANWATCH_SPARK__MASTER": name.split(":", 1)[1]}
-            else:
-                parser.error(f"unknown engine {name!r}: duckdb, postgres, spark:<master>")
-            # (a folder name without brackets: Hadoop reads them in a path as a glob)
-            folder = name.replace(":", "-").replace("[", "-").replace("]", "")
-            results.append(stages(lw, root, folder, {**env, **extra}, parts[:-1], parts[-1]))
-            print(json.dumps(results[-1]), flush=True)  # each engine as it ends: a long run stopped early keeps them
+                    if stop is None:
+                        server, stop = start_server()
+                    extra = engine_env(new_database(server, "bench" + suffix.replace("-", "_")))
+                elif name.startswith("spark:"):
+                    extra = {"LOANWATCH_WAREHOUSE__ENGINE": "spark", "LOANWATCH_SPARK__MASTER": name.split(":", 1)[1]}
+                else:
+                    parser.error(f"unknown engine {name!r}: duckdb, postgres, spark:<master>")
+                if src is not None:
+                    extra["PYTHONPATH"] = str(src)
+                # (a folder name without brackets: Hadoop reads them in a path as a glob)
+                folder = name.replace(":", "-").replace("[", "-").replace("]", "") + suffix
+                results.append(stages(lw, root, folder, {**env, **extra}, parts[:-1], parts[-1]))
+                print(json.dumps(results[-1]), flush=True)  # each as it ends: a long run stopped early keeps them
     finally:
         if stop:
             stop()
@@ -104,6 +123,13 @@ def main() -> None:
         f"{r['engine']}: ingest {r['ingest_rows_per_s']:,.0f} rows/s, full build {r['build_s']:.1f} s, "
         f"1 % batch {r['batch_total_s']:.1f} s, filter query {r['filter_query_s'] * 1000:.0f} ms" for r in results))
     by_name = {r["engine"]: r for r in results}
+    for name, head in by_name.items():
+        base = by_name.get(name.removesuffix("-head") + "-base") if name.endswith("-head") else None
+        if base:
+            print(f"{name.removesuffix('-head')} head / base: full build {head['build_s'] / base['build_s']:.3f}, "
+                  f"1 % batch build {head['batch_build_s'] / base['batch_build_s']:.3f}, "
+                  f"batch / full build {head['batch_build_s'] / head['build_s']:.0%} against "
+                  f"{base['batch_build_s'] / base['build_s']:.0%}")
     if "spark-local-1" in by_name and "spark-local-2" in by_name:
         one, two = by_name["spark-local-1"], by_name["spark-local-2"]
         print(f"Spark local[1] / local[2]: full build {one['build_s'] / two['build_s']:.2f}, "

@@ -15,6 +15,7 @@ virtualenv (so the working tree can change meanwhile).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,6 +112,21 @@ def bench_scale(name: str, trees: dict[str, Path], work: Path, pairs: int,
     return results
 
 
+@contextlib.contextmanager
+def checked_out(commits: dict[str, tuple[Path, str]]) -> Iterator[dict[str, Path]]:
+    """Each commit checked out (`git worktree`, detached) at its path, removed afterwards: name ->
+    the tree's src folder, for PYTHONPATH."""
+    for tree, commit in commits.values():
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), commit], check=True,
+                       capture_output=True)
+    try:
+        yield {name: tree / "src" for name, (tree, _) in commits.items()}
+    finally:
+        for tree, _ in commits.values():
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", required=True, help="the commit to compare with (e.g. HEAD~1)")
@@ -124,12 +141,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(args.work)
     checkouts = {"base": (work / "base_tree", args.base), "head": (work / "head_tree", args.head)}
-    for tree, commit in checkouts.values():
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), commit], check=True,
-                       capture_output=True)
-    trees = {name: tree / "src" for name, (tree, _) in checkouts.items()}
-    try:
+    with checked_out(checkouts) as trees:
         for name in args.scales.split():
             results = bench_scale(name, trees, work, args.pairs, args.batch_only, args.reuse)
             print(f"\n{name}: metric | base ({args.base}) | head | head / base (medians)")
@@ -138,9 +150,6 @@ def main() -> None:
                 ratio = statistics.median(h) / statistics.median(b)
                 print(f"{name} {key} | {' / '.join(f'{v:.3f}' for v in b)} | {' / '.join(f'{v:.3f}' for v in h)} | {ratio:.3f}")
             sys.stdout.flush()
-    finally:
-        for tree, _ in checkouts.values():
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
 
 
 if __name__ == "__main__":
