@@ -204,9 +204,12 @@ def test_servicing_events_on_spark_equal_duckdb(tmp_path):
     # deeper than Spark's analyzer plans by default (at M, 9 failed: servicing_stages_planned)
     late = tmp_path / "late_every_month"
     late.mkdir()
-    (late / "loans.jsonl").write_text(json.dumps(
+    # and an annuity of 360 months (past Spark's 100 levels of a recursive CTE: a fold there)
+    (late / "loans.jsonl").write_text("".join(json.dumps(loan) + "\n" for loan in (
         {"loan_id": "S-LATE", "client_id": "C1", "product": "cash", "amount": 1200, "interest_rate": 0,
-         "issue_date": "2024-01-05", "term_months": 12, "status": "active", "updated_at": "2024-01-05T09:00:00Z"}) + "\n")
+         "issue_date": "2024-01-05", "term_months": 12, "status": "active", "updated_at": "2024-01-05T09:00:00Z"},
+        {"loan_id": "S-LONG", "client_id": "C1", "product": "cash", "amount": 250000, "interest_rate": 0.085,
+         "issue_date": "2024-01-31", "term_months": 360, "status": "active", "updated_at": "2024-01-31T09:00:00Z"})))
     (late / "charges.jsonl").write_text("".join(json.dumps(
         {"charge_id": f"S-LATE-N{k}", "loan_id": "S-LATE", "type": "penalty", "amount": 5 + k,
          "charged_at": f"{2024 + (k // 12)}-{k % 12 + 1:02d}-10T09:00:00Z", "instalment": min(k, 12)}) + "\n"
@@ -221,5 +224,8 @@ def test_servicing_events_on_spark_equal_duckdb(tmp_path):
     duck = build_home(tmp_path / "duck", SERVICING, RESTRUCTURING, late)
     con = duckdb.connect(str(duck.warehouse_path), read_only=True)
     assert con.execute("SELECT max(step) FROM core.int_servicing_events WHERE loan_id = 'S-LATE'").fetchone() == (14,)
+    # 360 instalments whose principals sum to the amount (the last takes the balance left)
+    assert con.execute("""SELECT count(*), max(instalment_number), sum(principal_amount)
+                          FROM core.int_instalments_scheduled WHERE loan_id = 'S-LONG'""").fetchone() == (360, 360, 250000)
     con.close()
     assert_same_servicing(load_settings(tmp_path / "spark", environ=env), duck)
