@@ -205,9 +205,10 @@ class SparkEngine(Engine):
                                   # a server busy opening another session can drop a new connection
                                   # ("TSocket read 0 bytes"): dbt tries again, three times, 3 s apart
                                   "connect_retries": 3, "connect_timeout": 3, "retry_all": True,
-                                  # dbt-spark asks the server whether a statement is done every
-                                  # poll_interval seconds (5 by default: a statement of 0.2 s
-                                  # cost 5); whole seconds only
+                                  # dbt-spark asks whether a statement is done every poll_interval
+                                  # seconds (5 by default) and the server holds each question up
+                                  # to 5 s: a statement of 5-7 s took 10 s, with 1 about 7
+                                  # (docs/engines.md); whole seconds only
                                   "poll_interval": 1}}
         self.session()
         return {self.target: {"type": "spark", "method": "session", "host": "NA", "schema": "default", "threads": self.threads}}

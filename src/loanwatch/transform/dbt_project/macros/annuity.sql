@@ -59,10 +59,10 @@ steps as (
 )
 {% endmacro %}
 
-{# Spark runs a recursive CTE as one job per level (about 20 s of a build for 24-month terms,
-   whatever the rows) and stops at 100 levels (`spark.sql.cteRecursionLevelLimit`; a term may be
-   600 months): each loan's balances are one fold (`aggregate`) over its instalments instead, the
-   same arithmetic step by step, then exploded. #}
+{# Spark runs a recursive CTE as one job per level and stops at 100 levels
+   (`spark.sql.cteRecursionLevelLimit`; a term may be 600 months): each loan's balances are one
+   fold (`aggregate`) over its instalments instead, the same arithmetic step by step, then
+   exploded. #}
 {% macro spark__annuity_steps(terms) %}
 terms as ({{ annuity_terms(terms) }}),
 
