@@ -199,7 +199,8 @@ host = "{thrift_server['host']}"\nport = {thrift_server['port']}\nwarehouse_dir 
 def test_servicing_events_on_spark_equal_duckdb(tmp_path):
     """Charges, waivers, their reversals and restructurings (tests/golden/test_servicing.py,
     test_restructuring.py) on Spark in-process,
-    through the CLI: the chain of allocation stages plans and runs there, with DuckDB's figures."""
+    through the CLI: the chain of allocation stages plans and runs there, and a 360-month annuity's
+    schedule folds there (past Spark's 100 levels of recursion), with DuckDB's figures."""
     # and a loan late every month of a year, a penalty each time: 14 steps, a chain of stages
     # deeper than Spark's analyzer plans by default (at M, 9 failed: servicing_stages_planned)
     late = tmp_path / "late_every_month"
