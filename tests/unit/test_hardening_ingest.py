@@ -210,6 +210,25 @@ def test_a_field_given_twice_is_quarantined_in_every_format(tmp_path):
     assert staged(tmp_path / "home_off", "loans") == {"loans.jsonl": ["D1", "D2", "D3"]}
 
 
+def test_a_repeat_is_found_among_records_that_share_one_key_list(tmp_path):
+    """Most records give the same keys in the same order (the check compares them as a list with
+    one of them): a record that adds a repeat to that list, or repeats one in place of another
+    key, is still caught, and one that gives its keys in another order still loads."""
+    lines = [json.dumps({"payment_id": f"P{i:02}", "loan_id": "L1", "paid_at": "2024-01-01", "amount": 1})
+             for i in range(40)]
+    lines.insert(20, '{"payment_id": "R1", "loan_id": "L1", "paid_at": "2024-01-01", "amount": 1, "amount": 2}')
+    lines.insert(30, '{"payment_id": "R2", "loan_id": "L1", "paid_at": "2024-01-01", "paid_at": "2024-01-02"}')
+    lines.insert(35, '{"amount": 3, "paid_at": "2024-01-01", "loan_id": "L1", "payment_id": "O1"}')
+    path = tmp_path / "payments.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    assert cli("ingest", path, home=tmp_path / "home").exit_code == 3
+    assert {(r["line"], r["reason"]) for r in rejects(tmp_path / "home")} == {
+        (21, 'field "amount" appears twice in the record: its value is ambiguous'),
+        (31, 'field "paid_at" appears twice in the record: its value is ambiguous'),
+    }
+    assert staged(tmp_path / "home") == {"payments.jsonl": ["O1"] + [f"P{i:02}" for i in range(40)]}
+
+
 # --- 9. files that are not files; settings; a full disk; a read-only home -----------------------
 
 def test_a_fifo_or_a_device_is_never_read(tmp_path):
