@@ -76,8 +76,9 @@ def _ensure_timezones(con: duckdb.DuckDBPyConnection) -> None:
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = '_timezones' AND temporary"
     ).fetchone()[0]
     if not exists:
-        con.execute("CREATE TEMP TABLE _timezones (name VARCHAR)")
-        con.executemany("INSERT INTO _timezones VALUES (?)", [[z] for z in sorted(available_timezones())])
+        # one statement (a row per zone through executemany costs 0.1 s)
+        con.execute("CREATE TEMP TABLE _timezones AS SELECT unnest(CAST(? AS VARCHAR[])) AS name",
+                    [sorted(available_timezones())])
 
 
 def latest_business_date(max_future_days: int = 1, today: dt.date | None = None) -> dt.date:
