@@ -435,8 +435,8 @@ def validation_sql(entity: Entity, check_keys: bool = True, mapped: bool = False
     conditions.append(("", "NOT is_object", "'record is not a JSON object'"))
     if check_keys:
         # A field given twice ("amount": 1000, "amount": 2000) is ambiguous: the reader would take
-        # the first. The object's keys are listed: a second parse of each record, which costs
-        # about as much as validating it (docs/architecture.md); [ingest] check_repeated_keys =
+        # the first. The object's keys are listed: a second parse of each record (about a
+        # fifth of validating it, docs/architecture.md); [ingest] check_repeated_keys =
         # false leaves it out for producers that cannot repeat a key. Records read from CSV
         # cannot repeat one (the header is checked once per file).
         conditions.append(("", "repeats_a_key",
