@@ -124,17 +124,6 @@ def test_every_report_and_the_contact_plan_on_spark_equal_duckdb(spark_golden, g
     assert on_spark.stderr == "", on_spark.stderr  # Spark's own log goes to spark/spark.log
 
 
-def test_provisions_on_spark_equal_duckdb(tmp_path):
-    """The provisions fixture (tests/golden/test_provisions.py) on Spark in-process, through the CLI
-    (a JVM of its own): the transition states, moves and recoveries, and the provisions and forecast
-    read from them, equal DuckDB's."""
-    env = {**SPARK, "LOANWATCH_HOME": str(tmp_path / "spark")}
-    for args in (["ingest", str(PROVISIONS)], ["build"]):
-        done = run_cli(*args, env=env, timeout=900)
-        assert done.returncode == 0, done.stderr[-3000:]
-    assert_same_provisions(load_settings(tmp_path / "spark", environ=env), build_home(tmp_path / "duck", PROVISIONS))
-
-
 def test_spark_that_cannot_start_is_one_line_and_exit_1(tmp_path):
     """No Java where JAVA_HOME points: one line naming the master and what to install, exit 1;
     ingest keeps the files in its ledger and says they land later."""
@@ -196,11 +185,14 @@ host = "{thrift_server['host']}"\nport = {thrift_server['port']}\nwarehouse_dir 
     assert len(lines) == 1 and "Spark Thrift server 127.0.0.1:1" in lines[0] and "cannot connect" in lines[0], result.stderr
 
 
-def test_servicing_events_on_spark_equal_duckdb(tmp_path):
-    """Charges, waivers, their reversals and restructurings (tests/golden/test_servicing.py,
-    test_restructuring.py) on Spark in-process,
-    through the CLI: the chain of allocation stages plans and runs there, and a 360-month annuity's
-    schedule folds there (past Spark's 100 levels of recursion), with DuckDB's figures."""
+def test_provisions_and_servicing_events_on_spark_equal_duckdb(tmp_path):
+    """Two golden fixtures in one Spark home (in-process, through the CLI: a JVM start and a build
+    cost a minute or two each here). Charges, waivers, their reversals and restructurings
+    (tests/golden/test_servicing.py, test_restructuring.py): the chain of allocation stages plans
+    and runs there, and a 360-month annuity's schedule folds there (past Spark's 100 levels of
+    recursion), with DuckDB's figures. The provisions fixture (tests/golden/test_provisions.py):
+    the transition states, moves and recoveries, and the provisions and forecast read from them,
+    equal DuckDB's."""
     # and a loan late every month of a year, a penalty each time: 14 steps, a chain of stages
     # deeper than Spark's analyzer plans by default (at M, 9 failed: servicing_stages_planned)
     late = tmp_path / "late_every_month"
@@ -219,14 +211,17 @@ def test_servicing_events_on_spark_equal_duckdb(tmp_path):
         {"payment_id": f"S-LATE-P{k}", "loan_id": "S-LATE", "amount": 90,
          "paid_at": f"{2024 + (k // 12)}-{k % 12 + 1:02d}-20T09:00:00Z"}) + "\n" for k in range(1, 15)))
     env = {**SPARK, "LOANWATCH_HOME": str(tmp_path / "spark")}
-    for args in (["ingest", str(SERVICING), str(RESTRUCTURING), str(late)], ["build"]):
+    fixtures = (PROVISIONS, SERVICING, RESTRUCTURING, late)
+    for args in (["ingest", *map(str, fixtures)], ["build"]):
         done = run_cli(*args, env=env, timeout=900)
         assert done.returncode == 0, done.stderr[-3000:]
-    duck = build_home(tmp_path / "duck", SERVICING, RESTRUCTURING, late)
+    duck = build_home(tmp_path / "duck", *fixtures)
     con = duckdb.connect(str(duck.warehouse_path), read_only=True)
     assert con.execute("SELECT max(step) FROM core.int_servicing_events WHERE loan_id = 'S-LATE'").fetchone() == (14,)
     # 360 instalments whose principals sum to the amount (the last takes the balance left)
     assert con.execute("""SELECT count(*), max(instalment_number), sum(principal_amount)
                           FROM core.int_instalments_scheduled WHERE loan_id = 'S-LONG'""").fetchone() == (360, 360, 250000)
     con.close()
-    assert_same_servicing(load_settings(tmp_path / "spark", environ=env), duck)
+    on_spark = load_settings(tmp_path / "spark", environ=env)
+    assert_same_servicing(on_spark, duck)
+    assert_same_provisions(on_spark, duck)
