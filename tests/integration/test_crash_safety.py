@@ -16,7 +16,7 @@ from loanwatch.config import load_settings
 from loanwatch.generate.portfolio import generate
 from loanwatch.generate.write import write_portfolio
 from loanwatch.serve import open_snapshot
-from tests.conftest import assert_no_traceback, build_home
+from tests.conftest import assert_no_traceback, build_home, copy_home
 from tests.engine_checks import published_rows
 
 LOANWATCH = [sys.executable, "-m", "loanwatch.cli"]
@@ -64,10 +64,23 @@ def halves(raw, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def reference(raw, tmp_path_factory):
-    home = tmp_path_factory.mktemp("crash_ref")
-    build_home(home, raw)
-    return _dump(home)
+def built(raw, tmp_path_factory):
+    """Everything ingested and built at once, uninterrupted."""
+    return build_home(tmp_path_factory.mktemp("crash_ref"), raw)
+
+
+@pytest.fixture(scope="module")
+def reference(built):
+    return _dump(built.home)
+
+
+@pytest.fixture(scope="module")
+def first_half_built(halves, tmp_path_factory):
+    """The first half ingested and built (a first good build, so a next build is incremental)."""
+    home = tmp_path_factory.mktemp("crash_first_half") / "home"
+    _run(["ingest", *map(str, halves[1])], home)
+    _run(["build"], home)
+    return home
 
 
 @pytest.mark.integration
@@ -82,10 +95,8 @@ def test_killed_ingest_then_rerun(raw, reference, tmp_path, kill_after):
 
 @pytest.mark.integration
 @pytest.mark.parametrize("kill_after", [4.0, 7.5])
-def test_killed_build_then_rerun(halves, reference, tmp_path, kill_after):
-    home = tmp_path / "home"
-    _run(["ingest", *map(str, halves[1])], home)
-    _run(["build"], home)  # a first good build, so the killed one is incremental
+def test_killed_build_then_rerun(halves, first_half_built, reference, tmp_path, kill_after):
+    home = copy_home(load_settings(first_half_built, environ={}), tmp_path / "home").home
     _run(["ingest", *map(str, halves[2])], home)
     _run(["build"], home, kill_after=kill_after)
     _run(["build"], home)
@@ -97,10 +108,8 @@ def test_killed_build_then_rerun(halves, reference, tmp_path, kill_after):
 
 
 @pytest.mark.integration
-def test_reports_read_the_snapshot_while_a_build_runs(raw, tmp_path):
-    home = tmp_path / "home"
-    _run(["ingest", str(raw)], home)
-    _run(["build"], home)
+def test_reports_read_the_snapshot_while_a_build_runs(built, tmp_path):
+    home = copy_home(built, tmp_path / "home").home
     env = {**os.environ, "LOANWATCH_HOME": str(home)}
     proc = subprocess.Popen(LOANWATCH + ["build", "--full-refresh"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -260,7 +260,7 @@ def test_a_full_refresh_starts_published_afresh_and_one_that_fails_forces_anothe
 
 
 @pytest.mark.integration
-def test_later_payments_recompute_a_loan_from_their_day_and_equal_one_build(tmp_path):
+def test_later_payments_recompute_a_loan_from_their_day_and_equal_one_build(tmp_path, golden):
     """The ten-loan fixture, its payments in four batches: a loan whose new payments all come after
     its earlier ones is recomputed from the first new payment's day; a late earlier payment or a
     reversal recomputes the whole loan. Either way the result equals one build of everything."""
@@ -290,8 +290,7 @@ def test_later_payments_recompute_a_loan_from_their_day_and_equal_one_build(tmp_
     # L07's payment and its reversal: all of L07 (it had no payment before)
     assert recompute_from["d"] == {"L03": day("2024-05-01"), "L06": day("2024-05-20"), "L07": None}
 
-    whole = build_home(tmp_path / "whole", GOLDEN)
-    a, b = open_snapshot(settings), open_snapshot(whole)
+    a, b = open_snapshot(settings), open_snapshot(golden)  # one build of everything
     for table, order in MARTS.items():
         assert _dump(a, table, order) == _dump(b, table, order), table
     # L01 closes with P03 (04-30): its rows say so from that day on, not before
@@ -305,10 +304,10 @@ def test_later_payments_recompute_a_loan_from_their_day_and_equal_one_build(tmp_
 
 
 @pytest.mark.integration
-def test_a_build_after_a_failed_check_equals_one_build(tmp_path):
+def test_a_build_after_a_failed_check_equals_one_build(tmp_path, golden):
     """Nothing of a build with a failing check is published (whatever of it dbt ran, or skipped
     after the check), and the next build, from the last good one, equals one build of it all."""
-    settings = build_home(tmp_path / "h", GOLDEN)
+    settings = copy_home(golden, tmp_path / "h")
     bad, fix = tmp_path / "bad", tmp_path / "fix"
     bad.mkdir()
     fix.mkdir()
