@@ -80,7 +80,7 @@ def first_half_built(halves, tmp_path_factory):
     home = tmp_path_factory.mktemp("crash_first_half") / "home"
     _run(["ingest", *map(str, halves[1])], home)
     _run(["build"], home)
-    return home
+    return load_settings(home, environ={})
 
 
 @pytest.mark.integration
@@ -96,7 +96,7 @@ def test_killed_ingest_then_rerun(raw, reference, tmp_path, kill_after):
 @pytest.mark.integration
 @pytest.mark.parametrize("kill_after", [4.0, 7.5])
 def test_killed_build_then_rerun(halves, first_half_built, reference, tmp_path, kill_after):
-    home = copy_home(load_settings(first_half_built, environ={}), tmp_path / "home").home
+    home = copy_home(first_half_built, tmp_path / "home").home
     _run(["ingest", *map(str, halves[2])], home)
     _run(["build"], home, kill_after=kill_after)
     _run(["build"], home)
