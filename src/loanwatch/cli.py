@@ -740,7 +740,11 @@ def check(
     settings = _settings(ctx)
     try:
         if rows:
-            render(check_rows(settings, rows), fmt, title=f"Failing rows of {rows}")
+            failing = check_rows(settings, rows)
+            if not failing.columns and fmt == Format.table:
+                console.print(f"{shown(rows)}: no failing rows (the check passed when the build last ran it)")
+            else:
+                render(failing, fmt, title=f"Failing rows of {rows}")
             return
         build, table = latest_results(settings, build_id)
     except (LookupError, RuntimeError) as exc:

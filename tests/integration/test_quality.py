@@ -24,6 +24,14 @@ def test_failing_error_check_keeps_the_previous_snapshot(tmp_path):
     assert "int_loans_changed" not in check_sql.read_text() + unique_sql.read_text()
     snapshot = home / "serving.duckdb"
     inode = snapshot.stat().st_ino
+    # schema dq keeps a table for each check that found failing rows (here two warnings), and
+    # none for the checks that passed
+    found = {r["check"] for r in json.loads(cli("check", "-f", "json", home=home).stdout) if r["failing_rows"]}
+    assert found == {"warn_stale_data", "warn_source_status_mismatch"}
+    assert _dq_tables(home) == found
+    passed = cli("check", "--rows", "check_principal_outstanding_within_amount", home=home)
+    assert passed.exit_code == 0 and "no failing rows" in passed.stdout, passed.stdout
+    assert json.loads(cli("check", "--rows", "check_principal_outstanding_within_amount", "-f", "json", home=home).stdout) == []
 
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -53,6 +61,24 @@ def test_failing_error_check_keeps_the_previous_snapshot(tmp_path):
     first = json.loads(cli("check", "--build", "1", "-f", "json", home=home).stdout)
     assert all(r["status"] != "fail" for r in first)
     assert cli("check", "--rows", "no_such_check", home=home).exit_code == 1
+
+    # L99 corrected: the check passes again, and its table of build 2's rows is gone
+    fixed = tmp_path / "fixed"
+    fixed.mkdir()
+    (fixed / "loans_100.jsonl").write_text(json.dumps({**OVER_SCHEDULED, "amount": 100.02, "updated_at": "2024-05-02T00:00:00Z"}) + "\n")
+    assert cli("ingest", str(fixed), home=home).exit_code == 0
+    assert cli("build", home=home).exit_code == 0
+    assert "check_principal_outstanding_within_amount" not in _dq_tables(home)
+    again = cli("check", "--rows", "check_principal_outstanding_within_amount", home=home)
+    assert again.exit_code == 0 and "no failing rows" in again.stdout, again.stdout
+
+
+def _dq_tables(home) -> set[str]:
+    con = connect(home / "warehouse.duckdb", read_only=True)
+    try:
+        return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'dq'").fetchall()}
+    finally:
+        con.close()
 
 
 @pytest.mark.integration

@@ -162,9 +162,10 @@ def pending_batches(duck, landed: list[tuple], where: str, own_place: str) -> tu
     ).fetchall() if b[0] not in have]
 
 
-def environment(engine: Engine) -> contextlib.AbstractContextManager:
-    """What dbt needs of the environment on this engine (its password, its session options), for the block."""
-    return _set_env(engine.dbt_environment())
+def environment(engine: Engine, more: dict[str, str] | None = None) -> contextlib.AbstractContextManager:
+    """What dbt needs of the environment on this engine (its password, its session options), and
+    ``more``, for the block."""
+    return _set_env({**engine.dbt_environment(), **(more or {})})
 
 
 @contextlib.contextmanager

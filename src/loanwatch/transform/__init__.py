@@ -183,7 +183,7 @@ def _before_connect(wait: Callable[[], Any]) -> Iterator[None]:
 
 def run_dbt(settings: Settings, command: str = "build", args: list[str] | None = None, *, engine: Engine,
             extra_vars: dict[str, Any] | None = None, before_connect: Callable[[], Any] | None = None,
-            quiet: bool = True) -> DbtRun:
+            quiet: bool = True, environ: dict[str, str] | None = None) -> DbtRun:
     """Run one dbt command against this warehouse and collect every node's result.
 
     ``before_connect`` is called (once) before dbt opens its first DuckDB connection, which
@@ -191,7 +191,8 @@ def run_dbt(settings: Settings, command: str = "build", args: list[str] | None =
     (``loanwatch.engines``) is where the project runs: its profile output, and its secrets in
     the environment while dbt runs (`loanwatch docs`, dbt's parse and unit tests pass the home's
     DuckDB file, whatever the home's engine). ``quiet=False`` leaves dbt's own output
-    and files (`loanwatch dbt`).
+    and files (`loanwatch dbt`). ``environ``: more of the environment while dbt runs (the
+    build's watermark).
     """
     started = time.monotonic()
     from dbt.cli.main import dbtRunner
@@ -225,7 +226,7 @@ def run_dbt(settings: Settings, command: str = "build", args: list[str] | None =
     ]
     from loanwatch.engines import environment
 
-    with _before_connect(before_connect) if before_connect else contextlib.nullcontext(), environment(engine):
+    with _before_connect(before_connect) if before_connect else contextlib.nullcontext(), environment(engine, environ):
         result = dbtRunner(callbacks=[on_event]).invoke(cli_args)
     finished = time.monotonic()
     nodes_from = first_node[0] if first_node else finished

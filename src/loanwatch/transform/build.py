@@ -85,7 +85,7 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
         finally:
             con.close()
 
-        run = _run_dbt_build(settings, engine, full_refresh, select, from_snapshot=not damaged)
+        run = _run_dbt_build(settings, engine, full_refresh, select, from_snapshot=not damaged, since=since)
         if (not engine.exports_published and not run.success and not full_refresh
                 and (unreadable := _unreadable_start(run, settings))):
             # dbt started from a copy of the snapshot, which opened, but a part of it cannot be
@@ -97,7 +97,7 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
                 con.execute("CHECKPOINT")
             finally:
                 con.close()
-            run = _run_dbt_build(settings, engine, True, select, from_snapshot=False)
+            run = _run_dbt_build(settings, engine, True, select, from_snapshot=False, since=0)
 
         con = connect(settings.warehouse_path)
         try:
@@ -233,7 +233,11 @@ def up_to_date(settings: Settings) -> bool:
         con.close()
 
 
-def _run_dbt_build(settings: Settings, engine: Engine, full_refresh: bool, select, from_snapshot: bool) -> DbtRun:
+def _run_dbt_build(settings: Settings, engine: Engine, full_refresh: bool, select, from_snapshot: bool,
+                   since: int) -> DbtRun:
+    # ``since``: the watermark meta.builds records for this build, given to the SQL in the
+    # environment as well (macro since_batch(): no node queries meta.builds for it)
+    environ = {"LOANWATCH_SINCE_BATCH": str(since)}
     # dbt unit tests check the SQL, not the data: the test suite runs them (`tests/integration`).
     args = ["--exclude-resource-type", "unit_test"] + (["--full-refresh"] if full_refresh else [])
     if select:
@@ -243,7 +247,7 @@ def _run_dbt_build(settings: Settings, engine: Engine, full_refresh: bool, selec
         # intersects (a,b) is dbt's as it is.
         args += ["--select", *(s if re.match(r"[+@]|[0-9]+\+", s) or "," in s else f"+{s}" for s in select)]
     if engine.exports_published:  # the engine's tables are where incremental models start from
-        return run_dbt(settings, "build", args, engine=engine)
+        return run_dbt(settings, "build", args, engine=engine, environ=environ)
     # The build writes published.duckdb: from nothing on a full refresh, otherwise from a copy
     # of the snapshot (a selection rebuilds only its models and their parents and keeps the rest), made while
     # dbt loads; dbt opens the file only when the copy is complete.
@@ -265,7 +269,8 @@ def _run_dbt_build(settings: Settings, engine: Engine, full_refresh: bool, selec
             restored = None
         else:
             restored = pool.submit(restore)
-        run = run_dbt(settings, "build", args, before_connect=wait if restored else None, engine=engine)
+        run = run_dbt(settings, "build", args, before_connect=wait if restored else None, engine=engine,
+                      environ=environ)
     run.phases.update(copy)
     # Close dbt's DuckDB instance: its files are complete, and published.duckdb is renamed
     # into the snapshot (or started again).

@@ -5,16 +5,20 @@
 
 {#
   The last successful build's batch watermark. `loanwatch build` records it in meta.builds
-  (the row of the running build) before it runs dbt, and this reads it when the SQL runs, so the
-  parsed project stays the same from build to build (dbt re-parses everything when a --vars
-  value changes). A --vars since_batch value wins (dbt run by hand); a warehouse without meta.builds
-  (another engine) or with no running build means 0: everything.
+  (the row of the running build) before it runs dbt, and gives dbt the same value in the
+  environment (LOANWATCH_SINCE_BATCH), read when the SQL runs, so the parsed project stays the
+  same from build to build (dbt re-parses everything when a --vars value changes) and no node
+  queries meta.builds for it (on Spark a query is a job: about 0.4 s a node). A --vars
+  since_batch value wins (dbt run by hand); without either, meta.builds' running build; a
+  warehouse without meta.builds (another engine) or with no running build means 0: everything.
 #}
 {% macro since_batch() -%}
 {%- if var('since_batch', none) is not none -%}
 {{ var('since_batch') | int }}
 {%- elif not execute -%}
 0
+{%- elif env_var('LOANWATCH_SINCE_BATCH', '') != '' -%}
+{{ env_var('LOANWATCH_SINCE_BATCH') | int }}
 {%- else -%}
 {%- set builds = adapter.get_relation(database=target_database(), schema='meta', identifier='builds') -%}
 {%- if builds is none -%}
