@@ -115,7 +115,8 @@ def project_vars_yaml() -> str:
              "  # Written by `make docs` from loanwatch's settings (src/loanwatch/transform/__init__.py DBT_VARS,",
              "  # defaults in src/loanwatch/config.py): edit those. loanwatch passes every one of them from its",
              "  # settings; these values serve plain dbt in this folder. since_batch, the incremental",
-             "  # watermark, is read from meta.builds when the SQL runs (macro since_batch()).",
+             "  # watermark, comes from the environment (LOANWATCH_SINCE_BATCH, set by loanwatch build) or",
+             "  # meta.builds when the SQL runs (macro since_batch()).",
              ]
     for name, (section, key) in DBT_VARS.items():
         value = var_value(name, DEFAULTS[section][key])
