@@ -741,10 +741,10 @@ def check(
     try:
         if rows:
             failing = check_rows(settings, rows)
-            if not failing.columns and fmt == Format.table:
-                console.print(f"{shown(rows)}: no failing rows (the check passed when the build last ran it)")
-            else:
+            if failing.columns or fmt == Format.json:
                 render(failing, fmt, title=f"Failing rows of {rows}")
+            elif fmt == Format.table:  # (csv: nothing, not even a header: no columns are known)
+                console.print(f"{shown(rows)}: no failing rows (the check passed when the build last ran it)")
             return
         build, table = latest_results(settings, build_id)
     except (LookupError, RuntimeError) as exc:

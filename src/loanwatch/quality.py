@@ -1,7 +1,7 @@
 """Reading data-quality results: every build records each check in meta.dq_results.
 
 The checks themselves are dbt tests (generic ones in the model YAML, singular ones in
-transform/dbt_project/tests/); each stores its failing rows in schema `dq`. See docs/quality.md.
+transform/dbt_project/tests/); each that finds failing rows stores them in schema `dq`. See docs/quality.md.
 """
 
 from __future__ import annotations
@@ -52,8 +52,9 @@ def rejects(settings: Settings, file: str | None = None) -> Table:
 
 
 def check_rows(settings: Settings, check: str, limit: int = 1000) -> Table:
-    """A check's failing rows, where the build ran and kept them (schema dq). A check that found
-    none keeps no table there: no columns and no rows. LookupError for a name no check has."""
+    """A check's failing rows, where the build ran and kept them (schema dq). A check that passed
+    keeps no table there: no columns and no rows. LookupError for a name no check has, or a check
+    that kept no rows because it could not run."""
     from loanwatch.engines import open_engine
 
     engine = open_engine(settings)
@@ -62,8 +63,14 @@ def check_rows(settings: Settings, check: str, limit: int = 1000) -> Table:
     with read_warehouse(settings) as con:
         known = [r[0] for r in con.execute(
             "SELECT DISTINCT check_name FROM meta.dq_results ORDER BY 1").fetchall()]
-    if check not in known:
+        last = con.execute("SELECT build_id, status FROM meta.dq_results WHERE check_name = ? "
+                           "ORDER BY build_id DESC LIMIT 1", [check]).fetchall()
+    if not last:
         raise LookupError(f"no check named {check!r}; checks: {', '.join(known)}")
+    build_id, status = last[0]
+    if status != "pass":
+        raise LookupError(f"check {check!r} kept no failing rows: it ended {status!r} in build {build_id} "
+                          f"(`loanwatch check --build {build_id}` says why)")
     return Table([], [])
 
 

@@ -139,3 +139,30 @@ def test_warnings_name_orphans_and_status_mismatches(tmp_path, monkeypatch):
     assert cli("build", home=home).exit_code == 0
     got = {r["check"]: r for r in json.loads(cli("check", "-f", "json", home=home).stdout)}
     assert got["warn_amount_outliers"]["status"] == "pass"
+
+
+def test_check_rows_says_why_a_check_kept_no_table(tmp_path):
+    """`check --rows` of a check with no table in schema dq: a pass says "no failing rows"; a
+    check that could not run says so and exits 1 (its rows were never kept); an unknown name lists
+    the known ones. No build needed: the results and the tables are written here."""
+    from loanwatch.config import load_settings
+    from loanwatch.warehouse import open_writer
+
+    settings = load_settings(tmp_path / "home", environ={})
+    with open_writer(settings) as con:
+        con.executemany("INSERT INTO meta.dq_results VALUES (?, ?, NULL, 'error', ?, ?, NULL, '', now())", [
+            [1, "passes_now", "fail", 2], [2, "passes_now", "pass", 0],
+            [1, "broke", "pass", 0], [2, "broke", "error", 0],
+            [2, "finds_rows", "fail", 1]])
+        con.execute("CREATE SCHEMA dq")
+        con.execute("CREATE TABLE dq.finds_rows AS SELECT 'L1' AS loan_id")
+    home = settings.home
+    passed = cli("check", "--rows", "passes_now", home=home)
+    assert passed.exit_code == 0 and "passes_now: no failing rows" in passed.stdout, passed.stdout
+    assert cli("check", "--rows", "passes_now", "-f", "csv", home=home).stdout == ""
+    assert json.loads(cli("check", "--rows", "passes_now", "-f", "json", home=home).stdout) == []
+    broke = cli("check", "--rows", "broke", home=home)
+    assert broke.exit_code == 1 and "ended 'error' in build 2" in broke.stderr, broke.stderr
+    assert json.loads(cli("check", "--rows", "finds_rows", "-f", "json", home=home).stdout) == [{"loan_id": "L1"}]
+    unknown = cli("check", "--rows", "nope", home=home)
+    assert unknown.exit_code == 1 and "broke, finds_rows, passes_now" in unknown.stderr, unknown.stderr
