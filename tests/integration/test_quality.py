@@ -141,6 +141,7 @@ def test_warnings_name_orphans_and_status_mismatches(tmp_path, monkeypatch):
     assert got["warn_amount_outliers"]["status"] == "pass"
 
 
+@pytest.mark.integration
 def test_check_rows_says_why_a_check_kept_no_table(tmp_path):
     """`check --rows` of a check with no table in schema dq: a pass says "no failing rows"; a
     check that could not run says so and exits 1 (its rows were never kept); an unknown name lists
