@@ -61,12 +61,12 @@ def check_rows(settings: Settings, check: str, limit: int = 1000) -> Table:
     if check in engine.dq_tables():
         return Table(*engine.dq_rows(check, limit))
     with read_warehouse(settings) as con:
-        known = [r[0] for r in con.execute(
-            "SELECT DISTINCT check_name FROM meta.dq_results ORDER BY 1").fetchall()]
         last = con.execute("SELECT build_id, status FROM meta.dq_results WHERE check_name = ? "
                            "ORDER BY build_id DESC LIMIT 1", [check]).fetchall()
-    if not last:
-        raise LookupError(f"no check named {check!r}; checks: {', '.join(known)}")
+        if not last:
+            known = [r[0] for r in con.execute(
+                "SELECT DISTINCT check_name FROM meta.dq_results ORDER BY 1").fetchall()]
+            raise LookupError(f"no check named {check!r}; checks: {', '.join(known)}")
     build_id, status = last[0]
     if status != "pass":
         raise LookupError(f"check {check!r} kept no failing rows: it ended {status!r} in build {build_id} "
