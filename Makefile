@@ -45,7 +45,7 @@ demo: $(VENV)/.installed-demo ## set up (base + dashboard only), generate/split/
 	$(BIN)/loanwatch dashboard
 
 test: install lint ## set up, lint, then run the whole test suite (two workers, a file at a time each)
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 test-fast: install ## the unit tier only (no dbt build, no browser, no server): under a minute
 	$(BIN)/python -m pytest -q -m unit -n 2
