@@ -31,7 +31,7 @@ def pytest_collection_modifyitems(items):
     # `make test` runs two workers, a file each at a time (-n 2 --dist loadfile): the longest files
     # start first, so that neither worker is left with one long file at the end while the other waits.
     # xdist keeps this order only with --no-loadscope-reorder (the Makefile's): by default it
-    # hands out the files with the most tests first, which put Spark's six near the end.
+    # hands out the files with the most tests first, and Spark's file, of six, came after most others.
     items.sort(key=lambda item: LONGEST_FIRST.index(item.path.name) if item.path.name in LONGEST_FIRST else len(LONGEST_FIRST))
 
 
