@@ -30,6 +30,22 @@ spark = (SparkSession.builder.master("local[2]").appName("thrift-server")
          .config("spark.ui.showConsoleProgress", "false")
          .enableHiveSupport().getOrCreate())
 spark.sparkContext.setLogLevel("ERROR")
+# Spark 4's Hive jars lack hive-llap-common: now and then closing a session asks Hive for its
+# function registry, whose class cannot load (NoClassDefFoundError: LlapSigner$Signable), the
+# close fails (the node's work done, dbt calls it an error: CI, 2026-12-06), and Hive's flag
+# "functions registered" stays pending, so the next one would wait forever. Spark never uses that
+# registry (it asks Hive for a client without it): marked registered, it is never loaded. A
+# team's server takes the jars instead (docs/engines.md, Thrift server).
+jvm = spark.sparkContext._jvm
+registered = jvm.java.lang.Class.forName("org.apache.hadoop.hive.ql.metadata.Hive").getDeclaredField("didRegisterAllFuncs")
+registered.setAccessible(True)
+handles = jvm.java.lang.invoke.MethodHandles  # (the AtomicInteger set in the JVM: Py4J returns it as an int)
+set_to = handles.lookup().findVirtual(jvm.java.lang.Class.forName("java.util.concurrent.atomic.AtomicInteger"), "set",
+                                      jvm.java.lang.invoke.MethodType.methodType(jvm.java.lang.Void.TYPE, jvm.java.lang.Integer.TYPE))
+done = jvm.java.util.ArrayList()
+done.add(2)  # Hive.REG_FUNCS_DONE
+handles.collectArguments(set_to, 0, handles.lookup().unreflectGetter(registered)).invokeWithArguments(done)
+assert registered.get(None) == 2
 spark.sparkContext._jvm.org.apache.spark.sql.hive.thriftserver.HiveThriftServer2.startWithContext(spark._jsparkSession.sqlContext())
 print("ready", flush=True)
 sys.stdin.read()

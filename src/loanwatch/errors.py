@@ -90,7 +90,11 @@ def engine_line(text: str) -> str:
     what went wrong (PostgreSQL and DuckDB go on with ``LINE 3: ...`` and a caret), except
     Spark's through Py4J (``An error occurred while calling o47.sql.``, then ``: java.lang.
     RuntimeException: Max iterations ...`` and the JVM's stack): there it is the exception's own
-    message. Never a stack frame, dbt's trailer or a blank line; '' when nothing is left."""
+    message. Never a stack frame, dbt's trailer or a blank line; '' when nothing is left. A
+    Thrift server's reply that dbt passes on as it is (``TCloseSessionResp(status=TStatus(...,
+    infoMessages=[<the JVM's stack>], ..., errorMessage='...'))``): its errorMessage."""
+    if thrift := re.search(r"errorMessage=(['\"])(.+?)\1\)", text, re.DOTALL):
+        text = thrift.group(2)
     lines = [line.strip() for line in text.splitlines()]
     lines = [line for line in lines if line and not re.match(r"\w+ Error in \w+ |compiled code at |> |at |\.\.\. ", line)]
     for line in lines:

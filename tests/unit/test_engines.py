@@ -261,3 +261,88 @@ def test_an_engine_exports_changes_only_while_its_tables_are_the_snapshots(tmp_p
         assert _engine_holds_snapshot(con, settings) is holds
     finally:
         con.close()
+
+
+def test_a_check_that_could_not_run_says_what_the_engine_said_not_zero_failing_rows():
+    """A check whose query errored (status error, no failing-row count) is not a check with 0
+    failing rows: the build's line says it could not run and why (on Spark through Thrift a check
+    said "failed (0 rows)", and nothing more, in CI); a failing check keeps its count; a warning
+    is only a warning. All three are recorded in meta.dq_results with dbt's whole message."""
+    import duckdb
+
+    from loanwatch.engines.duckdb import DuckDBEngine
+    from loanwatch.transform import DbtRun, NodeResult
+    from loanwatch.transform.build import _record_checks
+    from loanwatch.warehouse import init_warehouse
+
+    spark = ("Runtime Error in test not_null_x_payment_id (models/marts/x.yml)\n"
+             "  org.apache.hive.service.cli.HiveSQLException: Error running query: [TABLE_OR_VIEW_NOT_FOUND] "
+             "The table `core`.`x` cannot be found.\n  \tat org.apache.spark.sql.hive.thriftserver.X.run(X.scala:1)\n")
+    run = DbtRun(success=False, results=[
+        NodeResult("test.a", "not_null_x_payment_id", "test", "error", spark, None, "ERROR", "x"),
+        NodeResult("test.b", "unique_x_payment_id", "test", "fail", "Got 3 results", 3, "ERROR", "x"),
+        NodeResult("test.c", "accepted_x_kind", "test", "warn", "Got 1 result", 1, "WARN", None),
+        NodeResult("test.d", "not_null_x_loan_id", "test", "error", "", None, "ERROR", "x"),
+    ])
+    con = duckdb.connect()
+    init_warehouse(con)
+    errors, warnings = _record_checks(con, 7, run, DuckDBEngine.__new__(DuckDBEngine))
+    assert errors == [
+        "check not_null_x_payment_id could not run on x: Error running query: [TABLE_OR_VIEW_NOT_FOUND] "
+        "The table `core`.`x` cannot be found.",
+        "check unique_x_payment_id failed (3 rows) on x",
+        "check not_null_x_loan_id could not run on x: no reason given",
+    ]
+    assert warnings == ["check accepted_x_kind warns (1 rows)"]
+    recorded = con.execute("select check_name, status, failing_rows, message from meta.dq_results where build_id = 7 "
+                           "order by check_name").fetchall()
+    assert [(name, status, failures) for name, status, failures, _ in recorded] == [
+        ("accepted_x_kind", "warn", 1), ("not_null_x_loan_id", "error", 0), ("not_null_x_payment_id", "error", 0),
+        ("unique_x_payment_id", "fail", 3)]
+    assert "HiveSQLException" in recorded[2][3]
+
+
+# dbt's message for the check that failed in CI on 2026-12-06 (Spark 4's Thrift server; the
+# JVM's stack cut to its first and last frames)
+CLOSE_FAILED = (
+    "TCloseSessionResp(status=TStatus(statusCode=3, infoMessages=['*java.lang.RuntimeException:java.lang."
+    "NoClassDefFoundError: org/apache/hadoop/hive/llap/security/LlapSigner$Signable:21:20', 'org.apache.hive."
+    "service.cli.session.HiveSessionProxy:invoke:HiveSessionProxy.java:76', 'java.lang.ClassLoader:loadClass:"
+    "ClassLoader.java:525'], sqlState=None, errorCode=None, errorMessage='java.lang.NoClassDefFoundError: "
+    "org/apache/hadoop/hive/llap/security/LlapSigner$Signable'))")
+
+
+def test_a_thrift_servers_reply_is_told_by_its_error_message_and_spark_4s_failed_close_by_its_fix(tmp_path, monkeypatch):
+    """A Thrift server's reply that dbt passes on whole is told by its errorMessage, not by its
+    first line (the reply's repr, with the JVM's stack in it); Spark 4's failed session close,
+    a fault of the server's jars, says what to add to the server (docs/engines.md). Other
+    engines know no such fault."""
+    import duckdb
+
+    from loanwatch.engines.duckdb import DuckDBEngine
+    from loanwatch.errors import engine_line
+    from loanwatch.transform import DbtRun, NodeResult
+    from loanwatch.transform.build import _model_error, _record_checks
+    from loanwatch.warehouse import init_warehouse
+
+    assert engine_line(CLOSE_FAILED) == "org/apache/hadoop/hive/llap/security/LlapSigner$Signable"
+    assert engine_line('TExecuteStatementResp(status=TStatus(statusCode=3, infoMessages=["*x:1:0"], '
+                       'errorMessage="[PARSE_SYNTAX_ERROR] Syntax error at or near \'selec\'."))') == (
+        "[PARSE_SYNTAX_ERROR] Syntax error at or near 'selec'.")
+    env = {"LOANWATCH_WAREHOUSE__ENGINE": "spark", "LOANWATCH_SPARK__METHOD": "thrift", "LOANWATCH_SPARK__HOST": "sql.internal"}
+    spark = open_engine(load_settings(tmp_path, environ=env))
+    run = DbtRun(success=False, results=[
+        NodeResult("test.a", "not_null_fct_payment_allocations_payment_id", "test", "error", CLOSE_FAILED, None,
+                   "ERROR", "fct_payment_allocations"),
+        NodeResult("model.b", "dim_loans", "model", "error", CLOSE_FAILED, None, None, None)])
+    con = duckdb.connect()
+    init_warehouse(con)
+    errors, _ = _record_checks(con, 1, run, spark)
+    fault = ("Spark Thrift server sql.internal:10000 (" + str(spark.warehouse_dir) + ") failed closing a session: "
+             "its Hive jars lack hive-llap-common and hive-llap-client 2.3.10 (Spark 4); add them to the server's "
+             "jars and restart it (docs/engines.md, Thrift server)")
+    assert errors == [f"check not_null_fct_payment_allocations_payment_id could not run on fct_payment_allocations: {fault}",
+                      f"model dim_loans failed: {fault}"]
+    assert DuckDBEngine.__new__(DuckDBEngine).known_fault(CLOSE_FAILED) is None
+    assert _model_error("dim_loans", CLOSE_FAILED) == (
+        "model dim_loans failed: org/apache/hadoop/hive/llap/security/LlapSigner$Signable")

@@ -69,6 +69,11 @@ class Engine(abc.ABC):
         another's (part of the build's project hash): the server, or Spark's warehouse."""
         return self.where()
 
+    def known_fault(self, message: str) -> str | None:
+        """A failed dbt node's message that is a known fault of the engine itself, not of the SQL
+        or the data: one line saying so and what to do (docs/engines.md); None otherwise."""
+        return None
+
     @abc.abstractmethod
     def outputs(self, writes_models: bool = True) -> dict:
         """The dbt profile's outputs, ``{target: output}``, for a dbt command that writes models

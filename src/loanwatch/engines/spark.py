@@ -216,6 +216,16 @@ class SparkEngine(Engine):
     def dbt_environment(self) -> dict[str, str]:
         return {}
 
+    def known_fault(self, message: str) -> str | None:
+        # Spark 4's Thrift server (Hive 2.3.10 without hive-llap-*): now and then closing a
+        # session loads Hive's function registry, whose class cannot load; the node's work was
+        # done, its session close failed (and a later one may hang: the registry stays "pending")
+        if "LlapSigner" in message:
+            return (f"{self.where()} failed closing a session: its Hive jars lack hive-llap-common and "
+                    "hive-llap-client 2.3.10 (Spark 4); add them to the server's jars and restart it "
+                    "(docs/engines.md, Thrift server)")
+        return None
+
     def _sql(self, statement: str) -> tuple[list[str], list[tuple]]:
         """Run one statement; its column names and rows."""
         if self.method == "thrift":

@@ -390,11 +390,17 @@ def _machine_fault(message: str | None) -> str | None:
     return explained[0].removeprefix("loanwatch: ") if explained else None
 
 
-def _model_error(name: str, message: str | None) -> str:
-    """One line for a model that failed: the machine's fault said as such, otherwise the engine's
-    line that says what went wrong (errors.engine_line)."""
-    reason = _machine_fault(message) or (engine_line(message) if message else "")
-    return f"model {name} failed: {reason}".strip()
+def _node_reason(message: str | None, engine: Engine | None = None) -> str:
+    """Why a node failed, in one line: a fault the engine knows (Engine.known_fault) or the
+    machine's (memory, disk) said as such, with what to do; otherwise the engine's line that
+    says what went wrong (errors.engine_line)."""
+    known = engine.known_fault(message) if engine and message else None
+    return known or _machine_fault(message) or (engine_line(message) if message else "")
+
+
+def _model_error(name: str, message: str | None, engine: Engine | None = None) -> str:
+    """One line for a model that failed (_node_reason)."""
+    return f"model {name} failed: {_node_reason(message, engine)}".strip()
 
 
 def _record_checks(con, build_id: int, run: DbtRun, engine: Engine) -> tuple[list[str], list[str]]:
@@ -403,19 +409,20 @@ def _record_checks(con, build_id: int, run: DbtRun, engine: Engine) -> tuple[lis
     rows = []
     for r in run.results:
         if r.resource_type == "model" and r.status == "error":
-            errors.append(_model_error(r.name, r.message))
+            errors.append(_model_error(r.name, r.message, engine))
         if r.resource_type not in ("test", "unit_test"):
             continue
         severity = (r.severity or "error").lower()
         status = r.status
         sample = _sample_keys(con, r.relation, engine) if status in ("fail", "warn", "error") and r.failures else None
         rows.append([build_id, r.name, r.model, severity, status, r.failures or 0, sample, r.message[:1000]])
-        if status == "error" and (fault := _machine_fault(r.message)):  # not the data's fault
-            errors.append(f"check {r.name} could not run: {fault}")
-        elif status in ("fail", "error"):
-            errors.append(f"check {r.name} failed ({r.failures or 0} rows)" + (f" on {r.model}" if r.model else ""))
+        on = f" on {r.model}" if r.model else ""
+        if status == "error":  # the check did not run to its end: no count of failing rows
+            errors.append(f"check {r.name} could not run{on}: {_node_reason(r.message, engine) or 'no reason given'}")
+        elif status == "fail":
+            errors.append(f"check {r.name} failed ({r.failures or 0} rows){on}")
         elif status == "warn":
-            warnings.append(f"check {r.name} warns ({r.failures or 0} rows)" + (f" on {r.model}" if r.model else ""))
+            warnings.append(f"check {r.name} warns ({r.failures or 0} rows){on}")
     if rows:
         con.executemany("INSERT INTO meta.dq_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())", rows)
     if run.results:
