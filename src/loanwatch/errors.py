@@ -9,6 +9,7 @@ told by ``explain`` wherever they surface, so that no command has to guess them 
 
 from __future__ import annotations
 
+import ast
 import errno
 import re
 
@@ -90,17 +91,36 @@ def engine_line(text: str) -> str:
     what went wrong (PostgreSQL and DuckDB go on with ``LINE 3: ...`` and a caret), except
     Spark's through Py4J (``An error occurred while calling o47.sql.``, then ``: java.lang.
     RuntimeException: Max iterations ...`` and the JVM's stack): there it is the exception's own
-    message. Never a stack frame, dbt's trailer or a blank line; '' when nothing is left. A
-    Thrift server's reply that dbt passes on as it is (``TCloseSessionResp(status=TStatus(...,
-    infoMessages=[<the JVM's stack>], ..., errorMessage='...'))``): its errorMessage."""
-    if thrift := re.search(r"errorMessage=(['\"])(.+?)\1\)", text, re.DOTALL):
-        text = thrift.group(2)
+    message, or for a class that could not load, the error's name and the class. Never a stack
+    frame, dbt's trailer or a blank line; '' when nothing is left. A Thrift server's reply that
+    dbt passes on as it is (``TCloseSessionResp(status=TStatus(..., infoMessages=[<the JVM's
+    stack>], ..., errorMessage='...'))``) is told by its errorMessage."""
+    text = _thrift_error_message(text) or text
     lines = [line.strip() for line in text.splitlines()]
     lines = [line for line in lines if line and not re.match(r"\w+ Error in \w+ |compiled code at |> |at |\.\.\. ", line)]
     for line in lines:
-        if match := re.match(r":?\s*(?:[A-Za-z_$][\w$]*\.)+[\w$]*(?:Exception|Error): (.+)", line):
-            return match.group(1)
+        if match := re.match(r":?\s*(?:[A-Za-z_$][\w$]*\.)+([\w$]*(?:Exception|Error)): (.+)", line):
+            error, message = match.groups()
+            return f"{error}: {message}" if re.fullmatch(r"[\w$/.]+", message) and "/" in message else message
     return lines[0] if lines else ""
+
+
+# a Thrift reply's repr: ``TExecuteStatementResp(status=TStatus(statusCode=3, ..., errorMessage='...'))``
+_THRIFT_REPLY = re.compile(r"T\w+Resp\(status=TStatus\(")
+_THRIFT_ERROR = re.compile(r"""errorMessage=((['"])(?:\\.|(?!\2).)*\2)\)""", re.DOTALL)
+
+
+def _thrift_error_message(text: str) -> str | None:
+    """The errorMessage of a Thrift reply's repr in ``text`` (Python's quoting undone: its line
+    breaks are lines again); None when there is none."""
+    reply = _THRIFT_REPLY.search(text)
+    error = _THRIFT_ERROR.search(text, reply.end()) if reply else None
+    if not error:
+        return None
+    try:
+        return str(ast.literal_eval(error.group(1))) or None
+    except (ValueError, SyntaxError):
+        return None
 
 
 def environmental(exc: BaseException) -> bool:

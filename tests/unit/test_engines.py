@@ -160,7 +160,7 @@ def test_a_failed_models_line_is_what_the_engine_says_went_wrong_not_its_stack()
              "  \t... 42 more\n  \n")
     assert _model_error("int_servicing_steps", spark) == (
         "model int_servicing_steps failed: Max iterations (100) reached for batch Resolution")
-    assert _model_error("m", " \n\n") == "model m failed:"
+    assert _model_error("m", " \n\n") == "model m failed: no reason given"
 
 
 def test_every_engine_is_a_class_with_every_member_of_the_interface():
@@ -270,16 +270,14 @@ def test_a_check_that_could_not_run_says_what_the_engine_said_not_zero_failing_r
     is only a warning. All three are recorded in meta.dq_results with dbt's whole message."""
     import duckdb
 
-    from loanwatch.engines.duckdb import DuckDBEngine
     from loanwatch.transform import DbtRun, NodeResult
     from loanwatch.transform.build import _record_checks
     from loanwatch.warehouse import init_warehouse
 
-    spark = ("Runtime Error in test not_null_x_payment_id (models/marts/x.yml)\n"
-             "  org.apache.hive.service.cli.HiveSQLException: Error running query: [TABLE_OR_VIEW_NOT_FOUND] "
-             "The table `core`.`x` cannot be found.\n  \tat org.apache.spark.sql.hive.thriftserver.X.run(X.scala:1)\n")
+    duck = ("Runtime Error in test not_null_x_payment_id (models/marts/x.yml)\n"
+            "  Catalog Error: Table with name x does not exist!\n  Did you mean \"core.loans\"?\n")
     run = DbtRun(success=False, results=[
-        NodeResult("test.a", "not_null_x_payment_id", "test", "error", spark, None, "ERROR", "x"),
+        NodeResult("test.a", "not_null_x_payment_id", "test", "error", duck, None, "ERROR", "x"),
         NodeResult("test.b", "unique_x_payment_id", "test", "fail", "Got 3 results", 3, "ERROR", "x"),
         NodeResult("test.c", "accepted_x_kind", "test", "warn", "Got 1 result", 1, "WARN", None),
         NodeResult("test.d", "not_null_x_loan_id", "test", "error", "", None, "ERROR", "x"),
@@ -288,8 +286,7 @@ def test_a_check_that_could_not_run_says_what_the_engine_said_not_zero_failing_r
     init_warehouse(con)
     errors, warnings = _record_checks(con, 7, run, DuckDBEngine.__new__(DuckDBEngine))
     assert errors == [
-        "check not_null_x_payment_id could not run on x: Error running query: [TABLE_OR_VIEW_NOT_FOUND] "
-        "The table `core`.`x` cannot be found.",
+        "check not_null_x_payment_id could not run on x: Catalog Error: Table with name x does not exist!",
         "check unique_x_payment_id failed (3 rows) on x",
         "check not_null_x_loan_id could not run on x: no reason given",
     ]
@@ -299,7 +296,7 @@ def test_a_check_that_could_not_run_says_what_the_engine_said_not_zero_failing_r
     assert [(name, status, failures) for name, status, failures, _ in recorded] == [
         ("accepted_x_kind", "warn", 1), ("not_null_x_loan_id", "error", 0), ("not_null_x_payment_id", "error", 0),
         ("unique_x_payment_id", "fail", 3)]
-    assert "HiveSQLException" in recorded[2][3]
+    assert "Did you mean" in recorded[2][3]
 
 
 # dbt's message for the check that failed in CI on 2026-12-06 (Spark 4's Thrift server; the
@@ -312,23 +309,27 @@ CLOSE_FAILED = (
     "org/apache/hadoop/hive/llap/security/LlapSigner$Signable'))")
 
 
-def test_a_thrift_servers_reply_is_told_by_its_error_message_and_spark_4s_failed_close_by_its_fix(tmp_path, monkeypatch):
-    """A Thrift server's reply that dbt passes on whole is told by its errorMessage, not by its
-    first line (the reply's repr, with the JVM's stack in it); Spark 4's failed session close,
-    a fault of the server's jars, says what to add to the server (docs/engines.md). Other
-    engines know no such fault."""
+def test_a_thrift_servers_reply_is_told_by_its_error_message_and_spark_4s_failed_close_by_its_fix(tmp_path):
+    """A Thrift server's reply that dbt passes on whole is told by its errorMessage (its quoting
+    undone), not by its first line (the reply's repr, with the JVM's stack in it); Spark 4's
+    failed session close, a fault of the server's jars, says what to add to the server
+    (docs/engines.md). Other engines know no such fault."""
     import duckdb
 
-    from loanwatch.engines.duckdb import DuckDBEngine
     from loanwatch.errors import engine_line
     from loanwatch.transform import DbtRun, NodeResult
     from loanwatch.transform.build import _model_error, _record_checks
     from loanwatch.warehouse import init_warehouse
 
-    assert engine_line(CLOSE_FAILED) == "org/apache/hadoop/hive/llap/security/LlapSigner$Signable"
-    assert engine_line('TExecuteStatementResp(status=TStatus(statusCode=3, infoMessages=["*x:1:0"], '
-                       'errorMessage="[PARSE_SYNTAX_ERROR] Syntax error at or near \'selec\'."))') == (
-        "[PARSE_SYNTAX_ERROR] Syntax error at or near 'selec'.")
+    assert engine_line(CLOSE_FAILED) == "NoClassDefFoundError: org/apache/hadoop/hive/llap/security/LlapSigner$Signable"
+    # Spark's message runs on over lines (the plan), and may hold both quotes
+    plan = repr("Error running query: [TABLE_OR_VIEW_NOT_FOUND] The table `x` can't be found ('y').\nProject [*]\n+- x")
+    assert engine_line(f"TExecuteStatementResp(status=TStatus(statusCode=3, infoMessages=['*x:1:0'], "
+                       f"errorMessage={plan}))") == (
+        "Error running query: [TABLE_OR_VIEW_NOT_FOUND] The table `x` can't be found ('y').")
+    # a message that only quotes the words is not a reply
+    assert engine_line("Parser Error: syntax error at or near \"errorMessage='x')\"") == (
+        "Parser Error: syntax error at or near \"errorMessage='x')\"")
     env = {"LOANWATCH_WAREHOUSE__ENGINE": "spark", "LOANWATCH_SPARK__METHOD": "thrift", "LOANWATCH_SPARK__HOST": "sql.internal"}
     spark = open_engine(load_settings(tmp_path, environ=env))
     run = DbtRun(success=False, results=[
@@ -338,11 +339,17 @@ def test_a_thrift_servers_reply_is_told_by_its_error_message_and_spark_4s_failed
     con = duckdb.connect()
     init_warehouse(con)
     errors, _ = _record_checks(con, 1, run, spark)
-    fault = ("Spark Thrift server sql.internal:10000 (" + str(spark.warehouse_dir) + ") failed closing a session: "
-             "its Hive jars lack hive-llap-common and hive-llap-client 2.3.10 (Spark 4); add them to the server's "
-             "jars and restart it (docs/engines.md, Thrift server)")
+    fault = (f"{spark.where()} failed closing a session: its Hive jars lack hive-llap-common and hive-llap-client "
+             "2.3.10 (Spark 4); add them to the server's jars and restart it (docs/engines.md, Thrift server)")
     assert errors == [f"check not_null_fct_payment_allocations_payment_id could not run on fct_payment_allocations: {fault}",
                       f"model dim_loans failed: {fault}"]
+    # in-process, the registry fails to load where Spark's own jars are
+    in_process = open_engine(load_settings(tmp_path, environ={"LOANWATCH_WAREHOUSE__ENGINE": "spark"}))
+    assert in_process.known_fault(": java.lang.NoClassDefFoundError: org/apache/hadoop/hive/llap/security/"
+                                  "LlapSigner$Signable") == (
+        f"{in_process.where()}: Hive's function registry could not load, its jars lack hive-llap-common and "
+        "hive-llap-client 2.3.10 (Spark 4); add them to Spark's jars (docs/engines.md, Thrift server)")
+    assert spark.known_fault("[TABLE_OR_VIEW_NOT_FOUND] The table `x` cannot be found.") is None
     assert DuckDBEngine.__new__(DuckDBEngine).known_fault(CLOSE_FAILED) is None
     assert _model_error("dim_loans", CLOSE_FAILED) == (
-        "model dim_loans failed: org/apache/hadoop/hive/llap/security/LlapSigner$Signable")
+        "model dim_loans failed: NoClassDefFoundError: org/apache/hadoop/hive/llap/security/LlapSigner$Signable")

@@ -217,14 +217,17 @@ class SparkEngine(Engine):
         return {}
 
     def known_fault(self, message: str) -> str | None:
-        # Spark 4's Thrift server (Hive 2.3.10 without hive-llap-*): now and then closing a
-        # session loads Hive's function registry, whose class cannot load; the node's work was
-        # done, its session close failed (and a later one may hang: the registry stays "pending")
-        if "LlapSigner" in message:
-            return (f"{self.where()} failed closing a session: its Hive jars lack hive-llap-common and "
-                    "hive-llap-client 2.3.10 (Spark 4); add them to the server's jars and restart it "
-                    "(docs/engines.md, Thrift server)")
-        return None
+        # Spark 4 ships Hive 2.3.10 without hive-llap-*: Hive's function registry cannot load. On
+        # a Thrift server, closing a session loads it now and then: the node's work was done,
+        # the close failed (and a later one may hang: Hive's flag stays "pending")
+        if "LlapSigner" not in message:
+            return None
+        jars = "hive-llap-common and hive-llap-client 2.3.10 (Spark 4)"
+        if self.method == "thrift" and "TCloseSessionResp" in message:
+            return (f"{self.where()} failed closing a session: its Hive jars lack {jars}; add them to the "
+                    "server's jars and restart it (docs/engines.md, Thrift server)")
+        return (f"{self.where()}: Hive's function registry could not load, its jars lack {jars}; add them to "
+                f"{'the server' if self.method == 'thrift' else 'Spark'}'s jars (docs/engines.md, Thrift server)")
 
     def _sql(self, statement: str) -> tuple[list[str], list[tuple]]:
         """Run one statement; its column names and rows."""

@@ -106,8 +106,8 @@ def build(settings: Settings, full_refresh: bool = False, select: list[str] | No
             run.phases["checks recorded"] = time.monotonic() - started
             if damaged:
                 warnings.insert(0, f"{damaged}: rebuilt everything from the warehouse instead of starting from it")
-            if run.error:
-                errors.insert(0, run.error)
+            if run.error:  # dbt's own exception, as dbt says it (one the engine knows, in its words)
+                errors.insert(0, engine.known_fault(run.error) or run.error)
             ok = run.success and not errors
             data_date = None
             if ok:
@@ -400,7 +400,7 @@ def _node_reason(message: str | None, engine: Engine | None = None) -> str:
 
 def _model_error(name: str, message: str | None, engine: Engine | None = None) -> str:
     """One line for a model that failed (_node_reason)."""
-    return f"model {name} failed: {_node_reason(message, engine)}".strip()
+    return f"model {name} failed: {_node_reason(message, engine) or 'no reason given'}"
 
 
 def _record_checks(con, build_id: int, run: DbtRun, engine: Engine) -> tuple[list[str], list[str]]:
