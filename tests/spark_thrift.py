@@ -46,7 +46,7 @@ done = jvm.java.util.ArrayList()
 done.add(2)  # Hive.REG_FUNCS_DONE
 handles.collectArguments(set_to, 0, handles.lookup().unreflectGetter(registered)).invokeWithArguments(done)
 assert registered.get(None) == 2
-spark.sparkContext._jvm.org.apache.spark.sql.hive.thriftserver.HiveThriftServer2.startWithContext(spark._jsparkSession.sqlContext())
+jvm.org.apache.spark.sql.hive.thriftserver.HiveThriftServer2.startWithContext(spark._jsparkSession.sqlContext())
 print("ready", flush=True)
 sys.stdin.read()
 """

@@ -383,24 +383,21 @@ def project_hash(settings: Settings, engine_fingerprint: str = "") -> str:
     return h.hexdigest()
 
 
-def _machine_fault(message: str | None) -> str | None:
-    """What a node's error says when the machine is at fault (memory, disk), with the setting or
-    what to do (errors.explain); None when it is the SQL's or the data's."""
-    explained = explain(RuntimeError(message)) if message else None
-    return explained[0].removeprefix("loanwatch: ") if explained else None
-
-
 def _node_reason(message: str | None, engine: Engine | None = None) -> str:
     """Why a node failed, in one line: a fault the engine knows (Engine.known_fault) or the
-    machine's (memory, disk) said as such, with what to do; otherwise the engine's line that
-    says what went wrong (errors.engine_line)."""
-    known = engine.known_fault(message) if engine and message else None
-    return known or _machine_fault(message) or (engine_line(message) if message else "")
+    machine's (memory, disk: errors.explain) said as such, with what to do; otherwise the
+    engine's line that says what went wrong (errors.engine_line); "no reason given" when dbt
+    gave none."""
+    if not message:
+        return "no reason given"
+    known = engine.known_fault(message) if engine else None
+    machine = explain(RuntimeError(message))
+    return known or (machine[0].removeprefix("loanwatch: ") if machine else engine_line(message)) or "no reason given"
 
 
 def _model_error(name: str, message: str | None, engine: Engine | None = None) -> str:
     """One line for a model that failed (_node_reason)."""
-    return f"model {name} failed: {_node_reason(message, engine) or 'no reason given'}"
+    return f"model {name} failed: {_node_reason(message, engine)}"
 
 
 def _record_checks(con, build_id: int, run: DbtRun, engine: Engine) -> tuple[list[str], list[str]]:
@@ -418,7 +415,7 @@ def _record_checks(con, build_id: int, run: DbtRun, engine: Engine) -> tuple[lis
         rows.append([build_id, r.name, r.model, severity, status, r.failures or 0, sample, r.message[:1000]])
         on = f" on {r.model}" if r.model else ""
         if status == "error":  # the check did not run to its end: no count of failing rows
-            errors.append(f"check {r.name} could not run{on}: {_node_reason(r.message, engine) or 'no reason given'}")
+            errors.append(f"check {r.name} could not run{on}: {_node_reason(r.message, engine)}")
         elif status == "fail":
             errors.append(f"check {r.name} failed ({r.failures or 0} rows){on}")
         elif status == "warn":
